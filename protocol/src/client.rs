@@ -1,0 +1,463 @@
+//! The client protocol parser: what a NATS client may send to a server.
+//!
+//! [`ClientParser::parse`] takes the unconsumed bytes of a connection's input
+//! (always starting at an op boundary) and returns at most one op. The parser
+//! keeps only offsets between calls: how far it already searched for the line
+//! end, or, once a message's control line is known, where its arguments are
+//! and how many payload bytes it waits for. Feeding the same bytes again plus
+//! whatever arrived meanwhile therefore never rescans a line or a payload.
+//!
+//! States: `Line` (looking for `\n`, `scanned` bytes already searched) and
+//! `Body` (control line parsed, waiting for `size + 2` bytes). Both go back to
+//! `Line { scanned: 0 }` after an op completes.
+
+use crate::framing::{
+    find_line_end, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch,
+};
+
+/// An op received from a client. Every slice borrows the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientOp<'a> {
+    /// `CONNECT <json>`: the JSON text, not yet decoded.
+    Connect(&'a [u8]),
+    /// `INFO <json>`: tolerated from clients, JSON not yet decoded.
+    Info(&'a [u8]),
+    /// `PUB <subject> [reply] <size>` and its payload.
+    Pub {
+        subject: &'a [u8],
+        reply: Option<&'a [u8]>,
+        payload: &'a [u8],
+    },
+    /// `HPUB <subject> [reply] <hdr> <total>`: `message` holds the header
+    /// block followed by the payload; the first `header_len` bytes are headers.
+    HPub {
+        subject: &'a [u8],
+        reply: Option<&'a [u8]>,
+        header_len: usize,
+        message: &'a [u8],
+    },
+    /// `SUB <subject> [queue] <sid>`.
+    Sub {
+        subject: &'a [u8],
+        queue: Option<&'a [u8]>,
+        sid: &'a [u8],
+    },
+    /// `UNSUB <sid> [max]`. `max` is `Some(None)` when a max was given but is
+    /// not a valid number (the Go server then removes the subscription now).
+    Unsub {
+        sid: &'a [u8],
+        max: Option<Option<usize>>,
+    },
+    Ping,
+    Pong,
+    /// `+OK`, ignored by servers.
+    Ok,
+    /// `-ERR <text>`.
+    Err(&'a [u8]),
+}
+
+/// One parsed op with its control line (for protocol traces) and the number
+/// of input bytes it spans, payload and trailing CRLF included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a, Op> {
+    pub op: Op,
+    /// The control line without its line end.
+    pub line: &'a [u8],
+    /// Where the arguments start within `line` (right after the verb).
+    pub args_at: usize,
+    /// Bytes consumed from the input.
+    pub len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Pub,
+    HPub,
+    Sub,
+    Unsub,
+    Ping,
+    Pong,
+    Connect,
+    Info,
+    Ok,
+    Err,
+}
+
+const VERBS: &[(&[u8], After)] = &[
+    (b"PUB", After::Args),
+    (b"HPUB", After::Args),
+    (b"SUB", After::Args),
+    (b"UNSUB", After::Args),
+    (b"PING", After::Ignore),
+    (b"PONG", After::Ignore),
+    (b"CONNECT", After::Glued),
+    (b"INFO", After::Glued),
+    (b"+OK", After::Ignore),
+    (b"-ERR", After::Args),
+];
+
+const VERB_IDS: [Verb; 10] = [
+    Verb::Pub,
+    Verb::HPub,
+    Verb::Sub,
+    Verb::Unsub,
+    Verb::Ping,
+    Verb::Pong,
+    Verb::Connect,
+    Verb::Info,
+    Verb::Ok,
+    Verb::Err,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Line {
+        scanned: usize,
+    },
+    Body {
+        verb: Verb,
+        args: Args,
+        args_at: usize,
+        line_len: usize,
+        body_start: usize,
+        body_len: usize,
+        header_len: usize,
+    },
+}
+
+/// Resumable parser for one client connection.
+#[derive(Debug, Clone)]
+pub struct ClientParser {
+    max_control_line: usize,
+    max_payload: usize,
+    state: State,
+}
+
+impl ClientParser {
+    /// A parser enforcing the given limits (Go defaults: 4096 and 1048576).
+    pub fn new(max_control_line: usize, max_payload: usize) -> Self {
+        ClientParser {
+            max_control_line,
+            max_payload,
+            state: State::Line { scanned: 0 },
+        }
+    }
+
+    /// Changes the payload limit (for example after authentication).
+    pub fn set_max_payload(&mut self, max_payload: usize) {
+        self.max_payload = max_payload;
+    }
+
+    /// True when the parser is between ops: the caller's buffer holds no
+    /// partial op it has already looked at.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Line { scanned: 0 }
+    }
+
+    /// Parses the op at the start of `buf`. On `Partial` the caller must keep
+    /// the bytes and call again with them and more appended; on `Complete` it
+    /// drops `frame.len` bytes from the front before the next call.
+    pub fn parse<'a>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
+        if let State::Body {
+            verb,
+            args,
+            args_at,
+            line_len,
+            body_start,
+            body_len,
+            header_len,
+        } = self.state
+        {
+            return self.finish_body(buf, verb, args, args_at, line_len, body_start, body_len, header_len);
+        }
+        let (verb, args_at) = match match_verb(buf, VERBS) {
+            VerbMatch::Found { index, args_at } => (VERB_IDS[index], args_at),
+            VerbMatch::NeedMore => return Ok(Status::Partial),
+            VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
+        };
+        let scanned = match self.state {
+            State::Line { scanned } => scanned,
+            State::Body { .. } => 0,
+        };
+        let Some((line_len, next)) = find_line_end(buf, scanned) else {
+            // A `\r` may still be waiting for its `\n`, hence the one byte.
+            if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1) {
+                return Err(ParseError::MaxControlLine);
+            }
+            self.state = State::Line { scanned: buf.len() };
+            return Ok(Status::Partial);
+        };
+        self.state = State::Line { scanned: 0 };
+        if line_len.saturating_sub(args_at) > self.max_control_line {
+            return Err(ParseError::MaxControlLine);
+        }
+        let line = &buf[..line_len];
+        let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
+        match verb {
+            Verb::Ping => done(ClientOp::Ping),
+            Verb::Pong => done(ClientOp::Pong),
+            Verb::Ok => done(ClientOp::Ok),
+            Verb::Connect => done(ClientOp::Connect(trim_start(&line[args_at..]))),
+            Verb::Info => done(ClientOp::Info(trim_start(&line[args_at..]))),
+            Verb::Err => done(ClientOp::Err(trim_start(&line[args_at..]))),
+            Verb::Sub => {
+                let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
+                match args.len() {
+                    2 => done(ClientOp::Sub {
+                        subject: args.get(line, 0),
+                        queue: None,
+                        sid: args.get(line, 1),
+                    }),
+                    3 => done(ClientOp::Sub {
+                        subject: args.get(line, 0),
+                        queue: Some(args.get(line, 1)),
+                        sid: args.get(line, 2),
+                    }),
+                    _ => Err(ParseError::BadArgs),
+                }
+            }
+            Verb::Unsub => {
+                let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
+                match args.len() {
+                    1 => done(ClientOp::Unsub { sid: args.get(line, 0), max: None }),
+                    2 => done(ClientOp::Unsub {
+                        sid: args.get(line, 0),
+                        max: Some(parse_size(args.get(line, 1))),
+                    }),
+                    _ => Err(ParseError::BadArgs),
+                }
+            }
+            Verb::Pub | Verb::HPub => {
+                let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
+                let n = args.len();
+                let (body_len, header_len) = if verb == Verb::Pub {
+                    if n != 2 && n != 3 {
+                        return Err(ParseError::BadArgs);
+                    }
+                    (parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?, 0)
+                } else {
+                    if n != 3 && n != 4 {
+                        return Err(ParseError::BadArgs);
+                    }
+                    let hdr = parse_size(args.get(line, n - 2)).ok_or(ParseError::BadSize)?;
+                    let total = parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?;
+                    if hdr > total {
+                        return Err(ParseError::BadHeaderSize);
+                    }
+                    (total, hdr)
+                };
+                if body_len > self.max_payload {
+                    return Err(ParseError::MaxPayload);
+                }
+                self.finish_body(buf, verb, args, args_at, line_len, next, body_len, header_len)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_body<'a>(
+        &mut self,
+        buf: &'a [u8],
+        verb: Verb,
+        args: Args,
+        args_at: usize,
+        line_len: usize,
+        body_start: usize,
+        body_len: usize,
+        header_len: usize,
+    ) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
+        let end = body_start + body_len;
+        if buf.len() < end + 2 {
+            if buf.len() > end && buf[end] != b'\r' {
+                return Err(ParseError::BadPayloadEnd);
+            }
+            self.state = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
+            return Ok(Status::Partial);
+        }
+        if buf[end] != b'\r' || buf[end + 1] != b'\n' {
+            return Err(ParseError::BadPayloadEnd);
+        }
+        self.state = State::Line { scanned: 0 };
+        let line = &buf[..line_len];
+        let body = &buf[body_start..end];
+        let n = args.len();
+        let subject = args.get(line, 0);
+        let op = if verb == Verb::Pub {
+            let reply = if n == 3 { Some(args.get(line, 1)) } else { None };
+            ClientOp::Pub { subject, reply, payload: body }
+        } else {
+            let reply = if n == 4 { Some(args.get(line, 1)) } else { None };
+            ClientOp::HPub { subject, reply, header_len, message: body }
+        };
+        Ok(Status::Complete(Frame { op, line, args_at, len: end + 2 }))
+    }
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let i = b.iter().position(|c| !crate::framing::is_space(*c)).unwrap_or(b.len());
+    &b[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `input` whole, then again split at every boundary and one byte
+    /// at a time the way a server feeds a connection's buffer; all three must
+    /// give the same ops and the same final error.
+    fn parse_all(input: &[u8], chunks: &[usize]) -> (Vec<String>, Option<ParseError>) {
+        let mut p = ClientParser::new(4096, 1024);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut ops = Vec::new();
+        let mut fed = 0;
+        let mut chunk_iter = chunks.iter();
+        loop {
+            let take = chunk_iter.next().copied().unwrap_or(input.len() - fed).min(input.len() - fed);
+            buf.extend_from_slice(&input[fed..fed + take]);
+            fed += take;
+            loop {
+                match p.parse(&buf) {
+                    Ok(Status::Complete(f)) => {
+                        ops.push(format!("{:?}", f.op));
+                        let n = f.len;
+                        buf.drain(..n);
+                    }
+                    Ok(Status::Partial) => break,
+                    Err(e) => return (ops, Some(e)),
+                }
+            }
+            if fed == input.len() {
+                return (ops, None);
+            }
+        }
+    }
+
+    fn check(input: &[u8]) -> (Vec<String>, Option<ParseError>) {
+        let whole = parse_all(input, &[]);
+        for split in 0..=input.len() {
+            assert_eq!(parse_all(input, &[split]), whole, "split at {split} of {:?}", String::from_utf8_lossy(input));
+        }
+        let ones = vec![1; input.len()];
+        assert_eq!(parse_all(input, &ones), whole, "byte by byte");
+        whole
+    }
+
+    fn ops(input: &[u8]) -> Vec<String> {
+        let (ops, err) = check(input);
+        assert_eq!(err, None, "unexpected error for {:?}", String::from_utf8_lossy(input));
+        ops
+    }
+
+    fn err(input: &[u8]) -> ParseError {
+        check(input).1.expect("an error")
+    }
+
+    fn s(op: ClientOp) -> String {
+        format!("{op:?}")
+    }
+
+    #[test]
+    fn ping_pong_ok() {
+        assert_eq!(ops(b"PING\r\nPONG\r\n+OK\r\n"), vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ok)]);
+        assert_eq!(ops(b"ping\npOnG\r\nPINGxyz\r\n"), vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ping)]);
+    }
+
+    #[test]
+    fn pub_forms() {
+        assert_eq!(
+            ops(b"PUB foo 5\r\nhello\r\npub\tfoo  bar\t 0\r\n\r\n"),
+            vec![
+                s(ClientOp::Pub { subject: b"foo", reply: None, payload: b"hello" }),
+                s(ClientOp::Pub { subject: b"foo", reply: Some(b"bar"), payload: b"" }),
+            ]
+        );
+        // Payload bytes are opaque, CRLF inside them included.
+        assert_eq!(
+            ops(b"PUB a 4\r\n\r\n\r\n\r\n"),
+            vec![s(ClientOp::Pub { subject: b"a", reply: None, payload: b"\r\n\r\n" })]
+        );
+    }
+
+    #[test]
+    fn hpub_forms() {
+        assert_eq!(
+            ops(b"HPUB baz 18 23\r\nNATS/1.0\r\nA: b\r\n\r\nhello\r\nHPUB x r 0 2\r\nhi\r\n"),
+            vec![
+                s(ClientOp::HPub { subject: b"baz", reply: None, header_len: 18, message: b"NATS/1.0\r\nA: b\r\n\r\nhello" }),
+                s(ClientOp::HPub { subject: b"x", reply: Some(b"r"), header_len: 0, message: b"hi" }),
+            ]
+        );
+        assert_eq!(err(b"HPUB x 5 2\r\nhi\r\n"), ParseError::BadHeaderSize);
+    }
+
+    #[test]
+    fn sub_unsub() {
+        assert_eq!(
+            ops(b"SUB foo 1\r\nsub foo  q\t2\r\nUNSUB 1\r\nunsub 2 10\r\nUNSUB 3 x\r\n"),
+            vec![
+                s(ClientOp::Sub { subject: b"foo", queue: None, sid: b"1" }),
+                s(ClientOp::Sub { subject: b"foo", queue: Some(b"q"), sid: b"2" }),
+                s(ClientOp::Unsub { sid: b"1", max: None }),
+                s(ClientOp::Unsub { sid: b"2", max: Some(Some(10)) }),
+                s(ClientOp::Unsub { sid: b"3", max: Some(None) }),
+            ]
+        );
+    }
+
+    #[test]
+    fn connect_info_err() {
+        assert_eq!(
+            ops(b"CONNECT {\"verbose\":false}\r\nCONNECT{}\r\nINFO {}\r\n-ERR 'x y'\r\n"),
+            vec![
+                s(ClientOp::Connect(b"{\"verbose\":false}")),
+                s(ClientOp::Connect(b"{}")),
+                s(ClientOp::Info(b"{}")),
+                s(ClientOp::Err(b"'x y'")),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(err(b"MSG foo 1 1\r\nx\r\n"), ParseError::UnknownOp);
+        assert_eq!(err(b"PUBX foo 1\r\n"), ParseError::UnknownOp);
+        assert_eq!(err(b"\r\n"), ParseError::UnknownOp);
+        assert_eq!(err(b"xyz"), ParseError::UnknownOp);
+        assert_eq!(err(b"PUB foo 2\r\nhello\r\n"), ParseError::BadPayloadEnd);
+        assert_eq!(err(b"PUB foo 2\r\nhi\n\n"), ParseError::BadPayloadEnd);
+        assert_eq!(err(b"SUB foo\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"PUB foo bar baz 1\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"PUB foo x\r\n"), ParseError::BadSize);
+        assert_eq!(err(b"PUB foo 1234567890\r\n"), ParseError::BadSize);
+        assert_eq!(err(b"PUB foo 1025\r\n"), ParseError::MaxPayload);
+        assert_eq!(err(b"UNSUB \r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"UNSUB\r\n"), ParseError::UnknownOp);
+        assert_eq!(err(b"SUB a b c d e f g\r\n"), ParseError::BadArgs);
+    }
+
+    #[test]
+    fn control_line_limit() {
+        let mut long = b"SUB ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 5000));
+        // Rejected before any line end arrives.
+        assert_eq!(ClientParser::new(4096, 1024).parse(&long), Err(ParseError::MaxControlLine));
+        let mut ok = b"SUB ".to_vec();
+        ok.extend(std::iter::repeat_n(b'a', 4090));
+        ok.extend_from_slice(b" 1\r\n");
+        assert!(matches!(ClientParser::new(4096, 1024).parse(&ok), Ok(Status::Complete(_))));
+    }
+
+    #[test]
+    fn frame_line_and_len() {
+        let mut p = ClientParser::new(4096, 1024);
+        let buf = b"PUB foo 5\r\nhello\r\nPING\r\n";
+        let Ok(Status::Complete(f)) = p.parse(buf) else { panic!("complete") };
+        assert_eq!(f.line, b"PUB foo 5");
+        assert_eq!(&f.line[f.args_at..], b" foo 5");
+        assert_eq!(f.len, 18);
+        assert!(p.is_idle());
+    }
+}

@@ -1,0 +1,970 @@
+//! loadgen: a small load generator that speaks the NATS client protocol
+//! over plain blocking TCP sockets.
+//!
+//! Usage: loadgen SCENARIO [--host H] [--port P] [--port2 P2] [--msgs N]
+//!                [--size BYTES] [--subs K] [--timeout SECS] [--window BYTES]
+//!                [--conns N] [--hold SECS]
+//!
+//! Scenarios: pub, pubsub, fanout, queue, reqrep, routed, idle.
+//! The result is printed as a single line of `key=value` pairs on stdout.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SUBJECT: &str = "lg.bench";
+const PROBE_PREFIX: &str = "lg.probe.";
+const REQ_SUBJECT: &str = "lg.req";
+const INBOX: &str = "_INBOX.lg.reply";
+const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+/// Poll interval for threads that block in `read` but must notice
+/// completion, deadlines or a stop request.
+const POLL: Duration = Duration::from_millis(50);
+/// Target size of one write() of pipelined PUB operations.
+const BATCH_BYTES: usize = 64 * 1024;
+
+type Res<T> = Result<T, String>;
+
+fn ioe(ctx: &str, e: io::Error) -> String {
+    format!("{ctx}: {e}")
+}
+
+// ---------------------------------------------------------------------------
+// Options
+
+struct Opts {
+    scenario: String,
+    host: String,
+    port: u16,
+    port2: Option<u16>,
+    msgs: u64,
+    size: usize,
+    subs: Option<usize>,
+    timeout: Duration,
+    window: usize,
+    conns: usize,
+    hold: Duration,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle \
+         [--host 127.0.0.1] [--port 4222] [--port2 P] [--msgs N] [--size 16] \
+         [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60]"
+    );
+    std::process::exit(2);
+}
+
+fn num<T: std::str::FromStr>(k: &str, v: &str) -> T {
+    v.parse().unwrap_or_else(|_| {
+        eprintln!("bad value for {k}: {v}");
+        std::process::exit(2)
+    })
+}
+
+fn parse_opts() -> Opts {
+    let mut args = std::env::args().skip(1);
+    let scenario = match args.next() {
+        Some(s) if !s.starts_with('-') => s,
+        _ => usage(),
+    };
+    let mut o = Opts {
+        scenario,
+        host: "127.0.0.1".into(),
+        port: 4222,
+        port2: None,
+        msgs: 1_000_000,
+        size: 16,
+        subs: None,
+        timeout: Duration::from_secs(60),
+        window: 4 << 20,
+        conns: 1000,
+        hold: Duration::from_secs(60),
+    };
+    while let Some(k) = args.next() {
+        let v = args.next().unwrap_or_else(|| usage());
+        match k.as_str() {
+            "--host" => o.host = v.clone(),
+            "--port" => o.port = num(&k, &v),
+            "--port2" => o.port2 = Some(num(&k, &v)),
+            "--msgs" => o.msgs = num(&k, &v),
+            "--size" => o.size = num(&k, &v),
+            "--subs" => o.subs = Some(num(&k, &v)),
+            "--timeout" => o.timeout = Duration::from_secs_f64(num(&k, &v)),
+            "--window" => o.window = num(&k, &v),
+            "--conns" => o.conns = num(&k, &v),
+            "--hold" => o.hold = Duration::from_secs_f64(num(&k, &v)),
+            _ => usage(),
+        }
+    }
+    o
+}
+
+// ---------------------------------------------------------------------------
+// Protocol connection: blocking socket plus an incremental frame scanner.
+
+enum Ev<'a> {
+    Msg {
+        subject: &'a [u8],
+        reply: Option<&'a [u8]>,
+        payload: &'a [u8],
+    },
+    Ping,
+    Pong,
+    Info,
+    Ok,
+}
+
+struct Conn {
+    s: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+fn trim_cr(l: &[u8]) -> &[u8] {
+    match l.last() {
+        Some(b'\r') => &l[..l.len() - 1],
+        _ => l,
+    }
+}
+
+fn parse_usize(b: &[u8]) -> Option<usize> {
+    if b.is_empty() || b.len() > 12 {
+        return None;
+    }
+    let mut n = 0usize;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (c - b'0') as usize;
+    }
+    Some(n)
+}
+
+/// Splits `line` on spaces/tabs into at most 6 fields without allocating.
+fn fields(line: &[u8]) -> ([&[u8]; 6], usize) {
+    let mut out: [&[u8]; 6] = [&[]; 6];
+    let mut n = 0;
+    for f in line.split(|&b| b == b' ' || b == b'\t') {
+        if f.is_empty() {
+            continue;
+        }
+        if n == out.len() {
+            return (out, n + 1);
+        }
+        out[n] = f;
+        n += 1;
+    }
+    (out, n)
+}
+
+impl Conn {
+    /// Opens a connection: waits for INFO, sends CONNECT and completes one
+    /// PING/PONG round trip so the server has fully registered the client.
+    fn open(addr: SocketAddr, timeout: Duration) -> Res<Conn> {
+        let s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| ioe("connect", e))?;
+        s.set_nodelay(true).map_err(|e| ioe("nodelay", e))?;
+        s.set_write_timeout(Some(timeout)).map_err(|e| ioe("timeout", e))?;
+        let mut c = Conn {
+            s,
+            buf: vec![0u8; 256 * 1024],
+            start: 0,
+            end: 0,
+        };
+        let deadline = Instant::now() + timeout;
+        let mut got_info = false;
+        while !got_info {
+            c.pump_until(deadline, &mut |ev| {
+                if let Ev::Info = ev {
+                    got_info = true;
+                }
+            })
+            .map_err(|e| format!("waiting for INFO: {e}"))?;
+        }
+        c.send(CONNECT)?;
+        c.flush_pong(deadline)?;
+        Ok(c)
+    }
+
+    fn grow_buffer(&mut self, n: usize) {
+        if n > self.buf.len() {
+            self.buf.resize(n.next_power_of_two(), 0);
+        }
+    }
+
+    fn send(&mut self, b: &[u8]) -> Res<()> {
+        self.s.write_all(b).map_err(|e| ioe("write", e))
+    }
+
+    /// Sends PING and processes input until the matching PONG arrives.
+    fn flush_pong(&mut self, deadline: Instant) -> Res<()> {
+        self.send(b"PING\r\n")?;
+        let mut got = false;
+        while !got {
+            self.pump_until(deadline, &mut |ev| {
+                if let Ev::Pong = ev {
+                    got = true;
+                }
+            })
+            .map_err(|e| format!("waiting for PONG: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// One read with a read timeout of at most POLL (bounded by deadline).
+    /// Returns Ok(false) on a timeout without data.
+    fn pump_until(&mut self, deadline: Instant, f: &mut dyn FnMut(Ev)) -> Res<bool> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err("timed out".into());
+        }
+        let wait = (deadline - now).min(POLL).max(Duration::from_millis(1));
+        self.s
+            .set_read_timeout(Some(wait))
+            .map_err(|e| ioe("timeout", e))?;
+        self.pump(f)
+    }
+
+    /// One blocking read (honouring the socket's read timeout) followed by
+    /// dispatching every complete frame. Ok(false) means the read timed out.
+    fn pump(&mut self, f: &mut dyn FnMut(Ev)) -> Res<bool> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let n = self.buf.len() * 2;
+                self.buf.resize(n, 0);
+            }
+        }
+        let n = match self.s.read(&mut self.buf[self.end..]) {
+            Ok(0) => return Err("connection closed by server".into()),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
+            Err(e) => return Err(ioe("read", e)),
+        };
+        self.end += n;
+        self.process(f)?;
+        Ok(true)
+    }
+
+    fn process(&mut self, f: &mut dyn FnMut(Ev)) -> Res<()> {
+        let mut pings = 0usize;
+        let mut need = 0usize;
+        let mut pos = self.start;
+        {
+            let buf = &self.buf[..self.end];
+            loop {
+                let rest = &buf[pos..];
+                let nl = match rest.iter().position(|&b| b == b'\n') {
+                    Some(i) => i,
+                    None => break,
+                };
+                let line = trim_cr(&rest[..nl]);
+                let hdr = nl + 1;
+                let is_msg = line.starts_with(b"MSG ");
+                let is_hmsg = line.starts_with(b"HMSG ");
+                if is_msg || is_hmsg {
+                    let (fl, n) = fields(&line[if is_msg { 4 } else { 5 }..]);
+                    // MSG subject sid [reply] size
+                    // HMSG subject sid [reply] hdr_size total_size
+                    let base = if is_msg { 3 } else { 4 };
+                    if n != base && n != base + 1 {
+                        return Err(format!(
+                            "malformed frame: {}",
+                            String::from_utf8_lossy(line)
+                        ));
+                    }
+                    let reply = if n == base + 1 { Some(fl[2]) } else { None };
+                    let len = parse_usize(fl[n - 1]).ok_or_else(|| {
+                        format!("bad size in: {}", String::from_utf8_lossy(line))
+                    })?;
+                    let total = hdr + len + 2;
+                    if rest.len() < total {
+                        need = total;
+                        break;
+                    }
+                    f(Ev::Msg {
+                        subject: fl[0],
+                        reply,
+                        payload: &rest[hdr..hdr + len],
+                    });
+                    pos += total;
+                    continue;
+                }
+                if line == b"PING" {
+                    pings += 1;
+                    f(Ev::Ping);
+                } else if line == b"PONG" {
+                    f(Ev::Pong);
+                } else if line.starts_with(b"INFO") {
+                    f(Ev::Info);
+                } else if line == b"+OK" {
+                    f(Ev::Ok);
+                } else if line.starts_with(b"-ERR") {
+                    return Err(format!("server: {}", String::from_utf8_lossy(line)));
+                } else if !line.is_empty() {
+                    return Err(format!(
+                        "unexpected line: {}",
+                        String::from_utf8_lossy(&line[..line.len().min(80)])
+                    ));
+                }
+                pos += hdr;
+            }
+        }
+        self.start = pos;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.end < 16 * 1024 || need > self.buf.len() - self.start {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            self.grow_buffer(need);
+        }
+        for _ in 0..pings {
+            self.send(b"PONG\r\n")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+fn addr(host: &str, port: u16) -> Res<SocketAddr> {
+    format!("{host}:{port}")
+        .parse()
+        .map_err(|e| format!("bad address {host}:{port}: {e}"))
+}
+
+fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn pub_op(subject: &str, reply: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut v = match reply {
+        Some(r) => format!("PUB {subject} {r} {}\r\n", body.len()),
+        None => format!("PUB {subject} {}\r\n", body.len()),
+    }
+    .into_bytes();
+    v.extend_from_slice(body);
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+/// CPU seconds (user+system) used so far by this process, all threads.
+fn self_cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = match s.rfind(')') {
+        Some(i) => &s[i + 1..],
+        None => return 0.0,
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the command name start at field 3 (state); utime is
+    // field 14 and stime field 15, in clock ticks (100 per second on Linux).
+    let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+struct Report {
+    kv: Vec<(String, String)>,
+}
+
+impl Report {
+    fn new(scenario: &str) -> Self {
+        let mut r = Report { kv: Vec::new() };
+        r.add("scenario", scenario);
+        r
+    }
+    fn add(&mut self, k: &str, v: impl ToString) {
+        let v = v.to_string();
+        let v: String = v
+            .chars()
+            .map(|c| if c.is_whitespace() || c == '=' { '_' } else { c })
+            .collect();
+        self.kv.push((k.to_string(), v));
+    }
+    fn print(&self) {
+        let line: Vec<String> = self.kv.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let out = io::stdout();
+        let mut o = out.lock();
+        let _ = writeln!(o, "{}", line.join(" "));
+        let _ = o.flush();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Publish / subscribe scenarios
+
+struct Shared {
+    delivered: AtomicU64,
+    stop: AtomicBool,
+}
+
+struct SubOutcome {
+    count: u64,
+    done_at: Option<Instant>,
+    complete: bool,
+}
+
+struct SubSpec {
+    addr: SocketAddr,
+    queue: Option<String>,
+    index: usize,
+    /// Messages this subscriber alone must see (fan-out style), or None when
+    /// completion is judged on the shared total (queue group).
+    expect_own: Option<u64>,
+    expect_total: u64,
+}
+
+fn run_sub(
+    spec: SubSpec,
+    shared: Arc<Shared>,
+    probe_seen: Arc<AtomicBool>,
+    ready: mpsc::Sender<Res<()>>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Res<SubOutcome> {
+    let setup = (|| -> Res<Conn> {
+        let mut c = Conn::open(spec.addr, timeout)?;
+        let mut ops = match &spec.queue {
+            Some(q) => format!("SUB {SUBJECT} {q} 1\r\n"),
+            None => format!("SUB {SUBJECT} 1\r\n"),
+        };
+        ops.push_str(&format!("SUB {PROBE_PREFIX}{} 2\r\n", spec.index));
+        c.send(ops.as_bytes())?;
+        c.flush_pong(deadline)?;
+        Ok(c)
+    })();
+    let mut c = match setup {
+        Ok(c) => {
+            let _ = ready.send(Ok(()));
+            c
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            return Err(e);
+        }
+    };
+    drop(ready);
+    let subject = SUBJECT.as_bytes();
+    let mut count = 0u64;
+    let mut done_at = None;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut got = 0u64;
+        let mut probe = false;
+        let r = c.pump_until(deadline, &mut |ev| {
+            if let Ev::Msg { subject: s, .. } = ev {
+                if s == subject {
+                    got += 1;
+                } else if s.starts_with(PROBE_PREFIX.as_bytes()) {
+                    probe = true;
+                }
+            }
+        });
+        if probe {
+            probe_seen.store(true, Ordering::Release);
+        }
+        if got > 0 {
+            count += got;
+            let prev = shared.delivered.fetch_add(got, Ordering::AcqRel);
+            let done = match spec.expect_own {
+                Some(n) => count >= n,
+                None => prev < spec.expect_total && prev + got >= spec.expect_total,
+            };
+            if done && done_at.is_none() {
+                done_at = Some(Instant::now());
+            }
+        }
+        match r {
+            Ok(_) => {}
+            Err(e) if e == "timed out" => break,
+            Err(e) => {
+                shared.stop.store(true, Ordering::Relaxed);
+                return Err(format!("subscriber {}: {e}", spec.index));
+            }
+        }
+        let finished = match spec.expect_own {
+            Some(n) => count >= n,
+            None => shared.delivered.load(Ordering::Acquire) >= spec.expect_total,
+        };
+        if finished {
+            break;
+        }
+    }
+    let complete = match spec.expect_own {
+        Some(n) => count >= n,
+        None => shared.delivered.load(Ordering::Acquire) >= spec.expect_total,
+    };
+    Ok(SubOutcome {
+        count,
+        done_at,
+        complete,
+    })
+}
+
+/// Sends one probe per subscriber until each has seen its own probe, which
+/// proves the subscription is registered end to end (also across routes).
+fn wait_probes(pc: &mut Conn, seen: &[Arc<AtomicBool>], deadline: Instant) -> Res<u32> {
+    let mut rounds = 0u32;
+    loop {
+        rounds += 1;
+        let mut ops = Vec::new();
+        for (i, s) in seen.iter().enumerate() {
+            if !s.load(Ordering::Acquire) {
+                ops.extend_from_slice(&pub_op(&format!("{PROBE_PREFIX}{i}"), None, b""));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(rounds - 1);
+        }
+        pc.send(&ops)?;
+        pc.flush_pong(deadline)?;
+        let wait_until = (Instant::now() + Duration::from_millis(100)).min(deadline);
+        while Instant::now() < wait_until && !seen.iter().all(|s| s.load(Ordering::Acquire)) {
+            thread::sleep(Duration::from_millis(1));
+        }
+        if Instant::now() >= deadline || rounds >= 1000 {
+            return Err("subscriptions not visible to the publisher (no route?)".into());
+        }
+    }
+}
+
+fn run_pubsub(o: &Opts, rep: &mut Report) -> Res<()> {
+    let (nsubs, queue, fan): (usize, Option<String>, u64) = match o.scenario.as_str() {
+        "pub" => (0, None, 0),
+        "pubsub" | "routed" => (o.subs.unwrap_or(1), None, o.subs.unwrap_or(1) as u64),
+        "fanout" => (o.subs.unwrap_or(5), None, o.subs.unwrap_or(5) as u64),
+        "queue" => (o.subs.unwrap_or(4), Some("lgq".to_string()), 1),
+        _ => usage(),
+    };
+    let pub_addr = addr(&o.host, o.port)?;
+    let sub_addr = match (o.scenario.as_str(), o.port2) {
+        ("routed", None) => return Err("routed needs --port2".into()),
+        (_, Some(p)) => addr(&o.host, p)?,
+        (_, None) => pub_addr,
+    };
+    let deadline = Instant::now() + o.timeout;
+    let expect_total = o.msgs * fan;
+    rep.add("msgs", o.msgs);
+    rep.add("size", o.size);
+    rep.add("subs", nsubs);
+    rep.add("expected", expect_total);
+
+    let shared = Arc::new(Shared {
+        delivered: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+    });
+    let (rtx, rrx) = mpsc::channel();
+    let mut handles = Vec::new();
+    let mut seen = Vec::new();
+    for i in 0..nsubs {
+        let flag = Arc::new(AtomicBool::new(false));
+        seen.push(flag.clone());
+        let spec = SubSpec {
+            addr: sub_addr,
+            queue: queue.clone(),
+            index: i,
+            expect_own: if queue.is_some() { None } else { Some(o.msgs) },
+            expect_total,
+        };
+        let sh = shared.clone();
+        let tx = rtx.clone();
+        let to = o.timeout;
+        handles.push(
+            thread::Builder::new()
+                .name(format!("sub{i}"))
+                .spawn(move || run_sub(spec, sh, flag, tx, deadline, to))
+                .map_err(|e| ioe("spawn", e))?,
+        );
+    }
+    drop(rtx);
+    let stop_all = |shared: &Shared| shared.stop.store(true, Ordering::Relaxed);
+    for _ in 0..nsubs {
+        let r = rrx
+            .recv_timeout(o.timeout)
+            .map_err(|_| "subscriber setup timed out".to_string())
+            .and_then(|r| r);
+        if let Err(e) = r {
+            stop_all(&shared);
+            return Err(e);
+        }
+    }
+
+    let mut pc = Conn::open(pub_addr, o.timeout)?;
+    let probe_rounds = match wait_probes(&mut pc, &seen, deadline) {
+        Ok(n) => n,
+        Err(e) => {
+            stop_all(&shared);
+            return Err(e);
+        }
+    };
+    rep.add("probe_rounds", probe_rounds);
+
+    // One write carries many identical PUB operations.
+    let body = payload(o.size);
+    let op = pub_op(SUBJECT, None, &body);
+    let per_batch = (BATCH_BYTES / op.len()).max(1);
+    let batch: Vec<u8> = op.iter().copied().cycle().take(op.len() * per_batch).collect();
+    let window = ((o.window / (op.len() + 16)) as u64).max(2 * per_batch as u64).max(1024);
+
+    let cpu0 = self_cpu();
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    let mut err = None;
+    while sent < o.msgs {
+        let k = (o.msgs - sent).min(per_batch as u64);
+        if fan > 0 && o.window > 0 {
+            // Keep at most `window` messages per subscriber in flight so no
+            // server has to buffer without bound (slow-consumer protection).
+            while (sent + k) * fan > shared.delivered.load(Ordering::Acquire) + window * fan {
+                if shared.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                    break;
+                }
+                thread::sleep(Duration::from_micros(50));
+            }
+            if shared.stop.load(Ordering::Relaxed) {
+                err = Some("a subscriber failed".to_string());
+                break;
+            }
+            if Instant::now() >= deadline {
+                err = Some("timed out while publishing".to_string());
+                break;
+            }
+        }
+        if let Err(e) = pc.send(&batch[..k as usize * op.len()]) {
+            err = Some(e);
+            break;
+        }
+        sent += k;
+    }
+    let pub_write_done = Instant::now();
+    if err.is_none() {
+        if let Err(e) = pc.flush_pong(deadline) {
+            err = Some(e);
+        }
+    }
+    let pub_done = Instant::now();
+    if err.is_some() {
+        stop_all(&shared);
+    }
+
+    let mut delivered = 0u64;
+    let mut last = None::<Instant>;
+    let mut complete = true;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(r)) => {
+                delivered += r.count;
+                complete &= r.complete;
+                if let Some(t) = r.done_at {
+                    last = Some(last.map_or(t, |l: Instant| l.max(t)));
+                }
+            }
+            Ok(Err(e)) => {
+                complete = false;
+                if err.is_none() {
+                    err = Some(e);
+                }
+            }
+            Err(_) => {
+                complete = false;
+                err.get_or_insert_with(|| "subscriber thread panicked".into());
+            }
+        }
+    }
+    let end = if nsubs == 0 {
+        pub_done
+    } else {
+        last.unwrap_or_else(Instant::now).max(pub_write_done)
+    };
+    let elapsed = (end - t0).as_secs_f64().max(1e-9);
+    let cpu = self_cpu() - cpu0;
+    rep.add("elapsed_s", format!("{elapsed:.6}"));
+    rep.add("published", sent);
+    rep.add("delivered", delivered);
+    rep.add("pub_per_s", format!("{:.0}", sent as f64 / elapsed));
+    rep.add("delivered_per_s", format!("{:.0}", delivered as f64 / elapsed));
+    rep.add(
+        "pub_elapsed_s",
+        format!("{:.6}", (pub_done - t0).as_secs_f64()),
+    );
+    rep.add("lg_cpu_s", format!("{cpu:.2}"));
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if !complete || delivered < expect_total {
+        return Err(format!(
+            "incomplete delivery: {delivered} of {expect_total}"
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Request / reply
+
+fn run_reqrep(o: &Opts, rep: &mut Report) -> Res<()> {
+    let req_addr = addr(&o.host, o.port)?;
+    let resp_addr = match o.port2 {
+        Some(p) => addr(&o.host, p)?,
+        None => req_addr,
+    };
+    let deadline = Instant::now() + o.timeout;
+    rep.add("msgs", o.msgs);
+    rep.add("size", o.size);
+    let shared = Arc::new(Shared {
+        delivered: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+    });
+    let (rtx, rrx) = mpsc::channel::<Res<()>>();
+    let sh = shared.clone();
+    let timeout = o.timeout;
+    let responder = thread::Builder::new()
+        .name("responder".into())
+        .spawn(move || -> Res<u64> {
+            let mut c = match Conn::open(resp_addr, timeout).and_then(|mut c| {
+                c.send(format!("SUB {REQ_SUBJECT} 1\r\n").as_bytes())?;
+                c.flush_pong(deadline)?;
+                Ok(c)
+            }) {
+                Ok(c) => {
+                    let _ = rtx.send(Ok(()));
+                    c
+                }
+                Err(e) => {
+                    let _ = rtx.send(Err(e.clone()));
+                    return Err(e);
+                }
+            };
+            let mut answered = 0u64;
+            let mut out = Vec::with_capacity(4096);
+            while !sh.stop.load(Ordering::Relaxed) {
+                let r = c.pump_until(deadline, &mut |ev| {
+                    if let Ev::Msg {
+                        reply: Some(r),
+                        payload,
+                        ..
+                    } = ev
+                    {
+                        out.extend_from_slice(b"PUB ");
+                        out.extend_from_slice(r);
+                        out.extend_from_slice(format!(" {}\r\n", payload.len()).as_bytes());
+                        out.extend_from_slice(payload);
+                        out.extend_from_slice(b"\r\n");
+                        answered += 1;
+                    }
+                });
+                if !out.is_empty() {
+                    c.send(&out)?;
+                    out.clear();
+                }
+                match r {
+                    Ok(_) => {}
+                    Err(e) if e == "timed out" => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(answered)
+        })
+        .map_err(|e| ioe("spawn", e))?;
+    let setup = rrx
+        .recv_timeout(o.timeout)
+        .map_err(|_| "responder setup timed out".to_string())
+        .and_then(|r| r);
+    let result = (|| -> Res<()> {
+        setup?;
+        let mut c = Conn::open(req_addr, o.timeout)?;
+        c.send(format!("SUB {INBOX} 1\r\n").as_bytes())?;
+        c.flush_pong(deadline)?;
+        let req = pub_op(REQ_SUBJECT, Some(INBOX), &payload(o.size));
+        let inbox = INBOX.as_bytes();
+        // Warm-up request, retried until the responder is reachable.
+        let mut warm = 0u32;
+        loop {
+            warm += 1;
+            c.send(&req)?;
+            let until = (Instant::now() + Duration::from_millis(200)).min(deadline);
+            let mut got = 0u32;
+            while got == 0 && Instant::now() < until {
+                c.pump_until(until.max(Instant::now() + Duration::from_millis(1)), &mut |ev| {
+                    if let Ev::Msg { subject, .. } = ev {
+                        if subject == inbox {
+                            got += 1;
+                        }
+                    }
+                })
+                .or_else(|e| if e == "timed out" { Ok(false) } else { Err(e) })?;
+            }
+            if got > 0 {
+                break;
+            }
+            if Instant::now() >= deadline || warm >= 200 {
+                return Err("no reply to warm-up request (no route?)".into());
+            }
+        }
+        // Drain any late replies to earlier warm-up attempts.
+        let drain_until = Instant::now() + Duration::from_millis(if warm > 1 { 300 } else { 0 });
+        while Instant::now() < drain_until {
+            c.pump_until(drain_until, &mut |_| {})
+                .or_else(|e| if e == "timed out" { Ok(false) } else { Err(e) })?;
+        }
+        rep.add("warmup_rounds", warm);
+
+        let mut lat: Vec<f64> = Vec::with_capacity(o.msgs as usize);
+        let cpu0 = self_cpu();
+        let t0 = Instant::now();
+        for _ in 0..o.msgs {
+            let ts = Instant::now();
+            c.send(&req)?;
+            let mut got = false;
+            while !got {
+                c.pump_until(deadline, &mut |ev| {
+                    if let Ev::Msg { subject, .. } = ev {
+                        if subject == inbox {
+                            got = true;
+                        }
+                    }
+                })
+                .map_err(|e| format!("waiting for reply {}: {e}", lat.len()))?;
+            }
+            lat.push(ts.elapsed().as_secs_f64() * 1e6);
+        }
+        let elapsed = t0.elapsed().as_secs_f64().max(1e-9);
+        let cpu = self_cpu() - cpu0;
+        let n = lat.len() as u64;
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            let i = ((p / 100.0) * (lat.len() - 1) as f64).round() as usize;
+            lat[i.min(lat.len() - 1)]
+        };
+        let mean = lat.iter().sum::<f64>() / (lat.len().max(1)) as f64;
+        rep.add("elapsed_s", format!("{elapsed:.6}"));
+        rep.add("published", n);
+        rep.add("delivered", n);
+        rep.add("pub_per_s", format!("{:.0}", n as f64 / elapsed));
+        rep.add("delivered_per_s", format!("{:.0}", n as f64 / elapsed));
+        rep.add("p50_us", format!("{:.1}", pct(50.0)));
+        rep.add("p90_us", format!("{:.1}", pct(90.0)));
+        rep.add("p99_us", format!("{:.1}", pct(99.0)));
+        rep.add("max_us", format!("{:.1}", pct(100.0)));
+        rep.add("mean_us", format!("{mean:.1}"));
+        rep.add("lg_cpu_s", format!("{cpu:.2}"));
+        Ok(())
+    })();
+    shared.stop.store(true, Ordering::Relaxed);
+    let resp = responder.join();
+    result?;
+    match resp {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("responder: {e}")),
+        Err(_) => Err("responder panicked".into()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Idle connections
+
+fn run_idle(o: &Opts, rep: &mut Report) -> Res<()> {
+    let a = addr(&o.host, o.port)?;
+    let t0 = Instant::now();
+    let mut conns = Vec::with_capacity(o.conns);
+    for i in 0..o.conns {
+        let c = Conn::open(a, o.timeout.min(Duration::from_secs(10)))
+            .map_err(|e| format!("connection {i}: {e}"))?;
+        // Shrink the per-connection buffer: these only ever see PING.
+        let c = Conn {
+            buf: vec![0u8; 512],
+            ..c
+        };
+        conns.push(c);
+        if t0.elapsed() > o.timeout {
+            return Err(format!("timed out after {i} connections"));
+        }
+    }
+    let connect_s = t0.elapsed().as_secs_f64();
+    {
+        let mut ready = Report::new("idle_ready");
+        ready.add("conns", conns.len());
+        ready.add("connect_s", format!("{connect_s:.3}"));
+        ready.print();
+    }
+    // Hold until stdin has a line / is closed, or the hold time has passed.
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        let mut b = [0u8; 64];
+        let _ = io::stdin().read(&mut b);
+        let _ = tx.send(());
+    });
+    let until = Instant::now() + o.hold;
+    let mut alive = conns.len();
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        if rx.recv_timeout((until - now).min(Duration::from_secs(1))).is_ok() {
+            break;
+        }
+        // Answer the server's keep-alive PINGs so nobody is dropped.
+        alive = 0;
+        for c in conns.iter_mut() {
+            let _ = c.s.set_nonblocking(true);
+            let ok = match c.s.read(&mut c.buf[..]) {
+                Ok(0) => false,
+                Ok(n) => {
+                    let pings = c.buf[..n].windows(4).filter(|w| w == b"PING").count();
+                    (0..pings).all(|_| c.s.write_all(b"PONG\r\n").is_ok())
+                }
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            };
+            let _ = c.s.set_nonblocking(false);
+            alive += ok as usize;
+        }
+    }
+    rep.add("conns", conns.len());
+    rep.add("alive", alive);
+    rep.add("connect_s", format!("{connect_s:.3}"));
+    rep.add("held_s", format!("{:.3}", t0.elapsed().as_secs_f64() - connect_s));
+    Ok(())
+}
+
+fn main() {
+    let o = parse_opts();
+    let mut rep = Report::new(&o.scenario);
+    let r = match o.scenario.as_str() {
+        "pub" | "pubsub" | "fanout" | "queue" | "routed" => run_pubsub(&o, &mut rep),
+        "reqrep" => run_reqrep(&o, &mut rep),
+        "idle" => run_idle(&o, &mut rep),
+        _ => usage(),
+    };
+    match r {
+        Ok(()) => {
+            rep.add("ok", 1);
+            rep.print();
+        }
+        Err(e) => {
+            rep.add("ok", 0);
+            rep.add("error", &e);
+            rep.print();
+            std::process::exit(1);
+        }
+    }
+}
