@@ -1,1 +1,53 @@
-fn main(){}
+//! `rnats-server`: options → logging → server → exit status.
+
+mod client;
+mod conn;
+mod hash;
+mod logging;
+mod monitor;
+mod options;
+mod server;
+mod signals;
+mod sublist;
+mod timer;
+
+use options::{parse_args, Action};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(&args) {
+        Ok(Action::Run(o)) => *o,
+        Ok(Action::Exit(text, code)) => {
+            print!("{text}");
+            std::process::exit(code);
+        }
+        Err(e) => {
+            eprintln!("nats-server: {e}");
+            std::process::exit(1);
+        }
+    };
+    let cfg = logging::LogConfig {
+        debug: opts.debug,
+        trace: opts.trace,
+        logtime: opts.logtime,
+        utc: opts.logtime_utc,
+        file: opts.log_file.as_deref(),
+    };
+    if let Err(e) = logging::init(&cfg) {
+        eprintln!("nats-server: error opening log file: {e}");
+        std::process::exit(1);
+    }
+    if let Some(p) = &opts.pid_file {
+        if let Err(e) = std::fs::write(p, std::process::id().to_string()) {
+            logging::fatal(&format!("Could not write pidfile: {e}"));
+        }
+    }
+    let mut server = match server::Server::new(opts) {
+        Ok(s) => s,
+        Err(e) => logging::fatal(&format!("Error creating server: {e}")),
+    };
+    if let Err(e) = server.start() {
+        logging::fatal(&e);
+    }
+    std::process::exit(server.run());
+}

@@ -154,6 +154,20 @@ impl ClientParser {
         self.state == State::Line { scanned: 0 }
     }
 
+    /// When the parser waits for a message body: how many more bytes it
+    /// needs beyond the `buffered` it was last given. `None` while it is
+    /// still looking for a line end.
+    pub fn body_needed(&self, buffered: usize) -> Option<usize> {
+        match self.state {
+            State::Body {
+                body_start,
+                body_len,
+                ..
+            } => Some((body_start + body_len + 2).saturating_sub(buffered).max(1)),
+            State::Line { .. } => None,
+        }
+    }
+
     /// Parses the op at the start of `buf`. On `Partial` the caller must keep
     /// the bytes and call again with them and more appended; on `Complete` it
     /// drops `frame.len` bytes from the front before the next call.
@@ -171,7 +185,9 @@ impl ClientParser {
             header_len,
         } = self.state
         {
-            return self.finish_body(buf, verb, args, args_at, line_len, body_start, body_len, header_len);
+            return self.finish_body(
+                buf, verb, args, args_at, line_len, body_start, body_len, header_len,
+            );
         }
         let (verb, args_at) = match match_verb(buf, VERBS) {
             VerbMatch::Found { index, args_at } => (VERB_IDS[index], args_at),
@@ -195,7 +211,14 @@ impl ClientParser {
             return Err(ParseError::MaxControlLine);
         }
         let line = &buf[..line_len];
-        let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
+        let done = |op| {
+            Ok(Status::Complete(Frame {
+                op,
+                line,
+                args_at,
+                len: next,
+            }))
+        };
         match verb {
             Verb::Ping => done(ClientOp::Ping),
             Verb::Pong => done(ClientOp::Pong),
@@ -222,7 +245,10 @@ impl ClientParser {
             Verb::Unsub => {
                 let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
                 match args.len() {
-                    1 => done(ClientOp::Unsub { sid: args.get(line, 0), max: None }),
+                    1 => done(ClientOp::Unsub {
+                        sid: args.get(line, 0),
+                        max: None,
+                    }),
                     2 => done(ClientOp::Unsub {
                         sid: args.get(line, 0),
                         max: Some(parse_size(args.get(line, 1))),
@@ -237,7 +263,10 @@ impl ClientParser {
                     if n != 2 && n != 3 {
                         return Err(ParseError::BadArgs);
                     }
-                    (parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?, 0)
+                    (
+                        parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?,
+                        0,
+                    )
                 } else {
                     if n != 3 && n != 4 {
                         return Err(ParseError::BadArgs);
@@ -252,7 +281,9 @@ impl ClientParser {
                 if body_len > self.max_payload {
                     return Err(ParseError::MaxPayload);
                 }
-                self.finish_body(buf, verb, args, args_at, line_len, next, body_len, header_len)
+                self.finish_body(
+                    buf, verb, args, args_at, line_len, next, body_len, header_len,
+                )
             }
         }
     }
@@ -274,7 +305,15 @@ impl ClientParser {
             if buf.len() > end && buf[end] != b'\r' {
                 return Err(ParseError::BadPayloadEnd);
             }
-            self.state = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
+            self.state = State::Body {
+                verb,
+                args,
+                args_at,
+                line_len,
+                body_start,
+                body_len,
+                header_len,
+            };
             return Ok(Status::Partial);
         }
         if buf[end] != b'\r' || buf[end + 1] != b'\n' {
@@ -286,18 +325,43 @@ impl ClientParser {
         let n = args.len();
         let subject = args.get(line, 0);
         let op = if verb == Verb::Pub {
-            let reply = if n == 3 { Some(args.get(line, 1)) } else { None };
-            ClientOp::Pub { subject, reply, payload: body }
+            let reply = if n == 3 {
+                Some(args.get(line, 1))
+            } else {
+                None
+            };
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload: body,
+            }
         } else {
-            let reply = if n == 4 { Some(args.get(line, 1)) } else { None };
-            ClientOp::HPub { subject, reply, header_len, message: body }
+            let reply = if n == 4 {
+                Some(args.get(line, 1))
+            } else {
+                None
+            };
+            ClientOp::HPub {
+                subject,
+                reply,
+                header_len,
+                message: body,
+            }
         };
-        Ok(Status::Complete(Frame { op, line, args_at, len: end + 2 }))
+        Ok(Status::Complete(Frame {
+            op,
+            line,
+            args_at,
+            len: end + 2,
+        }))
     }
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|c| !crate::framing::is_space(*c)).unwrap_or(b.len());
+    let i = b
+        .iter()
+        .position(|c| !crate::framing::is_space(*c))
+        .unwrap_or(b.len());
     &b[i..]
 }
 
@@ -315,7 +379,11 @@ mod tests {
         let mut fed = 0;
         let mut chunk_iter = chunks.iter();
         loop {
-            let take = chunk_iter.next().copied().unwrap_or(input.len() - fed).min(input.len() - fed);
+            let take = chunk_iter
+                .next()
+                .copied()
+                .unwrap_or(input.len() - fed)
+                .min(input.len() - fed);
             buf.extend_from_slice(&input[fed..fed + take]);
             fed += take;
             loop {
@@ -338,7 +406,12 @@ mod tests {
     fn check(input: &[u8]) -> (Vec<String>, Option<ParseError>) {
         let whole = parse_all(input, &[]);
         for split in 0..=input.len() {
-            assert_eq!(parse_all(input, &[split]), whole, "split at {split} of {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                parse_all(input, &[split]),
+                whole,
+                "split at {split} of {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         let ones = vec![1; input.len()];
         assert_eq!(parse_all(input, &ones), whole, "byte by byte");
@@ -347,7 +420,12 @@ mod tests {
 
     fn ops(input: &[u8]) -> Vec<String> {
         let (ops, err) = check(input);
-        assert_eq!(err, None, "unexpected error for {:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            err,
+            None,
+            "unexpected error for {:?}",
+            String::from_utf8_lossy(input)
+        );
         ops
     }
 
@@ -361,8 +439,14 @@ mod tests {
 
     #[test]
     fn ping_pong_ok() {
-        assert_eq!(ops(b"PING\r\nPONG\r\n+OK\r\n"), vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ok)]);
-        assert_eq!(ops(b"ping\npOnG\r\nPINGxyz\r\n"), vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ping)]);
+        assert_eq!(
+            ops(b"PING\r\nPONG\r\n+OK\r\n"),
+            vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ok)]
+        );
+        assert_eq!(
+            ops(b"ping\npOnG\r\nPINGxyz\r\n"),
+            vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ping)]
+        );
     }
 
     #[test]
@@ -370,14 +454,26 @@ mod tests {
         assert_eq!(
             ops(b"PUB foo 5\r\nhello\r\npub\tfoo  bar\t 0\r\n\r\n"),
             vec![
-                s(ClientOp::Pub { subject: b"foo", reply: None, payload: b"hello" }),
-                s(ClientOp::Pub { subject: b"foo", reply: Some(b"bar"), payload: b"" }),
+                s(ClientOp::Pub {
+                    subject: b"foo",
+                    reply: None,
+                    payload: b"hello"
+                }),
+                s(ClientOp::Pub {
+                    subject: b"foo",
+                    reply: Some(b"bar"),
+                    payload: b""
+                }),
             ]
         );
         // Payload bytes are opaque, CRLF inside them included.
         assert_eq!(
             ops(b"PUB a 4\r\n\r\n\r\n\r\n"),
-            vec![s(ClientOp::Pub { subject: b"a", reply: None, payload: b"\r\n\r\n" })]
+            vec![s(ClientOp::Pub {
+                subject: b"a",
+                reply: None,
+                payload: b"\r\n\r\n"
+            })]
         );
     }
 
@@ -386,8 +482,18 @@ mod tests {
         assert_eq!(
             ops(b"HPUB baz 18 23\r\nNATS/1.0\r\nA: b\r\n\r\nhello\r\nHPUB x r 0 2\r\nhi\r\n"),
             vec![
-                s(ClientOp::HPub { subject: b"baz", reply: None, header_len: 18, message: b"NATS/1.0\r\nA: b\r\n\r\nhello" }),
-                s(ClientOp::HPub { subject: b"x", reply: Some(b"r"), header_len: 0, message: b"hi" }),
+                s(ClientOp::HPub {
+                    subject: b"baz",
+                    reply: None,
+                    header_len: 18,
+                    message: b"NATS/1.0\r\nA: b\r\n\r\nhello"
+                }),
+                s(ClientOp::HPub {
+                    subject: b"x",
+                    reply: Some(b"r"),
+                    header_len: 0,
+                    message: b"hi"
+                }),
             ]
         );
         assert_eq!(err(b"HPUB x 5 2\r\nhi\r\n"), ParseError::BadHeaderSize);
@@ -398,11 +504,28 @@ mod tests {
         assert_eq!(
             ops(b"SUB foo 1\r\nsub foo  q\t2\r\nUNSUB 1\r\nunsub 2 10\r\nUNSUB 3 x\r\n"),
             vec![
-                s(ClientOp::Sub { subject: b"foo", queue: None, sid: b"1" }),
-                s(ClientOp::Sub { subject: b"foo", queue: Some(b"q"), sid: b"2" }),
-                s(ClientOp::Unsub { sid: b"1", max: None }),
-                s(ClientOp::Unsub { sid: b"2", max: Some(Some(10)) }),
-                s(ClientOp::Unsub { sid: b"3", max: Some(None) }),
+                s(ClientOp::Sub {
+                    subject: b"foo",
+                    queue: None,
+                    sid: b"1"
+                }),
+                s(ClientOp::Sub {
+                    subject: b"foo",
+                    queue: Some(b"q"),
+                    sid: b"2"
+                }),
+                s(ClientOp::Unsub {
+                    sid: b"1",
+                    max: None
+                }),
+                s(ClientOp::Unsub {
+                    sid: b"2",
+                    max: Some(Some(10))
+                }),
+                s(ClientOp::Unsub {
+                    sid: b"3",
+                    max: Some(None)
+                }),
             ]
         );
     }
@@ -443,18 +566,26 @@ mod tests {
         let mut long = b"SUB ".to_vec();
         long.extend(std::iter::repeat_n(b'a', 5000));
         // Rejected before any line end arrives.
-        assert_eq!(ClientParser::new(4096, 1024).parse(&long), Err(ParseError::MaxControlLine));
+        assert_eq!(
+            ClientParser::new(4096, 1024).parse(&long),
+            Err(ParseError::MaxControlLine)
+        );
         let mut ok = b"SUB ".to_vec();
         ok.extend(std::iter::repeat_n(b'a', 4090));
         ok.extend_from_slice(b" 1\r\n");
-        assert!(matches!(ClientParser::new(4096, 1024).parse(&ok), Ok(Status::Complete(_))));
+        assert!(matches!(
+            ClientParser::new(4096, 1024).parse(&ok),
+            Ok(Status::Complete(_))
+        ));
     }
 
     #[test]
     fn frame_line_and_len() {
         let mut p = ClientParser::new(4096, 1024);
         let buf = b"PUB foo 5\r\nhello\r\nPING\r\n";
-        let Ok(Status::Complete(f)) = p.parse(buf) else { panic!("complete") };
+        let Ok(Status::Complete(f)) = p.parse(buf) else {
+            panic!("complete")
+        };
         assert_eq!(f.line, b"PUB foo 5");
         assert_eq!(&f.line[f.args_at..], b" foo 5");
         assert_eq!(f.len, 18);

@@ -19,7 +19,13 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 
 /// Appends `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n`.
 #[inline]
-pub fn write_msg(out: &mut Vec<u8>, subject: &[u8], sid: &[u8], reply: Option<&[u8]>, payload: &[u8]) {
+pub fn write_msg(
+    out: &mut Vec<u8>,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    payload: &[u8],
+) {
     out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + payload.len() + 20);
     out.extend_from_slice(b"MSG ");
     out.extend_from_slice(subject);
@@ -103,8 +109,11 @@ mod tests {
     /// into the other and parsing it must give the original fields.
     #[test]
     fn round_trip_through_client_parser() {
-        let cases: &[(&[u8], Option<&[u8]>, &[u8])] =
-            &[(b"a", None, b""), (b"a.b.c", Some(b"_INBOX.1"), b"x\r\ny"), (b"q", None, &[0u8, 255, 13])];
+        let cases: &[(&[u8], Option<&[u8]>, &[u8])] = &[
+            (b"a", None, b""),
+            (b"a.b.c", Some(b"_INBOX.1"), b"x\r\ny"),
+            (b"q", None, &[0u8, 255, 13]),
+        ];
         for (subject, reply, payload) in cases {
             let mut v = Vec::new();
             write_msg(&mut v, subject, b"1", *reply, payload);
@@ -118,8 +127,17 @@ mod tests {
             p.extend_from_slice(&fields.join(&b' '));
             p.extend_from_slice(&v[line_end - 1..]);
             let mut parser = ClientParser::new(4096, 1 << 20);
-            let Ok(Status::Complete(f)) = parser.parse(&p) else { panic!("parse") };
-            assert_eq!(f.op, ClientOp::Pub { subject, reply: *reply, payload });
+            let Ok(Status::Complete(f)) = parser.parse(&p) else {
+                panic!("parse")
+            };
+            assert_eq!(
+                f.op,
+                ClientOp::Pub {
+                    subject,
+                    reply: *reply,
+                    payload
+                }
+            );
             assert_eq!(f.len, p.len());
         }
     }

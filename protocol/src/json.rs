@@ -217,7 +217,9 @@ impl Reader<'_> {
             }
         }
         let text = core::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err())?;
-        text.parse::<f64>().map(Value::Number).map_err(|_| JsonError { offset: start })
+        text.parse::<f64>()
+            .map(Value::Number)
+            .map_err(|_| JsonError { offset: start })
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -319,7 +321,17 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in [&b""[..], b"{", b"{\"a\"}", b"{\"a\":1,}", b"[1 2]", b"{} x", b"\"\x01\"", b"01x", b"tru"] {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"a\"}",
+            b"{\"a\":1,}",
+            b"[1 2]",
+            b"{} x",
+            b"\"\x01\"",
+            b"01x",
+            b"tru",
+        ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = vec![b'['; 10_000];
@@ -331,6 +343,9 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, b"a<b>&\"\\\n\x01");
         assert_eq!(out, br#""a\u003cb\u003e\u0026\"\\\n\u0001""#.to_vec());
-        assert_eq!(parse(&out).unwrap(), Value::String("a<b>&\"\\\n\x01".into()));
+        assert_eq!(
+            parse(&out).unwrap(),
+            Value::String("a<b>&\"\\\n\x01".into())
+        );
     }
 }

@@ -1,0 +1,630 @@
+//! Client op handlers: CONNECT, PUB/HPUB, SUB, UNSUB, PING/PONG, and message
+//! delivery to subscribers.
+//!
+//! `client_input` feeds freshly read bytes through the connection's parser:
+//! first it completes an op left unfinished by the previous read (copying
+//! into `inb` only the bytes that op still needs), then parses whole ops
+//! directly from the read buffer and keeps only a trailing partial op.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rnats_protocol::client::{ClientOp, Frame};
+use rnats_protocol::encode;
+use rnats_protocol::framing::Status;
+use rnats_protocol::json;
+use rnats_protocol::subject;
+
+use crate::conn::{parse_error_reply, CloseReason};
+use crate::logging::{go_quote, trace_enabled};
+use crate::server::Server;
+use crate::sublist::{Owner, Subscription};
+use crate::timer::TimerKind;
+
+/// Go answers a request nobody listens to with this status-only header.
+const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
+/// Reply prefixes reserved for the server's own use.
+const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];
+/// First server PING after CONNECT.
+const FIRST_PING: Duration = Duration::from_secs(2);
+
+fn verb_name(op: &ClientOp) -> &'static str {
+    match op {
+        ClientOp::Connect(_) => "CONNECT",
+        ClientOp::Info(_) => "INFO",
+        ClientOp::Pub { .. } => "PUB",
+        ClientOp::HPub { .. } => "HPUB",
+        ClientOp::Sub { .. } => "SUB",
+        ClientOp::Unsub { .. } => "UNSUB",
+        ClientOp::Ping => "PING",
+        ClientOp::Pong => "PONG",
+        ClientOp::Ok => "OK",
+        ClientOp::Err(_) => "-ERR",
+    }
+}
+
+/// Go's `%q` of a subject, for permission error texts.
+fn quoted(b: &[u8]) -> String {
+    go_quote(b)
+}
+
+impl Server {
+    /// Handles bytes just read from client `slot`.
+    pub fn client_input(&mut self, slot: usize, mut data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.active = true;
+        conn.last_activity = Instant::now();
+        if !conn.inb.is_empty() {
+            let mut inb = std::mem::take(&mut conn.inb);
+            loop {
+                let Some(conn) = self.conns.get_mut(slot) else {
+                    return;
+                };
+                let take = match conn.parser.body_needed(inb.len()) {
+                    Some(need) => need.min(data.len()),
+                    None => memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1),
+                };
+                inb.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                match conn.parser.parse(&inb) {
+                    Ok(Status::Complete(f)) => {
+                        let len = f.len;
+                        if !self.client_op(slot, f) {
+                            return;
+                        }
+                        inb.drain(..len);
+                        if inb.is_empty() {
+                            break;
+                        }
+                    }
+                    Ok(Status::Partial) => {
+                        if data.is_empty() {
+                            conn.inb = inb;
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        self.client_parse_error(slot, e);
+                        return;
+                    }
+                }
+            }
+            // Keep the emptied buffer only if it is small.
+            if inb.capacity() <= 64 * 1024 {
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    conn.inb = inb;
+                }
+            }
+        }
+        let mut pos = 0;
+        while pos < data.len() {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            match conn.parser.parse(&data[pos..]) {
+                Ok(Status::Complete(f)) => {
+                    pos += f.len;
+                    if !self.client_op(slot, f) {
+                        return;
+                    }
+                }
+                Ok(Status::Partial) => {
+                    conn.inb.extend_from_slice(&data[pos..]);
+                    return;
+                }
+                Err(e) => {
+                    self.client_parse_error(slot, e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn client_parse_error(&mut self, slot: usize, e: rnats_protocol::ParseError) {
+        let (text, reason) = parse_error_reply(e);
+        if let Some(c) = self.conns.get(slot) {
+            log::debug!("{} - Client parser ERROR: {e}", c.prefix);
+        }
+        if let Some(t) = text {
+            self.send_err(slot, t);
+        }
+        self.close_after_flush(slot, reason);
+    }
+
+    /// Handles one op; false when the connection is closing and its
+    /// remaining input must be dropped.
+    fn client_op(&mut self, slot: usize, f: Frame<'_, ClientOp<'_>>) -> bool {
+        let conn = &mut self.conns[slot];
+        if trace_enabled() {
+            let args = trim(&f.line[f.args_at..]);
+            let name = verb_name(&f.op);
+            match f.op {
+                ClientOp::Connect(_) => {
+                    log::trace!("{} - <<- [CONNECT {}]", conn.prefix, redact(args))
+                }
+                _ if args.is_empty() => log::trace!("{} - <<- [{name}]", conn.prefix),
+                _ => log::trace!(
+                    "{} - <<- [{name} {}]",
+                    conn.prefix,
+                    String::from_utf8_lossy(args)
+                ),
+            }
+        }
+        if !conn.connected && self.opts.auth_required() && !matches!(f.op, ClientOp::Connect(_)) {
+            self.auth_violation(slot);
+            return false;
+        }
+        match f.op {
+            ClientOp::Connect(j) => self.process_connect(slot, j),
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => {
+                self.process_pub(slot, subject, reply, None, payload);
+                true
+            }
+            ClientOp::HPub {
+                subject,
+                reply,
+                header_len,
+                message,
+            } => {
+                if !self.conns[slot].opts.headers {
+                    self.close_after_flush(slot, CloseReason::MsgHeaderViolation);
+                    return false;
+                }
+                // A zero-length header block is delivered as a plain message.
+                let hdr = if header_len == 0 {
+                    None
+                } else {
+                    Some(header_len)
+                };
+                self.process_pub(slot, subject, reply, hdr, message);
+                true
+            }
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                self.process_sub(slot, subject, queue, sid);
+                true
+            }
+            ClientOp::Unsub { sid, max } => {
+                self.process_unsub(slot, sid, max);
+                true
+            }
+            ClientOp::Ping => {
+                let c = &mut self.conns[slot];
+                c.out.extend_from_slice(b"PONG\r\n");
+                if trace_enabled() {
+                    log::trace!("{} - ->> [PONG]", c.prefix);
+                }
+                Server::queue_flush(&mut self.pending_flush, c, slot);
+                true
+            }
+            ClientOp::Pong => {
+                self.conns[slot].pings_out = 0;
+                true
+            }
+            ClientOp::Ok => true,
+            ClientOp::Err(text) => {
+                let c = &self.conns[slot];
+                log::error!(
+                    "{} - Client Error {}",
+                    c.prefix,
+                    String::from_utf8_lossy(text)
+                );
+                self.mark_close(slot, CloseReason::ClientClosed);
+                false
+            }
+            ClientOp::Info(j) => {
+                if json::parse(j).is_err() {
+                    self.mark_close(slot, CloseReason::ProtocolViolation);
+                    return false;
+                }
+                true
+            }
+        }
+    }
+
+    fn auth_violation(&mut self, slot: usize) {
+        self.send_err(slot, "Authorization Violation");
+        self.close_after_flush(slot, CloseReason::AuthenticationViolation);
+    }
+
+    fn send_ok(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        c.out.extend_from_slice(b"+OK\r\n");
+        if trace_enabled() {
+            log::trace!("{} - ->> [OK]", c.prefix);
+        }
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    fn process_connect(&mut self, slot: usize, text: &[u8]) -> bool {
+        let Ok(v) = json::parse(text) else {
+            log::debug!("{} - Invalid CONNECT JSON", self.conns[slot].prefix);
+            self.mark_close(slot, CloseReason::ProtocolViolation);
+            return false;
+        };
+        let c = &mut self.conns[slot];
+        let flag = |k: &str, d: bool| v.get(k).and_then(json::Value::as_bool).unwrap_or(d);
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        c.opts.verbose = flag("verbose", c.opts.verbose);
+        c.opts.pedantic = flag("pedantic", c.opts.pedantic);
+        c.opts.echo = flag("echo", c.opts.echo);
+        c.opts.headers = flag("headers", false);
+        c.opts.no_responders = flag("no_responders", false);
+        c.opts.protocol = v.get("protocol").and_then(json::Value::as_i64).unwrap_or(0);
+        c.name = s("name");
+        c.lang = s("lang");
+        c.version = s("version");
+        c.set_identity();
+        if c.opts.protocol < 0 || c.opts.protocol > 1 {
+            self.send_err(slot, "invalid client protocol");
+            self.close_after_flush(slot, CloseReason::BadClientProtocolVersion);
+            return false;
+        }
+        if !s("account").is_empty() || !s("new_account").is_empty() {
+            self.auth_violation(slot);
+            return false;
+        }
+        if self.opts.auth_required() && !self.check_auth(&s("user"), &s("pass"), &s("auth_token")) {
+            log::error!("{} - authentication error", self.conns[slot].prefix);
+            self.auth_violation(slot);
+            return false;
+        }
+        let c = &mut self.conns[slot];
+        if c.opts.no_responders && !c.opts.headers {
+            self.send_err(slot, "no responders requires headers support");
+            self.close_after_flush(slot, CloseReason::NoRespondersRequiresHeaders);
+            return false;
+        }
+        let first = !c.connected;
+        c.connected = true;
+        let cid = c.cid;
+        if c.opts.verbose {
+            self.send_ok(slot);
+        }
+        if first {
+            let d = self.jitter(FIRST_PING, 20);
+            self.timers.add_in(d, TimerKind::Ping { slot, cid });
+        }
+        true
+    }
+
+    fn check_auth(&self, user: &str, pass: &str, token: &str) -> bool {
+        if let Some(t) = &self.opts.auth_token {
+            return token == t;
+        }
+        match (&self.opts.user, &self.opts.pass) {
+            (Some(u), p) => user == u && pass == p.as_deref().unwrap_or(""),
+            _ => true,
+        }
+    }
+
+    fn process_pub(
+        &mut self,
+        slot: usize,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        msg: &[u8],
+    ) {
+        let c = &mut self.conns[slot];
+        c.stats.in_msgs += 1;
+        c.stats.in_bytes += msg.len() as u64;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += msg.len() as u64;
+        if trace_enabled() && !msg.is_empty() {
+            let t = self.traced(msg);
+            log::trace!("{} - <<- MSG_PAYLOAD: [{t}]", self.conns[slot].prefix);
+        }
+        let c = &self.conns[slot];
+        if c.opts.pedantic && !subject::is_valid_literal_subject(subj) {
+            self.send_err(slot, "Invalid Publish Subject");
+        }
+        if subj.starts_with(b"_GR_.") {
+            let text = format!("Permissions Violation for Publish to {}", quoted(subj));
+            self.send_err(slot, &text);
+            return;
+        }
+        if let Some(r) = reply {
+            if RESERVED_REPLY_PREFIXES.iter().any(|p| r.starts_with(p)) {
+                let text = format!(
+                    "Permissions Violation for Publish with Reply of {}",
+                    quoted(r)
+                );
+                self.send_err(slot, &text);
+                return;
+            }
+        }
+        if self.conns[slot].opts.verbose {
+            self.send_ok(slot);
+        }
+        let delivered = self.deliver_local(slot, subj, reply, header_len, msg);
+        if !delivered {
+            if let Some(r) = reply {
+                if self.conns[slot].opts.no_responders {
+                    self.send_no_responders(slot, r);
+                }
+            }
+        }
+    }
+
+    /// Sends the 503 status to the publisher's own subscription on `reply`.
+    fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
+        let c = &mut self.conns[slot];
+        let Some(sub) = c
+            .subs
+            .values()
+            .find(|s| subject::matches(&s.subject, reply))
+            .cloned()
+        else {
+            return;
+        };
+        encode::write_hmsg(
+            &mut c.out,
+            reply,
+            &sub.sid,
+            None,
+            NO_RESPONDERS_HDR.len(),
+            NO_RESPONDERS_HDR,
+        );
+        if trace_enabled() {
+            log::trace!(
+                "{} - ->> [HMSG {} {} {} {}]",
+                c.prefix,
+                String::from_utf8_lossy(reply),
+                String::from_utf8_lossy(&sub.sid),
+                NO_RESPONDERS_HDR.len(),
+                NO_RESPONDERS_HDR.len()
+            );
+        }
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// Payload as traced: Go-quoted, cut at max_traced_msg_len.
+    pub fn traced(&self, msg: &[u8]) -> String {
+        let max = self.opts.max_traced_msg_len;
+        if max > 0 && msg.len() > max {
+            let mut q = go_quote(&msg[..max]);
+            q.insert_str(q.len() - 1, "...");
+            q
+        } else {
+            go_quote(msg)
+        }
+    }
+
+    /// Delivers a message to every matching local subscription (one member
+    /// per queue group). Returns whether anyone received it.
+    pub fn deliver_local(
+        &mut self,
+        from: usize,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        msg: &[u8],
+    ) -> bool {
+        let result = self.sublist.matches(subj);
+        if result.is_empty() {
+            return false;
+        }
+        let mut delivered = false;
+        let mut expired: Vec<Rc<Subscription>> = Vec::new();
+        for sub in &result.psubs {
+            delivered |= self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired);
+        }
+        for group in &result.qsubs {
+            let n = group.len();
+            let start = (self.rand() % n as u64) as usize;
+            for i in 0..n {
+                let sub = &group[(start + i) % n];
+                if self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        for sub in expired {
+            self.remove_sub(&sub);
+        }
+        delivered
+    }
+
+    /// Appends one message to a subscriber's output. False if the
+    /// subscription could not take it (gone, closing, or no echo).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn deliver_to(
+        &mut self,
+        from: usize,
+        sub: &Rc<Subscription>,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        msg: &[u8],
+        expired: &mut Vec<Rc<Subscription>>,
+    ) -> bool {
+        if sub.owner != Owner::Client {
+            return false;
+        }
+        let Some(c) = self.conns.get_mut(sub.slot) else {
+            return false;
+        };
+        if c.cid != sub.cid || c.closing.is_some() || c.close_after_flush {
+            return false;
+        }
+        if sub.slot == from && !c.opts.echo {
+            return false;
+        }
+        let max = sub.max.get();
+        if max > 0 && sub.delivered.get() >= max {
+            return false;
+        }
+        let before = c.out.len();
+        match header_len {
+            Some(h) if c.opts.headers => {
+                encode::write_hmsg(&mut c.out, subj, &sub.sid, reply, h, msg)
+            }
+            Some(h) => {
+                encode::write_msg(&mut c.out, subj, &sub.sid, reply, &msg[h.min(msg.len())..])
+            }
+            None => encode::write_msg(&mut c.out, subj, &sub.sid, reply, msg),
+        }
+        if trace_enabled() {
+            let line_end = c.out[before..]
+                .iter()
+                .position(|b| *b == b'\r')
+                .unwrap_or(0);
+            log::trace!(
+                "{} - ->> [{}]",
+                c.prefix,
+                String::from_utf8_lossy(&c.out[before..before + line_end])
+            );
+        }
+        let bytes = msg.len() as u64;
+        c.stats.out_msgs += 1;
+        c.stats.out_bytes += bytes;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += bytes;
+        sub.delivered.set(sub.delivered.get() + 1);
+        if max > 0 && sub.delivered.get() >= max {
+            expired.push(sub.clone());
+        }
+        if c.pending() > self.opts.max_pending {
+            // Slow consumer: cut it without an -ERR, as Go does, and drop its
+            // queue at once so memory stays bounded.
+            log::info!(
+                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                c.prefix,
+                self.opts.max_pending
+            );
+            c.out = Vec::new();
+            c.out_pos = 0;
+            self.stats.slow_consumers += 1;
+            let s = sub.slot;
+            self.mark_close(s, CloseReason::SlowConsumerPendingBytes);
+            return true;
+        }
+        Server::queue_flush(&mut self.pending_flush, c, sub.slot);
+        true
+    }
+
+    fn remove_sub(&mut self, sub: &Rc<Subscription>) {
+        if let Some(c) = self.conns.get_mut(sub.slot) {
+            if c.cid == sub.cid {
+                c.subs.remove(&sub.sid);
+            }
+        }
+        self.sublist.remove(sub);
+    }
+
+    fn process_sub(&mut self, slot: usize, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+        if !subject::is_valid_subject(subj) {
+            self.send_err(slot, "Invalid Subject");
+            return;
+        }
+        let max_subs = self.opts.max_subscriptions;
+        let c = &mut self.conns[slot];
+        if max_subs > 0 && c.subs.len() >= max_subs {
+            self.send_err(slot, "maximum subscriptions exceeded");
+            return;
+        }
+        if !c.subs.contains_key(sid) {
+            let sub = Rc::new(Subscription {
+                slot,
+                cid: c.cid,
+                owner: Owner::Client,
+                subject: subj.into(),
+                queue: queue.map(Into::into),
+                sid: sid.into(),
+                max: Cell::new(0),
+                delivered: Cell::new(0),
+            });
+            c.subs.insert(sid.into(), sub.clone());
+            self.sublist.insert(sub);
+        }
+        if self.conns[slot].opts.verbose {
+            self.send_ok(slot);
+        }
+    }
+
+    fn process_unsub(&mut self, slot: usize, sid: &[u8], max: Option<Option<usize>>) {
+        let c = &mut self.conns[slot];
+        if let Some(sub) = c.subs.get(sid).cloned() {
+            match max {
+                Some(Some(n)) if n as u64 > sub.delivered.get() => sub.max.set(n as u64),
+                _ => {
+                    c.subs.remove(sid);
+                    self.sublist.remove(&sub);
+                }
+            }
+        }
+        if self.conns[slot].opts.verbose {
+            self.send_ok(slot);
+        }
+    }
+
+    /// The client ping timer: stale check, then PING unless the client was
+    /// recently active (the first tick always pings).
+    pub fn ping_timer(&mut self, slot: usize, cid: u64) {
+        let ping_max = self.opts.ping_max;
+        let interval = self.opts.ping_interval;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.cid != cid || c.closing.is_some() || c.close_after_flush {
+            return;
+        }
+        log::debug!("{} - Client Ping Timer", c.prefix);
+        if c.pings_out + 1 > ping_max {
+            self.send_err(slot, "Stale Connection");
+            self.close_after_flush(slot, CloseReason::StaleConnection);
+            return;
+        }
+        if !c.pinged || !c.active {
+            c.pinged = true;
+            c.pings_out += 1;
+            c.out.extend_from_slice(b"PING\r\n");
+            if trace_enabled() {
+                log::trace!("{} - ->> [PING]", c.prefix);
+            }
+            Server::queue_flush(&mut self.pending_flush, c, slot);
+        }
+        c.active = false;
+        self.timers.add_in(interval, TimerKind::Ping { slot, cid });
+    }
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let s = b
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(b.len());
+    &b[s..]
+}
+
+/// CONNECT JSON for traces with password and token values hidden.
+fn redact(j: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(j).into_owned();
+    for key in ["\"pass\":\"", "\"auth_token\":\""] {
+        if let Some(i) = s.find(key) {
+            let start = i + key.len();
+            if let Some(end) = s[start..].find('"') {
+                s.replace_range(start..start + end, "[REDACTED]");
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,229 @@
+//! What every connection has: socket, buffers, ping state, close state.
+//!
+//! Buffers: `inb` holds only the unfinished op left over from the previous
+//! read (whole ops are parsed straight out of the server's shared read
+//! buffer); `out` is the outbound queue, written from `out_pos` onwards. A
+//! connection is closed in two steps: `closing` is set (nothing more is read
+//! or delivered), then the reactor flushes what it can and drops it at the
+//! end of the loop pass.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use rnats_protocol::client::ClientParser;
+use rnats_protocol::ParseError;
+
+use crate::hash::FxHashMap;
+use crate::sublist::Subscription;
+
+/// What kind of peer a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Client,
+    /// A request to the HTTP monitoring port.
+    Http,
+}
+
+/// Why a connection closed, named and worded like the Go server's closed
+/// states (they appear in logs and `/connz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    ClientClosed,
+    AuthenticationTimeout,
+    AuthenticationViolation,
+    SlowConsumerPendingBytes,
+    WriteError,
+    ReadError,
+    ParseError,
+    StaleConnection,
+    ProtocolViolation,
+    BadClientProtocolVersion,
+    MaxConnectionsExceeded,
+    MaxPayloadExceeded,
+    MaxControlLineExceeded,
+    ServerShutdown,
+    MsgHeaderViolation,
+    NoRespondersRequiresHeaders,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::ParseError => "Parse Error",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::MsgHeaderViolation => "Message Header Violation",
+            CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+        }
+    }
+}
+
+/// The `-ERR` text (if any) and close reason for a parse error, as the Go
+/// server answers the same input. Argument and size errors close silently.
+pub fn parse_error_reply(e: ParseError) -> (Option<&'static str>, CloseReason) {
+    match e {
+        ParseError::UnknownOp | ParseError::BadPayloadEnd => {
+            (Some("Unknown Protocol Operation"), CloseReason::ParseError)
+        }
+        ParseError::MaxControlLine => (
+            Some("maximum control line exceeded"),
+            CloseReason::MaxControlLineExceeded,
+        ),
+        ParseError::MaxPayload => (
+            Some("Maximum Payload Violation"),
+            CloseReason::MaxPayloadExceeded,
+        ),
+        ParseError::BadArgs | ParseError::BadSize | ParseError::BadHeaderSize => {
+            (None, CloseReason::ParseError)
+        }
+    }
+}
+
+/// Options a client chose in CONNECT. The defaults are the Go server's,
+/// which also apply to a client that never sends CONNECT.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOpts {
+    pub verbose: bool,
+    pub pedantic: bool,
+    pub echo: bool,
+    pub headers: bool,
+    pub no_responders: bool,
+    pub protocol: i64,
+}
+
+impl Default for ClientOpts {
+    fn default() -> Self {
+        ClientOpts {
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            protocol: 0,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counters {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+}
+
+pub struct Conn {
+    pub cid: u64,
+    pub kind: Kind,
+    pub sock: TcpStream,
+    pub peer: SocketAddr,
+    /// `ip:port - cid:N` plus the client's identity once known.
+    pub prefix: String,
+    pub inb: Vec<u8>,
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    pub parser: ClientParser,
+    pub opts: ClientOpts,
+    pub connected: bool,
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+    pub pings_out: u32,
+    /// A PING was already sent once (the first timer tick always pings).
+    pub pinged: bool,
+    /// Something arrived from the peer since the last ping tick.
+    pub active: bool,
+    pub flush_queued: bool,
+    pub readable_queued: bool,
+    /// Set when the connection is on its way out.
+    pub closing: Option<CloseReason>,
+    /// Close once `out` is fully written instead of right away.
+    pub close_after_flush: bool,
+    /// The reason to report once a close-after-flush completes.
+    pub pending_reason: Option<CloseReason>,
+    pub stats: Counters,
+    pub last_activity: Instant,
+}
+
+impl Conn {
+    pub fn new(
+        cid: u64,
+        kind: Kind,
+        sock: TcpStream,
+        peer: SocketAddr,
+        parser: ClientParser,
+    ) -> Conn {
+        let id = match kind {
+            Kind::Client => "cid",
+            Kind::Http => "hid",
+        };
+        Conn {
+            cid,
+            kind,
+            sock,
+            peer,
+            prefix: format!("{peer} - {id}:{cid}"),
+            inb: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            parser,
+            opts: ClientOpts::default(),
+            connected: false,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+            subs: FxHashMap::default(),
+            pings_out: 0,
+            pinged: false,
+            active: false,
+            flush_queued: false,
+            readable_queued: false,
+            closing: None,
+            close_after_flush: false,
+            pending_reason: None,
+            stats: Counters::default(),
+            last_activity: Instant::now(),
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    #[inline]
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Adds the client's identity to the log prefix, as Go does after CONNECT:
+    /// `"v<version>:<lang>:<name>"` with missing parts left out.
+    pub fn set_identity(&mut self) {
+        let mut parts = Vec::new();
+        if !self.version.is_empty() {
+            parts.push(format!("v{}", self.version));
+        }
+        if !self.lang.is_empty() {
+            parts.push(self.lang.clone());
+        }
+        if !self.name.is_empty() {
+            parts.push(self.name.clone());
+        }
+        let base = format!("{} - cid:{}", self.peer, self.cid);
+        self.prefix = if parts.is_empty() {
+            base
+        } else {
+            format!("{base} - \"{}\"", parts.join(":"))
+        };
+    }
+}

@@ -1,0 +1,207 @@
+//! Logging in the Go server's line format, on top of the `log` facade.
+//!
+//! `[pid] YYYY/MM/DD HH:MM:SS.uuuuuu [LBL] message`, the time part only when
+//! logtime is on. Labels: INF (info), DBG (debug), TRC (trace), WRN, ERR and
+//! FTL (a fatal error logged through [`fatal`]). Debug lines need `-D`, trace
+//! lines `-V`; the level filter of the `log` crate does the gating so a
+//! disabled `trace!` costs one comparison.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Target used by [`fatal`] so the line carries `[FTL]`.
+const FATAL_TARGET: &str = "rnats::fatal";
+
+enum Sink {
+    Stderr,
+    File { file: File, path: PathBuf },
+}
+
+struct GoLogger {
+    pid: u32,
+    debug: bool,
+    trace: bool,
+    logtime: bool,
+    utc: bool,
+    sink: Mutex<Sink>,
+}
+
+static LOGGER: std::sync::OnceLock<GoLogger> = std::sync::OnceLock::new();
+
+/// Logging settings taken from the options.
+pub struct LogConfig<'a> {
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub utc: bool,
+    pub file: Option<&'a Path>,
+}
+
+/// Installs the logger. Called once at startup, before anything logs.
+pub fn init(cfg: &LogConfig) -> std::io::Result<()> {
+    let sink = match cfg.file {
+        Some(p) => Sink::File {
+            file: open_log(p)?,
+            path: p.to_path_buf(),
+        },
+        None => Sink::Stderr,
+    };
+    let logger = GoLogger {
+        pid: std::process::id(),
+        debug: cfg.debug,
+        trace: cfg.trace,
+        logtime: cfg.logtime,
+        utc: cfg.utc,
+        sink: Mutex::new(sink),
+    };
+    let level = if cfg.trace {
+        LevelFilter::Trace
+    } else if cfg.debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
+    if LOGGER.set(logger).is_ok() {
+        if let Some(l) = LOGGER.get() {
+            let _ = log::set_logger(l);
+        }
+    }
+    log::set_max_level(level);
+    Ok(())
+}
+
+/// True when `-V` protocol traces are on.
+pub fn trace_enabled() -> bool {
+    log::log_enabled!(Level::Trace)
+}
+
+fn open_log(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(p)
+}
+
+/// Reopens the log file (after rotation); a no-op on stderr. Returns whether
+/// a file logger was reopened.
+pub fn reopen() -> std::io::Result<bool> {
+    let Some(l) = LOGGER.get() else {
+        return Ok(false);
+    };
+    let mut sink = l.sink.lock().unwrap_or_else(|e| e.into_inner());
+    if let Sink::File { file, path } = &mut *sink {
+        *file = open_log(path)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Logs `msg` with `[FTL]` and exits with status 1, as the Go server does.
+pub fn fatal(msg: &str) -> ! {
+    log::error!(target: FATAL_TARGET, "{msg}");
+    std::process::exit(1);
+}
+
+impl Log for GoLogger {
+    /// Debug and trace are independent switches, as in Go: `-V` alone
+    /// shows no debug lines.
+    fn enabled(&self, m: &Metadata) -> bool {
+        match m.level() {
+            Level::Debug => self.debug,
+            Level::Trace => self.trace,
+            _ => true,
+        }
+    }
+
+    fn log(&self, r: &Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let label = match r.level() {
+            Level::Error if r.target() == FATAL_TARGET => "FTL",
+            Level::Error => "ERR",
+            Level::Warn => "WRN",
+            Level::Info => "INF",
+            Level::Debug => "DBG",
+            Level::Trace => "TRC",
+        };
+        let mut line = Vec::with_capacity(128);
+        let _ = write!(line, "[{}] ", self.pid);
+        if self.logtime {
+            write_time(&mut line, self.utc);
+        }
+        let _ = writeln!(line, "[{label}] {}", r.args());
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = match &mut *sink {
+            Sink::Stderr => std::io::stderr().write_all(&line),
+            Sink::File { file, .. } => file.write_all(&line),
+        };
+    }
+
+    fn flush(&self) {}
+}
+
+/// Appends `YYYY/MM/DD HH:MM:SS.uuuuuu ` in local time (or UTC).
+fn write_time(out: &mut Vec<u8>, utc: bool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r/gmtime_r fill in; both
+    // pointers are valid for the duration of the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe {
+        if utc {
+            libc::gmtime_r(&secs, &mut tm);
+        } else {
+            libc::localtime_r(&secs, &mut tm);
+        }
+    }
+    let _ = write!(
+        out,
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06} ",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        now.subsec_micros()
+    );
+}
+
+/// Formats a payload as Go's `%q` does, for `MSG_PAYLOAD` trace lines.
+pub fn go_quote(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() + 2);
+    s.push('"');
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\r' => s.push_str("\\r"),
+                '\t' => s.push_str("\\t"),
+                '\u{7}' => s.push_str("\\a"),
+                '\u{8}' => s.push_str("\\b"),
+                '\u{c}' => s.push_str("\\f"),
+                '\u{b}' => s.push_str("\\v"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    s.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c => s.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            s.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    s.push('"');
+    s
+}

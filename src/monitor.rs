@@ -1,0 +1,357 @@
+//! The HTTP monitoring port: `/varz`, `/healthz` and `/`, served from the
+//! reactor. A request is read until its blank line (capped at 16 KiB), one
+//! response is written, and the connection closes after the flush.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use rnats_protocol::json::write_str;
+
+use crate::conn::CloseReason;
+use crate::options::{COMPAT_VERSION, RNATS_VERSION};
+use crate::server::Server;
+
+const MAX_REQUEST: usize = 16 * 1024;
+
+/// Pretty JSON in the layout of Go's `MarshalIndent(v, "", "  ")`.
+pub struct JsonOut {
+    pub buf: Vec<u8>,
+    depth: usize,
+    first: bool,
+}
+
+impl JsonOut {
+    pub fn new() -> Self {
+        JsonOut {
+            buf: Vec::with_capacity(2048),
+            depth: 0,
+            first: true,
+        }
+    }
+
+    fn newline(&mut self) {
+        self.buf.push(b'\n');
+        for _ in 0..self.depth {
+            self.buf.extend_from_slice(b"  ");
+        }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.newline();
+        write_str(&mut self.buf, k.as_bytes());
+        self.buf.extend_from_slice(b": ");
+    }
+
+    pub fn open(&mut self, k: Option<&str>, brace: u8) {
+        if let Some(k) = k {
+            self.key(k);
+        }
+        self.buf.push(brace);
+        self.depth += 1;
+        self.first = true;
+    }
+
+    pub fn close(&mut self, brace: u8) {
+        self.depth -= 1;
+        if !self.first {
+            self.newline();
+        }
+        self.buf.push(brace);
+        self.first = false;
+    }
+
+    pub fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        write_str(&mut self.buf, v.as_bytes());
+    }
+
+    pub fn num(&mut self, k: &str, v: impl std::fmt::Display) {
+        self.key(k);
+        self.buf.extend_from_slice(v.to_string().as_bytes());
+    }
+
+    pub fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    pub fn empty_obj(&mut self, k: &str) {
+        self.key(k);
+        self.buf.extend_from_slice(b"{}");
+    }
+}
+
+/// RFC 3339 UTC time with nanoseconds, trailing zeros dropped, as Go prints.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    let mut s = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    let nanos = d.subsec_nanos();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+/// Go's uptime text: `8s`, `5m3s`, `2h0m4s`, `1d2h3m4s`, `1y2d3h4m5s`.
+pub fn uptime(secs: u64) -> String {
+    let (y, rest) = (secs / 31_536_000, secs % 31_536_000);
+    let (d, rest) = (rest / 86400, rest % 86400);
+    let (h, rest) = (rest / 3600, rest % 3600);
+    let (m, s) = (rest / 60, rest % 60);
+    let mut out = String::new();
+    if y > 0 {
+        let _ = write!(out, "{y}y{d}d{h}h{m}m{s}s");
+    } else if d > 0 {
+        let _ = write!(out, "{d}d{h}h{m}m{s}s");
+    } else if h > 0 {
+        let _ = write!(out, "{h}h{m}m{s}s");
+    } else if m > 0 {
+        let _ = write!(out, "{m}m{s}s");
+    } else {
+        let _ = write!(out, "{s}s");
+    }
+    out
+}
+
+/// Resident memory in bytes, from /proc.
+pub fn rss_bytes() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(4096) as u64
+}
+
+/// CPU time used by this process, in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the provided struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+impl Server {
+    /// Handles bytes from a monitoring connection.
+    pub fn http_input(&mut self, slot: usize, data: &[u8]) {
+        let c = &mut self.conns[slot];
+        c.inb.extend_from_slice(data);
+        let Some(end) = memchr::memmem::find(&c.inb, b"\r\n\r\n")
+            .or_else(|| memchr::memmem::find(&c.inb, b"\n\n"))
+        else {
+            if c.inb.len() > MAX_REQUEST {
+                self.http_respond(
+                    slot,
+                    "431 Request Header Fields Too Large",
+                    "text/plain; charset=utf-8",
+                    b"request too large\n".to_vec(),
+                );
+            }
+            return;
+        };
+        let head = std::mem::take(&mut c.inb);
+        let line_end = memchr::memchr(b'\n', &head[..end + 1]).unwrap_or(end);
+        let line = String::from_utf8_lossy(&head[..line_end])
+            .trim_end()
+            .to_string();
+        let mut parts = line.split(' ');
+        let (_method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = target.split('?').next().unwrap_or("");
+        match path {
+            "/varz" => {
+                self.count_http("/varz");
+                let body = self.varz();
+                self.http_respond(slot, "200 OK", "application/json", body);
+            }
+            "/healthz" => {
+                self.count_http("/healthz");
+                self.http_respond(
+                    slot,
+                    "200 OK",
+                    "application/json",
+                    b"{\"status\":\"ok\"}".to_vec(),
+                );
+            }
+            "/" => {
+                self.count_http("/");
+                let body = format!(
+                    "<html><head><title>rnats-server</title></head><body>\n<h1>nats-server v{COMPAT_VERSION} (rnats-server {RNATS_VERSION})</h1>\n<a href=./varz>General</a><br/>\n<a href=./healthz>Health Probe</a><br/>\n</body></html>\n"
+                );
+                self.http_respond(
+                    slot,
+                    "200 OK",
+                    "text/html; charset=utf-8",
+                    body.into_bytes(),
+                );
+            }
+            _ => self.http_respond(
+                slot,
+                "404 Not Found",
+                "text/plain; charset=utf-8",
+                b"404 page not found\n".to_vec(),
+            ),
+        }
+    }
+
+    fn count_http(&mut self, path: &str) {
+        match self.http_req_stats.iter_mut().find(|(p, _)| p == path) {
+            Some((_, n)) => *n += 1,
+            None => self.http_req_stats.push((path.to_string(), 1)),
+        }
+    }
+
+    fn http_respond(&mut self, slot: usize, status: &str, ctype: &str, body: Vec<u8>) {
+        let c = &mut self.conns[slot];
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        c.out.extend_from_slice(head.as_bytes());
+        c.out.extend_from_slice(&body);
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+        self.close_after_flush(slot, CloseReason::ClientClosed);
+    }
+
+    /// The `/varz` document (the core subset of Go's fields, same names and
+    /// order).
+    pub fn varz(&self) -> Vec<u8> {
+        let o = &self.opts;
+        let now = SystemTime::now();
+        let up = now.duration_since(self.start).unwrap_or_default();
+        let (host, port) = (
+            o.host.clone(),
+            self.client_addr.map(|a| a.port()).unwrap_or(0),
+        );
+        let mut j = JsonOut::new();
+        j.open(None, b'{');
+        j.str("server_id", &self.server_id);
+        j.str("server_name", &self.server_name);
+        j.str("version", COMPAT_VERSION);
+        j.str("rnats_version", RNATS_VERSION);
+        j.num("proto", 1);
+        j.str("go", "rnats");
+        j.str("host", &host);
+        j.num("port", port);
+        if o.auth_required() {
+            j.bool("auth_required", true);
+        }
+        j.num("max_connections", o.max_connections);
+        if o.max_subscriptions > 0 {
+            j.num("max_subscriptions", o.max_subscriptions);
+        }
+        j.num("ping_interval", o.ping_interval.as_nanos());
+        j.num("ping_max", o.ping_max);
+        j.str("http_host", o.http_host.as_deref().unwrap_or(&o.host));
+        j.num("http_port", self.http_addr.map(|a| a.port()).unwrap_or(0));
+        j.str("http_base_path", "");
+        j.num("https_port", 0);
+        j.num("auth_timeout", o.auth_timeout.as_secs_f64());
+        j.num("max_control_line", o.max_control_line);
+        j.num("max_payload", o.max_payload);
+        j.num("max_pending", o.max_pending);
+        j.empty_obj("cluster");
+        j.empty_obj("gateway");
+        j.empty_obj("leaf");
+        j.empty_obj("mqtt");
+        j.empty_obj("websocket");
+        j.empty_obj("jetstream");
+        j.num("tls_timeout", 2);
+        j.num("write_deadline", o.write_deadline.as_nanos());
+        j.str("start", &rfc3339(self.start));
+        j.str("now", &rfc3339(now));
+        j.str("uptime", &uptime(up.as_secs()));
+        j.num("mem", rss_bytes());
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
+        j.num("cores", cores);
+        j.num("gomaxprocs", 1);
+        let cpu = if up.as_secs_f64() > 0.0 {
+            cpu_seconds() / up.as_secs_f64() * 100.0
+        } else {
+            0.0
+        };
+        j.num("cpu", (cpu * 100.0).round() / 100.0);
+        j.num("connections", self.client_count);
+        j.num("total_connections", self.stats.total_connections);
+        j.num("routes", 0);
+        j.num("remotes", 0);
+        j.num("leafnodes", 0);
+        j.num("in_msgs", self.stats.in_msgs);
+        j.num("in_bytes", self.stats.in_bytes);
+        j.num("out_msgs", self.stats.out_msgs);
+        j.num("out_bytes", self.stats.out_bytes);
+        j.num("slow_consumers", self.stats.slow_consumers);
+        j.num("subscriptions", self.sublist.count());
+        j.open(Some("http_req_stats"), b'{');
+        for (p, n) in &self.http_req_stats {
+            j.num(p, n);
+        }
+        j.close(b'}');
+        j.str("config_load_time", &rfc3339(self.start));
+        j.close(b'}');
+        j.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_time_and_uptime_formats() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_795_623_615, 487_509_900);
+        assert_eq!(rfc3339(t), "2026-11-25T16:20:15.4875099Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(uptime(8), "8s");
+        assert_eq!(uptime(303), "5m3s");
+        assert_eq!(uptime(7204), "2h0m4s");
+        assert_eq!(uptime(93784), "1d2h3m4s");
+    }
+
+    #[test]
+    fn pretty_json_layout() {
+        let mut j = JsonOut::new();
+        j.open(None, b'{');
+        j.str("a", "x<y");
+        j.open(Some("m"), b'{');
+        j.close(b'}');
+        j.num("n", 1);
+        j.close(b'}');
+        assert_eq!(
+            String::from_utf8(j.buf).unwrap(),
+            "{\n  \"a\": \"x\\u003cy\",\n  \"m\": {},\n  \"l\": [\n    \"u\"\n  ],\n  \"n\": 1\n}"
+        );
+    }
+}

@@ -1,0 +1,723 @@
+//! Command-line options, parsed the way Go's `flag` package parses them.
+//!
+//! Go users type `-cluster nats://…`, `--port 4222`, `-p=4222`, `-p -1`,
+//! `-DV`, `-T=false`. clap cannot take single-dash long names or a value that
+//! starts with a dash, so [`normalise`] first rewrites argv into one
+//! `--canonical=value` token per flag (a value flag takes the next argument
+//! whatever it is; a bool flag never does), then clap checks types and
+//! renders the help text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, Command};
+
+/// The Go server version whose client and route protocol level rnats
+/// implements. INFO, `/varz` and `--version` report it so client libraries
+/// enable exactly the features this server has.
+pub const COMPAT_VERSION: &str = "2.9.0";
+/// rnats' own version.
+pub const RNATS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+}
+
+/// (names accepted after one or two dashes, canonical clap id, kind, help)
+const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
+    (
+        &["p", "port"],
+        "port",
+        Kind::Int,
+        "Client port (-1 picks a random port)",
+    ),
+    (
+        &["a", "addr", "net"],
+        "addr",
+        Kind::Str,
+        "Client bind address",
+    ),
+    (
+        &["n", "name", "server_name"],
+        "name",
+        Kind::Str,
+        "Server name (default: the server id)",
+    ),
+    (
+        &["m", "http_port"],
+        "http_port",
+        Kind::Int,
+        "HTTP monitoring port (-1 picks a random port)",
+    ),
+    (
+        &["ms", "https_port"],
+        "https_port",
+        Kind::Int,
+        "HTTPS monitoring port (not supported)",
+    ),
+    (&["c", "config"], "config", Kind::Str, "Configuration file"),
+    (
+        &["t"],
+        "test_config",
+        Kind::Bool,
+        "Check the configuration file and exit",
+    ),
+    (
+        &["P", "pid"],
+        "pid",
+        Kind::Str,
+        "Write the process id to this file",
+    ),
+    (
+        &["ports_file_dir"],
+        "ports_file_dir",
+        Kind::Str,
+        "Directory for the ports file (not supported)",
+    ),
+    (
+        &["l", "log"],
+        "log",
+        Kind::Str,
+        "Log to this file instead of stderr",
+    ),
+    (
+        &["log_size_limit"],
+        "log_size_limit",
+        Kind::Int,
+        "Rotate the log file at this size (not supported)",
+    ),
+    (
+        &["T", "logtime"],
+        "logtime",
+        Kind::Bool,
+        "Timestamp log lines (default true)",
+    ),
+    (
+        &["logtime_utc"],
+        "logtime_utc",
+        Kind::Bool,
+        "Log timestamps in UTC",
+    ),
+    (
+        &["s", "syslog"],
+        "syslog",
+        Kind::Bool,
+        "Log to syslog (not supported)",
+    ),
+    (
+        &["r", "remote_syslog"],
+        "remote_syslog",
+        Kind::Str,
+        "Remote syslog address (not supported)",
+    ),
+    (
+        &["D", "debug"],
+        "debug",
+        Kind::Bool,
+        "Enable debug log lines",
+    ),
+    (
+        &["V", "trace"],
+        "trace",
+        Kind::Bool,
+        "Trace the raw protocol",
+    ),
+    (&["VV"], "VV", Kind::Bool, "Verbose trace"),
+    (&["DV"], "DV", Kind::Bool, "Debug and trace"),
+    (&["DVV"], "DVV", Kind::Bool, "Debug and verbose trace"),
+    (
+        &["max_traced_msg_len"],
+        "max_traced_msg_len",
+        Kind::Int,
+        "Cut traced payloads at this many bytes",
+    ),
+    (
+        &["user"],
+        "user",
+        Kind::Str,
+        "User required for client connections",
+    ),
+    (
+        &["pass"],
+        "pass",
+        Kind::Str,
+        "Password required for client connections",
+    ),
+    (
+        &["auth"],
+        "auth",
+        Kind::Str,
+        "Token required for client connections",
+    ),
+    (
+        &["routes"],
+        "routes",
+        Kind::Str,
+        "Comma-separated route URLs to solicit",
+    ),
+    (
+        &["cluster", "cluster_listen"],
+        "cluster",
+        Kind::Str,
+        "Cluster listen URL (nats://host:port)",
+    ),
+    (&["cluster_name"], "cluster_name", Kind::Str, "Cluster name"),
+    (
+        &["cluster_advertise"],
+        "cluster_advertise",
+        Kind::Str,
+        "Cluster URL advertised to other servers",
+    ),
+    (
+        &["no_advertise"],
+        "no_advertise",
+        Kind::Bool,
+        "Do not advertise known cluster members to clients",
+    ),
+    (
+        &["connect_retries"],
+        "connect_retries",
+        Kind::Int,
+        "Connect retries for implicit routes",
+    ),
+    (
+        &["client_advertise"],
+        "client_advertise",
+        Kind::Str,
+        "Client URL advertised to other servers",
+    ),
+    (&["tls"], "tls", Kind::Bool, "Enable TLS (not supported)"),
+    (
+        &["tlscert"],
+        "tlscert",
+        Kind::Str,
+        "TLS certificate file (not supported)",
+    ),
+    (
+        &["tlskey"],
+        "tlskey",
+        Kind::Str,
+        "TLS key file (not supported)",
+    ),
+    (
+        &["tlscacert"],
+        "tlscacert",
+        Kind::Str,
+        "TLS CA file (not supported)",
+    ),
+    (
+        &["tlsverify"],
+        "tlsverify",
+        Kind::Bool,
+        "Verify client certificates (not supported)",
+    ),
+    (
+        &["js", "jetstream"],
+        "jetstream",
+        Kind::Bool,
+        "Enable JetStream (not supported)",
+    ),
+    (
+        &["sd", "store_dir"],
+        "store_dir",
+        Kind::Str,
+        "JetStream store directory (not supported)",
+    ),
+    (
+        &["profile"],
+        "profile",
+        Kind::Int,
+        "Profiling HTTP port (not supported)",
+    ),
+    (
+        &["sl", "signal"],
+        "signal",
+        Kind::Str,
+        "Send a signal to a running server (not supported yet)",
+    ),
+    (
+        &["v", "version"],
+        "version",
+        Kind::Bool,
+        "Print the version and exit",
+    ),
+    (&["h", "help"], "help", Kind::Bool, "Show this help"),
+    (
+        &["help_tls"],
+        "help_tls",
+        Kind::Bool,
+        "TLS help (not supported)",
+    ),
+];
+
+/// Everything the server needs to know at startup.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub host: String,
+    pub port: i64,
+    pub server_name: Option<String>,
+    pub http_host: Option<String>,
+    pub http_port: Option<i64>,
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub logtime_utc: bool,
+    pub log_file: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub max_traced_msg_len: usize,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub auth_token: Option<String>,
+    pub auth_timeout: Duration,
+    pub max_payload: usize,
+    pub max_control_line: usize,
+    pub max_connections: usize,
+    /// 0 means unlimited, as in Go.
+    pub max_subscriptions: usize,
+    pub max_pending: usize,
+    pub ping_interval: Duration,
+    pub ping_max: u32,
+    pub write_deadline: Duration,
+    pub cluster_listen: Option<String>,
+    pub routes: Vec<String>,
+    pub cluster_name: Option<String>,
+    pub cluster_advertise: Option<String>,
+    pub no_advertise: bool,
+    pub connect_retries: u32,
+    pub client_advertise: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "0.0.0.0".into(),
+            port: 4222,
+            server_name: None,
+            http_host: None,
+            http_port: None,
+            debug: false,
+            trace: false,
+            logtime: true,
+            logtime_utc: false,
+            log_file: None,
+            pid_file: None,
+            max_traced_msg_len: 0,
+            user: None,
+            pass: None,
+            auth_token: None,
+            auth_timeout: Duration::from_secs(2),
+            max_payload: 1024 * 1024,
+            max_control_line: 4096,
+            max_connections: 64 * 1024,
+            max_subscriptions: 0,
+            max_pending: 64 * 1024 * 1024,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            write_deadline: Duration::from_secs(10),
+            cluster_listen: None,
+            routes: Vec::new(),
+            cluster_name: None,
+            cluster_advertise: None,
+            no_advertise: false,
+            connect_retries: 0,
+            client_advertise: None,
+        }
+    }
+}
+
+impl Options {
+    /// Whether clients must authenticate.
+    pub fn auth_required(&self) -> bool {
+        self.user.is_some() || self.auth_token.is_some()
+    }
+}
+
+/// What the command line asks for.
+pub enum Action {
+    Run(Box<Options>),
+    /// Print this to stdout and exit with this status.
+    Exit(String, i32),
+}
+
+/// A command-line problem: printed as `nats-server: <msg>` with status 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn command() -> Command {
+    let mut cmd = Command::new("rnats-server")
+        .about("rnats-server: a NATS server")
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .override_usage("rnats-server [options]");
+    for (names, id, kind, help) in FLAGS {
+        let shown: Vec<String> = names
+            .iter()
+            .map(|n| {
+                if n.len() == 1 {
+                    format!("-{n}")
+                } else {
+                    format!("--{n}")
+                }
+            })
+            .collect();
+        let help = format!("{:<34} {help}", shown.join(", "));
+        let arg = Arg::new(*id).long(*id).help(help).hide_short_help(false);
+        let arg = match kind {
+            Kind::Bool => arg
+                .action(ArgAction::Set)
+                .value_parser(clap::value_parser!(bool)),
+            Kind::Int => arg
+                .action(ArgAction::Set)
+                .value_parser(clap::value_parser!(i64))
+                .allow_negative_numbers(true),
+            Kind::Str => arg.action(ArgAction::Set).allow_hyphen_values(true),
+        };
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+/// The usage text printed by `-h` and after a flag error.
+pub fn usage() -> String {
+    let mut out = String::from("Usage: rnats-server [options]\n\nOptions:\n");
+    for (names, _, kind, help) in FLAGS {
+        let mut shown: Vec<String> = names
+            .iter()
+            .map(|n| {
+                if n.len() == 1 {
+                    format!("-{n}")
+                } else {
+                    format!("--{n}")
+                }
+            })
+            .collect();
+        if *kind != Kind::Bool {
+            if let Some(last) = shown.last_mut() {
+                last.push_str(if *kind == Kind::Int {
+                    " <int>"
+                } else {
+                    " <string>"
+                });
+            }
+        }
+        out.push_str(&format!("    {:<40} {help}\n", shown.join(", ")));
+    }
+    out
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`: decimal, `0x`, `0o`, `0b`, leading-zero
+/// octal, `_` between digits.
+pub fn parse_go_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let clean: String = digits.chars().filter(|c| *c != '_').collect();
+    let v = i64::from_str_radix(&clean, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// Rewrites Go-style argv into `--id=value` tokens for clap. Returns the
+/// tokens and the positional arguments.
+fn normalise(args: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut out = vec!["rnats-server".to_string()];
+    let mut positional = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if a == "--" {
+            positional.extend(args[i..].iter().cloned());
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            positional.push(a.clone());
+            positional.extend(args[i..].iter().cloned());
+            break;
+        }
+        let body = a.strip_prefix("--").unwrap_or(&a[1..]);
+        if body.is_empty() || body.starts_with('-') || body.starts_with('=') {
+            return Err(format!("bad flag syntax: {a}"));
+        }
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let Some((_, id, kind, _)) = FLAGS.iter().find(|(names, ..)| names.contains(&name)) else {
+            return Err(format!("flag provided but not defined: -{name}"));
+        };
+        let value = match kind {
+            Kind::Bool => match value {
+                None => "true".to_string(),
+                Some(v) => parse_go_bool(&v)
+                    .ok_or_else(|| format!("invalid boolean value {v:?} for -{name}: parse error"))?
+                    .to_string(),
+            },
+            _ => {
+                let v = match value {
+                    Some(v) => v,
+                    None => {
+                        let Some(v) = args.get(i) else {
+                            return Err(format!("flag needs an argument: -{name}"));
+                        };
+                        i += 1;
+                        v.clone()
+                    }
+                };
+                if *kind == Kind::Int {
+                    parse_go_int(&v)
+                        .ok_or_else(|| {
+                            format!("invalid value {v:?} for flag -{name}: parse error")
+                        })?
+                        .to_string()
+                } else {
+                    v
+                }
+            }
+        };
+        out.push(format!("--{id}={value}"));
+    }
+    Ok((out, positional))
+}
+
+/// Parses the command line (without the program name).
+pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
+    let (tokens, positional) = match normalise(args) {
+        Ok(t) => t,
+        Err(msg) => {
+            // Go prints the flag error on stderr and the usage on stdout, then exits 0.
+            eprintln!("{msg}");
+            return Ok(Action::Exit(usage(), 0));
+        }
+    };
+    let m = command()
+        .try_get_matches_from(tokens)
+        .map_err(|e| CliError(e.to_string()))?;
+    let flag = |id: &str| m.get_one::<bool>(id).copied();
+    let string = |id: &str| m.get_one::<String>(id).cloned();
+    let int = |id: &str| m.get_one::<i64>(id).copied();
+
+    if let Some(p) = positional.first() {
+        match p.to_ascii_lowercase().as_str() {
+            "version" => return Ok(Action::Exit(version_text(), 0)),
+            "help" => return Ok(Action::Exit(usage(), 0)),
+            _ => return Err(CliError(format!("unrecognized command: {p:?}"))),
+        }
+    }
+    if flag("help") == Some(true) {
+        return Ok(Action::Exit(usage(), 0));
+    }
+    if flag("version") == Some(true) {
+        return Ok(Action::Exit(version_text(), 0));
+    }
+
+    for id in [
+        "https_port",
+        "ports_file_dir",
+        "log_size_limit",
+        "syslog",
+        "remote_syslog",
+        "tls",
+        "tlscert",
+        "tlskey",
+        "tlscacert",
+        "tlsverify",
+        "jetstream",
+        "store_dir",
+        "profile",
+        "signal",
+        "help_tls",
+        "config",
+        "test_config",
+    ] {
+        if m.contains_id(id) && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            // Only a bool flag explicitly set to false is harmless.
+            if flag(id) == Some(false) {
+                continue;
+            }
+            return Err(CliError(format!(
+                "the --{id} option is not supported by this server yet"
+            )));
+        }
+    }
+
+    let mut o = Options::default();
+    if let Some(p) = int("port") {
+        o.port = p;
+    }
+    if let Some(a) = string("addr") {
+        o.host = a;
+    }
+    if let Some(n) = string("name") {
+        if n.contains(' ') {
+            return Err(CliError("server name cannot contain spaces".into()));
+        }
+        o.server_name = Some(n);
+    }
+    if let Some(p) = int("http_port") {
+        o.http_port = Some(p);
+    }
+    if let Some(v) = flag("debug") {
+        o.debug = v;
+    }
+    if let Some(v) = flag("trace") {
+        o.trace = v;
+    }
+    if let Some(v) = flag("VV") {
+        o.trace = v;
+    }
+    if let Some(v) = flag("DV") {
+        o.debug = v;
+        o.trace = v;
+    }
+    if let Some(v) = flag("DVV") {
+        o.debug = v;
+        o.trace = v;
+    }
+    if let Some(v) = flag("logtime") {
+        o.logtime = v;
+    }
+    if let Some(v) = flag("logtime_utc") {
+        o.logtime_utc = v;
+    }
+    o.log_file = string("log").map(PathBuf::from);
+    o.pid_file = string("pid").map(PathBuf::from);
+    if let Some(n) = int("max_traced_msg_len") {
+        o.max_traced_msg_len = n.max(0) as usize;
+    }
+    o.user = string("user");
+    o.pass = string("pass");
+    o.auth_token = string("auth");
+    if let Some(r) = string("routes") {
+        o.routes = r
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    o.cluster_listen = string("cluster").filter(|s| !s.is_empty());
+    o.cluster_name = string("cluster_name");
+    o.cluster_advertise = string("cluster_advertise");
+    if let Some(v) = flag("no_advertise") {
+        o.no_advertise = v;
+    }
+    if let Some(n) = int("connect_retries") {
+        o.connect_retries = n.max(0) as u32;
+    }
+    o.client_advertise = string("client_advertise");
+
+    if !o.routes.is_empty() && o.cluster_listen.is_none() {
+        return Err(CliError(
+            "solicited routes require cluster capabilities, e.g. --cluster".into(),
+        ));
+    }
+    if o.cluster_listen.is_some() {
+        return Err(CliError(
+            "clustering (--cluster, --routes) is not supported by this server yet".into(),
+        ));
+    }
+    Ok(Action::Run(Box::new(o)))
+}
+
+/// `--version` output in the Go format that client test kits parse. rnats'
+/// own version rides along as semver build metadata, which version
+/// comparisons ignore: `nats-server: v2.9.0+rnats.0.1.0`.
+pub fn version_text() -> String {
+    format!("nats-server: v{COMPAT_VERSION}+rnats.{RNATS_VERSION}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Options {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse_args(&args) {
+            Ok(Action::Run(o)) => *o,
+            Ok(Action::Exit(..)) => panic!("unexpected exit"),
+            Err(e) => panic!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn go_flag_spellings() {
+        assert_eq!(run(&["-p", "4333"]).port, 4333);
+        assert_eq!(run(&["--port", "4333"]).port, 4333);
+        assert_eq!(run(&["-port=4333"]).port, 4333);
+        assert_eq!(run(&["-p", "-1"]).port, -1);
+        assert_eq!(run(&["-p=0x10"]).port, 16);
+        let o = run(&["-DV", "-T=false", "-a", "127.0.0.1", "-n", "srv"]);
+        assert!(o.debug && o.trace && !o.logtime);
+        assert_eq!(o.host, "127.0.0.1");
+        assert_eq!(o.server_name.as_deref(), Some("srv"));
+        let o = run(&["--user", "-a-", "--pass", "b", "-auth", "t"]);
+        assert_eq!(o.user.as_deref(), Some("-a-"));
+        assert_eq!(o.auth_token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn errors() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(matches!(
+            parse_args(&args(&["-bogus"])),
+            Ok(Action::Exit(_, 0))
+        ));
+        assert!(matches!(
+            parse_args(&args(&["-VD"])),
+            Ok(Action::Exit(_, 0))
+        ));
+        assert!(parse_args(&args(&["-T", "false"])).is_err());
+        assert!(parse_args(&args(&["-routes", "nats://a:1"])).is_err());
+        assert!(matches!(
+            parse_args(&args(&["version"])),
+            Ok(Action::Exit(_, 0))
+        ));
+    }
+
+    #[test]
+    fn go_ints() {
+        assert_eq!(parse_go_int("4222"), Some(4222));
+        assert_eq!(parse_go_int("-1"), Some(-1));
+        assert_eq!(parse_go_int("0x5DE2"), Some(24034));
+        assert_eq!(parse_go_int("010"), Some(8));
+        assert_eq!(parse_go_int("1_000"), Some(1000));
+        assert_eq!(parse_go_int("abc"), None);
+    }
+}

@@ -1,0 +1,701 @@
+//! The reactor: one thread, one `mio::Poll`, every connection in a slab.
+//!
+//! A loop pass: flush every connection with queued output, poll (timeout =
+//! nearest timer, zero while some connection still has unread input), handle
+//! events, give connections that used up their read budget another turn, run
+//! due timers, then close the connections marked for closing. Closing at the
+//! end of the pass means a slab slot is never reused while an event or a
+//! queued flush for its old occupant is still being handled; timers carry
+//! the connection id as well, so a late timer never hits a new occupant.
+//!
+//! Input: bytes are read into one shared buffer and whole ops are parsed
+//! straight out of it; only an op cut by the end of a read is copied into
+//! the connection's own `inb` and completed from the next read.
+//! Output: delivering appends to the receiver's `out` and puts it on the
+//! pending-flush list; writes happen once per pass per connection, and only
+//! a short write waits for the WRITABLE edge.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use rnats_protocol::client::ClientParser;
+use slab::Slab;
+
+use crate::conn::{CloseReason, Conn, Kind};
+use crate::options::{Options, COMPAT_VERSION};
+use crate::signals::{self, SignalPipe};
+use crate::sublist::Sublist;
+use crate::timer::{TimerKind, Timers};
+
+const CLIENT_LISTENER: Token = Token(0);
+const HTTP_LISTENER: Token = Token(1);
+const SIGNAL: Token = Token(2);
+/// Connection tokens are slab keys offset past the fixed tokens.
+const CONN_BASE: usize = 16;
+
+/// Shared read buffer size: one read never takes more than this.
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one connection per event before others get a turn.
+const READ_BUDGET: usize = 1024 * 1024;
+/// Outbound buffers above this capacity are released once empty.
+const OUT_KEEP: usize = 256 * 1024;
+
+/// Server-wide counters shown in `/varz`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+    pub slow_consumers: u64,
+    pub total_connections: u64,
+}
+
+pub struct Server {
+    pub opts: Options,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    http_listener: Option<TcpListener>,
+    signals: SignalPipe,
+    pub conns: Slab<Conn>,
+    pub sublist: Sublist,
+    pub timers: Timers,
+    pub pending_flush: Vec<usize>,
+    to_close: Vec<usize>,
+    still_readable: Vec<usize>,
+    scratch: Vec<u8>,
+    next_cid: u64,
+    pub server_id: String,
+    pub server_name: String,
+    /// Client INFO up to and including `max_payload`; each client's id and
+    /// address are appended per connection.
+    info_head: Vec<u8>,
+    pub stats: Stats,
+    pub rng: u64,
+    pub client_count: usize,
+    pub start: SystemTime,
+    pub client_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    pub http_req_stats: Vec<(String, u64)>,
+    shutdown: bool,
+}
+
+/// Binds a listener with socket2 (address reuse, a deep backlog).
+fn listen(host: &str, port: i64) -> io::Result<TcpListener> {
+    let port = if port < 0 { 0 } else { port as u16 };
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(TcpListener::from_std(s.into()))
+}
+
+/// A 56-character id in the shape of a Go server id (`N` + base32),
+/// from the kernel's random source mixed with `seed`.
+fn new_server_id(seed: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = [0u8; 55];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    let mut x = seed | 1;
+    let mut id = String::from("N");
+    for b in bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        id.push(ALPHABET[((b as u64 ^ x) % 32) as usize] as char);
+    }
+    id
+}
+
+impl Server {
+    pub fn new(opts: Options) -> io::Result<Server> {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64
+            ^ ((std::process::id() as u64) << 32);
+        let server_id = new_server_id(seed);
+        let server_name = opts
+            .server_name
+            .clone()
+            .unwrap_or_else(|| server_id.clone());
+        let poll = Poll::new()?;
+        let mut sigs = signals::install()?;
+        poll.registry()
+            .register(&mut sigs.rx, SIGNAL, Interest::READABLE)?;
+        Ok(Server {
+            opts,
+            poll,
+            listener: None,
+            http_listener: None,
+            signals: sigs,
+            conns: Slab::new(),
+            sublist: Sublist::default(),
+            timers: Timers::default(),
+            pending_flush: Vec::new(),
+            to_close: Vec::new(),
+            still_readable: Vec::new(),
+            scratch: vec![0u8; READ_CHUNK],
+            next_cid: 1,
+            server_id,
+            server_name,
+            info_head: Vec::new(),
+            stats: Stats::default(),
+            rng: seed | 1,
+            client_count: 0,
+            start: SystemTime::now(),
+            client_addr: None,
+            http_addr: None,
+            http_req_stats: Vec::new(),
+            shutdown: false,
+        })
+    }
+
+    /// A cheap pseudo-random number (xorshift), for queue member choice and
+    /// timer jitter.
+    pub fn rand(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// `d` plus up to `pct` percent of random jitter.
+    pub fn jitter(&mut self, d: Duration, pct: u64) -> Duration {
+        let ms = d.as_millis() as u64;
+        let extra = if ms == 0 || pct == 0 {
+            0
+        } else {
+            self.rand() % (ms * pct / 100 + 1)
+        };
+        d + Duration::from_millis(extra)
+    }
+
+    /// Host advertised in INFO: `client_advertise` or the listen host.
+    fn info_host_port(&self) -> (String, u16) {
+        let port = self.client_addr.map(|a| a.port()).unwrap_or(0);
+        if let Some(adv) = &self.opts.client_advertise {
+            if let Some((h, p)) = adv.rsplit_once(':') {
+                if let Ok(p) = p.parse() {
+                    return (h.to_string(), p);
+                }
+            }
+            return (adv.clone(), port);
+        }
+        (self.opts.host.clone(), port)
+    }
+
+    fn build_info_head(&mut self) {
+        use rnats_protocol::json::write_str;
+        let (host, port) = self.info_host_port();
+        let mut v = Vec::with_capacity(512);
+        v.extend_from_slice(b"INFO {\"server_id\":");
+        write_str(&mut v, self.server_id.as_bytes());
+        v.extend_from_slice(b",\"server_name\":");
+        write_str(&mut v, self.server_name.as_bytes());
+        v.extend_from_slice(b",\"version\":");
+        write_str(&mut v, COMPAT_VERSION.as_bytes());
+        v.extend_from_slice(b",\"proto\":1,\"go\":\"rnats\",\"host\":");
+        write_str(&mut v, host.as_bytes());
+        v.extend_from_slice(format!(",\"port\":{port},\"headers\":true").as_bytes());
+        if self.opts.auth_required() {
+            v.extend_from_slice(b",\"auth_required\":true");
+        }
+        v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
+        self.info_head = v;
+    }
+
+    /// Appends the INFO line for client `cid` at `ip`.
+    fn write_client_info(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
+        use rnats_protocol::json::write_str;
+        out.extend_from_slice(&self.info_head);
+        out.extend_from_slice(b",\"client_id\":");
+        rnats_protocol::encode::write_u64(out, cid);
+        out.extend_from_slice(b",\"client_ip\":");
+        write_str(out, ip.to_string().as_bytes());
+        out.extend_from_slice(b"} \r\n");
+    }
+
+    /// Opens the listeners and logs the start-up banner. Errors are fatal.
+    pub fn start(&mut self) -> Result<(), String> {
+        log::info!("Starting nats-server");
+        log::info!("  Version:  {COMPAT_VERSION}");
+        log::info!("  rnats:    {}", crate::options::RNATS_VERSION);
+        log::info!("  Git:      [not set]");
+        log::debug!("  Go build: rnats");
+        log::info!("  Name:     {}", self.server_name);
+        log::info!("  ID:       {}", self.server_id);
+        if self.opts.pass.is_some() {
+            log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+        }
+        if let Some(hp) = self.opts.http_port {
+            let host = self
+                .opts
+                .http_host
+                .clone()
+                .unwrap_or_else(|| self.opts.host.clone());
+            let mut l =
+                listen(&host, hp).map_err(|e| format!("Can't listen to the monitor port: {e}"))?;
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            log::info!(
+                "Starting http monitor on {}",
+                display_host_port(&host, addr.port())
+            );
+            self.poll
+                .registry()
+                .register(&mut l, HTTP_LISTENER, Interest::READABLE)
+                .map_err(|e| e.to_string())?;
+            self.http_addr = Some(addr);
+            self.http_listener = Some(l);
+        }
+        let host = self.opts.host.clone();
+        let mut l = listen(&host, self.opts.port).map_err(|e| {
+            format!(
+                "Error listening on port: {}, {:?}",
+                display_host_port(&host, self.opts.port.max(0) as u16),
+                e.to_string()
+            )
+        })?;
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        self.poll
+            .registry()
+            .register(&mut l, CLIENT_LISTENER, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+        self.client_addr = Some(addr);
+        self.listener = Some(l);
+        self.build_info_head();
+        log::info!(
+            "Listening for client connections on {}",
+            display_host_port(&host, addr.port())
+        );
+        log::info!("Server is ready");
+        Ok(())
+    }
+
+    /// Runs until a shutdown signal; returns the exit status.
+    pub fn run(&mut self) -> i32 {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            self.flush_pending();
+            let now = Instant::now();
+            let timeout = if self.still_readable.is_empty() {
+                self.timers.timeout(now)
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("Poll error: {e}");
+                    return 1;
+                }
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    CLIENT_LISTENER => self.accept_clients(),
+                    HTTP_LISTENER => self.accept_http(),
+                    SIGNAL => self.handle_signals(),
+                    Token(t) => {
+                        let slot = t - CONN_BASE;
+                        if !self.conns.contains(slot) {
+                            continue;
+                        }
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.on_readable(slot, ev.is_read_closed() || ev.is_error());
+                        }
+                        if ev.is_writable() {
+                            self.on_writable(slot);
+                        }
+                    }
+                }
+            }
+            if !self.still_readable.is_empty() {
+                let list = std::mem::take(&mut self.still_readable);
+                for slot in list {
+                    if let Some(c) = self.conns.get_mut(slot) {
+                        c.readable_queued = false;
+                        self.on_readable(slot, false);
+                    }
+                }
+            }
+            self.run_timers();
+            self.close_marked();
+            if self.shutdown {
+                self.shutdown_now();
+                return 0;
+            }
+        }
+    }
+
+    fn accept_clients(&mut self) {
+        loop {
+            let Some(l) = &self.listener else { return };
+            match l.accept() {
+                Ok((sock, peer)) => self.add_client(sock, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("Error accepting client connection: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, slot: usize) -> io::Result<()> {
+        let c = &mut self.conns[slot];
+        self.poll.registry().register(
+            &mut c.sock,
+            Token(slot + CONN_BASE),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    fn add_client(&mut self, sock: TcpStream, peer: SocketAddr) {
+        let _ = sock.set_nodelay(true);
+        let cid = self.next_cid;
+        self.next_cid += 1;
+        self.stats.total_connections += 1;
+        let parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
+        let mut conn = Conn::new(cid, Kind::Client, sock, peer, parser);
+        self.write_client_info(&mut conn.out, cid, peer.ip());
+        let slot = self.conns.insert(conn);
+        if let Err(e) = self.register(slot) {
+            log::error!("Error registering client connection: {e}");
+            self.conns.remove(slot);
+            return;
+        }
+        self.client_count += 1;
+        log::debug!("{} - Client connection created", self.conns[slot].prefix);
+        if self.client_count > self.opts.max_connections {
+            self.send_err(slot, "maximum connections exceeded");
+            self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
+        } else if self.opts.auth_required() {
+            self.timers
+                .add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
+        }
+        self.write_out(slot);
+    }
+
+    fn accept_http(&mut self) {
+        loop {
+            let Some(l) = &self.http_listener else { return };
+            match l.accept() {
+                Ok((sock, peer)) => {
+                    let cid = self.next_cid;
+                    self.next_cid += 1;
+                    let parser = ClientParser::new(0, 0);
+                    let slot = self
+                        .conns
+                        .insert(Conn::new(cid, Kind::Http, sock, peer, parser));
+                    if self.register(slot).is_err() {
+                        self.conns.remove(slot);
+                        continue;
+                    }
+                    self.timers.add_in(
+                        self.opts.write_deadline,
+                        TimerKind::CloseDeadline { slot, cid },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::error!("Error accepting monitoring connection: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads until the socket is drained or the budget is used, handing each
+    /// chunk to the protocol handler as it arrives.
+    fn on_readable(&mut self, slot: usize, hup: bool) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            if conn.closing.is_some() || conn.close_after_flush {
+                return;
+            }
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let res = conn.sock.read(&mut scratch);
+            let n = match res {
+                Ok(0) => {
+                    self.scratch = scratch;
+                    self.mark_close(slot, CloseReason::ClientClosed);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.scratch = scratch;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.scratch = scratch;
+                    continue;
+                }
+                Err(e) => {
+                    self.scratch = scratch;
+                    log::debug!("{} - Read error: {e}", conn.prefix);
+                    self.mark_close(slot, CloseReason::ReadError);
+                    return;
+                }
+            };
+            match self.conns[slot].kind {
+                Kind::Client => self.client_input(slot, &scratch[..n]),
+                Kind::Http => self.http_input(slot, &scratch[..n]),
+            }
+            self.scratch = scratch;
+            // A short read means the socket is drained: edge triggering will
+            // report anything that arrives later, unless the peer already
+            // hung up, in which case read on to see the end of stream.
+            if n < READ_CHUNK && !hup {
+                return;
+            }
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                if let Some(c) = self.conns.get_mut(slot) {
+                    if !c.readable_queued {
+                        c.readable_queued = true;
+                        self.still_readable.push(slot);
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    fn on_writable(&mut self, slot: usize) {
+        if self.conns[slot].pending() > 0 {
+            self.write_out(slot);
+        }
+    }
+
+    /// Queues `slot` for the flush before the next poll.
+    #[inline]
+    pub fn queue_flush(pending: &mut Vec<usize>, conn: &mut Conn, slot: usize) {
+        if !conn.flush_queued {
+            conn.flush_queued = true;
+            pending.push(slot);
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        let mut list = std::mem::take(&mut self.pending_flush);
+        for slot in list.drain(..) {
+            if let Some(c) = self.conns.get_mut(slot) {
+                c.flush_queued = false;
+                self.write_out(slot);
+            }
+        }
+        self.pending_flush = list;
+        self.close_marked();
+    }
+
+    /// Writes as much of the outbound queue as the socket takes.
+    pub fn write_out(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        while c.out_pos < c.out.len() {
+            match c.sock.write(&c.out[c.out_pos..]) {
+                Ok(0) => break,
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    c.out.clear();
+                    c.out_pos = 0;
+                    if c.closing.is_none() {
+                        c.closing = Some(CloseReason::WriteError);
+                        self.to_close.push(slot);
+                    }
+                    return;
+                }
+            }
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+            if c.out.capacity() > OUT_KEEP {
+                c.out.shrink_to(OUT_KEEP / 16);
+            }
+            if c.close_after_flush && c.closing.is_none() {
+                c.closing = Some(c.pending_reason.unwrap_or(CloseReason::ClientClosed));
+                self.to_close.push(slot);
+            }
+        } else if c.out_pos > OUT_KEEP {
+            c.out.drain(..c.out_pos);
+            c.out_pos = 0;
+        }
+    }
+
+    /// Appends `-ERR '<text>'` to a connection's output.
+    pub fn send_err(&mut self, slot: usize, text: &str) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        rnats_protocol::encode::write_err(&mut c.out, text.as_bytes());
+        if crate::logging::trace_enabled() {
+            log::trace!("{} - ->> [-ERR {text}]", c.prefix);
+        }
+        if c.kind == Kind::Client {
+            log::error!("{} - {}", c.prefix, text);
+        }
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// Marks a connection to be closed at the end of this pass.
+    pub fn mark_close(&mut self, slot: usize, reason: CloseReason) {
+        if let Some(c) = self.conns.get_mut(slot) {
+            if c.closing.is_none() {
+                c.closing = Some(reason);
+                self.to_close.push(slot);
+            }
+        }
+    }
+
+    /// Stops reading from a connection and closes it once its output is
+    /// written (or the write deadline passes).
+    pub fn close_after_flush(&mut self, slot: usize, reason: CloseReason) {
+        let deadline = self.opts.write_deadline;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.closing.is_some() || c.close_after_flush {
+            return;
+        }
+        c.close_after_flush = true;
+        if c.pending() == 0 {
+            c.closing = Some(reason);
+            self.to_close.push(slot);
+            return;
+        }
+        // Remember the real reason for the log line.
+        c.pending_reason = Some(reason);
+        let cid = c.cid;
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+        self.timers
+            .add_in(deadline, TimerKind::CloseDeadline { slot, cid });
+    }
+
+    fn close_marked(&mut self) {
+        while let Some(slot) = self.to_close.pop() {
+            self.close_now(slot);
+        }
+    }
+
+    /// Removes a connection: a last write attempt, its subscriptions out of
+    /// the sublist, the socket deregistered and dropped.
+    fn close_now(&mut self, slot: usize) {
+        if !self.conns.contains(slot) {
+            return;
+        }
+        self.write_out(slot);
+        let mut c = self.conns.remove(slot);
+        let reason = c
+            .closing
+            .or(c.pending_reason)
+            .unwrap_or(CloseReason::ClientClosed);
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        let _ = c.sock.shutdown(std::net::Shutdown::Both);
+        if c.kind == Kind::Client {
+            self.client_count -= 1;
+            for (_, sub) in c.subs.drain() {
+                self.sublist.remove(&sub);
+            }
+            log::debug!(
+                "{} - Client connection closed: {}",
+                c.prefix,
+                reason.as_str()
+            );
+        }
+    }
+
+    fn run_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(t) = self.timers.pop_due(now) {
+            match t {
+                TimerKind::Ping { slot, cid } => self.ping_timer(slot, cid),
+                TimerKind::AuthTimeout { slot, cid } => {
+                    if let Some(c) = self.conns.get(slot) {
+                        if c.cid == cid && !c.connected && c.closing.is_none() {
+                            self.send_err(slot, "Authentication Timeout");
+                            self.close_after_flush(slot, CloseReason::AuthenticationTimeout);
+                        }
+                    }
+                }
+                TimerKind::CloseDeadline { slot, cid } => {
+                    if let Some(c) = self.conns.get(slot).filter(|c| c.cid == cid) {
+                        let reason = c.pending_reason.unwrap_or(CloseReason::ClientClosed);
+                        self.mark_close(slot, reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        for sig in self.signals.take() {
+            log::debug!("Trapped {:?} signal", signals::name(sig));
+            match sig {
+                libc::SIGINT | libc::SIGTERM => self.shutdown = true,
+                libc::SIGUSR1 => match crate::logging::reopen() {
+                    Ok(true) => log::info!("File log re-opened"),
+                    Ok(false) => log::info!("File log re-open ignored, not a file logger"),
+                    Err(e) => log::error!("Error re-opening log file: {e}"),
+                },
+                libc::SIGHUP => {
+                    log::error!("Failed to reload server configuration: can only reload config when a file is provided using -c or --config")
+                }
+                libc::SIGUSR2 => {
+                    log::warn!("Lame duck mode is not supported yet; use SIGTERM to stop");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Graceful stop: no more accepts, every connection flushed and closed.
+    fn shutdown_now(&mut self) {
+        log::info!("Initiating Shutdown...");
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some(mut l) = self.http_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let slots: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for slot in slots {
+            self.mark_close(slot, CloseReason::ServerShutdown);
+        }
+        self.close_marked();
+        log::info!("Server Exiting..");
+    }
+}
+
+/// `host:port` with IPv6 hosts in brackets.
+pub fn display_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

@@ -1,0 +1,368 @@
+//! The subject trie: which subscriptions match a published subject.
+//!
+//! Each level maps a literal token to a node and has separate slots for the
+//! `*` and `>` wildcards. A node keeps plain subscriptions apart from queue
+//! subscriptions (grouped by queue name), so a match result can give every
+//! plain subscriber a copy and each queue group exactly one.
+//!
+//! Results for literal subjects are cached (bounded); inserting or removing a
+//! subscription drops the cached results it could change. Matching allocates
+//! only on a cache miss; a hit hands out a shared `Rc`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use rnats_protocol::subject;
+
+use crate::hash::FxHashMap;
+
+/// Who receives messages for a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A client connection's subscription.
+    Client,
+}
+
+/// One subscription. Identity is the `Rc` pointer.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Slab slot of the owning connection.
+    pub slot: usize,
+    /// Connection id of the owner, guarding against slot reuse.
+    pub cid: u64,
+    pub owner: Owner,
+    pub subject: Box<[u8]>,
+    pub queue: Option<Box<[u8]>>,
+    pub sid: Box<[u8]>,
+    /// Auto-unsubscribe after this many deliveries (0 = never).
+    pub max: Cell<u64>,
+    pub delivered: Cell<u64>,
+}
+
+/// Everything matching one subject.
+#[derive(Debug, Default)]
+pub struct MatchResult {
+    pub psubs: Vec<Rc<Subscription>>,
+    /// One entry per queue name; deliver to one member of each.
+    pub qsubs: Vec<Vec<Rc<Subscription>>>,
+}
+
+impl MatchResult {
+    pub fn is_empty(&self) -> bool {
+        self.psubs.is_empty() && self.qsubs.is_empty()
+    }
+}
+
+/// Members of one queue group under one node.
+type QueueGroup = (Box<[u8]>, Vec<Rc<Subscription>>);
+
+#[derive(Default)]
+struct Node {
+    next: Option<Box<Level>>,
+    psubs: Vec<Rc<Subscription>>,
+    qsubs: Vec<QueueGroup>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.psubs.is_empty()
+            && self.qsubs.is_empty()
+            && self.next.as_ref().is_none_or(|l| l.is_empty())
+    }
+
+    fn add_to(&self, r: &mut MatchResult) {
+        r.psubs.extend(self.psubs.iter().cloned());
+        for (q, members) in &self.qsubs {
+            // Groups of the same name found under different patterns merge.
+            match r
+                .qsubs
+                .iter_mut()
+                .find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(&**q))
+            {
+                Some(g) => g.extend(members.iter().cloned()),
+                None => r.qsubs.push(members.clone()),
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Level {
+    nodes: FxHashMap<Box<[u8]>, Node>,
+    pwc: Option<Box<Node>>,
+    fwc: Option<Box<Node>>,
+}
+
+impl Level {
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.pwc.is_none() && self.fwc.is_none()
+    }
+}
+
+const CACHE_MAX: usize = 1024;
+
+#[derive(Default)]
+pub struct Sublist {
+    root: Level,
+    count: usize,
+    cache: FxHashMap<Box<[u8]>, Rc<MatchResult>>,
+}
+
+impl Sublist {
+    /// Number of subscriptions stored.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Adds a subscription whose subject is already validated.
+    pub fn insert(&mut self, sub: Rc<Subscription>) {
+        let mut level = &mut self.root;
+        let mut tokens = sub.subject.split(|c| *c == b'.').peekable();
+        let node = loop {
+            let Some(t) = tokens.next() else { return };
+            let node: &mut Node = match t {
+                b"*" => level.pwc.get_or_insert_with(Default::default),
+                b">" => level.fwc.get_or_insert_with(Default::default),
+                _ => level.nodes.entry(t.into()).or_default(),
+            };
+            if tokens.peek().is_none() {
+                break node;
+            }
+            level = node.next.get_or_insert_with(Default::default);
+        };
+        match &sub.queue {
+            None => node.psubs.push(sub.clone()),
+            Some(q) => match node.qsubs.iter_mut().find(|(name, _)| name == q) {
+                Some((_, members)) => members.push(sub.clone()),
+                None => node.qsubs.push((q.clone(), vec![sub.clone()])),
+            },
+        }
+        self.count += 1;
+        self.invalidate(&sub.subject);
+    }
+
+    /// Removes a subscription; returns whether it was present.
+    pub fn remove(&mut self, sub: &Rc<Subscription>) -> bool {
+        let tokens: Vec<&[u8]> = sub.subject.split(|c| *c == b'.').collect();
+        let removed = remove_from(&mut self.root, &tokens, sub);
+        if removed {
+            self.count -= 1;
+            self.invalidate(&sub.subject);
+        }
+        removed
+    }
+
+    fn invalidate(&mut self, pattern: &[u8]) {
+        if self.cache.is_empty() {
+            return;
+        }
+        if subject::is_valid_literal_subject(pattern) {
+            self.cache.remove(pattern);
+        } else {
+            self.cache.retain(|k, _| !subject::matches(pattern, k));
+        }
+    }
+
+    /// All subscriptions matching the literal `subject`.
+    pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult> {
+        if let Some(r) = self.cache.get(subject) {
+            return r.clone();
+        }
+        let mut r = MatchResult::default();
+        let mut tokens = [&b""[..]; 32];
+        let mut n = 0;
+        let mut overflow: Vec<&[u8]> = Vec::new();
+        for t in subject.split(|c| *c == b'.') {
+            if n < tokens.len() {
+                tokens[n] = t;
+                n += 1;
+            } else {
+                if overflow.is_empty() {
+                    overflow.extend_from_slice(&tokens);
+                }
+                overflow.push(t);
+            }
+        }
+        let toks: &[&[u8]] = if overflow.is_empty() {
+            &tokens[..n]
+        } else {
+            &overflow
+        };
+        match_level(&self.root, toks, &mut r);
+        let r = Rc::new(r);
+        if self.cache.len() >= CACHE_MAX {
+            // Drop about half, arbitrary entries: cheap and keeps the map bounded.
+            let mut i = 0usize;
+            self.cache.retain(|_, _| {
+                i += 1;
+                i.is_multiple_of(2)
+            });
+        }
+        self.cache.insert(subject.into(), r.clone());
+        r
+    }
+}
+
+fn match_level(level: &Level, toks: &[&[u8]], r: &mut MatchResult) {
+    let Some((first, rest)) = toks.split_first() else {
+        return;
+    };
+    if let Some(f) = &level.fwc {
+        f.add_to(r);
+    }
+    if let Some(p) = &level.pwc {
+        visit(p, rest, r);
+    }
+    if let Some(n) = level.nodes.get(*first) {
+        visit(n, rest, r);
+    }
+}
+
+fn visit(node: &Node, rest: &[&[u8]], r: &mut MatchResult) {
+    if rest.is_empty() {
+        node.add_to(r);
+    } else if let Some(next) = &node.next {
+        match_level(next, rest, r);
+    }
+}
+
+fn remove_from(level: &mut Level, toks: &[&[u8]], sub: &Rc<Subscription>) -> bool {
+    let Some((first, rest)) = toks.split_first() else {
+        return false;
+    };
+    let (removed, empty) = {
+        let node: Option<&mut Node> = match *first {
+            b"*" => level.pwc.as_deref_mut(),
+            b">" => level.fwc.as_deref_mut(),
+            t => level.nodes.get_mut(t),
+        };
+        let Some(node) = node else { return false };
+        let removed = if rest.is_empty() {
+            remove_sub(node, sub)
+        } else {
+            match node.next.as_deref_mut() {
+                Some(next) => {
+                    let removed = remove_from(next, rest, sub);
+                    if next.is_empty() {
+                        node.next = None;
+                    }
+                    removed
+                }
+                None => false,
+            }
+        };
+        (removed, node.is_empty())
+    };
+    if empty {
+        match *first {
+            b"*" => level.pwc = None,
+            b">" => level.fwc = None,
+            t => {
+                level.nodes.remove(t);
+            }
+        }
+    }
+    removed
+}
+
+fn remove_sub(node: &mut Node, sub: &Rc<Subscription>) -> bool {
+    match &sub.queue {
+        None => match node.psubs.iter().position(|s| Rc::ptr_eq(s, sub)) {
+            Some(i) => {
+                node.psubs.swap_remove(i);
+                true
+            }
+            None => false,
+        },
+        Some(q) => {
+            let Some(gi) = node.qsubs.iter().position(|(name, _)| name == q) else {
+                return false;
+            };
+            let members = &mut node.qsubs[gi].1;
+            let Some(i) = members.iter().position(|s| Rc::ptr_eq(s, sub)) else {
+                return false;
+            };
+            members.swap_remove(i);
+            if members.is_empty() {
+                node.qsubs.swap_remove(gi);
+            }
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(subject: &str, queue: Option<&str>, sid: &str) -> Rc<Subscription> {
+        Rc::new(Subscription {
+            slot: 0,
+            cid: 1,
+            owner: Owner::Client,
+            subject: subject.as_bytes().into(),
+            queue: queue.map(|q| q.as_bytes().into()),
+            sid: sid.as_bytes().into(),
+            max: Cell::new(0),
+            delivered: Cell::new(0),
+        })
+    }
+
+    fn sids(r: &MatchResult) -> Vec<String> {
+        let mut v: Vec<String> = r
+            .psubs
+            .iter()
+            .map(|s| String::from_utf8_lossy(&s.sid).into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn wildcards_and_literals() {
+        let mut sl = Sublist::default();
+        for (s, id) in [
+            ("foo.bar", "1"),
+            ("foo.*", "2"),
+            ("foo.>", "3"),
+            (">", "4"),
+            ("*.bar", "5"),
+            ("foo", "6"),
+        ] {
+            sl.insert(sub(s, None, id));
+        }
+        assert_eq!(sids(&sl.matches(b"foo.bar")), ["1", "2", "3", "4", "5"]);
+        assert_eq!(sids(&sl.matches(b"foo.baz.x")), ["3", "4"]);
+        assert_eq!(sids(&sl.matches(b"foo")), ["4", "6"]);
+        assert_eq!(sids(&sl.matches(b"bar")), ["4"]);
+        assert_eq!(sl.count(), 6);
+    }
+
+    #[test]
+    fn cache_invalidated_on_change() {
+        let mut sl = Sublist::default();
+        let a = sub("a.*", None, "1");
+        assert!(sl.matches(b"a.b").is_empty());
+        sl.insert(a.clone());
+        assert_eq!(sids(&sl.matches(b"a.b")), ["1"]);
+        assert!(sl.remove(&a));
+        assert!(sl.matches(b"a.b").is_empty());
+        assert!(!sl.remove(&a));
+        assert_eq!(sl.count(), 0);
+        assert!(sl.root.is_empty(), "empty nodes are pruned");
+    }
+
+    #[test]
+    fn queue_groups_merge_by_name() {
+        let mut sl = Sublist::default();
+        sl.insert(sub("q.x", Some("g"), "1"));
+        sl.insert(sub("q.*", Some("g"), "2"));
+        sl.insert(sub("q.x", Some("h"), "3"));
+        sl.insert(sub("q.x", None, "4"));
+        let r = sl.matches(b"q.x");
+        assert_eq!(sids(&r), ["4"]);
+        let mut sizes: Vec<usize> = r.qsubs.iter().map(|g| g.len()).collect();
+        sizes.sort();
+        assert_eq!(sizes, [1, 2]);
+    }
+}
