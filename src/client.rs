@@ -8,11 +8,10 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rnats_protocol::client::{ClientOp, Frame};
 use rnats_protocol::encode;
-use rnats_protocol::framing::Status;
 use rnats_protocol::json;
 use rnats_protocol::subject;
 
@@ -28,6 +27,8 @@ const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];
 /// First server PING after CONNECT.
 const FIRST_PING: Duration = Duration::from_secs(2);
+/// Routes are pinged at least this often.
+const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
 
 fn verb_name(op: &ClientOp) -> &'static str {
     match op {
@@ -51,79 +52,11 @@ fn quoted(b: &[u8]) -> String {
 
 impl Server {
     /// Handles bytes just read from client `slot`.
-    pub fn client_input(&mut self, slot: usize, mut data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        conn.active = true;
-        conn.last_activity = Instant::now();
-        if !conn.inb.is_empty() {
-            let mut inb = std::mem::take(&mut conn.inb);
-            loop {
-                let Some(conn) = self.conns.get_mut(slot) else {
-                    return;
-                };
-                let take = match conn.parser.body_needed(inb.len()) {
-                    Some(need) => need.min(data.len()),
-                    None => memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1),
-                };
-                inb.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                match conn.parser.parse(&inb) {
-                    Ok(Status::Complete(f)) => {
-                        let len = f.len;
-                        if !self.client_op(slot, f) {
-                            return;
-                        }
-                        inb.drain(..len);
-                        if inb.is_empty() {
-                            break;
-                        }
-                    }
-                    Ok(Status::Partial) => {
-                        if data.is_empty() {
-                            conn.inb = inb;
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        self.client_parse_error(slot, e);
-                        return;
-                    }
-                }
-            }
-            // Keep the emptied buffer only if it is small.
-            if inb.capacity() <= 64 * 1024 {
-                if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.inb = inb;
-                }
-            }
-        }
-        let mut pos = 0;
-        while pos < data.len() {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            match conn.parser.parse(&data[pos..]) {
-                Ok(Status::Complete(f)) => {
-                    pos += f.len;
-                    if !self.client_op(slot, f) {
-                        return;
-                    }
-                }
-                Ok(Status::Partial) => {
-                    conn.inb.extend_from_slice(&data[pos..]);
-                    return;
-                }
-                Err(e) => {
-                    self.client_parse_error(slot, e);
-                    return;
-                }
-            }
-        }
+    pub fn client_input(&mut self, slot: usize, data: &[u8]) {
+        self.feed::<crate::server::ClientProtocol>(slot, data);
     }
 
-    fn client_parse_error(&mut self, slot: usize, e: rnats_protocol::ParseError) {
+    pub fn client_parse_error(&mut self, slot: usize, e: rnats_protocol::ParseError) {
         let (text, reason) = parse_error_reply(e);
         if let Some(c) = self.conns.get(slot) {
             log::debug!("{} - Client parser ERROR: {e}", c.prefix);
@@ -136,7 +69,7 @@ impl Server {
 
     /// Handles one op; false when the connection is closing and its
     /// remaining input must be dropped.
-    fn client_op(&mut self, slot: usize, f: Frame<'_, ClientOp<'_>>) -> bool {
+    pub fn client_op(&mut self, slot: usize, f: Frame<'_, ClientOp<'_>>) -> bool {
         let conn = &mut self.conns[slot];
         if trace_enabled() {
             let args = trim(&f.line[f.args_at..]);
@@ -199,7 +132,17 @@ impl Server {
                 true
             }
             ClientOp::Ping => {
+                // A protocol-1 client learns about cluster changes since its
+                // first INFO before the PONG to its first PING.
+                let c = &self.conns[slot];
+                if c.opts.protocol >= 1
+                    && !c.ponged
+                    && c.info_version != self.cluster.as_ref().map_or(0, |c| c.urls_version)
+                {
+                    self.send_info(slot);
+                }
                 let c = &mut self.conns[slot];
+                c.ponged = true;
                 c.out.extend_from_slice(b"PONG\r\n");
                 if trace_enabled() {
                     log::trace!("{} - ->> [PONG]", c.prefix);
@@ -352,7 +295,7 @@ impl Server {
         if self.conns[slot].opts.verbose {
             self.send_ok(slot);
         }
-        let delivered = self.deliver_local(slot, subj, reply, header_len, msg);
+        let delivered = self.deliver(slot, false, subj, reply, header_len, msg, None);
         if !delivered {
             if let Some(r) = reply {
                 if self.conns[slot].opts.no_responders {
@@ -406,15 +349,22 @@ impl Server {
         }
     }
 
-    /// Delivers a message to every matching local subscription (one member
-    /// per queue group). Returns whether anyone received it.
-    pub fn deliver_local(
+    /// Delivers a message to every matching subscription: local clients
+    /// (one member per queue group) and, for a message from a client, each
+    /// route with interest, once, with the queue groups picked for it. A
+    /// message from a route (`from_route`) goes to local clients only, and
+    /// to queue groups only if the sender named them in `queues`. Returns
+    /// whether anyone received it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn deliver(
         &mut self,
         from: usize,
+        from_route: bool,
         subj: &[u8],
         reply: Option<&[u8]>,
         header_len: Option<usize>,
         msg: &[u8],
+        queues: Option<&[u8]>,
     ) -> bool {
         let result = self.sublist.matches(subj);
         if result.is_empty() {
@@ -422,24 +372,139 @@ impl Server {
         }
         let mut delivered = false;
         let mut expired: Vec<Rc<Subscription>> = Vec::new();
+        let mut sends = std::mem::take(&mut self.route_sends);
+        let mut picks = std::mem::take(&mut self.route_qpicks);
         for sub in &result.psubs {
-            delivered |= self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired);
+            match sub.owner {
+                Owner::Client => {
+                    delivered |=
+                        self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired);
+                }
+                Owner::Route if !from_route => {
+                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                        sends.push((sub.slot, sub.cid));
+                    }
+                }
+                Owner::Route => {}
+            }
         }
         for group in &result.qsubs {
             let n = group.len();
-            let start = (self.rand() % n as u64) as usize;
+            if from_route {
+                let name = group[0].queue.as_deref().unwrap_or_default();
+                if !queues.is_some_and(|q| q.split(|b| *b == b' ').any(|x| x == name)) {
+                    continue;
+                }
+                let start = (self.rand() % n as u64) as usize;
+                for i in 0..n {
+                    let sub = &group[(start + i) % n];
+                    if sub.owner == Owner::Client
+                        && self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired)
+                    {
+                        delivered = true;
+                        break;
+                    }
+                }
+                continue;
+            }
+            // Each member counts once, a route's member as often as the
+            // route's weight, so the pick is proportional cluster-wide.
+            let total: u64 = group.iter().map(|s| s.weight.get().max(1) as u64).sum();
+            let mut r = self.rand() % total;
+            let mut start = 0;
+            for (i, s) in group.iter().enumerate() {
+                let w = s.weight.get().max(1) as u64;
+                if r < w {
+                    start = i;
+                    break;
+                }
+                r -= w;
+            }
             for i in 0..n {
                 let sub = &group[(start + i) % n];
+                if sub.owner == Owner::Route {
+                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                        sends.push((sub.slot, sub.cid));
+                    }
+                    picks.push((sub.slot, sub.clone()));
+                    delivered = true;
+                    break;
+                }
                 if self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired) {
                     delivered = true;
                     break;
                 }
             }
         }
+        for &(slot, cid) in &sends {
+            delivered |= self.forward_to_route(slot, cid, subj, reply, header_len, msg, &picks);
+        }
+        sends.clear();
+        picks.clear();
+        self.route_sends = sends;
+        self.route_qpicks = picks;
         for sub in expired {
             self.remove_sub(&sub);
         }
         delivered
+    }
+
+    /// Appends one RMSG (or HMSG) for route `slot`.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_to_route(
+        &mut self,
+        slot: usize,
+        cid: u64,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        header_len: Option<usize>,
+        msg: &[u8],
+        picks: &[(usize, Rc<Subscription>)],
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        if c.cid != cid || c.closing.is_some() {
+            return false;
+        }
+        let headers = c.route.as_ref().is_some_and(|r| r.headers);
+        let (hdr, body) = match header_len {
+            Some(h) if headers => (Some(h), msg),
+            Some(h) => (None, &msg[h.min(msg.len())..]),
+            None => (None, msg),
+        };
+        let before = c.out.len();
+        let mut queues = picks
+            .iter()
+            .filter(|(s, _)| *s == slot)
+            .filter_map(|(_, q)| q.queue.as_deref());
+        encode::write_rmsg(
+            &mut c.out,
+            crate::cluster::GLOBAL_ACCOUNT,
+            subj,
+            reply,
+            &mut queues,
+            hdr,
+            body,
+        );
+        if trace_enabled() {
+            let end = c.out[before..]
+                .iter()
+                .position(|b| *b == b'\r')
+                .unwrap_or(0);
+            log::trace!(
+                "{} - ->> [{}]",
+                c.prefix,
+                String::from_utf8_lossy(&c.out[before..before + end])
+            );
+        }
+        let bytes = body.len() as u64;
+        c.stats.out_msgs += 1;
+        c.stats.out_bytes += bytes;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += bytes;
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+        true
     }
 
     /// Appends one message to a subscriber's output. False if the
@@ -527,7 +592,9 @@ impl Server {
                 c.subs.remove(&sub.sid);
             }
         }
-        self.sublist.remove(sub);
+        if self.sublist.remove(sub) {
+            self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
+        }
     }
 
     fn process_sub(&mut self, slot: usize, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
@@ -551,9 +618,11 @@ impl Server {
                 sid: sid.into(),
                 max: Cell::new(0),
                 delivered: Cell::new(0),
+                weight: Cell::new(1),
             });
             c.subs.insert(sid.into(), sub.clone());
             self.sublist.insert(sub);
+            self.local_interest_changed(subj, queue, true);
         }
         if self.conns[slot].opts.verbose {
             self.send_ok(slot);
@@ -567,7 +636,9 @@ impl Server {
                 Some(Some(n)) if n as u64 > sub.delivered.get() => sub.max.set(n as u64),
                 _ => {
                     c.subs.remove(sid);
-                    self.sublist.remove(&sub);
+                    if self.sublist.remove(&sub) {
+                        self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
+                    }
                 }
             }
         }
@@ -587,13 +658,19 @@ impl Server {
         if c.cid != cid || c.closing.is_some() || c.close_after_flush {
             return;
         }
-        log::debug!("{} - Client Ping Timer", c.prefix);
+        let is_route = c.kind == crate::conn::Kind::Route;
+        if is_route {
+            log::debug!("{} - Router Ping Timer", c.prefix);
+        } else {
+            log::debug!("{} - Client Ping Timer", c.prefix);
+        }
         if c.pings_out + 1 > ping_max {
             self.send_err(slot, "Stale Connection");
             self.close_after_flush(slot, CloseReason::StaleConnection);
             return;
         }
-        if !c.pinged || !c.active {
+        // Routes are pinged regardless of traffic.
+        if is_route || !c.pinged || !c.active {
             c.pinged = true;
             c.pings_out += 1;
             c.out.extend_from_slice(b"PING\r\n");
@@ -603,11 +680,16 @@ impl Server {
             Server::queue_flush(&mut self.pending_flush, c, slot);
         }
         c.active = false;
+        let interval = if is_route {
+            interval.min(ROUTE_PING_MAX)
+        } else {
+            interval
+        };
         self.timers.add_in(interval, TimerKind::Ping { slot, cid });
     }
 }
 
-fn trim(b: &[u8]) -> &[u8] {
+pub fn trim(b: &[u8]) -> &[u8] {
     let s = b
         .iter()
         .position(|c| *c != b' ' && *c != b'\t')
@@ -616,7 +698,7 @@ fn trim(b: &[u8]) -> &[u8] {
 }
 
 /// CONNECT JSON for traces with password and token values hidden.
-fn redact(j: &[u8]) -> String {
+pub fn redact(j: &[u8]) -> String {
     let mut s = String::from_utf8_lossy(j).into_owned();
     for key in ["\"pass\":\"", "\"auth_token\":\""] {
         if let Some(i) = s.find(key) {

@@ -13,8 +13,10 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use rnats_protocol::client::ClientParser;
+use rnats_protocol::route::RouteParser;
 use rnats_protocol::ParseError;
 
+use crate::cluster::RouteState;
 use crate::hash::FxHashMap;
 use crate::sublist::Subscription;
 
@@ -22,6 +24,8 @@ use crate::sublist::Subscription;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Client,
+    /// A connection to another server of the cluster.
+    Route,
     /// A request to the HTTP monitoring port.
     Http,
 }
@@ -46,6 +50,9 @@ pub enum CloseReason {
     ServerShutdown,
     MsgHeaderViolation,
     NoRespondersRequiresHeaders,
+    WrongPort,
+    DuplicateRoute,
+    ClusterNameConflict,
 }
 
 impl CloseReason {
@@ -67,6 +74,9 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::MsgHeaderViolation => "Message Header Violation",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::WrongPort => "Incorrect Port",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
         }
     }
 }
@@ -136,6 +146,15 @@ pub struct Conn {
     pub out: Vec<u8>,
     pub out_pos: usize,
     pub parser: ClientParser,
+    pub rparser: RouteParser,
+    /// Route connections only.
+    pub route: Option<Box<RouteState>>,
+    /// Close without the usual log line (duplicate or failed dial).
+    pub quiet_close: bool,
+    /// Value of the cluster's URL version in the last INFO this client got.
+    pub info_version: u64,
+    /// The client has been answered a PING (async INFO goes only to those).
+    pub ponged: bool,
     pub opts: ClientOpts,
     pub connected: bool,
     pub name: String,
@@ -169,6 +188,7 @@ impl Conn {
     ) -> Conn {
         let id = match kind {
             Kind::Client => "cid",
+            Kind::Route => "rid",
             Kind::Http => "hid",
         };
         Conn {
@@ -181,6 +201,11 @@ impl Conn {
             out: Vec::new(),
             out_pos: 0,
             parser,
+            rparser: RouteParser::default(),
+            route: None,
+            quiet_close: false,
+            info_version: 0,
+            ponged: false,
             opts: ClientOpts::default(),
             connected: false,
             name: String::new(),

@@ -1,10 +1,12 @@
 //! `rnats-server`: options → logging → server → exit status.
 
 mod client;
+mod cluster;
 mod conn;
 mod hash;
 mod logging;
 mod monitor;
+mod netif;
 mod options;
 mod server;
 mod signals;

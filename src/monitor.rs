@@ -80,6 +80,16 @@ impl JsonOut {
             .extend_from_slice(if v { b"true" } else { b"false" });
     }
 
+    /// An array element (string).
+    pub fn item_str(&mut self, v: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.newline();
+        write_str(&mut self.buf, v.as_bytes());
+    }
+
     pub fn empty_obj(&mut self, k: &str) {
         self.key(k);
         self.buf.extend_from_slice(b"{}");
@@ -267,6 +277,13 @@ impl Server {
         if o.auth_required() {
             j.bool("auth_required", true);
         }
+        if self.cluster.as_ref().is_some_and(|c| !c.routes.is_empty()) {
+            j.open(Some("connect_urls"), b'[');
+            for u in self.cluster_client_urls() {
+                j.item_str(&u);
+            }
+            j.close(b']');
+        }
         j.num("max_connections", o.max_connections);
         if o.max_subscriptions > 0 {
             j.num("max_subscriptions", o.max_subscriptions);
@@ -281,7 +298,27 @@ impl Server {
         j.num("max_control_line", o.max_control_line);
         j.num("max_payload", o.max_payload);
         j.num("max_pending", o.max_pending);
-        j.empty_obj("cluster");
+        match &self.cluster {
+            Some(c) => {
+                j.open(Some("cluster"), b'{');
+                j.str("name", &c.name);
+                j.str("addr", &c.listen.host);
+                j.num("cluster_port", c.port);
+                j.num("auth_timeout", o.auth_timeout.as_secs_f64());
+                if !o.routes.is_empty() {
+                    j.open(Some("urls"), b'[');
+                    for r in &o.routes {
+                        if let Ok(u) = crate::cluster::RouteUrl::parse(r) {
+                            j.item_str(&u.host_port());
+                        }
+                    }
+                    j.close(b']');
+                }
+                j.num("tls_timeout", 2);
+                j.close(b'}');
+            }
+            None => j.empty_obj("cluster"),
+        }
         j.empty_obj("gateway");
         j.empty_obj("leaf");
         j.empty_obj("mqtt");
@@ -305,8 +342,9 @@ impl Server {
         j.num("cpu", (cpu * 100.0).round() / 100.0);
         j.num("connections", self.client_count);
         j.num("total_connections", self.stats.total_connections);
-        j.num("routes", 0);
-        j.num("remotes", 0);
+        let routes = self.cluster.as_ref().map_or(0, |c| c.routes.len());
+        j.num("routes", routes);
+        j.num("remotes", routes);
         j.num("leafnodes", 0);
         j.num("in_msgs", self.stats.in_msgs);
         j.num("in_bytes", self.stats.in_bytes);
@@ -347,6 +385,9 @@ mod tests {
         j.str("a", "x<y");
         j.open(Some("m"), b'{');
         j.close(b'}');
+        j.open(Some("l"), b'[');
+        j.item_str("u");
+        j.close(b']');
         j.num("n", 1);
         j.close(b'}');
         assert_eq!(

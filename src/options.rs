@@ -648,11 +648,6 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
             "solicited routes require cluster capabilities, e.g. --cluster".into(),
         ));
     }
-    if o.cluster_listen.is_some() {
-        return Err(CliError(
-            "clustering (--cluster, --routes) is not supported by this server yet".into(),
-        ));
-    }
     Ok(Action::Run(Box::new(o)))
 }
 

@@ -22,8 +22,11 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use rnats_protocol::client::ClientParser;
+use rnats_protocol::framing::Status;
+use rnats_protocol::ParseError;
 use slab::Slab;
 
+use crate::cluster::{Cluster, RouteUrl};
 use crate::conn::{CloseReason, Conn, Kind};
 use crate::options::{Options, COMPAT_VERSION};
 use crate::signals::{self, SignalPipe};
@@ -33,6 +36,7 @@ use crate::timer::{TimerKind, Timers};
 const CLIENT_LISTENER: Token = Token(0);
 const HTTP_LISTENER: Token = Token(1);
 const SIGNAL: Token = Token(2);
+pub const ROUTE_LISTENER: Token = Token(3);
 /// Connection tokens are slab keys offset past the fixed tokens.
 const CONN_BASE: usize = 16;
 
@@ -73,6 +77,14 @@ pub struct Server {
     /// Client INFO up to and including `max_payload`; each client's id and
     /// address are appended per connection.
     info_head: Vec<u8>,
+    /// Client INFO after the client's id and address: cluster name and
+    /// the cluster's client URLs.
+    info_tail: Vec<u8>,
+    pub cluster: Option<Cluster>,
+    /// Per-message scratch: routes to forward to, and the queue members
+    /// picked on each route. Kept here so forwarding does not allocate.
+    pub route_sends: Vec<(usize, u64)>,
+    pub route_qpicks: Vec<(usize, std::rc::Rc<crate::sublist::Subscription>)>,
     pub stats: Stats,
     pub rng: u64,
     pub client_count: usize,
@@ -84,7 +96,7 @@ pub struct Server {
 }
 
 /// Binds a listener with socket2 (address reuse, a deep backlog).
-fn listen(host: &str, port: i64) -> io::Result<TcpListener> {
+pub fn listen(host: &str, port: i64) -> io::Result<TcpListener> {
     let port = if port < 0 { 0 } else { port as u16 };
     let addr = (host, port)
         .to_socket_addrs()?
@@ -134,6 +146,24 @@ impl Server {
             .server_name
             .clone()
             .unwrap_or_else(|| server_id.clone());
+        let cluster = match &opts.cluster_listen {
+            Some(u) => {
+                let url = RouteUrl::parse(u)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                if url.user.is_some() && url.pass.is_none() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "expected cluster password to be set",
+                    ));
+                }
+                Some(Cluster::new(
+                    url,
+                    opts.cluster_name.clone(),
+                    seed.rotate_left(17),
+                ))
+            }
+            None => None,
+        };
         let poll = Poll::new()?;
         let mut sigs = signals::install()?;
         poll.registry()
@@ -155,6 +185,10 @@ impl Server {
             server_id,
             server_name,
             info_head: Vec::new(),
+            info_tail: Vec::new(),
+            cluster,
+            route_sends: Vec::new(),
+            route_qpicks: Vec::new(),
             stats: Stats::default(),
             rng: seed | 1,
             client_count: 0,
@@ -164,6 +198,87 @@ impl Server {
             http_req_stats: Vec::new(),
             shutdown: false,
         })
+    }
+
+    /// The next connection id (shared by clients and routes, as in Go).
+    pub fn next_cid(&mut self) -> u64 {
+        let cid = self.next_cid;
+        self.next_cid += 1;
+        cid
+    }
+
+    pub fn register_listener(&mut self, l: &mut TcpListener, token: Token) -> Result<(), String> {
+        self.poll
+            .registry()
+            .register(l, token, Interest::READABLE)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Queues a connection (already marked `closing`) for removal.
+    pub fn queue_close(&mut self, slot: usize) {
+        self.to_close.push(slot);
+    }
+
+    /// Rebuilds the part of client INFO that depends on the cluster.
+    pub fn build_info_tail(&mut self) {
+        use rnats_protocol::json::write_str;
+        let mut v = Vec::new();
+        if let Some(c) = &self.cluster {
+            v.extend_from_slice(b",\"cluster\":");
+            write_str(&mut v, c.name.as_bytes());
+            if !c.routes.is_empty() {
+                v.extend_from_slice(b",\"connect_urls\":[");
+                for (i, u) in self.cluster_client_urls().iter().enumerate() {
+                    if i > 0 {
+                        v.push(b',');
+                    }
+                    write_str(&mut v, u.as_bytes());
+                }
+                v.push(b']');
+            }
+        }
+        self.info_tail = v;
+    }
+
+    fn urls_version(&self) -> u64 {
+        self.cluster.as_ref().map_or(0, |c| c.urls_version)
+    }
+
+    /// Sends the current INFO to `slot` (async INFO for protocol-1 clients).
+    pub fn send_info(&mut self, slot: usize) {
+        let version = self.urls_version();
+        let Some(c) = self.conns.get(slot) else {
+            return;
+        };
+        let (cid, ip) = (c.cid, c.peer.ip());
+        let mut line = Vec::with_capacity(self.info_head.len() + self.info_tail.len() + 64);
+        self.write_client_info(&mut line, cid, ip);
+        let c = &mut self.conns[slot];
+        if crate::logging::trace_enabled() {
+            log::trace!(
+                "{} - ->> [{}]",
+                c.prefix,
+                String::from_utf8_lossy(&line[..line.len() - 2])
+            );
+        }
+        c.out.extend_from_slice(&line);
+        c.info_version = version;
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// Cluster membership changed: tell clients that accept async INFO.
+    pub fn send_async_info(&mut self) {
+        let slots: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.kind == Kind::Client && c.opts.protocol >= 1 && c.ponged && c.closing.is_none()
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for slot in slots {
+            self.send_info(slot);
+        }
     }
 
     /// A cheap pseudo-random number (xorshift), for queue member choice and
@@ -230,6 +345,7 @@ impl Server {
         rnats_protocol::encode::write_u64(out, cid);
         out.extend_from_slice(b",\"client_ip\":");
         write_str(out, ip.to_string().as_bytes());
+        out.extend_from_slice(&self.info_tail);
         out.extend_from_slice(b"} \r\n");
     }
 
@@ -281,12 +397,13 @@ impl Server {
         self.client_addr = Some(addr);
         self.listener = Some(l);
         self.build_info_head();
+        self.build_info_tail();
         log::info!(
             "Listening for client connections on {}",
             display_host_port(&host, addr.port())
         );
         log::info!("Server is ready");
-        Ok(())
+        self.start_cluster()
     }
 
     /// Runs until a shutdown signal; returns the exit status.
@@ -310,10 +427,14 @@ impl Server {
                 match ev.token() {
                     CLIENT_LISTENER => self.accept_clients(),
                     HTTP_LISTENER => self.accept_http(),
+                    ROUTE_LISTENER => self.accept_routes(),
                     SIGNAL => self.handle_signals(),
                     Token(t) => {
                         let slot = t - CONN_BASE;
                         if !self.conns.contains(slot) {
+                            continue;
+                        }
+                        if self.conns[slot].kind == Kind::Route && !self.route_connected(slot) {
                             continue;
                         }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -358,7 +479,7 @@ impl Server {
         }
     }
 
-    fn register(&mut self, slot: usize) -> io::Result<()> {
+    pub fn register(&mut self, slot: usize) -> io::Result<()> {
         let c = &mut self.conns[slot];
         self.poll.registry().register(
             &mut c.sock,
@@ -369,8 +490,7 @@ impl Server {
 
     fn add_client(&mut self, sock: TcpStream, peer: SocketAddr) {
         let _ = sock.set_nodelay(true);
-        let cid = self.next_cid;
-        self.next_cid += 1;
+        let cid = self.next_cid();
         self.stats.total_connections += 1;
         let parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
         let mut conn = Conn::new(cid, Kind::Client, sock, peer, parser);
@@ -398,8 +518,7 @@ impl Server {
             let Some(l) = &self.http_listener else { return };
             match l.accept() {
                 Ok((sock, peer)) => {
-                    let cid = self.next_cid;
-                    self.next_cid += 1;
+                    let cid = self.next_cid();
                     let parser = ClientParser::new(0, 0);
                     let slot = self
                         .conns
@@ -460,6 +579,7 @@ impl Server {
             };
             match self.conns[slot].kind {
                 Kind::Client => self.client_input(slot, &scratch[..n]),
+                Kind::Route => self.route_input(slot, &scratch[..n]),
                 Kind::Http => self.http_input(slot, &scratch[..n]),
             }
             self.scratch = scratch;
@@ -514,6 +634,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
+        if c.route.as_ref().is_some_and(|r| r.connecting) {
+            // Flushed once the dial completes (the WRITABLE edge).
+            return;
+        }
         while c.out_pos < c.out.len() {
             match c.sock.write(&c.out[c.out_pos..]) {
                 Ok(0) => break,
@@ -620,12 +744,15 @@ impl Server {
             self.client_count -= 1;
             for (_, sub) in c.subs.drain() {
                 self.sublist.remove(&sub);
+                self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
             }
             log::debug!(
                 "{} - Client connection closed: {}",
                 c.prefix,
                 reason.as_str()
             );
+        } else if c.kind == Kind::Route {
+            self.route_closed(slot, &mut c, reason);
         }
     }
 
@@ -634,9 +761,14 @@ impl Server {
         while let Some(t) = self.timers.pop_due(now) {
             match t {
                 TimerKind::Ping { slot, cid } => self.ping_timer(slot, cid),
+                TimerKind::RouteDial { id } => self.dial_route(id),
                 TimerKind::AuthTimeout { slot, cid } => {
                     if let Some(c) = self.conns.get(slot) {
-                        if c.cid == cid && !c.connected && c.closing.is_none() {
+                        let authed = match &c.route {
+                            Some(r) => r.connect_seen,
+                            None => c.connected,
+                        };
+                        if c.cid == cid && !authed && c.closing.is_none() {
                             self.send_err(slot, "Authentication Timeout");
                             self.close_after_flush(slot, CloseReason::AuthenticationTimeout);
                         }
@@ -688,6 +820,142 @@ impl Server {
         }
         self.close_marked();
         log::info!("Server Exiting..");
+    }
+}
+
+/// One wire protocol the reactor can feed: how much a parked op still
+/// needs, and how to parse and handle the next op of a buffer.
+pub trait Protocol {
+    /// See `ClientParser::body_needed`.
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize>;
+    /// Parses the op at the start of `buf` and handles it. `Ok(None)`: the
+    /// op is incomplete; `Ok(Some((len, go_on)))`: it spanned `len` bytes and
+    /// `go_on` is false when the connection's remaining input must be dropped.
+    fn step(
+        server: &mut Server,
+        slot: usize,
+        buf: &[u8],
+    ) -> Result<Option<(usize, bool)>, ParseError>;
+    /// Answers a parse error (and closes the connection).
+    fn on_error(server: &mut Server, slot: usize, e: ParseError);
+}
+
+pub struct ClientProtocol;
+pub struct RouteProtocol;
+
+impl Protocol for ClientProtocol {
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
+        conn.parser.body_needed(buffered)
+    }
+    fn step(
+        server: &mut Server,
+        slot: usize,
+        buf: &[u8],
+    ) -> Result<Option<(usize, bool)>, ParseError> {
+        match server.conns[slot].parser.parse(buf)? {
+            Status::Complete(f) => {
+                let len = f.len;
+                Ok(Some((len, server.client_op(slot, f))))
+            }
+            Status::Partial => Ok(None),
+        }
+    }
+    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
+        server.client_parse_error(slot, e);
+    }
+}
+
+impl Protocol for RouteProtocol {
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
+        conn.rparser.body_needed(buffered)
+    }
+    fn step(
+        server: &mut Server,
+        slot: usize,
+        buf: &[u8],
+    ) -> Result<Option<(usize, bool)>, ParseError> {
+        match server.conns[slot].rparser.parse(buf)? {
+            Status::Complete(f) => {
+                let len = f.len;
+                Ok(Some((len, server.route_op(slot, f))))
+            }
+            Status::Partial => Ok(None),
+        }
+    }
+    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
+        server.route_parse_error(slot, e);
+    }
+}
+
+impl Server {
+    /// Feeds freshly read bytes through a connection's parser. An op left
+    /// unfinished by the previous read is completed first, copying into
+    /// `inb` only the bytes it still needs; whole ops are then parsed
+    /// straight from `data`, and only a trailing partial op is kept.
+    pub fn feed<P: Protocol>(&mut self, slot: usize, mut data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.active = true;
+        conn.last_activity = Instant::now();
+        if !conn.inb.is_empty() {
+            let mut inb = std::mem::take(&mut conn.inb);
+            loop {
+                let Some(conn) = self.conns.get(slot) else {
+                    return;
+                };
+                let take = match P::body_needed(conn, inb.len()) {
+                    Some(need) => need.min(data.len()),
+                    None => memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1),
+                };
+                inb.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                match P::step(self, slot, &inb) {
+                    Ok(Some((_, false))) => return,
+                    Ok(Some((len, true))) => {
+                        inb.drain(..len);
+                        if inb.is_empty() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        if data.is_empty() {
+                            if let Some(conn) = self.conns.get_mut(slot) {
+                                conn.inb = inb;
+                            }
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        P::on_error(self, slot, e);
+                        return;
+                    }
+                }
+            }
+            // Keep the emptied buffer only if it is small.
+            if inb.capacity() <= 64 * 1024 {
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    conn.inb = inb;
+                }
+            }
+        }
+        let mut pos = 0;
+        while pos < data.len() {
+            match P::step(self, slot, &data[pos..]) {
+                Ok(Some((_, false))) => return,
+                Ok(Some((len, true))) => pos += len,
+                Ok(None) => {
+                    if let Some(conn) = self.conns.get_mut(slot) {
+                        conn.inb.extend_from_slice(&data[pos..]);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    P::on_error(self, slot, e);
+                    return;
+                }
+            }
+        }
     }
 }
 

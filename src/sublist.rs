@@ -21,6 +21,9 @@ use crate::hash::FxHashMap;
 pub enum Owner {
     /// A client connection's subscription.
     Client,
+    /// Interest announced by a route peer: matching messages are forwarded
+    /// to that route once.
+    Route,
 }
 
 /// One subscription. Identity is the `Rc` pointer.
@@ -37,6 +40,8 @@ pub struct Subscription {
     /// Auto-unsubscribe after this many deliveries (0 = never).
     pub max: Cell<u64>,
     pub delivered: Cell<u64>,
+    /// Queue weight announced by a route (members of the group over there).
+    pub weight: Cell<u32>,
 }
 
 /// Everything matching one subject.
@@ -305,6 +310,7 @@ mod tests {
             sid: sid.as_bytes().into(),
             max: Cell::new(0),
             delivered: Cell::new(0),
+            weight: Cell::new(1),
         })
     }
 

@@ -18,6 +18,8 @@ pub enum TimerKind {
     AuthTimeout { slot: usize, cid: u64 },
     /// A connection closing after a flush waited too long for its peer.
     CloseDeadline { slot: usize, cid: u64 },
+    /// Cluster manager: dial route target `id`.
+    RouteDial { id: usize },
 }
 
 #[derive(Default)]

@@ -71,6 +71,91 @@ pub fn write_hmsg(
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends a routed message: `RMSG <acc> <subject> [reply] <size>` (or
+/// `HMSG ... <hdr> <total>` when `header_len` is given), with the queue
+/// groups chosen for the receiving server listed after `+ <reply>` or `|`.
+pub fn write_rmsg(
+    out: &mut Vec<u8>,
+    account: &[u8],
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &mut dyn Iterator<Item = &[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    out.reserve(
+        account.len() + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32,
+    );
+    out.extend_from_slice(if header_len.is_some() {
+        b"HMSG "
+    } else {
+        b"RMSG "
+    });
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    out.push(b' ');
+    let mut queues = queues.peekable();
+    if queues.peek().is_some() {
+        match reply {
+            Some(r) => {
+                out.extend_from_slice(b"+ ");
+                out.extend_from_slice(r);
+                out.push(b' ');
+            }
+            None => out.extend_from_slice(b"| "),
+        }
+        for q in queues {
+            out.extend_from_slice(q);
+            out.push(b' ');
+        }
+    } else if let Some(r) = reply {
+        out.extend_from_slice(r);
+        out.push(b' ');
+    }
+    if let Some(h) = header_len {
+        write_u64(out, h as u64);
+        out.push(b' ');
+    }
+    write_u64(out, message.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(message);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `RS+ <acc> <subject>` or `RS+ <acc> <subject> <queue> <weight>`.
+pub fn write_rs_plus(
+    out: &mut Vec<u8>,
+    account: &[u8],
+    subject: &[u8],
+    queue: Option<(&[u8], u32)>,
+) {
+    out.extend_from_slice(b"RS+ ");
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some((q, w)) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+        out.push(b' ');
+        write_u64(out, w as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `RS- <acc> <subject> [queue]`.
+pub fn write_rs_minus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
+    out.extend_from_slice(b"RS- ");
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some(q) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Appends `-ERR '<text>'\r\n`.
 pub fn write_err(out: &mut Vec<u8>, text: &[u8]) {
     out.extend_from_slice(b"-ERR '");
@@ -103,6 +188,53 @@ mod tests {
             v,
             b"MSG foo 1 5\r\nhello\r\nMSG foo 22 r.x 0\r\n\r\nHMSG _INBOX.y 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n".to_vec()
         );
+    }
+
+    /// Every routed-message form parses back to the same fields.
+    #[test]
+    fn route_round_trip() {
+        use crate::route::{RouteOp, RouteParser};
+        let cases: &[(Option<&[u8]>, &[&[u8]], Option<usize>, &[u8])] = &[
+            (None, &[], None, b"hello"),
+            (Some(b"r.1"), &[], None, b""),
+            (None, &[b"g1", b"g2"], None, b"xy"),
+            (Some(b"r"), &[b"g"], None, b"z"),
+            (Some(b"r"), &[b"g"], Some(4), b"h\r\n\r\nbody"),
+            (None, &[], Some(0), b"p"),
+        ];
+        for (reply, queues, hdr, msg) in cases {
+            let mut v = Vec::new();
+            write_rmsg(
+                &mut v,
+                b"$G",
+                b"a.b",
+                *reply,
+                &mut queues.iter().copied(),
+                *hdr,
+                msg,
+            );
+            let mut p = RouteParser::default();
+            let Ok(Status::Complete(f)) = p.parse(&v) else {
+                panic!("parse {:?}", String::from_utf8_lossy(&v))
+            };
+            let RouteOp::Msg(m) = f.op else {
+                panic!("not a message")
+            };
+            assert_eq!(
+                (m.account, m.subject, m.reply, m.header_len, m.message),
+                (&b"$G"[..], &b"a.b"[..], *reply, *hdr, *msg)
+            );
+            let got: Vec<&[u8]> = m
+                .queues
+                .map(|q| q.split(|c| *c == b' ').collect())
+                .unwrap_or_default();
+            assert_eq!(got, queues.to_vec());
+            assert_eq!(f.len, v.len());
+        }
+        let mut v = Vec::new();
+        write_rs_plus(&mut v, b"$G", b"foo", Some((b"q", 3)));
+        write_rs_minus(&mut v, b"$G", b"foo", Some(b"q"));
+        assert_eq!(v, b"RS+ $G foo q 3\r\nRS- $G foo q\r\n".to_vec());
     }
 
     /// A MSG line is a PUB line with a sid in the middle: turning one back

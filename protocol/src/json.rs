@@ -304,6 +304,44 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// Appends `v` as compact JSON (object keys in their stored order).
+pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                out.extend_from_slice((*n as i64).to_string().as_bytes());
+            } else {
+                out.extend_from_slice(n.to_string().as_bytes());
+            }
+        }
+        Value::String(s) => write_str(out, s.as_bytes()),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(fields) => {
+            out.push(b'{');
+            for (i, (k, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k.as_bytes());
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +374,15 @@ mod tests {
         }
         let deep = vec![b'['; 10_000];
         assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn value_round_trip() {
+        let text = br#"{"a":[1,-2.5,true,null,"x"],"b":{"c":"d"},"e":{}}"#;
+        let v = parse(text).unwrap();
+        let mut out = Vec::new();
+        write_value(&mut out, &v);
+        assert_eq!(out, text.to_vec());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod client;
 pub mod encode;
 pub mod framing;
 pub mod json;
+pub mod route;
 pub mod subject;
 
 pub use framing::{ParseError, Status};

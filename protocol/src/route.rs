@@ -1,0 +1,573 @@
+//! The route protocol parser: what one server sends another.
+//!
+//! Same framing as the client protocol (see [`crate::framing`]) with the
+//! route verbs, no control-line or payload limit (routes carry whatever
+//! their clients were allowed to publish), and message ops whose argument
+//! count decides their shape:
+//!
+//! ```text
+//! RMSG <acc> <subj> [reply] <size>
+//! RMSG <acc> <subj> + <reply> <queue>... <size>
+//! RMSG <acc> <subj> | <queue>... <size>
+//! HMSG <acc> <subj> [reply] <hdr> <total>      (and the same + / | forms)
+//! ```
+//!
+//! States are those of the client parser: `Line` (searching for `\n`) and
+//! `Body` (waiting for the payload), with argument positions parked as
+//! offsets so nothing is rescanned.
+
+use crate::client::Frame;
+use crate::framing::{
+    find_line_end, is_space, match_verb, parse_size, After, ParseError, Status, VerbMatch,
+};
+
+/// A message relayed by a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMsg<'a> {
+    pub account: &'a [u8],
+    pub subject: &'a [u8],
+    pub reply: Option<&'a [u8]>,
+    /// Queue groups the sender chose this server for, space-separated.
+    pub queues: Option<&'a [u8]>,
+    /// Header length for HMSG (`message` starts with the header block).
+    pub header_len: Option<usize>,
+    pub message: &'a [u8],
+}
+
+/// An op received on a route connection. Slices borrow the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteOp<'a> {
+    Info(&'a [u8]),
+    Connect(&'a [u8]),
+    Ping,
+    Pong,
+    Ok,
+    Err(&'a [u8]),
+    /// `RS+ <acc> <subj> [<queue> <weight>]`.
+    Sub {
+        account: &'a [u8],
+        subject: &'a [u8],
+        queue: Option<(&'a [u8], u32)>,
+    },
+    /// `RS- <acc> <subj> [<queue>]`.
+    Unsub {
+        account: &'a [u8],
+        subject: &'a [u8],
+        queue: Option<&'a [u8]>,
+    },
+    Msg(RouteMsg<'a>),
+    /// LS+/LS-/LMSG/A+/A-: only sent to peers that asked for them; accepted
+    /// and ignored.
+    Ignored,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Info,
+    Connect,
+    Ping,
+    Pong,
+    Ok,
+    Err,
+    RsPlus,
+    RsMinus,
+    RMsg,
+    HMsg,
+    LsPlus,
+    LsMinus,
+    LMsg,
+    APlus,
+    AMinus,
+}
+
+const VERBS: &[(&[u8], After)] = &[
+    (b"INFO", After::Glued),
+    (b"CONNECT", After::Glued),
+    (b"PING", After::Ignore),
+    (b"PONG", After::Ignore),
+    (b"+OK", After::Ignore),
+    (b"-ERR", After::Args),
+    (b"RS+", After::Args),
+    (b"RS-", After::Args),
+    (b"RMSG", After::Args),
+    (b"HMSG", After::Args),
+    (b"LS+", After::Args),
+    (b"LS-", After::Args),
+    (b"LMSG", After::Args),
+    (b"A+", After::Args),
+    (b"A-", After::Args),
+];
+
+const VERB_IDS: [Verb; 15] = [
+    Verb::Info,
+    Verb::Connect,
+    Verb::Ping,
+    Verb::Pong,
+    Verb::Ok,
+    Verb::Err,
+    Verb::RsPlus,
+    Verb::RsMinus,
+    Verb::RMsg,
+    Verb::HMsg,
+    Verb::LsPlus,
+    Verb::LsMinus,
+    Verb::LMsg,
+    Verb::APlus,
+    Verb::AMinus,
+];
+
+/// Byte ranges `(start, len)` within the control line.
+type Span = (u32, u32);
+
+fn slice(line: &[u8], s: Span) -> &[u8] {
+    line.get(s.0 as usize..(s.0 + s.1) as usize).unwrap_or(&[])
+}
+
+/// Tokens of a control line: the first few and the last few, plus the
+/// count, which is all the message forms need (the queue list is the run
+/// between them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tokens {
+    first: [Span; 5],
+    last: [Span; 3],
+    count: usize,
+}
+
+impl Tokens {
+    fn split(line: &[u8], from: usize) -> Tokens {
+        let mut t = Tokens::default();
+        let mut i = from;
+        loop {
+            while i < line.len() && is_space(line[i]) {
+                i += 1;
+            }
+            if i >= line.len() {
+                return t;
+            }
+            let start = i;
+            while i < line.len() && !is_space(line[i]) {
+                i += 1;
+            }
+            let span = (start as u32, (i - start) as u32);
+            if t.count < t.first.len() {
+                t.first[t.count] = span;
+            }
+            t.last = [t.last[1], t.last[2], span];
+            t.count += 1;
+        }
+    }
+
+    /// Token `i` counted from the start (`i` < 5).
+    fn at(&self, i: usize) -> Span {
+        self.first[i]
+    }
+
+    /// Token `i` counted from the end (1 = last, up to 3).
+    fn back(&self, i: usize) -> Span {
+        self.last[3 - i]
+    }
+}
+
+/// Parsed message arguments, parked while the payload arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MsgArgs {
+    account: Span,
+    subject: Span,
+    reply: Option<Span>,
+    queues: Option<Span>,
+    header_len: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Line {
+        scanned: usize,
+    },
+    Body {
+        args: MsgArgs,
+        args_at: usize,
+        line_len: usize,
+        body_start: usize,
+        body_len: usize,
+    },
+}
+
+/// Resumable parser for one route connection.
+#[derive(Debug, Clone)]
+pub struct RouteParser {
+    state: State,
+}
+
+impl Default for RouteParser {
+    fn default() -> Self {
+        RouteParser {
+            state: State::Line { scanned: 0 },
+        }
+    }
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let i = b.iter().position(|c| !is_space(*c)).unwrap_or(b.len());
+    &b[i..]
+}
+
+impl RouteParser {
+    /// See [`crate::client::ClientParser::body_needed`].
+    pub fn body_needed(&self, buffered: usize) -> Option<usize> {
+        match self.state {
+            State::Body {
+                body_start,
+                body_len,
+                ..
+            } => Some((body_start + body_len + 2).saturating_sub(buffered).max(1)),
+            State::Line { .. } => None,
+        }
+    }
+
+    /// Parses the op at the start of `buf`; same contract as the client parser.
+    pub fn parse<'a>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
+        if let State::Body {
+            args,
+            args_at,
+            line_len,
+            body_start,
+            body_len,
+        } = self.state
+        {
+            return self.finish_body(buf, args, args_at, line_len, body_start, body_len);
+        }
+        let (verb, args_at) = match match_verb(buf, VERBS) {
+            VerbMatch::Found { index, args_at } => (VERB_IDS[index], args_at),
+            VerbMatch::NeedMore => return Ok(Status::Partial),
+            VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
+        };
+        let scanned = match self.state {
+            State::Line { scanned } => scanned,
+            State::Body { .. } => 0,
+        };
+        let Some((line_len, next)) = find_line_end(buf, scanned) else {
+            self.state = State::Line { scanned: buf.len() };
+            return Ok(Status::Partial);
+        };
+        self.state = State::Line { scanned: 0 };
+        let line = &buf[..line_len];
+        let done = |op| {
+            Ok(Status::Complete(Frame {
+                op,
+                line,
+                args_at,
+                len: next,
+            }))
+        };
+        match verb {
+            Verb::Ping => done(RouteOp::Ping),
+            Verb::Pong => done(RouteOp::Pong),
+            Verb::Ok => done(RouteOp::Ok),
+            Verb::Info => done(RouteOp::Info(trim_start(&line[args_at..]))),
+            Verb::Connect => done(RouteOp::Connect(trim_start(&line[args_at..]))),
+            Verb::Err => done(RouteOp::Err(trim_start(&line[args_at..]))),
+            Verb::LsPlus | Verb::LsMinus | Verb::APlus | Verb::AMinus => done(RouteOp::Ignored),
+            Verb::RsPlus => {
+                let t = Tokens::split(line, args_at);
+                let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
+                match t.count {
+                    2 => done(RouteOp::Sub {
+                        account,
+                        subject,
+                        queue: None,
+                    }),
+                    4 => {
+                        let w = parse_size(slice(line, t.at(3))).ok_or(ParseError::BadSize)?;
+                        let w = u32::try_from(w).map_err(|_| ParseError::BadSize)?;
+                        done(RouteOp::Sub {
+                            account,
+                            subject,
+                            queue: Some((slice(line, t.at(2)), w)),
+                        })
+                    }
+                    _ => Err(ParseError::BadArgs),
+                }
+            }
+            Verb::RsMinus => {
+                let t = Tokens::split(line, args_at);
+                let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
+                match t.count {
+                    2 => done(RouteOp::Unsub {
+                        account,
+                        subject,
+                        queue: None,
+                    }),
+                    3 => done(RouteOp::Unsub {
+                        account,
+                        subject,
+                        queue: Some(slice(line, t.at(2))),
+                    }),
+                    _ => Err(ParseError::BadArgs),
+                }
+            }
+            Verb::RMsg | Verb::HMsg | Verb::LMsg => {
+                let t = Tokens::split(line, args_at);
+                // LMSG carries an origin cluster first and always a header size.
+                let (skip, sizes) = match verb {
+                    Verb::RMsg => (0, 1),
+                    Verb::HMsg => (0, 2),
+                    _ => (1, 2),
+                };
+                let n = t.count;
+                if n < skip + 2 + sizes {
+                    return Err(ParseError::BadArgs);
+                }
+                if skip == 1 {
+                    // Only offered to peers announcing leafnode support; read and drop.
+                    let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
+                    let args = MsgArgs {
+                        account: (0, 0),
+                        subject: (0, 0),
+                        reply: None,
+                        queues: None,
+                        header_len: None,
+                    };
+                    self.state = State::Body {
+                        args,
+                        args_at,
+                        line_len,
+                        body_start: next,
+                        body_len: total,
+                    };
+                    return match self.finish_body(buf, args, args_at, line_len, next, total)? {
+                        Status::Complete(f) => Ok(Status::Complete(Frame {
+                            op: RouteOp::Ignored,
+                            ..f
+                        })),
+                        Status::Partial => Ok(Status::Partial),
+                    };
+                }
+                let mut args = MsgArgs {
+                    account: t.at(0),
+                    subject: t.at(1),
+                    reply: None,
+                    queues: None,
+                    header_len: None,
+                };
+                let plain = 2 + sizes;
+                if n == plain + 1 {
+                    args.reply = Some(t.at(2));
+                } else if n > plain + 1 {
+                    let marker = slice(line, t.at(2));
+                    let (qfirst, qlast_from_end) = match marker {
+                        b"+" => {
+                            args.reply = Some(t.at(3));
+                            (4, sizes + 1)
+                        }
+                        b"|" => (3, sizes + 1),
+                        _ => return Err(ParseError::BadArgs),
+                    };
+                    if n < qfirst + qlast_from_end {
+                        return Err(ParseError::BadArgs);
+                    }
+                    let start = t.at(qfirst).0;
+                    let end_tok = t.back(qlast_from_end);
+                    args.queues = Some((start, end_tok.0 + end_tok.1 - start));
+                }
+                let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
+                if sizes == 2 {
+                    let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
+                    if hdr > total {
+                        return Err(ParseError::BadHeaderSize);
+                    }
+                    args.header_len = Some(hdr);
+                }
+                self.finish_body(buf, args, args_at, line_len, next, total)
+            }
+        }
+    }
+
+    fn finish_body<'a>(
+        &mut self,
+        buf: &'a [u8],
+        args: MsgArgs,
+        args_at: usize,
+        line_len: usize,
+        body_start: usize,
+        body_len: usize,
+    ) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
+        let end = body_start + body_len;
+        if buf.len() < end + 2 {
+            if buf.len() > end && buf[end] != b'\r' {
+                return Err(ParseError::BadPayloadEnd);
+            }
+            self.state = State::Body {
+                args,
+                args_at,
+                line_len,
+                body_start,
+                body_len,
+            };
+            return Ok(Status::Partial);
+        }
+        if buf[end] != b'\r' || buf[end + 1] != b'\n' {
+            return Err(ParseError::BadPayloadEnd);
+        }
+        self.state = State::Line { scanned: 0 };
+        let line = &buf[..line_len];
+        let msg = RouteMsg {
+            account: slice(line, args.account),
+            subject: slice(line, args.subject),
+            reply: args.reply.map(|s| slice(line, s)),
+            queues: args.queues.map(|s| slice(line, s)),
+            header_len: args.header_len,
+            message: &buf[body_start..end],
+        };
+        Ok(Status::Complete(Frame {
+            op: RouteOp::Msg(msg),
+            line,
+            args_at,
+            len: end + 2,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8], chunk: usize) -> (Vec<String>, Option<ParseError>) {
+        let mut p = RouteParser::default();
+        let mut buf = Vec::new();
+        let mut ops = Vec::new();
+        let step = if chunk == 0 {
+            input.len().max(1)
+        } else {
+            chunk
+        };
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                match p.parse(&buf) {
+                    Ok(Status::Complete(f)) => {
+                        ops.push(format!("{:?}", f.op));
+                        let n = f.len;
+                        buf.drain(..n);
+                    }
+                    Ok(Status::Partial) => break,
+                    Err(e) => return (ops, Some(e)),
+                }
+            }
+        }
+        (ops, None)
+    }
+
+    fn check(input: &[u8]) -> (Vec<String>, Option<ParseError>) {
+        let whole = parse_all(input, 0);
+        for c in 1..input.len() {
+            assert_eq!(parse_all(input, c), whole, "chunks of {c}");
+        }
+        whole
+    }
+
+    fn ok(input: &[u8]) -> Vec<String> {
+        let (ops, e) = check(input);
+        assert_eq!(e, None);
+        ops
+    }
+
+    fn m(
+        account: &'static [u8],
+        subject: &'static [u8],
+        reply: Option<&'static [u8]>,
+        queues: Option<&'static [u8]>,
+        header_len: Option<usize>,
+        message: &'static [u8],
+    ) -> String {
+        format!(
+            "{:?}",
+            RouteOp::Msg(RouteMsg {
+                account,
+                subject,
+                reply,
+                queues,
+                header_len,
+                message
+            })
+        )
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            ok(b"RMSG $G foo 5\r\nhello\r\nRMSG $G foo rep 2\r\nhi\r\nRMSG $G qq | grp 2\r\nab\r\nRMSG $G qq + r.1 g1 g2 0\r\n\r\n"),
+            vec![
+                m(b"$G", b"foo", None, None, None, b"hello"),
+                m(b"$G", b"foo", Some(b"rep"), None, None, b"hi"),
+                m(b"$G", b"qq", None, Some(b"grp"), None, b"ab"),
+                m(b"$G", b"qq", Some(b"r.1"), Some(b"g1 g2"), None, b""),
+            ]
+        );
+        assert_eq!(
+            ok(b"HMSG $G baz 18 23\r\nNATS/1.0\r\nA: b\r\n\r\nhello\r\nHMSG $G q | a  b 0 1\r\nx\r\n"),
+            vec![
+                m(b"$G", b"baz", None, None, Some(18), b"NATS/1.0\r\nA: b\r\n\r\nhello"),
+                m(b"$G", b"q", None, Some(b"a  b"), Some(0), b"x"),
+            ]
+        );
+    }
+
+    #[test]
+    fn interest() {
+        let s = |op: RouteOp| format!("{op:?}");
+        assert_eq!(
+            ok(b"RS+ $G foo\r\nRS+ $G bar q1 2\r\nRS- $G foo\r\nrs- $G bar q1\r\nLS+ c $G x\r\nA+ x\r\n"),
+            vec![
+                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: None }),
+                s(RouteOp::Sub { account: b"$G", subject: b"bar", queue: Some((b"q1", 2)) }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"bar", queue: Some(b"q1") }),
+                s(RouteOp::Ignored),
+                s(RouteOp::Ignored),
+            ]
+        );
+    }
+
+    #[test]
+    fn handshake_ops() {
+        let s = |op: RouteOp| format!("{op:?}");
+        assert_eq!(
+            ok(b"CONNECT {\"a\":1}\r\nINFO {} \r\nPING\r\nPONG\r\n-ERR 'x'\r\n"),
+            vec![
+                s(RouteOp::Connect(b"{\"a\":1}")),
+                s(RouteOp::Info(b"{} ")),
+                s(RouteOp::Ping),
+                s(RouteOp::Pong),
+                s(RouteOp::Err(b"'x'")),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(check(b"RS+ $G foo q\r\n").1, Some(ParseError::BadArgs));
+        assert_eq!(check(b"RMSG $G foo x 1 5\r\n").1, Some(ParseError::BadArgs));
+        assert_eq!(check(b"RMSG $G 5\r\n").1, Some(ParseError::BadArgs));
+        assert_eq!(
+            check(b"RMSG $G foo 2\r\nabc\r\n").1,
+            Some(ParseError::BadPayloadEnd)
+        );
+        assert_eq!(check(b"PUB foo 1\r\n").1, Some(ParseError::UnknownOp));
+        assert_eq!(
+            check(b"HMSG $G f 3 2\r\n").1,
+            Some(ParseError::BadHeaderSize)
+        );
+    }
+
+    #[test]
+    fn no_control_line_limit() {
+        let mut line = b"RS+ $G ".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 100_000));
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(parse_all(&line, 0).0.len(), 1);
+        assert_eq!(parse_all(&line, 4096).0.len(), 1);
+    }
+}
