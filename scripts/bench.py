@@ -1,0 +1,828 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of rnats-server against the Go nats-server.
+
+Both servers run on this machine, on 127.0.0.1 with free ports, and are
+measured in alternating pairs (ours, Go, ours, Go, ...) for a number of
+rounds; every measurement starts a fresh server. The load comes from
+scripts/loadgen (built on first use). Results are medians over the rounds.
+
+Per scenario it reports delivered messages per second, server CPU time per
+message (utime+stime of the server process(es) from /proc/PID/stat, divided
+by messages delivered, or published for `pub`), the CPU used by the load
+generator, and the ratio ours/Go. It also measures idle RSS, RSS per idle
+connection and startup time.
+
+Environment:
+  RNATS_BIN    our server   (default: <repo>/target/release/rnats-server)
+  GO_NATS_BIN  Go server    (default: /usr/sbin/nats-server;
+                             install with `apt-get install nats-server`)
+  LOADGEN_BIN  load generator (default: scripts/loadgen/target/release/loadgen)
+
+Example:
+  python3 scripts/bench.py                      # defaults, a few minutes
+  python3 scripts/bench.py --rounds 5 --msgs 4000000 --out bench.md
+  RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench.py   # Go vs Go
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HOST = "127.0.0.1"
+
+# Every process this script starts, by pid, so that it can be stopped on exit.
+STARTED = {}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Process helpers
+
+
+def stop_proc(p, grace=5.0):
+    """Stops one process that this script started (by its pid)."""
+    if p is None:
+        return
+    STARTED.pop(p.pid, None)
+    if p.poll() is not None:
+        return
+    try:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    except ProcessLookupError:
+        pass
+
+
+def stop_all_started():
+    for p in list(STARTED.values()):
+        stop_proc(p, grace=2.0)
+
+
+def on_signal(signum, _frame):
+    stop_all_started()
+    sys.exit(128 + signum)
+
+
+def proc_cpu(pid):
+    """utime+stime of a process in seconds (all threads)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    rest = s[s.rindex(")") + 2:].split()
+    # rest[0] is field 3 (state); utime is field 14, stime field 15.
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def free_ports(n):
+    """Returns n distinct free TCP ports on the loopback address."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def system_cpu():
+    """Machine-wide CPU seconds spent in user and kernel code of processes
+    (user+nice+system from /proc/stat; interrupt time excluded)."""
+    try:
+        with open("/proc/stat") as f:
+            v = f.readline().split()
+    except OSError:
+        return None
+    return (int(v[1]) + int(v[2]) + int(v[3])) / CLK_TCK
+
+
+def port_open(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def version_of(binary):
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True,
+                             text=True, timeout=5)
+        text = (out.stdout + out.stderr).strip().splitlines()
+        return text[0].strip() if text else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def machine_info():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "model": model,
+        "kernel": platform.release(),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Servers
+
+
+class StartError(Exception):
+    pass
+
+
+class Server:
+    def __init__(self, binary, logdir, tag, cluster_port=None, routes=None):
+        self.binary = binary
+        self.logdir = logdir
+        self.tag = tag
+        self.cluster_port = cluster_port
+        self.routes = routes or []
+        self.port = None
+        self.proc = None
+        self.logpath = None
+        self.startup_s = None
+
+    def args(self):
+        a = [self.binary, "-a", HOST, "-p", str(self.port)]
+        if self.cluster_port is not None:
+            a += ["-cluster", f"nats://{HOST}:{self.cluster_port}"]
+        if self.routes:
+            a += ["-routes", ",".join(f"nats://{HOST}:{p}" for p in self.routes)]
+        return a
+
+    def start(self, port, timeout=10.0):
+        self.port = port
+        self.logpath = os.path.join(self.logdir, f"{self.tag}-{port}.log")
+        logf = open(self.logpath, "wb")
+        t0 = time.perf_counter()
+        try:
+            self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise StartError(f"cannot run {self.binary}: {e}")
+        finally:
+            logf.close()
+        STARTED[self.proc.pid] = self.proc
+        deadline = t0 + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise StartError(f"exited with code {self.proc.returncode}: "
+                                 f"{self.log_tail()}")
+            if port_open(port):
+                self.startup_s = time.perf_counter() - t0
+                return self
+            if time.perf_counter() > deadline:
+                self.stop()
+                raise StartError(f"port {port} not accepting after {timeout}s")
+            time.sleep(0.0005)
+
+    def log_tail(self, n=3):
+        try:
+            with open(self.logpath, "rb") as f:
+                lines = f.read().decode(errors="replace").strip().splitlines()
+            return " | ".join(lines[-n:])
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu(self):
+        return proc_cpu(self.proc.pid)
+
+    def rss_kib(self):
+        return proc_rss_kib(self.proc.pid)
+
+    def stop(self):
+        stop_proc(self.proc)
+
+
+def start_servers(binary, logdir, tag, count):
+    """Starts `count` servers; with count > 1 they form a cluster where
+    server i routes to server i-1 (a chain)."""
+    for attempt in range(3):
+        ports = free_ports(2 * count)
+        client_ports, cluster_ports = ports[:count], ports[count:]
+        servers = []
+        try:
+            for i in range(count):
+                s = Server(binary, logdir, f"{tag}{i}",
+                           cluster_port=cluster_ports[i] if count > 1 else None,
+                           routes=[cluster_ports[i - 1]] if i > 0 else None)
+                servers.append(s)
+                s.start(client_ports[i])
+            return servers
+        except StartError as e:
+            for s in servers:
+                s.stop()
+            # Retry only when a port may have been taken in between.
+            if attempt == 2 or "in use" not in str(e).lower():
+                raise
+    raise StartError("unreachable")
+
+
+# ---------------------------------------------------------------------------
+# Load generator
+
+
+def ensure_loadgen():
+    path = os.environ.get("LOADGEN_BIN") or os.path.join(
+        HERE, "loadgen", "target", "release", "loadgen")
+    if not os.path.exists(path):
+        log(f"building load generator ({path}) ...")
+        subprocess.run(["cargo", "build", "--release", "--manifest-path",
+                        os.path.join(HERE, "loadgen", "Cargo.toml")],
+                       check=True)
+    return path
+
+
+def parse_kv(line):
+    out = {}
+    for tok in line.split():
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def run_loadgen(lg, args, timeout):
+    """Runs the load generator once; returns (result dict, its CPU seconds)."""
+    c0 = children_cpu()
+    t0 = time.perf_counter()
+    p = subprocess.Popen([lg] + args, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    STARTED[p.pid] = p
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_proc(p)
+        return {"ok": "0", "error": "loadgen_killed_after_timeout"}, None
+    STARTED.pop(p.pid, None)
+    lg_cpu = children_cpu() - c0
+    wall = time.perf_counter() - t0
+    lines = [l for l in out.splitlines() if l.startswith("scenario=")]
+    if not lines:
+        return {"ok": "0", "error": (err.strip() or f"exit {p.returncode}")[:200]}, lg_cpu
+    res = parse_kv(lines[-1])
+    res["wall_s"] = wall
+    return res, lg_cpu
+
+
+# ---------------------------------------------------------------------------
+# Measurements
+
+
+def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
+    """One run of one scenario against a fresh server (or cluster)."""
+    nservers = {"routed": 2, "chain5": 5}.get(scen, 1)
+    servers = []
+    try:
+        try:
+            servers = start_servers(binary, logdir, f"{kind}-{scen}-", nservers)
+        except StartError as e:
+            return {"ok": False, "unavailable": nservers > 1,
+                    "error": f"server start failed: {e}"}
+        lg_scen = "routed" if nservers > 1 else scen
+        args = [lg_scen, "--host", HOST, "--port", str(servers[0].port),
+                "--msgs", str(count), "--size", str(opts.size),
+                "--timeout", str(opts.timeout)]
+        if scen == "reqrep" and opts.reqrep_spin:
+            args += ["--spin", "1"]
+        if nservers > 1:
+            args += ["--port2", str(servers[-1].port)]
+            # Quick check that the cluster forms at all before the real run.
+            wait = opts.route_wait * (nservers - 1)
+            pre_args = ["routed", "--host", HOST, "--port", str(servers[0].port),
+                        "--port2", str(servers[-1].port), "--msgs", "1",
+                        "--timeout", str(wait)]
+            pre, _ = run_loadgen(lg, pre_args, wait + 15)
+            if pre.get("ok") != "1":
+                return {"ok": False, "unavailable": True,
+                        "error": "cluster not formed: " + pre.get("error", "?")}
+        cpu0 = sum((s.cpu() or 0.0) for s in servers)
+        sys0 = system_cpu()
+        res, lg_cpu = run_loadgen(lg, args, opts.timeout + 30)
+        sys1 = system_cpu()
+        cpu1 = sum((s.cpu() or 0.0) for s in servers)
+        dead = [s.tag for s in servers if not s.alive()]
+        if res.get("ok") != "1" or dead:
+            err = res.get("error", "")
+            if dead:
+                err += f" server died: {servers[0].log_tail()}"
+            return {"ok": False, "unavailable": False, "error": err}
+        published = int(res["published"])
+        delivered = int(res["delivered"])
+        elapsed = float(res["elapsed_s"])
+        denom = published if scen == "pub" else delivered
+        srv_cpu = cpu1 - cpu0
+        r = {
+            "ok": True,
+            "elapsed_s": elapsed,
+            "published": published,
+            "delivered": delivered,
+            "rate": denom / elapsed,
+            "srv_cpu_s": srv_cpu,
+            "srv_us_per_msg": srv_cpu / max(denom, 1) * 1e6,
+            "lg_cpu_s": lg_cpu,
+            "lg_us_per_msg": (lg_cpu or 0.0) / max(denom, 1) * 1e6,
+            "srv_cores": srv_cpu / elapsed,
+            "lg_cores": (lg_cpu or 0.0) / elapsed,
+            "lg_share": (lg_cpu or 0.0) / max((lg_cpu or 0.0) + srv_cpu, 1e-9),
+        }
+        if sys0 is not None and sys1 is not None and lg_cpu is not None:
+            # CPU used by other processes on the machine during the run: a
+            # measure of background noise (1.0 = one core busy elsewhere).
+            r["other_cores"] = max(0.0, (sys1 - sys0) - srv_cpu - lg_cpu) / res["wall_s"]
+        for k in ("p50_us", "p90_us", "p99_us", "mean_us"):
+            if k in res:
+                r[k] = float(res[k])
+        return r
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def wait_quiet(limit, max_wait, sample=0.25):
+    """Waits (at most max_wait seconds) until other processes use no more
+    than `limit` cores; returns the last load seen."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        a = system_cpu()
+        time.sleep(sample)
+        b = system_cpu()
+        load = (b - a) / sample if a is not None and b is not None else 0.0
+        if load <= limit or time.monotonic() >= deadline:
+            return load
+        time.sleep(0.5)
+
+
+def measure_noise_checked(kind, binary, scen, count, opts, lg, logdir, rnd):
+    """measure_scenario, repeated (a bounded number of times) while other
+    processes on the machine used more CPU than --noise-limit during the
+    run; keeps the quietest run."""
+    best = None
+    for attempt in range(1 + max(0, opts.retries)):
+        wait_quiet(opts.noise_limit, opts.quiet_wait)
+        r = measure_scenario(kind, binary, scen, count, opts, lg, logdir)
+        r["attempts"] = attempt + 1
+        if not r.get("ok"):
+            return r if best is None else best
+        if best is None or r.get("other_cores", 0.0) < best.get("other_cores", 0.0):
+            best = r
+            best["attempts"] = attempt + 1
+        if r.get("other_cores", 0.0) <= opts.noise_limit:
+            break
+        log(f"[round {rnd}] {scen:7s} {kind:4s} noisy run (other processes used "
+            f"{r['other_cores']:.2f} cores), "
+            + ("repeating" if attempt < opts.retries else "keeping the quietest"))
+    best["noisy"] = best.get("other_cores", 0.0) > opts.noise_limit
+    return best
+
+
+def measure_resources(kind, binary, opts, lg, logdir):
+    """Startup times, idle RSS and RSS per idle connection."""
+    out = {"startup_s": [], "ok": True}
+    for i in range(opts.startup_samples):
+        try:
+            [s] = start_servers(binary, logdir, f"{kind}-start-", 1)
+        except StartError as e:
+            return {"ok": False, "error": f"server start failed: {e}"}
+        try:
+            out["startup_s"].append(s.startup_s)
+            if i > 0:
+                continue
+            time.sleep(opts.settle)
+            out["rss_idle_kib"] = s.rss_kib()
+            n = opts.idle_conns
+            if n <= 0:
+                continue
+            p = subprocess.Popen(
+                [lg, "idle", "--host", HOST, "--port", str(s.port),
+                 "--conns", str(n), "--hold", str(opts.timeout),
+                 "--timeout", str(opts.timeout)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            STARTED[p.pid] = p
+            try:
+                line = read_line_with_timeout(p, opts.timeout + 5)
+                kv = parse_kv(line or "")
+                if kv.get("scenario") != "idle_ready":
+                    rest = ""
+                    try:
+                        rest, errtxt = p.communicate(timeout=5)
+                        rest = (rest + errtxt).strip()
+                    except subprocess.TimeoutExpired:
+                        pass
+                    out["idle_error"] = (line or rest or "no output")[:200]
+                else:
+                    time.sleep(opts.settle)
+                    rss = s.rss_kib()
+                    out["rss_conns_kib"] = rss
+                    out["rss_per_conn_kib"] = (rss - out["rss_idle_kib"]) / n
+                    out["idle_connect_s"] = float(kv.get("connect_s", "nan"))
+                    try:
+                        p.stdin.write("done\n")
+                        p.stdin.flush()
+                    except OSError:
+                        pass
+                    try:
+                        p.communicate(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        pass
+            finally:
+                stop_proc(p)
+        finally:
+            s.stop()
+    return out
+
+
+def read_line_with_timeout(p, timeout):
+    """Reads one stdout line of a child, giving up after `timeout` seconds."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    try:
+        if sel.select(timeout):
+            return p.stdout.readline()
+        return None
+    finally:
+        sel.close()
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+
+
+def med(values):
+    v = [x for x in values if x is not None]
+    return statistics.median(v) if v else None
+
+
+def fmt_num(x, digits=0):
+    if x is None:
+        return "n/a"
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def summarize(runs):
+    """Medians of the successful runs, or the reason nothing succeeded."""
+    ok = [r for r in runs if r.get("ok")]
+    if not ok:
+        if not runs:
+            return {"status": "not run"}
+        r = runs[-1]
+        what = "unavailable" if r.get("unavailable") else "failed"
+        return {"status": f"{what}: {r.get('error', '?')}"}
+    keys = set().union(*(r.keys() for r in ok)) - {"ok"}
+    s = {k: med([r.get(k) for r in ok]) for k in keys}
+    s["status"] = "ok" if len(ok) == len(runs) else f"{len(runs) - len(ok)} of {len(runs)} runs failed"
+    s["n"] = len(ok)
+    return s
+
+
+def render(meta, results, resources, scen_counts):
+    L = []
+    L.append(f"## rnats-server vs Go nats-server, {meta['date']}")
+    L.append("")
+    m = meta["machine"]
+    L.append(f"- machine: {m['nproc']} CPUs, {m['model']}, Linux {m['kernel']}")
+    L.append(f"- ours: `{meta['ours_bin']}` ({meta['ours_version']})")
+    L.append(f"- Go: `{meta['go_bin']}` ({meta['go_version']})")
+    L.append(f"- {meta['rounds']} rounds in alternating pairs (ours, Go), fresh server for "
+             f"every run, 127.0.0.1; payload {meta['size']} B; medians over rounds; "
+             f"a run during which other processes used > {meta['noise_limit']} cores "
+             f"is repeated up to {meta['retries']} times")
+    L.append("- CPU/msg: server utime+stime per delivered message (per published "
+             "message for `pub`, per request for `reqrep`; summed over all "
+             "servers for `routed`/`chain5`)")
+    L.append("- lg share: load generator CPU / (load generator + server CPU); cores: "
+             "CPU seconds / wall seconds; other load: cores used by unrelated "
+             "processes during the runs (noise indicator, should be ~0)")
+    L.append("")
+    L.append("| scenario | msgs | ours msgs/s | Go msgs/s | ratio | ours CPU µs/msg | "
+             "Go CPU µs/msg | ratio | ours srv/lg cores | Go srv/lg cores | lg share ours / Go | "
+             "other load ours / Go |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for scen, count in scen_counts:
+        o = results[scen]["ours"]
+        g = results[scen]["go"]
+        if o.get("status", "").startswith(("unavailable", "failed", "not run")):
+            o_rate, o_cpu, o_cores, o_share = o["status"].split(":")[0], "n/a", "n/a", "n/a"
+        else:
+            o_rate = fmt_num(o.get("rate"))
+            o_cpu = fmt_num(o.get("srv_us_per_msg"), 3)
+            o_cores = f"{fmt_num(o.get('srv_cores'), 2)} / {fmt_num(o.get('lg_cores'), 2)}"
+            o_share = o.get("lg_share")
+        if g.get("status", "").startswith(("unavailable", "failed", "not run")):
+            g_rate, g_cpu, g_cores, g_share = g["status"].split(":")[0], "n/a", "n/a", "n/a"
+        else:
+            g_rate = fmt_num(g.get("rate"))
+            g_cpu = fmt_num(g.get("srv_us_per_msg"), 3)
+            g_cores = f"{fmt_num(g.get('srv_cores'), 2)} / {fmt_num(g.get('lg_cores'), 2)}"
+            g_share = g.get("lg_share")
+        share = " / ".join(f"{x * 100:.0f}%" if isinstance(x, float) else "n/a"
+                           for x in (o_share, g_share))
+        other = " / ".join(fmt_num(x.get("other_cores"), 2) for x in (o, g))
+        L.append(f"| {scen} | {count:,} | {o_rate} | {g_rate} | "
+                 f"{fmt_ratio(o.get('rate'), g.get('rate'))} | {o_cpu} | {g_cpu} | "
+                 f"{fmt_ratio(o.get('srv_us_per_msg'), g.get('srv_us_per_msg'))} | "
+                 f"{o_cores} | {g_cores} | {share} | {other} |")
+    if "reqrep" in results:
+        o, g = results["reqrep"]["ours"], results["reqrep"]["go"]
+        L.append("")
+        L.append("| reqrep latency | ours | Go | ratio |")
+        L.append("|---|--:|--:|--:|")
+        for k in ("p50_us", "p90_us", "p99_us"):
+            L.append(f"| {k[:-3]} (µs) | {fmt_num(o.get(k), 1)} | {fmt_num(g.get(k), 1)} | "
+                     f"{fmt_ratio(o.get(k), g.get(k))} |")
+    o, g = resources["ours"], resources["go"]
+    if o.get("status") != "skipped":
+        L.append("")
+        L.append("| resources | ours | Go | ratio |")
+        L.append("|---|--:|--:|--:|")
+
+        def mib(x):
+            return None if x is None else x / 1024.0
+
+        def ms(x):
+            return None if x is None else x * 1000.0
+
+        rows = [
+            ("RSS idle (MiB)", mib(o.get("rss_idle_kib")), mib(g.get("rss_idle_kib")), 1),
+            (f"RSS with {meta['idle_conns']} idle conns (MiB)",
+             mib(o.get("rss_conns_kib")), mib(g.get("rss_conns_kib")), 1),
+            ("RSS per idle conn (KiB)", o.get("rss_per_conn_kib"),
+             g.get("rss_per_conn_kib"), 2),
+            ("startup to accepting (ms)", ms(o.get("startup_s")), ms(g.get("startup_s")), 2),
+            (f"connect {meta['idle_conns']} clients (ms)", ms(o.get("idle_connect_s")),
+             ms(g.get("idle_connect_s")), 0),
+        ]
+        for name, a, b, d in rows:
+            L.append(f"| {name} | {fmt_num(a, d)} | {fmt_num(b, d)} | {fmt_ratio(a, b)} |")
+    notes = []
+    for scen, _ in scen_counts:
+        for kind in ("ours", "go"):
+            st = results[scen][kind].get("status", "")
+            if st != "ok":
+                notes.append(f"- {scen} / {'ours' if kind == 'ours' else 'Go'}: {st}")
+    for kind in ("ours", "go"):
+        st = resources[kind].get("status", "ok")
+        if st not in ("ok", "skipped"):
+            notes.append(f"- resources / {kind}: {st}")
+    noisy = sum(1 for scen, _ in scen_counts for kind in ("ours", "go")
+                for r in meta["raw"][scen][kind] if r.get("noisy"))
+    if noisy:
+        notes.append(f"- {noisy} run(s) stayed above the noise limit after "
+                     "repetition (other processes busy)")
+    bg = meta.get("other_cores")
+    if bg is not None and bg > 0.1:
+        notes.append(f"- other processes kept {bg:.2f} cores busy (median) during the "
+                     "runs: absolute numbers are less reliable; compare ratios")
+    if notes:
+        L.append("")
+        L.append("Notes:")
+        L.extend(notes)
+    return "\n".join(L) + "\n"
+
+
+def summarize_resources(runs):
+    ok = [r for r in runs if r.get("ok")]
+    if not ok:
+        return {"status": "failed: " + (runs[-1].get("error", "?") if runs else "not run")}
+    s = {"status": "ok"}
+    s["startup_s"] = med([x for r in ok for x in r.get("startup_s", [])])
+    for k in ("rss_idle_kib", "rss_conns_kib", "rss_per_conn_kib", "idle_connect_s"):
+        s[k] = med([r.get(k) for r in ok])
+    errs = [r["idle_error"] for r in ok if r.get("idle_error")]
+    if errs:
+        s["status"] = "idle connections failed: " + errs[-1]
+    return s
+
+
+# ---------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--msgs", type=int, default=5_000_000,
+                    help="messages for pubsub/queue; pub uses twice, fanout, "
+                         "routed and chain5 half as many")
+    ap.add_argument("--requests", type=int, default=20_000,
+                    help="sequential requests for reqrep")
+    ap.add_argument("--size", type=int, default=16, help="payload bytes")
+    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed",
+                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,chain5")
+    ap.add_argument("--chain5", action="store_true",
+                    help="also run a 5-server cluster (routes chained) with "
+                         "publisher on the first and subscriber on the last")
+    ap.add_argument("--idle-conns", type=int, default=1000)
+    ap.add_argument("--startup-samples", type=int, default=5,
+                    help="server starts per round and kind for the startup time")
+    ap.add_argument("--timeout", type=float, default=120.0,
+                    help="seconds one load generator run may take")
+    ap.add_argument("--route-wait", type=float, default=10.0,
+                    help="seconds to wait for a cluster to carry messages")
+    ap.add_argument("--settle", type=float, default=0.5,
+                    help="seconds to wait before reading RSS")
+    ap.add_argument("--noise-limit", type=float, default=0.25,
+                    help="repeat a run when other processes used more than this "
+                         "many cores during it")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
+                    help="seconds to wait at most for other processes to go quiet "
+                         "before a run")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="repetitions of a noisy run at most")
+    ap.add_argument("--reqrep-spin", action="store_true",
+                    help="requester busy-polls for replies (less wake-up latency, "
+                         "one core busy)")
+    ap.add_argument("--no-resources", action="store_true",
+                    help="skip RSS and startup measurements")
+    ap.add_argument("--out", help="also write the markdown report to this file")
+    ap.add_argument("--json", help="write all raw measurements to this file")
+    opts = ap.parse_args()
+
+    ours_bin = os.environ.get("RNATS_BIN") or os.path.join(
+        REPO, "target", "release", "rnats-server")
+    go_bin = os.environ.get("GO_NATS_BIN") or "/usr/sbin/nats-server"
+    if not os.access(go_bin, os.X_OK):
+        log(f"Go nats-server not found at {go_bin} "
+            "(apt-get install nats-server, or set GO_NATS_BIN)")
+        return 2
+    bins = {"ours": ours_bin, "go": go_bin}
+    have_ours = os.access(ours_bin, os.X_OK)
+    if not have_ours:
+        log(f"our server not found at {ours_bin}; its columns will be n/a "
+            "(build it with cargo build --release, or set RNATS_BIN)")
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, min(hard, 65536)) if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ValueError, OSError):
+        pass
+
+    scenarios = [s.strip() for s in opts.scenarios.split(",") if s.strip()]
+    if opts.chain5 and "chain5" not in scenarios:
+        scenarios.append("chain5")
+    counts = {
+        "pub": 2 * opts.msgs, "pubsub": opts.msgs, "queue": opts.msgs,
+        "fanout": max(1, opts.msgs // 2), "routed": max(1, opts.msgs // 2),
+        "chain5": max(1, opts.msgs // 2), "reqrep": opts.requests,
+    }
+    for s in scenarios:
+        if s not in counts:
+            log(f"unknown scenario {s}")
+            return 2
+    scen_counts = [(s, counts[s]) for s in scenarios]
+
+    lg = ensure_loadgen()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    meta = {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "machine": machine_info(),
+        "ours_bin": ours_bin, "go_bin": go_bin,
+        "ours_version": version_of(ours_bin) if have_ours else "not found",
+        "go_version": version_of(go_bin),
+        "rounds": opts.rounds, "size": opts.size, "idle_conns": opts.idle_conns,
+        "noise_limit": opts.noise_limit, "retries": opts.retries,
+    }
+    raw = {s: {"ours": [], "go": []} for s in scenarios}
+    raw_res = {"ours": [], "go": []}
+    # A kind that could never run a multi-server scenario (no clustering)
+    # skips it in later rounds.
+    unavailable = set()
+    t_start = time.time()
+    logdir = tempfile.mkdtemp(prefix="rnats-bench-")
+    try:
+        for rnd in range(1, opts.rounds + 1):
+            for scen, count in scen_counts:
+                for kind in ("ours", "go"):
+                    if kind == "ours" and not have_ours:
+                        raw[scen][kind].append({"ok": False, "unavailable": True,
+                                                "error": "binary not found"})
+                        continue
+                    if (kind, scen) in unavailable:
+                        continue
+                    r = measure_noise_checked(kind, bins[kind], scen, count, opts, lg,
+                                              logdir, rnd)
+                    raw[scen][kind].append(r)
+                    if r.get("unavailable") and not any(
+                            x.get("ok") for x in raw[scen][kind]):
+                        unavailable.add((kind, scen))
+                    if r.get("ok"):
+                        extra = (f" p50={r['p50_us']:.0f}us p99={r['p99_us']:.0f}us"
+                                 if "p50_us" in r else "")
+                        log(f"[round {rnd}] {scen:7s} {kind:4s} {r['rate']:>12,.0f} msg/s "
+                            f"srv {r['srv_us_per_msg']:.3f} us/msg "
+                            f"(srv {r['srv_cores']:.2f} cores, lg {r['lg_cores']:.2f} cores, "
+                            f"other {r.get('other_cores', float('nan')):.2f} cores)"
+                            f"{extra}")
+                    else:
+                        log(f"[round {rnd}] {scen:7s} {kind:4s} FAILED: {r.get('error')}")
+            if not opts.no_resources:
+                for kind in ("ours", "go"):
+                    if kind == "ours" and not have_ours:
+                        raw_res[kind].append({"ok": False, "error": "binary not found"})
+                        continue
+                    wait_quiet(opts.noise_limit, opts.quiet_wait)
+                    r = measure_resources(kind, bins[kind], opts, lg, logdir)
+                    raw_res[kind].append(r)
+                    if r.get("ok"):
+                        log(f"[round {rnd}] resources {kind:4s} startup "
+                            f"{statistics.median(r['startup_s']) * 1000:.1f} ms, "
+                            f"RSS idle {r.get('rss_idle_kib')} KiB, per conn "
+                            f"{r.get('rss_per_conn_kib', float('nan')):.2f} KiB"
+                            + (f" ({r['idle_error']})" if r.get("idle_error") else ""))
+                    else:
+                        log(f"[round {rnd}] resources {kind:4s} FAILED: {r.get('error')}")
+    finally:
+        stop_all_started()
+
+    results = {s: {k: summarize(raw[s][k]) for k in ("ours", "go")} for s in scenarios}
+    meta["raw"] = raw
+    meta["other_cores"] = med([r.get("other_cores") for s in scenarios
+                               for k in ("ours", "go") for r in raw[s][k]])
+    resources_ = {k: (summarize_resources(raw_res[k]) if not opts.no_resources
+                      else {"status": "skipped"}) for k in ("ours", "go")}
+    report = render(meta, results, resources_, scen_counts)
+    report += f"\n(total benchmark time {time.time() - t_start:.0f} s)\n"
+    print(report)
+    if opts.out:
+        with open(opts.out, "w") as f:
+            f.write(report)
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump({"meta": {k: v for k, v in meta.items() if k != "raw"}, "runs": raw, "resources": raw_res,
+                       "summary": results, "resource_summary": resources_},
+                      f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        stop_all_started()
