@@ -10,3 +10,4 @@ cargo build --release --quiet
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/target/release/rnats-server}"
 python3 -m pytest -q tests/
 python3 scripts/interop_nats_py.py
+python3 scripts/seed_example.py

@@ -79,51 +79,30 @@ impl Server {
                     log::trace!("{} - <<- [CONNECT {}]", conn.prefix, redact(args))
                 }
                 _ if args.is_empty() => log::trace!("{} - <<- [{name}]", conn.prefix),
-                _ => log::trace!(
-                    "{} - <<- [{name} {}]",
-                    conn.prefix,
-                    String::from_utf8_lossy(args)
-                ),
+                _ => log::trace!("{} - <<- [{name} {}]", conn.prefix, String::from_utf8_lossy(args)),
             }
         }
-        if !conn.connected && self.opts.auth_required() && !matches!(f.op, ClientOp::Connect(_)) {
+        if !conn.connected && self.auth_enforced() && !matches!(f.op, ClientOp::Connect(_)) {
             self.auth_violation(slot);
             return false;
         }
         match f.op {
             ClientOp::Connect(j) => self.process_connect(slot, j),
-            ClientOp::Pub {
-                subject,
-                reply,
-                payload,
-            } => {
+            ClientOp::Pub { subject, reply, payload } => {
                 self.process_pub(slot, subject, reply, None, payload);
                 true
             }
-            ClientOp::HPub {
-                subject,
-                reply,
-                header_len,
-                message,
-            } => {
+            ClientOp::HPub { subject, reply, header_len, message } => {
                 if !self.conns[slot].opts.headers {
                     self.close_after_flush(slot, CloseReason::MsgHeaderViolation);
                     return false;
                 }
                 // A zero-length header block is delivered as a plain message.
-                let hdr = if header_len == 0 {
-                    None
-                } else {
-                    Some(header_len)
-                };
+                let hdr = if header_len == 0 { None } else { Some(header_len) };
                 self.process_pub(slot, subject, reply, hdr, message);
                 true
             }
-            ClientOp::Sub {
-                subject,
-                queue,
-                sid,
-            } => {
+            ClientOp::Sub { subject, queue, sid } => {
                 self.process_sub(slot, subject, queue, sid);
                 true
             }
@@ -157,11 +136,7 @@ impl Server {
             ClientOp::Ok => true,
             ClientOp::Err(text) => {
                 let c = &self.conns[slot];
-                log::error!(
-                    "{} - Client Error {}",
-                    c.prefix,
-                    String::from_utf8_lossy(text)
-                );
+                log::error!("{} - Client Error {}", c.prefix, String::from_utf8_lossy(text));
                 self.mark_close(slot, CloseReason::ClientClosed);
                 false
             }
@@ -173,6 +148,11 @@ impl Server {
                 true
             }
         }
+    }
+
+    /// Clients must authenticate before anything else (no `no_auth_user`).
+    pub fn auth_enforced(&self) -> bool {
+        self.opts.auth_required() && self.opts.no_auth_user.is_none()
     }
 
     fn auth_violation(&mut self, slot: usize) {
@@ -197,12 +177,7 @@ impl Server {
         };
         let c = &mut self.conns[slot];
         let flag = |k: &str, d: bool| v.get(k).and_then(json::Value::as_bool).unwrap_or(d);
-        let s = |k: &str| {
-            v.get(k)
-                .and_then(json::Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
+        let s = |k: &str| v.get(k).and_then(json::Value::as_str).unwrap_or("").to_string();
         c.opts.verbose = flag("verbose", c.opts.verbose);
         c.opts.pedantic = flag("pedantic", c.opts.pedantic);
         c.opts.echo = flag("echo", c.opts.echo);
@@ -227,7 +202,9 @@ impl Server {
             self.auth_violation(slot);
             return false;
         }
+        let user = s("user");
         let c = &mut self.conns[slot];
+        c.user = if user.is_empty() { self.opts.no_auth_user.clone().unwrap_or_default() } else { user };
         if c.opts.no_responders && !c.opts.headers {
             self.send_err(slot, "no responders requires headers support");
             self.close_after_flush(slot, CloseReason::NoRespondersRequiresHeaders);
@@ -246,24 +223,26 @@ impl Server {
         true
     }
 
+    /// Checks CONNECT credentials against the configured token, single
+    /// user, or users list; a client with no credentials may be taken as
+    /// `no_auth_user`.
     fn check_auth(&self, user: &str, pass: &str, token: &str) -> bool {
-        if let Some(t) = &self.opts.auth_token {
+        let o = &self.opts;
+        if let Some(t) = &o.auth_token {
             return token == t;
         }
-        match (&self.opts.user, &self.opts.pass) {
-            (Some(u), p) => user == u && pass == p.as_deref().unwrap_or(""),
-            _ => true,
+        if let Some(u) = &o.user {
+            return user == u && pass == o.pass.as_deref().unwrap_or("");
         }
+        if user.is_empty() && token.is_empty() {
+            if let Some(n) = &o.no_auth_user {
+                return o.users.iter().any(|(u, _)| u == n);
+            }
+        }
+        o.users.iter().any(|(u, p)| u == user && p == pass)
     }
 
-    fn process_pub(
-        &mut self,
-        slot: usize,
-        subj: &[u8],
-        reply: Option<&[u8]>,
-        header_len: Option<usize>,
-        msg: &[u8],
-    ) {
+    fn process_pub(&mut self, slot: usize, subj: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, msg: &[u8]) {
         let c = &mut self.conns[slot];
         c.stats.in_msgs += 1;
         c.stats.in_bytes += msg.len() as u64;
@@ -284,10 +263,7 @@ impl Server {
         }
         if let Some(r) = reply {
             if RESERVED_REPLY_PREFIXES.iter().any(|p| r.starts_with(p)) {
-                let text = format!(
-                    "Permissions Violation for Publish with Reply of {}",
-                    quoted(r)
-                );
+                let text = format!("Permissions Violation for Publish with Reply of {}", quoted(r));
                 self.send_err(slot, &text);
                 return;
             }
@@ -308,22 +284,10 @@ impl Server {
     /// Sends the 503 status to the publisher's own subscription on `reply`.
     fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
         let c = &mut self.conns[slot];
-        let Some(sub) = c
-            .subs
-            .values()
-            .find(|s| subject::matches(&s.subject, reply))
-            .cloned()
-        else {
+        let Some(sub) = c.subs.values().find(|s| subject::matches(&s.subject, reply)).cloned() else {
             return;
         };
-        encode::write_hmsg(
-            &mut c.out,
-            reply,
-            &sub.sid,
-            None,
-            NO_RESPONDERS_HDR.len(),
-            NO_RESPONDERS_HDR,
-        );
+        encode::write_hmsg(&mut c.out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
         if trace_enabled() {
             log::trace!(
                 "{} - ->> [HMSG {} {} {} {}]",
@@ -377,8 +341,7 @@ impl Server {
         for sub in &result.psubs {
             match sub.owner {
                 Owner::Client => {
-                    delivered |=
-                        self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired);
+                    delivered |= self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired);
                 }
                 Owner::Route if !from_route => {
                     if !sends.iter().any(|(s, _)| *s == sub.slot) {
@@ -474,29 +437,11 @@ impl Server {
             None => (None, msg),
         };
         let before = c.out.len();
-        let mut queues = picks
-            .iter()
-            .filter(|(s, _)| *s == slot)
-            .filter_map(|(_, q)| q.queue.as_deref());
-        encode::write_rmsg(
-            &mut c.out,
-            crate::cluster::GLOBAL_ACCOUNT,
-            subj,
-            reply,
-            &mut queues,
-            hdr,
-            body,
-        );
+        let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue.as_deref());
+        encode::write_rmsg(&mut c.out, crate::cluster::GLOBAL_ACCOUNT, subj, reply, &mut queues, hdr, body);
         if trace_enabled() {
-            let end = c.out[before..]
-                .iter()
-                .position(|b| *b == b'\r')
-                .unwrap_or(0);
-            log::trace!(
-                "{} - ->> [{}]",
-                c.prefix,
-                String::from_utf8_lossy(&c.out[before..before + end])
-            );
+            let end = c.out[before..].iter().position(|b| *b == b'\r').unwrap_or(0);
+            log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&c.out[before..before + end]));
         }
         let bytes = body.len() as u64;
         c.stats.out_msgs += 1;
@@ -539,24 +484,13 @@ impl Server {
         }
         let before = c.out.len();
         match header_len {
-            Some(h) if c.opts.headers => {
-                encode::write_hmsg(&mut c.out, subj, &sub.sid, reply, h, msg)
-            }
-            Some(h) => {
-                encode::write_msg(&mut c.out, subj, &sub.sid, reply, &msg[h.min(msg.len())..])
-            }
+            Some(h) if c.opts.headers => encode::write_hmsg(&mut c.out, subj, &sub.sid, reply, h, msg),
+            Some(h) => encode::write_msg(&mut c.out, subj, &sub.sid, reply, &msg[h.min(msg.len())..]),
             None => encode::write_msg(&mut c.out, subj, &sub.sid, reply, msg),
         }
         if trace_enabled() {
-            let line_end = c.out[before..]
-                .iter()
-                .position(|b| *b == b'\r')
-                .unwrap_or(0);
-            log::trace!(
-                "{} - ->> [{}]",
-                c.prefix,
-                String::from_utf8_lossy(&c.out[before..before + line_end])
-            );
+            let line_end = c.out[before..].iter().position(|b| *b == b'\r').unwrap_or(0);
+            log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&c.out[before..before + line_end]));
         }
         let bytes = msg.len() as u64;
         c.stats.out_msgs += 1;
@@ -570,11 +504,7 @@ impl Server {
         if c.pending() > self.opts.max_pending {
             // Slow consumer: cut it without an -ERR, as Go does, and drop its
             // queue at once so memory stays bounded.
-            log::info!(
-                "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                c.prefix,
-                self.opts.max_pending
-            );
+            log::info!("{} - Slow Consumer Detected: MaxPending of {} Exceeded", c.prefix, self.opts.max_pending);
             c.out = Vec::new();
             c.out_pos = 0;
             self.stats.slow_consumers += 1;
@@ -680,20 +610,13 @@ impl Server {
             Server::queue_flush(&mut self.pending_flush, c, slot);
         }
         c.active = false;
-        let interval = if is_route {
-            interval.min(ROUTE_PING_MAX)
-        } else {
-            interval
-        };
+        let interval = if is_route { interval.min(ROUTE_PING_MAX) } else { interval };
         self.timers.add_in(interval, TimerKind::Ping { slot, cid });
     }
 }
 
 pub fn trim(b: &[u8]) -> &[u8] {
-    let s = b
-        .iter()
-        .position(|c| *c != b' ' && *c != b'\t')
-        .unwrap_or(b.len());
+    let s = b.iter().position(|c| *c != b' ' && *c != b'\t').unwrap_or(b.len());
     &b[s..]
 }
 

@@ -63,17 +63,10 @@ impl RouteUrl {
             None => (None, rest),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse::<i64>()
-                    .map_err(|_| format!("invalid port in URL {s:?}"))?,
-            ),
+            Some((h, p)) => (h, p.parse::<i64>().map_err(|_| format!("invalid port in URL {s:?}"))?),
             None => return Err(format!("missing port in URL {s:?}")),
         };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let (user, pass) = match userinfo {
             Some(u) => match u.split_once(':') {
                 Some((a, b)) => (Some(a.to_string()), Some(b.to_string())),
@@ -81,16 +74,7 @@ impl RouteUrl {
             },
             None => (None, None),
         };
-        Ok(RouteUrl {
-            host: if host.is_empty() {
-                "0.0.0.0".into()
-            } else {
-                host
-            },
-            port,
-            user,
-            pass,
-        })
+        Ok(RouteUrl { host: if host.is_empty() { "0.0.0.0".into() } else { host }, port, user, pass })
     }
 
     pub fn host_port(&self) -> String {
@@ -213,18 +197,11 @@ impl Server {
         if c.dynamic_name {
             log::warn!("Cluster name was dynamically generated, consider setting one");
         }
-        let mut l = crate::server::listen(&listen.host, listen.port).map_err(|e| {
-            format!(
-                "Error listening on router port: {}, {e}",
-                listen.host_port()
-            )
-        })?;
+        let mut l = crate::server::listen(&listen.host, listen.port)
+            .map_err(|e| format!("Error listening on router port: {}, {e}", listen.host_port()))?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
         self.register_listener(&mut l, crate::server::ROUTE_LISTENER)?;
-        log::info!(
-            "Listening for route connections on {}",
-            display_host_port(&listen.host, port)
-        );
+        log::info!("Listening for route connections on {}", display_host_port(&listen.host, port));
         let routes = self.opts.routes.clone();
         let c = self.cluster.as_mut().expect("cluster configured");
         c.port = port;
@@ -242,8 +219,7 @@ impl Server {
                         is_self: false,
                         attempts: 0,
                     });
-                    self.timers
-                        .add_in(Duration::ZERO, TimerKind::RouteDial { id });
+                    self.timers.add_in(Duration::ZERO, TimerKind::RouteDial { id });
                 }
                 Err(e) => log::error!("Error parsing route URL {r:?}: {e}"),
             }
@@ -265,8 +241,7 @@ impl Server {
                     self.send_route_info(slot);
                     let cid = self.conns[slot].cid;
                     if self.route_auth().is_some() {
-                        self.timers
-                            .add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
+                        self.timers.add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
                     }
                     self.write_out(slot);
                 }
@@ -282,11 +257,8 @@ impl Server {
 
     /// Credentials routes must present, from the `-cluster` URL.
     fn route_auth(&self) -> Option<(String, String)> {
-        let c = self.cluster.as_ref()?;
-        Some((
-            c.listen.user.clone()?,
-            c.listen.pass.clone().unwrap_or_default(),
-        ))
+        self.cluster.as_ref()?;
+        self.opts.cluster_auth.clone()
     }
 
     fn add_route_conn(
@@ -300,12 +272,7 @@ impl Server {
         let cid = self.next_cid();
         let parser = rnats_protocol::client::ClientParser::new(0, 0);
         let mut conn = Conn::new(cid, Kind::Route, sock, peer, parser);
-        conn.route = Some(Box::new(RouteState {
-            solicited,
-            target,
-            connecting: solicited,
-            ..Default::default()
-        }));
+        conn.route = Some(Box::new(RouteState { solicited, target, connecting: solicited, ..Default::default() }));
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering route connection: {e}");
@@ -334,15 +301,9 @@ impl Server {
         t.attempts += 1;
         let url = t.url.clone();
         let explicit = t.explicit;
-        let addr = (url.host.as_str(), url.port.max(0) as u16)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next());
+        let addr = (url.host.as_str(), url.port.max(0) as u16).to_socket_addrs().ok().and_then(|mut a| a.next());
         let Some(addr) = addr else {
-            log::debug!(
-                "Error trying to connect to route: cannot resolve {}",
-                url.host_port()
-            );
+            log::debug!("Error trying to connect to route: cannot resolve {}", url.host_port());
             self.route_dial_failed(id, explicit);
             return;
         };
@@ -383,12 +344,10 @@ impl Server {
             return;
         }
         if explicit {
-            self.timers
-                .add_in(ROUTE_RETRY + jitter, TimerKind::RouteDial { id });
+            self.timers.add_in(ROUTE_RETRY + jitter, TimerKind::RouteDial { id });
         } else if t.retries_left > 0 {
             t.retries_left -= 1;
-            self.timers
-                .add_in(ROUTE_RETRY + jitter, TimerKind::RouteDial { id });
+            self.timers.add_in(ROUTE_RETRY + jitter, TimerKind::RouteDial { id });
         } else {
             c.targets.remove(id);
         }
@@ -422,11 +381,7 @@ impl Server {
         j.extend_from_slice(b"}\r\n");
         let conn = &mut self.conns[slot];
         if trace_enabled() {
-            log::trace!(
-                "{} - ->> [{}]",
-                conn.prefix,
-                String::from_utf8_lossy(&j[..j.len() - 2])
-            );
+            log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&j[..j.len() - 2]));
         }
         conn.out.extend_from_slice(&j);
         Server::queue_flush(&mut self.pending_flush, conn, slot);
@@ -458,10 +413,7 @@ impl Server {
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
         if self.opts.cluster_advertise.is_some() {
             v.extend_from_slice(b",\"ip\":");
-            json::write_str(
-                &mut v,
-                format!("nats-route://{}/", display_host_port(&host, port)).as_bytes(),
-            );
+            json::write_str(&mut v, format!("nats-route://{}/", display_host_port(&host, port)).as_bytes());
         }
         v.extend_from_slice(b",\"cluster\":");
         json::write_str(&mut v, c.name.as_bytes());
@@ -486,11 +438,7 @@ impl Server {
         let info = self.route_info_json();
         let conn = &mut self.conns[slot];
         if trace_enabled() {
-            log::trace!(
-                "{} - ->> [INFO {}]",
-                conn.prefix,
-                String::from_utf8_lossy(&info)
-            );
+            log::trace!("{} - ->> [INFO {}]", conn.prefix, String::from_utf8_lossy(&info));
         }
         conn.out.extend_from_slice(b"INFO ");
         conn.out.extend_from_slice(&info);
@@ -546,21 +494,14 @@ impl Server {
             if args.is_empty() {
                 log::trace!("{} - <<- [{verb}]", conn.prefix);
             } else if matches!(f.op, RouteOp::Connect(_)) {
-                log::trace!(
-                    "{} - <<- [{verb} {}]",
-                    conn.prefix,
-                    crate::client::redact(args.as_bytes())
-                );
+                log::trace!("{} - <<- [{verb} {}]", conn.prefix, crate::client::redact(args.as_bytes()));
             } else {
                 log::trace!("{} - <<- [{verb} {args}]", conn.prefix);
             }
         }
         conn.active = true;
         let auth_needed = self.route_auth().is_some();
-        let r = self.conns[slot]
-            .route
-            .as_ref()
-            .expect("route connections carry route state");
+        let r = self.conns[slot].route.as_ref().expect("route connections carry route state");
         if auth_needed && !r.solicited && !r.connect_seen && !matches!(f.op, RouteOp::Connect(_)) {
             self.send_err(slot, "Authorization Violation");
             self.close_after_flush(slot, CloseReason::AuthenticationViolation);
@@ -584,34 +525,17 @@ impl Server {
             }
             RouteOp::Ok | RouteOp::Ignored => true,
             RouteOp::Err(text) => {
-                log::error!(
-                    "{} - Route Error {}",
-                    self.conns[slot].prefix,
-                    String::from_utf8_lossy(text)
-                );
+                log::error!("{} - Route Error {}", self.conns[slot].prefix, String::from_utf8_lossy(text));
                 self.mark_close(slot, CloseReason::ParseError);
                 false
             }
-            RouteOp::Sub {
-                account,
-                subject,
-                queue,
-            } => {
-                if account == GLOBAL_ACCOUNT
-                    && self.conns[slot]
-                        .route
-                        .as_ref()
-                        .is_some_and(|r| r.registered)
-                {
+            RouteOp::Sub { account, subject, queue } => {
+                if account == GLOBAL_ACCOUNT && self.conns[slot].route.as_ref().is_some_and(|r| r.registered) {
                     self.remote_sub(slot, subject, queue);
                 }
                 true
             }
-            RouteOp::Unsub {
-                account,
-                subject,
-                queue,
-            } => {
+            RouteOp::Unsub { account, subject, queue } => {
                 if account == GLOBAL_ACCOUNT {
                     self.remote_unsub(slot, subject, queue);
                 }
@@ -644,10 +568,7 @@ impl Server {
             return false;
         }
         let peer_cluster = s("cluster");
-        let peer_dynamic = v
-            .get("cluster_dynamic")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
         if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, true) {
             return false;
         }
@@ -664,13 +585,7 @@ impl Server {
     /// Checks a peer's cluster name. A generated name gives way to a
     /// configured one, and of two generated names the smaller wins, so both
     /// sides settle on one name without another round trip.
-    fn cluster_name_ok(
-        &mut self,
-        slot: usize,
-        peer: &str,
-        peer_dynamic: bool,
-        from_connect: bool,
-    ) -> bool {
+    fn cluster_name_ok(&mut self, slot: usize, peer: &str, peer_dynamic: bool, from_connect: bool) -> bool {
         let c = self.cluster.as_mut().expect("cluster configured");
         if peer == c.name || (peer.is_empty() && !from_connect) {
             return true;
@@ -688,10 +603,7 @@ impl Server {
         }
         let ours = c.name.clone();
         if from_connect {
-            self.send_err(
-                slot,
-                &format!("Rejecting connection, cluster name {peer:?} does not match {ours:?}"),
-            );
+            self.send_err(slot, &format!("Rejecting connection, cluster name {peer:?} does not match {ours:?}"));
         } else {
             log::error!(
                 "{} - Rejecting connection, cluster name {peer:?} does not match {ours:?}",
@@ -707,17 +619,10 @@ impl Server {
             self.mark_close(slot, CloseReason::ProtocolViolation);
             return false;
         };
-        let id = v
-            .get("server_id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let id = v.get("server_id").and_then(Value::as_str).unwrap_or("").to_string();
         let r = self.conns[slot].route.as_ref().expect("route state");
         if r.info_seen {
-            if v.get("gateway")
-                .and_then(Value::as_str)
-                .is_some_and(|g| !g.is_empty())
-            {
+            if v.get("gateway").and_then(Value::as_str).is_some_and(|g| !g.is_empty()) {
                 return true;
             }
             if id != r.remote_id {
@@ -725,20 +630,13 @@ impl Server {
             } else if v.get("ldm").and_then(Value::as_bool) == Some(true) {
                 self.set_peer_urls(slot, Vec::new());
             } else if let Some(urls) = v.get("connect_urls").and_then(Value::as_array) {
-                let urls = urls
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect();
+                let urls = urls.iter().filter_map(Value::as_str).map(String::from).collect();
                 self.set_peer_urls(slot, urls);
             }
             return true;
         }
         if id == self.server_id {
-            log::debug!(
-                "{} - Detected route to self, ignoring",
-                self.conns[slot].prefix
-            );
+            log::debug!("{} - Detected route to self, ignoring", self.conns[slot].prefix);
             if let Some(t) = self.conns[slot].route.as_ref().and_then(|r| r.target) {
                 if let Some(t) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                     t.is_self = true;
@@ -747,33 +645,19 @@ impl Server {
             self.mark_close(slot, CloseReason::DuplicateRoute);
             return false;
         }
-        if v.get("route_account")
-            .and_then(Value::as_str)
-            .is_some_and(|a| !a.is_empty())
-        {
+        if v.get("route_account").and_then(Value::as_str).is_some_and(|a| !a.is_empty()) {
             // A dedicated per-account connection from a pooling peer; we carry
             // every account on one connection, so it is not needed.
             self.conns[slot].quiet_close = true;
             self.mark_close(slot, CloseReason::DuplicateRoute);
             return false;
         }
-        let peer_cluster = v
-            .get("cluster")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let peer_dynamic = v
-            .get("cluster_dynamic")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
+        let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
         if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false) {
             return false;
         }
-        let name = v
-            .get("server_name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = v.get("server_name").and_then(Value::as_str).unwrap_or("").to_string();
         let headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
         let port = v.get("port").and_then(Value::as_i64).unwrap_or(0);
         let peer_ip = self.conns[slot].peer.ip();
@@ -781,22 +665,14 @@ impl Server {
         if let Value::Object(fields) = &mut info {
             fields.retain(|(k, _)| k != "nonce");
             if !fields.iter().any(|(k, _)| k == "ip") {
-                let ip = format!(
-                    "nats-route://{}/",
-                    display_host_port(&peer_ip.to_string(), port.max(0) as u16)
-                );
+                let ip = format!("nats-route://{}/", display_host_port(&peer_ip.to_string(), port.max(0) as u16));
                 fields.push(("ip".into(), Value::String(ip)));
             }
         }
         let urls: Vec<String> = v
             .get("connect_urls")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
         let r = self.conns[slot].route.as_mut().expect("route state");
         r.info_seen = true;
@@ -814,24 +690,16 @@ impl Server {
         let cluster = self.cluster.as_mut().expect("cluster configured");
         if let Some(&kept) = cluster.routes.get(&id) {
             if kept != slot {
-                log::debug!(
-                    "{} - Detected duplicate remote route {id:?}",
-                    self.conns[slot].prefix
-                );
+                log::debug!("{} - Detected duplicate remote route {id:?}", self.conns[slot].prefix);
                 // The kept connection takes over this one's target so the
                 // route is dialed again if the kept one goes.
-                let target = self.conns[slot]
-                    .route
-                    .as_mut()
-                    .and_then(|r| r.target.take());
+                let target = self.conns[slot].route.as_mut().and_then(|r| r.target.take());
                 if let Some(t) = target {
                     let kept_cid = self.conns[kept].cid;
                     if let Some(kr) = self.conns[kept].route.as_mut() {
                         if kr.target.is_none() {
                             kr.target = Some(t);
-                            if let Some(tt) =
-                                self.cluster.as_mut().and_then(|c| c.targets.get_mut(t))
-                            {
+                            if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                                 tt.slot = Some(kept);
                                 tt.cid = kept_cid;
                                 tt.remote_id = Some(id.clone());
@@ -860,20 +728,10 @@ impl Server {
                 tt.attempts = 0;
             }
         }
-        self.conns[slot]
-            .route
-            .as_mut()
-            .expect("route state")
-            .registered = true;
-        log::debug!(
-            "{} - Registering remote route {id:?}",
-            self.conns[slot].prefix
-        );
+        self.conns[slot].route.as_mut().expect("route state").registered = true;
+        log::debug!("{} - Registering remote route {id:?}", self.conns[slot].prefix);
         self.send_local_subs(slot);
-        log::debug!(
-            "{} - Sent local subscriptions to route",
-            self.conns[slot].prefix
-        );
+        log::debug!("{} - Sent local subscriptions to route", self.conns[slot].prefix);
         self.gossip_new_route(slot);
         self.build_info_tail();
         self.send_async_info();
@@ -899,11 +757,7 @@ impl Server {
         for s in others {
             let c = &mut self.conns[s];
             if trace_enabled() {
-                log::trace!(
-                    "{} - ->> [{}]",
-                    c.prefix,
-                    String::from_utf8_lossy(&line[..line.len() - 2])
-                );
+                log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
             }
             c.out.extend_from_slice(&line);
             Server::queue_flush(&mut self.pending_flush, c, s);
@@ -928,16 +782,14 @@ impl Server {
             None => {
                 let host = v.get("host").and_then(Value::as_str).unwrap_or("");
                 let port = v.get("port").and_then(Value::as_i64).unwrap_or(0);
-                RouteUrl::parse(&format!(
-                    "nats-route://{}/",
-                    display_host_port(host, port.max(0) as u16)
-                ))
+                RouteUrl::parse(&format!("nats-route://{}/", display_host_port(host, port.max(0) as u16)))
             }
         };
         let Ok(url) = url else { return };
-        let known = c.targets.iter().any(|(_, t)| {
-            t.remote_id.as_deref() == Some(id) || (t.url.host == url.host && t.url.port == url.port)
-        });
+        let known = c
+            .targets
+            .iter()
+            .any(|(_, t)| t.remote_id.as_deref() == Some(id) || (t.url.host == url.host && t.url.port == url.port));
         if known {
             return;
         }
@@ -963,18 +815,9 @@ impl Server {
         }
         if !c.quiet_close {
             if r.remote_name.is_empty() {
-                log::info!(
-                    "{} - Router connection closed: {}",
-                    c.prefix,
-                    reason.as_str()
-                );
+                log::info!("{} - Router connection closed: {}", c.prefix, reason.as_str());
             } else {
-                log::info!(
-                    "{} - Router connection closed: {} - Remote: {}",
-                    c.prefix,
-                    reason.as_str(),
-                    r.remote_name
-                );
+                log::info!("{} - Router connection closed: {} - Remote: {}", c.prefix, reason.as_str(), r.remote_name);
             }
         }
         let mut urls_changed = false;
@@ -988,11 +831,7 @@ impl Server {
             }
         }
         if let Some(t) = r.target {
-            let explicit = self
-                .cluster
-                .as_ref()
-                .and_then(|c| c.targets.get(t))
-                .is_some_and(|t| t.explicit);
+            let explicit = self.cluster.as_ref().and_then(|c| c.targets.get(t)).is_some_and(|t| t.explicit);
             let was_up = r.registered;
             if !explicit && was_up {
                 // A lost implicit route gets one quick redial.
@@ -1034,20 +873,13 @@ impl Server {
     pub fn own_client_urls(&self) -> Vec<String> {
         let port = self.client_addr.map(|a| a.port()).unwrap_or(0);
         if let Some(a) = &self.opts.client_advertise {
-            return vec![if a.contains(':') {
-                a.clone()
-            } else {
-                display_host_port(a, port)
-            }];
+            return vec![if a.contains(':') { a.clone() } else { display_host_port(a, port) }];
         }
         let host = self.opts.host.as_str();
         if host == "0.0.0.0" || host == "::" {
             let ips = crate::netif::non_loopback_ips(host == "::");
             if !ips.is_empty() {
-                return ips
-                    .iter()
-                    .map(|ip| display_host_port(&ip.to_string(), port))
-                    .collect();
+                return ips.iter().map(|ip| display_host_port(&ip.to_string(), port)).collect();
             }
         }
         vec![display_host_port(host, port)]
@@ -1083,22 +915,13 @@ impl Server {
         for (key, n) in &c.local_interest {
             match key.iter().position(|b| *b == b' ') {
                 None => encode::write_rs_plus(&mut out, GLOBAL_ACCOUNT, key, None),
-                Some(i) => encode::write_rs_plus(
-                    &mut out,
-                    GLOBAL_ACCOUNT,
-                    &key[..i],
-                    Some((&key[i + 1..], *n)),
-                ),
+                Some(i) => encode::write_rs_plus(&mut out, GLOBAL_ACCOUNT, &key[..i], Some((&key[i + 1..], *n))),
             }
         }
         let conn = &mut self.conns[slot];
         if trace_enabled() {
             for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                log::trace!(
-                    "{} - ->> [{}]",
-                    conn.prefix,
-                    String::from_utf8_lossy(&line[..line.len() - 1])
-                );
+                log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&line[..line.len() - 1]));
             }
         }
         conn.out.extend_from_slice(&out);
@@ -1125,29 +948,19 @@ impl Server {
         }
         let mut line = Vec::new();
         match queue {
-            None if before == 0 && after == 1 => {
-                encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None)
-            }
-            None if before == 1 && after == 0 => {
-                encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None)
-            }
+            None if before == 0 && after == 1 => encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if before == 1 && after == 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
             Some(q) if after > 0 && after != before => {
                 encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, Some((q, after)))
             }
-            Some(q) if after == 0 && before > 0 => {
-                encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, Some(q))
-            }
+            Some(q) if after == 0 && before > 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, Some(q)),
             _ => return,
         }
         let slots: Vec<usize> = c.routes.values().copied().collect();
         for s in slots {
             let conn = &mut self.conns[s];
             if trace_enabled() {
-                log::trace!(
-                    "{} - ->> [{}]",
-                    conn.prefix,
-                    String::from_utf8_lossy(&line[..line.len() - 2])
-                );
+                log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
             }
             conn.out.extend_from_slice(&line);
             Server::queue_flush(&mut self.pending_flush, conn, s);

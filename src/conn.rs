@@ -88,17 +88,9 @@ pub fn parse_error_reply(e: ParseError) -> (Option<&'static str>, CloseReason) {
         ParseError::UnknownOp | ParseError::BadPayloadEnd => {
             (Some("Unknown Protocol Operation"), CloseReason::ParseError)
         }
-        ParseError::MaxControlLine => (
-            Some("maximum control line exceeded"),
-            CloseReason::MaxControlLineExceeded,
-        ),
-        ParseError::MaxPayload => (
-            Some("Maximum Payload Violation"),
-            CloseReason::MaxPayloadExceeded,
-        ),
-        ParseError::BadArgs | ParseError::BadSize | ParseError::BadHeaderSize => {
-            (None, CloseReason::ParseError)
-        }
+        ParseError::MaxControlLine => (Some("maximum control line exceeded"), CloseReason::MaxControlLineExceeded),
+        ParseError::MaxPayload => (Some("Maximum Payload Violation"), CloseReason::MaxPayloadExceeded),
+        ParseError::BadArgs | ParseError::BadSize | ParseError::BadHeaderSize => (None, CloseReason::ParseError),
     }
 }
 
@@ -116,14 +108,7 @@ pub struct ClientOpts {
 
 impl Default for ClientOpts {
     fn default() -> Self {
-        ClientOpts {
-            verbose: true,
-            pedantic: true,
-            echo: true,
-            headers: false,
-            no_responders: false,
-            protocol: 0,
-        }
+        ClientOpts { verbose: true, pedantic: true, echo: true, headers: false, no_responders: false, protocol: 0 }
     }
 }
 
@@ -158,6 +143,8 @@ pub struct Conn {
     pub opts: ClientOpts,
     pub connected: bool,
     pub name: String,
+    /// The user this client authenticated as.
+    pub user: String,
     pub lang: String,
     pub version: String,
     pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
@@ -176,16 +163,11 @@ pub struct Conn {
     pub pending_reason: Option<CloseReason>,
     pub stats: Counters,
     pub last_activity: Instant,
+    pub start: std::time::SystemTime,
 }
 
 impl Conn {
-    pub fn new(
-        cid: u64,
-        kind: Kind,
-        sock: TcpStream,
-        peer: SocketAddr,
-        parser: ClientParser,
-    ) -> Conn {
+    pub fn new(cid: u64, kind: Kind, sock: TcpStream, peer: SocketAddr, parser: ClientParser) -> Conn {
         let id = match kind {
             Kind::Client => "cid",
             Kind::Route => "rid",
@@ -209,6 +191,7 @@ impl Conn {
             opts: ClientOpts::default(),
             connected: false,
             name: String::new(),
+            user: String::new(),
             lang: String::new(),
             version: String::new(),
             subs: FxHashMap::default(),
@@ -222,6 +205,7 @@ impl Conn {
             pending_reason: None,
             stats: Counters::default(),
             last_activity: Instant::now(),
+            start: std::time::SystemTime::now(),
         }
     }
 
@@ -245,10 +229,6 @@ impl Conn {
             parts.push(self.name.clone());
         }
         let base = format!("{} - cid:{}", self.peer, self.cid);
-        self.prefix = if parts.is_empty() {
-            base
-        } else {
-            format!("{base} - \"{}\"", parts.join(":"))
-        };
+        self.prefix = if parts.is_empty() { base } else { format!("{base} - \"{}\"", parts.join(":")) };
     }
 }

@@ -44,10 +44,7 @@ pub struct LogConfig<'a> {
 /// Installs the logger. Called once at startup, before anything logs.
 pub fn init(cfg: &LogConfig) -> std::io::Result<()> {
     let sink = match cfg.file {
-        Some(p) => Sink::File {
-            file: open_log(p)?,
-            path: p.to_path_buf(),
-        },
+        Some(p) => Sink::File { file: open_log(p)?, path: p.to_path_buf() },
         None => Sink::Stderr,
     };
     let logger = GoLogger {
@@ -81,11 +78,7 @@ pub fn trace_enabled() -> bool {
 
 fn open_log(p: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(p)
+    OpenOptions::new().create(true).append(true).mode(0o640).open(p)
 }
 
 /// Reopens the log file (after rotation); a no-op on stderr. Returns whether
@@ -112,6 +105,10 @@ impl Log for GoLogger {
     /// Debug and trace are independent switches, as in Go: `-V` alone
     /// shows no debug lines.
     fn enabled(&self, m: &Metadata) -> bool {
+        // Only this server's own lines, not those of its libraries.
+        if !m.target().starts_with("rnats") {
+            return false;
+        }
         match m.level() {
             Level::Debug => self.debug,
             Level::Trace => self.trace,
@@ -149,9 +146,7 @@ impl Log for GoLogger {
 
 /// Appends `YYYY/MM/DD HH:MM:SS.uuuuuu ` in local time (or UTC).
 fn write_time(out: &mut Vec<u8>, utc: bool) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs() as libc::time_t;
     // SAFETY: `tm` is plain data that localtime_r/gmtime_r fill in; both
     // pointers are valid for the duration of the call.
@@ -192,9 +187,7 @@ pub fn go_quote(b: &[u8]) -> String {
                 '\u{8}' => s.push_str("\\b"),
                 '\u{c}' => s.push_str("\\f"),
                 '\u{b}' => s.push_str("\\v"),
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                    s.push_str(&format!("\\x{:02x}", c as u32))
-                }
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => s.push_str(&format!("\\x{:02x}", c as u32)),
                 c => s.push(c),
             }
         }

@@ -2,10 +2,12 @@
 
 mod client;
 mod cluster;
+mod config;
 mod conn;
 mod hash;
 mod logging;
 mod monitor;
+mod monitor_conns;
 mod netif;
 mod options;
 mod server;
@@ -21,6 +23,10 @@ fn main() {
         Ok(Action::Run(o)) => *o,
         Ok(Action::Exit(text, code)) => {
             print!("{text}");
+            std::process::exit(code);
+        }
+        Ok(Action::ExitStderr(text, code)) => {
+            eprint!("{text}");
             std::process::exit(code);
         }
         Err(e) => {

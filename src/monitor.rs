@@ -22,11 +22,7 @@ pub struct JsonOut {
 
 impl JsonOut {
     pub fn new() -> Self {
-        JsonOut {
-            buf: Vec::with_capacity(2048),
-            depth: 0,
-            first: true,
-        }
+        JsonOut { buf: Vec::with_capacity(2048), depth: 0, first: true }
     }
 
     fn newline(&mut self) {
@@ -76,8 +72,7 @@ impl JsonOut {
 
     pub fn bool(&mut self, k: &str, v: bool) {
         self.key(k);
-        self.buf
-            .extend_from_slice(if v { b"true" } else { b"false" });
+        self.buf.extend_from_slice(if v { b"true" } else { b"false" });
     }
 
     /// An array element (string).
@@ -112,12 +107,7 @@ pub fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    let mut s = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let mut s = format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
     let nanos = d.subsec_nanos();
     if nanos > 0 {
         let frac = format!("{nanos:09}");
@@ -154,11 +144,7 @@ pub fn rss_bytes() -> u64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };
-    let pages: u64 = s
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(4096) as u64
@@ -178,8 +164,7 @@ impl Server {
     pub fn http_input(&mut self, slot: usize, data: &[u8]) {
         let c = &mut self.conns[slot];
         c.inb.extend_from_slice(data);
-        let Some(end) = memchr::memmem::find(&c.inb, b"\r\n\r\n")
-            .or_else(|| memchr::memmem::find(&c.inb, b"\n\n"))
+        let Some(end) = memchr::memmem::find(&c.inb, b"\r\n\r\n").or_else(|| memchr::memmem::find(&c.inb, b"\n\n"))
         else {
             if c.inb.len() > MAX_REQUEST {
                 self.http_respond(
@@ -193,9 +178,7 @@ impl Server {
         };
         let head = std::mem::take(&mut c.inb);
         let line_end = memchr::memchr(b'\n', &head[..end + 1]).unwrap_or(end);
-        let line = String::from_utf8_lossy(&head[..line_end])
-            .trim_end()
-            .to_string();
+        let line = String::from_utf8_lossy(&head[..line_end]).trim_end().to_string();
         let mut parts = line.split(' ');
         let (_method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let path = target.split('?').next().unwrap_or("");
@@ -205,33 +188,42 @@ impl Server {
                 let body = self.varz();
                 self.http_respond(slot, "200 OK", "application/json", body);
             }
+            "/connz" => {
+                self.count_http("/connz");
+                let r = self.connz(target);
+                self.json_or_400(slot, r);
+            }
+            "/routez" => {
+                self.count_http("/routez");
+                let r = self.routez(target);
+                self.json_or_400(slot, r);
+            }
+            "/subsz" | "/subscriptionsz" => {
+                self.count_http("/subsz");
+                let r = self.subsz(target);
+                self.json_or_400(slot, r);
+            }
             "/healthz" => {
                 self.count_http("/healthz");
-                self.http_respond(
-                    slot,
-                    "200 OK",
-                    "application/json",
-                    b"{\"status\":\"ok\"}".to_vec(),
-                );
+                self.http_respond(slot, "200 OK", "application/json", b"{\"status\":\"ok\"}".to_vec());
             }
             "/" => {
                 self.count_http("/");
                 let body = format!(
                     "<html><head><title>rnats-server</title></head><body>\n<h1>nats-server v{COMPAT_VERSION} (rnats-server {RNATS_VERSION})</h1>\n<a href=./varz>General</a><br/>\n<a href=./healthz>Health Probe</a><br/>\n</body></html>\n"
                 );
-                self.http_respond(
-                    slot,
-                    "200 OK",
-                    "text/html; charset=utf-8",
-                    body.into_bytes(),
-                );
+                self.http_respond(slot, "200 OK", "text/html; charset=utf-8", body.into_bytes());
             }
-            _ => self.http_respond(
-                slot,
-                "404 Not Found",
-                "text/plain; charset=utf-8",
-                b"404 page not found\n".to_vec(),
-            ),
+            _ => {
+                self.http_respond(slot, "404 Not Found", "text/plain; charset=utf-8", b"404 page not found\n".to_vec())
+            }
+        }
+    }
+
+    fn json_or_400(&mut self, slot: usize, r: Result<Vec<u8>, String>) {
+        match r {
+            Ok(body) => self.http_respond(slot, "200 OK", "application/json", body),
+            Err(e) => self.http_respond(slot, "400 Bad Request", "text/plain; charset=utf-8", e.into_bytes()),
         }
     }
 
@@ -260,10 +252,7 @@ impl Server {
         let o = &self.opts;
         let now = SystemTime::now();
         let up = now.duration_since(self.start).unwrap_or_default();
-        let (host, port) = (
-            o.host.clone(),
-            self.client_addr.map(|a| a.port()).unwrap_or(0),
-        );
+        let (host, port) = (o.host.clone(), self.client_addr.map(|a| a.port()).unwrap_or(0));
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
@@ -274,7 +263,7 @@ impl Server {
         j.str("go", "rnats");
         j.str("host", &host);
         j.num("port", port);
-        if o.auth_required() {
+        if self.auth_enforced() {
             j.bool("auth_required", true);
         }
         if self.cluster.as_ref().is_some_and(|c| !c.routes.is_empty()) {
@@ -334,11 +323,7 @@ impl Server {
         let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
         j.num("cores", cores);
         j.num("gomaxprocs", 1);
-        let cpu = if up.as_secs_f64() > 0.0 {
-            cpu_seconds() / up.as_secs_f64() * 100.0
-        } else {
-            0.0
-        };
+        let cpu = if up.as_secs_f64() > 0.0 { cpu_seconds() / up.as_secs_f64() * 100.0 } else { 0.0 };
         j.num("cpu", (cpu * 100.0).round() / 100.0);
         j.num("connections", self.client_count);
         j.num("total_connections", self.stats.total_connections);

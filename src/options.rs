@@ -28,229 +28,49 @@ enum Kind {
 
 /// (names accepted after one or two dashes, canonical clap id, kind, help)
 const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
-    (
-        &["p", "port"],
-        "port",
-        Kind::Int,
-        "Client port (-1 picks a random port)",
-    ),
-    (
-        &["a", "addr", "net"],
-        "addr",
-        Kind::Str,
-        "Client bind address",
-    ),
-    (
-        &["n", "name", "server_name"],
-        "name",
-        Kind::Str,
-        "Server name (default: the server id)",
-    ),
-    (
-        &["m", "http_port"],
-        "http_port",
-        Kind::Int,
-        "HTTP monitoring port (-1 picks a random port)",
-    ),
-    (
-        &["ms", "https_port"],
-        "https_port",
-        Kind::Int,
-        "HTTPS monitoring port (not supported)",
-    ),
+    (&["p", "port"], "port", Kind::Int, "Client port (-1 picks a random port)"),
+    (&["a", "addr", "net"], "addr", Kind::Str, "Client bind address"),
+    (&["n", "name", "server_name"], "name", Kind::Str, "Server name (default: the server id)"),
+    (&["m", "http_port"], "http_port", Kind::Int, "HTTP monitoring port (-1 picks a random port)"),
+    (&["ms", "https_port"], "https_port", Kind::Int, "HTTPS monitoring port (not supported)"),
     (&["c", "config"], "config", Kind::Str, "Configuration file"),
-    (
-        &["t"],
-        "test_config",
-        Kind::Bool,
-        "Check the configuration file and exit",
-    ),
-    (
-        &["P", "pid"],
-        "pid",
-        Kind::Str,
-        "Write the process id to this file",
-    ),
-    (
-        &["ports_file_dir"],
-        "ports_file_dir",
-        Kind::Str,
-        "Directory for the ports file (not supported)",
-    ),
-    (
-        &["l", "log"],
-        "log",
-        Kind::Str,
-        "Log to this file instead of stderr",
-    ),
-    (
-        &["log_size_limit"],
-        "log_size_limit",
-        Kind::Int,
-        "Rotate the log file at this size (not supported)",
-    ),
-    (
-        &["T", "logtime"],
-        "logtime",
-        Kind::Bool,
-        "Timestamp log lines (default true)",
-    ),
-    (
-        &["logtime_utc"],
-        "logtime_utc",
-        Kind::Bool,
-        "Log timestamps in UTC",
-    ),
-    (
-        &["s", "syslog"],
-        "syslog",
-        Kind::Bool,
-        "Log to syslog (not supported)",
-    ),
-    (
-        &["r", "remote_syslog"],
-        "remote_syslog",
-        Kind::Str,
-        "Remote syslog address (not supported)",
-    ),
-    (
-        &["D", "debug"],
-        "debug",
-        Kind::Bool,
-        "Enable debug log lines",
-    ),
-    (
-        &["V", "trace"],
-        "trace",
-        Kind::Bool,
-        "Trace the raw protocol",
-    ),
+    (&["t"], "test_config", Kind::Bool, "Check the configuration file and exit"),
+    (&["P", "pid"], "pid", Kind::Str, "Write the process id to this file"),
+    (&["ports_file_dir"], "ports_file_dir", Kind::Str, "Directory for the ports file (not supported)"),
+    (&["l", "log"], "log", Kind::Str, "Log to this file instead of stderr"),
+    (&["log_size_limit"], "log_size_limit", Kind::Int, "Rotate the log file at this size (not supported)"),
+    (&["T", "logtime"], "logtime", Kind::Bool, "Timestamp log lines (default true)"),
+    (&["logtime_utc"], "logtime_utc", Kind::Bool, "Log timestamps in UTC"),
+    (&["s", "syslog"], "syslog", Kind::Bool, "Log to syslog (not supported)"),
+    (&["r", "remote_syslog"], "remote_syslog", Kind::Str, "Remote syslog address (not supported)"),
+    (&["D", "debug"], "debug", Kind::Bool, "Enable debug log lines"),
+    (&["V", "trace"], "trace", Kind::Bool, "Trace the raw protocol"),
     (&["VV"], "VV", Kind::Bool, "Verbose trace"),
     (&["DV"], "DV", Kind::Bool, "Debug and trace"),
     (&["DVV"], "DVV", Kind::Bool, "Debug and verbose trace"),
-    (
-        &["max_traced_msg_len"],
-        "max_traced_msg_len",
-        Kind::Int,
-        "Cut traced payloads at this many bytes",
-    ),
-    (
-        &["user"],
-        "user",
-        Kind::Str,
-        "User required for client connections",
-    ),
-    (
-        &["pass"],
-        "pass",
-        Kind::Str,
-        "Password required for client connections",
-    ),
-    (
-        &["auth"],
-        "auth",
-        Kind::Str,
-        "Token required for client connections",
-    ),
-    (
-        &["routes"],
-        "routes",
-        Kind::Str,
-        "Comma-separated route URLs to solicit",
-    ),
-    (
-        &["cluster", "cluster_listen"],
-        "cluster",
-        Kind::Str,
-        "Cluster listen URL (nats://host:port)",
-    ),
+    (&["max_traced_msg_len"], "max_traced_msg_len", Kind::Int, "Cut traced payloads at this many bytes"),
+    (&["user"], "user", Kind::Str, "User required for client connections"),
+    (&["pass"], "pass", Kind::Str, "Password required for client connections"),
+    (&["auth"], "auth", Kind::Str, "Token required for client connections"),
+    (&["routes"], "routes", Kind::Str, "Comma-separated route URLs to solicit"),
+    (&["cluster", "cluster_listen"], "cluster", Kind::Str, "Cluster listen URL (nats://host:port)"),
     (&["cluster_name"], "cluster_name", Kind::Str, "Cluster name"),
-    (
-        &["cluster_advertise"],
-        "cluster_advertise",
-        Kind::Str,
-        "Cluster URL advertised to other servers",
-    ),
-    (
-        &["no_advertise"],
-        "no_advertise",
-        Kind::Bool,
-        "Do not advertise known cluster members to clients",
-    ),
-    (
-        &["connect_retries"],
-        "connect_retries",
-        Kind::Int,
-        "Connect retries for implicit routes",
-    ),
-    (
-        &["client_advertise"],
-        "client_advertise",
-        Kind::Str,
-        "Client URL advertised to other servers",
-    ),
+    (&["cluster_advertise"], "cluster_advertise", Kind::Str, "Cluster URL advertised to other servers"),
+    (&["no_advertise"], "no_advertise", Kind::Bool, "Do not advertise known cluster members to clients"),
+    (&["connect_retries"], "connect_retries", Kind::Int, "Connect retries for implicit routes"),
+    (&["client_advertise"], "client_advertise", Kind::Str, "Client URL advertised to other servers"),
     (&["tls"], "tls", Kind::Bool, "Enable TLS (not supported)"),
-    (
-        &["tlscert"],
-        "tlscert",
-        Kind::Str,
-        "TLS certificate file (not supported)",
-    ),
-    (
-        &["tlskey"],
-        "tlskey",
-        Kind::Str,
-        "TLS key file (not supported)",
-    ),
-    (
-        &["tlscacert"],
-        "tlscacert",
-        Kind::Str,
-        "TLS CA file (not supported)",
-    ),
-    (
-        &["tlsverify"],
-        "tlsverify",
-        Kind::Bool,
-        "Verify client certificates (not supported)",
-    ),
-    (
-        &["js", "jetstream"],
-        "jetstream",
-        Kind::Bool,
-        "Enable JetStream (not supported)",
-    ),
-    (
-        &["sd", "store_dir"],
-        "store_dir",
-        Kind::Str,
-        "JetStream store directory (not supported)",
-    ),
-    (
-        &["profile"],
-        "profile",
-        Kind::Int,
-        "Profiling HTTP port (not supported)",
-    ),
-    (
-        &["sl", "signal"],
-        "signal",
-        Kind::Str,
-        "Send a signal to a running server (not supported yet)",
-    ),
-    (
-        &["v", "version"],
-        "version",
-        Kind::Bool,
-        "Print the version and exit",
-    ),
+    (&["tlscert"], "tlscert", Kind::Str, "TLS certificate file (not supported)"),
+    (&["tlskey"], "tlskey", Kind::Str, "TLS key file (not supported)"),
+    (&["tlscacert"], "tlscacert", Kind::Str, "TLS CA file (not supported)"),
+    (&["tlsverify"], "tlsverify", Kind::Bool, "Verify client certificates (not supported)"),
+    (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream (not supported)"),
+    (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory (not supported)"),
+    (&["profile"], "profile", Kind::Int, "Profiling HTTP port (not supported)"),
+    (&["sl", "signal"], "signal", Kind::Str, "Send a signal to a running server (not supported yet)"),
+    (&["v", "version"], "version", Kind::Bool, "Print the version and exit"),
     (&["h", "help"], "help", Kind::Bool, "Show this help"),
-    (
-        &["help_tls"],
-        "help_tls",
-        Kind::Bool,
-        "TLS help (not supported)",
-    ),
+    (&["help_tls"], "help_tls", Kind::Bool, "TLS help (not supported)"),
 ];
 
 /// Everything the server needs to know at startup.
@@ -288,6 +108,15 @@ pub struct Options {
     pub no_advertise: bool,
     pub connect_retries: u32,
     pub client_advertise: Option<String>,
+    /// Credentials routes must present (and that implicit routes send).
+    pub cluster_auth: Option<(String, String)>,
+    /// Users from `authorization { users = [...] }`: (user, password).
+    pub users: Vec<(String, String)>,
+    /// User assumed for clients that send no credentials.
+    pub no_auth_user: Option<String>,
+    pub config_file: Option<PathBuf>,
+    pub lame_duck_duration: Duration,
+    pub lame_duck_grace_period: Duration,
 }
 
 impl Default for Options {
@@ -324,6 +153,12 @@ impl Default for Options {
             no_advertise: false,
             connect_retries: 0,
             client_advertise: None,
+            cluster_auth: None,
+            users: Vec::new(),
+            no_auth_user: None,
+            config_file: None,
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
         }
     }
 }
@@ -331,7 +166,7 @@ impl Default for Options {
 impl Options {
     /// Whether clients must authenticate.
     pub fn auth_required(&self) -> bool {
-        self.user.is_some() || self.auth_token.is_some()
+        self.user.is_some() || self.auth_token.is_some() || !self.users.is_empty()
     }
 }
 
@@ -340,6 +175,8 @@ pub enum Action {
     Run(Box<Options>),
     /// Print this to stdout and exit with this status.
     Exit(String, i32),
+    /// Print this to stderr and exit with this status.
+    ExitStderr(String, i32),
 }
 
 /// A command-line problem: printed as `nats-server: <msg>` with status 1.
@@ -359,26 +196,13 @@ fn command() -> Command {
         .disable_version_flag(true)
         .override_usage("rnats-server [options]");
     for (names, id, kind, help) in FLAGS {
-        let shown: Vec<String> = names
-            .iter()
-            .map(|n| {
-                if n.len() == 1 {
-                    format!("-{n}")
-                } else {
-                    format!("--{n}")
-                }
-            })
-            .collect();
+        let shown: Vec<String> =
+            names.iter().map(|n| if n.len() == 1 { format!("-{n}") } else { format!("--{n}") }).collect();
         let help = format!("{:<34} {help}", shown.join(", "));
         let arg = Arg::new(*id).long(*id).help(help).hide_short_help(false);
         let arg = match kind {
-            Kind::Bool => arg
-                .action(ArgAction::Set)
-                .value_parser(clap::value_parser!(bool)),
-            Kind::Int => arg
-                .action(ArgAction::Set)
-                .value_parser(clap::value_parser!(i64))
-                .allow_negative_numbers(true),
+            Kind::Bool => arg.action(ArgAction::Set).value_parser(clap::value_parser!(bool)),
+            Kind::Int => arg.action(ArgAction::Set).value_parser(clap::value_parser!(i64)).allow_negative_numbers(true),
             Kind::Str => arg.action(ArgAction::Set).allow_hyphen_values(true),
         };
         cmd = cmd.arg(arg);
@@ -390,23 +214,11 @@ fn command() -> Command {
 pub fn usage() -> String {
     let mut out = String::from("Usage: rnats-server [options]\n\nOptions:\n");
     for (names, _, kind, help) in FLAGS {
-        let mut shown: Vec<String> = names
-            .iter()
-            .map(|n| {
-                if n.len() == 1 {
-                    format!("-{n}")
-                } else {
-                    format!("--{n}")
-                }
-            })
-            .collect();
+        let mut shown: Vec<String> =
+            names.iter().map(|n| if n.len() == 1 { format!("-{n}") } else { format!("--{n}") }).collect();
         if *kind != Kind::Bool {
             if let Some(last) = shown.last_mut() {
-                last.push_str(if *kind == Kind::Int {
-                    " <int>"
-                } else {
-                    " <string>"
-                });
+                last.push_str(if *kind == Kind::Int { " <int>" } else { " <string>" });
             }
         }
         out.push_str(&format!("    {:<40} {help}\n", shown.join(", ")));
@@ -442,11 +254,7 @@ pub fn parse_go_int(s: &str) -> Option<i64> {
     } else {
         (10, lower.as_str())
     };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return None;
     }
     let clean: String = digits.chars().filter(|c| *c != '_').collect();
@@ -503,9 +311,7 @@ fn normalise(args: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
                 };
                 if *kind == Kind::Int {
                     parse_go_int(&v)
-                        .ok_or_else(|| {
-                            format!("invalid value {v:?} for flag -{name}: parse error")
-                        })?
+                        .ok_or_else(|| format!("invalid value {v:?} for flag -{name}: parse error"))?
                         .to_string()
                 } else {
                     v
@@ -527,9 +333,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
             return Ok(Action::Exit(usage(), 0));
         }
     };
-    let m = command()
-        .try_get_matches_from(tokens)
-        .map_err(|e| CliError(e.to_string()))?;
+    let m = command().try_get_matches_from(tokens).map_err(|e| CliError(e.to_string()))?;
     let flag = |id: &str| m.get_one::<bool>(id).copied();
     let string = |id: &str| m.get_one::<String>(id).cloned();
     let int = |id: &str| m.get_one::<i64>(id).copied();
@@ -564,21 +368,41 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         "profile",
         "signal",
         "help_tls",
-        "config",
-        "test_config",
     ] {
         if m.contains_id(id) && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
             // Only a bool flag explicitly set to false is harmless.
             if flag(id) == Some(false) {
                 continue;
             }
-            return Err(CliError(format!(
-                "the --{id} option is not supported by this server yet"
-            )));
+            return Err(CliError(format!("the --{id} option is not supported by this server yet")));
         }
     }
 
     let mut o = Options::default();
+    let config = string("config").filter(|c| !c.is_empty());
+    if let Some(path) = &config {
+        match crate::config::load(path, &mut o) {
+            Ok(warnings) => {
+                if flag("test_config") == Some(true) && !warnings.is_empty() {
+                    return Err(CliError(warnings.join("\n")));
+                }
+                for w in warnings {
+                    // Printed before logging starts, as Go does.
+                    eprintln!("{w}");
+                }
+            }
+            Err(e) => return Err(CliError(e)),
+        }
+        o.config_file = Some(PathBuf::from(path));
+    }
+    if flag("test_config") == Some(true) {
+        let Some(path) = config else {
+            return Err(CliError("must specify [-c, --config] option to check configuration file syntax".into()));
+        };
+        return Ok(Action::ExitStderr(format!("nats-server: configuration file {path} is valid\n"), 0));
+    }
+
+    // Flags given on the command line override the file.
     if let Some(p) = int("port") {
         o.port = p;
     }
@@ -586,10 +410,10 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         o.host = a;
     }
     if let Some(n) = string("name") {
-        if n.contains(' ') {
-            return Err(CliError("server name cannot contain spaces".into()));
-        }
         o.server_name = Some(n);
+    }
+    if o.server_name.as_deref().is_some_and(|n| n.contains(' ')) {
+        return Err(CliError("server name cannot contain spaces".into()));
     }
     if let Some(p) = int("http_port") {
         o.http_port = Some(p);
@@ -617,36 +441,59 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     if let Some(v) = flag("logtime_utc") {
         o.logtime_utc = v;
     }
-    o.log_file = string("log").map(PathBuf::from);
-    o.pid_file = string("pid").map(PathBuf::from);
+    if let Some(l) = string("log") {
+        o.log_file = Some(PathBuf::from(l));
+    }
+    if let Some(p) = string("pid") {
+        o.pid_file = Some(PathBuf::from(p));
+    }
     if let Some(n) = int("max_traced_msg_len") {
         o.max_traced_msg_len = n.max(0) as usize;
     }
-    o.user = string("user");
-    o.pass = string("pass");
-    o.auth_token = string("auth");
-    if let Some(r) = string("routes") {
-        o.routes = r
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+    if let Some(u) = string("user") {
+        o.user = Some(u);
     }
-    o.cluster_listen = string("cluster").filter(|s| !s.is_empty());
-    o.cluster_name = string("cluster_name");
-    o.cluster_advertise = string("cluster_advertise");
+    if let Some(p) = string("pass") {
+        o.pass = Some(p);
+    }
+    if let Some(t) = string("auth") {
+        o.auth_token = Some(t);
+    }
+    if let Some(r) = string("routes") {
+        o.routes = r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    }
+    if let Some(c) = string("cluster") {
+        o.cluster_listen = Some(c).filter(|s| !s.is_empty());
+        // Credentials come from the URL alone once the flag is given.
+        o.cluster_auth = None;
+        if let Some(url) = &o.cluster_listen {
+            let u = crate::cluster::RouteUrl::parse(url).map_err(CliError)?;
+            if let Some(user) = u.user {
+                let Some(pass) = u.pass else {
+                    return Err(CliError("expected cluster password to be set".into()));
+                };
+                o.cluster_auth = Some((user, pass));
+            }
+        }
+    }
+    if let Some(n) = string("cluster_name") {
+        o.cluster_name = Some(n);
+    }
+    if let Some(a) = string("cluster_advertise") {
+        o.cluster_advertise = Some(a);
+    }
     if let Some(v) = flag("no_advertise") {
         o.no_advertise = v;
     }
     if let Some(n) = int("connect_retries") {
         o.connect_retries = n.max(0) as u32;
     }
-    o.client_advertise = string("client_advertise");
+    if let Some(a) = string("client_advertise") {
+        o.client_advertise = Some(a);
+    }
 
     if !o.routes.is_empty() && o.cluster_listen.is_none() {
-        return Err(CliError(
-            "solicited routes require cluster capabilities, e.g. --cluster".into(),
-        ));
+        return Err(CliError("solicited routes require cluster capabilities, e.g. --cluster".into()));
     }
     Ok(Action::Run(Box::new(o)))
 }
@@ -666,7 +513,7 @@ mod tests {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         match parse_args(&args) {
             Ok(Action::Run(o)) => *o,
-            Ok(Action::Exit(..)) => panic!("unexpected exit"),
+            Ok(Action::Exit(..) | Action::ExitStderr(..)) => panic!("unexpected exit"),
             Err(e) => panic!("error: {e}"),
         }
     }
@@ -690,20 +537,11 @@ mod tests {
     #[test]
     fn errors() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(matches!(
-            parse_args(&args(&["-bogus"])),
-            Ok(Action::Exit(_, 0))
-        ));
-        assert!(matches!(
-            parse_args(&args(&["-VD"])),
-            Ok(Action::Exit(_, 0))
-        ));
+        assert!(matches!(parse_args(&args(&["-bogus"])), Ok(Action::Exit(_, 0))));
+        assert!(matches!(parse_args(&args(&["-VD"])), Ok(Action::Exit(_, 0))));
         assert!(parse_args(&args(&["-T", "false"])).is_err());
         assert!(parse_args(&args(&["-routes", "nats://a:1"])).is_err());
-        assert!(matches!(
-            parse_args(&args(&["version"])),
-            Ok(Action::Exit(_, 0))
-        ));
+        assert!(matches!(parse_args(&args(&["version"])), Ok(Action::Exit(_, 0))));
     }
 
     #[test]

@@ -102,11 +102,7 @@ pub fn listen(host: &str, port: i64) -> io::Result<TcpListener> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-    let domain = if addr.is_ipv4() {
-        socket2::Domain::IPV4
-    } else {
-        socket2::Domain::IPV6
-    };
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
@@ -136,38 +132,23 @@ fn new_server_id(seed: u64) -> String {
 
 impl Server {
     pub fn new(opts: Options) -> io::Result<Server> {
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64
+        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
             ^ ((std::process::id() as u64) << 32);
         let server_id = new_server_id(seed);
-        let server_name = opts
-            .server_name
-            .clone()
-            .unwrap_or_else(|| server_id.clone());
+        let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let cluster = match &opts.cluster_listen {
             Some(u) => {
-                let url = RouteUrl::parse(u)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let url = RouteUrl::parse(u).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 if url.user.is_some() && url.pass.is_none() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "expected cluster password to be set",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "expected cluster password to be set"));
                 }
-                Some(Cluster::new(
-                    url,
-                    opts.cluster_name.clone(),
-                    seed.rotate_left(17),
-                ))
+                Some(Cluster::new(url, opts.cluster_name.clone(), seed.rotate_left(17)))
             }
             None => None,
         };
         let poll = Poll::new()?;
         let mut sigs = signals::install()?;
-        poll.registry()
-            .register(&mut sigs.rx, SIGNAL, Interest::READABLE)?;
+        poll.registry().register(&mut sigs.rx, SIGNAL, Interest::READABLE)?;
         Ok(Server {
             opts,
             poll,
@@ -208,10 +189,7 @@ impl Server {
     }
 
     pub fn register_listener(&mut self, l: &mut TcpListener, token: Token) -> Result<(), String> {
-        self.poll
-            .registry()
-            .register(l, token, Interest::READABLE)
-            .map_err(|e| e.to_string())
+        self.poll.registry().register(l, token, Interest::READABLE).map_err(|e| e.to_string())
     }
 
     /// Queues a connection (already marked `closing`) for removal.
@@ -255,11 +233,7 @@ impl Server {
         self.write_client_info(&mut line, cid, ip);
         let c = &mut self.conns[slot];
         if crate::logging::trace_enabled() {
-            log::trace!(
-                "{} - ->> [{}]",
-                c.prefix,
-                String::from_utf8_lossy(&line[..line.len() - 2])
-            );
+            log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
         }
         c.out.extend_from_slice(&line);
         c.info_version = version;
@@ -271,9 +245,7 @@ impl Server {
         let slots: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.kind == Kind::Client && c.opts.protocol >= 1 && c.ponged && c.closing.is_none()
-            })
+            .filter(|(_, c)| c.kind == Kind::Client && c.opts.protocol >= 1 && c.ponged && c.closing.is_none())
             .map(|(k, _)| k)
             .collect();
         for slot in slots {
@@ -295,11 +267,7 @@ impl Server {
     /// `d` plus up to `pct` percent of random jitter.
     pub fn jitter(&mut self, d: Duration, pct: u64) -> Duration {
         let ms = d.as_millis() as u64;
-        let extra = if ms == 0 || pct == 0 {
-            0
-        } else {
-            self.rand() % (ms * pct / 100 + 1)
-        };
+        let extra = if ms == 0 || pct == 0 { 0 } else { self.rand() % (ms * pct / 100 + 1) };
         d + Duration::from_millis(extra)
     }
 
@@ -330,7 +298,7 @@ impl Server {
         v.extend_from_slice(b",\"proto\":1,\"go\":\"rnats\",\"host\":");
         write_str(&mut v, host.as_bytes());
         v.extend_from_slice(format!(",\"port\":{port},\"headers\":true").as_bytes());
-        if self.opts.auth_required() {
+        if self.auth_enforced() {
             v.extend_from_slice(b",\"auth_required\":true");
         }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
@@ -362,22 +330,11 @@ impl Server {
             log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
         if let Some(hp) = self.opts.http_port {
-            let host = self
-                .opts
-                .http_host
-                .clone()
-                .unwrap_or_else(|| self.opts.host.clone());
-            let mut l =
-                listen(&host, hp).map_err(|e| format!("Can't listen to the monitor port: {e}"))?;
+            let host = self.opts.http_host.clone().unwrap_or_else(|| self.opts.host.clone());
+            let mut l = listen(&host, hp).map_err(|e| format!("Can't listen to the monitor port: {e}"))?;
             let addr = l.local_addr().map_err(|e| e.to_string())?;
-            log::info!(
-                "Starting http monitor on {}",
-                display_host_port(&host, addr.port())
-            );
-            self.poll
-                .registry()
-                .register(&mut l, HTTP_LISTENER, Interest::READABLE)
-                .map_err(|e| e.to_string())?;
+            log::info!("Starting http monitor on {}", display_host_port(&host, addr.port()));
+            self.poll.registry().register(&mut l, HTTP_LISTENER, Interest::READABLE).map_err(|e| e.to_string())?;
             self.http_addr = Some(addr);
             self.http_listener = Some(l);
         }
@@ -390,18 +347,12 @@ impl Server {
             )
         })?;
         let addr = l.local_addr().map_err(|e| e.to_string())?;
-        self.poll
-            .registry()
-            .register(&mut l, CLIENT_LISTENER, Interest::READABLE)
-            .map_err(|e| e.to_string())?;
+        self.poll.registry().register(&mut l, CLIENT_LISTENER, Interest::READABLE).map_err(|e| e.to_string())?;
         self.client_addr = Some(addr);
         self.listener = Some(l);
         self.build_info_head();
         self.build_info_tail();
-        log::info!(
-            "Listening for client connections on {}",
-            display_host_port(&host, addr.port())
-        );
+        log::info!("Listening for client connections on {}", display_host_port(&host, addr.port()));
         log::info!("Server is ready");
         self.start_cluster()
     }
@@ -412,11 +363,7 @@ impl Server {
         loop {
             self.flush_pending();
             let now = Instant::now();
-            let timeout = if self.still_readable.is_empty() {
-                self.timers.timeout(now)
-            } else {
-                Some(Duration::ZERO)
-            };
+            let timeout = if self.still_readable.is_empty() { self.timers.timeout(now) } else { Some(Duration::ZERO) };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("Poll error: {e}");
@@ -481,11 +428,7 @@ impl Server {
 
     pub fn register(&mut self, slot: usize) -> io::Result<()> {
         let c = &mut self.conns[slot];
-        self.poll.registry().register(
-            &mut c.sock,
-            Token(slot + CONN_BASE),
-            Interest::READABLE | Interest::WRITABLE,
-        )
+        self.poll.registry().register(&mut c.sock, Token(slot + CONN_BASE), Interest::READABLE | Interest::WRITABLE)
     }
 
     fn add_client(&mut self, sock: TcpStream, peer: SocketAddr) {
@@ -495,6 +438,7 @@ impl Server {
         let parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
         let mut conn = Conn::new(cid, Kind::Client, sock, peer, parser);
         self.write_client_info(&mut conn.out, cid, peer.ip());
+        conn.info_version = self.urls_version();
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering client connection: {e}");
@@ -506,9 +450,8 @@ impl Server {
         if self.client_count > self.opts.max_connections {
             self.send_err(slot, "maximum connections exceeded");
             self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
-        } else if self.opts.auth_required() {
-            self.timers
-                .add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
+        } else if self.auth_enforced() {
+            self.timers.add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
         }
         self.write_out(slot);
     }
@@ -520,17 +463,12 @@ impl Server {
                 Ok((sock, peer)) => {
                     let cid = self.next_cid();
                     let parser = ClientParser::new(0, 0);
-                    let slot = self
-                        .conns
-                        .insert(Conn::new(cid, Kind::Http, sock, peer, parser));
+                    let slot = self.conns.insert(Conn::new(cid, Kind::Http, sock, peer, parser));
                     if self.register(slot).is_err() {
                         self.conns.remove(slot);
                         continue;
                     }
-                    self.timers.add_in(
-                        self.opts.write_deadline,
-                        TimerKind::CloseDeadline { slot, cid },
-                    );
+                    self.timers.add_in(self.opts.write_deadline, TimerKind::CloseDeadline { slot, cid });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -716,8 +654,7 @@ impl Server {
         c.pending_reason = Some(reason);
         let cid = c.cid;
         Server::queue_flush(&mut self.pending_flush, c, slot);
-        self.timers
-            .add_in(deadline, TimerKind::CloseDeadline { slot, cid });
+        self.timers.add_in(deadline, TimerKind::CloseDeadline { slot, cid });
     }
 
     fn close_marked(&mut self) {
@@ -734,10 +671,7 @@ impl Server {
         }
         self.write_out(slot);
         let mut c = self.conns.remove(slot);
-        let reason = c
-            .closing
-            .or(c.pending_reason)
-            .unwrap_or(CloseReason::ClientClosed);
+        let reason = c.closing.or(c.pending_reason).unwrap_or(CloseReason::ClientClosed);
         let _ = self.poll.registry().deregister(&mut c.sock);
         let _ = c.sock.shutdown(std::net::Shutdown::Both);
         if c.kind == Kind::Client {
@@ -746,11 +680,7 @@ impl Server {
                 self.sublist.remove(&sub);
                 self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
             }
-            log::debug!(
-                "{} - Client connection closed: {}",
-                c.prefix,
-                reason.as_str()
-            );
+            log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
         } else if c.kind == Kind::Route {
             self.route_closed(slot, &mut c, reason);
         }
@@ -831,11 +761,7 @@ pub trait Protocol {
     /// Parses the op at the start of `buf` and handles it. `Ok(None)`: the
     /// op is incomplete; `Ok(Some((len, go_on)))`: it spanned `len` bytes and
     /// `go_on` is false when the connection's remaining input must be dropped.
-    fn step(
-        server: &mut Server,
-        slot: usize,
-        buf: &[u8],
-    ) -> Result<Option<(usize, bool)>, ParseError>;
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError>;
     /// Answers a parse error (and closes the connection).
     fn on_error(server: &mut Server, slot: usize, e: ParseError);
 }
@@ -847,11 +773,7 @@ impl Protocol for ClientProtocol {
     fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
         conn.parser.body_needed(buffered)
     }
-    fn step(
-        server: &mut Server,
-        slot: usize,
-        buf: &[u8],
-    ) -> Result<Option<(usize, bool)>, ParseError> {
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
         match server.conns[slot].parser.parse(buf)? {
             Status::Complete(f) => {
                 let len = f.len;
@@ -869,11 +791,7 @@ impl Protocol for RouteProtocol {
     fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
         conn.rparser.body_needed(buffered)
     }
-    fn step(
-        server: &mut Server,
-        slot: usize,
-        buf: &[u8],
-    ) -> Result<Option<(usize, bool)>, ParseError> {
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
         match server.conns[slot].rparser.parse(buf)? {
             Status::Complete(f) => {
                 let len = f.len;

@@ -12,13 +12,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 static PENDING: AtomicU32 = AtomicU32::new(0);
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-pub const SIGS: [libc::c_int; 5] = [
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
+pub const SIGS: [libc::c_int; 5] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
 
 extern "C" fn on_signal(sig: libc::c_int) {
     if let Some(i) = SIGS.iter().position(|s| *s == sig) {
@@ -60,10 +54,7 @@ pub fn install() -> std::io::Result<SignalPipe> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    Ok(SignalPipe {
-        rx: mio::net::UnixStream::from_std(rx),
-        _tx: tx,
-    })
+    Ok(SignalPipe { rx: mio::net::UnixStream::from_std(rx), _tx: tx })
 }
 
 impl SignalPipe {
@@ -77,11 +68,7 @@ impl SignalPipe {
             }
         }
         let bits = PENDING.swap(0, Ordering::SeqCst);
-        SIGS.iter()
-            .enumerate()
-            .filter(|(i, _)| bits & (1 << i) != 0)
-            .map(|(_, s)| *s)
-            .collect()
+        SIGS.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, s)| *s).collect()
     }
 }
 

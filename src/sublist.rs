@@ -70,20 +70,14 @@ struct Node {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.psubs.is_empty()
-            && self.qsubs.is_empty()
-            && self.next.as_ref().is_none_or(|l| l.is_empty())
+        self.psubs.is_empty() && self.qsubs.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
     }
 
     fn add_to(&self, r: &mut MatchResult) {
         r.psubs.extend(self.psubs.iter().cloned());
         for (q, members) in &self.qsubs {
             // Groups of the same name found under different patterns merge.
-            match r
-                .qsubs
-                .iter_mut()
-                .find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(&**q))
-            {
+            match r.qsubs.iter_mut().find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(&**q)) {
                 Some(g) => g.extend(members.iter().cloned()),
                 None => r.qsubs.push(members.clone()),
             }
@@ -111,12 +105,35 @@ pub struct Sublist {
     root: Level,
     count: usize,
     cache: FxHashMap<Box<[u8]>, Rc<MatchResult>>,
+    pub stats: SublistStats,
+}
+
+/// Counters shown by `/subsz`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SublistStats {
+    pub inserts: u64,
+    pub removes: u64,
+    pub matches: u64,
+    pub cache_hits: u64,
 }
 
 impl Sublist {
     /// Number of subscriptions stored.
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// Number of cached match results.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// (largest, average) number of receivers over the cached results.
+    pub fn cache_fanout(&self) -> (usize, f64) {
+        let sizes = self.cache.values().map(|r| r.psubs.len() + r.qsubs.len());
+        let (max, sum) = sizes.fold((0, 0), |(m, s), n| (m.max(n), s + n));
+        let avg = if self.cache.is_empty() { 0.0 } else { sum as f64 / self.cache.len() as f64 };
+        (max, avg)
     }
 
     /// Adds a subscription whose subject is already validated.
@@ -143,6 +160,7 @@ impl Sublist {
             },
         }
         self.count += 1;
+        self.stats.inserts += 1;
         self.invalidate(&sub.subject);
     }
 
@@ -152,6 +170,7 @@ impl Sublist {
         let removed = remove_from(&mut self.root, &tokens, sub);
         if removed {
             self.count -= 1;
+            self.stats.removes += 1;
             self.invalidate(&sub.subject);
         }
         removed
@@ -170,7 +189,9 @@ impl Sublist {
 
     /// All subscriptions matching the literal `subject`.
     pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult> {
+        self.stats.matches += 1;
         if let Some(r) = self.cache.get(subject) {
+            self.stats.cache_hits += 1;
             return r.clone();
         }
         let mut r = MatchResult::default();
@@ -188,11 +209,7 @@ impl Sublist {
                 overflow.push(t);
             }
         }
-        let toks: &[&[u8]] = if overflow.is_empty() {
-            &tokens[..n]
-        } else {
-            &overflow
-        };
+        let toks: &[&[u8]] = if overflow.is_empty() { &tokens[..n] } else { &overflow };
         match_level(&self.root, toks, &mut r);
         let r = Rc::new(r);
         if self.cache.len() >= CACHE_MAX {
@@ -315,11 +332,7 @@ mod tests {
     }
 
     fn sids(r: &MatchResult) -> Vec<String> {
-        let mut v: Vec<String> = r
-            .psubs
-            .iter()
-            .map(|s| String::from_utf8_lossy(&s.sid).into_owned())
-            .collect();
+        let mut v: Vec<String> = r.psubs.iter().map(|s| String::from_utf8_lossy(&s.sid).into_owned()).collect();
         v.sort();
         v
     }
@@ -327,14 +340,7 @@ mod tests {
     #[test]
     fn wildcards_and_literals() {
         let mut sl = Sublist::default();
-        for (s, id) in [
-            ("foo.bar", "1"),
-            ("foo.*", "2"),
-            ("foo.>", "3"),
-            (">", "4"),
-            ("*.bar", "5"),
-            ("foo", "6"),
-        ] {
+        for (s, id) in [("foo.bar", "1"), ("foo.*", "2"), ("foo.>", "3"), (">", "4"), ("*.bar", "5"), ("foo", "6")] {
             sl.insert(sub(s, None, id));
         }
         assert_eq!(sids(&sl.matches(b"foo.bar")), ["1", "2", "3", "4", "5"]);

@@ -38,9 +38,7 @@ impl Timers {
 
     /// Time until the nearest deadline (zero if one is due), `None` if none.
     pub fn timeout(&self, now: Instant) -> Option<Duration> {
-        self.heap
-            .peek()
-            .map(|Reverse((at, _))| at.saturating_duration_since(now))
+        self.heap.peek().map(|Reverse((at, _))| at.saturating_duration_since(now))
     }
 
     /// Removes and returns one due entry.
@@ -60,25 +58,13 @@ mod tests {
     fn order_and_due() {
         let mut t = Timers::default();
         let now = Instant::now();
-        t.add(
-            now + Duration::from_secs(2),
-            TimerKind::AuthTimeout { slot: 2, cid: 2 },
-        );
-        t.add(
-            now + Duration::from_secs(1),
-            TimerKind::AuthTimeout { slot: 1, cid: 1 },
-        );
+        t.add(now + Duration::from_secs(2), TimerKind::AuthTimeout { slot: 2, cid: 2 });
+        t.add(now + Duration::from_secs(1), TimerKind::AuthTimeout { slot: 1, cid: 1 });
         assert_eq!(t.pop_due(now), None);
         assert_eq!(t.timeout(now), Some(Duration::from_secs(1)));
         let later = now + Duration::from_secs(3);
-        assert_eq!(
-            t.pop_due(later),
-            Some(TimerKind::AuthTimeout { slot: 1, cid: 1 })
-        );
-        assert_eq!(
-            t.pop_due(later),
-            Some(TimerKind::AuthTimeout { slot: 2, cid: 2 })
-        );
+        assert_eq!(t.pop_due(later), Some(TimerKind::AuthTimeout { slot: 1, cid: 1 }));
+        assert_eq!(t.pop_due(later), Some(TimerKind::AuthTimeout { slot: 2, cid: 2 }));
         assert_eq!(t.pop_due(later), None);
     }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod conf;
 pub mod encode;
 pub mod framing;
 pub mod json;

@@ -1,0 +1,502 @@
+//! Reading a configuration file into [`Options`]: the file is parsed by
+//! `rnats_protocol::conf` (which does no I/O; includes and environment
+//! variables come through [`FsEnv`]), then each key is applied the way the
+//! Go server applies it. Keys are matched case-insensitively; a key the Go
+//! server knows but this server does not implement is reported with a
+//! warning naming it; any other unknown key is an error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rnats_protocol::conf::{self, Env, Item, Value};
+
+use crate::options::Options;
+
+/// Includes deeper than this are refused (and break include cycles).
+const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// Gives the config parser the file system and the environment.
+struct FsEnv {
+    dir: PathBuf,
+    depth: usize,
+}
+
+impl Env for FsEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn include(&mut self, path: &str) -> Result<Vec<(String, Item)>, String> {
+        if self.depth >= MAX_INCLUDE_DEPTH {
+            return Err(format!("error parsing include file '{path}', includes nested too deeply"));
+        }
+        let full = self.dir.join(path);
+        let text = std::fs::read_to_string(&full).map_err(|e| format!("error parsing include file '{path}', {e}"))?;
+        let mut env = FsEnv { dir: full.parent().map(Path::to_path_buf).unwrap_or_default(), depth: self.depth + 1 };
+        conf::parse(&text, &mut env)
+            .map(|p| p.entries)
+            .map_err(|e| format!("error parsing include file '{path}', {}:{}: {}", e.line, e.col, e.msg))
+    }
+}
+
+/// Keys of the Go server that this server accepts but ignores, with a warning.
+const IGNORED_TOP: &[&str] = &[
+    "accounts",
+    "jetstream",
+    "leafnodes",
+    "leaf",
+    "gateway",
+    "tls",
+    "websocket",
+    "ws",
+    "mqtt",
+    "operator",
+    "resolver",
+    "resolver_preload",
+    "system_account",
+    "system",
+    "no_system_account",
+    "mappings",
+    "maps",
+    "store_dir",
+    "server_tags",
+    "server_metadata",
+    "syslog",
+    "remote_syslog",
+    "log_size_limit",
+    "logfile_size_limit",
+    "log_max_num",
+    "logfile_max_num",
+    "ports_file_dir",
+    "https",
+    "https_port",
+    "http_base_path",
+    "prof_port",
+    "trusted",
+    "trusted_keys",
+    "no_header_support",
+    "disable_sublist_cache",
+    "connect_error_reports",
+    "reconnect_error_reports",
+    "max_closed_clients",
+    "write_timeout",
+];
+
+struct Loader<'a> {
+    file: &'a str,
+    used_vars: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn err(&self, it: &Item, msg: impl std::fmt::Display) -> String {
+        format!("{}:{}:{}: {msg}", self.file, it.line, it.col)
+    }
+
+    fn warn(&mut self, it: &Item, msg: impl std::fmt::Display) {
+        let w = format!("{}:{}:{}: {msg}", self.file, it.line, it.col);
+        self.warnings.push(w);
+    }
+
+    fn type_err(&self, it: &Item, want: &str) -> String {
+        let got = match &it.value {
+            Value::String(_) => "string",
+            Value::Integer(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::Bool(_) => "bool",
+            Value::DateTime(_) => "time.Time",
+            Value::Array(_) => "[]interface {}",
+            Value::Map(_) => "map[string]interface {}",
+        };
+        self.err(it, format!("interface conversion: interface {{}} is {got}, not {want}"))
+    }
+
+    fn string(&self, it: &Item) -> Result<String, String> {
+        match &it.value {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(self.type_err(it, "string")),
+        }
+    }
+
+    fn int(&self, it: &Item) -> Result<i64, String> {
+        match &it.value {
+            Value::Integer(n) => Ok(*n),
+            _ => Err(self.type_err(it, "int64")),
+        }
+    }
+
+    fn bool(&self, it: &Item) -> Result<bool, String> {
+        match &it.value {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.type_err(it, "bool")),
+        }
+    }
+
+    fn usize(&self, it: &Item) -> Result<usize, String> {
+        let n = self.int(it)?;
+        usize::try_from(n).map_err(|_| self.err(it, format!("invalid value {n}")))
+    }
+
+    /// A duration: a Go duration string, or (with a warning) integer seconds.
+    fn duration(&mut self, key: &str, it: &Item) -> Result<Duration, String> {
+        match &it.value {
+            Value::String(s) => parse_go_duration(s)
+                .ok_or_else(|| self.err(it, format!("error parsing {key}: time: invalid duration {s:?}"))),
+            Value::Integer(n) if *n >= 0 => {
+                self.warn(it, format!("invalid use of field {key:?}: {key} should be converted to a duration"));
+                Ok(Duration::from_secs(*n as u64))
+            }
+            _ => Err(self.type_err(it, "string")),
+        }
+    }
+
+    /// Seconds as int, float or duration string (`authorization.timeout`).
+    fn seconds(&self, it: &Item) -> Result<Duration, String> {
+        match &it.value {
+            Value::Integer(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+            Value::Float(f) if *f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(*f)),
+            Value::String(s) => parse_go_duration(s).ok_or_else(|| self.err(it, format!("invalid duration {s:?}"))),
+            _ => Err(self.type_err(it, "float64")),
+        }
+    }
+
+    fn map<'m>(&self, it: &'m Item) -> Result<&'m [(String, Item)], String> {
+        match &it.value {
+            Value::Map(m) => Ok(m),
+            _ => Err(self.type_err(it, "map[string]interface {}")),
+        }
+    }
+
+    fn unknown(&self, key: &str, it: &Item) -> Result<(), String> {
+        if self.used_vars.iter().any(|v| v == key) {
+            return Ok(());
+        }
+        Err(self.err(it, format!("unknown field {key:?}")))
+    }
+
+    /// `host:port` or a bare port.
+    fn listen(&self, it: &Item) -> Result<(Option<String>, i64), String> {
+        match &it.value {
+            Value::Integer(p) => Ok((None, *p)),
+            Value::String(s) => {
+                let Some((h, p)) = s.rsplit_once(':') else {
+                    return Err(self.err(it, format!("could not parse address string {s:?}")));
+                };
+                let port = p.parse::<i64>().map_err(|_| self.err(it, format!("could not parse port {p:?}")))?;
+                Ok((Some(h.trim_start_matches('[').trim_end_matches(']').to_string()), port))
+            }
+            _ => Err(self.type_err(it, "string")),
+        }
+    }
+
+    fn top(&mut self, o: &mut Options, entries: &[(String, Item)]) -> Result<(), String> {
+        for (key, it) in entries {
+            let k = key.to_ascii_lowercase();
+            match k.as_str() {
+                "listen" => {
+                    let (h, p) = self.listen(it)?;
+                    if let Some(h) = h {
+                        o.host = h;
+                    }
+                    o.port = p;
+                }
+                "host" | "net" => o.host = self.string(it)?,
+                "port" => o.port = self.int(it)?,
+                "server_name" => {
+                    let n = self.string(it)?;
+                    if n.contains(' ') {
+                        return Err("server name cannot contain spaces".into());
+                    }
+                    o.server_name = Some(n);
+                }
+                "client_advertise" => o.client_advertise = Some(self.string(it)?),
+                "http" => {
+                    let (h, p) = self.listen(it)?;
+                    o.http_host = h;
+                    o.http_port = Some(p);
+                }
+                "http_port" | "monitor_port" => o.http_port = Some(self.int(it)?),
+                "max_payload" => o.max_payload = self.usize(it)?,
+                "max_control_line" => o.max_control_line = self.usize(it)?,
+                "max_connections" | "max_conn" => o.max_connections = self.usize(it)?,
+                "max_pending" => o.max_pending = self.usize(it)?,
+                "max_subscriptions" | "max_subs" => o.max_subscriptions = self.usize(it)?,
+                "ping_interval" => o.ping_interval = self.duration(&k, it)?,
+                "ping_max" => o.ping_max = self.usize(it)? as u32,
+                "write_deadline" => o.write_deadline = self.duration(&k, it)?,
+                "debug" => o.debug = self.bool(it)?,
+                "trace" => o.trace = self.bool(it)?,
+                "trace_verbose" => o.trace = self.bool(it)? || o.trace,
+                "logtime" => o.logtime = self.bool(it)?,
+                "logtime_utc" => o.logtime_utc = self.bool(it)?,
+                "log_file" | "logfile" => o.log_file = Some(PathBuf::from(self.string(it)?)),
+                "pid_file" | "pidfile" => o.pid_file = Some(PathBuf::from(self.string(it)?)),
+                "max_traced_msg_len" => o.max_traced_msg_len = self.usize(it)?,
+                "lame_duck_duration" => {
+                    let Value::String(_) = &it.value else { return Err(self.type_err(it, "string")) };
+                    o.lame_duck_duration = self.duration(&k, it)?;
+                }
+                "lame_duck_grace_period" => {
+                    let Value::String(_) = &it.value else { return Err(self.type_err(it, "string")) };
+                    o.lame_duck_grace_period = self.duration(&k, it)?;
+                }
+                "no_auth_user" => o.no_auth_user = Some(self.string(it)?),
+                "authorization" => self.authorization(o, it)?,
+                "cluster" => self.cluster(o, it)?,
+                _ if IGNORED_TOP.contains(&k.as_str()) => {
+                    self.warn(it, format!("{key:?} is not supported by this server and is ignored"))
+                }
+                _ => self.unknown(key, it)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn authorization(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "user" | "username" => o.user = Some(self.string(v)?),
+                "password" | "pass" => o.pass = Some(self.password(v)?),
+                "token" => o.auth_token = Some(self.password(v)?),
+                "timeout" => o.auth_timeout = self.seconds(v)?,
+                "users" => {
+                    let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
+                    for entry in list {
+                        let (mut user, mut pass) = (None, String::new());
+                        for (uk, uv) in self.map(entry)? {
+                            match uk.to_ascii_lowercase().as_str() {
+                                "user" | "username" => user = Some(self.string(uv)?),
+                                "password" | "pass" => pass = self.password(uv)?,
+                                "permissions" | "permission" | "authorization" => {
+                                    return Err(self.err(uv, "user permissions are not supported by this server yet"))
+                                }
+                                _ => self.unknown(uk, uv)?,
+                            }
+                        }
+                        let Some(user) = user else { return Err(self.err(entry, "User entry requires a user")) };
+                        if o.users.iter().any(|(u, _)| *u == user) {
+                            return Err(self.err(entry, format!("Duplicate user {user:?} detected")));
+                        }
+                        o.users.push((user, pass));
+                    }
+                }
+                "default_permissions" | "default_permission" | "permissions" => {
+                    return Err(self.err(v, "permissions are not supported by this server yet"))
+                }
+                _ => self.unknown(key, v)?,
+            }
+        }
+        if o.auth_token.is_some() && (o.user.is_some() || o.pass.is_some()) {
+            return Err("Cannot have a user/pass and token".into());
+        }
+        if !o.users.is_empty() && (o.user.is_some() || o.auth_token.is_some()) {
+            return Err("Can not have a single user/pass and a users array".into());
+        }
+        Ok(())
+    }
+
+    /// Passwords are compared as plain text; bcrypt hashes are refused
+    /// rather than never matching.
+    fn password(&self, it: &Item) -> Result<String, String> {
+        let p = self.string(it)?;
+        if p.starts_with("$2a$") || p.starts_with("$2b$") || p.starts_with("$2y$") {
+            return Err(self.err(it, "bcrypt passwords are not supported by this server yet"));
+        }
+        Ok(p)
+    }
+
+    fn cluster(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        let (mut host, mut port) = (None::<String>, None::<i64>);
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "name" => {
+                    let n = self.string(v)?;
+                    if n.contains(' ') {
+                        return Err(self.err(v, "cluster name cannot contain spaces"));
+                    }
+                    o.cluster_name = Some(n);
+                }
+                "listen" => {
+                    let (h, p) = self.listen(v)?;
+                    if h.is_some() {
+                        host = h;
+                    }
+                    port = Some(p);
+                }
+                "host" | "net" => host = Some(self.string(v)?),
+                "port" => port = Some(self.int(v)?),
+                "advertise" | "cluster_advertise" => o.cluster_advertise = Some(self.string(v)?),
+                "no_advertise" => o.no_advertise = self.bool(v)?,
+                "connect_retries" => o.connect_retries = self.usize(v)? as u32,
+                "routes" => {
+                    let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
+                    for r in list {
+                        let url = self.string(r)?;
+                        if o.routes.contains(&url) {
+                            self.warn(r, "Duplicate route entry detected");
+                            continue;
+                        }
+                        o.routes.push(url);
+                    }
+                }
+                "authorization" => {
+                    let (mut user, mut pass) = (None, String::new());
+                    for (ak, av) in self.map(v)? {
+                        match ak.to_ascii_lowercase().as_str() {
+                            "user" | "username" => user = Some(self.string(av)?),
+                            "password" | "pass" => pass = self.password(av)?,
+                            "timeout" => o.auth_timeout = self.seconds(av)?,
+                            "users" => return Err(self.err(av, "Cluster authorization does not allow multiple users")),
+                            "token" => return Err(self.err(av, "Cluster authorization does not support tokens")),
+                            _ => self.unknown(ak, av)?,
+                        }
+                    }
+                    o.cluster_auth = user.map(|u| (u, pass));
+                }
+                "pool_size" | "compression" | "accounts" | "ping_interval" | "ping_max" | "write_deadline"
+                | "connect_backoff" => {
+                    self.warn(v, format!("cluster {key:?} is not supported by this server and is ignored"))
+                }
+                "permissions" | "tls" => {
+                    return Err(self.err(v, format!("cluster {key:?} is not supported by this server yet")))
+                }
+                _ => self.unknown(key, v)?,
+            }
+        }
+        if host.is_some() || port.is_some() {
+            let h = host.unwrap_or_else(|| "0.0.0.0".into());
+            let p = port.unwrap_or(0);
+            o.cluster_listen = Some(format!("nats://{}", crate::server::display_host_port(&h, p.max(0) as u16)));
+            if p < 0 {
+                o.cluster_listen = Some(format!("nats://{h}:-1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Go's `time.ParseDuration`: `300ms`, `1.5h`, `2h45m`, units ns us µs ms s m h.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    if rest.is_empty() || rest.starts_with('-') {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    if !total.is_finite() || total > 1e12 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Reads `path` into `o`. Returns the warnings (to print before logging
+/// starts), or the error that stops the server.
+pub fn load(path: &str, o: &mut Options) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("open {path}: {e}"))?;
+    let dir = Path::new(path).parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut env = FsEnv { dir, depth: 0 };
+    let parsed = conf::parse(&text, &mut env).map_err(|e| format!("{path}:{}:{}: {}", e.line, e.col, e.msg))?;
+    let mut loader = Loader { file: path, used_vars: parsed.used_vars.clone(), warnings: Vec::new() };
+    loader.top(o, &parsed.entries)?;
+    if let Some(n) = &o.no_auth_user {
+        if !o.users.iter().any(|(u, _)| u == n) {
+            return Err(format!(
+                "no_auth_user: {n:?} not present as user or nkey in authorization block or account configuration"
+            ));
+        }
+    }
+    if o.max_payload > o.max_pending {
+        return Err(format!("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload, o.max_pending));
+    }
+    Ok(loader.warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("abc"), None);
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    fn load_str(text: &str) -> Result<(Options, Vec<String>), String> {
+        let dir = std::env::temp_dir().join(format!("rnats-conf-test-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join("t.conf");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        let mut o = Options::default();
+        let r = load(path.to_str().unwrap_or_default(), &mut o).map(|w| (o, w));
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn seed_conf() {
+        let (o, w) = load_str(
+            "# Cluster Seed Node\n\nlisten: 127.0.0.1:4222\nhttp: 8222\n\ncluster {\n  listen: 127.0.0.1:4248\n}\n",
+        )
+        .expect("valid");
+        assert!(w.is_empty());
+        assert_eq!((o.host.as_str(), o.port, o.http_port), ("127.0.0.1", 4222, Some(8222)));
+        assert_eq!(o.cluster_listen.as_deref(), Some("nats://127.0.0.1:4248"));
+    }
+
+    #[test]
+    fn keys_and_errors() {
+        let (o, w) = load_str(
+            "Server_Name: n1\nmax_payload: 512KB\nping_interval: \"30s\"\nwrite_deadline: 5\nauthorization { users = [ {user: a, password: b} ], timeout: 0.5 }\nno_auth_user: a\ncluster { name: C, host: 127.0.0.1, port: 4249, routes: [nats://x:1], authorization { user: r, password: p } }\njetstream: {}\n",
+        )
+        .expect("valid");
+        assert_eq!(o.server_name.as_deref(), Some("n1"));
+        assert_eq!(o.max_payload, 512 * 1024);
+        assert_eq!(o.ping_interval, Duration::from_secs(30));
+        assert_eq!(o.write_deadline, Duration::from_secs(5));
+        assert_eq!(o.users, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(o.auth_timeout, Duration::from_millis(500));
+        assert_eq!(o.cluster_listen.as_deref(), Some("nats://127.0.0.1:4249"));
+        assert_eq!(o.cluster_auth, Some(("r".to_string(), "p".to_string())));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("write_deadline should be converted to a duration"));
+        assert!(w[1].contains("\"jetstream\" is not supported"));
+        assert!(load_str("foo: 1\n").unwrap_err().contains("unknown field \"foo\""));
+        assert!(load_str("port: \"4222\"\n").unwrap_err().contains("is string, not int64"));
+        assert!(load_str("authorization { user: a, pass: b, token: c }\n")
+            .unwrap_err()
+            .contains("Cannot have a user/pass and token"));
+        assert!(load_str("cluster { listen: 4248, bogus: 1 }\n").unwrap_err().contains("unknown field \"bogus\""));
+        assert!(load_str("TOKEN: \"s\"\nauthorization { token: $TOKEN }\n").is_ok());
+        assert!(load_str("TOKEN: \"s\"\nauthorization { token: \"x\" }\n")
+            .unwrap_err()
+            .contains("unknown field \"TOKEN\""));
+    }
+}

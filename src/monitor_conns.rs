@@ -1,0 +1,289 @@
+//! `/connz`, `/routez` and `/subsz`: per-connection and per-subscription
+//! views, with Go's field names, order, defaults and query parameters.
+
+use std::time::{Instant, SystemTime};
+
+use crate::conn::{Conn, Kind};
+use crate::monitor::{rfc3339, uptime, JsonOut};
+use crate::server::Server;
+use crate::sublist::Subscription;
+
+/// Query string parameters of a request target (`/connz?sort=subs&limit=2`).
+pub struct Query<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Query<'a> {
+    pub fn parse(target: &'a str) -> Query<'a> {
+        let q = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        Query(q.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))).collect())
+    }
+
+    fn get(&self, k: &str) -> Option<&'a str> {
+        self.0.iter().rev().find(|(key, _)| *key == k).map(|(_, v)| *v)
+    }
+
+    /// Go's `strconv.ParseBool`; absent or empty is false.
+    fn bool(&self, k: &str) -> Result<bool, String> {
+        match self.get(k).unwrap_or("") {
+            "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+            v => Err(format!("Error decoding boolean for '{k}': strconv.ParseBool: parsing {v:?}: invalid syntax")),
+        }
+    }
+
+    fn int(&self, k: &str, default: i64) -> Result<i64, String> {
+        match self.get(k) {
+            None | Some("") => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("Error decoding int for '{k}': strconv.Atoi: parsing {v:?}: invalid syntax")),
+        }
+    }
+}
+
+/// A duration the way Go's monitor prints idle time and uptime.
+fn since(t: Instant) -> String {
+    uptime(Instant::now().saturating_duration_since(t).as_secs())
+}
+
+fn last_activity_time(c: &Conn) -> SystemTime {
+    SystemTime::now() - Instant::now().saturating_duration_since(c.last_activity)
+}
+
+fn sub_detail(j: &mut JsonOut, s: &Subscription, account: bool) {
+    j.open(None, b'{');
+    if account {
+        j.str("account", "$G");
+    }
+    j.str("subject", &String::from_utf8_lossy(&s.subject));
+    if let Some(q) = &s.queue {
+        j.str("qgroup", &String::from_utf8_lossy(q));
+    }
+    j.str("sid", &String::from_utf8_lossy(&s.sid));
+    j.num("msgs", s.delivered.get());
+    if s.max.get() > 0 {
+        j.num("max", s.max.get());
+    }
+    j.num("cid", s.cid);
+    j.close(b'}');
+}
+
+/// Writes `subscriptions_list` (subjects) or `subscriptions_list_detail`.
+fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std::rc::Rc<Subscription>>) {
+    match mode {
+        "detail" => {
+            j.open(Some("subscriptions_list_detail"), b'[');
+            for s in subs {
+                sub_detail(j, s, false);
+            }
+            j.close(b']');
+        }
+        _ => {
+            j.open(Some("subscriptions_list"), b'[');
+            for s in subs {
+                j.item_str(&String::from_utf8_lossy(&s.subject));
+            }
+            j.close(b']');
+        }
+    }
+}
+
+impl Server {
+    pub fn connz(&self, target: &str) -> Result<Vec<u8>, String> {
+        let q = Query::parse(target);
+        let subs_mode = match q.get("subs") {
+            Some("detail") => "detail",
+            _ if q.bool("subs")? => "list",
+            _ => "",
+        };
+        let mut limit = q.int("limit", 1024)?;
+        if limit <= 0 {
+            limit = 1024;
+        }
+        let offset = q.int("offset", 0)?.max(0) as usize;
+        let sort = q.get("sort").unwrap_or("cid");
+        let state = q.get("state").unwrap_or("open").to_ascii_lowercase();
+        if !matches!(state.as_str(), "open" | "closed" | "any" | "all") {
+            return Err(format!("Error decoding state for {state}"));
+        }
+        let cid_filter = match q.get("cid") {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                format!("Error decoding uint64 for 'cid': strconv.ParseUint: parsing {v:?}: invalid syntax")
+            })?),
+        };
+        let auth = q.bool("auth")?;
+        let mut conns: Vec<&Conn> = if state == "closed" {
+            Vec::new()
+        } else {
+            self.conns
+                .iter()
+                .map(|(_, c)| c)
+                .filter(|c| c.kind == Kind::Client && c.closing.is_none())
+                .filter(|c| cid_filter.is_none_or(|id| c.cid == id))
+                .collect()
+        };
+        match sort {
+            "cid" | "start" => conns.sort_by_key(|c| c.cid),
+            "subs" => conns.sort_by_key(|c| std::cmp::Reverse(c.subs.len())),
+            "pending" => conns.sort_by_key(|c| std::cmp::Reverse(c.pending())),
+            "msgs_to" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.out_msgs)),
+            "msgs_from" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.in_msgs)),
+            "bytes_to" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.out_bytes)),
+            "bytes_from" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.in_bytes)),
+            "last" => conns.sort_by_key(|c| std::cmp::Reverse(c.last_activity)),
+            "idle" => conns.sort_by_key(|c| c.last_activity),
+            "uptime" => conns.sort_by_key(|c| std::cmp::Reverse(c.start)),
+            "rtt" => conns.sort_by_key(|c| c.cid),
+            "stop" | "reason" => return Err(format!("sort by {sort} only valid on closed connections")),
+            other => return Err(format!("invalid sorting option: {other}")),
+        }
+        let total = conns.len();
+        let page: Vec<&Conn> = conns.into_iter().skip(offset).take(limit as usize).collect();
+        let mut j = JsonOut::new();
+        j.open(None, b'{');
+        j.str("server_id", &self.server_id);
+        j.str("now", &rfc3339(SystemTime::now()));
+        j.num("num_connections", page.len());
+        j.num("total", total);
+        j.num("offset", offset);
+        j.num("limit", limit);
+        j.open(Some("connections"), b'[');
+        for c in page {
+            j.open(None, b'{');
+            j.num("cid", c.cid);
+            j.str("kind", "Client");
+            j.str("type", "nats");
+            j.str("ip", &c.peer.ip().to_string());
+            j.num("port", c.peer.port());
+            j.str("start", &rfc3339(c.start));
+            j.str("last_activity", &rfc3339(last_activity_time(c)));
+            j.str("uptime", &uptime(SystemTime::now().duration_since(c.start).unwrap_or_default().as_secs()));
+            j.str("idle", &since(c.last_activity));
+            j.num("pending_bytes", c.pending());
+            j.num("in_msgs", c.stats.in_msgs);
+            j.num("out_msgs", c.stats.out_msgs);
+            j.num("in_bytes", c.stats.in_bytes);
+            j.num("out_bytes", c.stats.out_bytes);
+            j.num("subscriptions", c.subs.len());
+            if !c.name.is_empty() {
+                j.str("name", &c.name);
+            }
+            if !c.lang.is_empty() {
+                j.str("lang", &c.lang);
+            }
+            if !c.version.is_empty() {
+                j.str("version", &c.version);
+            }
+            if auth && !c.user.is_empty() {
+                j.str("authorized_user", &c.user);
+            }
+            if !subs_mode.is_empty() && !c.subs.is_empty() {
+                let mut subs: Vec<_> = c.subs.values().collect();
+                subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+                sub_lists(&mut j, subs_mode, subs.into_iter());
+            }
+            j.close(b'}');
+        }
+        j.close(b']');
+        j.close(b'}');
+        Ok(j.buf)
+    }
+
+    pub fn routez(&self, target: &str) -> Result<Vec<u8>, String> {
+        let q = Query::parse(target);
+        let subs_mode = match q.get("subs") {
+            Some("detail") => "detail",
+            _ if q.bool("subs")? => "list",
+            _ => "",
+        };
+        let mut routes: Vec<&Conn> = match &self.cluster {
+            Some(c) => c.routes.values().filter_map(|s| self.conns.get(*s)).collect(),
+            None => Vec::new(),
+        };
+        routes.sort_by_key(|c| c.cid);
+        let mut j = JsonOut::new();
+        j.open(None, b'{');
+        j.str("server_id", &self.server_id);
+        j.str("now", &rfc3339(SystemTime::now()));
+        j.num("num_routes", routes.len());
+        j.open(Some("routes"), b'[');
+        for c in routes {
+            let Some(r) = &c.route else { continue };
+            let configured = r.target.and_then(|t| self.cluster.as_ref()?.targets.get(t)).is_some_and(|t| t.explicit);
+            j.open(None, b'{');
+            j.num("rid", c.cid);
+            j.str("remote_id", &r.remote_id);
+            j.str("remote_name", &r.remote_name);
+            j.bool("did_solicit", r.solicited);
+            j.bool("is_configured", configured);
+            j.str("ip", &c.peer.ip().to_string());
+            j.num("port", c.peer.port());
+            j.str("start", &rfc3339(c.start));
+            j.str("last_activity", &rfc3339(last_activity_time(c)));
+            j.str("uptime", &uptime(SystemTime::now().duration_since(c.start).unwrap_or_default().as_secs()));
+            j.str("idle", &since(c.last_activity));
+            j.num("pending_size", c.pending());
+            j.num("in_msgs", c.stats.in_msgs);
+            j.num("out_msgs", c.stats.out_msgs);
+            j.num("in_bytes", c.stats.in_bytes);
+            j.num("out_bytes", c.stats.out_bytes);
+            j.num("subscriptions", r.remote_subs.len());
+            if !subs_mode.is_empty() && !r.remote_subs.is_empty() {
+                let mut subs: Vec<_> = r.remote_subs.values().collect();
+                subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+                sub_lists(&mut j, subs_mode, subs.into_iter());
+            }
+            j.close(b'}');
+        }
+        j.close(b']');
+        j.close(b'}');
+        Ok(j.buf)
+    }
+
+    pub fn subsz(&self, target: &str) -> Result<Vec<u8>, String> {
+        let q = Query::parse(target);
+        let with_subs = q.bool("subs")?;
+        let offset = q.int("offset", 0)?.max(0) as usize;
+        let mut limit = q.int("limit", 1024)?;
+        if limit <= 0 {
+            limit = 1024;
+        }
+        let test = q.get("test").filter(|t| !t.is_empty());
+        if let Some(t) = test {
+            if !rnats_protocol::subject::is_valid_literal_subject(t.as_bytes()) {
+                return Err(format!("invalid test subject, must be valid publish subject: {t}"));
+            }
+        }
+        let st = self.sublist.stats;
+        let mut all: Vec<&std::rc::Rc<Subscription>> = self.conns.iter().flat_map(|(_, c)| c.subs.values()).collect();
+        if let Some(t) = test {
+            all.retain(|s| rnats_protocol::subject::matches(&s.subject, t.as_bytes()));
+        }
+        all.sort_by_key(|s| (s.cid, s.sid.clone()));
+        let (max_fanout, avg_fanout) = self.sublist.cache_fanout();
+        let mut j = JsonOut::new();
+        j.open(None, b'{');
+        j.str("server_id", &self.server_id);
+        j.str("now", &rfc3339(SystemTime::now()));
+        j.num("num_subscriptions", self.sublist.count());
+        j.num("num_cache", self.sublist.cache_len());
+        j.num("num_inserts", st.inserts);
+        j.num("num_removes", st.removes);
+        j.num("num_matches", st.matches);
+        j.num("cache_hit_rate", if st.matches == 0 { 0.0 } else { st.cache_hits as f64 / st.matches as f64 });
+        j.num("max_fanout", max_fanout);
+        j.num("avg_fanout", avg_fanout);
+        j.num("total", if with_subs { all.len() } else { 0 });
+        j.num("offset", offset);
+        j.num("limit", limit);
+        if with_subs && !all.is_empty() {
+            j.open(Some("subscriptions_list"), b'[');
+            for s in all.into_iter().skip(offset).take(limit as usize) {
+                sub_detail(&mut j, s, true);
+            }
+            j.close(b']');
+        }
+        j.close(b'}');
+        Ok(j.buf)
+    }
+}
