@@ -11,9 +11,7 @@
 //! `Body` (control line parsed, waiting for `size + 2` bytes). Both go back to
 //! `Line { scanned: 0 }` after an op completes.
 
-use crate::framing::{
-    find_line_end, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch,
-};
+use crate::framing::{find_line_end, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch};
 
 /// An op received from a client. Every slice borrows the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,11 +134,7 @@ pub struct ClientParser {
 impl ClientParser {
     /// A parser enforcing the given limits (Go defaults: 4096 and 1048576).
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
-        ClientParser {
-            max_control_line,
-            max_payload,
-            state: State::Line { scanned: 0 },
-        }
+        ClientParser { max_control_line, max_payload, state: State::Line { scanned: 0 } }
     }
 
     /// Changes the payload limit (for example after authentication).
@@ -159,11 +153,9 @@ impl ClientParser {
     /// still looking for a line end.
     pub fn body_needed(&self, buffered: usize) -> Option<usize> {
         match self.state {
-            State::Body {
-                body_start,
-                body_len,
-                ..
-            } => Some((body_start + body_len + 2).saturating_sub(buffered).max(1)),
+            State::Body { body_start, body_len, .. } => {
+                Some((body_start + body_len + 2).saturating_sub(buffered).max(1))
+            }
             State::Line { .. } => None,
         }
     }
@@ -171,23 +163,9 @@ impl ClientParser {
     /// Parses the op at the start of `buf`. On `Partial` the caller must keep
     /// the bytes and call again with them and more appended; on `Complete` it
     /// drops `frame.len` bytes from the front before the next call.
-    pub fn parse<'a>(
-        &mut self,
-        buf: &'a [u8],
-    ) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
-        if let State::Body {
-            verb,
-            args,
-            args_at,
-            line_len,
-            body_start,
-            body_len,
-            header_len,
-        } = self.state
-        {
-            return self.finish_body(
-                buf, verb, args, args_at, line_len, body_start, body_len, header_len,
-            );
+    pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
+        if let State::Body { verb, args, args_at, line_len, body_start, body_len, header_len } = self.state {
+            return self.finish_body(buf, verb, args, args_at, line_len, body_start, body_len, header_len);
         }
         let (verb, args_at) = match match_verb(buf, VERBS) {
             VerbMatch::Found { index, args_at } => (VERB_IDS[index], args_at),
@@ -211,14 +189,7 @@ impl ClientParser {
             return Err(ParseError::MaxControlLine);
         }
         let line = &buf[..line_len];
-        let done = |op| {
-            Ok(Status::Complete(Frame {
-                op,
-                line,
-                args_at,
-                len: next,
-            }))
-        };
+        let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
         match verb {
             Verb::Ping => done(ClientOp::Ping),
             Verb::Pong => done(ClientOp::Pong),
@@ -229,11 +200,7 @@ impl ClientParser {
             Verb::Sub => {
                 let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
                 match args.len() {
-                    2 => done(ClientOp::Sub {
-                        subject: args.get(line, 0),
-                        queue: None,
-                        sid: args.get(line, 1),
-                    }),
+                    2 => done(ClientOp::Sub { subject: args.get(line, 0), queue: None, sid: args.get(line, 1) }),
                     3 => done(ClientOp::Sub {
                         subject: args.get(line, 0),
                         queue: Some(args.get(line, 1)),
@@ -245,14 +212,8 @@ impl ClientParser {
             Verb::Unsub => {
                 let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
                 match args.len() {
-                    1 => done(ClientOp::Unsub {
-                        sid: args.get(line, 0),
-                        max: None,
-                    }),
-                    2 => done(ClientOp::Unsub {
-                        sid: args.get(line, 0),
-                        max: Some(parse_size(args.get(line, 1))),
-                    }),
+                    1 => done(ClientOp::Unsub { sid: args.get(line, 0), max: None }),
+                    2 => done(ClientOp::Unsub { sid: args.get(line, 0), max: Some(parse_size(args.get(line, 1))) }),
                     _ => Err(ParseError::BadArgs),
                 }
             }
@@ -263,10 +224,7 @@ impl ClientParser {
                     if n != 2 && n != 3 {
                         return Err(ParseError::BadArgs);
                     }
-                    (
-                        parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?,
-                        0,
-                    )
+                    (parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?, 0)
                 } else {
                     if n != 3 && n != 4 {
                         return Err(ParseError::BadArgs);
@@ -281,9 +239,7 @@ impl ClientParser {
                 if body_len > self.max_payload {
                     return Err(ParseError::MaxPayload);
                 }
-                self.finish_body(
-                    buf, verb, args, args_at, line_len, next, body_len, header_len,
-                )
+                self.finish_body(buf, verb, args, args_at, line_len, next, body_len, header_len)
             }
         }
     }
@@ -305,15 +261,7 @@ impl ClientParser {
             if buf.len() > end && buf[end] != b'\r' {
                 return Err(ParseError::BadPayloadEnd);
             }
-            self.state = State::Body {
-                verb,
-                args,
-                args_at,
-                line_len,
-                body_start,
-                body_len,
-                header_len,
-            };
+            self.state = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
             return Ok(Status::Partial);
         }
         if buf[end] != b'\r' || buf[end + 1] != b'\n' {
@@ -325,43 +273,18 @@ impl ClientParser {
         let n = args.len();
         let subject = args.get(line, 0);
         let op = if verb == Verb::Pub {
-            let reply = if n == 3 {
-                Some(args.get(line, 1))
-            } else {
-                None
-            };
-            ClientOp::Pub {
-                subject,
-                reply,
-                payload: body,
-            }
+            let reply = if n == 3 { Some(args.get(line, 1)) } else { None };
+            ClientOp::Pub { subject, reply, payload: body }
         } else {
-            let reply = if n == 4 {
-                Some(args.get(line, 1))
-            } else {
-                None
-            };
-            ClientOp::HPub {
-                subject,
-                reply,
-                header_len,
-                message: body,
-            }
+            let reply = if n == 4 { Some(args.get(line, 1)) } else { None };
+            ClientOp::HPub { subject, reply, header_len, message: body }
         };
-        Ok(Status::Complete(Frame {
-            op,
-            line,
-            args_at,
-            len: end + 2,
-        }))
+        Ok(Status::Complete(Frame { op, line, args_at, len: end + 2 }))
     }
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
-    let i = b
-        .iter()
-        .position(|c| !crate::framing::is_space(*c))
-        .unwrap_or(b.len());
+    let i = b.iter().position(|c| !crate::framing::is_space(*c)).unwrap_or(b.len());
     &b[i..]
 }
 
@@ -379,11 +302,7 @@ mod tests {
         let mut fed = 0;
         let mut chunk_iter = chunks.iter();
         loop {
-            let take = chunk_iter
-                .next()
-                .copied()
-                .unwrap_or(input.len() - fed)
-                .min(input.len() - fed);
+            let take = chunk_iter.next().copied().unwrap_or(input.len() - fed).min(input.len() - fed);
             buf.extend_from_slice(&input[fed..fed + take]);
             fed += take;
             loop {
@@ -406,12 +325,7 @@ mod tests {
     fn check(input: &[u8]) -> (Vec<String>, Option<ParseError>) {
         let whole = parse_all(input, &[]);
         for split in 0..=input.len() {
-            assert_eq!(
-                parse_all(input, &[split]),
-                whole,
-                "split at {split} of {:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(parse_all(input, &[split]), whole, "split at {split} of {:?}", String::from_utf8_lossy(input));
         }
         let ones = vec![1; input.len()];
         assert_eq!(parse_all(input, &ones), whole, "byte by byte");
@@ -420,12 +334,7 @@ mod tests {
 
     fn ops(input: &[u8]) -> Vec<String> {
         let (ops, err) = check(input);
-        assert_eq!(
-            err,
-            None,
-            "unexpected error for {:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(err, None, "unexpected error for {:?}", String::from_utf8_lossy(input));
         ops
     }
 
@@ -439,14 +348,8 @@ mod tests {
 
     #[test]
     fn ping_pong_ok() {
-        assert_eq!(
-            ops(b"PING\r\nPONG\r\n+OK\r\n"),
-            vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ok)]
-        );
-        assert_eq!(
-            ops(b"ping\npOnG\r\nPINGxyz\r\n"),
-            vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ping)]
-        );
+        assert_eq!(ops(b"PING\r\nPONG\r\n+OK\r\n"), vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ok)]);
+        assert_eq!(ops(b"ping\npOnG\r\nPINGxyz\r\n"), vec![s(ClientOp::Ping), s(ClientOp::Pong), s(ClientOp::Ping)]);
     }
 
     #[test]
@@ -454,26 +357,14 @@ mod tests {
         assert_eq!(
             ops(b"PUB foo 5\r\nhello\r\npub\tfoo  bar\t 0\r\n\r\n"),
             vec![
-                s(ClientOp::Pub {
-                    subject: b"foo",
-                    reply: None,
-                    payload: b"hello"
-                }),
-                s(ClientOp::Pub {
-                    subject: b"foo",
-                    reply: Some(b"bar"),
-                    payload: b""
-                }),
+                s(ClientOp::Pub { subject: b"foo", reply: None, payload: b"hello" }),
+                s(ClientOp::Pub { subject: b"foo", reply: Some(b"bar"), payload: b"" }),
             ]
         );
         // Payload bytes are opaque, CRLF inside them included.
         assert_eq!(
             ops(b"PUB a 4\r\n\r\n\r\n\r\n"),
-            vec![s(ClientOp::Pub {
-                subject: b"a",
-                reply: None,
-                payload: b"\r\n\r\n"
-            })]
+            vec![s(ClientOp::Pub { subject: b"a", reply: None, payload: b"\r\n\r\n" })]
         );
     }
 
@@ -488,12 +379,7 @@ mod tests {
                     header_len: 18,
                     message: b"NATS/1.0\r\nA: b\r\n\r\nhello"
                 }),
-                s(ClientOp::HPub {
-                    subject: b"x",
-                    reply: Some(b"r"),
-                    header_len: 0,
-                    message: b"hi"
-                }),
+                s(ClientOp::HPub { subject: b"x", reply: Some(b"r"), header_len: 0, message: b"hi" }),
             ]
         );
         assert_eq!(err(b"HPUB x 5 2\r\nhi\r\n"), ParseError::BadHeaderSize);
@@ -504,28 +390,11 @@ mod tests {
         assert_eq!(
             ops(b"SUB foo 1\r\nsub foo  q\t2\r\nUNSUB 1\r\nunsub 2 10\r\nUNSUB 3 x\r\n"),
             vec![
-                s(ClientOp::Sub {
-                    subject: b"foo",
-                    queue: None,
-                    sid: b"1"
-                }),
-                s(ClientOp::Sub {
-                    subject: b"foo",
-                    queue: Some(b"q"),
-                    sid: b"2"
-                }),
-                s(ClientOp::Unsub {
-                    sid: b"1",
-                    max: None
-                }),
-                s(ClientOp::Unsub {
-                    sid: b"2",
-                    max: Some(Some(10))
-                }),
-                s(ClientOp::Unsub {
-                    sid: b"3",
-                    max: Some(None)
-                }),
+                s(ClientOp::Sub { subject: b"foo", queue: None, sid: b"1" }),
+                s(ClientOp::Sub { subject: b"foo", queue: Some(b"q"), sid: b"2" }),
+                s(ClientOp::Unsub { sid: b"1", max: None }),
+                s(ClientOp::Unsub { sid: b"2", max: Some(Some(10)) }),
+                s(ClientOp::Unsub { sid: b"3", max: Some(None) }),
             ]
         );
     }
@@ -566,26 +435,18 @@ mod tests {
         let mut long = b"SUB ".to_vec();
         long.extend(std::iter::repeat_n(b'a', 5000));
         // Rejected before any line end arrives.
-        assert_eq!(
-            ClientParser::new(4096, 1024).parse(&long),
-            Err(ParseError::MaxControlLine)
-        );
+        assert_eq!(ClientParser::new(4096, 1024).parse(&long), Err(ParseError::MaxControlLine));
         let mut ok = b"SUB ".to_vec();
         ok.extend(std::iter::repeat_n(b'a', 4090));
         ok.extend_from_slice(b" 1\r\n");
-        assert!(matches!(
-            ClientParser::new(4096, 1024).parse(&ok),
-            Ok(Status::Complete(_))
-        ));
+        assert!(matches!(ClientParser::new(4096, 1024).parse(&ok), Ok(Status::Complete(_))));
     }
 
     #[test]
     fn frame_line_and_len() {
         let mut p = ClientParser::new(4096, 1024);
         let buf = b"PUB foo 5\r\nhello\r\nPING\r\n";
-        let Ok(Status::Complete(f)) = p.parse(buf) else {
-            panic!("complete")
-        };
+        let Ok(Status::Complete(f)) = p.parse(buf) else { panic!("complete") };
         assert_eq!(f.line, b"PUB foo 5");
         assert_eq!(&f.line[f.args_at..], b" foo 5");
         assert_eq!(f.len, 18);

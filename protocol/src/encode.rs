@@ -19,13 +19,7 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 
 /// Appends `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n`.
 #[inline]
-pub fn write_msg(
-    out: &mut Vec<u8>,
-    subject: &[u8],
-    sid: &[u8],
-    reply: Option<&[u8]>,
-    payload: &[u8],
-) {
+pub fn write_msg(out: &mut Vec<u8>, subject: &[u8], sid: &[u8], reply: Option<&[u8]>, payload: &[u8]) {
     out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + payload.len() + 20);
     out.extend_from_slice(b"MSG ");
     out.extend_from_slice(subject);
@@ -83,14 +77,8 @@ pub fn write_rmsg(
     header_len: Option<usize>,
     message: &[u8],
 ) {
-    out.reserve(
-        account.len() + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32,
-    );
-    out.extend_from_slice(if header_len.is_some() {
-        b"HMSG "
-    } else {
-        b"RMSG "
-    });
+    out.reserve(account.len() + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32);
+    out.extend_from_slice(if header_len.is_some() { b"HMSG " } else { b"RMSG " });
     out.extend_from_slice(account);
     out.push(b' ');
     out.extend_from_slice(subject);
@@ -124,12 +112,7 @@ pub fn write_rmsg(
 }
 
 /// Appends `RS+ <acc> <subject>` or `RS+ <acc> <subject> <queue> <weight>`.
-pub fn write_rs_plus(
-    out: &mut Vec<u8>,
-    account: &[u8],
-    subject: &[u8],
-    queue: Option<(&[u8], u32)>,
-) {
+pub fn write_rs_plus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: Option<(&[u8], u32)>) {
     out.extend_from_slice(b"RS+ ");
     out.extend_from_slice(account);
     out.push(b' ');
@@ -186,7 +169,8 @@ mod tests {
         write_hmsg(&mut v, b"_INBOX.y", b"9", None, 16, b"NATS/1.0 503\r\n\r\n");
         assert_eq!(
             v,
-            b"MSG foo 1 5\r\nhello\r\nMSG foo 22 r.x 0\r\n\r\nHMSG _INBOX.y 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n".to_vec()
+            b"MSG foo 1 5\r\nhello\r\nMSG foo 22 r.x 0\r\n\r\nHMSG _INBOX.y 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"
+                .to_vec()
         );
     }
 
@@ -194,7 +178,8 @@ mod tests {
     #[test]
     fn route_round_trip() {
         use crate::route::{RouteOp, RouteParser};
-        let cases: &[(Option<&[u8]>, &[&[u8]], Option<usize>, &[u8])] = &[
+        type Case<'a> = (Option<&'a [u8]>, &'a [&'a [u8]], Option<usize>, &'a [u8]);
+        let cases: &[Case] = &[
             (None, &[], None, b"hello"),
             (Some(b"r.1"), &[], None, b""),
             (None, &[b"g1", b"g2"], None, b"xy"),
@@ -204,30 +189,15 @@ mod tests {
         ];
         for (reply, queues, hdr, msg) in cases {
             let mut v = Vec::new();
-            write_rmsg(
-                &mut v,
-                b"$G",
-                b"a.b",
-                *reply,
-                &mut queues.iter().copied(),
-                *hdr,
-                msg,
-            );
+            write_rmsg(&mut v, b"$G", b"a.b", *reply, &mut queues.iter().copied(), *hdr, msg);
             let mut p = RouteParser::default();
-            let Ok(Status::Complete(f)) = p.parse(&v) else {
-                panic!("parse {:?}", String::from_utf8_lossy(&v))
-            };
-            let RouteOp::Msg(m) = f.op else {
-                panic!("not a message")
-            };
+            let Ok(Status::Complete(f)) = p.parse(&v) else { panic!("parse {:?}", String::from_utf8_lossy(&v)) };
+            let RouteOp::Msg(m) = f.op else { panic!("not a message") };
             assert_eq!(
                 (m.account, m.subject, m.reply, m.header_len, m.message),
                 (&b"$G"[..], &b"a.b"[..], *reply, *hdr, *msg)
             );
-            let got: Vec<&[u8]> = m
-                .queues
-                .map(|q| q.split(|c| *c == b' ').collect())
-                .unwrap_or_default();
+            let got: Vec<&[u8]> = m.queues.map(|q| q.split(|c| *c == b' ').collect()).unwrap_or_default();
             assert_eq!(got, queues.to_vec());
             assert_eq!(f.len, v.len());
         }
@@ -241,11 +211,9 @@ mod tests {
     /// into the other and parsing it must give the original fields.
     #[test]
     fn round_trip_through_client_parser() {
-        let cases: &[(&[u8], Option<&[u8]>, &[u8])] = &[
-            (b"a", None, b""),
-            (b"a.b.c", Some(b"_INBOX.1"), b"x\r\ny"),
-            (b"q", None, &[0u8, 255, 13]),
-        ];
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, &'a [u8]);
+        let cases: &[Case] =
+            &[(b"a", None, b""), (b"a.b.c", Some(b"_INBOX.1"), b"x\r\ny"), (b"q", None, &[0u8, 255, 13])];
         for (subject, reply, payload) in cases {
             let mut v = Vec::new();
             write_msg(&mut v, subject, b"1", *reply, payload);
@@ -259,17 +227,8 @@ mod tests {
             p.extend_from_slice(&fields.join(&b' '));
             p.extend_from_slice(&v[line_end - 1..]);
             let mut parser = ClientParser::new(4096, 1 << 20);
-            let Ok(Status::Complete(f)) = parser.parse(&p) else {
-                panic!("parse")
-            };
-            assert_eq!(
-                f.op,
-                ClientOp::Pub {
-                    subject,
-                    reply: *reply,
-                    payload
-                }
-            );
+            let Ok(Status::Complete(f)) = parser.parse(&p) else { panic!("parse") };
+            assert_eq!(f.op, ClientOp::Pub { subject, reply: *reply, payload });
             assert_eq!(f.len, p.len());
         }
     }

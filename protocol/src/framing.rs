@@ -94,34 +94,16 @@ pub fn match_verb(buf: &[u8], table: &[(&[u8], After)]) -> VerbMatch {
         if buf.len() <= verb.len() {
             // A prefix of this verb, or the verb with nothing after it yet.
             if *after == After::Ignore && buf.len() == verb.len() {
-                return VerbMatch::Found {
-                    index,
-                    args_at: verb.len(),
-                };
+                return VerbMatch::Found { index, args_at: verb.len() };
             }
             need_more = true;
             continue;
         }
         let next = buf[verb.len()];
         match after {
-            After::Ignore => {
-                return VerbMatch::Found {
-                    index,
-                    args_at: verb.len(),
-                }
-            }
-            After::Glued => {
-                return VerbMatch::Found {
-                    index,
-                    args_at: verb.len(),
-                }
-            }
-            After::Args if is_space(next) => {
-                return VerbMatch::Found {
-                    index,
-                    args_at: verb.len(),
-                }
-            }
+            After::Ignore => return VerbMatch::Found { index, args_at: verb.len() },
+            After::Glued => return VerbMatch::Found { index, args_at: verb.len() },
+            After::Args if is_space(next) => return VerbMatch::Found { index, args_at: verb.len() },
             After::Args => {}
         }
     }
@@ -206,10 +188,6 @@ pub fn parse_size(b: &[u8]) -> Option<usize> {
 #[inline]
 pub fn find_line_end(buf: &[u8], scanned: usize) -> Option<(usize, usize)> {
     let nl = scanned + memchr::memchr(b'\n', buf.get(scanned..)?)?;
-    let line_len = if nl > 0 && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
+    let line_len = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     Some((line_len, nl + 1))
 }

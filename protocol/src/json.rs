@@ -217,9 +217,7 @@ impl Reader<'_> {
             }
         }
         let text = core::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err())?;
-        text.parse::<f64>()
-            .map(Value::Number)
-            .map_err(|_| JsonError { offset: start })
+        text.parse::<f64>().map(Value::Number).map_err(|_| JsonError { offset: start })
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -257,9 +255,7 @@ impl Reader<'_> {
                         b't' => out.push(b'\t'),
                         b'u' => {
                             let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp)
-                                && self.b.get(self.i..self.i + 2) == Some(b"\\u")
-                            {
+                            if (0xD800..0xDC00).contains(&cp) && self.b.get(self.i..self.i + 2) == Some(b"\\u") {
                                 self.i += 2;
                                 let lo = self.hex4()?;
                                 if (0xDC00..0xE000).contains(&lo) {
@@ -348,7 +344,10 @@ mod tests {
 
     #[test]
     fn connect_like() {
-        let v = parse(br#" {"verbose":false,"pedantic":true,"name":"a\"b\u00e9","protocol":1,"x":[1,{"y":null}],"f":-1.5e2} "#).unwrap();
+        let v = parse(
+            br#" {"verbose":false,"pedantic":true,"name":"a\"b\u00e9","protocol":1,"x":[1,{"y":null}],"f":-1.5e2} "#,
+        )
+        .unwrap();
         assert_eq!(v.get("verbose").and_then(Value::as_bool), Some(false));
         assert_eq!(v.get("pedantic").and_then(Value::as_bool), Some(true));
         assert_eq!(v.get("name").and_then(Value::as_str), Some("a\"bé"));
@@ -359,17 +358,7 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in [
-            &b""[..],
-            b"{",
-            b"{\"a\"}",
-            b"{\"a\":1,}",
-            b"[1 2]",
-            b"{} x",
-            b"\"\x01\"",
-            b"01x",
-            b"tru",
-        ] {
+        for bad in [&b""[..], b"{", b"{\"a\"}", b"{\"a\":1,}", b"[1 2]", b"{} x", b"\"\x01\"", b"01x", b"tru"] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = vec![b'['; 10_000];
@@ -390,9 +379,6 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, b"a<b>&\"\\\n\x01");
         assert_eq!(out, br#""a\u003cb\u003e\u0026\"\\\n\u0001""#.to_vec());
-        assert_eq!(
-            parse(&out).unwrap(),
-            Value::String("a<b>&\"\\\n\x01".into())
-        );
+        assert_eq!(parse(&out).unwrap(), Value::String("a<b>&\"\\\n\x01".into()));
     }
 }

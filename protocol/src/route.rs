@@ -17,9 +17,7 @@
 //! offsets so nothing is rescanned.
 
 use crate::client::Frame;
-use crate::framing::{
-    find_line_end, is_space, match_verb, parse_size, After, ParseError, Status, VerbMatch,
-};
+use crate::framing::{find_line_end, is_space, match_verb, parse_size, After, ParseError, Status, VerbMatch};
 
 /// A message relayed by a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,16 +178,8 @@ struct MsgArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Line {
-        scanned: usize,
-    },
-    Body {
-        args: MsgArgs,
-        args_at: usize,
-        line_len: usize,
-        body_start: usize,
-        body_len: usize,
-    },
+    Line { scanned: usize },
+    Body { args: MsgArgs, args_at: usize, line_len: usize, body_start: usize, body_len: usize },
 }
 
 /// Resumable parser for one route connection.
@@ -200,9 +190,7 @@ pub struct RouteParser {
 
 impl Default for RouteParser {
     fn default() -> Self {
-        RouteParser {
-            state: State::Line { scanned: 0 },
-        }
+        RouteParser { state: State::Line { scanned: 0 } }
     }
 }
 
@@ -215,28 +203,16 @@ impl RouteParser {
     /// See [`crate::client::ClientParser::body_needed`].
     pub fn body_needed(&self, buffered: usize) -> Option<usize> {
         match self.state {
-            State::Body {
-                body_start,
-                body_len,
-                ..
-            } => Some((body_start + body_len + 2).saturating_sub(buffered).max(1)),
+            State::Body { body_start, body_len, .. } => {
+                Some((body_start + body_len + 2).saturating_sub(buffered).max(1))
+            }
             State::Line { .. } => None,
         }
     }
 
     /// Parses the op at the start of `buf`; same contract as the client parser.
-    pub fn parse<'a>(
-        &mut self,
-        buf: &'a [u8],
-    ) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
-        if let State::Body {
-            args,
-            args_at,
-            line_len,
-            body_start,
-            body_len,
-        } = self.state
-        {
+    pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
+        if let State::Body { args, args_at, line_len, body_start, body_len } = self.state {
             return self.finish_body(buf, args, args_at, line_len, body_start, body_len);
         }
         let (verb, args_at) = match match_verb(buf, VERBS) {
@@ -254,14 +230,7 @@ impl RouteParser {
         };
         self.state = State::Line { scanned: 0 };
         let line = &buf[..line_len];
-        let done = |op| {
-            Ok(Status::Complete(Frame {
-                op,
-                line,
-                args_at,
-                len: next,
-            }))
-        };
+        let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
         match verb {
             Verb::Ping => done(RouteOp::Ping),
             Verb::Pong => done(RouteOp::Pong),
@@ -274,19 +243,11 @@ impl RouteParser {
                 let t = Tokens::split(line, args_at);
                 let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
                 match t.count {
-                    2 => done(RouteOp::Sub {
-                        account,
-                        subject,
-                        queue: None,
-                    }),
+                    2 => done(RouteOp::Sub { account, subject, queue: None }),
                     4 => {
                         let w = parse_size(slice(line, t.at(3))).ok_or(ParseError::BadSize)?;
                         let w = u32::try_from(w).map_err(|_| ParseError::BadSize)?;
-                        done(RouteOp::Sub {
-                            account,
-                            subject,
-                            queue: Some((slice(line, t.at(2)), w)),
-                        })
+                        done(RouteOp::Sub { account, subject, queue: Some((slice(line, t.at(2)), w)) })
                     }
                     _ => Err(ParseError::BadArgs),
                 }
@@ -295,16 +256,8 @@ impl RouteParser {
                 let t = Tokens::split(line, args_at);
                 let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
                 match t.count {
-                    2 => done(RouteOp::Unsub {
-                        account,
-                        subject,
-                        queue: None,
-                    }),
-                    3 => done(RouteOp::Unsub {
-                        account,
-                        subject,
-                        queue: Some(slice(line, t.at(2))),
-                    }),
+                    2 => done(RouteOp::Unsub { account, subject, queue: None }),
+                    3 => done(RouteOp::Unsub { account, subject, queue: Some(slice(line, t.at(2))) }),
                     _ => Err(ParseError::BadArgs),
                 }
             }
@@ -323,35 +276,16 @@ impl RouteParser {
                 if skip == 1 {
                     // Only offered to peers announcing leafnode support; read and drop.
                     let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
-                    let args = MsgArgs {
-                        account: (0, 0),
-                        subject: (0, 0),
-                        reply: None,
-                        queues: None,
-                        header_len: None,
-                    };
-                    self.state = State::Body {
-                        args,
-                        args_at,
-                        line_len,
-                        body_start: next,
-                        body_len: total,
-                    };
+                    let args =
+                        MsgArgs { account: (0, 0), subject: (0, 0), reply: None, queues: None, header_len: None };
+                    self.state = State::Body { args, args_at, line_len, body_start: next, body_len: total };
                     return match self.finish_body(buf, args, args_at, line_len, next, total)? {
-                        Status::Complete(f) => Ok(Status::Complete(Frame {
-                            op: RouteOp::Ignored,
-                            ..f
-                        })),
+                        Status::Complete(f) => Ok(Status::Complete(Frame { op: RouteOp::Ignored, ..f })),
                         Status::Partial => Ok(Status::Partial),
                     };
                 }
-                let mut args = MsgArgs {
-                    account: t.at(0),
-                    subject: t.at(1),
-                    reply: None,
-                    queues: None,
-                    header_len: None,
-                };
+                let mut args =
+                    MsgArgs { account: t.at(0), subject: t.at(1), reply: None, queues: None, header_len: None };
                 let plain = 2 + sizes;
                 if n == plain + 1 {
                     args.reply = Some(t.at(2));
@@ -399,13 +333,7 @@ impl RouteParser {
             if buf.len() > end && buf[end] != b'\r' {
                 return Err(ParseError::BadPayloadEnd);
             }
-            self.state = State::Body {
-                args,
-                args_at,
-                line_len,
-                body_start,
-                body_len,
-            };
+            self.state = State::Body { args, args_at, line_len, body_start, body_len };
             return Ok(Status::Partial);
         }
         if buf[end] != b'\r' || buf[end + 1] != b'\n' {
@@ -421,12 +349,7 @@ impl RouteParser {
             header_len: args.header_len,
             message: &buf[body_start..end],
         };
-        Ok(Status::Complete(Frame {
-            op: RouteOp::Msg(msg),
-            line,
-            args_at,
-            len: end + 2,
-        }))
+        Ok(Status::Complete(Frame { op: RouteOp::Msg(msg), line, args_at, len: end + 2 }))
     }
 }
 
@@ -438,11 +361,7 @@ mod tests {
         let mut p = RouteParser::default();
         let mut buf = Vec::new();
         let mut ops = Vec::new();
-        let step = if chunk == 0 {
-            input.len().max(1)
-        } else {
-            chunk
-        };
+        let step = if chunk == 0 { input.len().max(1) } else { chunk };
         for piece in input.chunks(step) {
             buf.extend_from_slice(piece);
             loop {
@@ -482,17 +401,7 @@ mod tests {
         header_len: Option<usize>,
         message: &'static [u8],
     ) -> String {
-        format!(
-            "{:?}",
-            RouteOp::Msg(RouteMsg {
-                account,
-                subject,
-                reply,
-                queues,
-                header_len,
-                message
-            })
-        )
+        format!("{:?}", RouteOp::Msg(RouteMsg { account, subject, reply, queues, header_len, message }))
     }
 
     #[test]
@@ -551,15 +460,9 @@ mod tests {
         assert_eq!(check(b"RS+ $G foo q\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"RMSG $G foo x 1 5\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"RMSG $G 5\r\n").1, Some(ParseError::BadArgs));
-        assert_eq!(
-            check(b"RMSG $G foo 2\r\nabc\r\n").1,
-            Some(ParseError::BadPayloadEnd)
-        );
+        assert_eq!(check(b"RMSG $G foo 2\r\nabc\r\n").1, Some(ParseError::BadPayloadEnd));
         assert_eq!(check(b"PUB foo 1\r\n").1, Some(ParseError::UnknownOp));
-        assert_eq!(
-            check(b"HMSG $G f 3 2\r\n").1,
-            Some(ParseError::BadHeaderSize)
-        );
+        assert_eq!(check(b"HMSG $G f 3 2\r\n").1, Some(ParseError::BadHeaderSize));
     }
 
     #[test]

@@ -45,26 +45,10 @@ mod tests {
 
     #[test]
     fn validity() {
-        for ok in [
-            &b"foo"[..],
-            b"foo.bar",
-            b"foo.*",
-            b"*.>",
-            b">",
-            b"foo*.b>r",
-            b"a.*.c",
-        ] {
+        for ok in [&b"foo"[..], b"foo.bar", b"foo.*", b"*.>", b">", b"foo*.b>r", b"a.*.c"] {
             assert!(is_valid_subject(ok), "{:?}", ok);
         }
-        for bad in [
-            &b""[..],
-            b".",
-            b"foo.",
-            b".foo",
-            b"foo..bar",
-            b"foo.>.bar",
-            b"a b",
-        ] {
+        for bad in [&b""[..], b".", b"foo.", b".foo", b"foo..bar", b"foo.>.bar", b"a b"] {
             assert!(!is_valid_subject(bad), "{:?}", bad);
         }
         assert!(is_valid_literal_subject(b"foo*.bar"));
