@@ -430,9 +430,49 @@ def measure_noise_checked(kind, binary, scen, count, opts, lg, logdir, rnd):
     return best
 
 
+def client_info_ports(port, timeout=0.5):
+    """Client ports listed in the connect_urls of a server's INFO."""
+    with socket.create_connection((HOST, port), timeout=timeout) as c:
+        line = b""
+        while not line.endswith(b"\r\n") and len(line) < 65536:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            line += chunk
+    info = json.loads(line[5:].strip() or b"{}")
+    return {int(u.rsplit(":", 1)[1]) for u in info.get("connect_urls", [])}
+
+
+def measure_mesh5(binary, logdir, tag, timeout=20.0):
+    """Seconds from starting the first of five chained servers (each routes
+    to the previous one) until every server advertises all five client
+    URLs, i.e. the full mesh has formed. None if it did not within timeout."""
+    t0 = time.perf_counter()
+    try:
+        servers = start_servers(binary, logdir, tag, 5)
+    except StartError:
+        return None
+    try:
+        want = {s.port for s in servers}
+        deadline = t0 + timeout
+        while time.perf_counter() < deadline:
+            try:
+                if all(want <= client_info_ports(s.port) for s in servers):
+                    return time.perf_counter() - t0
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.002)
+        return None
+    finally:
+        for s in servers:
+            s.stop()
+
+
 def measure_resources(kind, binary, opts, lg, logdir):
-    """Startup times, idle RSS and RSS per idle connection."""
+    """Startup times, idle RSS, RSS per idle connection and the time a
+    five-server chain takes to become a full mesh."""
     out = {"startup_s": [], "ok": True}
+    out["mesh5_s"] = measure_mesh5(binary, logdir, f"{kind}-mesh-")
     for i in range(opts.startup_samples):
         try:
             [s] = start_servers(binary, logdir, f"{kind}-start-", 1)
@@ -615,6 +655,7 @@ def render(meta, results, resources, scen_counts):
             ("startup to accepting (ms)", ms(o.get("startup_s")), ms(g.get("startup_s")), 2),
             (f"connect {meta['idle_conns']} clients (ms)", ms(o.get("idle_connect_s")),
              ms(g.get("idle_connect_s")), 0),
+            ("5-server chain to full mesh (ms)", ms(o.get("mesh5_s")), ms(g.get("mesh5_s")), 0),
         ]
         for name, a, b, d in rows:
             L.append(f"| {name} | {fmt_num(a, d)} | {fmt_num(b, d)} | {fmt_ratio(a, b)} |")
@@ -650,7 +691,7 @@ def summarize_resources(runs):
         return {"status": "failed: " + (runs[-1].get("error", "?") if runs else "not run")}
     s = {"status": "ok"}
     s["startup_s"] = med([x for r in ok for x in r.get("startup_s", [])])
-    for k in ("rss_idle_kib", "rss_conns_kib", "rss_per_conn_kib", "idle_connect_s"):
+    for k in ("rss_idle_kib", "rss_conns_kib", "rss_per_conn_kib", "idle_connect_s", "mesh5_s"):
         s[k] = med([r.get(k) for r in ok])
     errs = [r["idle_error"] for r in ok if r.get("idle_error")]
     if errs:

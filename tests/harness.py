@@ -11,9 +11,12 @@ bounded in iterations and time, and teardown only ever signals the process the
 fixture itself started (by its pid, through ``subprocess.Popen``).
 """
 
+import http.client
 import json
 import os
 import re
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +26,19 @@ from collections import namedtuple
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BIN = os.path.join(REPO_ROOT, "target", "release", "rnats-server")
 SERVER_BIN = os.environ.get("NATS_SERVER_BIN", DEFAULT_BIN)
+
+
+def _is_rnats(binary):
+    try:
+        r = subprocess.run([binary, "--version"], capture_output=True, timeout=10, text=True)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "rnats" in r.stdout + r.stderr
+
+
+# True unless NATS_SERVER_BIN names some other server (such as Go's), for
+# marking known divergences of the server under test.
+SERVER_IS_RNATS = _is_rnats(SERVER_BIN)
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -85,6 +101,10 @@ class NatsServer:
         return self.proc.pid
 
     def start(self):
+        return self.launch().wait_ready()
+
+    def launch(self):
+        """Spawn the process without waiting for it (see ``wait_ready``)."""
         self._log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             self.args,
@@ -92,6 +112,10 @@ class NatsServer:
             stdout=self._log_file,
             stderr=self._log_file,
         )
+        return self
+
+    def wait_ready(self):
+        """Wait until the launched process accepts client connections."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -115,6 +139,15 @@ class NatsServer:
 
     def is_running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL the process (no shutdown work at all) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -193,6 +226,8 @@ class Client:
         self.sock.connect((host, port))
         self.buf = bytearray()
         self.eof = False
+        # Ops read ahead by a helper that was waiting for something else.
+        self.stash = []
         self.info_line = None
         self.info = None
         if read_info:
@@ -376,6 +411,30 @@ class Client:
             return Op(verb, args, body[:hdr], body[hdr:total], line + body)
         raise AssertionError("unknown op from server: %r" % line)
 
+    def _op_buffered(self):
+        """True when the buffer holds at least one complete op."""
+        i = self.buf.find(b"\n")
+        if i < 0:
+            return False
+        verb, _, rest = bytes(self.buf[:i]).rstrip(b"\r").partition(b" ")
+        verb = verb.upper()
+        need = 0
+        if verb in (b"MSG", b"HMSG"):
+            need = int(rest.split()[-1]) + 2
+        return len(self.buf) >= i + 1 + need
+
+    def poll_op(self, timeout):
+        """Return the next op, or None if none is complete within ``timeout`` s."""
+        deadline = time.monotonic() + max(0.001, timeout)
+        while not self._op_buffered():
+            try:
+                if not self._fill(deadline):
+                    raise ConnectionClosed(
+                        "connection closed; pending %r" % bytes(self.buf[:200]))
+            except socket.timeout:
+                return None
+        return self.read_op(DEFAULT_TIMEOUT)
+
     def flush(self, timeout=DEFAULT_TIMEOUT, max_ops=100000):
         """Send PING and return every op received before the PONG.
 
@@ -453,3 +512,687 @@ def hpub(subject, header, payload, reply=None):
     parts.append(str(len(header)).encode())
     parts.append(str(len(header) + len(payload)).encode())
     return b" ".join(parts) + b"\r\n" + header + payload + b"\r\n"
+
+
+# ---------------------------------------------------------------------------
+# Clusters
+# ---------------------------------------------------------------------------
+
+def free_ports(n):
+    """``n`` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def http_get_json(port, path, timeout=2.0):
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise OSError("GET %s -> %d %r" % (path, resp.status, body[:200]))
+        return json.loads(body)
+    finally:
+        conn.close()
+
+
+class ClusterNode(NatsServer):
+    """A server with a client port, a route port and a monitoring port.
+
+    ``routes`` holds other ClusterNodes (or route URLs) to pass with
+    ``-routes``.  The ports are fixed at construction so that ``clone`` can
+    restart "the same" server after it was stopped or killed.
+    """
+
+    def __init__(self, log_path, binary=None, cluster_name="C", routes=(), name=None,
+                 port=None, cluster_port=None, http_port=None, debug=True, extra_args=()):
+        picked = free_ports(3)
+        self.cluster_port = cluster_port or picked[1]
+        self.http_port = http_port or picked[2]
+        self.cluster_name = cluster_name
+        self.routes = list(routes)
+        self.name = name
+        self.debug = debug
+        self.cluster_extra = list(extra_args)
+        args = ["-m", str(self.http_port), "-cluster", self.route_url,
+                "--cluster_name", cluster_name]
+        if self.routes:
+            urls = [r.route_url if isinstance(r, ClusterNode) else r for r in self.routes]
+            args += ["-routes", ",".join(urls)]
+        if name:
+            args += ["-n", name]
+        if debug:
+            args.append("-D")
+        super().__init__(log_path, args + self.cluster_extra,
+                         port=port or picked[0], binary=binary)
+
+    @property
+    def label(self):
+        return self.name or "pid %s" % (self.proc.pid if self.proc else "?")
+
+    @property
+    def route_url(self):
+        return "nats://%s:%d" % (HOST, self.cluster_port)
+
+    @property
+    def client_url(self):
+        return "%s:%d" % (HOST, self.requested_port)
+
+    def wait_ready(self):
+        super().wait_ready()
+        self.wait_for_log(r"Listening for route connections on", timeout=START_TIMEOUT)
+        return self
+
+    def clone(self, log_path):
+        """A not yet started server with the same binary, ports and arguments."""
+        return ClusterNode(log_path, binary=self.binary, cluster_name=self.cluster_name,
+                           routes=self.routes, name=self.name, port=self.requested_port,
+                           cluster_port=self.cluster_port, http_port=self.http_port,
+                           debug=self.debug, extra_args=self.cluster_extra)
+
+    def varz(self):
+        return http_get_json(self.http_port, "/varz")
+
+    def error_lines(self, allowed=()):
+        """[ERR]/[FTL] log lines not matching any regex in ``allowed``."""
+        out = []
+        for line in self.log_lines():
+            if "[ERR]" in line or "[FTL]" in line:
+                if not any(re.search(a, line) for a in allowed):
+                    out.append(line)
+        return out
+
+
+def _mesh_problems(nodes, expected_urls=None):
+    expected = len(nodes) - 1
+    urls = set(expected_urls if expected_urls is not None else (n.client_url for n in nodes))
+    problems = []
+    for n in nodes:
+        if not n.is_running():
+            problems.append("%s is not running" % n.label)
+            continue
+        try:
+            v = n.varz()
+        except (OSError, ValueError) as e:
+            problems.append("%s: /varz failed: %s" % (n.label, e))
+            continue
+        remotes = v.get("remotes", v.get("routes"))
+        pooled = (v.get("cluster") or {}).get("pool_size", 0) > 0
+        if remotes != expected:
+            problems.append("%s: remotes=%s, want %d" % (n.label, remotes, expected))
+        if not pooled and v.get("routes") != expected:
+            problems.append("%s: routes=%s, want %d" % (n.label, v.get("routes"), expected))
+        got_urls = v.get("connect_urls") or []
+        if set(got_urls) != urls or len(got_urls) != len(urls):
+            problems.append("%s: connect_urls=%s, want %s" % (n.label, got_urls, sorted(urls)))
+    return problems
+
+
+def wait_full_mesh(nodes, timeout=20.0, stable=0.3):
+    """Wait until every node has one route to each other node (per /varz) and
+    lists every node's client URL in connect_urls, then require that to hold
+    for ``stable`` more seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = _mesh_problems(nodes)
+        if not problems:
+            break
+        if time.monotonic() >= deadline:
+            raise AssertionError("no full mesh of %d within %.0f s:\n  %s\n%s" % (
+                len(nodes), timeout, "\n  ".join(problems), _log_tails(nodes)))
+        time.sleep(0.05)
+    end = time.monotonic() + stable
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        problems = _mesh_problems(nodes)
+        if problems:
+            raise AssertionError("full mesh did not stay formed:\n  %s\n%s" % (
+                "\n  ".join(problems), _log_tails(nodes)))
+
+
+def _log_tails(nodes, n=25):
+    out = []
+    for node in nodes:
+        out.append("--- %s (%s) last log lines:" % (node.label, node.log_path))
+        out.extend(node.log_lines()[-n:])
+    return "\n".join(out)
+
+
+def open_client(node, headers=True, **connect_opts):
+    """A connected client (CONNECT + PING/PONG done) on ``node``."""
+    port = node.port if isinstance(node, NatsServer) else node
+    c = Client(port, timeout=5.0)
+    c.connect(verbose=False, pedantic=False, headers=headers, **connect_opts)
+    c.ping(timeout=5.0)
+    return c
+
+
+SYNC_PREFIX = "_SYNC."
+
+
+def is_sync(op):
+    return op.kind in ("MSG", "HMSG") and op.args[0].startswith(SYNC_PREFIX)
+
+
+def _next_op(client, timeout):
+    if client.stash:
+        return client.stash.pop(0)
+    return client.poll_op(timeout)
+
+
+def sync_interest(sub_client, publishers, sid=9999, timeout=15.0, interval=0.15):
+    """Return once every server of ``publishers`` knows all of ``sub_client``'s
+    interest changes sent so far.
+
+    A throw-away subscription is added after those changes and each publisher
+    sends probes on it until one arrives.  Interest changes travel in order
+    over a route, so once a probe from a server gets through, that server has
+    also seen every earlier SUB/UNSUB of this client.
+    """
+    subject = SYNC_PREFIX + os.urandom(6).hex()
+    sub_client.send("SUB %s %d\r\n" % (subject, sid))
+    for pc in publishers:
+        deadline = time.monotonic() + timeout
+        got = False
+        while not got:
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    "interest of a client on port %d never reached publisher on port %d "
+                    "within %.0f s" % (sub_client.sock.getpeername()[1],
+                                        pc.sock.getpeername()[1], timeout))
+            pc.send(pub(subject, "probe"))
+            end = time.monotonic() + interval
+            while not got:
+                op = sub_client.poll_op(end - time.monotonic())
+                if op is None:
+                    break
+                if op.kind == "PING":
+                    sub_client.send(b"PONG\r\n")
+                elif op.kind in ("MSG", "HMSG") and op.args[0] == subject:
+                    got = True
+                elif not is_sync(op):
+                    sub_client.stash.append(op)
+    sub_client.send("UNSUB %d\r\n" % sid)
+
+
+def collect_msgs(client, expected=None, timeout=10.0, settle=0.3):
+    """MSG/HMSG ops (probes excluded) until ``expected`` arrived or ``timeout``,
+    then whatever else arrives during ``settle`` seconds."""
+    return collect_from([client], expected, timeout, settle)[0]
+
+
+def collect_from(clients, expected=None, timeout=10.0, settle=0.3):
+    """Like collect_msgs over several clients; ``expected`` is either the
+    total or a list with one count per client."""
+    got = [[] for _ in clients]
+
+    def done():
+        if expected is None:
+            return False
+        if isinstance(expected, (list, tuple)):
+            return all(len(g) >= e for g, e in zip(got, expected))
+        return sum(map(len, got)) >= expected
+
+    def pump(deadline):
+        progressed = False
+        for i, c in enumerate(clients):
+            while True:
+                op = _next_op(c, 0.0)
+                if op is None:
+                    break
+                progressed = True
+                if op.kind == "PING":
+                    c.send(b"PONG\r\n")
+                elif op.kind in ("MSG", "HMSG"):
+                    if not is_sync(op):
+                        got[i].append(op)
+                elif op.kind == "-ERR":
+                    raise AssertionError("-ERR from server: %r" % (op.raw,))
+                # INFO, PONG, +OK: not messages.
+        if not progressed:
+            wait = min(0.05, deadline - time.monotonic())
+            if wait > 0:
+                select.select([c.sock for c in clients], [], [], wait)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        pump(deadline)
+    end = time.monotonic() + settle
+    while time.monotonic() < end:
+        pump(end)
+    return got
+
+
+def round_trip(client, timeout=10.0):
+    """PING/PONG that answers server PINGs and stashes anything else."""
+    client.send(b"PING\r\n")
+    deadline = time.monotonic() + timeout
+    while True:
+        op = client.poll_op(deadline - time.monotonic())
+        if op is None:
+            raise AssertionError("no PONG within %.1f s" % timeout)
+        if op.kind == "PONG":
+            return
+        if op.kind == "PING":
+            client.send(b"PONG\r\n")
+        elif op.kind == "-ERR":
+            raise AssertionError("-ERR from server: %r" % (op.raw,))
+        elif not is_sync(op):
+            client.stash.append(op)
+
+
+def wait_connect_urls(client, want, timeout=15.0):
+    """Read async INFOs until one lists exactly ``want`` (first entry first,
+    the rest in any order); returns that list."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        op = client.poll_op(deadline - time.monotonic())
+        if op is None:
+            break
+        if op.kind == "PING":
+            client.send(b"PONG\r\n")
+            continue
+        assert op.kind == "INFO", "unexpected op %r" % (op.raw,)
+        urls = parse_info(op.raw.rstrip(b"\r\n")).get("connect_urls") or []
+        seen.append(urls)
+        if urls and urls[0] == want[0] and sorted(urls) == sorted(want):
+            return urls
+    raise AssertionError("no INFO with connect_urls %r (first %r) within %.0f s; got %r"
+                         % (sorted(want), want[0], timeout, seen))
+
+
+def publish_batch(pc, subject, payloads, reply=None):
+    """Send every payload on ``subject`` and wait for the server's PONG."""
+    pc.send(b"".join(pub(subject, p, reply) for p in payloads))
+    round_trip(pc)
+
+
+def assert_exactly_once(payloads, expected, what):
+    """``payloads`` (bytes) must be exactly the set ``expected`` (str), once each."""
+    counts = {}
+    for p in payloads:
+        counts[p] = counts.get(p, 0) + 1
+    want = {e.encode() for e in expected}
+    missing = sorted(want - set(counts))
+    dups = sorted(p for p, n in counts.items() if n > 1)
+    extra = sorted(set(counts) - want)
+    assert not (missing or dups or extra), (
+        "%s: %d received for %d expected; missing %d %r, duplicated %d %r, unexpected %r"
+        % (what, len(payloads), len(want), len(missing), missing[:10], len(dups),
+           [(d, counts[d]) for d in dups[:10]], extra[:10]))
+
+
+# ---------------------------------------------------------------------------
+# Go nats-server binaries
+# ---------------------------------------------------------------------------
+
+GO_VERSION_RE = re.compile(r"nats-server: v(\d+)\.(\d+)\.(\d+)(\S*)")
+
+
+def _go_server_candidates():
+    for var in ("NATS_GO_SERVER_BINS",):
+        for p in os.environ.get(var, "").split(os.pathsep):
+            if p:
+                yield p
+    try:
+        import importlib.metadata as md
+        dist = md.distribution("nats-server-bin")
+        for f in dist.files or ():
+            if os.path.basename(str(f)) == "nats-server":
+                yield str(f.locate())
+    except Exception:
+        pass
+    try:
+        import sysconfig
+        yield os.path.join(sysconfig.get_path("scripts"), "nats-server")
+    except Exception:
+        pass
+    found = shutil.which("nats-server")
+    if found:
+        if os.sep + "shims" + os.sep in found:
+            try:
+                r = subprocess.run(["pyenv", "which", "nats-server"], capture_output=True,
+                                   timeout=10, text=True)
+                if r.returncode == 0 and r.stdout.strip():
+                    yield r.stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                pass
+        else:
+            yield found
+    yield "/usr/sbin/nats-server"
+    yield "/usr/bin/nats-server"
+    yield "/usr/local/bin/nats-server"
+    yield os.path.expanduser("~/go/bin/nats-server")
+
+
+_GO_BINARIES = None
+
+
+def go_server_binaries():
+    """{(major, minor, patch): path} of the Go nats-server binaries found here."""
+    global _GO_BINARIES
+    if _GO_BINARIES is not None:
+        return _GO_BINARIES
+    found = {}
+    seen = set()
+    ours = os.path.realpath(SERVER_BIN)
+    for cand in _go_server_candidates():
+        try:
+            real = os.path.realpath(cand)
+        except OSError:
+            continue
+        if real in seen or real == ours or not os.path.isfile(real) \
+                or not os.access(real, os.X_OK):
+            continue
+        seen.add(real)
+        try:
+            r = subprocess.run([real, "--version"], capture_output=True, timeout=10, text=True)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        m = GO_VERSION_RE.search(r.stdout + r.stderr)
+        if not m or "rnats" in m.group(4):
+            continue
+        found.setdefault(tuple(int(x) for x in m.groups()[:3]), real)
+    _GO_BINARIES = found
+    return found
+
+
+def go_server_binary(series):
+    """Newest Go binary of a series: "2.9" (2.9.x) or "2.10+" (2.10 or later);
+    None when there is none."""
+    bins = go_server_binaries()
+    if series == "2.9":
+        versions = [v for v in bins if v[:2] == (2, 9)]
+    elif series == "2.10+":
+        versions = [v for v in bins if v >= (2, 10, 0)]
+    else:
+        raise ValueError(series)
+    return bins[max(versions)] if versions else None
+
+
+# ---------------------------------------------------------------------------
+# Traffic checks over a formed cluster
+# ---------------------------------------------------------------------------
+
+def _uniq():
+    return os.urandom(5).hex()
+
+
+def _close_all(clients):
+    for c in clients:
+        c.close()
+
+
+def check_pubsub_all_pairs(nodes, count=10, timeout=15.0):
+    """One subscriber client per node with two subscriptions matching the same
+    subject (a literal and a wildcard); ``count`` messages published from every
+    node.  Each subscription must see every message exactly once."""
+    subject = "mesh.%s.data" % _uniq()
+    wildcard = subject.rsplit(".", 1)[0] + ".*"
+    subs = [open_client(n) for n in nodes]
+    pubs = [open_client(n) for n in nodes]
+    try:
+        for s in subs:
+            s.send("SUB %s 1\r\nSUB %s 2\r\n" % (subject, wildcard))
+            sync_interest(s, pubs)
+        expected = []
+        for i, p in enumerate(pubs):
+            payloads = ["%d-%d" % (i, k) for k in range(count)]
+            expected += payloads
+            p.send(b"".join(pub(subject, x) for x in payloads))
+        for p in pubs:
+            round_trip(p)
+        got = collect_from(subs, [2 * len(expected)] * len(subs), timeout=timeout)
+        for node, ops in zip(nodes, got):
+            for op in ops:
+                assert op.kind == "MSG" and op.args[0] == subject and len(op.args) == 3, op.raw
+            for sid in ("1", "2"):
+                assert_exactly_once([op.payload for op in ops if op.args[1] == sid], expected,
+                                    "subscriber on %s, sid %s" % (node.label, sid))
+    finally:
+        _close_all(subs + pubs)
+
+
+def check_interest_changes(nodes, sub_node, count=5, timeout=15.0):
+    """SUB on ``sub_node`` after the mesh formed gets messages from every node;
+    after UNSUB none arrive any more."""
+    subject = "late.%s" % _uniq()
+    sub = open_client(sub_node)
+    pubs = [open_client(n) for n in nodes]
+    try:
+        sub.send("SUB %s 7\r\n" % subject)
+        sync_interest(sub, pubs)
+        expected = []
+        for i, p in enumerate(pubs):
+            payloads = ["a%d-%d" % (i, k) for k in range(count)]
+            expected += payloads
+            publish_batch(p, subject, payloads)
+        ops = collect_msgs(sub, len(expected), timeout=timeout)
+        assert_exactly_once([op.payload for op in ops], expected,
+                            "subscriber on %s before UNSUB" % sub_node.label)
+        assert all(op.args[:2] == [subject, "7"] for op in ops), [op.raw for op in ops]
+
+        sub.send("UNSUB 7\r\n")
+        sync_interest(sub, pubs)
+        for i, p in enumerate(pubs):
+            publish_batch(p, subject, ["b%d-%d" % (i, k) for k in range(count)])
+        ops = collect_msgs(sub, None, timeout=0, settle=0.3)
+        assert ops == [], "messages after UNSUB: %r" % [op.raw for op in ops]
+    finally:
+        _close_all(pubs + [sub])
+
+
+def check_queue_group(nodes, count=20, timeout=15.0, extra_member_node=None,
+                      member_nodes=None):
+    """Queue group "workers": one member per node of ``member_nodes`` (default:
+    every node; plus one more on ``extra_member_node``).  Alongside it on the
+    same subject: group "auditors" with members on the first and last node and
+    a plain subscriber on the last node.  ``count`` messages are published from
+    every node: each goes to exactly one worker and one auditor cluster-wide
+    and to the plain subscriber, and more than one worker gets some."""
+    subject = "work.%s" % _uniq()
+    member_nodes = list(nodes if member_nodes is None else member_nodes)
+    if extra_member_node is not None:
+        member_nodes.append(extra_member_node)
+    members = [open_client(n) for n in member_nodes]
+    auditors = [open_client(nodes[0]), open_client(nodes[-1])]
+    observer = open_client(nodes[-1])
+    pubs = [open_client(n) for n in nodes]
+    try:
+        for m in members:
+            m.send("SUB %s workers 3\r\n" % subject)
+            sync_interest(m, pubs)
+        for a in auditors:
+            a.send("SUB %s auditors 6\r\n" % subject)
+            sync_interest(a, pubs)
+        observer.send("SUB %s 4\r\n" % subject)
+        sync_interest(observer, pubs)
+        expected = []
+        for i, p in enumerate(pubs):
+            payloads = ["q%d-%d" % (i, k) for k in range(count)]
+            expected += payloads
+            p.send(b"".join(pub(subject, x) for x in payloads))
+        for p in pubs:
+            round_trip(p)
+        everyone = members + auditors + [observer]
+        got = collect_from(everyone, 3 * len(expected), timeout=timeout)
+        got_members, got_auditors, got_observer = (
+            got[:len(members)], got[len(members):-1], got[-1])
+        assert_exactly_once([op.payload for ops in got_members for op in ops], expected,
+                            "queue group over %d members" % len(members))
+        assert_exactly_once([op.payload for ops in got_auditors for op in ops], expected,
+                            "second queue group on the same subject")
+        assert_exactly_once([op.payload for op in got_observer], expected,
+                            "plain subscriber next to the queue groups")
+        for sid, ops_lists in (("3", got_members), ("6", got_auditors), ("4", [got_observer])):
+            for ops in ops_lists:
+                assert all(op.args[:2] == [subject, sid] and len(op.args) == 3 for op in ops), \
+                    [op.raw for op in ops]
+        per_member = {"%s#%d" % (n.label, i): len(ops)
+                      for i, (n, ops) in enumerate(zip(member_nodes, got_members))}
+        assert sum(1 for v in per_member.values() if v) > 1, (
+            "all %d messages went to one member: %r" % (len(expected), per_member))
+        return per_member
+    finally:
+        _close_all(pubs + members + auditors + [observer])
+
+
+def check_request_reply(responder_node, requester_node, timeout=10.0, queue=None):
+    """Responder on one node (a queue member if ``queue``), requester with its
+    own inbox on another."""
+    u = _uniq()
+    service, inbox = "svc.%s" % u, "_INBOX.%s" % u
+    resp = open_client(responder_node)
+    req = open_client(requester_node)
+    try:
+        resp.send("SUB %s %s1\r\n" % (service, queue + " " if queue else ""))
+        sync_interest(resp, [req])
+        req.send("SUB %s 1\r\n" % inbox)
+        sync_interest(req, [resp])
+
+        req.send(pub(service, "ping?", reply=inbox))
+        ops = collect_msgs(resp, 1, timeout=timeout, settle=0)
+        assert [op.raw for op in ops] == [msg(service, 1, "ping?", reply=inbox)], (
+            "request seen by responder on %s: %r" % (responder_node.label, ops))
+        resp.send(pub(inbox, "pong!"))
+        ops = collect_msgs(req, 1, timeout=timeout, settle=0.2)
+        assert [op.raw for op in ops] == [msg(inbox, 1, "pong!")], (
+            "reply seen by requester on %s: %r" % (requester_node.label, ops))
+        assert collect_msgs(resp, None, timeout=0, settle=0.05) == []
+    finally:
+        _close_all([resp, req])
+
+
+HEADER_BLOCK = "NATS/1.0\r\nX-Cluster-Test: yes\r\nX-Two: 2\r\n\r\n"
+
+
+def check_headers(src_node, dst_node, timeout=10.0):
+    """HPUB on ``src_node`` → HMSG (headers intact) for a headers client on
+    ``dst_node``, MSG with the payload only for a client without headers."""
+    subject = "hdr.%s" % _uniq()
+    hc = open_client(dst_node, headers=True)
+    plain = open_client(dst_node, headers=False)
+    p = open_client(src_node, headers=True)
+    try:
+        hc.send("SUB %s 1\r\n" % subject)
+        sync_interest(hc, [p])
+        plain.send("SUB %s 2\r\n" % subject)
+        sync_interest(plain, [p])
+        p.send(hpub(subject, HEADER_BLOCK, "body!", reply="reply.%s" % subject))
+        round_trip(p)
+        ops = collect_msgs(hc, 1, timeout=timeout, settle=0.1)
+        assert [op.raw for op in ops] == [
+            hmsg(subject, 1, HEADER_BLOCK, "body!", reply="reply.%s" % subject)], ops
+        ops = collect_msgs(plain, 1, timeout=timeout, settle=0.1)
+        assert [op.raw for op in ops] == [msg(subject, 2, "body!", reply="reply.%s" % subject)], ops
+    finally:
+        _close_all([hc, plain, p])
+
+
+def check_bulk_in_order(src_node, dst_node, count=5000, size=100, big=None, timeout=30.0):
+    """``count`` messages of ``size`` bytes (then one of ``big`` bytes, if
+    given) from a publisher on ``src_node`` reach a subscriber on ``dst_node``
+    complete and in publishing order."""
+    subject = "bulk.%s" % _uniq()
+    sub = open_client(dst_node)
+    p = open_client(src_node)
+    try:
+        sub.send("SUB %s 1\r\n" % subject)
+        sync_interest(sub, [p])
+        payloads = [("%08d" % k).encode() + b"x" * (size - 8) for k in range(count)]
+        if big:
+            payloads.append(bytes((k * 7 + 3) % 251 for k in range(big)))
+        for start in range(0, len(payloads), 500):
+            p.send(b"".join(pub(subject, x) for x in payloads[start:start + 500]))
+        round_trip(p, timeout=timeout)
+        ops = collect_msgs(sub, len(payloads), timeout=timeout, settle=0.2)
+        got = [op.payload for op in ops]
+        assert len(got) == len(payloads), "%d of %d messages arrived" % (len(got), len(payloads))
+        for k, (g, w) in enumerate(zip(got, payloads)):
+            assert g == w, "message %d differs: got %r..., want %r..." % (k, g[:20], w[:20])
+        assert all(op.args[:2] == [subject, "1"] for op in ops)
+    finally:
+        _close_all([sub, p])
+
+
+def check_queue_members_leave(nodes, leaving_node, staying_node, count=10, timeout=15.0):
+    """Two queue members on ``leaving_node`` and one on ``staying_node``.  One
+    member on ``leaving_node`` unsubscribes (its server's weight drops to 1),
+    then the other (the group is gone there): after each step every message
+    published from any node still reaches exactly one remaining member, and
+    none reaches a member that left."""
+    subject = "leave.%s" % _uniq()
+    leave1, leave2 = open_client(leaving_node), open_client(leaving_node)
+    stay = open_client(staying_node)
+    pubs = [open_client(n) for n in nodes]
+    try:
+        for m in (leave1, leave2, stay):
+            m.send("SUB %s grp 5\r\n" % subject)
+            sync_interest(m, pubs)
+        remaining = [leave1, leave2, stay]
+        for step, leaver in enumerate((leave1, leave2)):
+            leaver.send("UNSUB 5\r\n")
+            sync_interest(leaver, pubs)
+            remaining.remove(leaver)
+            expected = []
+            for i, p in enumerate(pubs):
+                payloads = ["s%d-%d-%d" % (step, i, k) for k in range(count)]
+                expected += payloads
+                p.send(b"".join(pub(subject, x) for x in payloads))
+            for p in pubs:
+                round_trip(p)
+            got = collect_from(remaining, len(expected), timeout=timeout)
+            assert_exactly_once([op.payload for ops in got for op in ops], expected,
+                                "queue group after %d member(s) left %s"
+                                % (step + 1, leaving_node.label))
+            late = collect_msgs(leaver, None, timeout=0, settle=0.05)
+            assert late == [], "member that left still got %r" % [op.raw for op in late]
+    finally:
+        _close_all(pubs + [leave1, leave2, stay])
+
+
+def subscribe_before_join(node):
+    """Plain and queue interest on ``node``, to be set up before other nodes
+    join; returns (client, plain_subject, queue_subject)."""
+    u = _uniq()
+    plain, queue = "pre.%s.plain" % u, "pre.%s.queue" % u
+    c = open_client(node)
+    c.send("SUB %s 1\r\nSUB %s early 2\r\n" % (plain, queue))
+    round_trip(c)
+    return c, plain, queue
+
+
+def check_subscribed_before_join(sub_info, publisher_nodes, count=10, timeout=15.0):
+    """Interest that existed before the publishers' servers joined reaches them
+    (it is sent when the route registers)."""
+    c, plain, queue = sub_info
+    pubs = [open_client(n) for n in publisher_nodes]
+    try:
+        sync_interest(c, pubs)
+        expected = {"1": [], "2": []}
+        for i, p in enumerate(pubs):
+            a = ["p%d-%d" % (i, k) for k in range(count)]
+            b = ["q%d-%d" % (i, k) for k in range(count)]
+            expected["1"] += a
+            expected["2"] += b
+            p.send(b"".join([pub(plain, x) for x in a] + [pub(queue, x) for x in b]))
+        for p in pubs:
+            round_trip(p)
+        ops = collect_msgs(c, 2 * count * len(pubs), timeout=timeout)
+        for sid, subject in (("1", plain), ("2", queue)):
+            mine = [op for op in ops if op.args[1] == sid]
+            assert all(op.args[0] == subject for op in mine), [op.raw for op in mine]
+            assert_exactly_once([op.payload for op in mine], expected[sid],
+                                "interest set up before join, sid %s" % sid)
+    finally:
+        _close_all(pubs)
