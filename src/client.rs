@@ -15,6 +15,7 @@ use rnats_protocol::encode;
 use rnats_protocol::json;
 use rnats_protocol::subject;
 
+use crate::auth::Permissions;
 use crate::conn::{parse_error_reply, CloseReason};
 use crate::logging::{go_quote, trace_enabled};
 use crate::server::Server;
@@ -197,14 +198,26 @@ impl Server {
             self.auth_violation(slot);
             return false;
         }
-        if self.opts.auth_required() && !self.check_auth(&s("user"), &s("pass"), &s("auth_token")) {
-            log::error!("{} - authentication error", self.conns[slot].prefix);
-            self.auth_violation(slot);
-            return false;
-        }
-        let user = s("user");
+        let (user, perms) = if self.opts.auth_required() {
+            match self.authenticate(&s("user"), &s("pass"), &s("auth_token")) {
+                Some(a) => a,
+                None => {
+                    let u = s("user");
+                    if u.is_empty() {
+                        log::error!("{} - authentication error", self.conns[slot].prefix);
+                    } else {
+                        log::error!("{} - authentication error - User {u:?}", self.conns[slot].prefix);
+                    }
+                    self.auth_violation(slot);
+                    return false;
+                }
+            }
+        } else {
+            (String::new(), None)
+        };
         let c = &mut self.conns[slot];
-        c.user = if user.is_empty() { self.opts.no_auth_user.clone().unwrap_or_default() } else { user };
+        c.user = user;
+        c.perms = perms;
         if c.opts.no_responders && !c.opts.headers {
             self.send_err(slot, "no responders requires headers support");
             self.close_after_flush(slot, CloseReason::NoRespondersRequiresHeaders);
@@ -225,21 +238,22 @@ impl Server {
 
     /// Checks CONNECT credentials against the configured token, single
     /// user, or users list; a client with no credentials may be taken as
-    /// `no_auth_user`.
-    fn check_auth(&self, user: &str, pass: &str, token: &str) -> bool {
+    /// `no_auth_user`. Returns the user and its permissions, or `None`.
+    fn authenticate(&self, user: &str, pass: &str, token: &str) -> Option<(String, Option<Rc<Permissions>>)> {
         let o = &self.opts;
         if let Some(t) = &o.auth_token {
-            return token == t;
+            return (token == t).then(|| (String::new(), None));
         }
         if let Some(u) = &o.user {
-            return user == u && pass == o.pass.as_deref().unwrap_or("");
+            return (user == u && pass == o.pass.as_deref().unwrap_or("")).then(|| (u.clone(), None));
         }
-        if user.is_empty() && token.is_empty() {
-            if let Some(n) = &o.no_auth_user {
-                return o.users.iter().any(|(u, _)| u == n);
-            }
-        }
-        o.users.iter().any(|(u, p)| u == user && p == pass)
+        let found = if user.is_empty() && token.is_empty() {
+            let n = o.no_auth_user.as_deref()?;
+            o.users.iter().find(|u| u.name == n)
+        } else {
+            o.users.iter().find(|u| u.name == user && u.password == pass)
+        };
+        found.map(|u| (u.name.clone(), u.permissions.clone()))
     }
 
     fn process_pub(&mut self, slot: usize, subj: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, msg: &[u8]) {
@@ -256,7 +270,17 @@ impl Server {
         if c.opts.pedantic && !subject::is_valid_literal_subject(subj) {
             self.send_err(slot, "Invalid Publish Subject");
         }
-        if subj.starts_with(b"_GR_.") {
+        let c = &self.conns[slot];
+        let denied = c.perms.as_ref().and_then(|p| p.publish.as_ref()).is_some_and(|p| !p.allows_publish(subj));
+        if denied || subj.starts_with(b"_GR_.") {
+            if denied {
+                log::error!(
+                    "{} - \"{}\" - Publish Violation - Subject {:?}",
+                    c.prefix,
+                    c.user,
+                    String::from_utf8_lossy(subj)
+                );
+            }
             let text = format!("Permissions Violation for Publish to {}", quoted(subj));
             self.send_err(slot, &text);
             return;
@@ -478,6 +502,12 @@ impl Server {
         if sub.slot == from && !c.opts.echo {
             return false;
         }
+        // A wildcard subscription may overlap subjects this user must not see.
+        if let Some(p) = c.perms.as_ref().and_then(|p| p.subscribe.as_ref()) {
+            if !p.deny.is_empty() && p.denies(subj) {
+                return false;
+            }
+        }
         let max = sub.max.get();
         if max > 0 && sub.delivered.get() >= max {
             return false;
@@ -534,6 +564,22 @@ impl Server {
         }
         let max_subs = self.opts.max_subscriptions;
         let c = &mut self.conns[slot];
+        if c.perms.as_ref().and_then(|p| p.subscribe.as_ref()).is_some_and(|p| !p.allows_subscribe(subj, queue)) {
+            log::error!(
+                "{} - \"{}\" - Subscription Violation - Subject {:?}",
+                c.prefix,
+                c.user,
+                String::from_utf8_lossy(subj)
+            );
+            let text = match queue {
+                None => format!("Permissions Violation for Subscription to {}", quoted(subj)),
+                Some(q) => {
+                    format!("Permissions Violation for Subscription to {} using queue {}", quoted(subj), quoted(q))
+                }
+            };
+            self.send_err(slot, &text);
+            return;
+        }
         if max_subs > 0 && c.subs.len() >= max_subs {
             self.send_err(slot, "maximum subscriptions exceeded");
             return;

@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::rc::Rc;
+
 use rnats_protocol::conf::{self, Env, Item, Value};
+
+use crate::auth::{Permissions, SubjectPerms, User};
 
 use crate::options::Options;
 
@@ -253,6 +257,7 @@ impl Loader<'_> {
     }
 
     fn authorization(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        let mut default_perms = None;
         for (key, v) in self.map(it)? {
             match key.to_ascii_lowercase().as_str() {
                 "user" | "username" => o.user = Some(self.string(v)?),
@@ -262,28 +267,31 @@ impl Loader<'_> {
                 "users" => {
                     let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
                     for entry in list {
-                        let (mut user, mut pass) = (None, String::new());
+                        let (mut user, mut pass, mut perms) = (None, String::new(), None);
                         for (uk, uv) in self.map(entry)? {
                             match uk.to_ascii_lowercase().as_str() {
                                 "user" | "username" => user = Some(self.string(uv)?),
                                 "password" | "pass" => pass = self.password(uv)?,
-                                "permissions" | "permission" | "authorization" => {
-                                    return Err(self.err(uv, "user permissions are not supported by this server yet"))
-                                }
+                                "permissions" | "permission" | "authorization" => perms = Some(self.permissions(uv)?),
                                 _ => self.unknown(uk, uv)?,
                             }
                         }
                         let Some(user) = user else { return Err(self.err(entry, "User entry requires a user")) };
-                        if o.users.iter().any(|(u, _)| *u == user) {
+                        if o.users.iter().any(|u| u.name == user) {
                             return Err(self.err(entry, format!("Duplicate user {user:?} detected")));
                         }
-                        o.users.push((user, pass));
+                        o.users.push(User { name: user, password: pass, permissions: perms.map(Rc::new) });
                     }
                 }
                 "default_permissions" | "default_permission" | "permissions" => {
-                    return Err(self.err(v, "permissions are not supported by this server yet"))
+                    default_perms = Some(Rc::new(self.permissions(v)?));
                 }
                 _ => self.unknown(key, v)?,
+            }
+        }
+        if let Some(d) = default_perms {
+            for u in o.users.iter_mut().filter(|u| u.permissions.is_none()) {
+                u.permissions = Some(d.clone());
             }
         }
         if o.auth_token.is_some() && (o.user.is_some() || o.pass.is_some()) {
@@ -293,6 +301,56 @@ impl Loader<'_> {
             return Err("Can not have a single user/pass and a users array".into());
         }
         Ok(())
+    }
+
+    /// A permissions map: `publish`/`pub`/`import` and
+    /// `subscribe`/`sub`/`export`, each a subject, a list of subjects (an
+    /// allow list) or `{ allow, deny }`.
+    fn permissions(&mut self, it: &Item) -> Result<Permissions, String> {
+        let mut p = Permissions::default();
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "publish" | "pub" | "import" => p.publish = Some(self.subject_perms(v)?),
+                "subscribe" | "sub" | "export" => p.subscribe = Some(self.subject_perms(v)?),
+                "allow_responses" | "publish_allow_responses" => {
+                    return Err(self.err(v, "allow_responses is not supported by this server yet"))
+                }
+                _ => self.unknown(key, v)?,
+            }
+        }
+        Ok(p)
+    }
+
+    fn subject_list(&self, it: &Item) -> Result<Vec<String>, String> {
+        let list = match &it.value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items.iter().map(|i| self.string(i)).collect::<Result<_, _>>()?,
+            _ => return Err(self.type_err(it, "string")),
+        };
+        for s in &list {
+            let subj = s.split(' ').next().unwrap_or("");
+            if !rnats_protocol::subject::is_valid_subject(subj.as_bytes()) {
+                return Err(self.err(it, format!("subject {s:?} is not a valid subject")));
+            }
+        }
+        Ok(list)
+    }
+
+    fn subject_perms(&mut self, it: &Item) -> Result<SubjectPerms, String> {
+        match &it.value {
+            Value::Map(m) => {
+                let mut sp = SubjectPerms::default();
+                for (k, v) in m {
+                    match k.to_ascii_lowercase().as_str() {
+                        "allow" => sp.allow = self.subject_list(v)?,
+                        "deny" => sp.deny = self.subject_list(v)?,
+                        _ => self.unknown(k, v)?,
+                    }
+                }
+                Ok(sp)
+            }
+            _ => Ok(SubjectPerms { allow: self.subject_list(it)?, deny: Vec::new() }),
+        }
     }
 
     /// Passwords are compared as plain text; bcrypt hashes are refused
@@ -421,7 +479,7 @@ pub fn load(path: &str, o: &mut Options) -> Result<Vec<String>, String> {
     let mut loader = Loader { file: path, used_vars: parsed.used_vars.clone(), warnings: Vec::new() };
     loader.top(o, &parsed.entries)?;
     if let Some(n) = &o.no_auth_user {
-        if !o.users.iter().any(|(u, _)| u == n) {
+        if !o.users.iter().any(|u| u.name == *n) {
             return Err(format!(
                 "no_auth_user: {n:?} not present as user or nkey in authorization block or account configuration"
             ));
@@ -481,7 +539,8 @@ mod tests {
         assert_eq!(o.max_payload, 512 * 1024);
         assert_eq!(o.ping_interval, Duration::from_secs(30));
         assert_eq!(o.write_deadline, Duration::from_secs(5));
-        assert_eq!(o.users, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(o.users.len(), 1);
+        assert_eq!((o.users[0].name.as_str(), o.users[0].password.as_str()), ("a", "b"));
         assert_eq!(o.auth_timeout, Duration::from_millis(500));
         assert_eq!(o.cluster_listen.as_deref(), Some("nats://127.0.0.1:4249"));
         assert_eq!(o.cluster_auth, Some(("r".to_string(), "p".to_string())));

@@ -145,6 +145,8 @@ pub struct Conn {
     pub name: String,
     /// The user this client authenticated as.
     pub user: String,
+    /// That user's permissions (`None`: unrestricted).
+    pub perms: Option<std::rc::Rc<crate::auth::Permissions>>,
     pub lang: String,
     pub version: String,
     pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
@@ -192,6 +194,7 @@ impl Conn {
             connected: false,
             name: String::new(),
             user: String::new(),
+            perms: None,
             lang: String::new(),
             version: String::new(),
             subs: FxHashMap::default(),

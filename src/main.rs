@@ -1,5 +1,6 @@
 //! `rnats-server`: options → logging → server → exit status.
 
+mod auth;
 mod client;
 mod cluster;
 mod config;

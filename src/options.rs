@@ -110,8 +110,8 @@ pub struct Options {
     pub client_advertise: Option<String>,
     /// Credentials routes must present (and that implicit routes send).
     pub cluster_auth: Option<(String, String)>,
-    /// Users from `authorization { users = [...] }`: (user, password).
-    pub users: Vec<(String, String)>,
+    /// Users from `authorization { users = [...] }`.
+    pub users: Vec<crate::auth::User>,
     /// User assumed for clients that send no credentials.
     pub no_auth_user: Option<String>,
     pub config_file: Option<PathBuf>,

@@ -73,6 +73,24 @@ def test_chain_of_five_forms_full_mesh(cluster):
     assert_no_error_lines(nodes)
 
 
+def test_every_node_configured_with_all_routes_including_itself(cluster):
+    ports = free_ports(9)
+    urls = ["nats://127.0.0.1:%d" % ports[3 * i + 1] for i in range(3)]
+    nodes = [cluster.node(routes=urls, name="n%d" % i, port=ports[3 * i],
+                          cluster_port=ports[3 * i + 1], http_port=ports[3 * i + 2],
+                          start=False)
+             for i in range(3)]
+    for n in nodes:
+        n.launch()
+    for n in nodes:
+        n.wait_ready()
+    # Routes to self are dropped and the configured duplicates settle on one
+    # route per pair, also after the one-second redials.
+    wait_full_mesh(nodes, stable=1.5)
+    check_pubsub_all_pairs(nodes, count=5)
+    assert_no_error_lines(nodes, allowed=[r"Error trying to connect to route"])
+
+
 # ---------------------------------------------------------------------------
 # Traffic over a formed mesh
 # ---------------------------------------------------------------------------
