@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use rnats_protocol::framing::Status;
+use rnats_protocol::http::HttpError;
 use rnats_protocol::json::write_str;
 
 use crate::conn::CloseReason;
@@ -164,25 +166,26 @@ impl Server {
     pub fn http_input(&mut self, slot: usize, data: &[u8]) {
         let c = &mut self.conns[slot];
         c.inb.extend_from_slice(data);
-        let Some(end) = memchr::memmem::find(&c.inb, b"\r\n\r\n").or_else(|| memchr::memmem::find(&c.inb, b"\n\n"))
-        else {
-            if c.inb.len() > MAX_REQUEST {
-                self.http_respond(
-                    slot,
-                    "431 Request Header Fields Too Large",
-                    "text/plain; charset=utf-8",
-                    b"request too large\n".to_vec(),
-                );
-            }
-            return;
-        };
         let head = std::mem::take(&mut c.inb);
-        let line_end = memchr::memchr(b'\n', &head[..end + 1]).unwrap_or(end);
-        let line = String::from_utf8_lossy(&head[..line_end]).trim_end().to_string();
-        let mut parts = line.split(' ');
-        let (_method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let path = target.split('?').next().unwrap_or("");
-        match path {
+        let req = match rnats_protocol::http::parse_request(&head, MAX_REQUEST) {
+            Ok(Status::Complete(r)) => r,
+            Ok(Status::Partial) => {
+                self.conns[slot].inb = head;
+                return;
+            }
+            Err(HttpError::TooLarge) => {
+                let body = b"request too large\n".to_vec();
+                self.http_respond(slot, "431 Request Header Fields Too Large", "text/plain; charset=utf-8", body);
+                return;
+            }
+            Err(HttpError::BadRequestLine) => {
+                self.http_respond(slot, "400 Bad Request", "text/plain; charset=utf-8", b"400 Bad Request".to_vec());
+                return;
+            }
+        };
+        let path = String::from_utf8_lossy(req.path).into_owned();
+        let target = String::from_utf8_lossy(req.query).into_owned();
+        match path.as_str() {
             "/varz" => {
                 self.count_http("/varz");
                 let body = self.varz();
@@ -190,17 +193,17 @@ impl Server {
             }
             "/connz" => {
                 self.count_http("/connz");
-                let r = self.connz(target);
+                let r = self.connz(&target);
                 self.json_or_400(slot, r);
             }
             "/routez" => {
                 self.count_http("/routez");
-                let r = self.routez(target);
+                let r = self.routez(&target);
                 self.json_or_400(slot, r);
             }
             "/subsz" | "/subscriptionsz" => {
                 self.count_http("/subsz");
-                let r = self.subsz(target);
+                let r = self.subsz(&target);
                 self.json_or_400(slot, r);
             }
             "/healthz" => {

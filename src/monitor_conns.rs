@@ -8,17 +8,21 @@ use crate::monitor::{rfc3339, uptime, JsonOut};
 use crate::server::Server;
 use crate::sublist::Subscription;
 
-/// Query string parameters of a request target (`/connz?sort=subs&limit=2`).
-pub struct Query<'a>(Vec<(&'a str, &'a str)>);
+/// Decoded query string parameters of a request (`sort=subs&limit=2`).
+pub struct Query(Vec<(String, String)>);
 
-impl<'a> Query<'a> {
-    pub fn parse(target: &'a str) -> Query<'a> {
-        let q = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-        Query(q.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))).collect())
+impl Query {
+    pub fn parse(query: &str) -> Query {
+        Query(
+            rnats_protocol::http::query_pairs(query.as_bytes())
+                .into_iter()
+                .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), String::from_utf8_lossy(&v).into_owned()))
+                .collect(),
+        )
     }
 
-    fn get(&self, k: &str) -> Option<&'a str> {
-        self.0.iter().rev().find(|(key, _)| *key == k).map(|(_, v)| *v)
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
     }
 
     /// Go's `strconv.ParseBool`; absent or empty is false.
@@ -88,8 +92,8 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
 }
 
 impl Server {
-    pub fn connz(&self, target: &str) -> Result<Vec<u8>, String> {
-        let q = Query::parse(target);
+    pub fn connz(&self, query: &str) -> Result<Vec<u8>, String> {
+        let q = Query::parse(query);
         let subs_mode = match q.get("subs") {
             Some("detail") => "detail",
             _ if q.bool("subs")? => "list",
@@ -189,8 +193,8 @@ impl Server {
         Ok(j.buf)
     }
 
-    pub fn routez(&self, target: &str) -> Result<Vec<u8>, String> {
-        let q = Query::parse(target);
+    pub fn routez(&self, query: &str) -> Result<Vec<u8>, String> {
+        let q = Query::parse(query);
         let subs_mode = match q.get("subs") {
             Some("detail") => "detail",
             _ if q.bool("subs")? => "list",
@@ -240,8 +244,8 @@ impl Server {
         Ok(j.buf)
     }
 
-    pub fn subsz(&self, target: &str) -> Result<Vec<u8>, String> {
-        let q = Query::parse(target);
+    pub fn subsz(&self, query: &str) -> Result<Vec<u8>, String> {
+        let q = Query::parse(query);
         let with_subs = q.bool("subs")?;
         let offset = q.int("offset", 0)?.max(0) as usize;
         let mut limit = q.int("limit", 1024)?;
