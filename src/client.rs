@@ -472,6 +472,16 @@ impl Server {
         c.stats.out_bytes += bytes;
         self.stats.out_msgs += 1;
         self.stats.out_bytes += bytes;
+        if c.pending() > self.opts.max_pending {
+            // A peer that stopped reading must not take the server's memory:
+            // the route is dropped (and dialed again if it is ours to dial).
+            log::info!("{} - Slow Consumer Detected: MaxPending of {} Exceeded", c.prefix, self.opts.max_pending);
+            c.out = Vec::new();
+            c.out_pos = 0;
+            self.stats.slow_consumers += 1;
+            self.mark_close(slot, CloseReason::SlowConsumerPendingBytes);
+            return true;
+        }
         Server::queue_flush(&mut self.pending_flush, c, slot);
         true
     }

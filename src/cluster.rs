@@ -248,7 +248,7 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::error!("Error accepting route connection: {e}");
+                    self.accept_failed("route", e);
                     return;
                 }
             }

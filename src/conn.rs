@@ -48,6 +48,7 @@ pub enum CloseReason {
     MaxPayloadExceeded,
     MaxControlLineExceeded,
     ServerShutdown,
+    SlowConsumerWriteDeadline,
     MsgHeaderViolation,
     NoRespondersRequiresHeaders,
     WrongPort,
@@ -72,6 +73,7 @@ impl CloseReason {
             CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
             CloseReason::MsgHeaderViolation => "Message Header Violation",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::WrongPort => "Incorrect Port",
@@ -165,6 +167,9 @@ pub struct Conn {
     pub pending_reason: Option<CloseReason>,
     pub stats: Counters,
     pub last_activity: Instant,
+    /// When writes to this peer stopped making progress.
+    pub write_blocked_since: Option<Instant>,
+    pub write_timer_armed: bool,
     pub start: std::time::SystemTime,
 }
 
@@ -208,6 +213,8 @@ impl Conn {
             pending_reason: None,
             stats: Counters::default(),
             last_activity: Instant::now(),
+            write_blocked_since: None,
+            write_timer_armed: false,
             start: std::time::SystemTime::now(),
         }
     }

@@ -44,6 +44,8 @@ const CONN_BASE: usize = 16;
 const READ_CHUNK: usize = 64 * 1024;
 /// Bytes read from one connection per event before others get a turn.
 const READ_BUDGET: usize = 1024 * 1024;
+/// Wait before accepting again after an accept failed.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// Outbound buffers above this capacity are released once empty.
 const OUT_KEEP: usize = 256 * 1024;
 
@@ -93,6 +95,8 @@ pub struct Server {
     pub http_addr: Option<SocketAddr>,
     pub http_req_stats: Vec<(String, u64)>,
     shutdown: bool,
+    last_accept_error: Option<Instant>,
+    accept_retry_pending: bool,
 }
 
 /// Binds a listener with socket2 (address reuse, a deep backlog).
@@ -178,6 +182,8 @@ impl Server {
             http_addr: None,
             http_req_stats: Vec::new(),
             shutdown: false,
+            last_accept_error: None,
+            accept_retry_pending: false,
         })
     }
 
@@ -421,10 +427,26 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::error!("Error accepting client connection: {e}");
+                    self.accept_failed("client", e);
                     return;
                 }
             }
+        }
+    }
+
+    /// An accept failed for lack of resources (file descriptors, memory):
+    /// the pending connection stays queued and no new readiness edge will
+    /// come for it, so retry on a timer instead of spinning. Logged at most
+    /// once a second.
+    pub fn accept_failed(&mut self, what: &str, e: io::Error) {
+        let now = Instant::now();
+        if self.last_accept_error.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            log::error!("Error accepting {what} connection: {e}");
+            self.last_accept_error = Some(now);
+        }
+        if !self.accept_retry_pending {
+            self.accept_retry_pending = true;
+            self.timers.add_in(ACCEPT_RETRY, TimerKind::AcceptRetry);
         }
     }
 
@@ -475,7 +497,7 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::error!("Error accepting monitoring connection: {e}");
+                    self.accept_failed("monitoring", e);
                     return;
                 }
             }
@@ -578,6 +600,7 @@ impl Server {
             // Flushed once the dial completes (the WRITABLE edge).
             return;
         }
+        let before = c.out_pos;
         while c.out_pos < c.out.len() {
             match c.sock.write(&c.out[c.out_pos..]) {
                 Ok(0) => break,
@@ -595,6 +618,19 @@ impl Server {
                 }
             }
         }
+        if c.out_pos > before || c.out_pos == c.out.len() {
+            c.write_blocked_since = None;
+        } else if c.write_blocked_since.is_none() {
+            // The peer stopped reading: it has write_deadline to resume. One
+            // timer per connection at a time, re-armed while it stays blocked.
+            c.write_blocked_since = Some(Instant::now());
+            if !c.write_timer_armed {
+                c.write_timer_armed = true;
+                let (cid, deadline) = (c.cid, self.opts.write_deadline);
+                self.timers.add_in(deadline, TimerKind::WriteDeadline { slot, cid });
+            }
+            return;
+        }
         if c.out_pos == c.out.len() {
             c.out.clear();
             c.out_pos = 0;
@@ -608,6 +644,29 @@ impl Server {
         } else if c.out_pos > OUT_KEEP {
             c.out.drain(..c.out_pos);
             c.out_pos = 0;
+        }
+    }
+
+    /// A connection whose peer stopped reading: closed once no byte could be
+    /// written for `write_deadline`, as a slow consumer.
+    fn check_write_deadline(&mut self, slot: usize, cid: u64) {
+        let deadline = self.opts.write_deadline;
+        let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid) else { return };
+        c.write_timer_armed = false;
+        match c.write_blocked_since {
+            Some(t) if t.elapsed() >= deadline && c.pending() > 0 => {
+                log::info!("{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded", c.prefix, deadline);
+                c.out = Vec::new();
+                c.out_pos = 0;
+                self.stats.slow_consumers += 1;
+                self.mark_close(slot, CloseReason::SlowConsumerWriteDeadline);
+            }
+            Some(t) => {
+                let left = deadline.saturating_sub(t.elapsed()).max(Duration::from_millis(10));
+                c.write_timer_armed = true;
+                self.timers.add_in(left, TimerKind::WriteDeadline { slot, cid });
+            }
+            None => {}
         }
     }
 
@@ -694,6 +753,13 @@ impl Server {
             match t {
                 TimerKind::Ping { slot, cid } => self.ping_timer(slot, cid),
                 TimerKind::RouteDial { id } => self.dial_route(id),
+                TimerKind::AcceptRetry => {
+                    self.accept_retry_pending = false;
+                    self.accept_clients();
+                    self.accept_http();
+                    self.accept_routes();
+                }
+                TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
                 TimerKind::AuthTimeout { slot, cid } => {
                     if let Some(c) = self.conns.get(slot) {
                         let authed = match &c.route {

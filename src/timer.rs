@@ -20,6 +20,10 @@ pub enum TimerKind {
     CloseDeadline { slot: usize, cid: u64 },
     /// Cluster manager: dial route target `id`.
     RouteDial { id: usize },
+    /// Accept again after running out of file descriptors.
+    AcceptRetry,
+    /// Check whether a stalled connection resumed reading.
+    WriteDeadline { slot: usize, cid: u64 },
 }
 
 #[derive(Default)]

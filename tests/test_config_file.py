@@ -160,3 +160,31 @@ def test_cluster_block(start_server, clients, tmp_path):
     srv = start_server("-c", conf)
     info = clients(srv).info
     assert info.get("cluster") == "blockname"
+
+
+def test_write_deadline_cuts_stalled_reader(start_server, clients, tmp_path):
+    srv = start_server("-c", write(tmp_path, 'write_deadline: "1s"\n'))
+    stalled = clients(srv, rcvbuf=4096)
+    stalled.connect()
+    stalled.send(b"SUB big 1\r\n")
+    stalled.ping()
+    bystander = clients(srv)
+    bystander.connect()
+    bystander.send(b"SUB small 1\r\n")
+    bystander.ping()
+    pubc = clients(srv)
+    pubc.connect()
+    payload = b"x" * 65536
+    # About 8 MB: far below max_pending, so only the deadline can cut it.
+    for _ in range(128):
+        pubc.send(b"PUB big 65536\r\n" + payload + b"\r\n")
+    pubc.flush(timeout=10)
+    # Nothing read for more than the deadline: the server drops it.
+    time.sleep(3)
+    nbytes, _, _ = stalled.drain_until_closed(timeout=10, max_bytes=64 << 20)
+    assert nbytes < 8 << 20, nbytes
+    # The bystander is unaffected.
+    pubc.send(pub("small", "ok"))
+    pubc.flush()
+    ops = [op for op in bystander.flush() if op.kind == "MSG"]
+    assert [(op.args[0], op.payload) for op in ops] == [("small", b"ok")]
