@@ -431,7 +431,7 @@ impl Server {
         self.route_sends = sends;
         self.route_qpicks = picks;
         for sub in expired {
-            self.remove_sub(&sub);
+            self.remove_client_sub(&sub);
         }
         delivered
     }
@@ -556,7 +556,7 @@ impl Server {
         true
     }
 
-    fn remove_sub(&mut self, sub: &Rc<Subscription>) {
+    pub fn remove_client_sub(&mut self, sub: &Rc<Subscription>) {
         if let Some(c) = self.conns.get_mut(sub.slot) {
             if c.cid == sub.cid {
                 c.subs.remove(&sub.sid);

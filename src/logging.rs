@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -23,8 +24,8 @@ enum Sink {
 
 struct GoLogger {
     pid: u32,
-    debug: bool,
-    trace: bool,
+    debug: AtomicBool,
+    trace: AtomicBool,
     logtime: bool,
     utc: bool,
     sink: Mutex<Sink>,
@@ -49,8 +50,8 @@ pub fn init(cfg: &LogConfig) -> std::io::Result<()> {
     };
     let logger = GoLogger {
         pid: std::process::id(),
-        debug: cfg.debug,
-        trace: cfg.trace,
+        debug: AtomicBool::new(cfg.debug),
+        trace: AtomicBool::new(cfg.trace),
         logtime: cfg.logtime,
         utc: cfg.utc,
         sink: Mutex::new(sink),
@@ -69,6 +70,21 @@ pub fn init(cfg: &LogConfig) -> std::io::Result<()> {
     }
     log::set_max_level(level);
     Ok(())
+}
+
+/// Switches debug and trace lines on or off (config reload).
+pub fn set_levels(debug: bool, trace: bool) {
+    if let Some(l) = LOGGER.get() {
+        l.debug.store(debug, Ordering::Relaxed);
+        l.trace.store(trace, Ordering::Relaxed);
+    }
+    log::set_max_level(if trace {
+        LevelFilter::Trace
+    } else if debug {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    });
 }
 
 /// True when `-V` protocol traces are on.
@@ -110,8 +126,8 @@ impl Log for GoLogger {
             return false;
         }
         match m.level() {
-            Level::Debug => self.debug,
-            Level::Trace => self.trace,
+            Level::Debug => self.debug.load(Ordering::Relaxed),
+            Level::Trace => self.trace.load(Ordering::Relaxed),
             _ => true,
         }
     }

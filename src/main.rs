@@ -11,6 +11,7 @@ mod monitor;
 mod monitor_conns;
 mod netif;
 mod options;
+mod reload;
 mod server;
 mod signals;
 mod sublist;

@@ -67,7 +67,12 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream (not supported)"),
     (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory (not supported)"),
     (&["profile"], "profile", Kind::Int, "Profiling HTTP port (not supported)"),
-    (&["sl", "signal"], "signal", Kind::Str, "Send a signal to a running server (not supported yet)"),
+    (
+        &["sl", "signal"],
+        "signal",
+        Kind::Str,
+        "Send a signal to a running server: stop|quit|term|reopen|reload|ldm[=PID|PIDFILE]",
+    ),
     (&["v", "version"], "version", Kind::Bool, "Print the version and exit"),
     (&["h", "help"], "help", Kind::Bool, "Show this help"),
     (&["help_tls"], "help_tls", Kind::Bool, "TLS help (not supported)"),
@@ -117,6 +122,8 @@ pub struct Options {
     pub config_file: Option<PathBuf>,
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
+    /// The command line, kept so a reload can apply it over the file again.
+    pub cli_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -159,6 +166,7 @@ impl Default for Options {
             config_file: None,
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),
+            cli_args: Vec::new(),
         }
     }
 }
@@ -366,7 +374,6 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         "jetstream",
         "store_dir",
         "profile",
-        "signal",
         "help_tls",
     ] {
         if m.contains_id(id) && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
@@ -378,7 +385,11 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         }
     }
 
-    let mut o = Options::default();
+    if let Some(cmd) = string("signal") {
+        return send_signal(&cmd).map(|()| Action::Exit(String::new(), 0)).map_err(CliError);
+    }
+
+    let mut o = Options { cli_args: args.to_vec(), ..Default::default() };
     let config = string("config").filter(|c| !c.is_empty());
     if let Some(path) = &config {
         match crate::config::load(path, &mut o) {
@@ -496,6 +507,56 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         return Err(CliError("solicited routes require cluster capabilities, e.g. --cluster".into()));
     }
     Ok(Action::Run(Box::new(o)))
+}
+
+/// `--signal <cmd>[=<pid or pid file>]`: sends the signal Go's server would
+/// and returns; without a pid, the one running rnats-server is targeted.
+fn send_signal(arg: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arg.split('=').collect();
+    if parts.len() > 2 {
+        return Err(format!("invalid signal parameters: {:?}", &parts[1..]));
+    }
+    let cmd = parts[0];
+    let sig = match cmd {
+        "stop" => libc::SIGKILL,
+        "quit" => libc::SIGINT,
+        "term" => libc::SIGTERM,
+        "reopen" => libc::SIGUSR1,
+        "reload" => libc::SIGHUP,
+        "ldm" => libc::SIGUSR2,
+        _ => return Err(format!("unknown signal {cmd:?}")),
+    };
+    let pid: i32 = match parts.get(1).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).unwrap_or_else(|_| p.to_string());
+            text.trim().parse().map_err(|_| format!("invalid pid: {}", text.trim()))?
+        }
+        None => {
+            let me = std::process::id() as i32;
+            let pids: Vec<i32> = std::fs::read_dir("/proc")
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| *pid != me)
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "rnats-server")
+                })
+                .collect();
+            match pids.as_slice() {
+                [] => return Err("no rnats-server processes running".into()),
+                [one] => *one,
+                many => {
+                    let list: Vec<String> = many.iter().map(|p| p.to_string()).collect();
+                    return Err(format!("multiple rnats-server processes running:\n{}", list.join("\n")));
+                }
+            }
+        }
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("signal {cmd:?} {pid}: {}", e.to_string().to_lowercase()));
+    }
+    Ok(())
 }
 
 /// `--version` output in the Go format that client test kits parse. rnats'

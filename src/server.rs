@@ -293,7 +293,7 @@ impl Server {
         (self.opts.host.clone(), port)
     }
 
-    fn build_info_head(&mut self) {
+    pub fn build_info_head(&mut self) {
         use rnats_protocol::json::write_str;
         let (host, port) = self.info_host_port();
         let mut v = Vec::with_capacity(512);
@@ -792,9 +792,7 @@ impl Server {
                     Ok(false) => log::info!("File log re-open ignored, not a file logger"),
                     Err(e) => log::error!("Error re-opening log file: {e}"),
                 },
-                libc::SIGHUP => {
-                    log::error!("Failed to reload server configuration: can only reload config when a file is provided using -c or --config")
-                }
+                libc::SIGHUP => self.reload(),
                 libc::SIGUSR2 => {
                     log::warn!("Lame duck mode is not supported yet; use SIGTERM to stop");
                 }

@@ -142,6 +142,11 @@ impl ClientParser {
         self.max_payload = max_payload;
     }
 
+    /// Changes the control-line limit (configuration reload).
+    pub fn set_max_control_line(&mut self, max_control_line: usize) {
+        self.max_control_line = max_control_line;
+    }
+
     /// True when the parser is between ops: the caller's buffer holds no
     /// partial op it has already looked at.
     pub fn is_idle(&self) -> bool {
