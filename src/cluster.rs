@@ -388,7 +388,7 @@ impl Server {
     }
 
     /// Our route INFO: what a peer needs to register us and to gossip us.
-    fn route_info_json(&self) -> Vec<u8> {
+    pub fn route_info_json(&self) -> Vec<u8> {
         let c = self.cluster.as_ref().expect("cluster configured");
         let mut v = Vec::with_capacity(512);
         v.extend_from_slice(b"{\"server_id\":");

@@ -485,6 +485,12 @@ pub fn load(path: &str, o: &mut Options) -> Result<Vec<String>, String> {
             ));
         }
     }
+    if o.lame_duck_duration < Duration::from_secs(30) {
+        return Err(format!("invalid lame_duck_duration of {:?}, minimum is 30 seconds", o.lame_duck_duration));
+    }
+    if o.lame_duck_grace_period >= o.lame_duck_duration {
+        return Err("invalid lame_duck_grace_period, needs to be less than lame_duck_duration".into());
+    }
     if o.max_payload > o.max_pending {
         return Err(format!("max_payload ({}) cannot be higher than max_pending ({})", o.max_payload, o.max_pending));
     }

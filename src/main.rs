@@ -6,6 +6,7 @@ mod cluster;
 mod config;
 mod conn;
 mod hash;
+mod lameduck;
 mod logging;
 mod monitor;
 mod monitor_conns;

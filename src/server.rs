@@ -94,7 +94,10 @@ pub struct Server {
     pub client_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
     pub http_req_stats: Vec<(String, u64)>,
-    shutdown: bool,
+    pub shutdown: bool,
+    pub lame_duck: bool,
+    /// Clients present when lame duck closing began.
+    pub lame_duck_closing_started: Option<usize>,
     last_accept_error: Option<Instant>,
     accept_retry_pending: bool,
 }
@@ -182,6 +185,8 @@ impl Server {
             http_addr: None,
             http_req_stats: Vec::new(),
             shutdown: false,
+            lame_duck: false,
+            lame_duck_closing_started: None,
             last_accept_error: None,
             accept_retry_pending: false,
         })
@@ -315,14 +320,29 @@ impl Server {
 
     /// Appends the INFO line for client `cid` at `ip`.
     fn write_client_info(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
-        use rnats_protocol::json::write_str;
-        out.extend_from_slice(&self.info_head);
-        out.extend_from_slice(b",\"client_id\":");
-        rnats_protocol::encode::write_u64(out, cid);
-        out.extend_from_slice(b",\"client_ip\":");
-        write_str(out, ip.to_string().as_bytes());
+        out.extend_from_slice(&self.client_info_prefix(cid, ip));
         out.extend_from_slice(&self.info_tail);
         out.extend_from_slice(b"} \r\n");
+    }
+
+    /// Client INFO up to the client's id and address, without the cluster
+    /// part and the closing brace.
+    pub fn client_info_prefix(&self, cid: u64, ip: IpAddr) -> Vec<u8> {
+        use rnats_protocol::json::write_str;
+        let mut out = Vec::with_capacity(self.info_head.len() + 64);
+        out.extend_from_slice(&self.info_head);
+        out.extend_from_slice(b",\"client_id\":");
+        rnats_protocol::encode::write_u64(&mut out, cid);
+        out.extend_from_slice(b",\"client_ip\":");
+        write_str(&mut out, ip.to_string().as_bytes());
+        out
+    }
+
+    /// Stops accepting clients (lame duck mode, shutdown).
+    pub fn stop_client_listener(&mut self) {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
     }
 
     /// Opens the listeners and logs the start-up banner. Errors are fatal.
@@ -760,6 +780,7 @@ impl Server {
                     self.accept_routes();
                 }
                 TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
+                TimerKind::LameDuckClose => self.lame_duck_close_next(),
                 TimerKind::AuthTimeout { slot, cid } => {
                     if let Some(c) = self.conns.get(slot) {
                         let authed = match &c.route {
@@ -786,16 +807,16 @@ impl Server {
         for sig in self.signals.take() {
             log::debug!("Trapped {:?} signal", signals::name(sig));
             match sig {
-                libc::SIGINT | libc::SIGTERM => self.shutdown = true,
+                libc::SIGINT => self.shutdown = true,
+                // A lame duck finishes its own schedule.
+                libc::SIGTERM if !self.lame_duck => self.shutdown = true,
                 libc::SIGUSR1 => match crate::logging::reopen() {
                     Ok(true) => log::info!("File log re-opened"),
                     Ok(false) => log::info!("File log re-open ignored, not a file logger"),
                     Err(e) => log::error!("Error re-opening log file: {e}"),
                 },
                 libc::SIGHUP => self.reload(),
-                libc::SIGUSR2 => {
-                    log::warn!("Lame duck mode is not supported yet; use SIGTERM to stop");
-                }
+                libc::SIGUSR2 => self.enter_lame_duck(),
                 _ => {}
             }
         }

@@ -22,6 +22,8 @@ pub enum TimerKind {
     RouteDial { id: usize },
     /// Accept again after running out of file descriptors.
     AcceptRetry,
+    /// Lame duck mode: close the next client.
+    LameDuckClose,
     /// Check whether a stalled connection resumed reading.
     WriteDeadline { slot: usize, cid: u64 },
 }
