@@ -45,8 +45,17 @@ impl JsonOut {
     }
 
     pub fn open(&mut self, k: Option<&str>, brace: u8) {
-        if let Some(k) = k {
-            self.key(k);
+        match k {
+            Some(k) => self.key(k),
+            // An element of an array (the document itself has depth 0).
+            None if self.depth > 0 => {
+                if !self.first {
+                    self.buf.push(b',');
+                }
+                self.first = false;
+                self.newline();
+            }
+            None => {}
         }
         self.buf.push(brace);
         self.depth += 1;
@@ -375,12 +384,15 @@ mod tests {
         j.close(b'}');
         j.open(Some("l"), b'[');
         j.item_str("u");
+        j.open(None, b'{');
+        j.num("v", 2);
+        j.close(b'}');
         j.close(b']');
         j.num("n", 1);
         j.close(b'}');
         assert_eq!(
             String::from_utf8(j.buf).unwrap(),
-            "{\n  \"a\": \"x\\u003cy\",\n  \"m\": {},\n  \"l\": [\n    \"u\"\n  ],\n  \"n\": 1\n}"
+            "{\n  \"a\": \"x\\u003cy\",\n  \"m\": {},\n  \"l\": [\n    \"u\",\n    {\n      \"v\": 2\n    }\n  ],\n  \"n\": 1\n}"
         );
     }
 }

@@ -91,6 +91,56 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
     }
 }
 
+/// Subscriptions listed per connection entry at most.
+const MAX_SUBS_KEPT: usize = 1024;
+
+/// One `/connz` entry: a snapshot of an open connection, or what is kept
+/// of a closed one.
+#[derive(Debug, Clone)]
+pub struct ConnRow {
+    pub cid: u64,
+    pub ip: String,
+    pub port: u16,
+    pub start: SystemTime,
+    pub last_activity: SystemTime,
+    pub stop: Option<SystemTime>,
+    pub reason: Option<&'static str>,
+    pub pending: usize,
+    pub stats: crate::conn::Counters,
+    pub num_subs: usize,
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    pub user: String,
+    pub subs: Vec<std::rc::Rc<Subscription>>,
+}
+
+impl ConnRow {
+    pub fn open(c: &Conn, with_subs: bool) -> ConnRow {
+        let mut subs: Vec<_> = if with_subs { c.subs.values().cloned().collect() } else { Vec::new() };
+        subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+        // Bounded: closed connections keep this list around.
+        subs.truncate(MAX_SUBS_KEPT);
+        ConnRow {
+            cid: c.cid,
+            ip: c.peer.ip().to_string(),
+            port: c.peer.port(),
+            start: c.start,
+            last_activity: last_activity_time(c),
+            stop: None,
+            reason: None,
+            pending: c.pending(),
+            stats: c.stats,
+            num_subs: c.subs.len(),
+            name: c.name.clone(),
+            lang: c.lang.clone(),
+            version: c.version.clone(),
+            user: c.user.clone(),
+            subs,
+        }
+    }
+}
+
 impl Server {
     pub fn connz(&self, query: &str) -> Result<Vec<u8>, String> {
         let q = Query::parse(query);
@@ -106,9 +156,12 @@ impl Server {
         let offset = q.int("offset", 0)?.max(0) as usize;
         let sort = q.get("sort").unwrap_or("cid");
         let state = q.get("state").unwrap_or("open").to_ascii_lowercase();
-        if !matches!(state.as_str(), "open" | "closed" | "any" | "all") {
-            return Err(format!("Error decoding state for {state}"));
-        }
+        let (open, closed) = match state.as_str() {
+            "open" => (true, false),
+            "closed" => (false, true),
+            "any" | "all" => (true, true),
+            _ => return Err(format!("Error decoding state for {state}")),
+        };
         let cid_filter = match q.get("cid") {
             None | Some("") => None,
             Some(v) => Some(v.parse::<u64>().map_err(|_| {
@@ -116,59 +169,75 @@ impl Server {
             })?),
         };
         let auth = q.bool("auth")?;
-        let mut conns: Vec<&Conn> = if state == "closed" {
-            Vec::new()
-        } else {
-            self.conns
-                .iter()
-                .map(|(_, c)| c)
-                .filter(|c| c.kind == Kind::Client && c.closing.is_none())
-                .filter(|c| cid_filter.is_none_or(|id| c.cid == id))
-                .collect()
-        };
+        let want_subs = !subs_mode.is_empty();
+        let mut rows: Vec<ConnRow> = Vec::new();
+        if open {
+            rows.extend(
+                self.conns
+                    .iter()
+                    .map(|(_, c)| c)
+                    .filter(|c| c.kind == Kind::Client && c.closing.is_none())
+                    .filter(|c| cid_filter.is_none_or(|id| c.cid == id))
+                    .map(|c| ConnRow::open(c, want_subs)),
+            );
+        }
+        if closed {
+            rows.extend(self.closed.iter().filter(|c| cid_filter.is_none_or(|id| c.cid == id)).cloned());
+        }
         match sort {
-            "cid" | "start" => conns.sort_by_key(|c| c.cid),
-            "subs" => conns.sort_by_key(|c| std::cmp::Reverse(c.subs.len())),
-            "pending" => conns.sort_by_key(|c| std::cmp::Reverse(c.pending())),
-            "msgs_to" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.out_msgs)),
-            "msgs_from" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.in_msgs)),
-            "bytes_to" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.out_bytes)),
-            "bytes_from" => conns.sort_by_key(|c| std::cmp::Reverse(c.stats.in_bytes)),
-            "last" => conns.sort_by_key(|c| std::cmp::Reverse(c.last_activity)),
-            "idle" => conns.sort_by_key(|c| c.last_activity),
-            "uptime" => conns.sort_by_key(|c| std::cmp::Reverse(c.start)),
-            "rtt" => conns.sort_by_key(|c| c.cid),
-            "stop" | "reason" => return Err(format!("sort by {sort} only valid on closed connections")),
+            "cid" | "start" => rows.sort_by_key(|c| c.cid),
+            "subs" => rows.sort_by_key(|c| std::cmp::Reverse(c.num_subs)),
+            "pending" => rows.sort_by_key(|c| std::cmp::Reverse(c.pending)),
+            "msgs_to" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.out_msgs)),
+            "msgs_from" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.in_msgs)),
+            "bytes_to" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.out_bytes)),
+            "bytes_from" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.in_bytes)),
+            "last" => rows.sort_by_key(|c| std::cmp::Reverse(c.last_activity)),
+            "idle" => rows.sort_by_key(|c| c.last_activity),
+            "uptime" => rows.sort_by_key(|c| std::cmp::Reverse(c.start)),
+            "rtt" => rows.sort_by_key(|c| c.cid),
+            "stop" | "reason" if !closed || open => {
+                return Err(format!("sort by {sort} only valid on closed connections"))
+            }
+            "stop" => rows.sort_by_key(|c| std::cmp::Reverse(c.stop)),
+            "reason" => rows.sort_by(|a, b| a.reason.cmp(&b.reason)),
             other => return Err(format!("invalid sorting option: {other}")),
         }
-        let total = conns.len();
-        let page: Vec<&Conn> = conns.into_iter().skip(offset).take(limit as usize).collect();
+        let total = rows.len();
+        let now = SystemTime::now();
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
-        j.str("now", &rfc3339(SystemTime::now()));
-        j.num("num_connections", page.len());
+        j.str("now", &rfc3339(now));
+        j.num("num_connections", total.saturating_sub(offset).min(limit as usize));
         j.num("total", total);
         j.num("offset", offset);
         j.num("limit", limit);
         j.open(Some("connections"), b'[');
-        for c in page {
+        for c in rows.iter().skip(offset).take(limit as usize) {
+            let end = c.stop.unwrap_or(now);
             j.open(None, b'{');
             j.num("cid", c.cid);
             j.str("kind", "Client");
             j.str("type", "nats");
-            j.str("ip", &c.peer.ip().to_string());
-            j.num("port", c.peer.port());
+            j.str("ip", &c.ip);
+            j.num("port", c.port);
             j.str("start", &rfc3339(c.start));
-            j.str("last_activity", &rfc3339(last_activity_time(c)));
-            j.str("uptime", &uptime(SystemTime::now().duration_since(c.start).unwrap_or_default().as_secs()));
-            j.str("idle", &since(c.last_activity));
-            j.num("pending_bytes", c.pending());
+            j.str("last_activity", &rfc3339(c.last_activity));
+            if let Some(stop) = c.stop {
+                j.str("stop", &rfc3339(stop));
+            }
+            if let Some(reason) = c.reason {
+                j.str("reason", reason);
+            }
+            j.str("uptime", &uptime(end.duration_since(c.start).unwrap_or_default().as_secs()));
+            j.str("idle", &uptime(end.duration_since(c.last_activity).unwrap_or_default().as_secs()));
+            j.num("pending_bytes", c.pending);
             j.num("in_msgs", c.stats.in_msgs);
             j.num("out_msgs", c.stats.out_msgs);
             j.num("in_bytes", c.stats.in_bytes);
             j.num("out_bytes", c.stats.out_bytes);
-            j.num("subscriptions", c.subs.len());
+            j.num("subscriptions", c.num_subs);
             if !c.name.is_empty() {
                 j.str("name", &c.name);
             }
@@ -181,10 +250,8 @@ impl Server {
             if auth && !c.user.is_empty() {
                 j.str("authorized_user", &c.user);
             }
-            if !subs_mode.is_empty() && !c.subs.is_empty() {
-                let mut subs: Vec<_> = c.subs.values().collect();
-                subs.sort_by(|a, b| a.sid.cmp(&b.sid));
-                sub_lists(&mut j, subs_mode, subs.into_iter());
+            if want_subs && !c.subs.is_empty() {
+                sub_lists(&mut j, subs_mode, c.subs.iter());
             }
             j.close(b'}');
         }

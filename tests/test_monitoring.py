@@ -1,0 +1,139 @@
+"""The monitoring endpoints' JSON: fields, query parameters and errors of
+/connz, /routez, /subsz, /varz. Passes against the Go nats-server too."""
+
+import http.client
+import json
+import time
+
+import pytest
+
+from harness import HOST, free_port, free_ports, http_get_json, msg, pub
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection(HOST, port, timeout=3)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def monitored(start_server):
+    http = free_port()
+    return start_server("-m", str(http)), http
+
+
+def test_connz_fields_and_subs(monitored, clients):
+    srv, http = monitored
+    c = clients(srv)
+    c.connect(name="mon-client", lang="python", version="1.2.3")
+    c.send(b"SUB foo 1\r\nSUB bar q1 2\r\n" + pub("foo", "hello") + b"PING\r\n")
+    c.expect(msg("foo", 1, "hello") + b"PONG\r\n")
+    z = http_get_json(http, "/connz?subs=detail")
+    for k in ("server_id", "now", "num_connections", "total", "offset", "limit", "connections"):
+        assert k in z, k
+    assert z["limit"] == 1024 and z["offset"] == 0
+    [ci] = [x for x in z["connections"] if x.get("name") == "mon-client"]
+    for k in ("cid", "kind", "type", "ip", "port", "start", "last_activity", "uptime", "idle", "pending_bytes",
+              "in_msgs", "out_msgs", "in_bytes", "out_bytes", "subscriptions", "lang", "version"):
+        assert k in ci, k
+    assert ci["kind"] == "Client" and ci["type"] == "nats" and ci["ip"] == "127.0.0.1"
+    assert ci["port"] == c.local_port
+    assert (ci["in_msgs"], ci["out_msgs"], ci["in_bytes"], ci["out_bytes"]) == (1, 1, 5, 5)
+    assert ci["subscriptions"] == 2
+    detail = sorted(ci["subscriptions_list_detail"], key=lambda d: d["sid"])
+    assert detail[0]["subject"] == "foo" and detail[0]["msgs"] == 1 and detail[0]["cid"] == ci["cid"]
+    assert detail[1]["qgroup"] == "q1"
+    z = http_get_json(http, "/connz?subs=1&cid=%d" % ci["cid"])
+    assert z["num_connections"] == 1
+    assert sorted(z["connections"][0]["subscriptions_list"]) == ["bar", "foo"]
+
+
+def test_connz_paging_sorting_and_closed(monitored, clients):
+    srv, http = monitored
+    cs = []
+    for i in range(3):
+        c = clients(srv)
+        c.connect(name="p%d" % i)
+        c.send(b"SUB s.%d %d\r\n" % (i, i) * (i + 1) + b"PING\r\n")
+        c.flush()
+        cs.append(c)
+    z = http_get_json(http, "/connz?sort=subs&limit=2&offset=0")
+    assert z["num_connections"] == 2 and z["total"] >= 3 and z["limit"] == 2
+    counts = [x["subscriptions"] for x in z["connections"]]
+    assert counts == sorted(counts, reverse=True)
+    name = "p1"
+    cid = [x["cid"] for x in http_get_json(http, "/connz")["connections"] if x.get("name") == name][0]
+    cs[1].close()
+    deadline = time.monotonic() + 5
+    while True:
+        z = http_get_json(http, "/connz?state=closed")
+        closed = [x for x in z["connections"] if x["cid"] == cid]
+        if closed:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert closed[0]["reason"] == "Client Closed" and "stop" in closed[0]
+
+
+def test_bad_query_values(monitored):
+    srv, http = monitored
+    status, _, body = get(http, "/connz?sort=bogus")
+    assert status == 400 and body.startswith(b"invalid sorting option: bogus")
+    status, _, body = get(http, "/connz?subs=x")
+    assert status == 400 and b"Error decoding boolean for 'subs'" in body
+    status, _, body = get(http, "/connz?limit=abc")
+    assert status == 400 and b"Error decoding int for 'limit'" in body
+    status, _, body = get(http, "/connz?sort=stop")
+    assert status == 400 and b"only valid on closed connections" in body
+    status, _, body = get(http, "/subsz?test=foo.*")
+    assert status == 400 and b"invalid test subject" in body
+    status, _, body = get(http, "/nonexistent")
+    assert status == 404
+
+
+def test_subsz(monitored, clients):
+    srv, http = monitored
+    c = clients(srv)
+    c.connect()
+    c.send(b"SUB foo 1\r\nSUB foo.* 2\r\nSUB bar 3\r\n" + pub("foo", "x") + b"PING\r\n")
+    c.flush()
+    z = http_get_json(http, "/subsz")
+    for k in ("num_subscriptions", "num_cache", "num_inserts", "num_removes", "num_matches",
+              "cache_hit_rate", "max_fanout", "avg_fanout"):
+        assert k in z, k
+    assert z["num_subscriptions"] >= 3
+    z = http_get_json(http, "/subsz?subs=1&test=foo")
+    subjects = sorted(s["subject"] for s in z["subscriptions_list"])
+    assert subjects == ["foo"], subjects
+    assert z["total"] == 1
+
+
+def test_routez_and_varz_cluster(start_server):
+    a_port, a_cport, a_http, b_port, b_cport, b_http = free_ports(6)
+    start_server("-cluster", "nats://%s:%d" % (HOST, a_cport), "--cluster_name", "M", "-m", str(a_http),
+                 port=a_port)
+    start_server("-cluster", "nats://%s:%d" % (HOST, b_cport), "--cluster_name", "M", "-m", str(b_http),
+                 "-routes", "nats://%s:%d" % (HOST, a_cport), port=b_port)
+    deadline = time.monotonic() + 10
+    while True:
+        rz = http_get_json(b_http, "/routez")
+        if rz.get("num_routes", 0) >= 1:
+            break
+        assert time.monotonic() < deadline, rz
+        time.sleep(0.05)
+    a_id = http_get_json(a_http, "/varz")["server_id"]
+    r = [x for x in rz["routes"] if x["remote_id"] == a_id][0]
+    assert r["did_solicit"] is True and r["is_configured"] is True
+    for k in ("rid", "ip", "port", "start", "last_activity", "uptime", "idle", "pending_size",
+              "in_msgs", "out_msgs", "in_bytes", "out_bytes", "subscriptions"):
+        assert k in r, k
+    v = http_get_json(b_http, "/varz")
+    assert v["cluster"]["name"] == "M" and v["cluster"]["cluster_port"] == b_cport
+    assert v["cluster"]["urls"] == ["%s:%d" % (HOST, a_cport)]
+    status, ctype, body = get(a_http, "/varz")
+    assert status == 200 and ctype.startswith("application/json")
+    assert body.startswith(b"{\n  \"server_id\": ")
