@@ -194,48 +194,57 @@ impl Server {
         };
         let path = String::from_utf8_lossy(req.path).into_owned();
         let target = String::from_utf8_lossy(req.query).into_owned();
-        match path.as_str() {
+        // JSONP, as the 2.9 server offers it: `callback=NAME` wraps the JSON.
+        let callback = rnats_protocol::http::query_pairs(req.query)
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == b"callback")
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_empty() && v.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'));
+        let r = match path.as_str() {
             "/varz" => {
                 self.count_http("/varz");
-                let body = self.varz();
-                self.http_respond(slot, "200 OK", "application/json", body);
+                Ok(self.varz())
             }
             "/connz" => {
                 self.count_http("/connz");
-                let r = self.connz(&target);
-                self.json_or_400(slot, r);
+                self.connz(&target)
             }
             "/routez" => {
                 self.count_http("/routez");
-                let r = self.routez(&target);
-                self.json_or_400(slot, r);
+                self.routez(&target)
             }
             "/subsz" | "/subscriptionsz" => {
                 self.count_http("/subsz");
-                let r = self.subsz(&target);
-                self.json_or_400(slot, r);
+                self.subsz(&target)
             }
             "/healthz" => {
                 self.count_http("/healthz");
-                self.http_respond(slot, "200 OK", "application/json", b"{\"status\":\"ok\"}".to_vec());
+                Ok(b"{\"status\":\"ok\"}".to_vec())
             }
             "/" => {
                 self.count_http("/");
                 let body = format!(
-                    "<html><head><title>rnats-server</title></head><body>\n<h1>nats-server v{COMPAT_VERSION} (rnats-server {RNATS_VERSION})</h1>\n<a href=./varz>General</a><br/>\n<a href=./healthz>Health Probe</a><br/>\n</body></html>\n"
+                    "<html><head><title>rnats-server</title></head><body>\n<h1>nats-server v{COMPAT_VERSION} (rnats-server {RNATS_VERSION})</h1>\n<a href=./varz>General</a><br/>\n<a href=./connz>Connections</a><br/>\n<a href=./routez>Routes</a><br/>\n<a href=./subsz>Subscriptions</a><br/>\n<a href=./healthz>Health Probe</a><br/>\n</body></html>\n"
                 );
                 self.http_respond(slot, "200 OK", "text/html; charset=utf-8", body.into_bytes());
+                return;
             }
             _ => {
-                self.http_respond(slot, "404 Not Found", "text/plain; charset=utf-8", b"404 page not found\n".to_vec())
+                self.http_respond(slot, "404 Not Found", "text/plain; charset=utf-8", b"404 page not found\n".to_vec());
+                return;
             }
-        }
-    }
-
-    fn json_or_400(&mut self, slot: usize, r: Result<Vec<u8>, String>) {
-        match r {
-            Ok(body) => self.http_respond(slot, "200 OK", "application/json", body),
-            Err(e) => self.http_respond(slot, "400 Bad Request", "text/plain; charset=utf-8", e.into_bytes()),
+        };
+        match (r, callback) {
+            (Ok(body), Some(cb)) => {
+                let mut wrapped = cb;
+                wrapped.push(b'(');
+                wrapped.extend_from_slice(&body);
+                wrapped.push(b')');
+                self.http_respond(slot, "200 OK", "application/javascript", wrapped);
+            }
+            (Ok(body), None) => self.http_respond(slot, "200 OK", "application/json", body),
+            (Err(e), _) => self.http_respond(slot, "400 Bad Request", "text/plain; charset=utf-8", e.into_bytes()),
         }
     }
 

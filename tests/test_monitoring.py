@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import HOST, free_port, free_ports, http_get_json, msg, pub
+from harness import HOST, SERVER_IS_RNATS, free_port, free_ports, http_get_json, msg, pub
 
 
 def get(port, path):
@@ -137,3 +137,17 @@ def test_routez_and_varz_cluster(start_server):
     status, ctype, body = get(a_http, "/varz")
     assert status == 200 and ctype.startswith("application/json")
     assert body.startswith(b"{\n  \"server_id\": ")
+
+
+def test_jsonp_callback(monitored):
+    srv, http = monitored
+    status, ctype, body = get(http, "/varz?callback=cb")
+    assert status == 200
+    if SERVER_IS_RNATS:
+        assert ctype == "application/javascript"
+    if ctype.startswith("application/javascript"):
+        assert body.startswith(b"cb(") and body.endswith(b")")
+        json.loads(body[3:-1])
+    else:
+        # Servers from 2.15 on ignore the parameter and answer plain JSON.
+        json.loads(body)
