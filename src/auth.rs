@@ -45,6 +45,16 @@ impl SubjectPerms {
     }
 }
 
+/// Compares a password given by a client (or route) with the configured
+/// one, which may be a bcrypt hash.
+pub fn password_matches(configured: &str, given: &str) -> bool {
+    if configured.starts_with("$2") && crate::bcrypt::is_hash(configured) {
+        return crate::bcrypt::verify(given.as_bytes(), configured);
+    }
+    // Plain text, compared without an early exit.
+    configured.len() == given.len() && configured.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// What one user may do. `None` for a direction means unrestricted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {

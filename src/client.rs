@@ -15,7 +15,7 @@ use rnats_protocol::encode;
 use rnats_protocol::json;
 use rnats_protocol::subject;
 
-use crate::auth::Permissions;
+use crate::auth::{password_matches, Permissions};
 use crate::conn::{parse_error_reply, CloseReason};
 use crate::logging::{go_quote, trace_enabled};
 use crate::server::Server;
@@ -245,13 +245,14 @@ impl Server {
             return (token == t).then(|| (String::new(), None));
         }
         if let Some(u) = &o.user {
-            return (user == u && pass == o.pass.as_deref().unwrap_or("")).then(|| (u.clone(), None));
+            let ok = user == u && password_matches(o.pass.as_deref().unwrap_or(""), pass);
+            return ok.then(|| (u.clone(), None));
         }
         let found = if user.is_empty() && token.is_empty() {
             let n = o.no_auth_user.as_deref()?;
             o.users.iter().find(|u| u.name == n)
         } else {
-            o.users.iter().find(|u| u.name == user && u.password == pass)
+            o.users.iter().find(|u| u.name == user && password_matches(&u.password, pass))
         };
         found.map(|u| (u.name.clone(), u.permissions.clone()))
     }

@@ -555,7 +555,7 @@ impl Server {
         };
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         if let Some((u, p)) = self.route_auth() {
-            if s("user") != u || s("pass") != p {
+            if s("user") != u || !crate::auth::password_matches(&p, &s("pass")) {
                 log::error!("{} - authentication error", self.conns[slot].prefix);
                 self.send_err(slot, "Authorization Violation");
                 self.close_after_flush(slot, CloseReason::AuthenticationViolation);

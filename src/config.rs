@@ -353,12 +353,11 @@ impl Loader<'_> {
         }
     }
 
-    /// Passwords are compared as plain text; bcrypt hashes are refused
-    /// rather than never matching.
+    /// A password: plain text or a bcrypt hash (`$2a$…`).
     fn password(&self, it: &Item) -> Result<String, String> {
         let p = self.string(it)?;
-        if p.starts_with("$2a$") || p.starts_with("$2b$") || p.starts_with("$2y$") {
-            return Err(self.err(it, "bcrypt passwords are not supported by this server yet"));
+        if p.starts_with("$2") && !crate::bcrypt::is_hash(&p) && p.len() > 4 && p.as_bytes()[3] == b'$' {
+            return Err(self.err(it, "invalid bcrypt password hash"));
         }
         Ok(p)
     }

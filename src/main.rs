@@ -1,6 +1,7 @@
 //! `rnats-server`: options → logging → server → exit status.
 
 mod auth;
+mod bcrypt;
 mod client;
 mod cluster;
 mod config;

@@ -359,7 +359,8 @@ impl Server {
         log::debug!("  Go build: rnats");
         log::info!("  Name:     {}", self.server_name);
         log::info!("  ID:       {}", self.server_id);
-        if self.opts.pass.is_some() {
+        let plain = |p: &str| !crate::bcrypt::is_hash(p);
+        if self.opts.pass.as_deref().is_some_and(plain) || self.opts.users.iter().any(|u| plain(&u.password)) {
             log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
         if let Some(hp) = self.opts.http_port {

@@ -188,3 +188,18 @@ def test_write_deadline_cuts_stalled_reader(start_server, clients, tmp_path):
     pubc.flush()
     ops = [op for op in bystander.flush() if op.kind == "MSG"]
     assert [(op.args[0], op.payload) for op in ops] == [("small", b"ok")]
+
+
+def test_bcrypt_passwords(start_server, clients, tmp_path):
+    conf = write(tmp_path, "authorization {\n  users = [\n"
+                           "    {user: alice, password: $2a$04$CdKb2XGQDKXDgmLvP68ZweY7euG1DVdLCWzWE5F78.b9wRS2eYDx.}\n"
+                           "    {user: bob, password: \"$2b$06$abcdefghijklmnopqrstuuz8xj/nVThapxtPFOApmjtA.h6Lh4hTq\"}\n"
+                           "  ]\n}\n")
+    srv = start_server("-c", conf)
+    for user, password in (("alice", "password"), ("bob", "T0pS3cr3t")):
+        c = clients(srv)
+        c.connect(user=user, **{"pass": password})
+        c.ping()
+    bad = clients(srv)
+    bad.connect(user="alice", **{"pass": "$2a$04$CdKb2XGQDKXDgmLvP68ZweY7euG1DVdLCWzWE5F78.b9wRS2eYDx."})
+    assert bad.read_until_closed(timeout=3) == b"-ERR 'Authorization Violation'\r\n"
