@@ -61,7 +61,7 @@ fn atan_inv(x: u32, mult: u32, len: usize) -> Fixed {
     while power.iter().any(|w| *w != 0) {
         term.copy_from_slice(&power);
         div_small(&mut term, 2 * k + 1);
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             add(&mut sum, &term);
         } else {
             sub(&mut sum, &term);
