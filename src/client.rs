@@ -667,6 +667,14 @@ impl Server {
             Server::queue_flush(&mut self.pending_flush, c, slot);
         }
         c.active = false;
+        // Give back memory a burst left behind.
+        if c.pending() == 0 && c.out.capacity() > crate::server::BUF_KEEP {
+            c.out = Vec::new();
+            c.out_pos = 0;
+        }
+        if c.inb.is_empty() && c.inb.capacity() > crate::server::BUF_KEEP {
+            c.inb = Vec::new();
+        }
         let interval = if is_route { interval.min(ROUTE_PING_MAX) } else { interval };
         self.timers.add_in(interval, TimerKind::Ping { slot, cid });
     }

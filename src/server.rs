@@ -48,7 +48,12 @@ const READ_BUDGET: usize = 1024 * 1024;
 const MAX_CLOSED_CLIENTS: usize = 10_000;
 /// Wait before accepting again after an accept failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
-/// Outbound buffers above this capacity are released once empty.
+/// Buffers above this capacity are released when found empty by the
+/// connection's ping timer (not on every flush: shrinking and growing again
+/// under load would cost an allocation per burst).
+pub const BUF_KEEP: usize = 64 * 1024;
+/// Bytes already written that are dropped from the front of a partially
+/// flushed outbound buffer.
 const OUT_KEEP: usize = 256 * 1024;
 
 /// Server-wide counters shown in `/varz`.
@@ -660,9 +665,6 @@ impl Server {
         if c.out_pos == c.out.len() {
             c.out.clear();
             c.out_pos = 0;
-            if c.out.capacity() > OUT_KEEP {
-                c.out.shrink_to(OUT_KEEP / 16);
-            }
             if c.close_after_flush && c.closing.is_none() {
                 c.closing = Some(c.pending_reason.unwrap_or(CloseReason::ClientClosed));
                 self.to_close.push(slot);
