@@ -163,7 +163,8 @@ impl Log for GoLogger {
 /// Appends `YYYY/MM/DD HH:MM:SS.uuuuuu ` in local time (or UTC).
 fn write_time(out: &mut Vec<u8>, utc: bool) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as libc::time_t;
+    // The C time type, named by inference (its alias is deprecated on musl).
+    let secs = now.as_secs() as _;
     // SAFETY: `tm` is plain data that localtime_r/gmtime_r fill in; both
     // pointers are valid for the duration of the call.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
