@@ -159,9 +159,7 @@ impl Cluster {
 fn random_name(mut x: u64) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut bytes = [0u8; 22];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = io::Read::read_exact(&mut f, &mut bytes);
-    }
+    crate::server::fill_random(&mut bytes);
     bytes
         .iter()
         .map(|b| {
