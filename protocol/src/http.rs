@@ -41,9 +41,13 @@ impl std::error::Error for HttpError {}
 /// Parses the request head at the start of `buf`, refusing heads longer
 /// than `max_head` bytes.
 pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Status<Request<'_>>, HttpError> {
-    let end = match memchr::memmem::find(buf, b"\r\n\r\n") {
-        Some(i) => Some(i + 4),
-        None => memchr::memmem::find(buf, b"\n\n").map(|i| i + 2),
+    // The head ends at the first blank line, whichever line ending it uses,
+    // so the result does not depend on how much of the request has arrived.
+    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4);
+    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| i + 2);
+    let end = match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     let Some(len) = end else {
         if buf.len() > max_head {
@@ -134,6 +138,21 @@ mod tests {
         ] {
             assert_eq!(parse_request(bad, 1024), Err(HttpError::BadRequestLine), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    /// Found by the http fuzz target: a bare "\n\n" before a later
+    /// "\r\n\r\n" ended the head there when the request arrived in
+    /// pieces, but not when it arrived whole.
+    #[test]
+    fn head_ends_at_the_first_blank_line() {
+        let input = b"GET /con\n\nnz?sub\0\0\0\0\0\0\0\0\0\0\0\0\0\0s=1&sort=cid HT\0P/1.1\r\nHos\0\0\0\0\0\0\0\0\0\0\0t\r\n\r\n\n\r\nrest";
+        assert_eq!(parse_request(input, 64), Err(HttpError::BadRequestLine));
+        assert_eq!(parse_request(&input[..1], 64), Ok(Status::Partial));
+        assert_eq!(parse_request(&input[..60], 64), Err(HttpError::BadRequestLine));
+        let Ok(Status::Complete(r)) = parse_request(b"GET /a HTTP/1.1\n\nGET /b HTTP/1.1\r\n\r\n", 64) else {
+            panic!("complete")
+        };
+        assert_eq!((r.path, r.len), (&b"/a"[..], 17));
     }
 
     #[test]

@@ -217,7 +217,12 @@ impl Reader<'_> {
             }
         }
         let text = core::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err())?;
-        text.parse::<f64>().map(Value::Number).map_err(|_| JsonError { offset: start })
+        // Out-of-range numbers (1e999) are rejected, as Go's decoder does,
+        // rather than becoming an infinity that cannot be written back.
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Value::Number(n)),
+            _ => Err(JsonError { offset: start }),
+        }
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -256,10 +261,15 @@ impl Reader<'_> {
                         b'u' => {
                             let mut cp = self.hex4()?;
                             if (0xD800..0xDC00).contains(&cp) && self.b.get(self.i..self.i + 2) == Some(b"\\u") {
+                                let pair_at = self.i;
                                 self.i += 2;
                                 let lo = self.hex4()?;
                                 if (0xDC00..0xE000).contains(&lo) {
                                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                                } else {
+                                    // Not a pair: the lone half becomes U+FFFD below and
+                                    // the next escape is read on its own (as Go does).
+                                    self.i = pair_at;
                                 }
                             }
                             let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
@@ -363,6 +373,29 @@ mod tests {
         }
         let deep = vec![b'['; 10_000];
         assert!(parse(&deep).is_err());
+    }
+
+    /// Found by the json fuzz target: an out-of-range number parsed as an
+    /// infinity, which `write_value` wrote as `inf`.
+    #[test]
+    fn out_of_range_numbers() {
+        assert_eq!(parse(b" 1e999 "), Err(JsonError { offset: 1 }));
+        assert_eq!(parse(b"[-1e400]"), Err(JsonError { offset: 1 }));
+        assert_eq!(parse(b"1e308"), Ok(Value::Number(1e308)));
+        assert_eq!(parse(b"1e-400"), Ok(Value::Number(0.0)));
+    }
+
+    /// Found by the json fuzz target: a high surrogate followed by an
+    /// escape that is not a low surrogate swallowed that escape.
+    #[test]
+    fn unpaired_surrogates() {
+        let input = b"\"\\ud83d\\ud1e999e00 gggga\\u004cbgggggggggggggggggggggggggg%ggggggggggggggggg\\r\\t\"";
+        let want = "\u{fffd}\u{d1e9}99e00 ggggaLbgggggggggggggggggggggggggg%ggggggggggggggggg\r\t";
+        assert_eq!(parse(input), Ok(Value::String(want.into())));
+        assert_eq!(parse(br#""\ud800\u0041""#), Ok(Value::String("\u{fffd}A".into())));
+        assert_eq!(parse(br#""\ud800\ud800\udc00""#), Ok(Value::String("\u{fffd}\u{10000}".into())));
+        assert_eq!(parse(br#""\udc00x""#), Ok(Value::String("\u{fffd}x".into())));
+        assert!(parse(br#""\ud800\uzzzz""#).is_err());
     }
 
     #[test]

@@ -174,6 +174,8 @@ struct MsgArgs {
     reply: Option<Span>,
     queues: Option<Span>,
     header_len: Option<usize>,
+    /// An LMSG: its payload is read and dropped, the op is `Ignored`.
+    ignored: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,16 +278,24 @@ impl RouteParser {
                 if skip == 1 {
                     // Only offered to peers announcing leafnode support; read and drop.
                     let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
-                    let args =
-                        MsgArgs { account: (0, 0), subject: (0, 0), reply: None, queues: None, header_len: None };
-                    self.state = State::Body { args, args_at, line_len, body_start: next, body_len: total };
-                    return match self.finish_body(buf, args, args_at, line_len, next, total)? {
-                        Status::Complete(f) => Ok(Status::Complete(Frame { op: RouteOp::Ignored, ..f })),
-                        Status::Partial => Ok(Status::Partial),
+                    let args = MsgArgs {
+                        account: (0, 0),
+                        subject: (0, 0),
+                        reply: None,
+                        queues: None,
+                        header_len: None,
+                        ignored: true,
                     };
+                    return self.finish_body(buf, args, args_at, line_len, next, total);
                 }
-                let mut args =
-                    MsgArgs { account: t.at(0), subject: t.at(1), reply: None, queues: None, header_len: None };
+                let mut args = MsgArgs {
+                    account: t.at(0),
+                    subject: t.at(1),
+                    reply: None,
+                    queues: None,
+                    header_len: None,
+                    ignored: false,
+                };
                 let plain = 2 + sizes;
                 if n == plain + 1 {
                     args.reply = Some(t.at(2));
@@ -341,6 +351,9 @@ impl RouteParser {
         }
         self.state = State::Line { scanned: 0 };
         let line = &buf[..line_len];
+        if args.ignored {
+            return Ok(Status::Complete(Frame { op: RouteOp::Ignored, line, args_at, len: end + 2 }));
+        }
         let msg = RouteMsg {
             account: slice(line, args.account),
             subject: slice(line, args.subject),
@@ -463,6 +476,14 @@ mod tests {
         assert_eq!(check(b"RMSG $G foo 2\r\nabc\r\n").1, Some(ParseError::BadPayloadEnd));
         assert_eq!(check(b"PUB foo 1\r\n").1, Some(ParseError::UnknownOp));
         assert_eq!(check(b"HMSG $G f 3 2\r\n").1, Some(ParseError::BadHeaderSize));
+    }
+
+    /// Found by the route fuzz target: an LMSG whose payload arrived in a
+    /// later read came back as a message with an empty account and subject.
+    #[test]
+    fn lmsg_payload_in_a_later_read_is_ignored() {
+        let s = |op: RouteOp| format!("{op:?}");
+        assert_eq!(ok(b"LMSG c $G foo r 2 4\r\nhiab\r\nPING\r\n"), vec![s(RouteOp::Ignored), s(RouteOp::Ping)]);
     }
 
     #[test]
