@@ -142,7 +142,7 @@ impl Server {
                 false
             }
             ClientOp::Info(j) => {
-                if json::parse(j).is_err() {
+                if !json::parse(j).is_ok_and(|v| types_ok(&v, INFO_FIELDS)) {
                     self.mark_close(slot, CloseReason::ProtocolViolation);
                     return false;
                 }
@@ -171,7 +171,7 @@ impl Server {
     }
 
     fn process_connect(&mut self, slot: usize, text: &[u8]) -> bool {
-        let Ok(v) = json::parse(text) else {
+        let Some(v) = json::parse(text).ok().filter(|v| types_ok(v, CONNECT_FIELDS)) else {
             log::debug!("{} - Invalid CONNECT JSON", self.conns[slot].prefix);
             self.mark_close(slot, CloseReason::ProtocolViolation);
             return false;
@@ -194,7 +194,7 @@ impl Server {
             self.close_after_flush(slot, CloseReason::BadClientProtocolVersion);
             return false;
         }
-        if !s("account").is_empty() || !s("new_account").is_empty() {
+        if !s("account").is_empty() || v.get("new_account").and_then(json::Value::as_bool) == Some(true) {
             self.auth_violation(slot);
             return false;
         }
@@ -678,6 +678,72 @@ impl Server {
         let interval = if is_route { interval.min(ROUTE_PING_MAX) } else { interval };
         self.timers.add_in(interval, TimerKind::Ping { slot, cid });
     }
+}
+
+/// JSON types of the known CONNECT / INFO fields.
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Str,
+    Num,
+    List,
+}
+
+const CONNECT_FIELDS: &[(&str, Kind)] = &[
+    ("verbose", Kind::Bool),
+    ("pedantic", Kind::Bool),
+    ("tls_required", Kind::Bool),
+    ("echo", Kind::Bool),
+    ("headers", Kind::Bool),
+    ("no_responders", Kind::Bool),
+    ("protocol", Kind::Num),
+    ("auth_token", Kind::Str),
+    ("user", Kind::Str),
+    ("pass", Kind::Str),
+    ("name", Kind::Str),
+    ("lang", Kind::Str),
+    ("version", Kind::Str),
+    ("account", Kind::Str),
+    ("new_account", Kind::Bool),
+    ("jwt", Kind::Str),
+    ("nkey", Kind::Str),
+    ("sig", Kind::Str),
+];
+
+const INFO_FIELDS: &[(&str, Kind)] = &[
+    ("server_id", Kind::Str),
+    ("server_name", Kind::Str),
+    ("version", Kind::Str),
+    ("go", Kind::Str),
+    ("host", Kind::Str),
+    ("port", Kind::Num),
+    ("proto", Kind::Num),
+    ("max_payload", Kind::Num),
+    ("client_id", Kind::Num),
+    ("client_ip", Kind::Str),
+    ("headers", Kind::Bool),
+    ("auth_required", Kind::Bool),
+    ("tls_required", Kind::Bool),
+    ("connect_urls", Kind::List),
+    ("ldm", Kind::Bool),
+];
+
+/// Whether `v` is an object whose known fields have the right JSON types
+/// (`null` allowed). The Go server decodes these into typed structs and
+/// drops a connection whose JSON does not fit, without an `-ERR`.
+fn types_ok(v: &json::Value, fields: &[(&str, Kind)]) -> bool {
+    let json::Value::Object(entries) = v else { return false };
+    entries.iter().all(|(k, val)| match fields.iter().find(|(name, _)| name == k) {
+        None => true,
+        Some((_, kind)) => match (kind, val) {
+            (_, json::Value::Null) => true,
+            (Kind::Bool, json::Value::Bool(_)) => true,
+            (Kind::Str, json::Value::String(_)) => true,
+            (Kind::Num, json::Value::Number(n)) => n.fract() == 0.0,
+            (Kind::List, json::Value::Array(_)) => true,
+            _ => false,
+        },
+    })
 }
 
 pub fn trim(b: &[u8]) -> &[u8] {

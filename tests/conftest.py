@@ -27,15 +27,16 @@ def server_bin():
 
 @pytest.fixture
 def start_server(server_bin, tmp_path):
-    """Factory: ``start_server(*extra_args, port=None)`` -> running NatsServer.
+    """Factory: ``start_server(*extra_args, port=None, nofile=None)`` -> running
+    NatsServer (``nofile``: RLIMIT_NOFILE of the server process).
 
     Every server started through it is stopped at the end of the test.
     """
     started = []
 
-    def _start(*extra_args, port=None):
+    def _start(*extra_args, port=None, nofile=None):
         log = tmp_path / ("server-%d.log" % len(started))
-        srv = NatsServer(log, extra_args, port=port, binary=server_bin)
+        srv = NatsServer(log, extra_args, port=port, binary=server_bin, nofile=nofile)
         started.append(srv)
         return srv.start()
 
@@ -137,3 +138,20 @@ def go29_bin():
 @pytest.fixture(scope="session")
 def go_new_bin():
     return _go_binary_or_skip("2.10+")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what tests recorded with ``record_property("measured", text)``
+    (memory and latency figures of the hostile-client and fault suites)."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            if getattr(rep, "when", None) != "call":
+                continue
+            for name, value in getattr(rep, "user_properties", ()):
+                if name == "measured":
+                    lines.append("%s: %s" % (rep.nodeid, value))
+    if lines:
+        terminalreporter.write_sep("-", "measurements")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -87,12 +88,14 @@ class NatsServer:
 
     ``port=None`` picks a free port; ``port=-1`` passes ``-p -1`` and learns the
     real port from the "Listening for client connections" log line.
+    ``nofile`` sets the process's RLIMIT_NOFILE (soft and hard) before exec.
     """
 
-    def __init__(self, log_path, extra_args=(), port=None, binary=None):
+    def __init__(self, log_path, extra_args=(), port=None, binary=None, nofile=None):
         self.binary = binary or SERVER_BIN
         self.log_path = str(log_path)
         self.extra_args = list(extra_args)
+        self.nofile = nofile
         self.requested_port = free_port() if port is None else port
         self.port = None
         self.proc = None
@@ -112,11 +115,18 @@ class NatsServer:
     def launch(self):
         """Spawn the process without waiting for it (see ``wait_ready``)."""
         self._log_file = open(self.log_path, "wb")
+        preexec = None
+        if self.nofile is not None:
+            limit = int(self.nofile)
+
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         self.proc = subprocess.Popen(
             self.args,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=self._log_file,
+            preexec_fn=preexec,
         )
         return self
 
@@ -1202,3 +1212,85 @@ def check_subscribed_before_join(sub_info, publisher_nodes, count=10, timeout=15
                                 "interest set up before join, sid %s" % sid)
     finally:
         _close_all(pubs)
+
+
+# ---------------------------------------------------------------------------
+# Process resources and bystander traffic (hostile-client and fault suites)
+# ---------------------------------------------------------------------------
+
+def proc_memory(pid):
+    """{"rss": VmRSS, "hwm": VmHWM} of a live process, in bytes."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out["rss" if key == "VmRSS" else "hwm"] = int(rest.split()[0]) * 1024
+    return out
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time a live process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15.
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def proc_state(pid):
+    """The State line of /proc/<pid>/status, e.g. "S (sleeping)"."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("State:"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def mib(nbytes):
+    return nbytes / float(1 << 20)
+
+
+class Bystander:
+    """An innocent pub/sub pair on two connections of its own: ``check(n)``
+    publishes ``n`` numbered messages and requires exactly those ``n``, in
+    order, at the subscriber.  ``sub_port`` may name another server of a
+    cluster (interest is then synchronised first)."""
+
+    def __init__(self, pub_port, sub_port=None, subject=None, timeout=5.0):
+        self.subject = subject or "bystander.%s" % _uniq()
+        self.sub = Client(sub_port or pub_port, timeout=timeout)
+        self.sub.connect(verbose=False, pedantic=False)
+        self.sub.send("SUB %s 1\r\n" % self.subject)
+        round_trip(self.sub)
+        self.pub = Client(pub_port, timeout=timeout)
+        self.pub.connect(verbose=False, pedantic=False)
+        round_trip(self.pub)
+        if sub_port is not None and sub_port != pub_port:
+            sync_interest(self.sub, [self.pub])
+        self.seq = 0
+        self.delivered = 0
+        self.slowest = 0.0
+
+    def check(self, n=100, timeout=10.0, what="bystander"):
+        """Send ``n`` messages; return the seconds until all of them arrived."""
+        first = self.seq
+        self.seq += n
+        want = [("%s %d" % (what, k)).encode() for k in range(first, first + n)]
+        t0 = time.monotonic()
+        self.pub.send(b"".join(pub(self.subject, w) for w in want))
+        round_trip(self.pub, timeout=timeout)
+        ops = collect_msgs(self.sub, n, timeout=timeout, settle=0.02)
+        elapsed = time.monotonic() - t0
+        got = [op.payload for op in ops]
+        assert got == want, "%s: %d of %d messages, first difference at %r" % (
+            what, len(got), n,
+            next(((i, g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w), None))
+        assert all(op.args[:2] == [self.subject, "1"] for op in ops)
+        self.delivered += n
+        self.slowest = max(self.slowest, elapsed)
+        return elapsed
+
+    def close(self):
+        self.sub.close()
+        self.pub.close()

@@ -404,6 +404,18 @@ mod tests {
         );
     }
 
+    /// A carriage return inside the arguments separates them, as in Go.
+    #[test]
+    fn carriage_return_separates_arguments() {
+        assert_eq!(
+            ops(b"SUB cr.x a\rb\r\nPUB cr.x\r 1\r\nx\r\n"),
+            vec![
+                s(ClientOp::Sub { subject: b"cr.x", queue: Some(b"a"), sid: b"b" }),
+                s(ClientOp::Pub { subject: b"cr.x", reply: None, payload: b"x" }),
+            ]
+        );
+    }
+
     #[test]
     fn connect_info_err() {
         assert_eq!(

@@ -54,7 +54,15 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Whether `b` separates arguments on a control line.
+/// Whether `b` separates arguments: spaces and tabs, and, as in the Go
+/// server's argument splitter, a carriage return or line feed inside the
+/// line.
+#[inline]
+pub fn is_arg_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Whether `b` is blank space after a verb.
 #[inline]
 pub fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -131,14 +139,14 @@ impl Args {
         let mut args = Args::default();
         let mut i = from;
         while i < line.len() {
-            while i < line.len() && is_space(line[i]) {
+            while i < line.len() && is_arg_separator(line[i]) {
                 i += 1;
             }
             if i >= line.len() {
                 break;
             }
             let start = i;
-            while i < line.len() && !is_space(line[i]) {
+            while i < line.len() && !is_arg_separator(line[i]) {
                 i += 1;
             }
             if args.count as usize == MAX_ARGS {

@@ -17,7 +17,9 @@
 //! offsets so nothing is rescanned.
 
 use crate::client::Frame;
-use crate::framing::{find_line_end, is_space, match_verb, parse_size, After, ParseError, Status, VerbMatch};
+use crate::framing::{
+    find_line_end, is_arg_separator, is_space, match_verb, parse_size, After, ParseError, Status, VerbMatch,
+};
 
 /// A message relayed by a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,14 +138,14 @@ impl Tokens {
         let mut t = Tokens::default();
         let mut i = from;
         loop {
-            while i < line.len() && is_space(line[i]) {
+            while i < line.len() && is_arg_separator(line[i]) {
                 i += 1;
             }
             if i >= line.len() {
                 return t;
             }
             let start = i;
-            while i < line.len() && !is_space(line[i]) {
+            while i < line.len() && !is_arg_separator(line[i]) {
                 i += 1;
             }
             let span = (start as u32, (i - start) as u32);
