@@ -49,6 +49,16 @@ fn since(t: Instant) -> String {
     uptime(Instant::now().saturating_duration_since(t).as_secs())
 }
 
+/// Nanoseconds since the Unix epoch (0 before it): a sort key for times.
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Orders subscriptions by sid, as the monitoring lists show them.
+fn sort_by_sid(subs: &mut [std::rc::Rc<Subscription>]) {
+    subs.sort_unstable_by(|a, b| a.sid.cmp(&b.sid));
+}
+
 fn last_activity_time(c: &Conn) -> SystemTime {
     SystemTime::now() - Instant::now().saturating_duration_since(c.last_activity)
 }
@@ -118,7 +128,7 @@ pub struct ConnRow {
 impl ConnRow {
     pub fn open(c: &Conn, with_subs: bool) -> ConnRow {
         let mut subs: Vec<_> = if with_subs { c.subs.values().cloned().collect() } else { Vec::new() };
-        subs.sort_by(|a, b| a.sid.cmp(&b.sid));
+        sort_by_sid(&mut subs);
         // Bounded: closed connections keep this list around.
         subs.truncate(MAX_SUBS_KEPT);
         ConnRow {
@@ -185,24 +195,36 @@ impl Server {
             rows.extend(self.closed.iter().filter(|c| cid_filter.is_none_or(|id| c.cid == id)).cloned());
         }
         match sort {
-            "cid" | "start" => rows.sort_by_key(|c| c.cid),
-            "subs" => rows.sort_by_key(|c| std::cmp::Reverse(c.num_subs)),
-            "pending" => rows.sort_by_key(|c| std::cmp::Reverse(c.pending)),
-            "msgs_to" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.out_msgs)),
-            "msgs_from" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.in_msgs)),
-            "bytes_to" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.out_bytes)),
-            "bytes_from" => rows.sort_by_key(|c| std::cmp::Reverse(c.stats.in_bytes)),
-            "last" => rows.sort_by_key(|c| std::cmp::Reverse(c.last_activity)),
-            "idle" => rows.sort_by_key(|c| c.last_activity),
-            "uptime" => rows.sort_by_key(|c| std::cmp::Reverse(c.start)),
-            "rtt" => rows.sort_by_key(|c| c.cid),
+            "cid" | "start" | "rtt" | "subs" | "pending" | "msgs_to" | "msgs_from" | "bytes_to" | "bytes_from"
+            | "last" | "idle" | "uptime" => {}
             "stop" | "reason" if !closed || open => {
                 return Err(format!("sort by {sort} only valid on closed connections"))
             }
-            "stop" => rows.sort_by_key(|c| std::cmp::Reverse(c.stop)),
-            "reason" => rows.sort_by(|a, b| a.reason.cmp(&b.reason)),
+            "stop" | "reason" => {}
             other => return Err(format!("invalid sorting option: {other}")),
         }
+        let mut reasons: Vec<&str> = Vec::new();
+        if sort == "reason" {
+            reasons = rows.iter().map(|c| c.reason.unwrap_or("")).collect();
+            reasons.sort_unstable();
+            reasons.dedup();
+        }
+        // One stable sort keyed by a number (descending orders use the
+        // complement): rows start in cid order, so ties stay in cid order.
+        rows.sort_by_key(|c| match sort {
+            "subs" => !(c.num_subs as u64),
+            "pending" => !(c.pending as u64),
+            "msgs_to" => !c.stats.out_msgs,
+            "msgs_from" => !c.stats.in_msgs,
+            "bytes_to" => !c.stats.out_bytes,
+            "bytes_from" => !c.stats.in_bytes,
+            "last" => !unix_nanos(c.last_activity),
+            "idle" => unix_nanos(c.last_activity),
+            "uptime" => !unix_nanos(c.start),
+            "stop" => !c.stop.map_or(0, |t| unix_nanos(t).saturating_add(1)),
+            "reason" => reasons.binary_search(&c.reason.unwrap_or("")).unwrap_or(0) as u64,
+            _ => c.cid,
+        });
         let total = rows.len();
         let now = SystemTime::now();
         let mut j = JsonOut::new();
@@ -300,9 +322,9 @@ impl Server {
             j.num("out_bytes", c.stats.out_bytes);
             j.num("subscriptions", r.remote_subs.len());
             if !subs_mode.is_empty() && !r.remote_subs.is_empty() {
-                let mut subs: Vec<_> = r.remote_subs.values().collect();
-                subs.sort_by(|a, b| a.sid.cmp(&b.sid));
-                sub_lists(&mut j, subs_mode, subs.into_iter());
+                let mut subs: Vec<_> = r.remote_subs.values().cloned().collect();
+                sort_by_sid(&mut subs);
+                sub_lists(&mut j, subs_mode, subs.iter());
             }
             j.close(b'}');
         }
@@ -330,7 +352,7 @@ impl Server {
         if let Some(t) = test {
             all.retain(|s| rnats_protocol::subject::matches(&s.subject, t.as_bytes()));
         }
-        all.sort_by_key(|s| (s.cid, s.sid.clone()));
+        all.sort_unstable_by(|a, b| (a.cid, &a.sid).cmp(&(b.cid, &b.sid)));
         let (max_fanout, avg_fanout) = self.sublist.cache_fanout();
         let mut j = JsonOut::new();
         j.open(None, b'{');

@@ -4,8 +4,8 @@
 //! `-DV`, `-T=false`. clap cannot take single-dash long names or a value that
 //! starts with a dash, so [`normalise`] first rewrites argv into one
 //! `--canonical=value` token per flag (a value flag takes the next argument
-//! whatever it is; a bool flag never does), then clap checks types and
-//! renders the help text.
+//! whatever it is; a bool flag never does), then clap checks the tokens
+//! and their types. The help text is printed by [`usage`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -197,21 +197,16 @@ impl std::fmt::Display for CliError {
     }
 }
 
+/// clap checks the normalised `--id=value` tokens and their types; the help
+/// text is our own (`usage`), in Go's layout.
 fn command() -> Command {
-    let mut cmd = Command::new("rnats-server")
-        .about("rnats-server: a NATS server")
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .override_usage("rnats-server [options]");
-    for (names, id, kind, help) in FLAGS {
-        let shown: Vec<String> =
-            names.iter().map(|n| if n.len() == 1 { format!("-{n}") } else { format!("--{n}") }).collect();
-        let help = format!("{:<34} {help}", shown.join(", "));
-        let arg = Arg::new(*id).long(*id).help(help).hide_short_help(false);
+    let mut cmd = Command::new("rnats-server").disable_help_flag(true).disable_version_flag(true);
+    for (_, id, kind, _) in FLAGS {
+        let arg = Arg::new(*id).long(*id).action(ArgAction::Set);
         let arg = match kind {
-            Kind::Bool => arg.action(ArgAction::Set).value_parser(clap::value_parser!(bool)),
-            Kind::Int => arg.action(ArgAction::Set).value_parser(clap::value_parser!(i64)).allow_negative_numbers(true),
-            Kind::Str => arg.action(ArgAction::Set).allow_hyphen_values(true),
+            Kind::Bool => arg.value_parser(clap::value_parser!(bool)),
+            Kind::Int => arg.value_parser(clap::value_parser!(i64)).allow_negative_numbers(true),
+            Kind::Str => arg.allow_hyphen_values(true),
         };
         cmd = cmd.arg(arg);
     }
