@@ -17,6 +17,9 @@ Environment:
   GO_NATS_BIN  Go server    (default: /usr/sbin/nats-server;
                              install with `apt-get install nats-server`)
   LOADGEN_BIN  load generator (default: scripts/loadgen/target/release/loadgen)
+  RNATS_STATIC_BIN  the static musl build, measured for the resource rows
+               only (default: <repo>/target/x86_64-unknown-linux-musl/release/
+               rnats-server, from scripts/build-static.sh; skipped if absent)
 
 Example:
   python3 scripts/bench.py                      # defaults, a few minutes
@@ -524,6 +527,18 @@ def measure_resources(kind, binary, opts, lg, logdir):
                 stop_proc(p)
         finally:
             s.stop()
+    # The times above include Python's own process spawning; the load
+    # generator spawns the server directly and polls its port every 50 µs.
+    port = free_ports(1)[0]
+    try:
+        res = subprocess.run([lg, "startup", "--bin", binary, "--host", HOST, "--port", str(port),
+                              "--msgs", str(max(1, opts.startup_samples * 4)), "--timeout", "10"],
+                             capture_output=True, text=True, timeout=120)
+        kv = parse_kv(res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "")
+        if kv.get("ok") == "1":
+            out["startup_s"] = [float(kv["startup_ms_median"]) / 1000.0]
+    except (subprocess.TimeoutExpired, OSError, KeyError, ValueError):
+        pass
     return out
 
 
@@ -587,6 +602,10 @@ def render(meta, results, resources, scen_counts):
     L.append(f"- machine: {m['nproc']} CPUs, {m['model']}, Linux {m['kernel']}")
     L.append(f"- ours: `{meta['ours_bin']}` ({meta['ours_version']})")
     L.append(f"- Go: `{meta['go_bin']}` ({meta['go_version']})")
+    if meta.get("static_bin"):
+        L.append(f"- static musl build (resource rows only): `{meta['static_bin']}`")
+    L.append("- startup: spawn to client port accepting, spawned by the load generator, "
+             "median")
     L.append(f"- {meta['rounds']} rounds in alternating pairs (ours, Go), fresh server for "
              f"every run, 127.0.0.1; payload {meta['size']} B; medians over rounds; "
              f"a run during which other processes used > {meta['noise_limit']} cores "
@@ -647,7 +666,7 @@ def render(meta, results, resources, scen_counts):
             return None if x is None else x * 1000.0
 
         rows = [
-            ("RSS idle (MiB)", mib(o.get("rss_idle_kib")), mib(g.get("rss_idle_kib")), 1),
+            ("RSS idle (MiB)", mib(o.get("rss_idle_kib")), mib(g.get("rss_idle_kib")), 2),
             (f"RSS with {meta['idle_conns']} idle conns (MiB)",
              mib(o.get("rss_conns_kib")), mib(g.get("rss_conns_kib")), 1),
             ("RSS per idle conn (KiB)", o.get("rss_per_conn_kib"),
@@ -657,6 +676,12 @@ def render(meta, results, resources, scen_counts):
              ms(g.get("idle_connect_s")), 0),
             ("5-server chain to full mesh (ms)", ms(o.get("mesh5_s")), ms(g.get("mesh5_s")), 0),
         ]
+        st = resources.get("static")
+        if st and st.get("status") == "ok":
+            rows[1:1] = [("RSS idle, static musl build (MiB)", mib(st.get("rss_idle_kib")),
+                          mib(g.get("rss_idle_kib")), 2)]
+            rows.append(("startup, static musl build (ms)", ms(st.get("startup_s")),
+                         ms(g.get("startup_s")), 2))
         for name, a, b, d in rows:
             L.append(f"| {name} | {fmt_num(a, d)} | {fmt_num(b, d)} | {fmt_ratio(a, b)} |")
     notes = []
@@ -665,7 +690,7 @@ def render(meta, results, resources, scen_counts):
             st = results[scen][kind].get("status", "")
             if st != "ok":
                 notes.append(f"- {scen} / {'ours' if kind == 'ours' else 'Go'}: {st}")
-    for kind in ("ours", "go"):
+    for kind in resources:
         st = resources[kind].get("status", "ok")
         if st not in ("ok", "skipped"):
             notes.append(f"- resources / {kind}: {st}")
@@ -750,7 +775,13 @@ def main():
         log(f"Go nats-server not found at {go_bin} "
             "(apt-get install nats-server, or set GO_NATS_BIN)")
         return 2
+    static_bin = os.environ.get("RNATS_STATIC_BIN") or os.path.join(
+        REPO, "target", "x86_64-unknown-linux-musl", "release", "rnats-server")
     bins = {"ours": ours_bin, "go": go_bin}
+    res_kinds = ["ours", "go"]
+    if os.access(static_bin, os.X_OK):
+        bins["static"] = static_bin
+        res_kinds.append("static")
     have_ours = os.access(ours_bin, os.X_OK)
     if not have_ours:
         log(f"our server not found at {ours_bin}; its columns will be n/a "
@@ -784,14 +815,14 @@ def main():
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine_info(),
-        "ours_bin": ours_bin, "go_bin": go_bin,
+        "ours_bin": ours_bin, "go_bin": go_bin, "static_bin": bins.get("static"),
         "ours_version": version_of(ours_bin) if have_ours else "not found",
         "go_version": version_of(go_bin),
         "rounds": opts.rounds, "size": opts.size, "idle_conns": opts.idle_conns,
         "noise_limit": opts.noise_limit, "retries": opts.retries,
     }
     raw = {s: {"ours": [], "go": []} for s in scenarios}
-    raw_res = {"ours": [], "go": []}
+    raw_res = {k: [] for k in res_kinds}
     # A kind that could never run a multi-server scenario (no clustering)
     # skips it in later rounds.
     unavailable = set()
@@ -824,7 +855,7 @@ def main():
                     else:
                         log(f"[round {rnd}] {scen:7s} {kind:4s} FAILED: {r.get('error')}")
             if not opts.no_resources:
-                for kind in ("ours", "go"):
+                for kind in res_kinds:
                     if kind == "ours" and not have_ours:
                         raw_res[kind].append({"ok": False, "error": "binary not found"})
                         continue
@@ -832,13 +863,13 @@ def main():
                     r = measure_resources(kind, bins[kind], opts, lg, logdir)
                     raw_res[kind].append(r)
                     if r.get("ok"):
-                        log(f"[round {rnd}] resources {kind:4s} startup "
+                        log(f"[round {rnd}] resources {kind:6s} startup "
                             f"{statistics.median(r['startup_s']) * 1000:.1f} ms, "
                             f"RSS idle {r.get('rss_idle_kib')} KiB, per conn "
                             f"{r.get('rss_per_conn_kib', float('nan')):.2f} KiB"
                             + (f" ({r['idle_error']})" if r.get("idle_error") else ""))
                     else:
-                        log(f"[round {rnd}] resources {kind:4s} FAILED: {r.get('error')}")
+                        log(f"[round {rnd}] resources {kind:6s} FAILED: {r.get('error')}")
     finally:
         stop_all_started()
 
@@ -847,7 +878,7 @@ def main():
     meta["other_cores"] = med([r.get("other_cores") for s in scenarios
                                for k in ("ours", "go") for r in raw[s][k]])
     resources_ = {k: (summarize_resources(raw_res[k]) if not opts.no_resources
-                      else {"status": "skipped"}) for k in ("ours", "go")}
+                      else {"status": "skipped"}) for k in res_kinds}
     report = render(meta, results, resources_, scen_counts)
     report += f"\n(total benchmark time {time.time() - t_start:.0f} s)\n"
     print(report)

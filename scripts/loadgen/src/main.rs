@@ -5,7 +5,9 @@
 //!                [--size BYTES] [--subs K] [--timeout SECS] [--window BYTES]
 //!                [--conns N] [--hold SECS] [--spin 0|1]
 //!
-//! Scenarios: pub, pubsub, fanout, queue, reqrep, routed, idle.
+//! Scenarios: pub, pubsub, fanout, queue, reqrep, routed, idle, startup.
+//! `startup --bin PATH` starts the server at PATH `--msgs` times and reports
+//! the time from spawning it to its client port accepting a connection.
 //! The result is printed as a single line of `key=value` pairs on stdout.
 
 use std::io::{self, Read, Write};
@@ -49,13 +51,14 @@ struct Opts {
     conns: usize,
     hold: Duration,
     spin: bool,
+    bin: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle \
+        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup \
          [--host 127.0.0.1] [--port 4222] [--port2 P] [--msgs N] [--size 16] \
-         [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1]"
+         [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1] [--bin PATH]"
     );
     std::process::exit(2);
 }
@@ -86,6 +89,7 @@ fn parse_opts() -> Opts {
         conns: 1000,
         hold: Duration::from_secs(60),
         spin: false,
+        bin: None,
     };
     while let Some(k) = args.next() {
         let v = args.next().unwrap_or_else(|| usage());
@@ -101,6 +105,7 @@ fn parse_opts() -> Opts {
             "--conns" => o.conns = num(&k, &v),
             "--hold" => o.hold = Duration::from_secs_f64(num(&k, &v)),
             "--spin" => o.spin = num::<u8>(&k, &v) != 0,
+            "--bin" => o.bin = Some(v.clone()),
             _ => usage(),
         }
     }
@@ -949,6 +954,47 @@ fn run_reqrep(o: &Opts, rep: &mut Report) -> Res<()> {
 // ---------------------------------------------------------------------------
 // Idle connections
 
+/// Spawns the server `o.msgs` times; each time measures how long its client
+/// port takes to accept a connection (polled every 50 µs), then kills it.
+fn run_startup(o: &Opts, rep: &mut Report) -> Res<()> {
+    let bin = o.bin.as_deref().ok_or("startup needs --bin PATH")?;
+    let a = addr(&o.host, o.port)?;
+    let samples = o.msgs.clamp(1, 1000);
+    let mut times = Vec::with_capacity(samples as usize);
+    for _ in 0..samples {
+        let t0 = Instant::now();
+        let mut child = std::process::Command::new(bin)
+            .args(["-a", &o.host, "-p", &o.port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| ioe("spawn", e))?;
+        let res = loop {
+            if TcpStream::connect(a).is_ok() {
+                break Ok(t0.elapsed());
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                break Err(format!("server exited: {st}"));
+            }
+            if t0.elapsed() > o.timeout {
+                break Err("server port not accepting".to_string());
+            }
+            thread::sleep(Duration::from_micros(50));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        times.push(res?);
+    }
+    times.sort();
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
+    rep.add("samples", samples);
+    rep.add("startup_ms_min", ms(times[0]));
+    rep.add("startup_ms_median", ms(times[times.len() / 2]));
+    rep.add("startup_ms_max", ms(times[times.len() - 1]));
+    Ok(())
+}
+
 fn run_idle(o: &Opts, rep: &mut Report) -> Res<()> {
     let a = addr(&o.host, o.port)?;
     let t0 = Instant::now();
@@ -1020,6 +1066,7 @@ fn main() {
         "pub" | "pubsub" | "fanout" | "queue" | "routed" => run_pubsub(&o, &mut rep),
         "reqrep" => run_reqrep(&o, &mut rep),
         "idle" => run_idle(&o, &mut rep),
+        "startup" => run_startup(&o, &mut rep),
         _ => usage(),
     };
     match r {
