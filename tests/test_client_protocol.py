@@ -275,6 +275,28 @@ def test_lf_only_line_endings(connect):
     c.expect(msg("lf.foo", 1, "hello") + b"PONG\r\n")
 
 
+def test_line_end_right_after_the_verb_starts_the_arguments(connect):
+    # The first byte after the verb's blanks starts the arguments even when it
+    # is a CR or LF, so it does not end the line. SUB and UNSUB split their
+    # arguments on CR and LF too; PUB splits only on blanks, so there the CR
+    # or LF becomes part of the subject.
+    c = connect()
+    c.send(b"SUB \nle.foo 1\r\nSUB\t\rle.foo 2\r\nPUB le.foo 2\r\nhi\r\n")
+    raws = sorted(op.raw for op in c.flush())
+    assert raws == sorted([msg("le.foo", 1, "hi"), msg("le.foo", 2, "hi")])
+    c.send(b"UNSUB \n2\r\nPUB \nle.foo 2\r\nno\r\nPUB le.foo\rx 2\r\nno\r\n"
+           b"PUB le.foo 2\r\nho\r\n")
+    assert [op.raw for op in c.flush()] == [msg("le.foo", 1, "ho")]
+
+
+def test_line_end_after_verb_split_one_byte_per_send(connect):
+    c = connect()
+    data = b"SUB \nls.foo 1\r\nUNSUB\t\n7\r\nPUB ls.foo 2\r\nhi\r\nPING\r\n"
+    for i in range(len(data)):
+        c.send(data[i:i + 1])
+    c.expect(msg("ls.foo", 1, "hi") + b"PONG\r\n")
+
+
 def test_ops_split_one_byte_per_send(server, clients):
     c = clients(server)
     data = (b'CONNECT {"verbose":false}\r\nSUB split.foo 1\r\n'

@@ -11,7 +11,9 @@
 //! `Body` (control line parsed, waiting for `size + 2` bytes). Both go back to
 //! `Line { scanned: 0 }` after an op completes.
 
-use crate::framing::{find_line_end, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch};
+use crate::framing::{
+    find_line_end, line_search_start, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch,
+};
 
 /// An op received from a client. Every slice borrows the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,8 +174,8 @@ impl ClientParser {
         if let State::Body { verb, args, args_at, line_len, body_start, body_len, header_len } = self.state {
             return self.finish_body(buf, verb, args, args_at, line_len, body_start, body_len, header_len);
         }
-        let (verb, args_at) = match match_verb(buf, VERBS) {
-            VerbMatch::Found { index, args_at } => (VERB_IDS[index], args_at),
+        let (verb, after, args_at) = match match_verb(buf, VERBS) {
+            VerbMatch::Found { index, args_at } => (VERB_IDS[index], VERBS[index].1, args_at),
             VerbMatch::NeedMore => return Ok(Status::Partial),
             VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
         };
@@ -181,7 +183,7 @@ impl ClientParser {
             State::Line { scanned } => scanned,
             State::Body { .. } => 0,
         };
-        let Some((line_len, next)) = find_line_end(buf, scanned) else {
+        let Some((line_len, next)) = find_line_end(buf, line_search_start(buf, args_at, after, scanned)) else {
             // A `\r` may still be waiting for its `\n`, hence the one byte.
             if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1) {
                 return Err(ParseError::MaxControlLine);
@@ -223,7 +225,7 @@ impl ClientParser {
                 }
             }
             Verb::Pub | Verb::HPub => {
-                let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
+                let args = Args::split_blanks(line, args_at).ok_or(ParseError::BadArgs)?;
                 let n = args.len();
                 let (body_len, header_len) = if verb == Verb::Pub {
                     if n != 2 && n != 3 {
@@ -404,16 +406,38 @@ mod tests {
         );
     }
 
-    /// A carriage return inside the arguments separates them, as in Go.
+    /// As in Go, a CR or LF inside the arguments separates them for SUB and
+    /// UNSUB, while PUB splits only on blanks and keeps it in the subject.
     #[test]
-    fn carriage_return_separates_arguments() {
+    fn carriage_return_in_arguments() {
         assert_eq!(
-            ops(b"SUB cr.x a\rb\r\nPUB cr.x\r 1\r\nx\r\n"),
+            ops(b"SUB cr.x a\rb\r\nUNSUB 1\r2\r\nPUB cr.x\r 1\r\nx\r\n"),
             vec![
                 s(ClientOp::Sub { subject: b"cr.x", queue: Some(b"a"), sid: b"b" }),
-                s(ClientOp::Pub { subject: b"cr.x", reply: None, payload: b"x" }),
+                s(ClientOp::Unsub { sid: b"1", max: Some(Some(2)) }),
+                s(ClientOp::Pub { subject: b"cr.x\r", reply: None, payload: b"x" }),
             ]
         );
+    }
+
+    /// The first byte after a verb's blanks starts its arguments even when it
+    /// is a CR or LF, so it never ends the line.
+    #[test]
+    fn line_end_right_after_the_verb() {
+        assert_eq!(
+            ops(b"SUB \nfoo 1\r\nUNSUB\t\n1\r\nPUB \nfoo 1\r\nx\r\nCONNECT\n{}\r\n"),
+            vec![
+                s(ClientOp::Sub { subject: b"foo", queue: None, sid: b"1" }),
+                s(ClientOp::Unsub { sid: b"1", max: None }),
+                s(ClientOp::Pub { subject: b"\nfoo", reply: None, payload: b"x" }),
+                s(ClientOp::Connect(b"\n{}")),
+            ]
+        );
+        // A CR there is the arguments' first byte and the LF after it ends
+        // the line: no arguments.
+        assert_eq!(err(b"SUB \r\nfoo 1\r\n"), ParseError::BadArgs);
+        // PING takes no arguments and ends at its first LF.
+        assert_eq!(ops(b"PING \n"), vec![s(ClientOp::Ping)]);
     }
 
     #[test]

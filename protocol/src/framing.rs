@@ -133,20 +133,33 @@ pub struct Args {
 }
 
 impl Args {
-    /// Splits `line[from..]` on runs of spaces and tabs. `None` when there
-    /// are more than [`MAX_ARGS`] arguments.
+    /// Splits `line[from..]` on runs of spaces, tabs, CRs and LFs, as Go
+    /// splits the arguments of most ops. `None` when there are more than
+    /// [`MAX_ARGS`] arguments.
     pub fn split(line: &[u8], from: usize) -> Option<Args> {
+        Args::split_by(line, from, is_arg_separator)
+    }
+
+    /// Splits `line[from..]` on runs of spaces and tabs only, as Go splits
+    /// the arguments of a client's PUB and HPUB: a CR or LF inside them is
+    /// part of an argument.
+    pub fn split_blanks(line: &[u8], from: usize) -> Option<Args> {
+        Args::split_by(line, from, is_space)
+    }
+
+    #[inline(always)]
+    fn split_by(line: &[u8], from: usize, sep: fn(u8) -> bool) -> Option<Args> {
         let mut args = Args::default();
         let mut i = from;
         while i < line.len() {
-            while i < line.len() && is_arg_separator(line[i]) {
+            while i < line.len() && sep(line[i]) {
                 i += 1;
             }
             if i >= line.len() {
                 break;
             }
             let start = i;
-            while i < line.len() && !is_arg_separator(line[i]) {
+            while i < line.len() && !sep(line[i]) {
                 i += 1;
             }
             if args.count as usize == MAX_ARGS {
@@ -188,6 +201,22 @@ pub fn parse_size(b: &[u8]) -> Option<usize> {
         n = n * 10 + (c - b'0') as usize;
     }
     Some(n)
+}
+
+/// Where the search for the end of a control line starts. As in Go's parser,
+/// the first byte after the verb's spaces and tabs starts the arguments
+/// whatever it is: a `\r` or `\n` there is part of the arguments (where it
+/// separates them) and does not end the line. Verbs that take no arguments
+/// end at their first `\n`.
+pub fn line_search_start(buf: &[u8], args_at: usize, after: After, scanned: usize) -> usize {
+    if after == After::Ignore {
+        return scanned;
+    }
+    let mut i = args_at;
+    while i < buf.len() && is_space(buf[i]) {
+        i += 1;
+    }
+    scanned.max((i + 1).min(buf.len()))
 }
 
 /// Finds the end of the control line starting at `buf[0]`, resuming the

@@ -18,7 +18,8 @@
 
 use crate::client::Frame;
 use crate::framing::{
-    find_line_end, is_arg_separator, is_space, match_verb, parse_size, After, ParseError, Status, VerbMatch,
+    find_line_end, is_arg_separator, is_space, line_search_start, match_verb, parse_size, After, ParseError, Status,
+    VerbMatch,
 };
 
 /// A message relayed by a route.
@@ -219,8 +220,8 @@ impl RouteParser {
         if let State::Body { args, args_at, line_len, body_start, body_len } = self.state {
             return self.finish_body(buf, args, args_at, line_len, body_start, body_len);
         }
-        let (verb, args_at) = match match_verb(buf, VERBS) {
-            VerbMatch::Found { index, args_at } => (VERB_IDS[index], args_at),
+        let (verb, after, args_at) = match match_verb(buf, VERBS) {
+            VerbMatch::Found { index, args_at } => (VERB_IDS[index], VERBS[index].1, args_at),
             VerbMatch::NeedMore => return Ok(Status::Partial),
             VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
         };
@@ -228,7 +229,7 @@ impl RouteParser {
             State::Line { scanned } => scanned,
             State::Body { .. } => 0,
         };
-        let Some((line_len, next)) = find_line_end(buf, scanned) else {
+        let Some((line_len, next)) = find_line_end(buf, line_search_start(buf, args_at, after, scanned)) else {
             self.state = State::Line { scanned: buf.len() };
             return Ok(Status::Partial);
         };

@@ -9,7 +9,7 @@ pub fn is_valid_subject(s: &[u8]) -> bool {
     }
     let mut tokens = s.split(|c| *c == b'.').peekable();
     while let Some(t) = tokens.next() {
-        if t.is_empty() || t.iter().any(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')) {
+        if t.is_empty() || t.iter().any(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c')) {
             return false;
         }
         if t == b">" && tokens.peek().is_some() {
@@ -19,9 +19,11 @@ pub fn is_valid_subject(s: &[u8]) -> bool {
     true
 }
 
-/// Valid for publishing in pedantic mode: a valid subject without wildcards.
+/// Valid for publishing in pedantic mode: no empty token and no wildcard
+/// token. As in Go, whitespace is not checked here: a subject can only hold
+/// it when a CR or LF started the PUB arguments.
 pub fn is_valid_literal_subject(s: &[u8]) -> bool {
-    is_valid_subject(s) && s.split(|c| *c == b'.').all(|t| t != b"*" && t != b">")
+    s.split(|c| *c == b'.').all(|t| !t.is_empty() && t != b"*" && t != b">")
 }
 
 /// Whether the literal subject `subject` is matched by the pattern `pattern`.
