@@ -296,6 +296,14 @@ impl Server {
         if self.conns[slot].opts.verbose {
             self.send_ok(slot);
         }
+        // PUB splits its arguments on blanks only (as Go), so a CR or LF in
+        // them stays in the subject or reply. No subscription can name such a
+        // subject, and written into a MSG or RMSG line it would break the
+        // receivers' parsing (Go forwards it anyway): the message goes nowhere.
+        if has_line_break(subj) || reply.is_some_and(has_line_break) {
+            log::debug!("{} - Dropped a message with a line break in its subject or reply", self.conns[slot].prefix);
+            return;
+        }
         let delivered = self.deliver(slot, false, subj, reply, header_len, msg, None);
         if !delivered {
             if let Some(r) = reply {
@@ -763,4 +771,10 @@ pub fn redact(j: &[u8]) -> String {
         }
     }
     s
+}
+
+/// Whether `t` holds a CR or LF.
+#[inline]
+fn has_line_break(t: &[u8]) -> bool {
+    memchr::memchr2(b'\r', b'\n', t).is_some()
 }

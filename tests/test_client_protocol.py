@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from harness import hmsg, hpub, msg, pub
+from harness import SERVER_IS_RNATS, hmsg, hpub, msg, pub
 
 UNKNOWN_OP = b"-ERR 'Unknown Protocol Operation'\r\n"
 
@@ -287,6 +287,25 @@ def test_line_end_right_after_the_verb_starts_the_arguments(connect):
     c.send(b"UNSUB \n2\r\nPUB \nle.foo 2\r\nno\r\nPUB le.foo\rx 2\r\nno\r\n"
            b"PUB le.foo 2\r\nho\r\n")
     assert [op.raw for op in c.flush()] == [msg("le.foo", 1, "ho")]
+
+
+def test_line_break_inside_pub_subject_reaches_no_subscriber(connect):
+    # PUB keeps a CR or LF inside its arguments in the subject (Go splits PUB
+    # arguments on blanks only), so no literal subscriber matches.
+    c = connect()
+    c.send(b"SUB lb.foo 1\r\nSUB lb.foo.bar 2\r\n")
+    c.ping()
+    c.send(b"PUB lb.foo\rbar 1\r\nx\r\nPUB \nlb.foo 1\r\nz\r\nPUB lb.foo 2\r\nok\r\n")
+    assert [op.raw for op in c.flush()] == [msg("lb.foo", 1, "ok")]
+    if SERVER_IS_RNATS:
+        # Go hands such a subject to a full wildcard, and a reply holding a
+        # CR or LF to any subscriber, where the MSG line breaks the
+        # subscriber's parsing; this server drops those messages.
+        w = connect()
+        w.send(b"SUB > 9\r\n")
+        w.ping()
+        c.send(b"PUB lb.x\ry 1\r\nx\r\nPUB lb.x lb.r\rq 1\r\ny\r\nPUB lb.x 2\r\nok\r\n")
+        assert [op.raw for op in w.flush()] == [msg("lb.x", 9, "ok")]
 
 
 def test_line_end_after_verb_split_one_byte_per_send(connect):

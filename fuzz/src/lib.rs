@@ -45,3 +45,10 @@ pub fn within(whole: &[u8], part: &[u8]) -> bool {
     let p = part.as_ptr() as usize;
     part.is_empty() || (p >= w && p + part.len() <= w + whole.len())
 }
+
+/// A control line holds a `\n` only where its arguments start (the first
+/// byte after the verb's blanks), which does not end the line.
+pub fn line_feeds_only_at_argument_start(line: &[u8], args_at: usize) -> bool {
+    let start = args_at + line[args_at..].iter().take_while(|c| **c == b' ' || **c == b'\t').count();
+    line.iter().enumerate().all(|(i, c)| *c != b'\n' || i == start)
+}

@@ -63,7 +63,7 @@ fn check_frame(buf: &[u8], f: &Frame<RouteOp>) {
     assert_eq!(line.as_ptr(), buf.as_ptr(), "the control line does not start the buffer");
     assert!(line.len() < f.len);
     assert!(f.args_at <= line.len());
-    assert!(!line.contains(&b'\n'));
+    assert!(crate::line_feeds_only_at_argument_start(line, f.args_at));
     let after = &buf[line.len()..];
     let line_end = if after.starts_with(b"\r\n") { 2 } else { 1 };
     assert_eq!(after[line_end - 1], b'\n');
