@@ -257,6 +257,22 @@ impl Server {
         found.map(|u| (u.name.clone(), u.permissions.clone()))
     }
 
+    /// Pedantic mode checks a PUB's subject as soon as its line is read,
+    /// before the payload has arrived, as Go does.
+    pub fn check_pending_subject(&mut self, slot: usize, buf: &[u8]) {
+        let c = &mut self.conns[slot];
+        if !c.opts.pedantic || c.pub_subject_checked {
+            return;
+        }
+        let Some(subj) = c.parser.pending_subject(buf) else {
+            return;
+        };
+        c.pub_subject_checked = true;
+        if !subject::is_valid_literal_subject(subj) {
+            self.send_err(slot, "Invalid Publish Subject");
+        }
+    }
+
     fn process_pub(&mut self, slot: usize, subj: &[u8], reply: Option<&[u8]>, header_len: Option<usize>, msg: &[u8]) {
         let c = &mut self.conns[slot];
         c.stats.in_msgs += 1;
@@ -267,8 +283,9 @@ impl Server {
             let t = self.traced(msg);
             log::trace!("{} - <<- MSG_PAYLOAD: [{t}]", self.conns[slot].prefix);
         }
-        let c = &self.conns[slot];
-        if c.opts.pedantic && !subject::is_valid_literal_subject(subj) {
+        let c = &mut self.conns[slot];
+        let checked = std::mem::take(&mut c.pub_subject_checked);
+        if c.opts.pedantic && !checked && !subject::is_valid_literal_subject(subj) {
             self.send_err(slot, "Invalid Publish Subject");
         }
         let c = &self.conns[slot];

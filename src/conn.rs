@@ -157,6 +157,9 @@ pub struct Conn {
     pub pinged: bool,
     /// Something arrived from the peer since the last ping tick.
     pub active: bool,
+    /// Pedantic mode: the subject of the PUB whose payload is still coming
+    /// has been checked already (when its line was read, as Go does).
+    pub pub_subject_checked: bool,
     pub flush_queued: bool,
     pub readable_queued: bool,
     /// Set when the connection is on its way out.
@@ -206,6 +209,7 @@ impl Conn {
             pings_out: 0,
             pinged: false,
             active: false,
+            pub_subject_checked: false,
             flush_queued: false,
             readable_queued: false,
             closing: None,

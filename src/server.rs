@@ -890,7 +890,10 @@ impl Protocol for ClientProtocol {
                 let len = f.len;
                 Ok(Some((len, server.client_op(slot, f))))
             }
-            Status::Partial => Ok(None),
+            Status::Partial => {
+                server.check_pending_subject(slot, buf);
+                Ok(None)
+            }
         }
     }
     fn on_error(server: &mut Server, slot: usize, e: ParseError) {

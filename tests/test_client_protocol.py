@@ -715,6 +715,23 @@ def test_pedantic_publish_to_wildcard_subject(server, clients):
     c.expect(b"-ERR 'Invalid Publish Subject'\r\n+OK\r\n" + msg("ped.*", 1, "hi") + b"PONG\r\n")
 
 
+def test_pedantic_subject_error_comes_before_the_payload(server, clients):
+    # The subject is checked when the PUB line is read: the -ERR arrives while
+    # the payload is still unsent, and the message is delivered once it is.
+    c = clients(server)
+    c.send(b'CONNECT {"verbose":false,"pedantic":true}\r\nSUB pedl.> 1\r\n')
+    c.ping()
+    c.send(b"PUB pedl.* 2\r\n")
+    c.expect(b"-ERR 'Invalid Publish Subject'\r\n")
+    c.send(b"hi\r\nPUB pedl.x 2\r\n")
+    c.send(b"ok\r\n")
+    raws = [op.raw for op in c.flush()]
+    # Go repeats the -ERR when the payload comes in a later read.
+    errs = [r for r in raws if r.startswith(b"-ERR")]
+    assert errs in ([], [b"-ERR 'Invalid Publish Subject'\r\n"])
+    assert [r for r in raws if not r.startswith(b"-ERR")] == [msg("pedl.*", 1, "hi"), msg("pedl.x", 1, "ok")]
+
+
 def test_control_line_too_long(connect):
     c = connect()
     c.send(b"SUB " + b"a" * 5000 + b" 1\r\n")

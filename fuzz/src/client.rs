@@ -124,8 +124,10 @@ pub fn check_frame(buf: &[u8], f: &Frame<ClientOp>) {
 /// Subject helpers must agree with each other on any token.
 fn subjects(s: &[u8]) {
     let valid = is_valid_subject(s);
-    if is_valid_literal_subject(s) {
-        assert!(valid, "a literal subject that is not a valid subject");
+    // The pedantic publish check leaves whitespace alone, as Go's does.
+    let blank = s.iter().any(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0x0c));
+    if is_valid_literal_subject(s) && !blank {
+        assert!(valid, "a literal subject without whitespace that is not a valid subject");
     }
     if valid {
         assert!(matches(s, s), "a valid subject does not match itself");
@@ -172,7 +174,9 @@ fn round_trips(op: &ClientOp) {
                 other => panic!("RS+ from a SUB did not parse: {other:?}"),
             }
         }
-        ClientOp::Err(text) => {
+        // A text can start with a LF (the argument-start rule), but once
+        // quoted that LF would end the line: only LF-free texts round-trip.
+        ClientOp::Err(text) if !text.contains(&b'\n') => {
             let mut out = Vec::new();
             write_err(&mut out, text);
             let mut p = ClientParser::new(usize::MAX, usize::MAX);

@@ -131,7 +131,9 @@ fn round_trip(op: &RouteOp) {
             write_rs_minus(&mut out, account, subject, queue);
             assert_eq!(reparse(&out), *op);
         }
-        RouteOp::Err(text) => {
+        // A text can start with a LF (the argument-start rule), but once
+        // quoted that LF would end the line: only LF-free texts round-trip.
+        RouteOp::Err(text) if !text.contains(&b'\n') => {
             write_err(&mut out, text);
             let mut quoted = b"'".to_vec();
             quoted.extend_from_slice(text);

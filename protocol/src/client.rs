@@ -167,6 +167,15 @@ impl ClientParser {
         }
     }
 
+    /// The subject of the PUB or HPUB whose payload the parser waits for;
+    /// `buf` is the buffer last given to `parse`.
+    pub fn pending_subject<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
+        match self.state {
+            State::Body { args, line_len, .. } => Some(args.get(buf.get(..line_len)?, 0)),
+            State::Line { .. } => None,
+        }
+    }
+
     /// Parses the op at the start of `buf`. On `Partial` the caller must keep
     /// the bytes and call again with them and more appended; on `Complete` it
     /// drops `frame.len` bytes from the front before the next call.
