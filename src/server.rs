@@ -657,18 +657,25 @@ impl Server {
                 }
             }
         }
-        if c.out_pos > before || c.out_pos == c.out.len() {
-            c.write_blocked_since = None;
-        } else if c.write_blocked_since.is_none() {
-            // The peer stopped reading: it has write_deadline to resume. One
-            // timer per connection at a time, re-armed while it stays blocked.
-            c.write_blocked_since = Some(Instant::now());
+        if c.out_pos < c.out.len() {
+            // The socket is full: the peer has write_deadline from the last
+            // byte it took to take more. One timer per connection at a time,
+            // re-armed while output stays queued (no WRITABLE edge may ever
+            // come if the peer never reads again).
+            let progressed = c.out_pos > before;
+            if progressed || c.write_blocked_since.is_none() {
+                c.write_blocked_since = Some(Instant::now());
+            }
             if !c.write_timer_armed {
                 c.write_timer_armed = true;
                 let (cid, deadline) = (c.cid, self.opts.write_deadline);
                 self.timers.add_in(deadline, TimerKind::WriteDeadline { slot, cid });
             }
-            return;
+            if !progressed {
+                return;
+            }
+        } else {
+            c.write_blocked_since = None;
         }
         if c.out_pos == c.out.len() {
             c.out.clear();
