@@ -195,6 +195,10 @@ impl Sublist {
             return r.clone();
         }
         let mut r = MatchResult::default();
+        if crate::client::has_line_break(subject) {
+            // Only a PUB can carry such a subject, and no MSG line can hold it.
+            return Rc::new(r);
+        }
         let mut tokens = [&b""[..]; 32];
         let mut n = 0;
         let mut overflow: Vec<&[u8]> = Vec::new();

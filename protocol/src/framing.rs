@@ -137,38 +137,48 @@ impl Args {
     /// splits the arguments of most ops. `None` when there are more than
     /// [`MAX_ARGS`] arguments.
     pub fn split(line: &[u8], from: usize) -> Option<Args> {
-        Args::split_by(line, from, is_arg_separator)
+        Args::split_by::<true>(line, from)
     }
 
     /// Splits `line[from..]` on runs of spaces and tabs only, as Go splits
     /// the arguments of a client's PUB and HPUB: a CR or LF inside them is
     /// part of an argument.
     pub fn split_blanks(line: &[u8], from: usize) -> Option<Args> {
-        Args::split_by(line, from, is_space)
+        Args::split_by::<false>(line, from)
+    }
+
+    /// One pass over the bytes; every separator is at most `b' '`, so most
+    /// bytes take a single comparison.
+    #[inline(always)]
+    fn split_by<const LINE_BREAKS_SEPARATE: bool>(line: &[u8], from: usize) -> Option<Args> {
+        const OUTSIDE: usize = usize::MAX;
+        let mut args = Args::default();
+        let mut start = OUTSIDE;
+        let rest = line.get(from..).unwrap_or_default();
+        for (j, &c) in rest.iter().enumerate() {
+            let i = from + j;
+            let sep = c <= b' ' && (c == b' ' || c == b'\t' || (LINE_BREAKS_SEPARATE && (c == b'\r' || c == b'\n')));
+            if !sep {
+                if start == OUTSIDE {
+                    start = i;
+                }
+            } else if start != OUTSIDE {
+                args.push(start, i)?;
+                start = OUTSIDE;
+            }
+        }
+        if start != OUTSIDE {
+            args.push(start, line.len())?;
+        }
+        Some(args)
     }
 
     #[inline(always)]
-    fn split_by(line: &[u8], from: usize, sep: fn(u8) -> bool) -> Option<Args> {
-        let mut args = Args::default();
-        let mut i = from;
-        while i < line.len() {
-            while i < line.len() && sep(line[i]) {
-                i += 1;
-            }
-            if i >= line.len() {
-                break;
-            }
-            let start = i;
-            while i < line.len() && !sep(line[i]) {
-                i += 1;
-            }
-            if args.count as usize == MAX_ARGS {
-                return None;
-            }
-            args.spans[args.count as usize] = (start as u32, (i - start) as u32);
-            args.count += 1;
-        }
-        Some(args)
+    fn push(&mut self, start: usize, end: usize) -> Option<()> {
+        let slot = self.spans.get_mut(self.count as usize)?;
+        *slot = (start as u32, (end - start) as u32);
+        self.count += 1;
+        Some(())
     }
 
     /// Number of arguments found.
@@ -208,15 +218,19 @@ pub fn parse_size(b: &[u8]) -> Option<usize> {
 /// whatever it is: a `\r` or `\n` there is part of the arguments (where it
 /// separates them) and does not end the line. Verbs that take no arguments
 /// end at their first `\n`.
+#[inline]
 pub fn line_search_start(buf: &[u8], args_at: usize, after: After, scanned: usize) -> usize {
     if after == After::Ignore {
         return scanned;
     }
     let mut i = args_at;
-    while i < buf.len() && is_space(buf[i]) {
+    while let Some(&c) = buf.get(i) {
+        if c != b' ' && c != b'\t' {
+            break;
+        }
         i += 1;
     }
-    scanned.max((i + 1).min(buf.len()))
+    scanned.max(i + 1).min(buf.len())
 }
 
 /// Finds the end of the control line starting at `buf[0]`, resuming the
