@@ -96,6 +96,19 @@ const VERBS: &[(&[u8], After)] = &[
     (b"-ERR", After::Args),
 ];
 
+/// The op nearly every message starts with, `PUB` in any case followed by a
+/// blank, recognised with one comparison of four bytes. For a letter, setting
+/// bit 5 gives its lower case and no other byte maps onto it, so the folded
+/// compare is exact.
+#[inline(always)]
+fn pub_fast_path(buf: &[u8]) -> Option<(Verb, After, usize)> {
+    let head: [u8; 4] = *buf.first_chunk()?;
+    let folded = u32::from_le_bytes(head) | 0x0020_2020;
+    let want = u32::from_le_bytes(*b"pub ");
+    let blank = head[3] == b' ' || head[3] == b'\t';
+    (blank && folded & 0x00ff_ffff == want & 0x00ff_ffff).then_some((Verb::Pub, After::Args, 3))
+}
+
 const VERB_IDS: [Verb; 10] = [
     Verb::Pub,
     Verb::HPub,
@@ -183,10 +196,13 @@ impl ClientParser {
         if let State::Body { verb, args, args_at, line_len, body_start, body_len, header_len } = self.state {
             return self.finish_body(buf, verb, args, args_at, line_len, body_start, body_len, header_len);
         }
-        let (verb, after, args_at) = match match_verb(buf, VERBS) {
-            VerbMatch::Found { index, args_at } => (VERB_IDS[index], VERBS[index].1, args_at),
-            VerbMatch::NeedMore => return Ok(Status::Partial),
-            VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
+        let (verb, after, args_at) = match pub_fast_path(buf) {
+            Some(found) => found,
+            None => match match_verb(buf, VERBS) {
+                VerbMatch::Found { index, args_at } => (VERB_IDS[index], VERBS[index].1, args_at),
+                VerbMatch::NeedMore => return Ok(Status::Partial),
+                VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
+            },
         };
         let scanned = match self.state {
             State::Line { scanned } => scanned,
@@ -382,6 +398,19 @@ mod tests {
             ops(b"PUB a 4\r\n\r\n\r\n\r\n"),
             vec![s(ClientOp::Pub { subject: b"a", reply: None, payload: b"\r\n\r\n" })]
         );
+    }
+
+    /// The four-byte PUB check takes exactly what the verb table takes.
+    #[test]
+    fn pub_fast_path_agrees_with_the_table() {
+        for head in [&b"PUB "[..], b"pub\t", b"pUb ", b"PUB\0", b"PUBX", b"QUB ", b"PU\x02 ", b"\x10UB ", b"PUB\r"] {
+            let fast = pub_fast_path(head).map(|(_, _, at)| at);
+            let table = match match_verb(head, VERBS) {
+                VerbMatch::Found { index, args_at } if VERB_IDS[index] == Verb::Pub => Some(args_at),
+                _ => None,
+            };
+            assert_eq!(fast, table, "{head:?}");
+        }
     }
 
     #[test]
