@@ -277,6 +277,7 @@ impl ClientParser {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn finish_body<'a>(
         &mut self,
         buf: &'a [u8],

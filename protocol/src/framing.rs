@@ -151,6 +151,7 @@ impl Args {
     /// Splits `line[from..]` on runs of spaces and tabs only, as Go splits
     /// the arguments of a client's PUB and HPUB: a CR or LF inside them is
     /// part of an argument.
+    #[inline(always)]
     pub fn split_blanks(line: &[u8], from: usize) -> Option<Args> {
         Args::split_by::<false>(line, from)
     }
