@@ -123,6 +123,9 @@ pub struct RouteState {
 pub struct Cluster {
     pub name: String,
     pub dynamic_name: bool,
+    /// Whether the name was generated at start: what our route INFO keeps
+    /// saying (as Go's does) even after a configured name was adopted.
+    pub info_dynamic: bool,
     pub listen: RouteUrl,
     pub port: u16,
     pub listener: Option<TcpListener>,
@@ -144,6 +147,7 @@ impl Cluster {
         Cluster {
             name,
             dynamic_name,
+            info_dynamic: dynamic_name,
             listen,
             port: 0,
             listener: None,
@@ -415,7 +419,7 @@ impl Server {
         }
         v.extend_from_slice(b",\"cluster\":");
         json::write_str(&mut v, c.name.as_bytes());
-        if c.dynamic_name {
+        if c.info_dynamic {
             v.extend_from_slice(b",\"cluster_dynamic\":true");
         }
         if !self.opts.no_advertise {
@@ -580,36 +584,48 @@ impl Server {
         true
     }
 
-    /// Checks a peer's cluster name. A generated name gives way to a
-    /// configured one, and of two generated names the smaller wins, so both
-    /// sides settle on one name without another round trip.
+    /// Checks a peer's cluster name (Go's rule). On a mismatch a server
+    /// whose name was generated adopts the peer's name when that one is
+    /// configured or lexically bigger, and closes its other routes so they
+    /// reconnect under the new name; otherwise the connection is rejected.
+    /// A CONNECT must carry exactly our name (empty included); an INFO
+    /// without a name is tolerated.
     fn cluster_name_ok(&mut self, slot: usize, peer: &str, peer_dynamic: bool, from_connect: bool) -> bool {
         let c = self.cluster.as_mut().expect("cluster configured");
         if peer == c.name || (peer.is_empty() && !from_connect) {
             return true;
         }
-        if c.dynamic_name && !peer.is_empty() && (!peer_dynamic || peer < c.name.as_str()) {
+        if c.dynamic_name && (!peer_dynamic || c.name.as_str() < peer) {
             c.name = peer.to_string();
-            c.dynamic_name = peer_dynamic;
+            // Only a configured name learned from a CONNECT becomes our
+            // configured name; one learned from an INFO stays "generated".
+            if from_connect && !peer_dynamic {
+                c.dynamic_name = false;
+            }
             log::info!("Cluster name updated to {peer}");
             self.build_info_tail();
-            return true;
-        }
-        if peer_dynamic {
-            // The peer adopts ours when it sees our INFO.
+            self.close_other_routes(slot);
             return true;
         }
         let ours = c.name.clone();
         if from_connect {
-            self.send_err(slot, &format!("Rejecting connection, cluster name {peer:?} does not match {ours:?}"));
+            let text = format!("Rejecting connection, cluster name {peer:?} does not match {ours:?}");
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            self.close_after_flush(slot, CloseReason::ClusterNameConflict);
         } else {
-            log::error!(
-                "{} - Rejecting connection, cluster name {peer:?} does not match {ours:?}",
-                self.conns[slot].prefix
-            );
+            self.mark_close(slot, CloseReason::ClusterNameConflict);
         }
-        self.close_after_flush(slot, CloseReason::ClusterNameConflict);
         false
+    }
+
+    /// Closes every route connection but `keep` (after a cluster name change).
+    fn close_other_routes(&mut self, keep: usize) {
+        let others: Vec<usize> =
+            self.conns.iter().filter(|(i, c)| *i != keep && c.route.is_some()).map(|(i, _)| i).collect();
+        for slot in others {
+            self.mark_close(slot, CloseReason::ClusterNameConflict);
+        }
     }
 
     fn process_route_info(&mut self, slot: usize, text: &[u8]) -> bool {

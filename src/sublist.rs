@@ -203,6 +203,11 @@ impl Sublist {
         let mut n = 0;
         let mut overflow: Vec<&[u8]> = Vec::new();
         for t in subject.split(|c| *c == b'.') {
+            if t.is_empty() {
+                // An empty token (`a.`, `.a`, `a..b`, ``) matches nothing,
+                // not even `>`; not cached, so it cannot evict real entries.
+                return Rc::new(MatchResult::default());
+            }
             if n < tokens.len() {
                 tokens[n] = t;
                 n += 1;
@@ -352,6 +357,19 @@ mod tests {
         assert_eq!(sids(&sl.matches(b"foo")), ["4", "6"]);
         assert_eq!(sids(&sl.matches(b"bar")), ["4"]);
         assert_eq!(sl.count(), 6);
+    }
+
+    #[test]
+    fn empty_tokens_match_nothing() {
+        let mut sl = Sublist::default();
+        for (s, id) in [(">", "1"), ("w.*", "2"), ("w.>", "3"), ("*.w", "4"), ("w.*.x", "5")] {
+            sl.insert(sub(s, None, id));
+        }
+        for bad in [&b"w."[..], b".w", b"w..x", b"", b".", b"w.x."] {
+            assert!(sl.matches(bad).is_empty(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(sl.cache_len(), 0);
+        assert_eq!(sids(&sl.matches(b"w.y.x")), ["1", "3", "5"]);
     }
 
     #[test]

