@@ -33,7 +33,7 @@ use crate::conn::{CloseReason, Conn, Kind};
 use crate::hash::FxHashMap;
 use crate::logging::trace_enabled;
 use crate::options::COMPAT_VERSION;
-use crate::server::{display_host_port, Server};
+use crate::server::{display_host_port, is_unspecified, Server};
 use crate::sublist::{Owner, Subscription};
 use crate::timer::TimerKind;
 
@@ -883,15 +883,16 @@ impl Server {
     }
 
     /// Client URLs of this server: `client_advertise`, or the listen
-    /// address (each non-loopback interface address when bound to all).
+    /// address (each global unicast address of the machine, IPv4 and IPv6,
+    /// when bound to all interfaces).
     pub fn own_client_urls(&self) -> Vec<String> {
         let port = self.client_addr.map(|a| a.port()).unwrap_or(0);
         if let Some(a) = &self.opts.client_advertise {
             return vec![if a.contains(':') { a.clone() } else { display_host_port(a, port) }];
         }
         let host = self.opts.host.as_str();
-        if host == "0.0.0.0" || host == "::" {
-            let ips = crate::netif::non_loopback_ips(host == "::");
+        if is_unspecified(host) {
+            let ips = crate::netif::global_unicast_ips();
             if !ips.is_empty() {
                 return ips.iter().map(|ip| display_host_port(&ip.to_string(), port)).collect();
             }

@@ -71,7 +71,6 @@ const IGNORED_TOP: &[&str] = &[
     "logfile_size_limit",
     "log_max_num",
     "logfile_max_num",
-    "ports_file_dir",
     "https",
     "https_port",
     "http_base_path",
@@ -245,6 +244,7 @@ impl Loader<'_> {
                     o.lame_duck_grace_period = self.duration(&k, it)?;
                 }
                 "no_auth_user" => o.no_auth_user = Some(self.string(it)?),
+                "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
                 _ if IGNORED_TOP.contains(&k.as_str()) => {

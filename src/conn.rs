@@ -183,6 +183,7 @@ impl Conn {
             Kind::Route => "rid",
             Kind::Http => "hid",
         };
+        let peer = crate::server::canonical_peer(peer);
         Conn {
             cid,
             kind,

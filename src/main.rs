@@ -13,6 +13,7 @@ mod monitor;
 mod monitor_conns;
 mod netif;
 mod options;
+mod portsfile;
 mod reload;
 mod server;
 mod signals;

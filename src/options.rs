@@ -32,17 +32,17 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     (&["a", "addr", "net"], "addr", Kind::Str, "Client bind address"),
     (&["n", "name", "server_name"], "name", Kind::Str, "Server name (default: the server id)"),
     (&["m", "http_port"], "http_port", Kind::Int, "HTTP monitoring port (-1 picks a random port)"),
-    (&["ms", "https_port"], "https_port", Kind::Int, "HTTPS monitoring port (not supported)"),
+    (&["ms", "https_port"], "https_port", Kind::Int, "HTTPS monitoring port (refused: TLS is not supported yet)"),
     (&["c", "config"], "config", Kind::Str, "Configuration file"),
     (&["t"], "test_config", Kind::Bool, "Check the configuration file and exit"),
     (&["P", "pid"], "pid", Kind::Str, "Write the process id to this file"),
-    (&["ports_file_dir"], "ports_file_dir", Kind::Str, "Directory for the ports file (not supported)"),
+    (&["ports_file_dir"], "ports_file_dir", Kind::Str, "Write <executable>_<pid>.ports (JSON of the bound URLs) here"),
     (&["l", "log"], "log", Kind::Str, "Log to this file instead of stderr"),
-    (&["log_size_limit"], "log_size_limit", Kind::Int, "Rotate the log file at this size (not supported)"),
+    (&["log_size_limit"], "log_size_limit", Kind::Int, "Log file size limit (accepted, ignored)"),
     (&["T", "logtime"], "logtime", Kind::Bool, "Timestamp log lines (default true)"),
     (&["logtime_utc"], "logtime_utc", Kind::Bool, "Log timestamps in UTC"),
-    (&["s", "syslog"], "syslog", Kind::Bool, "Log to syslog (not supported)"),
-    (&["r", "remote_syslog"], "remote_syslog", Kind::Str, "Remote syslog address (not supported)"),
+    (&["s", "syslog"], "syslog", Kind::Bool, "Log to syslog (accepted, ignored)"),
+    (&["r", "remote_syslog"], "remote_syslog", Kind::Str, "Remote syslog address (accepted, ignored)"),
     (&["D", "debug"], "debug", Kind::Bool, "Enable debug log lines"),
     (&["V", "trace"], "trace", Kind::Bool, "Trace the raw protocol"),
     (&["VV"], "VV", Kind::Bool, "Verbose trace"),
@@ -59,14 +59,14 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     (&["no_advertise"], "no_advertise", Kind::Bool, "Do not advertise known cluster members to clients"),
     (&["connect_retries"], "connect_retries", Kind::Int, "Connect retries for implicit routes"),
     (&["client_advertise"], "client_advertise", Kind::Str, "Client URL advertised to other servers"),
-    (&["tls"], "tls", Kind::Bool, "Enable TLS (not supported)"),
-    (&["tlscert"], "tlscert", Kind::Str, "TLS certificate file (not supported)"),
-    (&["tlskey"], "tlskey", Kind::Str, "TLS key file (not supported)"),
-    (&["tlscacert"], "tlscacert", Kind::Str, "TLS CA file (not supported)"),
-    (&["tlsverify"], "tlsverify", Kind::Bool, "Verify client certificates (not supported)"),
-    (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream (not supported)"),
-    (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory (not supported)"),
-    (&["profile"], "profile", Kind::Int, "Profiling HTTP port (not supported)"),
+    (&["tls"], "tls", Kind::Bool, "Enable TLS (refused: not supported yet)"),
+    (&["tlscert"], "tlscert", Kind::Str, "TLS certificate file (refused: not supported yet)"),
+    (&["tlskey"], "tlskey", Kind::Str, "TLS key file (refused: not supported yet)"),
+    (&["tlscacert"], "tlscacert", Kind::Str, "TLS CA file (refused: not supported yet)"),
+    (&["tlsverify"], "tlsverify", Kind::Bool, "Verify client certificates (refused: not supported yet)"),
+    (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream (refused: not supported)"),
+    (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory (accepted, ignored without -js)"),
+    (&["profile"], "profile", Kind::Int, "Profiling HTTP port (accepted, ignored)"),
     (
         &["sl", "signal"],
         "signal",
@@ -75,8 +75,25 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     ),
     (&["v", "version"], "version", Kind::Bool, "Print the version and exit"),
     (&["h", "help"], "help", Kind::Bool, "Show this help"),
-    (&["help_tls"], "help_tls", Kind::Bool, "TLS help (not supported)"),
+    (&["help_tls"], "help_tls", Kind::Bool, "TLS help"),
 ];
+
+/// Flags that would protect traffic or start a service this server does not
+/// have: refused at start (exit status 1) rather than ignored.
+const REFUSED_FLAGS: &[&str] = &["https_port", "tls", "tlscert", "tlskey", "tlscacert", "tlsverify", "jetstream"];
+
+/// Flags accepted and ignored with a warning: nothing is less protected
+/// without them.
+const IGNORED_FLAGS: &[(&str, &str)] = &[
+    ("store_dir", "JetStream is not supported"),
+    ("syslog", "logging to syslog is not supported, the log goes to stderr or --log"),
+    ("remote_syslog", "logging to syslog is not supported, the log goes to stderr or --log"),
+    ("log_size_limit", "the log file is not rotated by size (SIGUSR1 reopens it)"),
+    ("profile", "there is no profiling port"),
+];
+
+const TLS_HELP: &str = "TLS is not supported by this server yet: the --tls, --tlscert, --tlskey,\n\
+--tlscacert and --tlsverify flags and tls {} configuration blocks are refused.\n";
 
 /// Everything the server needs to know at startup.
 #[derive(Debug, Clone)]
@@ -124,6 +141,10 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// The command line, kept so a reload can apply it over the file again.
     pub cli_args: Vec<String>,
+    /// Where to write `<executable>_<pid>.ports` with the bound URLs.
+    pub ports_file_dir: Option<PathBuf>,
+    /// Flags given that this server accepts without acting on: logged at start.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Options {
@@ -167,6 +188,8 @@ impl Default for Options {
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),
             cli_args: Vec::new(),
+            ports_file_dir: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -355,28 +378,23 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         return Ok(Action::Exit(version_text(), 0));
     }
 
-    for id in [
-        "https_port",
-        "ports_file_dir",
-        "log_size_limit",
-        "syslog",
-        "remote_syslog",
-        "tls",
-        "tlscert",
-        "tlskey",
-        "tlscacert",
-        "tlsverify",
-        "jetstream",
-        "store_dir",
-        "profile",
-        "help_tls",
-    ] {
-        if m.contains_id(id) && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-            // Only a bool flag explicitly set to false is harmless.
-            if flag(id) == Some(false) {
-                continue;
-            }
+    if flag("help_tls") == Some(true) {
+        return Ok(Action::Exit(TLS_HELP.into(), 0));
+    }
+    // A flag counts when it was given and is not a bool flag set to false.
+    let given = |id: &str| {
+        m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            && m.try_get_one::<bool>(id).ok().flatten() != Some(&false)
+    };
+    for id in REFUSED_FLAGS {
+        if given(id) {
             return Err(CliError(format!("the --{id} option is not supported by this server yet")));
+        }
+    }
+    let mut warnings = Vec::new();
+    for (id, why) in IGNORED_FLAGS {
+        if given(id) {
+            warnings.push(format!("the --{id} option is accepted and ignored: {why}"));
         }
     }
 
@@ -385,6 +403,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     }
 
     let mut o = Options { cli_args: args.to_vec(), ..Default::default() };
+    o.warnings = warnings;
     let config = string("config").filter(|c| !c.is_empty());
     if let Some(path) = &config {
         match crate::config::load(path, &mut o) {
@@ -496,6 +515,9 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     }
     if let Some(a) = string("client_advertise") {
         o.client_advertise = Some(a);
+    }
+    if let Some(d) = string("ports_file_dir") {
+        o.ports_file_dir = Some(PathBuf::from(d));
     }
 
     if !o.routes.is_empty() && o.cluster_listen.is_none() {

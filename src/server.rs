@@ -109,22 +109,52 @@ pub struct Server {
     pub lame_duck_closing_started: Option<usize>,
     last_accept_error: Option<Instant>,
     accept_retry_pending: bool,
+    /// The ports file written at start, removed at shutdown.
+    ports_file: Option<std::path::PathBuf>,
 }
 
-/// Binds a listener with socket2 (address reuse, a deep backlog).
+/// Whether `host` is the any-address (`0.0.0.0` or `::`).
+pub fn is_unspecified(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified())
+}
+
+/// Binds a listener with socket2 (address reuse, a deep backlog). The
+/// any-address, `0.0.0.0` or `::`, listens dual-stack on `[::]` as Go's
+/// listeners do, so IPv6 clients reach it too; a machine without IPv6 gets
+/// an IPv4 listener.
 pub fn listen(host: &str, port: i64) -> io::Result<TcpListener> {
     let port = if port < 0 { 0 } else { port as u16 };
+    if is_unspecified(host) {
+        let any6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+        if let Ok(l) = bind(any6, true) {
+            return Ok(l);
+        }
+        return bind(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)), false);
+    }
     let addr = (host, port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    bind(addr, false)
+}
+
+fn bind(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if dual_stack {
+        s.set_only_v6(false)?;
+    }
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     s.listen(1024)?;
     Ok(TcpListener::from_std(s.into()))
+}
+
+/// A peer address as Go shows it: an IPv4 client of a dual-stack listener
+/// is `1.2.3.4`, not `::ffff:1.2.3.4`.
+pub fn canonical_peer(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
 }
 
 /// Fills `buf` from the kernel's random source (getrandom(2), which does
@@ -207,6 +237,7 @@ impl Server {
             lame_duck_closing_started: None,
             last_accept_error: None,
             accept_retry_pending: false,
+            ports_file: None,
         })
     }
 
@@ -372,6 +403,9 @@ impl Server {
         log::debug!("  Go build: rnats");
         log::info!("  Name:     {}", self.server_name);
         log::info!("  ID:       {}", self.server_id);
+        for w in &self.opts.warnings {
+            log::warn!("{w}");
+        }
         let plain = |p: &str| !crate::bcrypt::is_hash(p);
         if self.opts.pass.as_deref().is_some_and(plain) || self.opts.users.iter().any(|u| plain(&u.password)) {
             log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
@@ -401,7 +435,28 @@ impl Server {
         self.build_info_tail();
         log::info!("Listening for client connections on {}", display_host_port(&host, addr.port()));
         log::info!("Server is ready");
-        self.start_cluster()
+        self.start_cluster()?;
+        self.write_ports_file();
+        Ok(())
+    }
+
+    /// Writes the ports file (`ports_file_dir`) once every listener is bound.
+    fn write_ports_file(&mut self) {
+        let Some(dir) = &self.opts.ports_file_dir else {
+            return;
+        };
+        use crate::portsfile::{contents, listener_urls, path};
+        let cluster = self.cluster.as_ref().and_then(|c| c.listener.as_ref()).and_then(|l| l.local_addr().ok());
+        let text = contents(&[
+            ("nats", self.client_addr.map(|a| listener_urls("nats", a)).unwrap_or_default()),
+            ("monitoring", self.http_addr.map(|a| listener_urls("http", a)).unwrap_or_default()),
+            ("cluster", cluster.map(|a| listener_urls("nats", a)).unwrap_or_default()),
+        ]);
+        let file = path(dir);
+        match std::fs::write(&file, text) {
+            Ok(()) => self.ports_file = Some(file),
+            Err(e) => log::error!("Error writing ports file ({}): {e}", file.display()),
+        }
     }
 
     /// Runs until a shutdown signal; returns the exit status.
@@ -867,6 +922,11 @@ impl Server {
             self.mark_close(slot, CloseReason::ServerShutdown);
         }
         self.close_marked();
+        if let Some(f) = self.ports_file.take() {
+            if let Err(e) = std::fs::remove_file(&f) {
+                log::error!("Error cleaning up ports file {}: {e}", f.display());
+            }
+        }
         log::info!("Server Exiting..");
     }
 }
