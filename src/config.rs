@@ -43,20 +43,35 @@ impl Env for FsEnv {
     }
 }
 
-/// Keys of the Go server that this server accepts but ignores, with a warning.
-const IGNORED_TOP: &[&str] = &[
+/// Keys of the Go server that restrict who may connect, what they may do or
+/// how traffic is protected, and that this server does not implement: a
+/// file with any of them is refused (never run with less protection than
+/// the file asks for).
+const REFUSED_TOP: &[&str] = &[
     "accounts",
+    "tls",
+    "operator",
+    "operators",
+    "resolver",
+    "resolver_preload",
+    "resolver_tls",
+    "trusted",
+    "trusted_keys",
+    "https",
+    "https_port",
+];
+
+/// Keys of the Go server that this server accepts but ignores, with a
+/// warning. None of them weakens protection when ignored: the listeners they
+/// configure (leaf nodes, gateways, websocket, MQTT) are simply not opened.
+const IGNORED_TOP: &[&str] = &[
     "jetstream",
     "leafnodes",
     "leaf",
     "gateway",
-    "tls",
     "websocket",
     "ws",
     "mqtt",
-    "operator",
-    "resolver",
-    "resolver_preload",
     "system_account",
     "system",
     "no_system_account",
@@ -71,12 +86,8 @@ const IGNORED_TOP: &[&str] = &[
     "logfile_size_limit",
     "log_max_num",
     "logfile_max_num",
-    "https",
-    "https_port",
     "http_base_path",
     "prof_port",
-    "trusted",
-    "trusted_keys",
     "no_header_support",
     "disable_sublist_cache",
     "connect_error_reports",
@@ -247,6 +258,9 @@ impl Loader<'_> {
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
+                _ if REFUSED_TOP.contains(&k.as_str()) => {
+                    return Err(self.err(it, format!("{key:?} is not supported by this server yet")))
+                }
                 _ if IGNORED_TOP.contains(&k.as_str()) => {
                     self.warn(it, format!("{key:?} is not supported by this server and is ignored"))
                 }
@@ -273,6 +287,7 @@ impl Loader<'_> {
                                 "user" | "username" => user = Some(self.string(uv)?),
                                 "password" | "pass" => pass = self.password(uv)?,
                                 "permissions" | "permission" | "authorization" => perms = Some(self.permissions(uv)?),
+                                "nkey" => return Err(self.err(uv, "nkey users are not supported by this server yet")),
                                 _ => self.unknown(uk, uv)?,
                             }
                         }
@@ -553,6 +568,21 @@ mod tests {
         assert!(w[0].contains("write_deadline should be converted to a duration"));
         assert!(w[1].contains("\"jetstream\" is not supported"));
         assert!(load_str("foo: 1\n").unwrap_err().contains("unknown field \"foo\""));
+        for refused in [
+            "operator: /x.jwt",
+            "resolver: MEMORY",
+            "resolver_preload: { A: b }",
+            "trusted_keys: [ABC]",
+            "trusted: ABC",
+            "accounts: { A: { users: [{user: a, password: b}] } }",
+            "tls { cert_file: c.pem, key_file: k.pem }",
+            "https: 8443",
+            "cluster { listen: 4248, tls { cert_file: c.pem } }",
+            "authorization { users = [ {nkey: UABC} ] }",
+        ] {
+            let e = load_str(&format!("{refused}\n")).expect_err(refused);
+            assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
+        }
         assert!(load_str("port: \"4222\"\n").unwrap_err().contains("is string, not int64"));
         assert!(load_str("authorization { user: a, pass: b, token: c }\n")
             .unwrap_err()

@@ -7,6 +7,7 @@ and "go2.10+"; a Go variant is skipped when its binary is absent.
 """
 
 import json
+import subprocess
 import os
 import socket
 import time
@@ -277,3 +278,33 @@ def test_empty_token_subjects_pedantic_error(oracle, launch):
         c.send("PUB %s 2\r\nhi\r\n" % s)
         assert c.read_line() == b"-ERR 'Invalid Publish Subject'\r\n"
     c.ping()
+
+
+# ---------------------------------------------------------------------------
+# 6. Security settings that are not implemented fail closed
+# ---------------------------------------------------------------------------
+
+REFUSED_CONFIGS = [
+    ("operator", "operator: /nonexistent/op.jwt\n"),
+    ("resolver", "resolver: MEMORY\n"),
+    ("resolver_preload", "resolver_preload: { ACC: \"eyJ\" }\n"),
+    ("trusted_keys", "trusted_keys: [\"OABC\"]\n"),
+    ("accounts", "accounts: { A: { users: [ {user: a, password: b} ] } }\n"),
+    ("tls", "tls { cert_file: \"c.pem\", key_file: \"k.pem\" }\n"),
+    ("https", "https: 8443\n"),
+    ("cluster tls", "cluster { listen: \"127.0.0.1:-1\", tls { cert_file: \"c.pem\" } }\n"),
+    ("nkey", "authorization { users = [ { nkey: \"UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4\" } ] }\n"),
+]
+
+
+@pytest.mark.skipif(not SERVER_IS_RNATS, reason="these settings are implemented by Go")
+@pytest.mark.parametrize("key,text", REFUSED_CONFIGS, ids=[k for k, _ in REFUSED_CONFIGS])
+def test_unsupported_security_settings_refuse_to_start(key, text, tmp_path):
+    conf = tmp_path / "s.conf"
+    conf.write_text("port: -1\n" + text)
+    r = subprocess.run([SERVER_BIN, "-c", str(conf)], capture_output=True, timeout=10,
+                       stdin=subprocess.DEVNULL, text=True)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    lines = [l for l in (r.stdout + r.stderr).splitlines() if l.strip()]
+    assert len(lines) == 1 and "not supported by this server yet" in lines[0], lines
+    assert key.split()[-1] in lines[0], lines
