@@ -27,7 +27,7 @@ const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 /// Reply prefixes reserved for the server's own use.
 const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];
 /// First server PING after CONNECT.
-const FIRST_PING: Duration = Duration::from_secs(2);
+pub const FIRST_PING: Duration = Duration::from_secs(2);
 /// Routes are pinged at least this often.
 const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
 
@@ -223,15 +223,9 @@ impl Server {
             self.close_after_flush(slot, CloseReason::NoRespondersRequiresHeaders);
             return false;
         }
-        let first = !c.connected;
         c.connected = true;
-        let cid = c.cid;
         if c.opts.verbose {
             self.send_ok(slot);
-        }
-        if first {
-            let d = self.jitter(FIRST_PING, 20);
-            self.timers.add_in(d, TimerKind::Ping { slot, cid });
         }
         true
     }

@@ -175,6 +175,14 @@ fn random_name(mut x: u64) -> String {
         .collect()
 }
 
+/// Limits of a route connection (control line, payload), as the newer Go
+/// servers bound them: a control line up to 16 times a client's (queue
+/// lists make routed lines long), and a message no bigger than a client of
+/// ours could ever be sent (max_pending; Go keeps max_payload at or below it).
+pub fn route_limits(o: &crate::options::Options) -> (usize, usize) {
+    (o.max_control_line.saturating_mul(16), o.max_pending.max(o.max_payload))
+}
+
 fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
     match queue {
         None => subject.into(),
@@ -275,12 +283,15 @@ impl Server {
         let parser = rnats_protocol::client::ClientParser::new(0, 0);
         let mut conn = Conn::new(cid, Kind::Route, sock, peer, parser);
         conn.route = Some(Box::new(RouteState { solicited, target, connecting: solicited, ..Default::default() }));
+        let (line, payload) = route_limits(&self.opts);
+        conn.rparser = rnats_protocol::route::RouteParser::new(line, payload);
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering route connection: {e}");
             self.conns.remove(slot);
             return None;
         }
+        self.start_ping_timer(slot, FIRST_ROUTE_PING);
         Some(slot)
     }
 
@@ -485,7 +496,11 @@ impl Server {
         if let Some(c) = self.conns.get(slot) {
             log::error!("{} - Route parser ERROR: {e}", c.prefix);
         }
-        self.close_after_flush(slot, CloseReason::ParseError);
+        let (text, reason) = crate::conn::parse_error_reply(e);
+        if let Some(t) = text {
+            self.send_err(slot, t);
+        }
+        self.close_after_flush(slot, reason);
     }
 
     pub fn route_op(&mut self, slot: usize, f: Frame<'_, RouteOp<'_>>) -> bool {
@@ -502,9 +517,10 @@ impl Server {
             }
         }
         conn.active = true;
-        let auth_needed = self.route_auth().is_some();
         let r = self.conns[slot].route.as_ref().expect("route connections carry route state");
-        if auth_needed && !r.solicited && !r.connect_seen && !matches!(f.op, RouteOp::Connect(_)) {
+        // An accepted route must start with CONNECT (newer Go servers refuse
+        // anything else, credentials or not).
+        if !r.solicited && !r.connect_seen && !matches!(f.op, RouteOp::Connect(_)) {
             self.send_err(slot, "Authorization Violation");
             self.close_after_flush(slot, CloseReason::AuthenticationViolation);
             return false;
@@ -749,9 +765,6 @@ impl Server {
         self.gossip_new_route(slot);
         self.build_info_tail();
         self.send_async_info();
-        let cid = self.conns[slot].cid;
-        let d = self.jitter(FIRST_ROUTE_PING, 20);
-        self.timers.add_in(d, TimerKind::Ping { slot, cid });
         true
     }
 

@@ -84,9 +84,16 @@ impl Server {
         }
         crate::logging::set_levels(o.debug, o.trace);
         let (mcl, mp) = (o.max_control_line, o.max_payload);
-        for (_, c) in self.conns.iter_mut().filter(|(_, c)| c.kind == Kind::Client) {
-            c.parser.set_max_control_line(mcl);
-            c.parser.set_max_payload(mp);
+        let (route_line, route_payload) = crate::cluster::route_limits(o);
+        for (_, c) in self.conns.iter_mut() {
+            match c.kind {
+                Kind::Client => {
+                    c.parser.set_max_control_line(mcl);
+                    c.parser.set_max_payload(mp);
+                }
+                Kind::Route => c.rparser.set_limits(route_line, route_payload),
+                Kind::Http => {}
+            }
         }
         self.build_info_head();
         if auth_changed {

@@ -327,6 +327,17 @@ impl Server {
     }
 
     /// `d` plus up to `pct` percent of random jitter.
+    /// Arms a new connection's ping timer, as Go does from accept or dial:
+    /// the first PING after `first` or the ping interval if shorter (plus up
+    /// to 20 %), so a peer that never speaks is found stale.
+    pub fn start_ping_timer(&mut self, slot: usize, first: Duration) {
+        let Some(cid) = self.conns.get(slot).map(|c| c.cid) else {
+            return;
+        };
+        let d = self.jitter(first.min(self.opts.ping_interval), 20);
+        self.timers.add_in(d, TimerKind::Ping { slot, cid });
+    }
+
     pub fn jitter(&mut self, d: Duration, pct: u64) -> Duration {
         let ms = d.as_millis() as u64;
         let extra = if ms == 0 || pct == 0 { 0 } else { self.rand() % (ms * pct / 100 + 1) };
@@ -571,6 +582,7 @@ impl Server {
         } else if self.auth_enforced() {
             self.timers.add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
         }
+        self.start_ping_timer(slot, crate::client::FIRST_PING);
         self.write_out(slot);
     }
 

@@ -296,13 +296,17 @@ def test_route_peer_announcing_huge_sizes(cluster, record_property):
     watcher.send("SUB %s 1\r\n" % victim)
     round_trip(watcher)
     v = victim.encode()
-    # Sizes of up to nine digits are valid on a route (no max_payload there):
-    # the server waits for the payload, which never comes in full.
-    waiting = [b"RMSG $G " + v + b" 999999999\r\n" + b"w" * (1 << 20),
-               b"HMSG $G " + v + b" 12 999999999\r\nNATS/1.0\r\n\r\n" + b"w" * (1 << 20),
-               b"RMSG $G " + v + b" + reply grp 999999999\r\n" + b"w" * 1000]
-    # Longer sizes are a protocol error: the server drops the route.
-    invalid = [b"RMSG $G " + v + b" 99999999999\r\n",
+    # Sizes up to max_pending (64 MiB by default) are valid on a route: the
+    # server waits for the payload, which never comes in full.
+    waiting = [b"RMSG $G " + v + b" 60000000\r\n" + b"w" * (1 << 20),
+               b"HMSG $G " + v + b" 12 60000000\r\nNATS/1.0\r\n\r\n" + b"w" * (1 << 20),
+               b"RMSG $G " + v + b" + reply grp 60000000\r\n" + b"w" * 1000]
+    # Larger sizes are refused before any of the payload is buffered (Go
+    # waits for them), and sizes that are no size are a protocol error: the
+    # server drops the route either way.
+    invalid = [b"RMSG $G " + v + b" 999999999\r\n",
+               b"HMSG $G " + v + b" 12 999999999\r\n",
+               b"RMSG $G " + v + b" 99999999999\r\n",
                b"RMSG $G " + v + b" 4294967297\r\n",
                b"HMSG $G " + v + b" 4294967296 4294967297\r\n"]
     for data in waiting:
@@ -328,7 +332,7 @@ def test_route_peer_announcing_huge_sizes(cluster, record_property):
     bys.check(500, what="after huge route sizes")
     mem = proc_memory(a.pid)
     record_property("measured", "peak RSS %.1f MiB after routed messages announcing "
-                    "999999999 bytes" % mib(mem["hwm"]))
+                    "60000000 and 999999999 bytes" % mib(mem["hwm"]))
     watcher.close()
     bys.close()
     if not SERVER_IS_RNATS and mib(mem["hwm"]) >= 64:

@@ -1,8 +1,9 @@
 //! The route protocol parser: what one server sends another.
 //!
 //! Same framing as the client protocol (see [`crate::framing`]) with the
-//! route verbs, no control-line or payload limit (routes carry whatever
-//! their clients were allowed to publish), and message ops whose argument
+//! route verbs, limits of their own (a control line may be several times a
+//! client's, as queue lists make routed lines long; a payload may be as big
+//! as any server of the cluster allows), and message ops whose argument
 //! count decides their shape:
 //!
 //! ```text
@@ -191,11 +192,14 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct RouteParser {
     state: State,
+    max_control_line: usize,
+    max_payload: usize,
 }
 
 impl Default for RouteParser {
+    /// A parser without limits (for tests and fuzzing).
     fn default() -> Self {
-        RouteParser { state: State::Line { scanned: 0 } }
+        RouteParser::new(usize::MAX, usize::MAX)
     }
 }
 
@@ -205,6 +209,18 @@ fn trim_start(b: &[u8]) -> &[u8] {
 }
 
 impl RouteParser {
+    /// A parser refusing control lines longer than `max_control_line` and
+    /// payloads larger than `max_payload` before buffering them.
+    pub fn new(max_control_line: usize, max_payload: usize) -> Self {
+        RouteParser { state: State::Line { scanned: 0 }, max_control_line, max_payload }
+    }
+
+    /// New limits for the ops still to come (a configuration reload).
+    pub fn set_limits(&mut self, max_control_line: usize, max_payload: usize) {
+        self.max_control_line = max_control_line;
+        self.max_payload = max_payload;
+    }
+
     /// See [`crate::client::ClientParser::body_needed`].
     pub fn body_needed(&self, buffered: usize) -> Option<usize> {
         match self.state {
@@ -230,10 +246,17 @@ impl RouteParser {
             State::Body { .. } => 0,
         };
         let Some((line_len, next)) = find_line_end(buf, line_search_start(buf, args_at, after, scanned)) else {
+            // A `\r` may still be waiting for its `\n`, hence the one byte.
+            if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1) {
+                return Err(ParseError::MaxControlLine);
+            }
             self.state = State::Line { scanned: buf.len() };
             return Ok(Status::Partial);
         };
         self.state = State::Line { scanned: 0 };
+        if line_len.saturating_sub(args_at) > self.max_control_line {
+            return Err(ParseError::MaxControlLine);
+        }
         let line = &buf[..line_len];
         let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
         match verb {
@@ -250,8 +273,9 @@ impl RouteParser {
                 match t.count {
                     2 => done(RouteOp::Sub { account, subject, queue: None }),
                     4 => {
-                        let w = parse_size(slice(line, t.at(3))).ok_or(ParseError::BadSize)?;
-                        let w = u32::try_from(w).map_err(|_| ParseError::BadSize)?;
+                        // A weight that is not a size counts as 0: no
+                        // member over there to pick (Go's reading).
+                        let w = parse_size(slice(line, t.at(3))).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
                         done(RouteOp::Sub { account, subject, queue: Some((slice(line, t.at(2)), w)) })
                     }
                     _ => Err(ParseError::BadArgs),
@@ -312,12 +336,12 @@ impl RouteParser {
                         b"|" => (3, sizes + 1),
                         _ => return Err(ParseError::BadArgs),
                     };
-                    if n < qfirst + qlast_from_end {
-                        return Err(ParseError::BadArgs);
+                    // `+ reply` may come without queue names.
+                    if n >= qfirst + qlast_from_end {
+                        let start = t.at(qfirst).0;
+                        let end_tok = t.back(qlast_from_end);
+                        args.queues = Some((start, end_tok.0 + end_tok.1 - start));
                     }
-                    let start = t.at(qfirst).0;
-                    let end_tok = t.back(qlast_from_end);
-                    args.queues = Some((start, end_tok.0 + end_tok.1 - start));
                 }
                 let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
                 if sizes == 2 {
@@ -341,6 +365,9 @@ impl RouteParser {
         body_start: usize,
         body_len: usize,
     ) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
+        if body_len > self.max_payload {
+            return Err(ParseError::MaxPayload);
+        }
         let end = body_start + body_len;
         if buf.len() < end + 2 {
             if buf.len() > end && buf[end] != b'\r' {
@@ -490,11 +517,45 @@ mod tests {
     }
 
     #[test]
-    fn no_control_line_limit() {
+    fn default_parser_has_no_control_line_limit() {
         let mut line = b"RS+ $G ".to_vec();
         line.extend(std::iter::repeat_n(b'a', 100_000));
         line.extend_from_slice(b"\r\n");
         assert_eq!(parse_all(&line, 0).0.len(), 1);
         assert_eq!(parse_all(&line, 4096).0.len(), 1);
+    }
+
+    #[test]
+    fn limits_refuse_before_buffering() {
+        let mut p = RouteParser::new(64, 1000);
+        let mut long = b"INFO ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 70));
+        assert_eq!(p.parse(&long), Err(ParseError::MaxControlLine));
+        let mut p = RouteParser::new(64, 1000);
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(p.parse(&long), Err(ParseError::MaxControlLine));
+        let mut p = RouteParser::new(64, 1000);
+        assert_eq!(p.parse(b"RMSG $G foo 900000000\r\n"), Err(ParseError::MaxPayload));
+        let mut p = RouteParser::new(64, 1000);
+        assert_eq!(p.parse(b"HMSG $G foo 2 1001\r\n"), Err(ParseError::MaxPayload));
+        let mut p = RouteParser::new(64, 1000);
+        assert!(matches!(p.parse(b"RMSG $G foo 1000\r\n"), Ok(Status::Partial)));
+    }
+
+    #[test]
+    fn reply_without_queues_and_odd_weights() {
+        let s = |op: RouteOp| format!("{op:?}");
+        let msg = |reply: Option<&'static [u8]>, header_len, message: &'static [u8]| {
+            s(RouteOp::Msg(RouteMsg { account: b"$G", subject: b"foo", reply, queues: None, header_len, message }))
+        };
+        assert_eq!(
+            ok(b"RMSG $G foo + r.1 2\r\nhi\r\nHMSG $G foo + r.1 2 4\r\nhiab\r\n"),
+            vec![msg(Some(b"r.1"), None, b"hi"), msg(Some(b"r.1"), Some(2), b"hiab")]
+        );
+        let sub = |w| s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", w)) });
+        assert_eq!(
+            ok(b"RS+ $G foo q -1\r\nRS+ $G foo q 9999999999\r\nRS+ $G foo q 0\r\n"),
+            vec![sub(0), sub(0), sub(0)]
+        );
     }
 }
