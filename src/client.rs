@@ -400,10 +400,18 @@ impl Server {
             let n = group.len();
             if from_route {
                 let name = group[0].queue.as_deref().unwrap_or_default();
-                if !queues.is_some_and(|q| q.split(|b| *b == b' ').any(|x| x == name)) {
+                if !queues.is_some_and(|q| q.split(|b| matches!(b, b' ' | b'\t')).any(|x| x == name)) {
                     continue;
                 }
-                let start = (self.rand() % n as u64) as usize;
+                // The sender picked this server for the group: one local
+                // member, chosen uniformly among the local ones.
+                let locals = group.iter().filter(|s| s.owner == Owner::Client).count();
+                if locals == 0 {
+                    continue;
+                }
+                let k = (self.rand() % locals as u64) as usize;
+                let start =
+                    group.iter().enumerate().filter(|(_, s)| s.owner == Owner::Client).nth(k).map_or(0, |(i, _)| i);
                 for i in 0..n {
                     let sub = &group[(start + i) % n];
                     if sub.owner == Owner::Client
@@ -415,13 +423,18 @@ impl Server {
                 }
                 continue;
             }
-            // Each member counts once, a route's member as often as the
-            // route's weight, so the pick is proportional cluster-wide.
-            let total: u64 = group.iter().map(|s| s.weight.get().max(1) as u64).sum();
+            // Each local member counts once, a route's member as often as
+            // the route's weight (0: nobody there), so the pick is
+            // proportional cluster-wide.
+            let weight = |s: &Subscription| if s.owner == Owner::Route { s.weight.get() as u64 } else { 1 };
+            let total: u64 = group.iter().map(|s| weight(s)).sum();
+            if total == 0 {
+                continue;
+            }
             let mut r = self.rand() % total;
             let mut start = 0;
             for (i, s) in group.iter().enumerate() {
-                let w = s.weight.get().max(1) as u64;
+                let w = weight(s);
                 if r < w {
                     start = i;
                     break;
@@ -431,6 +444,9 @@ impl Server {
             for i in 0..n {
                 let sub = &group[(start + i) % n];
                 if sub.owner == Owner::Route {
+                    if sub.weight.get() == 0 {
+                        continue;
+                    }
                     if !sends.iter().any(|(s, _)| *s == sub.slot) {
                         sends.push((sub.slot, sub.cid));
                     }

@@ -308,3 +308,40 @@ def test_unsupported_security_settings_refuse_to_start(key, text, tmp_path):
     lines = [l for l in (r.stdout + r.stderr).splitlines() if l.strip()]
     assert len(lines) == 1 and "not supported by this server yet" in lines[0], lines
     assert key.split()[-1] in lines[0], lines
+
+
+# ---------------------------------------------------------------------------
+# 8. Queue groups split evenly, also for messages that arrive over a route
+# ---------------------------------------------------------------------------
+
+def test_queue_distribution_across_routes(oracle, tmp_path):
+    from harness import open_client, sync_interest, round_trip, collect_from, pub
+    binary = oracle[1]
+    nodes = []
+    try:
+        seed = ClusterNode(tmp_path / "a.log", binary=binary, cluster_name="Q", debug=False)
+        nodes.append(seed.start())
+        for name in "bc":
+            n = ClusterNode(tmp_path / (name + ".log"), binary=binary, cluster_name="Q",
+                            routes=[seed], debug=False)
+            nodes.append(n.start())
+        wait_full_mesh(nodes)
+        subject = "dist.%s" % os.urandom(4).hex()
+        members = [open_client(n) for n in nodes for _ in range(2)]
+        pubc = open_client(nodes[0])
+        for m in members:
+            m.send("SUB %s grp 1\r\n" % subject)
+            sync_interest(m, [pubc])
+        total = 6000
+        for start in range(0, total, 500):
+            pubc.send(b"".join(pub(subject, b"%d" % i) for i in range(start, start + 500)))
+            round_trip(pubc)
+        got = collect_from(members, total, timeout=30)
+        counts = [len(ops) for ops in got]
+        assert sum(counts) == total, counts
+        share = total / len(members)
+        # Binomial spread is about 29 here; a biased pick is off by hundreds.
+        assert all(abs(c - share) < 150 for c in counts), counts
+    finally:
+        for n in nodes:
+            n.stop()
