@@ -92,7 +92,6 @@ const IGNORED_TOP: &[&str] = &[
     "disable_sublist_cache",
     "connect_error_reports",
     "reconnect_error_reports",
-    "max_closed_clients",
     "write_timeout",
 ];
 
@@ -255,6 +254,8 @@ impl Loader<'_> {
                     o.lame_duck_grace_period = self.duration(&k, it)?;
                 }
                 "no_auth_user" => o.no_auth_user = Some(self.string(it)?),
+                "max_closed_clients" => o.max_closed_clients = self.usize(it)?,
+                "closed_clients_memory" => o.closed_clients_memory = self.usize(it)?,
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,

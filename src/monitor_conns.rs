@@ -104,6 +104,47 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
 /// Subscriptions listed per connection entry at most.
 const MAX_SUBS_KEPT: usize = 1024;
 
+/// Closed client connections kept for `/connz?state=closed`, oldest dropped
+/// first, bounded by count (`max_closed_clients`) and by an estimate of the
+/// memory they hold (`closed_clients_memory`): a connection closed with
+/// thousands of subscriptions must not pin megabytes.
+#[derive(Default)]
+pub struct ClosedConns {
+    rows: std::collections::VecDeque<(ConnRow, usize)>,
+    bytes: usize,
+}
+
+impl ClosedConns {
+    /// Keeps `row`, dropping the oldest rows (and, if it alone is over the
+    /// memory bound, the tail of its subscription list) to stay in bounds.
+    pub fn push(&mut self, mut row: ConnRow, max_count: usize, max_bytes: usize) {
+        if max_count == 0 {
+            return;
+        }
+        while row.approx_bytes() > max_bytes && !row.subs.is_empty() {
+            let keep = row.subs.len() / 2;
+            row.subs.truncate(keep);
+        }
+        let size = row.approx_bytes();
+        while !self.rows.is_empty() && (self.rows.len() >= max_count || self.bytes + size > max_bytes) {
+            if let Some((_, n)) = self.rows.pop_front() {
+                self.bytes -= n;
+            }
+        }
+        self.bytes += size;
+        self.rows.push_back((row, size));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ConnRow> {
+        self.rows.iter().map(|(r, _)| r)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 /// One `/connz` entry: a snapshot of an open connection, or what is kept
 /// of a closed one.
 #[derive(Debug, Clone)]
@@ -126,6 +167,25 @@ pub struct ConnRow {
 }
 
 impl ConnRow {
+    /// Estimated heap and inline bytes held by this row (subscriptions are
+    /// counted whole: a closed row may be their last owner).
+    pub fn approx_bytes(&self) -> usize {
+        let strings = self.ip.len() + self.name.len() + self.lang.len() + self.version.len() + self.user.len();
+        let subs: usize = self
+            .subs
+            .iter()
+            .map(|s| {
+                std::mem::size_of::<Subscription>()
+                    + 16
+                    + s.subject.len()
+                    + s.sid.len()
+                    + s.queue.as_ref().map_or(0, |q| q.len())
+                    + std::mem::size_of::<usize>()
+            })
+            .sum();
+        std::mem::size_of::<ConnRow>() + strings + subs
+    }
+
     pub fn open(c: &Conn, with_subs: bool) -> ConnRow {
         let mut subs: Vec<_> = if with_subs { c.subs.values().cloned().collect() } else { Vec::new() };
         sort_by_sid(&mut subs);
@@ -378,5 +438,72 @@ impl Server {
         }
         j.close(b'}');
         Ok(j.buf)
+    }
+}
+
+#[cfg(test)]
+mod closed_tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    fn row(cid: u64, subs: usize) -> ConnRow {
+        ConnRow {
+            cid,
+            ip: "127.0.0.1".into(),
+            port: 1,
+            start: SystemTime::UNIX_EPOCH,
+            last_activity: SystemTime::UNIX_EPOCH,
+            stop: None,
+            reason: None,
+            pending: 0,
+            stats: Default::default(),
+            num_subs: subs,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+            user: String::new(),
+            subs: (0..subs)
+                .map(|i| {
+                    Rc::new(Subscription {
+                        slot: 0,
+                        cid,
+                        owner: crate::sublist::Owner::Client,
+                        subject: format!("some.subject.{i}").into_bytes().into(),
+                        queue: None,
+                        sid: i.to_string().into_bytes().into(),
+                        max: Cell::new(0),
+                        delivered: Cell::new(0),
+                        weight: Cell::new(1),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn bounded_by_count() {
+        let mut c = ClosedConns::default();
+        for cid in 0..10 {
+            c.push(row(cid, 0), 3, usize::MAX);
+        }
+        assert_eq!(c.iter().map(|r| r.cid).collect::<Vec<_>>(), [7, 8, 9]);
+    }
+
+    #[test]
+    fn bounded_by_memory() {
+        let mut c = ClosedConns::default();
+        let budget = 64 * 1024;
+        for cid in 0..50 {
+            c.push(row(cid, 500), 10_000, budget);
+            assert!(c.bytes <= budget, "{} > {budget}", c.bytes);
+        }
+        assert!(c.len() >= 1 && c.len() < 50);
+        let last = c.iter().last().expect("newest kept");
+        assert_eq!((last.cid, last.num_subs), (49, 500), "count of subscriptions stays true");
+        assert!(last.subs.len() < 500 && !last.subs.is_empty());
+        assert_eq!(c.bytes, c.iter().map(ConnRow::approx_bytes).sum::<usize>());
+        c.push(row(99, 0), 0, budget);
+        assert_eq!(c.iter().last().map(|r| r.cid), Some(49), "max_closed_clients 0 keeps nothing new");
     }
 }

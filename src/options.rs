@@ -141,6 +141,10 @@ pub struct Options {
     pub lame_duck_grace_period: Duration,
     /// The command line, kept so a reload can apply it over the file again.
     pub cli_args: Vec<String>,
+    /// Closed client connections kept for `/connz?state=closed` (Go's
+    /// default 10 000), and the memory they may hold (estimated).
+    pub max_closed_clients: usize,
+    pub closed_clients_memory: usize,
     /// Where to write `<executable>_<pid>.ports` with the bound URLs.
     pub ports_file_dir: Option<PathBuf>,
     /// Flags given that this server accepts without acting on: logged at start.
@@ -190,6 +194,8 @@ impl Default for Options {
             cli_args: Vec::new(),
             ports_file_dir: None,
             warnings: Vec::new(),
+            max_closed_clients: 10_000,
+            closed_clients_memory: 4 * 1024 * 1024,
         }
     }
 }

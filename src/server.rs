@@ -45,7 +45,6 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes read from one connection per event before others get a turn.
 const READ_BUDGET: usize = 1024 * 1024;
 /// Closed clients kept for monitoring (Go's max_closed_clients default).
-const MAX_CLOSED_CLIENTS: usize = 10_000;
 /// Wait before accepting again after an accept failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// Buffers above this capacity are released when found empty by the
@@ -104,7 +103,7 @@ pub struct Server {
     pub shutdown: bool,
     pub lame_duck: bool,
     /// Recently closed clients, for `/connz?state=closed`.
-    pub closed: std::collections::VecDeque<crate::monitor_conns::ConnRow>,
+    pub closed: crate::monitor_conns::ClosedConns,
     /// Clients present when lame duck closing began.
     pub lame_duck_closing_started: Option<usize>,
     last_accept_error: Option<Instant>,
@@ -233,7 +232,7 @@ impl Server {
             http_req_stats: Vec::new(),
             shutdown: false,
             lame_duck: false,
-            closed: std::collections::VecDeque::new(),
+            closed: Default::default(),
             lame_duck_closing_started: None,
             last_accept_error: None,
             accept_retry_pending: false,
@@ -851,10 +850,7 @@ impl Server {
             let mut row = crate::monitor_conns::ConnRow::open(&c, true);
             row.stop = Some(SystemTime::now());
             row.reason = Some(reason.as_str());
-            if self.closed.len() >= MAX_CLOSED_CLIENTS {
-                self.closed.pop_front();
-            }
-            self.closed.push_back(row);
+            self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
             for (_, sub) in c.subs.drain() {
                 self.sublist.remove(&sub);
                 self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);

@@ -151,3 +151,33 @@ def test_jsonp_callback(monitored):
     else:
         # Servers from 2.15 on ignore the parameter and answer plain JSON.
         json.loads(body)
+
+
+@pytest.mark.skipif(not SERVER_IS_RNATS, reason="Go keeps every subscription of every closed connection")
+def test_closed_connection_history_is_bounded_by_memory(monitored, clients):
+    from harness import proc_memory
+    srv, http = monitored
+    base = proc_memory(srv.pid)["rss"]
+    last_cid = None
+    for i in range(100):
+        c = clients(srv)
+        c.connect(name="churn%d" % i)
+        c.send(b"".join(b"SUB closed.%d.%d %d\r\n" % (i, k, k) for k in range(2000)))
+        c.ping(timeout=10)
+        cid = [x["cid"] for x in http_get_json(http, "/connz?limit=4096")["connections"]
+               if x.get("name") == "churn%d" % i][0] if i == 99 else None
+        last_cid = cid or last_cid
+        c.close()
+    deadline = time.monotonic() + 5
+    while True:
+        z = http_get_json(http, "/connz?state=closed&subs=1&limit=10000")
+        mine = [x for x in z["connections"] if x["cid"] == last_cid]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert mine and mine[0]["subscriptions"] == 2000, "newest closed connection kept with its count"
+    kept = sum(1 for x in z["connections"] if x.get("name", "").startswith("churn"))
+    assert kept < 100, "older closed connections make room"
+    grown = proc_memory(srv.pid)["rss"] - base
+    # Keeping all of them would hold about 20 MiB of subscription records.
+    assert grown < 12 * 1024 * 1024, "RSS grew by %.1f MiB" % (grown / 1048576)
