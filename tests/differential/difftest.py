@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Differential test: the same seeded scenarios on Go nats-server 2.9.10 and
+on rnats, compared byte for byte (see README.md, "Differential testing
+against Go").
+
+    difftest.py ROUNDS SEED                 scenarios 0..ROUNDS-1 (1 in 3 is a
+                                            route scenario) + a few cluster
+                                            formations
+    difftest.py --calibrate ROUNDS SEED     Go 2.9.10 against itself: must
+                                            report no difference
+    difftest.py --replay SEED INDEX         one scenario, printed in full
+    difftest.py --replay SEED cluster:N     one cluster formation
+
+Options: --clusters N (formations; default ROUNDS/150, at least 1),
+--no-clusters, --minimize (shrink one example per difference),
+--show N (examples printed per difference, default 1), --keep-going.
+Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), DIFFTEST_RNATS_BIN
+or NATS_SERVER_BIN (default target/release/rnats-server).
+Exit status: 0 no difference, 1 differences, 2 setup problem.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dt_cluster  # noqa: E402
+import dt_run  # noqa: E402
+from dt_core import GO_BIN, RNATS_BIN, Timing  # noqa: E402
+from dt_gen import make_scenario  # noqa: E402
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--calibrate", action="store_true",
+                   help="compare Go 2.9.10 with itself (expects no difference)")
+    p.add_argument("--replay", nargs=2, metavar=("SEED", "INDEX"))
+    p.add_argument("--clusters", type=int, default=None)
+    p.add_argument("--no-clusters", action="store_true")
+    p.add_argument("--minimize", action="store_true")
+    p.add_argument("--show", type=int, default=1)
+    p.add_argument("--start", type=int, default=0, help="first scenario index")
+    p.add_argument("rest", nargs="*", metavar="ROUNDS SEED")
+    a = p.parse_args(argv)
+    if a.replay is None and len(a.rest) != 2:
+        p.error("need ROUNDS SEED (or --replay SEED INDEX)")
+    return a
+
+
+def check_binaries(pair):
+    for b in (pair.ref, pair.cand):
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            print("difftest: server binary %s not found or not executable" % b, file=sys.stderr)
+            return False
+    return True
+
+
+def replay(pair, seed, index, calibrate, minimize):
+    if index.startswith("cluster:"):
+        n = int(index.split(":", 1)[1])
+        res = dt_cluster.run_formation(seed, n, pair.ref, pair.cand, pair.workdir, calibrate)
+        print(dt_cluster.describe(res))
+        return 0 if res.ok else 1
+    scn = make_scenario(seed, int(index))
+    res = dt_run.check_scenario(pair, scn)
+    if not res.diffs and not res.error:
+        # Show both outputs anyway.
+        diffs, oa, ob, norm = pair.run(scn, Timing())
+        res = dt_run.Result(scn, diffs, oa, ob, norm)
+        print(dt_run.describe_result(res, pair, *labels(calibrate)))
+        print("no difference%s" % (" (a difference seen first did not come back with slow "
+                                  "timing)" if res.flaky else ""))
+        return 0
+    if res.error:
+        print(res.error)
+        return 2
+    print(dt_run.describe_result(res, pair, *labels(calibrate)))
+    if minimize:
+        for sig in res.signatures:
+            small = dt_run.minimize(pair, scn, sig)
+            diffs, oa, ob, norm = pair.run(small, Timing())
+            print("\nshrunk for %r:" % sig)
+            print(dt_run.describe_result(dt_run.Result(small, diffs, oa, ob, norm), pair,
+                                         *labels(calibrate)))
+    return 1
+
+
+def labels(calibrate):
+    return ("go-2.9.10", "go-2.9.10 (again)") if calibrate else ("go-2.9.10", "rnats")
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    cand = GO_BIN if a.calibrate else RNATS_BIN
+    pair = dt_run.Pair(GO_BIN, cand, workdir=dt_run.default_workdir())
+    try:
+        if not check_binaries(pair):
+            return 2
+        print(dt_run.env_summary(pair))
+        if a.replay:
+            return replay(pair, a.replay[0], a.replay[1], a.calibrate, a.minimize)
+        rounds, seed = int(a.rest[0]), a.rest[1]
+        t0 = time.monotonic()
+
+        def progress(n, scn, res):
+            if (n + 1) % 50 == 0:
+                print("  %d scenarios, %.0f s" % (n + 1, time.monotonic() - t0), flush=True)
+
+        failing, counts = dt_run.run_rounds(pair, seed, range(a.start, a.start + rounds),
+                                            progress=progress)
+        t1 = time.monotonic()
+        print("%d client + %d route scenarios in %.1f s; %d with differences; %d differed "
+              "once but not on the slow rerun" % (counts["client"], counts["route"], t1 - t0,
+                                                  len(failing), counts["flaky"]))
+        if counts["flaky_indices"]:
+            print("differed once only (timing): scenarios %s" % counts["flaky_indices"][:20])
+        groups = dt_run.group(failing)
+        status = 0
+        if groups:
+            status = 1
+            print("\n%d distinct differences:" % len(groups))
+            for sig, results in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                print("  %4d x %s   e.g. %s" % (
+                    len(results), sig, dt_run.replay_command(seed, results[0].scn.index,
+                                                             a.calibrate)))
+            for sig, results in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                for res in results[:a.show]:
+                    print()
+                    print("difference: %s" % sig)
+                    if a.minimize and res.diffs:
+                        small = dt_run.minimize(pair, res.scn, sig)
+                        diffs, oa, ob, norm = pair.run(small, Timing())
+                        res = dt_run.Result(small, diffs, oa, ob, norm)
+                        print("(shrunk)")
+                    print(dt_run.describe_result(
+                        res, pair, *labels(a.calibrate),
+                        replay=dt_run.replay_command(seed, res.scn.index, a.calibrate)))
+        nclusters = 0 if a.no_clusters else (
+            a.clusters if a.clusters is not None else max(1, rounds // 150))
+        if nclusters:
+            t2 = time.monotonic()
+            bad = 0
+            for n in range(nclusters):
+                res = dt_cluster.run_formation(seed, n, pair.ref, pair.cand, pair.workdir,
+                                               a.calibrate)
+                print(dt_cluster.summary_line(res))
+                if not res.ok:
+                    bad += 1
+                    print(dt_cluster.describe(res))
+            print("%d cluster formations in %.1f s, %d failed" % (
+                nclusters, time.monotonic() - t2, bad))
+            if bad:
+                status = 1
+        return status
+    finally:
+        pair.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The allowlist of deliberate differences (allowlist.toml) and its mirror in
+README.md's "Known differences from the Go server" section."""
+
+import os
+import re
+import tomllib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ALLOWLIST_PATH = os.path.join(HERE, "allowlist.toml")
+README_PATH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "README.md")
+README_SECTION = "## Known differences from the Go server"
+README_ID_RE = re.compile(r"\(difftest allowlist: `([a-z0-9-]+)`\)")
+
+RULES = ("drop-ops", "collapse-repeats")
+
+
+class AllowlistError(ValueError):
+    pass
+
+
+class Allowlist:
+    def __init__(self, entries):
+        self.entries = entries
+        self._drops = []
+        self._collapse = []
+        for e in entries:
+            kinds = set(e.get("applies_to", ["client", "route"]))
+            if e["rule"] == "drop-ops":
+                self._drops.append((re.compile(e["pattern"].encode("latin-1"), re.S), kinds))
+            elif e["rule"] == "collapse-repeats":
+                self._collapse.append((e["op"].encode("latin-1"), kinds))
+
+    @property
+    def ids(self):
+        return [e["id"] for e in self.entries]
+
+    def apply_ops(self, ops, kind):
+        out = []
+        for op in ops:
+            if any(kind in kinds and rx.search(op) for rx, kinds in self._drops):
+                continue
+            if out and op == out[-1] and any(
+                    kind in kinds and op == c for c, kinds in self._collapse):
+                continue
+            out.append(op)
+        return out
+
+
+def load(path=ALLOWLIST_PATH):
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    entries = data.get("difference", [])
+    seen = set()
+    for e in entries:
+        for key in ("id", "rule", "reason"):
+            if not str(e.get(key, "")).strip():
+                raise AllowlistError("allowlist entry %r lacks %r" % (e.get("id"), key))
+        if e["rule"] not in RULES:
+            raise AllowlistError("allowlist entry %r: unknown rule %r" % (e["id"], e["rule"]))
+        if e["rule"] == "drop-ops" and "pattern" not in e:
+            raise AllowlistError("allowlist entry %r: drop-ops needs a pattern" % e["id"])
+        if e["rule"] == "collapse-repeats" and "op" not in e:
+            raise AllowlistError("allowlist entry %r: collapse-repeats needs an op" % e["id"])
+        if e["id"] in seen:
+            raise AllowlistError("allowlist id %r appears twice" % e["id"])
+        seen.add(e["id"])
+    return Allowlist(entries)
+
+
+def readme_section(text):
+    start = text.find(README_SECTION)
+    if start < 0:
+        raise AllowlistError("README.md has no %r section" % README_SECTION)
+    body_start = start + len(README_SECTION)
+    m = re.search(r"^## ", text[body_start:], re.M)
+    return text[body_start:body_start + m.start()] if m else text[body_start:]
+
+
+def readme_bullets(section):
+    """The section's top-level bullets, each joined into one string."""
+    bullets, cur = [], None
+    for line in section.splitlines():
+        if line.startswith("- "):
+            if cur is not None:
+                bullets.append(cur)
+            cur = line[2:]
+        elif cur is not None and line.startswith("  "):
+            cur += " " + line.strip()
+        elif cur is not None and not line.strip():
+            bullets.append(cur)
+            cur = None
+    if cur is not None:
+        bullets.append(cur)
+    return bullets
+
+
+def check_readme(readme_path=README_PATH, allowlist_path=ALLOWLIST_PATH):
+    """Problems (a list of strings) between README's known differences and
+    the allowlist; empty when each bullet names one allowlist id and each id
+    has one bullet."""
+    allow = load(allowlist_path)
+    with open(readme_path, encoding="utf-8") as f:
+        section = readme_section(f.read())
+    problems = []
+    found = []
+    for bullet in readme_bullets(section):
+        ids = README_ID_RE.findall(bullet)
+        if len(ids) != 1:
+            problems.append("README known-differences bullet without exactly one "
+                            "\"(difftest allowlist: `id`)\" tag: %r" % bullet[:80])
+        found += ids
+    for i in sorted(set(found)):
+        if found.count(i) > 1:
+            problems.append("README lists allowlist id %r more than once" % i)
+    for i in allow.ids:
+        if i not in found:
+            problems.append("allowlist id %r is not listed in README's known differences" % i)
+    for i in found:
+        if i not in allow.ids:
+            problems.append("README lists %r, which is not in %s" % (
+                i, os.path.basename(allowlist_path)))
+    return problems
