@@ -83,10 +83,6 @@ impl Server {
                 _ => log::trace!("{} - <<- [{name} {}]", conn.prefix, String::from_utf8_lossy(args)),
             }
         }
-        if !conn.connected && self.auth_enforced() && !matches!(f.op, ClientOp::Connect(_)) {
-            self.auth_violation(slot);
-            return false;
-        }
         match f.op {
             ClientOp::Connect(j) => self.process_connect(slot, j),
             ClientOp::Pub { subject, reply, payload } => {
@@ -156,7 +152,7 @@ impl Server {
         self.opts.auth_required() && self.opts.no_auth_user.is_none()
     }
 
-    fn auth_violation(&mut self, slot: usize) {
+    pub fn auth_violation(&mut self, slot: usize) {
         self.send_err(slot, "Authorization Violation");
         self.close_after_flush(slot, CloseReason::AuthenticationViolation);
     }
@@ -170,43 +166,55 @@ impl Server {
         Server::queue_flush(&mut self.pending_flush, c, slot);
     }
 
+    /// CONNECT, read as Go decodes it into the connection's options: keys
+    /// match case-insensitively (a later key wins), a key that is missing or
+    /// `null` keeps what an earlier CONNECT set, `CONNECT null` changes
+    /// nothing. Then, in Go's order: credentials, account, protocol,
+    /// no_responders, `+OK`.
     fn process_connect(&mut self, slot: usize, text: &[u8]) -> bool {
-        let Some(v) = json::parse(text).ok().filter(|v| types_ok(v, CONNECT_FIELDS)) else {
-            log::debug!("{} - Invalid CONNECT JSON", self.conns[slot].prefix);
-            self.mark_close(slot, CloseReason::ProtocolViolation);
-            return false;
+        let v = match json::parse(text) {
+            Ok(v @ json::Value::Object(_)) if types_ok(&v, CONNECT_FIELDS) => v,
+            Ok(json::Value::Null) => json::Value::Object(Vec::new()),
+            _ => {
+                log::debug!("{} - Invalid CONNECT JSON", self.conns[slot].prefix);
+                self.mark_close(slot, CloseReason::ProtocolViolation);
+                return false;
+            }
+        };
+        let get = |k: &str| v.get_ignore_case(k).filter(|x| !matches!(x, json::Value::Null));
+        let flag = |k: &str, d: bool| get(k).and_then(json::Value::as_bool).unwrap_or(d);
+        let text = |k: &str, d: &mut String| {
+            if let Some(x) = get(k).and_then(json::Value::as_str) {
+                x.clone_into(d);
+            }
         };
         let c = &mut self.conns[slot];
-        let flag = |k: &str, d: bool| v.get(k).and_then(json::Value::as_bool).unwrap_or(d);
-        let s = |k: &str| v.get(k).and_then(json::Value::as_str).unwrap_or("").to_string();
         c.opts.verbose = flag("verbose", c.opts.verbose);
         c.opts.pedantic = flag("pedantic", c.opts.pedantic);
         c.opts.echo = flag("echo", c.opts.echo);
-        c.opts.headers = flag("headers", false);
-        c.opts.no_responders = flag("no_responders", false);
-        c.opts.protocol = v.get("protocol").and_then(json::Value::as_i64).unwrap_or(0);
-        c.name = s("name");
-        c.lang = s("lang");
-        c.version = s("version");
+        c.opts.headers = flag("headers", c.opts.headers);
+        c.opts.no_responders = flag("no_responders", c.opts.no_responders);
+        c.opts.protocol = get("protocol").and_then(json::Value::as_i64).unwrap_or(c.opts.protocol);
+        c.parser.set_headers(c.opts.headers);
+        text("name", &mut c.name);
+        text("lang", &mut c.lang);
+        text("version", &mut c.version);
         c.set_identity();
-        if c.opts.protocol < 0 || c.opts.protocol > 1 {
-            self.send_err(slot, "invalid client protocol");
-            self.close_after_flush(slot, CloseReason::BadClientProtocolVersion);
-            return false;
-        }
-        if !s("account").is_empty() || v.get("new_account").and_then(json::Value::as_bool) == Some(true) {
-            self.auth_violation(slot);
-            return false;
-        }
+        let creds = c.creds.get_or_insert_with(Default::default);
+        text("user", &mut creds.user);
+        text("pass", &mut creds.pass);
+        text("auth_token", &mut creds.token);
+        text("account", &mut creds.account);
+        creds.new_account = flag("new_account", creds.new_account);
+        let creds = (**creds).clone();
         let (user, perms) = if self.opts.auth_required() {
-            match self.authenticate(&s("user"), &s("pass"), &s("auth_token")) {
+            match self.authenticate(&creds.user, &creds.pass, &creds.token) {
                 Some(a) => a,
                 None => {
-                    let u = s("user");
-                    if u.is_empty() {
+                    if creds.user.is_empty() {
                         log::error!("{} - authentication error", self.conns[slot].prefix);
                     } else {
-                        log::error!("{} - authentication error - User {u:?}", self.conns[slot].prefix);
+                        log::error!("{} - authentication error - User {:?}", self.conns[slot].prefix, creds.user);
                     }
                     self.auth_violation(slot);
                     return false;
@@ -215,9 +223,18 @@ impl Server {
         } else {
             (String::new(), None)
         };
+        if !creds.account.is_empty() || creds.new_account {
+            self.auth_violation(slot);
+            return false;
+        }
         let c = &mut self.conns[slot];
         c.user = user;
         c.perms = perms;
+        if c.opts.protocol < 0 || c.opts.protocol > 1 {
+            self.send_err(slot, "invalid client protocol");
+            self.close_after_flush(slot, CloseReason::BadClientProtocolVersion);
+            return false;
+        }
         if c.opts.no_responders && !c.opts.headers {
             self.send_err(slot, "no responders requires headers support");
             self.close_after_flush(slot, CloseReason::NoRespondersRequiresHeaders);
@@ -769,7 +786,7 @@ const INFO_FIELDS: &[(&str, Kind)] = &[
 /// drops a connection whose JSON does not fit, without an `-ERR`.
 fn types_ok(v: &json::Value, fields: &[(&str, Kind)]) -> bool {
     let json::Value::Object(entries) = v else { return false };
-    entries.iter().all(|(k, val)| match fields.iter().find(|(name, _)| name == k) {
+    entries.iter().all(|(k, val)| match fields.iter().find(|(name, _)| name.eq_ignore_ascii_case(k)) {
         None => true,
         Some((_, kind)) => match (kind, val) {
             (_, json::Value::Null) => true,

@@ -2,8 +2,8 @@
 //! timers, the route handshake and ops, interest propagation and gossip.
 //!
 //! Route lifecycle: a connection is accepted (we send INFO at once) or
-//! dialed (we send CONNECT then INFO, the 2.9 order every Go version
-//! accepts). It becomes *registered* when the peer's first INFO arrives and
+//! dialed (we send CONNECT, and our INFO once the peer's INFO passed the
+//! self, name and cluster checks, as Go 2.10+ solicitors do). It becomes *registered* when the peer's first INFO arrives and
 //! no other connection to that server id is registered; registering sends
 //! all local interest, tells the other peers about the newcomer (gossip) and
 //! adds the peer's client URLs to our client INFO. A second connection to a
@@ -338,8 +338,9 @@ impl Server {
             t.slot = Some(slot);
             t.cid = cid;
         }
+        // Our INFO follows once the peer's INFO is accepted (as Go 2.10+
+        // solicitors do): a peer we reject never registers us.
         self.send_route_connect(slot, &url);
-        self.send_route_info(slot);
     }
 
     /// A dial did not even start, or a connection to a target ended: decide
@@ -708,11 +709,15 @@ impl Server {
         r.info_seen = true;
         r.remote_id = id.clone();
         r.remote_name = name;
-        if r.solicited {
+        let solicited = r.solicited;
+        if solicited {
             r.headers = headers;
         }
         r.info = Some(info);
         r.connect_urls = urls;
+        if solicited {
+            self.send_route_info(slot);
+        }
         self.register_route(slot, id)
     }
 

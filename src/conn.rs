@@ -93,7 +93,18 @@ pub fn parse_error_reply(e: ParseError) -> (Option<&'static str>, CloseReason) {
         ParseError::MaxControlLine => (Some("maximum control line exceeded"), CloseReason::MaxControlLineExceeded),
         ParseError::MaxPayload => (Some("Maximum Payload Violation"), CloseReason::MaxPayloadExceeded),
         ParseError::BadArgs | ParseError::BadSize | ParseError::BadHeaderSize => (None, CloseReason::ParseError),
+        ParseError::HeadersNotSupported => (None, CloseReason::MsgHeaderViolation),
     }
+}
+
+/// Identity fields of CONNECT.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectCreds {
+    pub user: String,
+    pub pass: String,
+    pub token: String,
+    pub account: String,
+    pub new_account: bool,
 }
 
 /// Options a client chose in CONNECT. The defaults are the Go server's,
@@ -149,6 +160,9 @@ pub struct Conn {
     pub user: String,
     /// That user's permissions (`None`: unrestricted).
     pub perms: Option<std::rc::Rc<crate::auth::Permissions>>,
+    /// What CONNECT said about identity, kept so a later CONNECT that
+    /// leaves a key out keeps its value (as Go merges CONNECTs).
+    pub creds: Option<Box<ConnectCreds>>,
     pub lang: String,
     pub version: String,
     pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
@@ -204,6 +218,7 @@ impl Conn {
             name: String::new(),
             user: String::new(),
             perms: None,
+            creds: None,
             lang: String::new(),
             version: String::new(),
             subs: FxHashMap::default(),

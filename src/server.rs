@@ -563,7 +563,8 @@ impl Server {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
         self.stats.total_connections += 1;
-        let parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
+        let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
+        parser.set_headers(false);
         let mut conn = Conn::new(cid, Kind::Client, sock, peer, parser);
         self.write_client_info(&mut conn.out, cid, peer.ip());
         conn.info_version = self.urls_version();
@@ -960,6 +961,12 @@ impl Protocol for ClientProtocol {
         conn.parser.body_needed(buffered)
     }
     fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
+        let conn = &server.conns[slot];
+        if !conn.connected && server.auth_enforced() && !buf[0].eq_ignore_ascii_case(&b'C') {
+            // Go refuses at the first byte of any op but CONNECT.
+            server.auth_violation(slot);
+            return Ok(Some((buf.len(), false)));
+        }
         match server.conns[slot].parser.parse(buf)? {
             Status::Complete(f) => {
                 let len = f.len;
@@ -981,6 +988,14 @@ impl Protocol for RouteProtocol {
         conn.rparser.body_needed(buffered)
     }
     fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
+        let conn = &server.conns[slot];
+        if conn.route.as_ref().is_some_and(|r| !r.solicited && !r.connect_seen) && !buf[0].eq_ignore_ascii_case(&b'C') {
+            // An accepted route must start with CONNECT: refused at the
+            // first byte of anything else, as newer Go servers do.
+            server.send_err(slot, "Authorization Violation");
+            server.close_after_flush(slot, crate::conn::CloseReason::AuthenticationViolation);
+            return Ok(Some((buf.len(), false)));
+        }
         match server.conns[slot].rparser.parse(buf)? {
             Status::Complete(f) => {
                 let len = f.len;

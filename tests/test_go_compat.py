@@ -209,7 +209,7 @@ def test_adopting_a_name_drops_other_routes(oracle, launch):
 
 # The clustering page's three-server example without --cluster_name, with Go
 # and the server under test in every position.
-MIXES = ["RGG", "GRR", "RRG", "GGR", "RGR", "GRG"]
+MIXES = ["RGG", "GRR", "RRG", "GGR", "RGR", "GRG", "GGG", "RRR"]
 
 
 @pytest.mark.parametrize("go_series", ["2.9", "2.10+"])
@@ -345,3 +345,69 @@ def test_queue_distribution_across_routes(oracle, tmp_path):
     finally:
         for n in nodes:
             n.stop()
+
+
+# ---------------------------------------------------------------------------
+# 7. Client protocol details found by comparing with Go
+# ---------------------------------------------------------------------------
+
+def _closed_with(c, timeout=3.0):
+    return c.read_until_closed(timeout)
+
+
+def test_connect_keys_case_insensitive_and_null(oracle, launch):
+    srv = launch(oracle[1])
+    c = Client(srv.port)
+    c.send(b'CONNECT {"Verbose":true,"PEDANTIC":false}\r\nPING\r\n')
+    c.expect(b"+OK\r\nPONG\r\n")
+    c2 = Client(srv.port)
+    c2.send(b"CONNECT null\r\nPING\r\n")
+    c2.expect(b"+OK\r\nPONG\r\n")  # Go's defaults: verbose on
+
+
+def test_second_connect_merges(oracle, launch):
+    srv = launch(oracle[1], "--user", "u", "--pass", "p")
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"user":"u","pass":"p"}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    c.send(b'CONNECT {"name":"again"}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+
+
+@pytest.mark.parametrize("first", [b"PUB foo 99999999\r\n", b"SUB foo 1\r\n", b"PING\r\n", b"XYZ\r\n",
+                                   b"HPUB foo 1 99999999\r\n"])
+def test_auth_required_first_op_must_be_connect(oracle, launch, first):
+    srv = launch(oracle[1], "--user", "u", "--pass", "p")
+    c = Client(srv.port)
+    c.send(first)
+    assert _closed_with(c) == b"-ERR 'Authorization Violation'\r\n"
+
+
+def test_auth_checked_before_protocol(oracle, launch):
+    srv = launch(oracle[1], "--user", "u", "--pass", "p")
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"protocol":2}\r\n')
+    assert _closed_with(c) == b"-ERR 'Authorization Violation'\r\n"
+
+
+def test_hpub_without_headers_closes_silently(oracle, launch):
+    srv = launch(oracle[1])
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    c.send(b"HPUB foo 12 99999999\r\n")
+    assert _closed_with(c) == b""
+
+
+def test_control_line_limit_counts_arguments_only(oracle, launch, tmp_path):
+    conf = tmp_path / "mcl.conf"
+    conf.write_text("max_control_line: 32\n")
+    srv = launch(oracle[1], "-c", str(conf))
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    exact = b"s" * 30 + b" 1"  # 32 bytes of arguments
+    c.send(b"SUB " + exact + b"\r\nSUB   " + exact + b"\r\nPING" + b" " * 5000 + b"\r\n")
+    c.expect(b"PONG\r\n")
+    c.send(b"SUB " + b"s" * 31 + b" 1\r\n")
+    assert _closed_with(c) == b"-ERR 'maximum control line exceeded'\r\n"

@@ -12,7 +12,7 @@
 //! `Line { scanned: 0 }` after an op completes.
 
 use crate::framing::{
-    find_line_end, line_search_start, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch,
+    find_line_end, is_space, line_search_start, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch,
 };
 
 /// An op received from a client. Every slice borrows the caller's buffer.
@@ -143,13 +143,39 @@ enum State {
 pub struct ClientParser {
     max_control_line: usize,
     max_payload: usize,
+    /// Whether HPUB is allowed (the client asked for headers in CONNECT).
+    headers: bool,
     state: State,
+}
+
+/// The looser bound is at least this many bytes.
+const LOOSE_LINE_MIN: usize = 64 * 1024;
+
+/// Whether the control line `buf[args_at..end]` is over `max`, measured as
+/// Go measures it: the arguments without the blanks before them. Lines of
+/// verbs whose arguments are ignored (PING, PONG, +OK) and runs of blanks
+/// are held to a looser bound, as Go skips them without buffering.
+#[cold]
+fn over_limit(buf: &[u8], args_at: usize, end: usize, max: usize, after: After) -> bool {
+    let loose = max.saturating_mul(16).max(LOOSE_LINE_MIN);
+    let len = end.saturating_sub(args_at);
+    if after == After::Ignore || len > loose {
+        return len > loose;
+    }
+    let blanks = buf[args_at.min(end)..end].iter().take_while(|b| is_space(**b)).count();
+    len - blanks > max
 }
 
 impl ClientParser {
     /// A parser enforcing the given limits (Go defaults: 4096 and 1048576).
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
-        ClientParser { max_control_line, max_payload, state: State::Line { scanned: 0 } }
+        ClientParser { max_control_line, max_payload, headers: true, state: State::Line { scanned: 0 } }
+    }
+
+    /// Allows or refuses HPUB (refused: `HeadersNotSupported`, as Go answers
+    /// a client that did not ask for headers).
+    pub fn set_headers(&mut self, headers: bool) {
+        self.headers = headers;
     }
 
     /// Changes the payload limit (for example after authentication).
@@ -210,14 +236,18 @@ impl ClientParser {
         };
         let Some((line_len, next)) = find_line_end(buf, line_search_start(buf, args_at, after, scanned)) else {
             // A `\r` may still be waiting for its `\n`, hence the one byte.
-            if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1) {
+            if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1)
+                && over_limit(buf, args_at, buf.len() - 1, self.max_control_line, after)
+            {
                 return Err(ParseError::MaxControlLine);
             }
             self.state = State::Line { scanned: buf.len() };
             return Ok(Status::Partial);
         };
         self.state = State::Line { scanned: 0 };
-        if line_len.saturating_sub(args_at) > self.max_control_line {
+        if line_len.saturating_sub(args_at) > self.max_control_line
+            && over_limit(buf, args_at, line_len, self.max_control_line, after)
+        {
             return Err(ParseError::MaxControlLine);
         }
         let line = &buf[..line_len];
@@ -250,6 +280,9 @@ impl ClientParser {
                 }
             }
             Verb::Pub | Verb::HPub => {
+                if verb == Verb::HPub && !self.headers {
+                    return Err(ParseError::HeadersNotSupported);
+                }
                 let args = Args::split_blanks(line, args_at).ok_or(ParseError::BadArgs)?;
                 let n = args.len();
                 let (body_len, header_len) = if verb == Verb::Pub {

@@ -35,6 +35,8 @@ pub enum ParseError {
     BadSize,
     /// A header size larger than the total size.
     BadHeaderSize,
+    /// HPUB from a client that did not ask for headers.
+    HeadersNotSupported,
 }
 
 impl fmt::Display for ParseError {
@@ -47,6 +49,7 @@ impl fmt::Display for ParseError {
             ParseError::BadArgs => "wrong number of arguments",
             ParseError::BadSize => "invalid size",
             ParseError::BadHeaderSize => "header size larger than total size",
+            ParseError::HeadersNotSupported => "message headers not supported",
         };
         f.write_str(s)
     }

@@ -29,6 +29,15 @@ impl Value {
         }
     }
 
+    /// Like [`Value::get`] with the key compared ASCII case-insensitively
+    /// (how Go matches JSON keys to struct fields); the last match wins.
+    pub fn get_ignore_case(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(b) => Some(*b),

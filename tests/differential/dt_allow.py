@@ -23,7 +23,10 @@ class Allowlist:
         self.entries = entries
         self._drops = []
         self._collapse = []
+        self._skips = []
         for e in entries:
+            if e.get("skip_sent"):
+                self._skips.append((e["id"], re.compile(e["skip_sent"].encode("latin-1"))))
             kinds = set(e.get("applies_to", ["client", "route"]))
             if e["rule"] == "drop-ops":
                 self._drops.append((re.compile(e["pattern"].encode("latin-1"), re.S), kinds))
@@ -33,6 +36,18 @@ class Allowlist:
     @property
     def ids(self):
         return [e["id"] for e in self.entries]
+
+    def skip_reason(self, scenario):
+        """The id of the entry whose ``skip_sent`` matches a write of the
+        scenario, or None."""
+        for step in scenario.steps:
+            if step.kind != "send":
+                continue
+            data = step.data()
+            for ident, rx in self._skips:
+                if rx.search(data):
+                    return ident
+        return None
 
     def apply_ops(self, ops, kind):
         out = []

@@ -422,6 +422,24 @@ class ClientOps:
         m.headers = bool(hdr) if isinstance(hdr, bool) else False
         return Op(line, end="close" if fails else "ok", note="CONNECT")
 
+    def partial_connect(self, m):
+        """A later CONNECT naming only a key or two: Go decodes it over the
+        options the connection already has."""
+        rng = self.rng
+        opts = {}
+        for _ in range(rng.randint(1, 2)):
+            k = rng.choice(["verbose", "pedantic", "echo", "headers", "no_responders",
+                            "protocol", "name", "user", "pass", "auth_token"])
+            opts[k] = {"protocol": rng.choice([0, 1]), "name": "again", "user": "x",
+                       "pass": "y", "auth_token": "z"}.get(k, rng.random() < 0.5)
+        if "verbose" in opts:
+            m.verbose = opts["verbose"]
+        style = Style(rng)
+        data = json.dumps(opts, separators=(",", ":")).encode()
+        risky = any(k in opts for k in ("user", "pass", "auth_token", "no_responders"))
+        return Op(style.case(b"CONNECT") + b" " + data + style.eol,
+                  end="close" if risky else "ok", note="CONNECT again")
+
     # -- SUB / UNSUB ---------------------------------------------------------
 
     def sub(self, m):
@@ -496,12 +514,15 @@ class ClientOps:
             reply = rng.choice(REPLIES)
             if (m.sids or m.queue_sids) and rng.random() < 0.3:
                 reply = rng.choice([b"_INBOX.r1", b"_INBOX.r2"])
-        if rng.random() < 0.02:
+        cr = rng.random() < 0.02
+        if cr:
             # A CR inside the subject (documented deliberate difference).
             subject = subject + b"\rz"
         n = self.size_choice()
         body = payload(rng, n)
         style = Style(rng)
+        if cr:
+            style.eol = b"\r\n"
         declared = b(n)
         end = "close" if n > self.max_payload else "ok"
         extra = b""
@@ -684,6 +705,8 @@ class ClientScenarioBuilder:
         if choice == "info":
             return o.client_info()
         if choice == "connect":
+            if m.connected and rng.random() < 0.5:
+                return o.partial_connect(m)
             return o.connect(m, good=rng.random() < 0.7)
         return o.garbage()
 
@@ -849,7 +872,8 @@ class RouteOps:
         rng = self.rng
         subj = subj or sub_subject(rng)
         style = Style(rng) if rng.random() < 0.3 else Style(rng, plain=True)
-        acct = b"$G" if rng.random() < 0.92 else rng.choice([b"$NOPE", b"$SYS"])
+        # Not $SYS: rnats has no system account (allowlisted).
+        acct = b"$G" if rng.random() < 0.92 else b"$NOPE"
         if queue or rng.random() < 0.3:
             queue = queue or rng.choice(ROUTE_QUEUES)
             w = rng.choice([b"1", b"1", b"2", b"3", b"0", b"x"])

@@ -43,8 +43,10 @@ class Pair:
 
 
 class Result:
-    def __init__(self, scn, diffs, oa=None, ob=None, norm=None, flaky=False, error=None):
+    def __init__(self, scn, diffs, oa=None, ob=None, norm=None, flaky=False, error=None,
+                 skipped=None):
         self.scn = scn
+        self.skipped = skipped
         self.diffs = diffs
         self.oa = oa
         self.ob = ob
@@ -63,6 +65,9 @@ def check_scenario(pair, scn, timing=None, confirmed=None):
     ``confirmed`` (signature -> count) skips the rerun when every signature
     seen was already confirmed twice in this run."""
     timing = timing or Timing()
+    skipped = pair.allow.skip_reason(scn)
+    if skipped:
+        return Result(scn, [], skipped=skipped)
     try:
         diffs, oa, ob, norm = pair.run(scn, timing)
     except ServerStartError as e:
@@ -228,12 +233,15 @@ def run_rounds(pair, seed, indices, progress=None, stop_after=None):
     """Check scenarios ``indices`` of ``seed``.  Returns (results with
     differences, counts)."""
     failing = []
-    counts = {"client": 0, "route": 0, "flaky": 0, "errors": 0, "flaky_indices": []}
+    counts = {"client": 0, "route": 0, "flaky": 0, "errors": 0, "flaky_indices": [],
+              "skipped": 0}
     confirmed = {}
     for n, index in enumerate(indices):
         scn = make_scenario(seed, index)
         res = check_scenario(pair, scn, confirmed=confirmed)
         counts[scn.kind] += 1
+        if res.skipped:
+            counts["skipped"] += 1
         if res.flaky:
             counts["flaky"] += 1
             counts["flaky_indices"].append(index)
