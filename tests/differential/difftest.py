@@ -33,16 +33,27 @@ from dt_gen import make_scenario  # noqa: E402
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        description="Differential test of rnats against Go nats-server 2.9.10 "
+                    "(README.md, \"Differential testing against Go\").",
+        epilog="Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), "
+               "DIFFTEST_RNATS_BIN or NATS_SERVER_BIN (default "
+               "target/release/rnats-server). Exit status: 0 no difference, "
+               "1 differences, 2 setup problem.")
+    p.add_argument("rest", nargs="*", metavar="ROUNDS SEED",
+                   help="scenarios 0..ROUNDS-1 of SEED (1 in 3 a route scenario)")
     p.add_argument("--calibrate", action="store_true",
                    help="compare Go 2.9.10 with itself (expects no difference)")
-    p.add_argument("--replay", nargs=2, metavar=("SEED", "INDEX"))
-    p.add_argument("--clusters", type=int, default=None)
-    p.add_argument("--no-clusters", action="store_true")
-    p.add_argument("--minimize", action="store_true")
-    p.add_argument("--show", type=int, default=1)
-    p.add_argument("--start", type=int, default=0, help="first scenario index")
-    p.add_argument("rest", nargs="*", metavar="ROUNDS SEED")
+    p.add_argument("--replay", nargs=2, metavar=("SEED", "INDEX"),
+                   help="run one scenario (INDEX) or formation (cluster:N) and print it")
+    p.add_argument("--clusters", type=int, default=None, metavar="N",
+                   help="cluster formations to run (default ROUNDS/150, at least 1)")
+    p.add_argument("--no-clusters", action="store_true", help="no cluster formations")
+    p.add_argument("--minimize", action="store_true",
+                   help="shrink the example printed for each difference (up to 45 s each)")
+    p.add_argument("--show", type=int, default=1, metavar="N",
+                   help="examples printed per difference (default 1)")
+    p.add_argument("--start", type=int, default=0, metavar="I", help="first scenario index")
     a = p.parse_args(argv)
     if a.replay is None and len(a.rest) != 2:
         p.error("need ROUNDS SEED (or --replay SEED INDEX)")

@@ -384,7 +384,6 @@ class Observation:
         self.cluster_name = None  # a generated cluster name, to be normalised
         self.ports = {}
         self.sortable = {}        # idx -> set of segment numbers (PONG-delimited)
-        self.segment_ends = {}    # idx -> list of pongs_owed at the end of each step
 
 
 class Player:
@@ -498,7 +497,6 @@ class Player:
             self.obs.ports = {srv.client_port: "client_port"}
             if srv.cluster_port:
                 self.obs.ports[srv.cluster_port] = "cluster_port"
-            self.obs.segment_ends.setdefault(step.conn, [])
             return
         c = self.conns.get(step.conn)
         if c is None:
@@ -529,8 +527,6 @@ class Player:
                 x.send(b"PING\r\n")
                 x.pongs_owed += 1
                 self.barrier(x, no)
-        for i, x in self.conns.items():
-            self.obs.segment_ends.setdefault(i, []).append(x.pongs_owed)
 
     def send_step(self, no, c, step):
         if c.eof or c.closed_by_us or c.retired:
