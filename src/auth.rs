@@ -60,6 +60,100 @@ pub fn password_matches(configured: &str, given: &str) -> bool {
 pub struct Permissions {
     pub publish: Option<SubjectPerms>,
     pub subscribe: Option<SubjectPerms>,
+    /// `allow_responses`: replies to messages this user received.
+    pub responses: Option<ResponsePerm>,
+}
+
+/// `allow_responses`: the user may publish to the reply subject of a message
+/// delivered to it, at most `max` times (0: no limit) within `expires`
+/// (`None`: no limit) of the delivery. With it, a user without a publish
+/// allow list may publish nothing else (as in Go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsePerm {
+    pub max: u32,
+    pub expires: Option<std::time::Duration>,
+}
+
+impl ResponsePerm {
+    /// Go's defaults for `allow_responses: true`: one reply within 2 minutes.
+    pub const DEFAULT: ResponsePerm = ResponsePerm { max: 1, expires: Some(std::time::Duration::from_secs(120)) };
+}
+
+impl Permissions {
+    /// Whether the allow/deny lists let this user publish to `subj` (tracked
+    /// replies aside).
+    pub fn publish_listed(&self, subj: &[u8]) -> bool {
+        match (&self.publish, self.responses.is_some()) {
+            (None, false) => true,
+            (None, true) => false,
+            // With allow_responses an absent allow list is an empty one.
+            (Some(p), true) if p.allow.is_empty() => false,
+            (Some(p), _) => p.allows_publish(subj),
+        }
+    }
+}
+
+/// Reply subjects a client with `allow_responses` received, with when and
+/// how often it answered; bounded (expired entries pruned, then about half).
+#[derive(Debug, Default)]
+pub struct Replies {
+    /// Keys come from publishers: a keyed (SipHash) map, not the fast one.
+    map: std::collections::HashMap<Box<[u8]>, (std::time::Instant, u32)>,
+    /// Size at which the next pruning pass runs (amortised: it doubles
+    /// when pruning frees little).
+    prune_at: usize,
+}
+
+/// Entries kept before expired ones are pruned, and at most.
+const REPLIES_PRUNE_AT: usize = 4096;
+const REPLIES_MAX: usize = 65536;
+
+impl Replies {
+    /// A message with reply subject `reply` was delivered: it may be
+    /// answered (again) from now on.
+    pub fn record(&mut self, reply: &[u8], perm: &ResponsePerm, now: std::time::Instant) {
+        if self.map.len() >= self.prune_at.max(REPLIES_PRUNE_AT) && !self.map.contains_key(reply) {
+            self.prune(perm, now);
+            self.prune_at = (self.map.len() * 2).clamp(REPLIES_PRUNE_AT, REPLIES_MAX);
+            if self.map.len() >= REPLIES_MAX {
+                // Still full of live entries: drop about half, arbitrary ones.
+                let mut i = 0usize;
+                self.map.retain(|_, _| {
+                    i += 1;
+                    i.is_multiple_of(2)
+                });
+            }
+        }
+        match self.map.get_mut(reply) {
+            Some(e) => *e = (now, 0),
+            None => {
+                self.map.insert(reply.into(), (now, 0));
+            }
+        }
+    }
+
+    /// Whether `subj` may be published as a reply now; counts the use.
+    pub fn allow(&mut self, subj: &[u8], perm: &ResponsePerm, now: std::time::Instant) -> bool {
+        let Some((t, n)) = self.map.get_mut(subj) else {
+            return false;
+        };
+        *n += 1;
+        let over = perm.max > 0 && *n > perm.max;
+        let expired = perm.expires.is_some_and(|e| now.duration_since(*t) > e);
+        if over || expired {
+            self.map.remove(subj);
+            return false;
+        }
+        true
+    }
+
+    fn prune(&mut self, perm: &ResponsePerm, now: std::time::Instant) {
+        self.map.retain(|_, (t, n)| {
+            let used_up = perm.max > 0 && *n >= perm.max;
+            let expired = perm.expires.is_some_and(|e| now.duration_since(*t) > e);
+            !used_up && !expired
+        });
+    }
 }
 
 /// A configured user.
@@ -91,6 +185,36 @@ mod tests {
         let open = perms(&[], &["x.*"]);
         assert!(open.allows_publish(b"y"));
         assert!(!open.allows_publish(b"x.y"));
+    }
+
+    #[test]
+    fn responses() {
+        use std::time::{Duration, Instant};
+        let mut p = Permissions { responses: Some(ResponsePerm::DEFAULT), ..Default::default() };
+        assert!(!p.publish_listed(b"anything"), "no allow list: only replies");
+        p.publish = Some(perms(&[], &["x"]));
+        assert!(!p.publish_listed(b"y"), "a deny list alone still allows nothing");
+        p.publish = Some(perms(&["ok.>"], &[]));
+        assert!(p.publish_listed(b"ok.1") && !p.publish_listed(b"no"));
+
+        let t0 = Instant::now();
+        let one = ResponsePerm::DEFAULT;
+        let mut r = Replies::default();
+        assert!(!r.allow(b"_INBOX.1", &one, t0));
+        r.record(b"_INBOX.1", &one, t0);
+        assert!(r.allow(b"_INBOX.1", &one, t0));
+        assert!(!r.allow(b"_INBOX.1", &one, t0), "max 1");
+        r.record(b"_INBOX.2", &one, t0);
+        assert!(!r.allow(b"_INBOX.2", &one, t0 + Duration::from_secs(121)), "expired");
+        let unlimited = ResponsePerm { max: 0, expires: None };
+        r.record(b"_INBOX.3", &unlimited, t0);
+        for _ in 0..5 {
+            assert!(r.allow(b"_INBOX.3", &unlimited, t0 + Duration::from_secs(1000)));
+        }
+        for i in 0..(REPLIES_MAX + 10) {
+            r.record(format!("r.{i}").as_bytes(), &unlimited, t0);
+        }
+        assert!(r.map.len() <= REPLIES_MAX);
     }
 
     #[test]

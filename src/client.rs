@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rnats_protocol::client::{ClientOp, Frame};
 use rnats_protocol::encode;
@@ -299,8 +299,16 @@ impl Server {
         if c.opts.pedantic && !checked && !subject::is_valid_literal_subject(subj) {
             self.send_err(slot, "Invalid Publish Subject");
         }
+        let c = &mut self.conns[slot];
+        let denied = match c.perms.as_deref() {
+            None => false,
+            Some(p) if p.publish_listed(subj) => false,
+            Some(p) => match (&p.responses, c.replies.as_deref_mut()) {
+                (Some(rp), Some(replies)) => !replies.allow(subj, rp, Instant::now()),
+                _ => true,
+            },
+        };
         let c = &self.conns[slot];
-        let denied = c.perms.as_ref().and_then(|p| p.publish.as_ref()).is_some_and(|p| !p.allows_publish(subj));
         if denied || subj.starts_with(b"_GR_.") {
             if denied {
                 log::error!(
@@ -566,10 +574,13 @@ impl Server {
         if sub.slot == from && !c.opts.echo {
             return false;
         }
-        // A wildcard subscription may overlap subjects this user must not see.
-        if let Some(p) = c.perms.as_ref().and_then(|p| p.subscribe.as_ref()) {
-            if !p.deny.is_empty() && p.denies(subj) {
+        if let Some(perms) = c.perms.as_deref() {
+            // A wildcard subscription may overlap subjects this user must not see.
+            if perms.subscribe.as_ref().is_some_and(|p| !p.deny.is_empty() && p.denies(subj)) {
                 return false;
+            }
+            if let (Some(rp), Some(r)) = (&perms.responses, reply) {
+                c.replies.get_or_insert_with(Default::default).record(r, rp, Instant::now());
             }
         }
         let max = sub.max.get();

@@ -328,13 +328,53 @@ impl Loader<'_> {
             match key.to_ascii_lowercase().as_str() {
                 "publish" | "pub" | "import" => p.publish = Some(self.subject_perms(v)?),
                 "subscribe" | "sub" | "export" => p.subscribe = Some(self.subject_perms(v)?),
-                "allow_responses" | "publish_allow_responses" => {
-                    return Err(self.err(v, "allow_responses is not supported by this server yet"))
-                }
+                "allow_responses" | "publish_allow_responses" => p.responses = self.allow_responses(v)?,
                 _ => self.unknown(key, v)?,
             }
         }
         Ok(p)
+    }
+
+    /// `allow_responses: true|false` or `{ max: N, expires: "1m" }` (0: Go's
+    /// default, negative: no limit).
+    fn allow_responses(&self, it: &Item) -> Result<Option<crate::auth::ResponsePerm>, String> {
+        use crate::auth::ResponsePerm;
+        let m = match &it.value {
+            Value::Bool(false) => return Ok(None),
+            Value::Bool(true) => return Ok(Some(ResponsePerm::DEFAULT)),
+            Value::Map(m) => m,
+            _ => return Err(self.err(it, "error parsing response permissions, expected a boolean or a map")),
+        };
+        let mut rp = ResponsePerm::DEFAULT;
+        for (k, v) in m {
+            match k.to_ascii_lowercase().as_str() {
+                "max" | "max_msgs" | "max_messages" | "max_responses" => {
+                    rp.max = match self.int(v)? {
+                        0 => ResponsePerm::DEFAULT.max,
+                        n if n < 0 => 0,
+                        n => u32::try_from(n).unwrap_or(u32::MAX),
+                    }
+                }
+                "expires" | "expiration" | "ttl" => {
+                    let Value::String(d) = &v.value else {
+                        return Err(self.err(v, "error parsing expires, not a duration string"));
+                    };
+                    rp.expires = if d.starts_with('-') {
+                        None
+                    } else {
+                        match parse_go_duration(d) {
+                            Some(Duration::ZERO) => ResponsePerm::DEFAULT.expires,
+                            Some(x) => Some(x),
+                            None => {
+                                return Err(self.err(v, format!("error parsing expires: time: invalid duration {d:?}")))
+                            }
+                        }
+                    };
+                }
+                _ => return Err(self.err(v, format!("Unknown field {k:?} parsing permissions"))),
+            }
+        }
+        Ok(Some(rp))
     }
 
     fn subject_list(&self, it: &Item) -> Result<Vec<String>, String> {

@@ -163,6 +163,8 @@ pub struct Conn {
     /// What CONNECT said about identity, kept so a later CONNECT that
     /// leaves a key out keeps its value (as Go merges CONNECTs).
     pub creds: Option<Box<ConnectCreds>>,
+    /// Reply subjects this client may answer (`allow_responses`).
+    pub replies: Option<Box<crate::auth::Replies>>,
     pub lang: String,
     pub version: String,
     pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
@@ -219,6 +221,7 @@ impl Conn {
             user: String::new(),
             perms: None,
             creds: None,
+            replies: None,
             lang: String::new(),
             version: String::new(),
             subs: FxHashMap::default(),

@@ -48,9 +48,40 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply chain leaves the low bits weak (they depend only on
+        // the low bits of the input) and the table indexes by them: keys
+        // like `cmd.<n>` piled into a few buckets (100 000 of them took 6x
+        // longer to insert, `r.<n>` 40x). One xor-shift-multiply round
+        // (MurmurHash3's finaliser, halved) spreads every input bit.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::{BuildHasher, Hash};
+
+    /// Keys that differ only in a few digits must spread over the low bits
+    /// the hash table indexes by.
+    #[test]
+    fn low_bits_spread() {
+        for pattern in ["r.", "cmd.", "telemetry.device", ""] {
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..65536u32 {
+                let key: Box<[u8]> = format!("{pattern}{i}").into_bytes().into();
+                let mut h = FxBuild::default().build_hasher();
+                key.hash(&mut h);
+                seen.insert(h.finish() & 0xffff);
+            }
+            // A uniform hash fills about 63 % of 65 536 slots.
+            assert!(seen.len() > 35_000, "{pattern:?}: {} distinct low-16-bit values", seen.len());
+        }
+    }
+}
