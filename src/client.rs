@@ -746,14 +746,14 @@ impl Server {
 
 /// JSON types of the known CONNECT / INFO fields.
 #[derive(Clone, Copy)]
-enum Kind {
+pub enum Kind {
     Bool,
     Str,
     Num,
     List,
 }
 
-const CONNECT_FIELDS: &[(&str, Kind)] = &[
+pub const CONNECT_FIELDS: &[(&str, Kind)] = &[
     ("verbose", Kind::Bool),
     ("pedantic", Kind::Bool),
     ("tls_required", Kind::Bool),
@@ -795,7 +795,7 @@ const INFO_FIELDS: &[(&str, Kind)] = &[
 /// Whether `v` is an object whose known fields have the right JSON types
 /// (`null` allowed). The Go server decodes these into typed structs and
 /// drops a connection whose JSON does not fit, without an `-ERR`.
-fn types_ok(v: &json::Value, fields: &[(&str, Kind)]) -> bool {
+pub fn types_ok(v: &json::Value, fields: &[(&str, Kind)]) -> bool {
     let json::Value::Object(entries) = v else { return false };
     entries.iter().all(|(k, val)| match fields.iter().find(|(name, _)| name.eq_ignore_ascii_case(k)) {
         None => true,

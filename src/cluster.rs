@@ -100,10 +100,20 @@ pub struct RouteTarget {
     pub attempts: u64,
 }
 
+/// Route CONNECT fields beyond a client's, with their JSON types.
+const ROUTE_CONNECT_FIELDS: &[(&str, crate::client::Kind)] = &[
+    ("cluster", crate::client::Kind::Str),
+    ("cluster_dynamic", crate::client::Kind::Bool),
+    ("lnoc", crate::client::Kind::Bool),
+    ("gateway", crate::client::Kind::Str),
+];
+
 /// Per-route-connection state.
 #[derive(Debug, Default)]
 pub struct RouteState {
     pub solicited: bool,
+    /// The peer asked for `+OK` after each op.
+    pub verbose: bool,
     pub target: Option<usize>,
     /// Dialed and not yet known to be connected.
     pub connecting: bool,
@@ -181,6 +191,24 @@ fn random_name(mut x: u64) -> String {
 /// ours could ever be sent (max_pending; Go keeps max_payload at or below it).
 pub fn route_limits(o: &crate::options::Options) -> (usize, usize) {
     (o.max_control_line.saturating_mul(16), o.max_pending.max(o.max_payload))
+}
+
+/// 11 random bytes in unpadded base64url (15 characters), the shape of Go's
+/// nonce.
+fn route_nonce() -> [u8; 15] {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut raw = [0u8; 12];
+    crate::server::fill_random(&mut raw[..11]);
+    let mut out = [0u8; 15];
+    for (i, chunk) in raw.chunks(3).enumerate() {
+        let n = (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32;
+        for k in 0..4 {
+            if let Some(o) = out.get_mut(i * 4 + k) {
+                *o = B64[(n >> (18 - 6 * k) & 63) as usize];
+            }
+        }
+    }
+    out
 }
 
 fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
@@ -425,6 +453,10 @@ impl Server {
             v.extend_from_slice(b",\"auth_required\":true");
         }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
+        // Unused on routes, but every Go route INFO carries a fresh one.
+        v.extend_from_slice(b",\"nonce\":\"");
+        v.extend_from_slice(&route_nonce());
+        v.push(b'"');
         if self.opts.cluster_advertise.is_some() {
             v.extend_from_slice(b",\"ip\":");
             json::write_str(&mut v, format!("nats-route://{}/", display_host_port(&host, port)).as_bytes());
@@ -552,27 +584,43 @@ impl Server {
                 if account == GLOBAL_ACCOUNT && self.conns[slot].route.as_ref().is_some_and(|r| r.registered) {
                     self.remote_sub(slot, subject, queue);
                 }
+                self.route_ok(slot);
                 true
             }
             RouteOp::Unsub { account, subject, queue } => {
                 if account == GLOBAL_ACCOUNT {
                     self.remote_unsub(slot, subject, queue);
                 }
+                self.route_ok(slot);
                 true
             }
             RouteOp::Msg(m) => {
+                self.route_ok(slot);
                 self.process_routed_msg(slot, m);
                 true
             }
         }
     }
 
+    /// A route CONNECT, checked in Go's order: JSON that fits Go's option
+    /// types (keys case-insensitive, `null` accepted), credentials, `lang`
+    /// (a client on the route port), `gateway`, cluster name.
     fn process_route_connect(&mut self, slot: usize, text: &[u8]) -> bool {
-        let Ok(v) = json::parse(text) else {
-            self.mark_close(slot, CloseReason::ProtocolViolation);
-            return false;
+        let v = match json::parse(text) {
+            Ok(v @ Value::Object(_))
+                if crate::client::types_ok(&v, crate::client::CONNECT_FIELDS)
+                    && crate::client::types_ok(&v, ROUTE_CONNECT_FIELDS) =>
+            {
+                v
+            }
+            Ok(Value::Null) => Value::Object(Vec::new()),
+            _ => {
+                self.mark_close(slot, CloseReason::ProtocolViolation);
+                return false;
+            }
         };
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |k: &str| v.get_ignore_case(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let flag = |k: &str| v.get_ignore_case(k).and_then(Value::as_bool).unwrap_or(false);
         if let Some((u, p)) = self.route_auth() {
             if s("user") != u || !crate::auth::password_matches(&p, &s("pass")) {
                 log::error!("{} - authentication error", self.conns[slot].prefix);
@@ -586,19 +634,34 @@ impl Server {
             self.close_after_flush(slot, CloseReason::WrongPort);
             return false;
         }
-        let peer_cluster = s("cluster");
-        let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
-        if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, true) {
+        let gateway = s("gateway");
+        if !gateway.is_empty() {
+            let text = format!("Rejecting connection from gateway {gateway:?} on the Route port");
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            self.close_after_flush(slot, CloseReason::WrongGateway);
             return false;
         }
-        let headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
+        if !self.cluster_name_ok(slot, &s("cluster"), flag("cluster_dynamic"), true) {
+            return false;
+        }
         let r = self.conns[slot].route.as_mut().expect("route state");
         r.connect_seen = true;
-        r.headers = headers;
+        r.headers = flag("headers");
+        r.verbose = flag("verbose");
         if r.remote_id.is_empty() {
             r.remote_id = s("name");
         }
         true
+    }
+
+    /// `+OK` after an op from a peer that asked for verbose mode.
+    fn route_ok(&mut self, slot: usize) {
+        if self.conns[slot].route.as_ref().is_some_and(|r| r.verbose) {
+            let c = &mut self.conns[slot];
+            c.out.extend_from_slice(b"+OK\r\n");
+            Server::queue_flush(&mut self.pending_flush, c, slot);
+        }
     }
 
     /// Checks a peer's cluster name (Go's rule). On a mismatch a server

@@ -52,6 +52,7 @@ pub enum CloseReason {
     MsgHeaderViolation,
     NoRespondersRequiresHeaders,
     WrongPort,
+    WrongGateway,
     DuplicateRoute,
     ClusterNameConflict,
 }
@@ -77,6 +78,7 @@ impl CloseReason {
             CloseReason::MsgHeaderViolation => "Message Header Violation",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::WrongPort => "Incorrect Port",
+            CloseReason::WrongGateway => "Wrong Gateway",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
         }

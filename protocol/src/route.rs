@@ -80,6 +80,10 @@ enum Verb {
     LMsg,
     APlus,
     AMinus,
+    Sub,
+    Unsub,
+    Pub,
+    HPub,
 }
 
 const VERBS: &[(&[u8], After)] = &[
@@ -98,9 +102,16 @@ const VERBS: &[(&[u8], After)] = &[
     (b"LMSG", After::Args),
     (b"A+", After::Args),
     (b"A-", After::Args),
+    // Client ops on a route: SUB and UNSUB are ignored, PUB and HPUB are
+    // read whole and come out as messages of no account (dropped), as Go
+    // treats them.
+    (b"SUB", After::Args),
+    (b"UNSUB", After::Args),
+    (b"PUB", After::Args),
+    (b"HPUB", After::Args),
 ];
 
-const VERB_IDS: [Verb; 15] = [
+const VERB_IDS: [Verb; 19] = [
     Verb::Info,
     Verb::Connect,
     Verb::Ping,
@@ -116,6 +127,10 @@ const VERB_IDS: [Verb; 15] = [
     Verb::LMsg,
     Verb::APlus,
     Verb::AMinus,
+    Verb::Sub,
+    Verb::Unsub,
+    Verb::Pub,
+    Verb::HPub,
 ];
 
 /// Byte ranges `(start, len)` within the control line.
@@ -266,7 +281,34 @@ impl RouteParser {
             Verb::Info => done(RouteOp::Info(trim_start(&line[args_at..]))),
             Verb::Connect => done(RouteOp::Connect(trim_start(&line[args_at..]))),
             Verb::Err => done(RouteOp::Err(trim_start(&line[args_at..]))),
-            Verb::LsPlus | Verb::LsMinus | Verb::APlus | Verb::AMinus => done(RouteOp::Ignored),
+            Verb::LsPlus | Verb::LsMinus | Verb::APlus | Verb::AMinus | Verb::Sub | Verb::Unsub => {
+                done(RouteOp::Ignored)
+            }
+            Verb::Pub | Verb::HPub => {
+                let t = Tokens::split(line, args_at);
+                let sizes = if verb == Verb::Pub { 1 } else { 2 };
+                let n = t.count;
+                if n != 1 + sizes && n != 2 + sizes {
+                    return Err(ParseError::BadArgs);
+                }
+                let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
+                let mut args = MsgArgs {
+                    account: (0, 0),
+                    subject: t.at(0),
+                    reply: (n == 2 + sizes).then(|| t.at(1)),
+                    queues: None,
+                    header_len: None,
+                    ignored: false,
+                };
+                if sizes == 2 {
+                    let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
+                    if hdr > total {
+                        return Err(ParseError::BadHeaderSize);
+                    }
+                    args.header_len = Some(hdr);
+                }
+                self.finish_body(buf, args, args_at, line_len, next, total)
+            }
             Verb::RsPlus => {
                 let t = Tokens::split(line, args_at);
                 let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
@@ -504,7 +546,8 @@ mod tests {
         assert_eq!(check(b"RMSG $G foo x 1 5\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"RMSG $G 5\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"RMSG $G foo 2\r\nabc\r\n").1, Some(ParseError::BadPayloadEnd));
-        assert_eq!(check(b"PUB foo 1\r\n").1, Some(ParseError::UnknownOp));
+        assert_eq!(check(b"MSG foo 1\r\n").1, Some(ParseError::UnknownOp));
+        assert_eq!(check(b"PUB foo\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"HMSG $G f 3 2\r\n").1, Some(ParseError::BadHeaderSize));
     }
 
@@ -540,6 +583,23 @@ mod tests {
         assert_eq!(p.parse(b"HMSG $G foo 2 1001\r\n"), Err(ParseError::MaxPayload));
         let mut p = RouteParser::new(64, 1000);
         assert!(matches!(p.parse(b"RMSG $G foo 1000\r\n"), Ok(Status::Partial)));
+    }
+
+    #[test]
+    fn client_ops_on_a_route() {
+        let s = |op: RouteOp| format!("{op:?}");
+        let none = |reply, header_len, message| {
+            s(RouteOp::Msg(RouteMsg { account: b"", subject: b"foo", reply, queues: None, header_len, message }))
+        };
+        assert_eq!(
+            ok(b"SUB foo 1\r\nUNSUB 1\r\nPUB foo 2\r\nhi\r\nHPUB foo r 2 4\r\nhiab\r\n"),
+            vec![
+                s(RouteOp::Ignored),
+                s(RouteOp::Ignored),
+                none(None, None, b"hi"),
+                none(Some(&b"r"[..]), Some(2), b"hiab")
+            ]
+        );
     }
 
     #[test]
