@@ -263,12 +263,20 @@ def choose_splits(rng, data, ops):
             cuts.append(pos)
     else:
         cuts = list(range(1, n)) if n <= 48 else sorted(set(rng.randrange(1, n) for _ in range(12)))
-    # Never cut right after a CR that does not end a line: Go drops such a CR
-    # from a control line held across reads, so its result would depend on
-    # read boundaries.
+    # Never cut a line that holds a CR other than its final one: Go keeps a
+    # control line that spans reads without its CRs (and, unsplit, drops the
+    # line's last byte instead), so the result would depend on read
+    # boundaries.
     out = []
     for c in cuts:
-        if 0 < c < n and not (data[c - 1:c] == b"\r" and data[c:c + 1] != b"\n"):
+        if not 0 < c < n:
+            continue
+        start = data.rfind(b"\n", 0, c) + 1
+        end = data.find(b"\n", c)
+        line = data[start:end if end >= 0 else n]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if b"\r" not in line:
             out.append(c)
     return sorted(set(out))
 
