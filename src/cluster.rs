@@ -146,6 +146,8 @@ pub struct Cluster {
     pub local_interest: FxHashMap<Box<[u8]>, u32>,
     /// Bumped whenever the set of client URLs of the cluster changes.
     pub urls_version: u64,
+    /// Client URLs learned from registered peers (sorted, no duplicates).
+    pub peer_urls: Vec<String>,
 }
 
 impl Cluster {
@@ -165,6 +167,7 @@ impl Cluster {
             routes: FxHashMap::default(),
             local_interest: FxHashMap::default(),
             urls_version: 0,
+            peer_urls: Vec::new(),
         }
     }
 }
@@ -819,7 +822,6 @@ impl Server {
             return true;
         }
         cluster.routes.insert(id.clone(), slot);
-        cluster.urls_version += 1;
         if let Some(t) = self.conns[slot].route.as_ref().and_then(|r| r.target) {
             if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                 tt.remote_id = Some(id.clone());
@@ -831,8 +833,7 @@ impl Server {
         self.send_local_subs(slot);
         log::debug!("{} - Sent local subscriptions to route", self.conns[slot].prefix);
         self.gossip_new_route(slot);
-        self.build_info_tail();
-        self.send_async_info();
+        self.refresh_peer_urls();
         true
     }
 
@@ -920,7 +921,6 @@ impl Server {
             if let Some(cl) = self.cluster.as_mut() {
                 if cl.routes.get(&r.remote_id) == Some(&slot) {
                     cl.routes.remove(&r.remote_id);
-                    cl.urls_version += 1;
                     urls_changed = true;
                 }
             }
@@ -945,8 +945,7 @@ impl Server {
             }
         }
         if urls_changed {
-            self.build_info_tail();
-            self.send_async_info();
+            self.refresh_peer_urls();
         }
     }
 
@@ -954,13 +953,38 @@ impl Server {
         if let Some(r) = self.conns[slot].route.as_mut() {
             if r.connect_urls != urls {
                 r.connect_urls = urls;
-                if let Some(c) = self.cluster.as_mut() {
-                    c.urls_version += 1;
-                }
-                self.build_info_tail();
-                self.send_async_info();
+                self.refresh_peer_urls();
             }
         }
+    }
+
+    /// Recomputes the set of client URLs learned from registered peers; when
+    /// it changed, the client INFO is rebuilt and protocol-1 clients get it.
+    /// As in Go, `connect_urls` appears with the first peer URL and then
+    /// stays (with at least our own URLs), and a peer without URLs changes
+    /// nothing.
+    fn refresh_peer_urls(&mut self) {
+        let Some(c) = self.cluster.as_ref() else {
+            return;
+        };
+        let advertised = if self.opts.no_advertise { Default::default() } else { c.routes.clone() };
+        let mut urls: Vec<String> = advertised
+            .values()
+            .filter_map(|slot| self.conns.get(*slot)?.route.as_ref())
+            .flat_map(|r| r.connect_urls.iter().cloned())
+            .collect();
+        urls.sort();
+        urls.dedup();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if urls == c.peer_urls {
+            return;
+        }
+        c.peer_urls = urls;
+        c.urls_version += 1;
+        self.build_info_tail();
+        self.send_async_info();
     }
 
     /// Client URLs of this server: `client_advertise`, or the listen

@@ -263,8 +263,8 @@ impl Server {
         if let Some(c) = &self.cluster {
             v.extend_from_slice(b",\"cluster\":");
             write_str(&mut v, c.name.as_bytes());
-            // Once a peer was seen the list stays, with at least our own URL,
-            // so clients learn that departed servers are gone.
+            // Once a peer URL was seen the list stays, with at least our own
+            // URLs, so clients learn that departed servers are gone.
             if c.urls_version > 0 {
                 v.extend_from_slice(b",\"connect_urls\":[");
                 for (i, u) in self.cluster_client_urls().iter().enumerate() {
@@ -325,7 +325,6 @@ impl Server {
         x
     }
 
-    /// `d` plus up to `pct` percent of random jitter.
     /// Arms a new connection's ping timer, as Go does from accept or dial:
     /// the first PING after `first` or the ping interval if shorter (plus up
     /// to 20 %), so a peer that never speaks is found stale.
@@ -337,6 +336,7 @@ impl Server {
         self.timers.add_in(d, TimerKind::Ping { slot, cid });
     }
 
+    /// `d` plus up to `pct` percent of random jitter.
     pub fn jitter(&mut self, d: Duration, pct: u64) -> Duration {
         let ms = d.as_millis() as u64;
         let extra = if ms == 0 || pct == 0 { 0 } else { self.rand() % (ms * pct / 100 + 1) };
