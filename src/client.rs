@@ -632,11 +632,9 @@ impl Server {
         }
     }
 
+    /// SUB in Go's order: permissions, the subscription limit, then (only
+    /// for a new sid) the subject's validity.
     fn process_sub(&mut self, slot: usize, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
-        if !subject::is_valid_subject(subj) {
-            self.send_err(slot, "Invalid Subject");
-            return;
-        }
         let max_subs = self.opts.max_subscriptions;
         let c = &mut self.conns[slot];
         if c.perms.as_ref().and_then(|p| p.subscribe.as_ref()).is_some_and(|p| !p.allows_subscribe(subj, queue)) {
@@ -660,6 +658,10 @@ impl Server {
             return;
         }
         if !c.subs.contains_key(sid) {
+            if !subject::is_valid_subject(subj) {
+                self.send_err(slot, "Invalid Subject");
+                return;
+            }
             let sub = Rc::new(Subscription {
                 slot,
                 cid: c.cid,

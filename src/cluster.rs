@@ -423,7 +423,9 @@ impl Server {
         if c.dynamic_name {
             j.extend_from_slice(b",\"cluster_dynamic\":true");
         }
-        j.extend_from_slice(b"}\r\n");
+        // LS+/LS-/LMSG (interest and messages of a peer's leaf nodes) are
+        // read like RS+/RS-/RMSG.
+        j.extend_from_slice(b",\"lnoc\":true}\r\n");
         let conn = &mut self.conns[slot];
         if trace_enabled() {
             log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&j[..j.len() - 2]));
@@ -479,7 +481,7 @@ impl Server {
             }
             v.push(b']');
         }
-        v.push(b'}');
+        v.extend_from_slice(b",\"lnoc\":true}");
         v
     }
 

@@ -45,21 +45,21 @@ pub enum RouteOp<'a> {
     Pong,
     Ok,
     Err(&'a [u8]),
-    /// `RS+ <acc> <subj> [<queue> <weight>]`.
+    /// `RS+ <acc> <subj> [<queue> <weight>]`, or LS+ with an origin first.
     Sub {
         account: &'a [u8],
         subject: &'a [u8],
         queue: Option<(&'a [u8], u32)>,
     },
-    /// `RS- <acc> <subj> [<queue>]`.
+    /// `RS- <acc> <subj> [<queue>]` (LS- alike).
     Unsub {
         account: &'a [u8],
         subject: &'a [u8],
         queue: Option<&'a [u8]>,
     },
     Msg(RouteMsg<'a>),
-    /// LS+/LS-/LMSG/A+/A-: only sent to peers that asked for them; accepted
-    /// and ignored.
+    /// A+/A- (account interest, only sent to peers that asked) and client
+    /// SUB/UNSUB on a route: accepted and ignored.
     Ignored,
 }
 
@@ -145,7 +145,7 @@ fn slice(line: &[u8], s: Span) -> &[u8] {
 /// between them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Tokens {
-    first: [Span; 5],
+    first: [Span; 6],
     last: [Span; 3],
     count: usize,
 }
@@ -174,7 +174,7 @@ impl Tokens {
         }
     }
 
-    /// Token `i` counted from the start (`i` < 5).
+    /// Token `i` counted from the start (`i` < 6).
     fn at(&self, i: usize) -> Span {
         self.first[i]
     }
@@ -193,8 +193,6 @@ struct MsgArgs {
     reply: Option<Span>,
     queues: Option<Span>,
     header_len: Option<usize>,
-    /// An LMSG: its payload is read and dropped, the op is `Ignored`.
-    ignored: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,9 +279,7 @@ impl RouteParser {
             Verb::Info => done(RouteOp::Info(trim_start(&line[args_at..]))),
             Verb::Connect => done(RouteOp::Connect(trim_start(&line[args_at..]))),
             Verb::Err => done(RouteOp::Err(trim_start(&line[args_at..]))),
-            Verb::LsPlus | Verb::LsMinus | Verb::APlus | Verb::AMinus | Verb::Sub | Verb::Unsub => {
-                done(RouteOp::Ignored)
-            }
+            Verb::APlus | Verb::AMinus | Verb::Sub | Verb::Unsub => done(RouteOp::Ignored),
             Verb::Pub | Verb::HPub => {
                 let t = Tokens::split(line, args_at);
                 let sizes = if verb == Verb::Pub { 1 } else { 2 };
@@ -298,7 +294,6 @@ impl RouteParser {
                     reply: (n == 2 + sizes).then(|| t.at(1)),
                     queues: None,
                     header_len: None,
-                    ignored: false,
                 };
                 if sizes == 2 {
                     let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
@@ -309,21 +304,23 @@ impl RouteParser {
                 }
                 self.finish_body(buf, args, args_at, line_len, next, total)
             }
-            Verb::RsPlus => {
+            Verb::RsPlus | Verb::LsPlus => {
                 let t = Tokens::split(line, args_at);
-                let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
-                match t.count {
+                // LS+ (interest that came from a leaf node) names its origin first.
+                let o = usize::from(verb == Verb::LsPlus);
+                let (account, subject) = (slice(line, t.at(o)), slice(line, t.at(o + 1)));
+                match t.count - o.min(t.count) {
                     2 => done(RouteOp::Sub { account, subject, queue: None }),
                     4 => {
                         // A weight that is not a size counts as 0: no
                         // member over there to pick (Go's reading).
-                        let w = parse_size(slice(line, t.at(3))).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
-                        done(RouteOp::Sub { account, subject, queue: Some((slice(line, t.at(2)), w)) })
+                        let w = parse_size(slice(line, t.at(o + 3))).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
+                        done(RouteOp::Sub { account, subject, queue: Some((slice(line, t.at(o + 2)), w)) })
                     }
                     _ => Err(ParseError::BadArgs),
                 }
             }
-            Verb::RsMinus => {
+            Verb::RsMinus | Verb::LsMinus => {
                 let t = Tokens::split(line, args_at);
                 let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
                 match t.count {
@@ -344,38 +341,24 @@ impl RouteParser {
                 if n < skip + 2 + sizes {
                     return Err(ParseError::BadArgs);
                 }
-                if skip == 1 {
-                    // Only offered to peers announcing leafnode support; read and drop.
-                    let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
-                    let args = MsgArgs {
-                        account: (0, 0),
-                        subject: (0, 0),
-                        reply: None,
-                        queues: None,
-                        header_len: None,
-                        ignored: true,
-                    };
-                    return self.finish_body(buf, args, args_at, line_len, next, total);
-                }
                 let mut args = MsgArgs {
-                    account: t.at(0),
-                    subject: t.at(1),
+                    account: t.at(skip),
+                    subject: t.at(skip + 1),
                     reply: None,
                     queues: None,
                     header_len: None,
-                    ignored: false,
                 };
-                let plain = 2 + sizes;
+                let plain = skip + 2 + sizes;
                 if n == plain + 1 {
-                    args.reply = Some(t.at(2));
+                    args.reply = Some(t.at(skip + 2));
                 } else if n > plain + 1 {
-                    let marker = slice(line, t.at(2));
+                    let marker = slice(line, t.at(skip + 2));
                     let (qfirst, qlast_from_end) = match marker {
                         b"+" => {
-                            args.reply = Some(t.at(3));
-                            (4, sizes + 1)
+                            args.reply = Some(t.at(skip + 3));
+                            (skip + 4, sizes + 1)
                         }
-                        b"|" => (3, sizes + 1),
+                        b"|" => (skip + 3, sizes + 1),
                         _ => return Err(ParseError::BadArgs),
                     };
                     // `+ reply` may come without queue names.
@@ -423,9 +406,6 @@ impl RouteParser {
         }
         self.state = State::Line { scanned: 0 };
         let line = &buf[..line_len];
-        if args.ignored {
-            return Ok(Status::Complete(Frame { op: RouteOp::Ignored, line, args_at, len: end + 2 }));
-        }
         let msg = RouteMsg {
             account: slice(line, args.account),
             subject: slice(line, args.subject),
@@ -519,7 +499,7 @@ mod tests {
                 s(RouteOp::Sub { account: b"$G", subject: b"bar", queue: Some((b"q1", 2)) }),
                 s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None }),
                 s(RouteOp::Unsub { account: b"$G", subject: b"bar", queue: Some(b"q1") }),
-                s(RouteOp::Ignored),
+                s(RouteOp::Sub { account: b"$G", subject: b"x", queue: None }),
                 s(RouteOp::Ignored),
             ]
         );
@@ -551,12 +531,27 @@ mod tests {
         assert_eq!(check(b"HMSG $G f 3 2\r\n").1, Some(ParseError::BadHeaderSize));
     }
 
-    /// Found by the route fuzz target: an LMSG whose payload arrived in a
-    /// later read came back as a message with an empty account and subject.
+    /// Leaf-origin ops: LS+ names the origin first, LMSG too (and always
+    /// has a header size); a payload in a later read keeps its fields (the
+    /// route fuzz target once found them lost).
     #[test]
-    fn lmsg_payload_in_a_later_read_is_ignored() {
+    fn leaf_origin_ops() {
         let s = |op: RouteOp| format!("{op:?}");
-        assert_eq!(ok(b"LMSG c $G foo r 2 4\r\nhiab\r\nPING\r\n"), vec![s(RouteOp::Ignored), s(RouteOp::Ping)]);
+        assert_eq!(
+            ok(b"LMSG c $G foo r 2 4\r\nhiab\r\nLMSG c $G foo + r q1 0 1\r\nx\r\nPING\r\n"),
+            vec![
+                m(b"$G", b"foo", Some(b"r"), None, Some(2), b"hiab"),
+                m(b"$G", b"foo", Some(b"r"), Some(b"q1"), Some(0), b"x"),
+                s(RouteOp::Ping)
+            ]
+        );
+        assert_eq!(
+            ok(b"LS+ c $G foo q 2\r\nLS- $G foo q\r\n"),
+            vec![
+                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 2)) }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q") }),
+            ]
+        );
     }
 
     #[test]

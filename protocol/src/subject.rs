@@ -27,13 +27,15 @@ pub fn is_valid_literal_subject(s: &[u8]) -> bool {
 }
 
 /// Whether the literal subject `subject` is matched by the pattern `pattern`.
+/// A subject with an empty token matches nothing (as in Go's sublist).
 pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     let mut p = pattern.split(|c| *c == b'.');
     let mut s = subject.split(|c| *c == b'.');
     loop {
         match (p.next(), s.next()) {
             (None, None) => return true,
-            (Some(b">"), Some(_)) => return true,
+            (_, Some(b"")) => return false,
+            (Some(b">"), Some(_)) => return s.all(|t| !t.is_empty()),
             (Some(b"*"), Some(_)) => {}
             (Some(a), Some(b)) if a == b => {}
             _ => return false,
@@ -68,5 +70,8 @@ mod tests {
         assert!(!matches(b"foo*", b"foox"));
         assert!(matches(b"a.b", b"a.b"));
         assert!(!matches(b"a.b", b"a.b.c"));
+        for empty in [&b"foo..x"[..], b"foo.", b".foo", b"", b"foo.x."] {
+            assert!(!matches(b">", empty) && !matches(b"foo.>", empty) && !matches(b"*.*", empty), "{empty:?}");
+        }
     }
 }
