@@ -967,7 +967,13 @@ impl Protocol for ClientProtocol {
             server.auth_violation(slot);
             return Ok(Some((buf.len(), false)));
         }
-        match server.conns[slot].parser.parse(buf)? {
+        let parsed = server.conns[slot].parser.parse(buf);
+        if matches!(parsed, Err(ParseError::BadPayloadEnd)) {
+            // Go has answered the PUB line (pedantic subject check) before
+            // it finds the payload's end wrong.
+            server.check_pending_subject(slot, buf);
+        }
+        match parsed? {
             Status::Complete(f) => {
                 let len = f.len;
                 Ok(Some((len, server.client_op(slot, f))))

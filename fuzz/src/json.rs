@@ -63,7 +63,7 @@ fn depth(v: &Value) -> usize {
 /// Equality where numbers compare by value and NaN never appears.
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::Number(_) | Value::Integer(_), Value::Number(_) | Value::Integer(_)) => a.as_f64() == b.as_f64(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))

@@ -323,11 +323,13 @@ impl ClientParser {
         header_len: usize,
     ) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
         let end = body_start + body_len;
+        // On a bad payload end the op stays parked, so the caller can still
+        // ask for its subject (`pending_subject`) while answering the error.
+        self.state = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
         if buf.len() < end + 2 {
             if buf.len() > end && buf[end] != b'\r' {
                 return Err(ParseError::BadPayloadEnd);
             }
-            self.state = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
             return Ok(Status::Partial);
         }
         if buf[end] != b'\r' || buf[end + 1] != b'\n' {

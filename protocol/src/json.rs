@@ -14,6 +14,10 @@ use core::fmt;
 pub enum Value {
     Null,
     Bool(bool),
+    /// A number written as an integer (no fraction or exponent) that fits
+    /// an i64: what Go accepts for an integer field.
+    Integer(i64),
+    /// Any other number.
     Number(f64),
     String(String),
     Array(Vec<Value>),
@@ -55,6 +59,7 @@ impl Value {
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Number(n) => Some(*n),
+            Value::Integer(n) => Some(*n as f64),
             _ => None,
         }
     }
@@ -62,6 +67,7 @@ impl Value {
     /// A non-negative integral number that fits in `i64`.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
+            Value::Integer(n) => Some(*n),
             Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(*n as i64),
             _ => None,
         }
@@ -213,6 +219,7 @@ impl Reader<'_> {
         if !digits(self) {
             return Err(self.err());
         }
+        let int_end = self.i;
         if self.eat(b'.') && !digits(self) {
             return Err(self.err());
         }
@@ -226,6 +233,11 @@ impl Reader<'_> {
             }
         }
         let text = core::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err())?;
+        if int_end == self.i {
+            if let Ok(n) = text.parse::<i64>() {
+                return Ok(Value::Integer(n));
+            }
+        }
         // Out-of-range numbers (1e999) are rejected, as Go's decoder does,
         // rather than becoming an infinity that cannot be written back.
         match text.parse::<f64>() {
@@ -324,6 +336,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Value::Number(n) => {
             if n.fract() == 0.0 && n.abs() < 9.0e15 {
                 out.extend_from_slice((*n as i64).to_string().as_bytes());

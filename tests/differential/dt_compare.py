@@ -123,10 +123,14 @@ class Normalised:
     def __init__(self):
         self.conns = {}      # idx -> {"kind", "ops", "tail", "closed"}
         self.queue = []      # sorted queue deliveries
+        self.server_exit = None
+        self.server_log_tail = ""
 
 
 def normalise(obs, allow):
     out = Normalised()
+    out.server_exit = obs.server_exit
+    out.server_log_tail = obs.server_log_tail
     queue = []
     for idx in sorted(obs.conns):
         c = obs.conns[idx]
@@ -240,6 +244,11 @@ def compare(na, nb):
     connection, every differing INFO (paired up) and the first other
     difference, each with a signature for grouping."""
     diffs = []
+    for label, n in (("reference", na), ("candidate", nb)):
+        if n.server_exit is not None:
+            diffs.append(Difference("-", "server", "%s server exited during the scenario" % label,
+                                    "status %s; log tail:\n%s" % (n.server_exit,
+                                                                  n.server_log_tail)))
     for idx in sorted(set(na.conns) | set(nb.conns)):
         a = na.conns.get(idx)
         b = nb.conns.get(idx)

@@ -266,7 +266,7 @@ def split_ops(buf, pos=0):
 class Conn:
     """One TCP connection of a scenario and everything it received."""
 
-    def __init__(self, idx, kind, server_port, timing):
+    def __init__(self, idx, kind, server_port, timing, server_alive=lambda: True):
         self.idx = idx
         self.kind = kind
         self.server_port = server_port
@@ -280,14 +280,18 @@ class Conn:
         self.timeouts = []
         self.retired = False      # parser state unknown after a "hang" op
         self.sock = None
+        self.local_port = 0
         deadline = time.monotonic() + timing.first_line
         while True:
             try:
                 self.sock = socket.create_connection((HOST, server_port), timeout=1.0)
                 break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
+                if time.monotonic() > deadline or not server_alive():
+                    # Refused for good (the server died): a connection that
+                    # received nothing and is closed.
+                    self.eof = True
+                    return
                 time.sleep(0.002)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
@@ -382,6 +386,8 @@ class Observation:
         self.error = None
         self.server_id = None
         self.cluster_name = None  # a generated cluster name, to be normalised
+        self.server_exit = None   # exit status if the server died mid-scenario
+        self.server_log_tail = ""
         self.ports = {}
         self.sortable = {}        # idx -> set of segment numbers (PONG-delimited)
 
@@ -484,7 +490,8 @@ class Player:
         srv = self.srv
         if step.kind == "open":
             port = srv.cluster_port if step.conn_kind == "route" else srv.client_port
-            c = Conn(step.conn, step.conn_kind, port, self.t)
+            c = Conn(step.conn, step.conn_kind, port, self.t,
+                     server_alive=lambda: srv.proc is not None and srv.proc.poll() is None)
             self.conns[step.conn] = c
             self.first_line(c)
             if self.obs.server_id is None and c.first_info is not None:
@@ -567,6 +574,12 @@ def run_scenario(scenario, binary, workdir, timing, tag):
     try:
         player = Player(scenario, srv, timing)
         obs = player.run()
+        code = srv.proc.poll()
+        if code is not None:
+            # The server died during the scenario (a crash is a difference
+            # of its own, whatever the connections saw).
+            obs.server_exit = code
+            obs.server_log_tail = srv.log_bytes()[-3000:].decode("utf-8", "replace")
     finally:
         srv.stop()
     return obs
