@@ -466,8 +466,10 @@ impl Server {
             v.extend_from_slice(b",\"ip\":");
             json::write_str(&mut v, format!("nats-route://{}/", display_host_port(&host, port)).as_bytes());
         }
-        v.extend_from_slice(b",\"cluster\":");
-        json::write_str(&mut v, c.name.as_bytes());
+        if !c.name.is_empty() {
+            v.extend_from_slice(b",\"cluster\":");
+            json::write_str(&mut v, c.name.as_bytes());
+        }
         if c.info_dynamic {
             v.extend_from_slice(b",\"cluster_dynamic\":true");
         }
@@ -757,6 +759,11 @@ impl Server {
             return false;
         }
         let name = v.get("server_name").and_then(Value::as_str).unwrap_or("").to_string();
+        if name == self.server_name && !self.conns[slot].route.as_ref().is_some_and(|r| r.solicited) {
+            log::error!("{} - Remote server has a duplicate name: {name:?}", self.conns[slot].prefix);
+            self.mark_close(slot, CloseReason::DuplicateServerName);
+            return false;
+        }
         let headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
         let port = v.get("port").and_then(Value::as_i64).unwrap_or(0);
         let peer_ip = self.conns[slot].peer.ip();

@@ -53,6 +53,7 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     WrongPort,
     WrongGateway,
+    DuplicateServerName,
     DuplicateRoute,
     ClusterNameConflict,
 }
@@ -79,6 +80,7 @@ impl CloseReason {
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::WrongPort => "Incorrect Port",
             CloseReason::WrongGateway => "Wrong Gateway",
+            CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
         }

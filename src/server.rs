@@ -261,8 +261,12 @@ impl Server {
         use rnats_protocol::json::write_str;
         let mut v = Vec::new();
         if let Some(c) = &self.cluster {
-            v.extend_from_slice(b",\"cluster\":");
-            write_str(&mut v, c.name.as_bytes());
+            // Omitted when empty (a generated name can give way to an empty
+            // one from a peer's CONNECT), as Go's omitempty does.
+            if !c.name.is_empty() {
+                v.extend_from_slice(b",\"cluster\":");
+                write_str(&mut v, c.name.as_bytes());
+            }
             // Once a peer URL was seen the list stays, with at least our own
             // URLs, so clients learn that departed servers are gone.
             if c.urls_version > 0 {
