@@ -511,7 +511,13 @@ class Player:
         closed_before = {i: x.eof or x.closed_by_us for i, x in self.conns.items()}
         if step.kind == "close":
             if not c.eof and not c.closed_by_us:
-                pump(self.conns.values(), 0)
+                # Collect what is still in flight to it first (deliveries
+                # other connections caused are written asynchronously).
+                if c.retired:
+                    self.quiet(c)
+                elif c.send(b"PING\r\n"):
+                    c.pongs_owed += 1
+                    self.barrier(c, no)
                 c.close()
                 self.wait_server_side_gone(c)
         elif step.kind == "send":
