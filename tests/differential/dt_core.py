@@ -382,8 +382,7 @@ class Observation:
     def __init__(self, binary, profile):
         self.binary = binary
         self.profile = profile
-        self.conns = {}           # idx -> dict(kind, rx, closed, timeouts, segments)
-        self.error = None
+        self.conns = {}           # idx -> dict(kind, rx, closed, timeouts)
         self.server_id = None
         self.cluster_name = None  # a generated cluster name, to be normalised
         self.server_exit = None   # exit status if the server died mid-scenario
@@ -432,7 +431,11 @@ class Player:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                # The server owes fewer PONGs than Go would: note it (the
+                # streams differ anyway) and count from here, so that later
+                # steps do not each wait out the deadline again.
                 conn.timeouts.append(step_no)
+                conn.pongs_owed = conn.pongs_seen
                 return False
             pump(self.conns.values(), min(remaining, 0.05))
 
