@@ -216,8 +216,13 @@ impl Reader<'_> {
             }
             r.i > s
         };
+        let int_start = self.i;
         if !digits(self) {
             return Err(self.err());
+        }
+        // JSON has no leading zeros (`01`), and Go's decoder refuses them.
+        if self.b[int_start] == b'0' && self.i - int_start > 1 {
+            return Err(JsonError { offset: int_start });
         }
         let int_end = self.i;
         if self.eat(b'.') && !digits(self) {
@@ -404,6 +409,10 @@ mod tests {
         assert_eq!(parse(b" 1e999 "), Err(JsonError { offset: 1 }));
         assert_eq!(parse(b"[-1e400]"), Err(JsonError { offset: 1 }));
         assert_eq!(parse(b"1e308"), Ok(Value::Number(1e308)));
+        assert!(parse(b"01").is_err() && parse(b"-01").is_err() && parse(b"[00]").is_err());
+        assert_eq!(parse(b"0"), Ok(Value::Integer(0)));
+        assert_eq!(parse(b"-0.5"), Ok(Value::Number(-0.5)));
+        assert_eq!(parse(b"1.0"), Ok(Value::Number(1.0)));
         assert_eq!(parse(b"1e-400"), Ok(Value::Number(0.0)));
     }
 
