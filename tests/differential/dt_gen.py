@@ -1066,8 +1066,13 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
                 # An INFO may be what registers the route: the interest
                 # burst that answers it comes in hash-map order.
                 burst = any(op.data[:4].upper() == b"INFO" for op in ops)
-                self.scn.steps.append(Step("send", idx, ops=ops,
-                                           splits=choose_splits(rng, data, ops), sortable=burst))
+                # Go reads a client PUB/HPUB on a route differently when it
+                # spans reads (the held line is re-parsed as RMSG arguments):
+                # such steps are sent whole.
+                whole = any(op.data.split(b" ", 1)[0].upper() in (b"PUB", b"HPUB")
+                            for op in ops)
+                splits = [] if whole else choose_splits(rng, data, ops)
+                self.scn.steps.append(Step("send", idx, ops=ops, splits=splits, sortable=burst))
                 for op in ops:
                     if op.end == "hang" or (op.end == "close" and rng.random() < 0.85):
                         self.route_alive[idx] = False
