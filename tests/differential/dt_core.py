@@ -26,7 +26,6 @@ Only 127.0.0.1 is used, ports are picked by the servers (``-p -1``) and read
 from their logs, and every wait has a deadline.
 """
 
-import errno
 import os
 import re
 import select
