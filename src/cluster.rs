@@ -1107,7 +1107,7 @@ impl Server {
         let r = conn.route.as_mut().expect("route state");
         if let Some(existing) = r.remote_subs.get(&key) {
             if let Some((_, w)) = queue {
-                existing.weight.set(w.max(1));
+                existing.weight.set(w);
             }
             return;
         }
@@ -1120,7 +1120,7 @@ impl Server {
             sid: key.clone(),
             max: Cell::new(0),
             delivered: Cell::new(0),
-            weight: Cell::new(queue.map_or(1, |(_, w)| w.max(1))),
+            weight: Cell::new(queue.map_or(1, |(_, w)| w)),
         });
         r.remote_subs.insert(key, sub.clone());
         self.sublist.insert(sub);
