@@ -354,7 +354,9 @@ impl Server {
     /// Sends the 503 status to the publisher's own subscription on `reply`.
     fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
         let c = &mut self.conns[slot];
-        let Some(sub) = c.subs.values().find(|s| subject::matches(&s.subject, reply)).cloned() else {
+        // Only a plain subscription answers, as in Go.
+        let plain = |s: &&Rc<Subscription>| s.queue.is_none() && subject::matches(&s.subject, reply);
+        let Some(sub) = c.subs.values().find(plain).cloned() else {
             return;
         };
         encode::write_hmsg(&mut c.out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);

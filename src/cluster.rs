@@ -114,6 +114,9 @@ pub struct RouteState {
     pub solicited: bool,
     /// The peer asked for `+OK` after each op.
     pub verbose: bool,
+    /// Credentials from the peer's CONNECT(s).
+    pub user: String,
+    pub pass: String,
     pub target: Option<usize>,
     /// Dialed and not yet known to be connected.
     pub connecting: bool,
@@ -588,17 +591,21 @@ impl Server {
                 false
             }
             RouteOp::Sub { account, subject, queue } => {
-                if account == GLOBAL_ACCOUNT && self.conns[slot].route.as_ref().is_some_and(|r| r.registered) {
-                    self.remote_sub(slot, subject, queue);
+                // Interest counts from CONNECT on (Go takes it before the
+                // peer's INFO); `+OK` only for interest taken.
+                if account == GLOBAL_ACCOUNT
+                    && self.conns[slot].route.as_ref().is_some_and(|r| r.registered || r.connect_seen)
+                    && self.remote_sub(slot, subject, queue)
+                {
+                    self.route_ok(slot);
                 }
-                self.route_ok(slot);
                 true
             }
             RouteOp::Unsub { account, subject, queue } => {
                 if account == GLOBAL_ACCOUNT {
                     self.remote_unsub(slot, subject, queue);
+                    self.route_ok(slot);
                 }
-                self.route_ok(slot);
                 true
             }
             RouteOp::Msg(m) => {
@@ -628,8 +635,17 @@ impl Server {
         };
         let s = |k: &str| v.get_ignore_case(k).and_then(Value::as_str).unwrap_or("").to_string();
         let flag = |k: &str| v.get_ignore_case(k).and_then(Value::as_bool).unwrap_or(false);
+        // A later CONNECT keeps what an earlier one said unless it says it
+        // again (Go merges them).
+        let r = self.conns[slot].route.as_mut().expect("route state");
+        for (key, field) in [("user", &mut r.user), ("pass", &mut r.pass)] {
+            if let Some(x) = v.get_ignore_case(key).and_then(Value::as_str) {
+                x.clone_into(field);
+            }
+        }
+        let (user, pass) = (r.user.clone(), r.pass.clone());
         if let Some((u, p)) = self.route_auth() {
-            if s("user") != u || !crate::auth::password_matches(&p, &s("pass")) {
+            if user != u || !crate::auth::password_matches(&p, &pass) {
                 log::error!("{} - authentication error", self.conns[slot].prefix);
                 self.send_err(slot, "Authorization Violation");
                 self.close_after_flush(slot, CloseReason::AuthenticationViolation);
@@ -685,9 +701,11 @@ impl Server {
         if c.dynamic_name && (!peer_dynamic || c.name.as_str() < peer) {
             c.name = peer.to_string();
             // Only a configured name learned from a CONNECT becomes our
-            // configured name; one learned from an INFO stays "generated".
+            // configured name (an empty one leaves us "generated", as Go
+            // tells the two apart by the name being empty); one learned from
+            // an INFO stays "generated".
             if from_connect && !peer_dynamic {
-                c.dynamic_name = false;
+                c.dynamic_name = peer.is_empty();
             }
             log::info!("Cluster name updated to {peer}");
             self.build_info_tail();
@@ -772,7 +790,12 @@ impl Server {
             fields.retain(|(k, _)| k != "nonce");
             if !fields.iter().any(|(k, _)| k == "ip") {
                 let ip = format!("nats-route://{}/", display_host_port(&peer_ip.to_string(), port.max(0) as u16));
-                fields.push(("ip".into(), Value::String(ip)));
+                // Where Go's INFO struct has it: after max_payload (and jetstream).
+                let at = fields
+                    .iter()
+                    .rposition(|(k, _)| k == "max_payload" || k == "jetstream")
+                    .map_or(fields.len(), |i| i + 1);
+                fields.insert(at, ("ip".into(), Value::String(ip)));
             }
         }
         let urls: Vec<String> = v
@@ -1096,10 +1119,11 @@ impl Server {
         }
     }
 
-    fn remote_sub(&mut self, slot: usize, subject: &[u8], queue: Option<(&[u8], u32)>) {
+    /// Takes a peer's interest; false (after the -ERR) for an invalid subject.
+    fn remote_sub(&mut self, slot: usize, subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
         if !rnats_protocol::subject::is_valid_subject(subject) {
             self.send_err(slot, "Invalid Subscription");
-            return;
+            return false;
         }
         let key = interest_key(subject, queue.map(|(q, _)| q));
         let conn = &mut self.conns[slot];
@@ -1109,7 +1133,7 @@ impl Server {
             if let Some((_, w)) = queue {
                 existing.weight.set(w);
             }
-            return;
+            return true;
         }
         let sub = Rc::new(Subscription {
             slot,
@@ -1124,6 +1148,7 @@ impl Server {
         });
         r.remote_subs.insert(key, sub.clone());
         self.sublist.insert(sub);
+        true
     }
 
     fn remote_unsub(&mut self, slot: usize, subject: &[u8], queue: Option<&[u8]>) {

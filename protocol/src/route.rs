@@ -59,7 +59,7 @@ pub enum RouteOp<'a> {
     },
     Msg(RouteMsg<'a>),
     /// A+/A- (account interest, only sent to peers that asked) and client
-    /// SUB/UNSUB on a route: accepted and ignored.
+    /// SUB on a route: accepted and ignored.
     Ignored,
 }
 
@@ -102,9 +102,9 @@ const VERBS: &[(&[u8], After)] = &[
     (b"LMSG", After::Args),
     (b"A+", After::Args),
     (b"A-", After::Args),
-    // Client ops on a route: SUB and UNSUB are ignored, PUB and HPUB are
-    // read whole and come out as messages of no account (dropped), as Go
-    // treats them.
+    // Client ops on a route, as Go treats them: SUB is ignored, UNSUB is an
+    // error, PUB and HPUB are read whole and come out as messages of no
+    // account (dropped).
     (b"SUB", After::Args),
     (b"UNSUB", After::Args),
     (b"PUB", After::Args),
@@ -279,7 +279,9 @@ impl RouteParser {
             Verb::Info => done(RouteOp::Info(trim_start(&line[args_at..]))),
             Verb::Connect => done(RouteOp::Connect(trim_start(&line[args_at..]))),
             Verb::Err => done(RouteOp::Err(trim_start(&line[args_at..]))),
-            Verb::APlus | Verb::AMinus | Verb::Sub | Verb::Unsub => done(RouteOp::Ignored),
+            Verb::APlus | Verb::AMinus | Verb::Sub => done(RouteOp::Ignored),
+            // Go closes a route that sends UNSUB (no -ERR).
+            Verb::Unsub => Err(ParseError::BadArgs),
             Verb::Pub | Verb::HPub => {
                 let t = Tokens::split(line, args_at);
                 let sizes = if verb == Verb::Pub { 1 } else { 2 };
@@ -527,6 +529,7 @@ mod tests {
         assert_eq!(check(b"RMSG $G 5\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"RMSG $G foo 2\r\nabc\r\n").1, Some(ParseError::BadPayloadEnd));
         assert_eq!(check(b"MSG foo 1\r\n").1, Some(ParseError::UnknownOp));
+        assert_eq!(check(b"UNSUB 1\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"PUB foo\r\n").1, Some(ParseError::BadArgs));
         assert_eq!(check(b"HMSG $G f 3 2\r\n").1, Some(ParseError::BadHeaderSize));
     }
@@ -587,13 +590,8 @@ mod tests {
             s(RouteOp::Msg(RouteMsg { account: b"", subject: b"foo", reply, queues: None, header_len, message }))
         };
         assert_eq!(
-            ok(b"SUB foo 1\r\nUNSUB 1\r\nPUB foo 2\r\nhi\r\nHPUB foo r 2 4\r\nhiab\r\n"),
-            vec![
-                s(RouteOp::Ignored),
-                s(RouteOp::Ignored),
-                none(None, None, b"hi"),
-                none(Some(&b"r"[..]), Some(2), b"hiab")
-            ]
+            ok(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nHPUB foo r 2 4\r\nhiab\r\n"),
+            vec![s(RouteOp::Ignored), none(None, None, b"hi"), none(Some(&b"r"[..]), Some(2), b"hiab")]
         );
     }
 

@@ -11,7 +11,7 @@ README_PATH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "README.md")
 README_SECTION = "## Known differences from the Go server"
 README_ID_RE = re.compile(r"\(difftest allowlist: `([a-z0-9-]+)`\)")
 
-RULES = ("drop-ops", "collapse-repeats")
+RULES = ("drop-ops", "collapse-repeats", "none")
 
 
 class AllowlistError(ValueError):
@@ -24,9 +24,13 @@ class Allowlist:
         self._drops = []
         self._collapse = []
         self._skips = []
+        self._route_start_skips = []
         for e in entries:
             if e.get("skip_sent"):
                 self._skips.append((e["id"], re.compile(e["skip_sent"].encode("latin-1"))))
+            if e.get("skip_route_start"):
+                self._route_start_skips.append(
+                    (e["id"], re.compile(e["skip_route_start"].encode("latin-1"))))
             kinds = set(e.get("applies_to", ["client", "route"]))
             if e["rule"] == "drop-ops":
                 self._drops.append((re.compile(e["pattern"].encode("latin-1"), re.S), kinds))
@@ -40,13 +44,21 @@ class Allowlist:
     def skip_reason(self, scenario):
         """The id of the entry whose ``skip_sent`` matches a write of the
         scenario, or None."""
+        route_conns, started = set(), set()
         for step in scenario.steps:
+            if step.kind == "open" and step.conn_kind == "route":
+                route_conns.add(step.conn)
             if step.kind != "send":
                 continue
             data = step.data()
             for ident, rx in self._skips:
                 if rx.search(data):
                     return ident
+            if step.conn in route_conns and step.conn not in started:
+                started.add(step.conn)
+                for ident, rx in self._route_start_skips:
+                    if rx.match(data):
+                        return ident
         return None
 
     def apply_ops(self, ops, kind):
