@@ -1083,17 +1083,20 @@ impl Server {
     /// Local interest in `subject` (and `queue`) went up or down by one;
     /// tell the routes when that changes what they must send us.
     pub fn local_interest_changed(&mut self, subject: &[u8], queue: Option<&[u8]>, added: bool) {
+        self.local_interest_delta(subject, queue, if added { 1 } else { -1 });
+    }
+
+    /// Applies a change of `delta` local subscriptions on `subject`/`queue`
+    /// and tells the routes the outcome once (a closing client's queue
+    /// members leave in one step, as Go announces them).
+    pub fn local_interest_delta(&mut self, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
         let key = interest_key(subject, queue);
         let n = c.local_interest.entry(key.clone()).or_insert(0);
         let before = *n;
-        if added {
-            *n += 1;
-        } else {
-            *n = n.saturating_sub(1);
-        }
+        *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
         let after = *n;
         if after == 0 {
             c.local_interest.remove(&key);

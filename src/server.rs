@@ -16,6 +16,7 @@
 //! a short write waits for the WRITABLE edge.
 
 use std::io::{self, Read, Write};
+use std::rc::Rc;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -856,9 +857,15 @@ impl Server {
             row.stop = Some(SystemTime::now());
             row.reason = Some(reason.as_str());
             self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
+            // Interest leaves per subject and queue in one step.
+            let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(c.subs.len());
             for (_, sub) in c.subs.drain() {
                 self.sublist.remove(&sub);
-                self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
+                gone.push(sub);
+            }
+            gone.sort_by(|a, b| (&a.subject, &a.queue).cmp(&(&b.subject, &b.queue)));
+            for run in gone.chunk_by(|a, b| a.subject == b.subject && a.queue == b.queue) {
+                self.local_interest_delta(&run[0].subject, run[0].queue.as_deref(), -(run.len() as i64));
             }
             log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
         } else if c.kind == Kind::Route {
