@@ -1103,8 +1103,8 @@ impl Server {
         }
         let mut line = Vec::new();
         match queue {
-            None if before == 0 && after == 1 => encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
-            None if before == 1 && after == 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if before == 0 && after > 0 => encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if before > 0 && after == 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
             Some(q) if after > 0 && after != before => {
                 encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, Some((q, after)))
             }

@@ -16,8 +16,8 @@
 //! a short write waits for the WRITABLE edge.
 
 use std::io::{self, Read, Write};
-use std::rc::Rc;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};

@@ -521,3 +521,22 @@ def test_allow_responses_across_routes(oracle, tmp_path):
     finally:
         for n in nodes:
             n.stop()
+
+
+def test_closing_client_interest_leaves_routes_once(oracle, launch):
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    r = FakeRoute(srv.cluster_port)
+    r.handshake("X", dynamic=False)
+    r.pong()
+    c = Client(srv.port)
+    c.connect(pedantic=False)
+    c.send("SUB twice 1\r\nSUB twice 2\r\nSUB grp.x q 3\r\nSUB grp.x q 4\r\n")
+    c.ping()
+    c.close()
+    deadline = time.monotonic() + 5
+    seen = []
+    while time.monotonic() < deadline and not any(l.startswith(b"RS- $G grp.x") for l in seen):
+        seen += [l for l in r.pong() if l.startswith(b"RS")]
+    mine = [l for l in seen if b" twice" in l or b" grp.x" in l]
+    assert sorted(mine) == sorted([b"RS+ $G twice\r\n", b"RS+ $G grp.x q 1\r\n", b"RS+ $G grp.x q 2\r\n",
+                                   b"RS- $G twice\r\n", b"RS- $G grp.x q\r\n"]), mine
