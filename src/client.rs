@@ -431,23 +431,34 @@ impl Server {
                     continue;
                 }
                 // The sender picked this server for the group: one local
-                // member, chosen uniformly among the local ones.
+                // member, chosen uniformly among the local ones; with none
+                // able to take it, the first route member (as Go falls back).
                 let locals = group.iter().filter(|s| s.owner == Owner::Client).count();
-                if locals == 0 {
-                    continue;
-                }
-                let k = (self.rand() % locals as u64) as usize;
-                let start =
-                    group.iter().enumerate().filter(|(_, s)| s.owner == Owner::Client).nth(k).map_or(0, |(i, _)| i);
-                for i in 0..n {
-                    let sub = &group[(start + i) % n];
-                    if sub.owner == Owner::Client
-                        && self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired)
-                    {
-                        delivered = true;
-                        break;
+                let mut taken = false;
+                if locals > 0 {
+                    let k = (self.rand() % locals as u64) as usize;
+                    let start =
+                        group.iter().enumerate().filter(|(_, s)| s.owner == Owner::Client).nth(k).map_or(0, |(i, _)| i);
+                    for i in 0..n {
+                        let sub = &group[(start + i) % n];
+                        if sub.owner == Owner::Client
+                            && self.deliver_to(from, sub, subj, reply, header_len, msg, &mut expired)
+                        {
+                            taken = true;
+                            break;
+                        }
                     }
                 }
+                if !taken {
+                    if let Some(rsub) = group.iter().find(|s| s.owner == Owner::Route && s.weight.get() > 0) {
+                        if !sends.iter().any(|(s, _)| *s == rsub.slot) {
+                            sends.push((rsub.slot, rsub.cid));
+                        }
+                        picks.push((rsub.slot, rsub.clone()));
+                        taken = true;
+                    }
+                }
+                delivered |= taken;
                 continue;
             }
             // Each local member counts once, a route's member as often as
