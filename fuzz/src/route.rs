@@ -70,7 +70,13 @@ fn check_frame(buf: &[u8], f: &Frame<RouteOp>) {
     let body_start = line.len() + line_end;
     match f.op {
         RouteOp::Msg(m) => {
-            for t in [m.account, m.subject].into_iter().chain(m.reply) {
+            // A client PUB/HPUB on a route comes out with no account.
+            let verb = &line[..f.args_at];
+            let client_pub =
+                verb.trim_ascii().eq_ignore_ascii_case(b"PUB") || verb.trim_ascii().eq_ignore_ascii_case(b"HPUB");
+            assert!(is_token(m.account) || (m.account.is_empty() && client_pub));
+            assert!(within(line, m.account));
+            for t in [m.subject].into_iter().chain(m.reply) {
                 assert!(is_token(t) && within(line, t));
             }
             if let Some(q) = m.queues {
