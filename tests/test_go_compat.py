@@ -540,3 +540,67 @@ def test_closing_client_interest_leaves_routes_once(oracle, launch):
     mine = [l for l in seen if b" twice" in l or b" grp.x" in l]
     assert sorted(mine) == sorted([b"RS+ $G twice\r\n", b"RS+ $G grp.x q 1\r\n", b"RS+ $G grp.x q 2\r\n",
                                    b"RS- $G twice\r\n", b"RS- $G grp.x q\r\n"]), mine
+
+
+# ---------------------------------------------------------------------------
+# 5. Connections before their handshake are bounded
+# ---------------------------------------------------------------------------
+
+def test_silent_client_is_pinged_from_accept(oracle, launch, tmp_path):
+    conf = tmp_path / "ping.conf"
+    conf.write_text('ping_interval: "1s"\nping_max: 1\n')
+    srv = launch(oracle[1], "-c", str(conf))
+    c = Client(srv.port)  # reads INFO, then sends nothing at all
+    t0 = time.monotonic()
+    assert c.read_line(timeout=3) == b"PING\r\n"
+    assert 0.5 < time.monotonic() - t0 < 2.0
+    assert c.read_until_closed(timeout=3) == b"-ERR 'Stale Connection'\r\n"
+    assert time.monotonic() - t0 < 3.5
+
+
+def _stream_until_closed(port, head, limit=64 << 20, timeout=10.0):
+    """Sends `head` then filler on a fresh connection; returns (bytes sent
+    when the server closed it, what it sent us)."""
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.settimeout(0.05)
+    got = b""
+    try:
+        got += s.recv(65536)
+    except socket.timeout:
+        pass
+    sent = 0
+    chunk = b"x" * 65536
+    deadline = time.monotonic() + timeout
+    try:
+        s.sendall(head)
+        sent = len(head)
+        while sent < limit and time.monotonic() < deadline:
+            s.sendall(chunk)
+            sent += len(chunk)
+            try:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+            except socket.timeout:
+                pass
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return sent, got
+
+
+@pytest.mark.parametrize("head", [b"INFO ", b"CONNECT {\"cluster\":\"X\",\"name\":\"NF\"}\r\nRMSG $G foo 900000000\r\n",
+                                  b"RMSG $G foo 900000000\r\n", b"PING"])
+def test_route_port_input_is_bounded(oracle, launch, head):
+    if oracle[0] == "go2.9":
+        pytest.skip("Go 2.9.10 buffers such input without bound (newer Go closes it)")
+    if oracle[0] != "under-test" and head.startswith(b"CONNECT"):
+        pytest.skip("Go buffers a routed message of any announced size (README: known differences)")
+    from harness import proc_memory
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    sent, got = _stream_until_closed(srv.cluster_port, head)
+    assert sent < (2 << 20), "still open after %d bytes; got %r" % (sent, got[-200:])
+    assert b"-ERR '" in got, got[-200:]
+    assert proc_memory(srv.pid)["hwm"] < 64 << 20
