@@ -747,10 +747,9 @@ impl Server {
             if id != r.remote_id {
                 self.implicit_route(&v);
             } else if v.get("ldm").and_then(Value::as_bool) == Some(true) {
+                // Only lame duck mode changes a registered peer's client URLs
+                // (Go keeps those of its first INFO otherwise).
                 self.set_peer_urls(slot, Vec::new());
-            } else if let Some(urls) = v.get("connect_urls").and_then(Value::as_array) {
-                let urls = urls.iter().filter_map(Value::as_str).map(String::from).collect();
-                self.set_peer_urls(slot, urls);
             }
             return true;
         }
