@@ -207,6 +207,12 @@ impl Server {
         text("account", &mut creds.account);
         creds.new_account = flag("new_account", creds.new_account);
         let creds = (**creds).clone();
+        if c.implicit_user && self.opts.auth_required() && creds.user.is_empty() && creds.token.is_empty() {
+            // Taken as no_auth_user by an earlier op: Go refuses a CONNECT
+            // that names no one.
+            self.auth_violation(slot);
+            return false;
+        }
         let (user, perms) = if self.opts.auth_required() {
             match self.authenticate(&creds.user, &creds.pass, &creds.token) {
                 Some(a) => a,
@@ -245,6 +251,20 @@ impl Server {
             self.send_ok(slot);
         }
         true
+    }
+
+    /// A first op other than CONNECT with `no_auth_user` set: the
+    /// connection becomes that user, with its permissions, as in Go; a
+    /// CONNECT after that must name credentials.
+    pub fn assume_no_auth_user(&mut self, slot: usize) {
+        let Some((user, perms)) = self.authenticate("", "", "") else {
+            return;
+        };
+        let c = &mut self.conns[slot];
+        c.user = user;
+        c.perms = perms;
+        c.connected = true;
+        c.implicit_user = true;
     }
 
     /// Checks CONNECT credentials against the configured token, single

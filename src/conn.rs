@@ -167,6 +167,8 @@ pub struct Conn {
     /// What CONNECT said about identity, kept so a later CONNECT that
     /// leaves a key out keeps its value (as Go merges CONNECTs).
     pub creds: Option<Box<ConnectCreds>>,
+    /// Became `no_auth_user` by a first op other than CONNECT.
+    pub implicit_user: bool,
     /// Reply subjects this client may answer (`allow_responses`).
     pub replies: Option<Box<crate::auth::Replies>>,
     pub lang: String,
@@ -225,6 +227,7 @@ impl Conn {
             user: String::new(),
             perms: None,
             creds: None,
+            implicit_user: false,
             replies: None,
             lang: String::new(),
             version: String::new(),

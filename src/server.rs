@@ -973,10 +973,13 @@ impl Protocol for ClientProtocol {
     }
     fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
         let conn = &server.conns[slot];
-        if !conn.connected && server.auth_enforced() && !buf[0].eq_ignore_ascii_case(&b'C') {
-            // Go refuses at the first byte of any op but CONNECT.
-            server.auth_violation(slot);
-            return Ok(Some((buf.len(), false)));
+        if !conn.connected && !buf[0].eq_ignore_ascii_case(&b'C') && server.opts.auth_required() {
+            if server.auth_enforced() {
+                // Go refuses at the first byte of any op but CONNECT.
+                server.auth_violation(slot);
+                return Ok(Some((buf.len(), false)));
+            }
+            server.assume_no_auth_user(slot);
         }
         let parsed = server.conns[slot].parser.parse(buf);
         if matches!(parsed, Err(ParseError::BadPayloadEnd)) {

@@ -604,3 +604,31 @@ def test_route_port_input_is_bounded(oracle, launch, head):
     assert sent < (2 << 20), "still open after %d bytes; got %r" % (sent, got[-200:])
     assert b"-ERR '" in got, got[-200:]
     assert proc_memory(srv.pid)["hwm"] < 64 << 20
+
+
+NO_AUTH_CONF = """authorization { users = [
+  { user: a, password: a }
+  { user: limited, password: x, permissions: { publish: "ok.>" } }
+] }
+no_auth_user: limited
+"""
+
+
+def test_no_auth_user_without_connect_gets_its_permissions(oracle, launch, tmp_path):
+    conf = tmp_path / "noauth.conf"
+    conf.write_text(NO_AUTH_CONF)
+    srv = launch(oracle[1], "-c", str(conf))
+    c = Client(srv.port)
+    c.send(b"PUB no 1\r\nx\r\nPUB ok.1 1\r\nx\r\nPING\r\n")
+    # No CONNECT: Go's defaults (verbose) and the no_auth_user's permissions.
+    assert c.read_line() == _violation("no")
+    assert c.read_line() == b"+OK\r\n"
+    c.expect(b"PONG\r\n")
+    # Taken as no_auth_user: a CONNECT naming no one is refused (Go 2.9;
+    # newer Go servers accept it), one with credentials is accepted.
+    if oracle[0] != "go2.10+":
+        c.send(b'CONNECT {"verbose":false}\r\n')
+        assert c.read_until_closed() == b"-ERR 'Authorization Violation'\r\n"
+    c2 = Client(srv.port)
+    c2.send(b'PING\r\nCONNECT {"verbose":false,"user":"a","pass":"a"}\r\nPING\r\n')
+    c2.expect(b"PONG\r\nPONG\r\n")
