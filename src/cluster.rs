@@ -820,6 +820,15 @@ impl Server {
 
     fn register_route(&mut self, slot: usize, id: String) -> bool {
         let cluster = self.cluster.as_mut().expect("cluster configured");
+        // A registered connection already being closed (say, after a cluster
+        // name change) gives way at once, as Go removes it when it closes.
+        if let Some(&old) = cluster.routes.get(&id) {
+            if old != slot && self.conns.get(old).is_none_or(|c| c.closing.is_some()) {
+                cluster.routes.remove(&id);
+                self.refresh_peer_urls();
+            }
+        }
+        let cluster = self.cluster.as_mut().expect("cluster configured");
         if let Some(&kept) = cluster.routes.get(&id) {
             if kept != slot {
                 log::debug!("{} - Detected duplicate remote route {id:?}", self.conns[slot].prefix);
