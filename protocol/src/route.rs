@@ -136,6 +136,20 @@ const VERB_IDS: [Verb; 19] = [
 /// Byte ranges `(start, len)` within the control line.
 type Span = (u32, u32);
 
+/// The total size (last token) and, with two sizes, the header size before
+/// it, which must not exceed the total.
+fn message_sizes(line: &[u8], t: &Tokens, sizes: usize) -> Result<(usize, Option<usize>), ParseError> {
+    let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
+    if sizes < 2 {
+        return Ok((total, None));
+    }
+    let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
+    if hdr > total {
+        return Err(ParseError::BadHeaderSize);
+    }
+    Ok((total, Some(hdr)))
+}
+
 fn slice(line: &[u8], s: Span) -> &[u8] {
     line.get(s.0 as usize..(s.0 + s.1) as usize).unwrap_or(&[])
 }
@@ -289,21 +303,14 @@ impl RouteParser {
                 if n != 1 + sizes && n != 2 + sizes {
                     return Err(ParseError::BadArgs);
                 }
-                let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
-                let mut args = MsgArgs {
+                let (total, header_len) = message_sizes(line, &t, sizes)?;
+                let args = MsgArgs {
                     account: (0, 0),
                     subject: t.at(0),
                     reply: (n == 2 + sizes).then(|| t.at(1)),
                     queues: None,
-                    header_len: None,
+                    header_len,
                 };
-                if sizes == 2 {
-                    let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
-                    if hdr > total {
-                        return Err(ParseError::BadHeaderSize);
-                    }
-                    args.header_len = Some(hdr);
-                }
                 self.finish_body(buf, args, args_at, line_len, next, total)
             }
             Verb::RsPlus | Verb::LsPlus => {
@@ -370,14 +377,8 @@ impl RouteParser {
                         args.queues = Some((start, end_tok.0 + end_tok.1 - start));
                     }
                 }
-                let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
-                if sizes == 2 {
-                    let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
-                    if hdr > total {
-                        return Err(ParseError::BadHeaderSize);
-                    }
-                    args.header_len = Some(hdr);
-                }
+                let (total, header_len) = message_sizes(line, &t, sizes)?;
+                args.header_len = header_len;
                 self.finish_body(buf, args, args_at, line_len, next, total)
             }
         }
