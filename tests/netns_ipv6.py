@@ -22,10 +22,18 @@ def sh(*args):
     subprocess.run(args, check=True)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-        s.bind(("::1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """n distinct ports that were free a moment ago (all held while picking)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.bind(("::", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def connect(host, port, timeout=5.0):
@@ -107,7 +115,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ipv6-")
     procs = []
     try:
-        pa, ca, ha, pb, cb, hb = (free_port() for _ in range(6))
+        pa, ca, ha, pb, cb, hb = free_ports(6)
         # A: default (any-address) client listener, IPv6 route listener, IPv6 monitoring.
         conf = os.path.join(tmp, "a.conf")
         with open(conf, "w") as f:
