@@ -325,14 +325,16 @@ impl ClientParser {
         let end = body_start + body_len;
         // On a bad payload end the op stays parked, so the caller can still
         // ask for its subject (`pending_subject`) while answering the error.
-        self.state = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
+        let parked = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
         if buf.len() < end + 2 {
+            self.state = parked;
             if buf.len() > end && buf[end] != b'\r' {
                 return Err(ParseError::BadPayloadEnd);
             }
             return Ok(Status::Partial);
         }
         if buf[end] != b'\r' || buf[end + 1] != b'\n' {
+            self.state = parked;
             return Err(ParseError::BadPayloadEnd);
         }
         self.state = State::Line { scanned: 0 };
