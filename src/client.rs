@@ -233,7 +233,17 @@ impl Server {
             self.auth_violation(slot);
             return false;
         }
+        // Taken as no_auth_user: that user's name and password become this
+        // connection's credentials, which a later CONNECT merges into (so
+        // one naming only a password no longer matches), as in Go.
+        let assumed = (creds.user.is_empty() && creds.token.is_empty() && !user.is_empty())
+            .then(|| self.opts.users.iter().find(|u| u.name == user).map(|u| u.password.clone()))
+            .flatten();
         let c = &mut self.conns[slot];
+        if let (Some(pass), Some(stored)) = (assumed, c.creds.as_deref_mut()) {
+            stored.user = user.clone();
+            stored.pass = pass;
+        }
         c.user = user;
         c.perms = perms;
         if c.opts.protocol < 0 || c.opts.protocol > 1 {
