@@ -383,12 +383,15 @@ impl Server {
 
     /// Sends the 503 status to the publisher's own subscription on `reply`.
     fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
-        let c = &mut self.conns[slot];
-        // Only a plain subscription answers, as in Go.
-        let plain = |s: &&Rc<Subscription>| s.queue.is_none() && subject::matches(&s.subject, reply);
-        let Some(sub) = c.subs.values().find(plain).cloned() else {
+        // The publisher's first plain subscription in match order, as Go's.
+        let cid = self.conns[slot].cid;
+        let result = self.sublist.matches(reply);
+        let Some(sub) =
+            result.psubs.iter().find(|s| s.owner == Owner::Client && s.slot == slot && s.cid == cid).cloned()
+        else {
             return;
         };
+        let c = &mut self.conns[slot];
         encode::write_hmsg(&mut c.out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
         if trace_enabled() {
             log::trace!(

@@ -241,10 +241,22 @@ fn match_level(level: &Level, toks: &[&[u8]], r: &mut MatchResult) {
     if let Some(f) = &level.fwc {
         f.add_to(r);
     }
+    // Go's order: deeper `*` matches before deeper literal ones, but on the
+    // last token the literal node before the `*` node.
+    let literal = level.nodes.get(*first);
+    if rest.is_empty() {
+        if let Some(n) = literal {
+            n.add_to(r);
+        }
+        if let Some(p) = &level.pwc {
+            p.add_to(r);
+        }
+        return;
+    }
     if let Some(p) = &level.pwc {
         visit(p, rest, r);
     }
-    if let Some(n) = level.nodes.get(*first) {
+    if let Some(n) = literal {
         visit(n, rest, r);
     }
 }
