@@ -382,6 +382,8 @@ impl Server {
     }
 
     /// Sends the 503 status to the publisher's own subscription on `reply`.
+    #[cold]
+    #[inline(never)]
     fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
         // The publisher's first plain subscription in match order, as Go's.
         let cid = self.conns[slot].cid;

@@ -187,13 +187,21 @@ impl Sublist {
         }
     }
 
-    /// All subscriptions matching the literal `subject`.
+    /// All subscriptions matching the literal `subject`. The cache-hit path
+    /// is inlined into the delivery loop; a miss is a call.
+    #[inline(always)]
     pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult> {
         self.stats.matches += 1;
         if let Some(r) = self.cache.get(subject) {
             self.stats.cache_hits += 1;
             return r.clone();
         }
+        self.match_uncached(subject)
+    }
+
+    /// A cache miss: walks the trie and caches the result.
+    #[inline(never)]
+    fn match_uncached(&mut self, subject: &[u8]) -> Rc<MatchResult> {
         let mut r = MatchResult::default();
         if crate::client::has_line_break(subject) {
             // Only a PUB can carry such a subject, and no MSG line can hold it.
