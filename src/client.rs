@@ -236,7 +236,7 @@ impl Server {
         // Taken as no_auth_user: that user's name and password become this
         // connection's credentials, which a later CONNECT merges into (so
         // one naming only a password no longer matches), as in Go.
-        let assumed = (creds.user.is_empty() && creds.token.is_empty() && !user.is_empty())
+        let assumed = (creds.user.is_empty() && creds.pass.is_empty() && creds.token.is_empty() && !user.is_empty())
             .then(|| self.opts.users.iter().find(|u| u.name == user).map(|u| u.password.clone()))
             .flatten();
         let c = &mut self.conns[slot];
@@ -289,7 +289,9 @@ impl Server {
             let ok = user == u && password_matches(o.pass.as_deref().unwrap_or(""), pass);
             return ok.then(|| (u.clone(), None));
         }
-        let found = if user.is_empty() && token.is_empty() {
+        // no_auth_user stands in only for a client that names nothing at
+        // all (a password alone is a failed login), as in Go.
+        let found = if user.is_empty() && pass.is_empty() && token.is_empty() {
             let n = o.no_auth_user.as_deref()?;
             o.users.iter().find(|u| u.name == n)
         } else {
@@ -374,7 +376,8 @@ impl Server {
         let delivered = self.deliver(slot, false, subj, reply, header_len, msg, None);
         if !delivered {
             if let Some(r) = reply {
-                if self.conns[slot].opts.no_responders {
+                // A subject with a line break was dropped, not unanswered.
+                if self.conns[slot].opts.no_responders && !has_line_break(subj) {
                     self.send_no_responders(slot, r);
                 }
             }

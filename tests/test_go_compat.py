@@ -632,3 +632,12 @@ def test_no_auth_user_without_connect_gets_its_permissions(oracle, launch, tmp_p
     c2 = Client(srv.port)
     c2.send(b'PING\r\nCONNECT {"verbose":false,"user":"a","pass":"a"}\r\nPING\r\n')
     c2.expect(b"PONG\r\nPONG\r\n")
+
+
+def test_no_auth_user_is_not_assumed_for_a_password_alone(oracle, launch, tmp_path):
+    conf = tmp_path / "noauth.conf"
+    conf.write_text(NO_AUTH_CONF)
+    srv = launch(oracle[1], "-c", str(conf))
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"pass":"x"}\r\nPING\r\n')
+    assert c.read_until_closed() == b"-ERR 'Authorization Violation'\r\n"
