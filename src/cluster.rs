@@ -108,6 +108,89 @@ const ROUTE_CONNECT_FIELDS: &[(&str, crate::client::Kind)] = &[
     ("gateway", crate::client::Kind::Str),
 ];
 
+/// The fields of a server's INFO in the order Go writes them, and whether an
+/// empty value is left out (`omitempty`). A peer's INFO is gossiped in this
+/// shape: unknown fields dropped, empty optional ones omitted.
+const INFO_FIELDS: &[(&str, bool)] = &[
+    ("server_id", false),
+    ("server_name", false),
+    ("version", false),
+    ("proto", false),
+    ("git_commit", true),
+    ("go", false),
+    ("host", false),
+    ("port", false),
+    ("headers", false),
+    ("auth_required", true),
+    ("tls_required", true),
+    ("tls_verify", true),
+    ("tls_available", true),
+    ("max_payload", false),
+    ("jetstream", true),
+    ("ip", true),
+    ("client_id", true),
+    ("client_ip", true),
+    ("nonce", true),
+    ("cluster", true),
+    ("cluster_dynamic", true),
+    ("domain", true),
+    ("connect_urls", true),
+    ("ws_connect_urls", true),
+    ("ldm", true),
+    ("import", true),
+    ("export", true),
+    ("lnoc", true),
+    ("info_on_connect", true),
+    ("connect_info", true),
+    ("gateway", true),
+    ("gateway_urls", true),
+    ("gateway_url", true),
+    ("gateway_cmd", true),
+    ("gateway_cmd_payload", true),
+    ("gateway_nrp", true),
+    ("gateway_iom", true),
+    ("leafnode_urls", true),
+    ("remote_account", true),
+];
+
+/// Writes a peer's INFO as Go re-encodes it when gossiping: its known
+/// fields in Go's order, empty optional ones left out, a missing
+/// required one written as its zero value.
+fn write_gossip_info(out: &mut Vec<u8>, info: &Value) {
+    out.push(b'{');
+    let mut first = true;
+    for &(key, omit_empty) in INFO_FIELDS {
+        let v = info.get(key).filter(|v| !matches!(v, Value::Null));
+        let empty = match v {
+            None => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Bool(b)) => !b,
+            Some(Value::Integer(n)) => *n == 0,
+            Some(Value::Number(n)) => *n == 0.0,
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(_) => false,
+        };
+        if empty && omit_empty {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json::write_str(out, key.as_bytes());
+        out.push(b':');
+        match v {
+            Some(v) => json::write_value(out, v),
+            None => out.extend_from_slice(match key {
+                "proto" | "port" | "max_payload" => b"0",
+                "headers" => b"false",
+                _ => b"\"\"",
+            }),
+        }
+    }
+    out.push(b'}');
+}
+
 /// Per-route-connection state.
 #[derive(Debug, Default)]
 pub struct RouteState {
@@ -725,11 +808,22 @@ impl Server {
     }
 
     /// Closes every route connection but `keep` (after a cluster name change).
+    /// Each leaves the route table at once, as in Go, so its client URLs go
+    /// (and clients hear of the new cluster name) before anything else happens.
     fn close_other_routes(&mut self, keep: usize) {
         let others: Vec<usize> =
             self.conns.iter().filter(|(i, c)| *i != keep && c.route.is_some()).map(|(i, _)| i).collect();
         for slot in others {
             self.mark_close(slot, CloseReason::ClusterNameConflict);
+            let Some(id) = self.conns[slot].route.as_ref().filter(|r| r.registered).map(|r| r.remote_id.clone()) else {
+                continue;
+            };
+            if let Some(c) = self.cluster.as_mut() {
+                if c.routes.get(&id) == Some(&slot) {
+                    c.routes.remove(&id);
+                    self.refresh_peer_urls();
+                }
+            }
         }
     }
 
@@ -741,10 +835,22 @@ impl Server {
         let id = v.get("server_id").and_then(Value::as_str).unwrap_or("").to_string();
         let r = self.conns[slot].route.as_ref().expect("route state");
         if r.info_seen {
+            let remote_id = r.remote_id.clone();
+            // Go applies the route-to-self and cluster-name rules to every
+            // INFO, a peer's later ones included.
+            if id == self.server_id {
+                self.mark_close(slot, CloseReason::DuplicateRoute);
+                return false;
+            }
+            let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
+            let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
+            if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false) {
+                return false;
+            }
             if v.get("gateway").and_then(Value::as_str).is_some_and(|g| !g.is_empty()) {
                 return true;
             }
-            if id != r.remote_id {
+            if id != remote_id {
                 self.implicit_route(&v);
             } else if v.get("ldm").and_then(Value::as_bool) == Some(true) {
                 // Only lame duck mode changes a registered peer's client URLs
@@ -789,12 +895,7 @@ impl Server {
             fields.retain(|(k, _)| k != "nonce");
             if !fields.iter().any(|(k, _)| k == "ip") {
                 let ip = format!("nats-route://{}/", display_host_port(&peer_ip.to_string(), port.max(0) as u16));
-                // Where Go's INFO struct has it: after max_payload (and jetstream).
-                let at = fields
-                    .iter()
-                    .rposition(|(k, _)| k == "max_payload" || k == "jetstream")
-                    .map_or(fields.len(), |i| i + 1);
-                fields.insert(at, ("ip".into(), Value::String(ip)));
+                fields.push(("ip".into(), Value::String(ip)));
             }
         }
         let urls: Vec<String> = v
@@ -807,9 +908,8 @@ impl Server {
         r.remote_id = id.clone();
         r.remote_name = name;
         let solicited = r.solicited;
-        if solicited {
-            r.headers = headers;
-        }
+        // The first INFO decides, on accepted routes too (over the CONNECT's).
+        r.headers = headers;
         r.info = Some(info);
         r.connect_urls = urls;
         if solicited {
@@ -879,11 +979,11 @@ impl Server {
 
     /// Tells every other registered peer about the route just registered.
     fn gossip_new_route(&mut self, slot: usize) {
-        let Some(info) = self.conns[slot].route.as_ref().and_then(|r| r.info.clone()) else {
+        let Some(info) = self.conns[slot].route.as_ref().and_then(|r| r.info.as_ref()) else {
             return;
         };
         let mut line = b"INFO ".to_vec();
-        json::write_value(&mut line, &info);
+        write_gossip_info(&mut line, info);
         line.extend_from_slice(b"\r\n");
         let others: Vec<usize> = self
             .cluster
@@ -1195,5 +1295,36 @@ impl Server {
         };
         let hdr = m.header_len.filter(|h| *h > 0);
         self.deliver(slot, true, subject, reply, hdr, m.message, m.queues);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gossip(text: &str) -> String {
+        let v = json::parse(text.as_bytes()).expect("test INFO parses");
+        let mut out = Vec::new();
+        write_gossip_info(&mut out, &v);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn gossiped_info_takes_go_field_order_and_omits_empty_optional_fields() {
+        let text = r#"{"lnoc":true,"cluster":"","server_id":"S","port":1,"unknown":7,"ip":"nats-route://h:1/",
+            "connect_urls":[],"server_name":"n","version":"2.9.10","proto":2,"go":"g","host":"h",
+            "headers":true,"max_payload":5,"cluster_dynamic":false,"name":"<x>"}"#;
+        assert_eq!(
+            gossip(text),
+            r#"{"server_id":"S","server_name":"n","version":"2.9.10","proto":2,"go":"g","host":"h","port":1,"headers":true,"max_payload":5,"ip":"nats-route://h:1/","lnoc":true}"#
+        );
+    }
+
+    #[test]
+    fn gossiped_info_writes_missing_required_fields_as_zero_values() {
+        assert_eq!(
+            gossip(r#"{"server_id":"S","cluster":"A<"}"#),
+            r#"{"server_id":"S","server_name":"","version":"","proto":0,"go":"","host":"","port":0,"headers":false,"max_payload":0,"cluster":"A\u003c"}"#
+        );
     }
 }

@@ -207,6 +207,108 @@ def test_adopting_a_name_drops_other_routes(oracle, launch):
     assert second.pong() is not None
 
 
+def _route_raw(port, connect, info):
+    r = FakeRoute(port)
+    r.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
+    r.send(b"INFO " + json.dumps(info).encode() + b"\r\n")
+    return r
+
+
+def _peer(server_id, cluster, urls, **extra):
+    connect = {"echo": True, "verbose": False, "pedantic": False, "headers": True,
+               "name": server_id, "cluster": cluster}
+    info = {"server_id": server_id, "server_name": server_id, "version": "2.9.10",
+            "proto": 2, "host": HOST, "port": 1, "headers": True, "max_payload": 1048576,
+            "cluster": cluster, "connect_urls": urls, "lnoc": True}
+    info.update(extra)
+    return connect, info
+
+
+def _async_info(c):
+    """The next async INFO (newer Go servers answer CONNECT with an INFO
+    marked connect_info first: skipped)."""
+    while True:
+        info = parse_info(c.read_line())
+        if not info.get("connect_info"):
+            return info
+
+
+def test_adopting_a_name_tells_clients_before_the_new_route(oracle, launch):
+    """The routes dropped for a name change leave at once: protocol-1 clients
+    hear the new name (without the dropped peer's URLs) before the new
+    peer's URLs arrive."""
+    srv = cluster_server(launch, oracle[1])
+    c = Client(srv.port)
+    c.connect(protocol=1)
+    c.ping()
+    first = FakeRoute(srv.cluster_port)
+    connect, peer_info = _peer("NFIRSTPEER", first.info["cluster"], ["10.99.0.1:4222"])
+    connect["cluster_dynamic"] = peer_info["cluster_dynamic"] = True
+    first.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
+    first.send(b"INFO " + json.dumps(peer_info).encode() + b"\r\n")
+    first.pong()
+    info = _async_info(c)
+    assert "10.99.0.1:4222" in info["connect_urls"], info
+    c.ping()
+    connect, peer_info = _peer("NSECONDPEER", BIG, ["10.99.0.2:4222"])
+    connect["cluster_dynamic"] = peer_info["cluster_dynamic"] = True
+    second = _route_raw(srv.cluster_port, connect, peer_info)
+    second.pong()
+    infos = [_async_info(c) for _ in range(2)]
+    c.ping()
+    assert infos[0].get("cluster") == BIG, infos
+    assert "10.99.0.1:4222" not in infos[0]["connect_urls"], infos
+    assert "10.99.0.2:4222" not in infos[0]["connect_urls"], infos
+    assert "10.99.0.2:4222" in infos[1]["connect_urls"], infos
+    _, closed = first.until_closed()
+    assert closed
+
+
+def test_gossiped_info_drops_empty_and_unknown_fields(oracle, launch):
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    first = _route_raw(srv.cluster_port, *_peer("NFIRSTPEER", "X", ["10.99.0.1:4222"]))
+    first.pong()
+    connect, info = _peer("NSECONDPEER", "X", [], rnats_unknown_field=7)
+    info["cluster"] = ""
+    second = _route_raw(srv.cluster_port, connect, info)
+    second.pong()
+    deadline = time.monotonic() + 3
+    gossip = None
+    while gossip is None and time.monotonic() < deadline:
+        for line in first.pong():
+            if line.startswith(b"INFO ") and b"NSECONDPEER" in line:
+                gossip = parse_info(line)
+    assert gossip is not None, "no INFO about the second peer"
+    assert gossip["server_id"] == "NSECONDPEER"
+    assert gossip["ip"] == "nats-route://%s:1/" % HOST
+    for key in ("cluster", "connect_urls", "rnats_unknown_field", "nonce"):
+        assert key not in gossip, gossip
+
+
+def test_accepted_route_takes_headers_from_its_info(oracle, launch):
+    """A route whose CONNECT says headers but whose INFO does not gets
+    messages without headers."""
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    connect, info = _peer("NPLAINPEER", "X", [])
+    info["headers"] = False
+    r = _route_raw(srv.cluster_port, connect, info)
+    r.pong()
+    r.send(b"RS+ $G hdr.x\r\n")
+    r.pong()
+    c = Client(srv.port)
+    c.connect(headers=True, protocol=1)
+    c.send(b"HPUB hdr.x 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+    c.ping()
+    lines = []
+    deadline = time.monotonic() + 3
+    while not any(l.startswith(b"RMSG") or l.startswith(b"HMSG") for l in lines):
+        assert time.monotonic() < deadline, lines
+        lines += r.pong()
+    at = [i for i, l in enumerate(lines) if l.startswith(b"RMSG") or l.startswith(b"HMSG")]
+    assert [lines[i] for i in at] == [b"RMSG $G hdr.x 2\r\n"], lines
+    assert lines[at[0] + 1] == b"hi\r\n", lines
+
+
 # The clustering page's three-server example without --cluster_name, with Go
 # and the server under test in every position.
 MIXES = ["RGG", "GRR", "RRG", "GGR", "RGR", "GRG", "GGG", "RRR"]

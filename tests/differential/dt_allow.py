@@ -24,10 +24,14 @@ class Allowlist:
         self._drops = []
         self._collapse = []
         self._skips = []
+        self._skip_alls = []
         self._route_start_skips = []
         for e in entries:
             if e.get("skip_sent"):
                 self._skips.append((e["id"], re.compile(e["skip_sent"].encode("latin-1"))))
+            if e.get("skip_sent_all"):
+                self._skip_alls.append((e["id"], [re.compile(r.encode("latin-1"))
+                                                  for r in e["skip_sent_all"]]))
             if e.get("skip_route_start"):
                 self._route_start_skips.append(
                     (e["id"], re.compile(e["skip_route_start"].encode("latin-1"))))
@@ -45,6 +49,10 @@ class Allowlist:
         """The id of the entry whose ``skip_sent`` matches a write of the
         scenario, or None."""
         route_conns, started = set(), set()
+        writes = [step.data() for step in scenario.steps if step.kind == "send"]
+        for ident, rxs in self._skip_alls:
+            if all(any(rx.search(w) for w in writes) for rx in rxs):
+                return ident
         for step in scenario.steps:
             if step.kind == "open" and step.conn_kind == "route":
                 route_conns.add(step.conn)
