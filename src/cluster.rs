@@ -262,7 +262,7 @@ impl Cluster {
 fn random_name(mut x: u64) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut bytes = [0u8; 22];
-    crate::server::fill_random(&mut bytes);
+    crate::sys::fill_random(&mut bytes);
     bytes
         .iter()
         .map(|b| {
@@ -287,7 +287,7 @@ pub fn route_limits(o: &crate::options::Options) -> (usize, usize) {
 fn route_nonce() -> [u8; 15] {
     const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut raw = [0u8; 12];
-    crate::server::fill_random(&mut raw[..11]);
+    crate::sys::fill_random(&mut raw[..11]);
     let mut out = [0u8; 15];
     for (i, chunk) in raw.chunks(3).enumerate() {
         let n = (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32;

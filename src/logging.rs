@@ -163,29 +163,8 @@ impl Log for GoLogger {
 /// Appends `YYYY/MM/DD HH:MM:SS.uuuuuu ` in local time (or UTC).
 fn write_time(out: &mut Vec<u8>, utc: bool) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    // The C time type, named by inference (its alias is deprecated on musl).
-    let secs = now.as_secs() as _;
-    // SAFETY: `tm` is plain data that localtime_r/gmtime_r fill in; both
-    // pointers are valid for the duration of the call.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe {
-        if utc {
-            libc::gmtime_r(&secs, &mut tm);
-        } else {
-            libc::localtime_r(&secs, &mut tm);
-        }
-    }
-    let _ = write!(
-        out,
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06} ",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        now.subsec_micros()
-    );
+    let (year, month, day, hour, min, sec) = crate::sys::calendar(now.as_secs(), utc);
+    let _ = write!(out, "{year:04}/{month:02}/{day:02} {hour:02}:{min:02}:{sec:02}.{:06} ", now.subsec_micros());
 }
 
 /// Formats a payload as Go's `%q` does, for `MSG_PAYLOAD` trace lines.

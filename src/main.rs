@@ -18,6 +18,7 @@ mod reload;
 mod server;
 mod signals;
 mod sublist;
+mod sys;
 mod timer;
 
 use options::{parse_args, Action};

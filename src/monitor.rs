@@ -156,18 +156,12 @@ pub fn rss_bytes() -> u64 {
         return 0;
     };
     let pages: u64 = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(4096) as u64
+    pages * crate::sys::page_size()
 }
 
 /// CPU time used by this process, in seconds.
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the provided struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
+    crate::sys::cpu_seconds()
 }
 
 impl Server {
@@ -340,8 +334,7 @@ impl Server {
         j.str("now", &rfc3339(now));
         j.str("uptime", &uptime(up.as_secs()));
         j.num("mem", rss_bytes());
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
+        let cores = crate::sys::cpus_online();
         j.num("cores", cores);
         j.num("gomaxprocs", 1);
         let cpu = if up.as_secs_f64() > 0.0 { cpu_seconds() / up.as_secs_f64() * 100.0 } else { 0.0 };

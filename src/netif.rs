@@ -1,44 +1,13 @@
 //! Addresses of the machine's network interfaces: the client URLs a server
 //! bound to all interfaces advertises, and the URLs of its ports file.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Every address of every interface, ordered by interface index and, within
 /// one interface, IPv4 before IPv6 (the order Go's `net.Interfaces` walk
 /// gives).
 pub fn interface_ips() -> Vec<IpAddr> {
-    let mut out: Vec<(u32, IpAddr)> = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list we walk read-only and then free
-    // with freeifaddrs; every pointer is checked for null before use, and
-    // ifa_name is a NUL-terminated string owned by that list.
-    unsafe {
-        if libc::getifaddrs(&mut head) != 0 {
-            return Vec::new();
-        }
-        let mut cur = head;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            cur = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() {
-                continue;
-            }
-            let ip = match (*ifa.ifa_addr).sa_family as libc::c_int {
-                libc::AF_INET => {
-                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)))
-                }
-                libc::AF_INET6 => {
-                    let sa = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                    IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr))
-                }
-                _ => continue,
-            };
-            let index = if ifa.ifa_name.is_null() { 0 } else { libc::if_nametoindex(ifa.ifa_name) };
-            out.push((index, ip));
-        }
-        libc::freeifaddrs(head);
-    }
+    let mut out = crate::sys::interface_addrs();
     out.sort_by_key(|(index, ip)| (*index, ip.is_ipv6()));
     out.into_iter().map(|(_, ip)| ip).collect()
 }

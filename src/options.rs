@@ -574,9 +574,7 @@ fn send_signal(arg: &str) -> Result<(), String> {
             }
         }
     };
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, sig) } != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::sys::kill(pid, sig) {
         return Err(format!("signal {cmd:?} {pid}: {}", e.to_string().to_lowercase()));
     }
     Ok(())

@@ -157,22 +157,12 @@ pub fn canonical_peer(peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(peer.ip().to_canonical(), peer.port())
 }
 
-/// Fills `buf` from the kernel's random source (getrandom(2), which does
-/// not need a file descriptor); left as is if that fails, the callers mix
-/// in their own seed.
-pub fn fill_random(buf: &mut [u8]) {
-    // SAFETY: the pointer and length describe `buf`, writable for the call.
-    unsafe {
-        libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::GRND_NONBLOCK);
-    }
-}
-
 /// A 56-character id in the shape of a Go server id (`N` + base32),
 /// from the kernel's random source mixed with `seed`.
 fn new_server_id(seed: u64) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut bytes = [0u8; 55];
-    fill_random(&mut bytes);
+    crate::sys::fill_random(&mut bytes);
     let mut x = seed | 1;
     let mut id = String::from("N");
     for b in bytes {

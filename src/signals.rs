@@ -20,11 +20,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
-        let b = [1u8];
-        // SAFETY: write(2) is async-signal-safe; the buffer is valid.
-        unsafe {
-            libc::write(fd, b.as_ptr() as *const libc::c_void, 1);
-        }
+        crate::sys::wake(fd);
     }
 }
 
@@ -41,19 +37,9 @@ pub fn install() -> std::io::Result<SignalPipe> {
     tx.set_nonblocking(true)?;
     WAKE_FD.store(tx.as_raw_fd(), Ordering::SeqCst);
     for sig in SIGS {
-        // SAFETY: installing a handler that only touches atomics and write(2).
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
+        crate::sys::set_signal_handler(sig, on_signal);
     }
-    // SAFETY: ignoring SIGPIPE so a write to a closed socket returns EPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    crate::sys::ignore_sigpipe();
     Ok(SignalPipe { rx: mio::net::UnixStream::from_std(rx), _tx: tx })
 }
 
