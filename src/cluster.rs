@@ -32,8 +32,9 @@ use slab::Slab;
 use crate::conn::{CloseReason, Conn, Kind};
 use crate::hash::FxHashMap;
 use crate::logging::trace_enabled;
+use crate::net::{display_host_port, is_unspecified, RouteUrl};
 use crate::options::COMPAT_VERSION;
-use crate::server::{display_host_port, is_unspecified, Server};
+use crate::server::Server;
 use crate::sublist::{Owner, Subscription};
 use crate::timer::TimerKind;
 
@@ -44,43 +45,6 @@ pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
 const ROUTE_RETRY: Duration = Duration::from_secs(1);
 /// First PING on a new route.
 const FIRST_ROUTE_PING: Duration = Duration::from_secs(1);
-
-/// A parsed `nats://[user:pass@]host:port` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteUrl {
-    pub host: String,
-    pub port: i64,
-    pub user: Option<String>,
-    pub pass: Option<String>,
-}
-
-impl RouteUrl {
-    pub fn parse(s: &str) -> Result<RouteUrl, String> {
-        let rest = s.split_once("://").map(|(_, r)| r).unwrap_or(s);
-        let rest = rest.trim_end_matches('/');
-        let (userinfo, hostport) = match rest.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, rest),
-        };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<i64>().map_err(|_| format!("invalid port in URL {s:?}"))?),
-            None => return Err(format!("missing port in URL {s:?}")),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let (user, pass) = match userinfo {
-            Some(u) => match u.split_once(':') {
-                Some((a, b)) => (Some(a.to_string()), Some(b.to_string())),
-                None => (Some(u.to_string()), None),
-            },
-            None => (None, None),
-        };
-        Ok(RouteUrl { host: if host.is_empty() { "0.0.0.0".into() } else { host }, port, user, pass })
-    }
-
-    pub fn host_port(&self) -> String {
-        display_host_port(&self.host, self.port.max(0) as u16)
-    }
-}
 
 /// A server we should have a route to.
 #[derive(Debug)]
@@ -324,7 +288,7 @@ impl Server {
         if c.dynamic_name {
             log::warn!("Cluster name was dynamically generated, consider setting one");
         }
-        let mut l = crate::server::listen(&listen.host, listen.port)
+        let mut l = crate::net::listen(&listen.host, listen.port)
             .map_err(|e| format!("Error listening on router port: {}, {e}", listen.host_port()))?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
         self.register_listener(&mut l, crate::server::ROUTE_LISTENER)?;

@@ -479,7 +479,7 @@ impl Loader<'_> {
         if host.is_some() || port.is_some() {
             let h = host.unwrap_or_else(|| "0.0.0.0".into());
             let p = port.unwrap_or(0);
-            o.cluster_listen = Some(format!("nats://{}", crate::server::display_host_port(&h, p.max(0) as u16)));
+            o.cluster_listen = Some(format!("nats://{}", crate::net::display_host_port(&h, p.max(0) as u16)));
             if p < 0 {
                 o.cluster_listen = Some(format!("nats://{h}:-1"));
             }

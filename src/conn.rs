@@ -205,7 +205,7 @@ impl Conn {
             Kind::Route => "rid",
             Kind::Http => "hid",
         };
-        let peer = crate::server::canonical_peer(peer);
+        let peer = crate::net::canonical_peer(peer);
         Conn {
             cid,
             kind,

@@ -11,6 +11,7 @@ mod lameduck;
 mod logging;
 mod monitor;
 mod monitor_conns;
+mod net;
 mod netif;
 mod options;
 mod portsfile;

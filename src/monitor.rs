@@ -312,7 +312,7 @@ impl Server {
                 if !o.routes.is_empty() {
                     j.open(Some("urls"), b'[');
                     for r in &o.routes {
-                        if let Ok(u) = crate::cluster::RouteUrl::parse(r) {
+                        if let Ok(u) = crate::net::RouteUrl::parse(r) {
                             j.item_str(&u.host_port());
                         }
                     }

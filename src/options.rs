@@ -498,7 +498,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         // Credentials come from the URL alone once the flag is given.
         o.cluster_auth = None;
         if let Some(url) = &o.cluster_listen {
-            let u = crate::cluster::RouteUrl::parse(url).map_err(CliError)?;
+            let u = crate::net::RouteUrl::parse(url).map_err(CliError)?;
             if let Some(user) = u.user {
                 let Some(pass) = u.pass else {
                     return Err(CliError("expected cluster password to be set".into()));

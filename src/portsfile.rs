@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rnats_protocol::json::write_str;
 
-use crate::server::display_host_port;
+use crate::net::display_host_port;
 
 /// `DIR/<base name of argv[0]>_<pid>.ports`.
 pub fn path(dir: &Path) -> PathBuf {

@@ -16,7 +16,7 @@
 //! a short write waits for the WRITABLE edge.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,8 +27,9 @@ use rnats_protocol::framing::Status;
 use rnats_protocol::ParseError;
 use slab::Slab;
 
-use crate::cluster::{Cluster, RouteUrl};
+use crate::cluster::Cluster;
 use crate::conn::{CloseReason, Conn, Kind};
+use crate::net::{display_host_port, listen, RouteUrl};
 use crate::options::{Options, COMPAT_VERSION};
 use crate::signals::{self, SignalPipe};
 use crate::sublist::Sublist;
@@ -111,50 +112,6 @@ pub struct Server {
     accept_retry_pending: bool,
     /// The ports file written at start, removed at shutdown.
     ports_file: Option<std::path::PathBuf>,
-}
-
-/// Whether `host` is the any-address (`0.0.0.0` or `::`).
-pub fn is_unspecified(host: &str) -> bool {
-    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified())
-}
-
-/// Binds a listener with socket2 (address reuse, a deep backlog). The
-/// any-address, `0.0.0.0` or `::`, listens dual-stack on `[::]` as Go's
-/// listeners do, so IPv6 clients reach it too; a machine without IPv6 gets
-/// an IPv4 listener.
-pub fn listen(host: &str, port: i64) -> io::Result<TcpListener> {
-    let port = if port < 0 { 0 } else { port as u16 };
-    if is_unspecified(host) {
-        let any6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
-        if let Ok(l) = bind(any6, true) {
-            return Ok(l);
-        }
-        return bind(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)), false);
-    }
-    let addr = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-    bind(addr, false)
-}
-
-fn bind(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
-    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
-    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    if dual_stack {
-        s.set_only_v6(false)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    Ok(TcpListener::from_std(s.into()))
-}
-
-/// A peer address as Go shows it: an IPv4 client of a dual-stack listener
-/// is `1.2.3.4`, not `::ffff:1.2.3.4`.
-pub fn canonical_peer(peer: SocketAddr) -> SocketAddr {
-    SocketAddr::new(peer.ip().to_canonical(), peer.port())
 }
 
 /// A 56-character id in the shape of a Go server id (`N` + base32),
@@ -1088,14 +1045,5 @@ impl Server {
                 }
             }
         }
-    }
-}
-
-/// `host:port` with IPv6 hosts in brackets.
-pub fn display_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
