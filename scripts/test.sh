@@ -6,8 +6,9 @@
 #
 # It installs what the tests need when it is missing: a project-local Python
 # virtual environment (.venv) with the pinned test packages when the Python
-# first on PATH lacks them, and Debian's nats-server (the Go 2.9 oracle) when
-# apt-get is available and we are root. Set RNATS_NO_INSTALL=1 to skip both.
+# first on PATH lacks them, and Debian's nats-server (the Go 2.9 oracle) and
+# prometheus (promtool and the server that scrapes /metrics) when apt-get is
+# available and we are root. Set RNATS_NO_INSTALL=1 to skip all of these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +30,37 @@ if ! python3 -c 'import pytest, nats, importlib.metadata as m; m.version("nats-s
   export PATH="$PWD/.venv/bin:$PATH"
 fi
 
-if [ ! -x /usr/sbin/nats-server ] && [ "${RNATS_NO_INSTALL:-}" != 1 ] &&
-  command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+# Debian packages, installed when missing, apt-get is there and we are root.
+APT_OK=
+if [ "${RNATS_NO_INSTALL:-}" != 1 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  APT_OK=1
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq nats-server >/dev/null ||
+fi
+APT_UPDATED=
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then
+    apt-get update -qq || return 1
+    APT_UPDATED=1
+  fi
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if [ ! -x /usr/sbin/nats-server ] && [ -n "$APT_OK" ]; then
+  apt_install nats-server ||
     echo "test.sh: could not install Debian's nats-server; the tests that need Go 2.9 will skip" >&2
+fi
+
+# promtool and prometheus for tests/test_metrics.py. Only the binaries are
+# wanted: a prometheus service that the install started is stopped again.
+if ! { command -v promtool && command -v prometheus; } >/dev/null 2>&1 && [ -n "$APT_OK" ]; then
+  if apt_install prometheus; then
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+      systemctl stop prometheus || true
+      systemctl disable --quiet prometheus 2>/dev/null || true
+    fi
+  else
+    echo "test.sh: could not install Debian's prometheus; the promtool and Prometheus checks will skip" >&2
+  fi
 fi
 
 cargo test --workspace --quiet

@@ -591,7 +591,7 @@ impl Server {
             log::info!("{} - Slow Consumer Detected: MaxPending of {} Exceeded", c.prefix, self.opts.max_pending);
             c.out = Vec::new();
             c.out_pos = 0;
-            self.stats.slow_consumers += 1;
+            self.stats.count_slow_consumer(c.kind);
             self.mark_close(slot, CloseReason::SlowConsumerPendingBytes);
             return true;
         }
@@ -663,7 +663,7 @@ impl Server {
             log::info!("{} - Slow Consumer Detected: MaxPending of {} Exceeded", c.prefix, self.opts.max_pending);
             c.out = Vec::new();
             c.out_pos = 0;
-            self.stats.slow_consumers += 1;
+            self.stats.count_slow_consumer(c.kind);
             let s = sub.slot;
             self.mark_close(s, CloseReason::SlowConsumerPendingBytes);
             return true;

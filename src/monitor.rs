@@ -1,6 +1,11 @@
-//! The HTTP monitoring port: `/varz`, `/healthz` and `/`, served from the
-//! reactor. A request is read until its blank line (capped at 16 KiB), one
-//! response is written, and the connection closes after the flush.
+//! The HTTP monitoring port: `/varz`, `/healthz`, `/metrics` and `/`, served
+//! from the reactor. A request is read until its blank line (capped at
+//! 16 KiB), one response is written, and the connection closes after the
+//! flush.
+//!
+//! `/varz` is written through [`Document`], so the JSON and the Prometheus
+//! samples of `/metrics` (`crate::metrics`) come from one pass over the
+//! same server state.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -99,6 +104,51 @@ impl JsonOut {
     pub fn empty_obj(&mut self, k: &str) {
         self.key(k);
         self.buf.extend_from_slice(b"{}");
+    }
+}
+
+/// A monitoring document as it is written, field by field: [`JsonOut`]
+/// makes Go's JSON of it, `crate::metrics` turns the same calls into
+/// Prometheus samples. Keys are Go's JSON field names.
+pub trait Document {
+    /// Opens an object (`b'{'`) or array (`b'['`), keyed inside an object.
+    fn open(&mut self, k: Option<&str>, brace: u8);
+    fn close(&mut self, brace: u8);
+    fn str(&mut self, k: &str, v: &str);
+    /// A number, written as `v` displays.
+    fn num(&mut self, k: &str, v: &dyn std::fmt::Display);
+    fn bool(&mut self, k: &str, v: bool);
+    /// A point in time (RFC 3339 text in the JSON).
+    fn time(&mut self, k: &str, t: SystemTime);
+    /// An array element (string).
+    fn item_str(&mut self, v: &str);
+    fn empty_obj(&mut self, k: &str);
+}
+
+impl Document for JsonOut {
+    fn open(&mut self, k: Option<&str>, brace: u8) {
+        JsonOut::open(self, k, brace)
+    }
+    fn close(&mut self, brace: u8) {
+        JsonOut::close(self, brace)
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        JsonOut::str(self, k, v)
+    }
+    fn num(&mut self, k: &str, v: &dyn std::fmt::Display) {
+        JsonOut::num(self, k, v)
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        JsonOut::bool(self, k, v)
+    }
+    fn time(&mut self, k: &str, t: SystemTime) {
+        JsonOut::str(self, k, &rfc3339(t))
+    }
+    fn item_str(&mut self, v: &str) {
+        JsonOut::item_str(self, v)
+    }
+    fn empty_obj(&mut self, k: &str) {
+        JsonOut::empty_obj(self, k)
     }
 }
 
@@ -212,6 +262,14 @@ impl Server {
                 self.count_http("/subsz");
                 self.subsz(&target)
             }
+            "/metrics" => {
+                self.count_http("/metrics");
+                match self.metrics(&target) {
+                    Ok(body) => self.http_respond(slot, "200 OK", crate::metrics::CONTENT_TYPE, body),
+                    Err(e) => self.http_respond(slot, "400 Bad Request", "text/plain; charset=utf-8", e.into_bytes()),
+                }
+                return;
+            }
             "/healthz" => {
                 self.count_http("/healthz");
                 Ok(b"{\"status\":\"ok\"}".to_vec())
@@ -264,20 +322,26 @@ impl Server {
     /// The `/varz` document (the core subset of Go's fields, same names and
     /// order).
     pub fn varz(&self) -> Vec<u8> {
+        let mut j = JsonOut::new();
+        self.write_varz(&mut j);
+        j.buf
+    }
+
+    /// Writes the fields of `/varz` to `j` (JSON, or samples for `/metrics`).
+    pub fn write_varz(&self, j: &mut dyn Document) {
         let o = &self.opts;
         let now = SystemTime::now();
         let up = now.duration_since(self.start).unwrap_or_default();
         let (host, port) = (o.host.clone(), self.client_addr.map(|a| a.port()).unwrap_or(0));
-        let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
         j.str("server_name", &self.server_name);
         j.str("version", COMPAT_VERSION);
         j.str("rnats_version", RNATS_VERSION);
-        j.num("proto", 1);
+        j.num("proto", &1);
         j.str("go", "rnats");
         j.str("host", &host);
-        j.num("port", port);
+        j.num("port", &port);
         if self.auth_enforced() {
             j.bool("auth_required", true);
         }
@@ -288,27 +352,27 @@ impl Server {
             }
             j.close(b']');
         }
-        j.num("max_connections", o.max_connections);
+        j.num("max_connections", &o.max_connections);
         if o.max_subscriptions > 0 {
-            j.num("max_subscriptions", o.max_subscriptions);
+            j.num("max_subscriptions", &o.max_subscriptions);
         }
-        j.num("ping_interval", o.ping_interval.as_nanos());
-        j.num("ping_max", o.ping_max);
+        j.num("ping_interval", &o.ping_interval.as_nanos());
+        j.num("ping_max", &o.ping_max);
         j.str("http_host", o.http_host.as_deref().unwrap_or(&o.host));
-        j.num("http_port", self.http_addr.map(|a| a.port()).unwrap_or(0));
+        j.num("http_port", &self.http_addr.map(|a| a.port()).unwrap_or(0));
         j.str("http_base_path", "");
-        j.num("https_port", 0);
-        j.num("auth_timeout", o.auth_timeout.as_secs_f64());
-        j.num("max_control_line", o.max_control_line);
-        j.num("max_payload", o.max_payload);
-        j.num("max_pending", o.max_pending);
+        j.num("https_port", &0);
+        j.num("auth_timeout", &o.auth_timeout.as_secs_f64());
+        j.num("max_control_line", &o.max_control_line);
+        j.num("max_payload", &o.max_payload);
+        j.num("max_pending", &o.max_pending);
         match &self.cluster {
             Some(c) => {
                 j.open(Some("cluster"), b'{');
                 j.str("name", &c.name);
                 j.str("addr", &c.listen.host);
-                j.num("cluster_port", c.port);
-                j.num("auth_timeout", o.auth_timeout.as_secs_f64());
+                j.num("cluster_port", &c.port);
+                j.num("auth_timeout", &o.auth_timeout.as_secs_f64());
                 if !o.routes.is_empty() {
                     j.open(Some("urls"), b'[');
                     for r in &o.routes {
@@ -318,7 +382,7 @@ impl Server {
                     }
                     j.close(b']');
                 }
-                j.num("tls_timeout", 2);
+                j.num("tls_timeout", &2);
                 j.close(b'}');
             }
             None => j.empty_obj("cluster"),
@@ -328,37 +392,36 @@ impl Server {
         j.empty_obj("mqtt");
         j.empty_obj("websocket");
         j.empty_obj("jetstream");
-        j.num("tls_timeout", 2);
-        j.num("write_deadline", o.write_deadline.as_nanos());
-        j.str("start", &rfc3339(self.start));
-        j.str("now", &rfc3339(now));
+        j.num("tls_timeout", &2);
+        j.num("write_deadline", &o.write_deadline.as_nanos());
+        j.time("start", self.start);
+        j.time("now", now);
         j.str("uptime", &uptime(up.as_secs()));
-        j.num("mem", rss_bytes());
+        j.num("mem", &rss_bytes());
         let cores = crate::sys::cpus_online();
-        j.num("cores", cores);
-        j.num("gomaxprocs", 1);
+        j.num("cores", &cores);
+        j.num("gomaxprocs", &1);
         let cpu = if up.as_secs_f64() > 0.0 { cpu_seconds() / up.as_secs_f64() * 100.0 } else { 0.0 };
-        j.num("cpu", (cpu * 100.0).round() / 100.0);
-        j.num("connections", self.client_count);
-        j.num("total_connections", self.stats.total_connections);
+        j.num("cpu", &((cpu * 100.0).round() / 100.0));
+        j.num("connections", &self.client_count);
+        j.num("total_connections", &self.stats.total_connections);
         let routes = self.cluster.as_ref().map_or(0, |c| c.routes.len());
-        j.num("routes", routes);
-        j.num("remotes", routes);
-        j.num("leafnodes", 0);
-        j.num("in_msgs", self.stats.in_msgs);
-        j.num("in_bytes", self.stats.in_bytes);
-        j.num("out_msgs", self.stats.out_msgs);
-        j.num("out_bytes", self.stats.out_bytes);
-        j.num("slow_consumers", self.stats.slow_consumers);
-        j.num("subscriptions", self.sublist.count());
+        j.num("routes", &routes);
+        j.num("remotes", &routes);
+        j.num("leafnodes", &0);
+        j.num("in_msgs", &self.stats.in_msgs);
+        j.num("in_bytes", &self.stats.in_bytes);
+        j.num("out_msgs", &self.stats.out_msgs);
+        j.num("out_bytes", &self.stats.out_bytes);
+        j.num("slow_consumers", &self.stats.slow_consumers);
+        j.num("subscriptions", &self.sublist.count());
         j.open(Some("http_req_stats"), b'{');
         for (p, n) in &self.http_req_stats {
-            j.num(p, n);
+            j.num(p, &n);
         }
         j.close(b'}');
-        j.str("config_load_time", &rfc3339(self.start));
+        j.time("config_load_time", self.start);
         j.close(b'}');
-        j.buf
     }
 }
 

@@ -26,7 +26,7 @@ impl Query {
     }
 
     /// Go's `strconv.ParseBool`; absent or empty is false.
-    fn bool(&self, k: &str) -> Result<bool, String> {
+    pub fn bool(&self, k: &str) -> Result<bool, String> {
         match self.get(k).unwrap_or("") {
             "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
             "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
@@ -100,6 +100,11 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
         }
     }
 }
+
+/// `kind` and `type` of every `/connz` entry: rnats lists client
+/// connections over the NATS protocol only.
+pub const CLIENT_KIND: &str = "Client";
+pub const CLIENT_TYPE: &str = "nats";
 
 /// Subscriptions listed per connection entry at most.
 const MAX_SUBS_KEPT: usize = 1024;
@@ -186,6 +191,18 @@ impl ConnRow {
         std::mem::size_of::<ConnRow>() + strings + subs
     }
 
+    /// Whole seconds from the start to `now` (or to the close), as `/connz`
+    /// shows `uptime`.
+    pub fn uptime_secs(&self, now: SystemTime) -> u64 {
+        self.stop.unwrap_or(now).duration_since(self.start).unwrap_or_default().as_secs()
+    }
+
+    /// Whole seconds without activity up to `now` (or to the close), as
+    /// `/connz` shows `idle`.
+    pub fn idle_secs(&self, now: SystemTime) -> u64 {
+        self.stop.unwrap_or(now).duration_since(self.last_activity).unwrap_or_default().as_secs()
+    }
+
     pub fn open(c: &Conn, with_subs: bool) -> ConnRow {
         let mut subs: Vec<_> = if with_subs { c.subs.values().cloned().collect() } else { Vec::new() };
         sort_by_sid(&mut subs);
@@ -211,8 +228,46 @@ impl ConnRow {
     }
 }
 
+/// The connections a `/connz` query selects, in its sort order, with the
+/// page it asked for: what `/connz` lists and `/metrics` sums.
+pub struct ConnzPage {
+    rows: Vec<ConnRow>,
+    pub offset: usize,
+    pub limit: usize,
+    pub now: SystemTime,
+    subs_mode: &'static str,
+    auth: bool,
+}
+
+impl ConnzPage {
+    /// Connections matching the query (`total`).
+    pub fn total(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The connections of the page (`connections`; their count is
+    /// `num_connections`).
+    pub fn listed(&self) -> impl Iterator<Item = &ConnRow> {
+        self.rows.iter().skip(self.offset).take(self.limit)
+    }
+
+    pub fn num_connections(&self) -> usize {
+        self.total().saturating_sub(self.offset).min(self.limit)
+    }
+}
+
+/// One `/routez` entry: a registered route connection and its state.
+pub struct RouteRow<'a> {
+    pub conn: &'a Conn,
+    pub route: &'a crate::cluster::RouteState,
+    /// Dialed because `-routes` (or `cluster.routes`) names it.
+    pub configured: bool,
+}
+
 impl Server {
-    pub fn connz(&self, query: &str) -> Result<Vec<u8>, String> {
+    /// Runs a `/connz` query: selection, sorting and paging. An `Err` is
+    /// the text of Go's 400 answer for a bad parameter.
+    pub fn connz_page(&self, query: &str) -> Result<ConnzPage, String> {
         let q = Query::parse(query);
         let subs_mode = match q.get("subs") {
             Some("detail") => "detail",
@@ -285,23 +340,26 @@ impl Server {
             "reason" => reasons.binary_search(&c.reason.unwrap_or("")).unwrap_or(0) as u64,
             _ => c.cid,
         });
-        let total = rows.len();
-        let now = SystemTime::now();
+        Ok(ConnzPage { rows, offset, limit: limit as usize, now: SystemTime::now(), subs_mode, auth })
+    }
+
+    pub fn connz(&self, query: &str) -> Result<Vec<u8>, String> {
+        let page = self.connz_page(query)?;
+        let now = page.now;
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
         j.str("now", &rfc3339(now));
-        j.num("num_connections", total.saturating_sub(offset).min(limit as usize));
-        j.num("total", total);
-        j.num("offset", offset);
-        j.num("limit", limit);
+        j.num("num_connections", page.num_connections());
+        j.num("total", page.total());
+        j.num("offset", page.offset);
+        j.num("limit", page.limit);
         j.open(Some("connections"), b'[');
-        for c in rows.iter().skip(offset).take(limit as usize) {
-            let end = c.stop.unwrap_or(now);
+        for c in page.listed() {
             j.open(None, b'{');
             j.num("cid", c.cid);
-            j.str("kind", "Client");
-            j.str("type", "nats");
+            j.str("kind", CLIENT_KIND);
+            j.str("type", CLIENT_TYPE);
             j.str("ip", &c.ip);
             j.num("port", c.port);
             j.str("start", &rfc3339(c.start));
@@ -312,8 +370,8 @@ impl Server {
             if let Some(reason) = c.reason {
                 j.str("reason", reason);
             }
-            j.str("uptime", &uptime(end.duration_since(c.start).unwrap_or_default().as_secs()));
-            j.str("idle", &uptime(end.duration_since(c.last_activity).unwrap_or_default().as_secs()));
+            j.str("uptime", &uptime(c.uptime_secs(now)));
+            j.str("idle", &uptime(c.idle_secs(now)));
             j.num("pending_bytes", c.pending);
             j.num("in_msgs", c.stats.in_msgs);
             j.num("out_msgs", c.stats.out_msgs);
@@ -329,17 +387,34 @@ impl Server {
             if !c.version.is_empty() {
                 j.str("version", &c.version);
             }
-            if auth && !c.user.is_empty() {
+            if page.auth && !c.user.is_empty() {
                 j.str("authorized_user", &c.user);
             }
-            if want_subs && !c.subs.is_empty() {
-                sub_lists(&mut j, subs_mode, c.subs.iter());
+            if !page.subs_mode.is_empty() && !c.subs.is_empty() {
+                sub_lists(&mut j, page.subs_mode, c.subs.iter());
             }
             j.close(b'}');
         }
         j.close(b']');
         j.close(b'}');
         Ok(j.buf)
+    }
+
+    /// The registered routes, in rid order: what `/routez` lists.
+    pub fn route_rows(&self) -> Vec<RouteRow<'_>> {
+        let Some(cluster) = &self.cluster else { return Vec::new() };
+        let mut rows: Vec<RouteRow> = cluster
+            .routes
+            .values()
+            .filter_map(|s| self.conns.get(*s))
+            .filter_map(|conn| {
+                let route = conn.route.as_deref()?;
+                let configured = route.target.and_then(|t| cluster.targets.get(t)).is_some_and(|t| t.explicit);
+                Some(RouteRow { conn, route, configured })
+            })
+            .collect();
+        rows.sort_by_key(|r| r.conn.cid);
+        rows
     }
 
     pub fn routez(&self, query: &str) -> Result<Vec<u8>, String> {
@@ -349,20 +424,14 @@ impl Server {
             _ if q.bool("subs")? => "list",
             _ => "",
         };
-        let mut routes: Vec<&Conn> = match &self.cluster {
-            Some(c) => c.routes.values().filter_map(|s| self.conns.get(*s)).collect(),
-            None => Vec::new(),
-        };
-        routes.sort_by_key(|c| c.cid);
+        let routes = self.route_rows();
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
         j.str("now", &rfc3339(SystemTime::now()));
         j.num("num_routes", routes.len());
         j.open(Some("routes"), b'[');
-        for c in routes {
-            let Some(r) = &c.route else { continue };
-            let configured = r.target.and_then(|t| self.cluster.as_ref()?.targets.get(t)).is_some_and(|t| t.explicit);
+        for RouteRow { conn: c, route: r, configured } in routes {
             j.open(None, b'{');
             j.num("rid", c.cid);
             j.str("remote_id", &r.remote_id);

@@ -65,7 +65,26 @@ pub struct Stats {
     pub out_msgs: u64,
     pub out_bytes: u64,
     pub slow_consumers: u64,
+    /// `slow_consumers` split by connection kind, indexed by
+    /// [`Stats::kind_index`] (client, route, monitoring).
+    pub slow_consumers_by_kind: [u64; 3],
     pub total_connections: u64,
+}
+
+impl Stats {
+    /// Counts a connection of `kind` cut as a slow consumer.
+    pub fn count_slow_consumer(&mut self, kind: Kind) {
+        self.slow_consumers += 1;
+        self.slow_consumers_by_kind[Stats::kind_index(kind)] += 1;
+    }
+
+    pub fn kind_index(kind: Kind) -> usize {
+        match kind {
+            Kind::Client => 0,
+            Kind::Route => 1,
+            Kind::Http => 2,
+        }
+    }
 }
 
 pub struct Server {
@@ -720,7 +739,8 @@ impl Server {
                 log::info!("{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded", c.prefix, deadline);
                 c.out = Vec::new();
                 c.out_pos = 0;
-                self.stats.slow_consumers += 1;
+                let kind = c.kind;
+                self.stats.count_slow_consumer(kind);
                 self.mark_close(slot, CloseReason::SlowConsumerWriteDeadline);
             }
             Some(t) => {
