@@ -24,23 +24,22 @@ use std::time::Duration;
 use mio::net::{TcpListener, TcpStream};
 use rnats_protocol::client::Frame;
 use rnats_protocol::encode;
+use rnats_protocol::framing::Status;
 use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::{RouteMsg, RouteOp};
 use rnats_protocol::ParseError;
 use slab::Slab;
 
-use crate::conn::{CloseReason, Conn, Kind};
+use crate::conn::{CloseReason, Conn, Plain, Role, RouteState};
+use crate::deliver::{Msg, Origin, GLOBAL_ACCOUNT};
 use crate::hash::FxHashMap;
 use crate::logging::trace_enabled;
 use crate::net::{display_host_port, is_unspecified, RouteUrl};
 use crate::options::COMPAT_VERSION;
-use crate::server::Server;
+use crate::server::{Protocol, Server};
 use crate::sublist::{Owner, Subscription};
 use crate::timer::TimerKind;
 
-/// The only account this server carries; interest and messages of other
-/// accounts from Go peers are dropped consistently.
-pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
 /// Wait before dialing an explicit route again (Go's DEFAULT_ROUTE_CONNECT).
 const ROUTE_RETRY: Duration = Duration::from_secs(1);
 /// First PING on a new route.
@@ -65,11 +64,11 @@ pub struct RouteTarget {
 }
 
 /// Route CONNECT fields beyond a client's, with their JSON types.
-const ROUTE_CONNECT_FIELDS: &[(&str, crate::client::Kind)] = &[
-    ("cluster", crate::client::Kind::Str),
-    ("cluster_dynamic", crate::client::Kind::Bool),
-    ("lnoc", crate::client::Kind::Bool),
-    ("gateway", crate::client::Kind::Str),
+const ROUTE_CONNECT_FIELDS: &[(&str, crate::fields::JsonType)] = &[
+    ("cluster", crate::fields::JsonType::Str),
+    ("cluster_dynamic", crate::fields::JsonType::Bool),
+    ("lnoc", crate::fields::JsonType::Bool),
+    ("gateway", crate::fields::JsonType::Str),
 ];
 
 /// The fields of a server's INFO in the order Go writes them, and whether an
@@ -153,31 +152,6 @@ fn write_gossip_info(out: &mut Vec<u8>, info: &Value) {
         }
     }
     out.push(b'}');
-}
-
-/// Per-route-connection state.
-#[derive(Debug, Default)]
-pub struct RouteState {
-    pub solicited: bool,
-    /// The peer asked for `+OK` after each op.
-    pub verbose: bool,
-    /// Credentials from the peer's CONNECT(s).
-    pub user: String,
-    pub pass: String,
-    pub target: Option<usize>,
-    /// Dialed and not yet known to be connected.
-    pub connecting: bool,
-    pub remote_id: String,
-    pub remote_name: String,
-    pub registered: bool,
-    pub connect_seen: bool,
-    pub info_seen: bool,
-    pub headers: bool,
-    /// The peer's first INFO, kept to gossip it to other peers.
-    pub info: Option<Value>,
-    pub connect_urls: Vec<String>,
-    /// Remote interest keyed by `subject` or `subject queue`.
-    pub remote_subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
 }
 
 pub struct Cluster {
@@ -277,6 +251,37 @@ fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
     }
 }
 
+/// The route protocol, as the reactor feeds it.
+pub struct RouteProtocol;
+
+impl Protocol for RouteProtocol {
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
+        conn.route().and_then(|r| r.parser.body_needed(buffered))
+    }
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
+        let Some(route) = server.conns[slot].route_mut() else {
+            return Ok(Some((buf.len(), false)));
+        };
+        if !route.solicited && !route.connect_seen && !buf[0].eq_ignore_ascii_case(&b'C') {
+            // An accepted route must start with CONNECT: refused at the
+            // first byte of anything else, as newer Go servers do.
+            server.send_err(slot, "Authorization Violation");
+            server.close_after_flush(slot, crate::conn::CloseReason::AuthenticationViolation);
+            return Ok(Some((buf.len(), false)));
+        }
+        match route.parser.parse(buf)? {
+            Status::Complete(f) => {
+                let len = f.len;
+                Ok(Some((len, server.route_op(slot, f))))
+            }
+            Status::Partial => Ok(None),
+        }
+    }
+    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
+        server.route_parse_error(slot, e);
+    }
+}
+
 impl Server {
     /// Opens the route listener and starts dialing the configured routes.
     pub fn start_cluster(&mut self) -> Result<(), String> {
@@ -361,11 +366,10 @@ impl Server {
     ) -> Option<usize> {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
-        let parser = rnats_protocol::client::ClientParser::new(0, 0);
-        let mut conn = Conn::new(cid, Kind::Route, sock, peer, parser);
-        conn.route = Some(Box::new(RouteState { solicited, target, connecting: solicited, ..Default::default() }));
         let (line, payload) = route_limits(&self.opts);
-        conn.rparser = rnats_protocol::route::RouteParser::new(line, payload);
+        let parser = rnats_protocol::route::RouteParser::new(line, payload);
+        let state = RouteState { parser, solicited, target, connecting: solicited, ..Default::default() };
+        let conn = Conn::new(cid, Role::Route(Box::new(state)), Box::new(Plain(sock)), peer);
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering route connection: {e}");
@@ -553,23 +557,23 @@ impl Server {
     /// treat a failed connect as a failed dial.
     pub fn route_connected(&mut self, slot: usize) -> bool {
         let c = &mut self.conns[slot];
-        let connecting = c.route.as_ref().is_some_and(|r| r.connecting);
+        let connecting = c.route().is_some_and(|r| r.connecting);
         if !connecting {
             return true;
         }
-        let err = c.sock.take_error().ok().flatten();
-        if err.is_some() || c.sock.peer_addr().is_err() {
-            if let Some(e) = err {
+        match c.sock.connect_state() {
+            Ok(true) => {}
+            // Still connecting.
+            Ok(false) => return false,
+            Err(e) => {
                 log::debug!("Error trying to connect to route: {e}");
                 c.closing = Some(CloseReason::ReadError);
                 c.quiet_close = true;
                 self.queue_close(slot);
                 return false;
             }
-            // Still connecting.
-            return false;
         }
-        if let Some(r) = c.route.as_mut() {
+        if let Some(r) = c.route_mut() {
             r.connecting = false;
         }
         log::debug!("{} - Route connect msg sent", c.prefix);
@@ -579,7 +583,7 @@ impl Server {
 
     /// Handles bytes read from a route connection.
     pub fn route_input(&mut self, slot: usize, data: &[u8]) {
-        self.feed::<crate::server::RouteProtocol>(slot, data);
+        self.feed::<RouteProtocol>(slot, data);
     }
 
     pub fn route_parse_error(&mut self, slot: usize, e: ParseError) {
@@ -596,18 +600,18 @@ impl Server {
     pub fn route_op(&mut self, slot: usize, f: Frame<'_, RouteOp<'_>>) -> bool {
         let conn = &mut self.conns[slot];
         if trace_enabled() {
-            let args = String::from_utf8_lossy(crate::client::trim(&f.line[f.args_at..]));
+            let args = String::from_utf8_lossy(crate::logging::trim(&f.line[f.args_at..]));
             let verb = String::from_utf8_lossy(&f.line[..f.args_at]).to_ascii_uppercase();
             if args.is_empty() {
                 log::trace!("{} - <<- [{verb}]", conn.prefix);
             } else if matches!(f.op, RouteOp::Connect(_)) {
-                log::trace!("{} - <<- [{verb} {}]", conn.prefix, crate::client::redact(args.as_bytes()));
+                log::trace!("{} - <<- [{verb} {}]", conn.prefix, crate::logging::redact(args.as_bytes()));
             } else {
                 log::trace!("{} - <<- [{verb} {args}]", conn.prefix);
             }
         }
         conn.active = true;
-        let r = self.conns[slot].route.as_ref().expect("route connections carry route state");
+        let Some(r) = self.conns[slot].route() else { return false };
         // An accepted route must start with CONNECT (newer Go servers refuse
         // anything else, credentials or not).
         if !r.solicited && !r.connect_seen && !matches!(f.op, RouteOp::Connect(_)) {
@@ -641,7 +645,7 @@ impl Server {
                 // Interest counts from CONNECT on (Go takes it before the
                 // peer's INFO); `+OK` only for interest taken.
                 if account == GLOBAL_ACCOUNT
-                    && self.conns[slot].route.as_ref().is_some_and(|r| r.registered || r.connect_seen)
+                    && self.conns[slot].route().is_some_and(|r| r.registered || r.connect_seen)
                     && self.remote_sub(slot, subject, queue)
                 {
                     self.route_ok(slot);
@@ -669,8 +673,8 @@ impl Server {
     fn process_route_connect(&mut self, slot: usize, text: &[u8]) -> bool {
         let v = match json::parse(text) {
             Ok(v @ Value::Object(_))
-                if crate::client::types_ok(&v, crate::client::CONNECT_FIELDS)
-                    && crate::client::types_ok(&v, ROUTE_CONNECT_FIELDS) =>
+                if crate::fields::types_ok(&v, crate::fields::CONNECT_FIELDS)
+                    && crate::fields::types_ok(&v, ROUTE_CONNECT_FIELDS) =>
             {
                 v
             }
@@ -684,7 +688,7 @@ impl Server {
         let flag = |k: &str| v.get_ignore_case(k).and_then(Value::as_bool).unwrap_or(false);
         // A later CONNECT keeps what an earlier one said unless it says it
         // again (Go merges them).
-        let r = self.conns[slot].route.as_mut().expect("route state");
+        let Some(r) = self.conns[slot].route_mut() else { return false };
         for (key, field) in [("user", &mut r.user), ("pass", &mut r.pass)] {
             if let Some(x) = v.get_ignore_case(key).and_then(Value::as_str) {
                 x.clone_into(field);
@@ -715,7 +719,7 @@ impl Server {
         if !self.cluster_name_ok(slot, &s("cluster"), flag("cluster_dynamic"), true) {
             return false;
         }
-        let r = self.conns[slot].route.as_mut().expect("route state");
+        let Some(r) = self.conns[slot].route_mut() else { return false };
         r.connect_seen = true;
         r.headers = flag("headers");
         r.verbose = flag("verbose");
@@ -727,7 +731,7 @@ impl Server {
 
     /// `+OK` after an op from a peer that asked for verbose mode.
     fn route_ok(&mut self, slot: usize) {
-        if self.conns[slot].route.as_ref().is_some_and(|r| r.verbose) {
+        if self.conns[slot].route().is_some_and(|r| r.verbose) {
             let c = &mut self.conns[slot];
             c.out.extend_from_slice(b"+OK\r\n");
             Server::queue_flush(&mut self.pending_flush, c, slot);
@@ -776,10 +780,10 @@ impl Server {
     /// (and clients hear of the new cluster name) before anything else happens.
     fn close_other_routes(&mut self, keep: usize) {
         let others: Vec<usize> =
-            self.conns.iter().filter(|(i, c)| *i != keep && c.route.is_some()).map(|(i, _)| i).collect();
+            self.conns.iter().filter(|(i, c)| *i != keep && c.route().is_some()).map(|(i, _)| i).collect();
         for slot in others {
             self.mark_close(slot, CloseReason::ClusterNameConflict);
-            let Some(id) = self.conns[slot].route.as_ref().filter(|r| r.registered).map(|r| r.remote_id.clone()) else {
+            let Some(id) = self.conns[slot].route().filter(|r| r.registered).map(|r| r.remote_id.clone()) else {
                 continue;
             };
             if let Some(c) = self.cluster.as_mut() {
@@ -797,7 +801,7 @@ impl Server {
             return false;
         };
         let id = v.get("server_id").and_then(Value::as_str).unwrap_or("").to_string();
-        let r = self.conns[slot].route.as_ref().expect("route state");
+        let Some(r) = self.conns[slot].route() else { return false };
         if r.info_seen {
             let remote_id = r.remote_id.clone();
             // Go applies the route-to-self and cluster-name rules to every
@@ -825,7 +829,7 @@ impl Server {
         }
         if id == self.server_id {
             log::debug!("{} - Detected route to self, ignoring", self.conns[slot].prefix);
-            if let Some(t) = self.conns[slot].route.as_ref().and_then(|r| r.target) {
+            if let Some(t) = self.conns[slot].route().and_then(|r| r.target) {
                 if let Some(t) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                     t.is_self = true;
                 }
@@ -846,7 +850,7 @@ impl Server {
             return false;
         }
         let name = v.get("server_name").and_then(Value::as_str).unwrap_or("").to_string();
-        if name == self.server_name && !self.conns[slot].route.as_ref().is_some_and(|r| r.solicited) {
+        if name == self.server_name && !self.conns[slot].route().is_some_and(|r| r.solicited) {
             log::error!("{} - Remote server has a duplicate name: {name:?}", self.conns[slot].prefix);
             self.mark_close(slot, CloseReason::DuplicateServerName);
             return false;
@@ -867,7 +871,7 @@ impl Server {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
-        let r = self.conns[slot].route.as_mut().expect("route state");
+        let Some(r) = self.conns[slot].route_mut() else { return false };
         r.info_seen = true;
         r.remote_id = id.clone();
         r.remote_name = name;
@@ -898,10 +902,10 @@ impl Server {
                 log::debug!("{} - Detected duplicate remote route {id:?}", self.conns[slot].prefix);
                 // The kept connection takes over this one's target so the
                 // route is dialed again if the kept one goes.
-                let target = self.conns[slot].route.as_mut().and_then(|r| r.target.take());
+                let target = self.conns[slot].route_mut().and_then(|r| r.target.take());
                 if let Some(t) = target {
                     let kept_cid = self.conns[kept].cid;
-                    if let Some(kr) = self.conns[kept].route.as_mut() {
+                    if let Some(kr) = self.conns[kept].route_mut() {
                         if kr.target.is_none() {
                             kr.target = Some(t);
                             if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
@@ -926,13 +930,15 @@ impl Server {
             return true;
         }
         cluster.routes.insert(id.clone(), slot);
-        if let Some(t) = self.conns[slot].route.as_ref().and_then(|r| r.target) {
+        if let Some(t) = self.conns[slot].route().and_then(|r| r.target) {
             if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                 tt.remote_id = Some(id.clone());
                 tt.attempts = 0;
             }
         }
-        self.conns[slot].route.as_mut().expect("route state").registered = true;
+        if let Some(r) = self.conns[slot].route_mut() {
+            r.registered = true;
+        }
         log::debug!("{} - Registering remote route {id:?}", self.conns[slot].prefix);
         self.send_local_subs(slot);
         log::debug!("{} - Sent local subscriptions to route", self.conns[slot].prefix);
@@ -943,7 +949,7 @@ impl Server {
 
     /// Tells every other registered peer about the route just registered.
     fn gossip_new_route(&mut self, slot: usize) {
-        let Some(info) = self.conns[slot].route.as_ref().and_then(|r| r.info.as_ref()) else {
+        let Some(info) = self.conns[slot].route().and_then(|r| r.info.as_ref()) else {
             return;
         };
         let mut line = b"INFO ".to_vec();
@@ -1009,7 +1015,7 @@ impl Server {
 
     /// Called when a route connection is removed.
     pub fn route_closed(&mut self, slot: usize, c: &mut Conn, reason: CloseReason) {
-        let Some(mut r) = c.route.take() else { return };
+        let Role::Route(r) = &mut c.role else { return };
         for (_, sub) in r.remote_subs.drain() {
             self.sublist.remove(&sub);
         }
@@ -1054,7 +1060,7 @@ impl Server {
     }
 
     fn set_peer_urls(&mut self, slot: usize, urls: Vec<String>) {
-        if let Some(r) = self.conns[slot].route.as_mut() {
+        if let Some(r) = self.conns[slot].route_mut() {
             if r.connect_urls != urls {
                 r.connect_urls = urls;
                 self.refresh_peer_urls();
@@ -1074,7 +1080,7 @@ impl Server {
         let advertised = if self.opts.no_advertise { Default::default() } else { c.routes.clone() };
         let mut urls: Vec<String> = advertised
             .values()
-            .filter_map(|slot| self.conns.get(*slot)?.route.as_ref())
+            .filter_map(|slot| self.conns.get(*slot)?.route())
             .flat_map(|r| r.connect_urls.iter().cloned())
             .collect();
         urls.sort();
@@ -1118,7 +1124,7 @@ impl Server {
         }
         if let Some(c) = &self.cluster {
             for slot in c.routes.values() {
-                if let Some(r) = self.conns.get(*slot).and_then(|c| c.route.as_ref()) {
+                if let Some(r) = self.conns.get(*slot).and_then(|c| c.route()) {
                     for u in &r.connect_urls {
                         if !urls.contains(u) {
                             urls.push(u.clone());
@@ -1203,7 +1209,7 @@ impl Server {
         let key = interest_key(subject, queue.map(|(q, _)| q));
         let conn = &mut self.conns[slot];
         let cid = conn.cid;
-        let r = conn.route.as_mut().expect("route state");
+        let Some(r) = conn.route_mut() else { return false };
         if let Some(existing) = r.remote_subs.get(&key) {
             if let Some((_, w)) = queue {
                 existing.weight.set(w);
@@ -1228,7 +1234,7 @@ impl Server {
 
     fn remote_unsub(&mut self, slot: usize, subject: &[u8], queue: Option<&[u8]>) {
         let key = interest_key(subject, queue);
-        let Some(r) = self.conns[slot].route.as_mut() else {
+        let Some(r) = self.conns[slot].route_mut() else {
             return;
         };
         if let Some(sub) = r.remote_subs.remove(&key) {
@@ -1258,7 +1264,8 @@ impl Server {
             _ => (m.subject, m.reply),
         };
         let hdr = m.header_len.filter(|h| *h > 0);
-        self.deliver(slot, true, subject, reply, hdr, m.message, m.queues);
+        let msg = Msg { subject, reply, header_len: hdr, payload: m.message };
+        self.deliver(slot, Origin::Route { queues: m.queues }, msg);
     }
 }
 

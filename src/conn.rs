@@ -1,4 +1,6 @@
-//! What every connection has: socket, buffers, ping state, close state.
+//! What every connection has (transport, buffers, ping and close state) and
+//! what its role adds: a client's parser, options and identity, a route's
+//! parser and handshake state, or nothing for a monitoring request.
 //!
 //! Buffers: `inb` holds only the unfinished op left over from the previous
 //! read (whole ops are parsed straight out of the server's shared read
@@ -7,16 +9,16 @@
 //! or delivered), then the reactor flushes what it can and drops it at the
 //! end of the loop pass.
 
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
 use rnats_protocol::client::ClientParser;
+use rnats_protocol::json::Value;
 use rnats_protocol::route::RouteParser;
 use rnats_protocol::ParseError;
 
-use crate::cluster::RouteState;
 use crate::hash::FxHashMap;
 use crate::sublist::Subscription;
 
@@ -137,22 +139,53 @@ pub struct Counters {
     pub out_bytes: u64,
 }
 
-pub struct Conn {
-    pub cid: u64,
-    pub kind: Kind,
-    pub sock: TcpStream,
-    pub peer: SocketAddr,
-    /// `ip:port - cid:N` plus the client's identity once known.
-    pub prefix: String,
-    pub inb: Vec<u8>,
-    pub out: Vec<u8>,
-    pub out_pos: usize,
+/// The byte stream under a connection. The reactor, the parsers and the
+/// flush logic see only this: plaintext TCP implements it today, and a TLS
+/// session over the same socket implements it the same way.
+pub trait Transport {
+    /// Reads decrypted (or plain) bytes; `WouldBlock` when none are ready.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes bytes; `WouldBlock` when the socket takes no more.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// The pollable socket (none for an in-memory stream).
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source>;
+    /// For a dialed connection: `Ok(true)` once connected, `Ok(false)` while
+    /// still connecting, the error if the dial failed.
+    fn connect_state(&self) -> io::Result<bool>;
+    /// Ends both directions (best effort).
+    fn shutdown(&mut self);
+}
+
+/// Plaintext TCP.
+pub struct Plain(pub mio::net::TcpStream);
+
+impl Transport for Plain {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut self.0, buf)
+    }
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut self.0, buf)
+    }
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        Some(&mut self.0)
+    }
+    fn connect_state(&self) -> io::Result<bool> {
+        if let Some(e) = self.0.take_error()? {
+            return Err(e);
+        }
+        Ok(self.0.peer_addr().is_ok())
+    }
+    fn shutdown(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// What a client connection adds: its parser, CONNECT options, identity,
+/// permissions and subscriptions.
+pub struct ClientState {
     pub parser: ClientParser,
-    pub rparser: RouteParser,
-    /// Route connections only.
-    pub route: Option<Box<RouteState>>,
-    /// Close without the usual log line (duplicate or failed dial).
-    pub quiet_close: bool,
     /// Value of the cluster's URL version in the last INFO this client got.
     pub info_version: u64,
     /// The client has been answered a PING (async INFO goes only to those).
@@ -163,7 +196,7 @@ pub struct Conn {
     /// The user this client authenticated as.
     pub user: String,
     /// That user's permissions (`None`: unrestricted).
-    pub perms: Option<std::rc::Rc<crate::auth::Permissions>>,
+    pub perms: Option<Rc<crate::auth::Permissions>>,
     /// What CONNECT said about identity, kept so a later CONNECT that
     /// leaves a key out keeps its value (as Go merges CONNECTs).
     pub creds: Option<Box<ConnectCreds>>,
@@ -174,14 +207,89 @@ pub struct Conn {
     pub lang: String,
     pub version: String,
     pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+    /// Pedantic mode: the subject of the PUB whose payload is still coming
+    /// has been checked already (when its line was read, as Go does).
+    pub pub_subject_checked: bool,
+}
+
+impl ClientState {
+    pub fn new(parser: ClientParser) -> ClientState {
+        ClientState {
+            parser,
+            info_version: 0,
+            ponged: false,
+            opts: ClientOpts::default(),
+            connected: false,
+            name: String::new(),
+            user: String::new(),
+            perms: None,
+            creds: None,
+            implicit_user: false,
+            replies: None,
+            lang: String::new(),
+            version: String::new(),
+            subs: FxHashMap::default(),
+            pub_subject_checked: false,
+        }
+    }
+}
+
+/// What a route connection adds: its parser and the handshake with the
+/// peer server.
+#[derive(Default)]
+pub struct RouteState {
+    pub parser: RouteParser,
+    pub solicited: bool,
+    /// The peer asked for `+OK` after each op.
+    pub verbose: bool,
+    /// Credentials from the peer's CONNECT(s).
+    pub user: String,
+    pub pass: String,
+    pub target: Option<usize>,
+    /// Dialed and not yet known to be connected.
+    pub connecting: bool,
+    pub remote_id: String,
+    pub remote_name: String,
+    pub registered: bool,
+    pub connect_seen: bool,
+    pub info_seen: bool,
+    pub headers: bool,
+    /// The peer's first INFO, kept to gossip it to other peers.
+    pub info: Option<Value>,
+    pub connect_urls: Vec<String>,
+    /// Remote interest keyed by `subject` or `subject queue`.
+    pub remote_subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+}
+
+/// A connection's role, owning the state only that role has. A client's
+/// state sits inline: clients are most connections, and their state is
+/// read for every message delivered to them (a box would cost a pointer
+/// chase per message); a route's is boxed.
+#[allow(clippy::large_enum_variant)]
+pub enum Role {
+    Client(ClientState),
+    Route(Box<RouteState>),
+    /// A request to the HTTP monitoring port.
+    Http,
+}
+
+pub struct Conn {
+    pub cid: u64,
+    pub role: Role,
+    pub sock: Box<dyn Transport>,
+    pub peer: SocketAddr,
+    /// `ip:port - cid:N` plus the client's identity once known.
+    pub prefix: String,
+    pub inb: Vec<u8>,
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    /// Close without the usual log line (duplicate or failed dial).
+    pub quiet_close: bool,
     pub pings_out: u32,
     /// A PING was already sent once (the first timer tick always pings).
     pub pinged: bool,
     /// Something arrived from the peer since the last ping tick.
     pub active: bool,
-    /// Pedantic mode: the subject of the PUB whose payload is still coming
-    /// has been checked already (when its line was read, as Go does).
-    pub pub_subject_checked: bool,
     pub flush_queued: bool,
     pub readable_queued: bool,
     /// Set when the connection is on its way out.
@@ -199,43 +307,26 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(cid: u64, kind: Kind, sock: TcpStream, peer: SocketAddr, parser: ClientParser) -> Conn {
-        let id = match kind {
-            Kind::Client => "cid",
-            Kind::Route => "rid",
-            Kind::Http => "hid",
+    pub fn new(cid: u64, role: Role, sock: Box<dyn Transport>, peer: SocketAddr) -> Conn {
+        let id = match role {
+            Role::Client(_) => "cid",
+            Role::Route(_) => "rid",
+            Role::Http => "hid",
         };
         let peer = crate::net::canonical_peer(peer);
         Conn {
             cid,
-            kind,
+            role,
             sock,
             peer,
             prefix: format!("{peer} - {id}:{cid}"),
             inb: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
-            parser,
-            rparser: RouteParser::default(),
-            route: None,
             quiet_close: false,
-            info_version: 0,
-            ponged: false,
-            opts: ClientOpts::default(),
-            connected: false,
-            name: String::new(),
-            user: String::new(),
-            perms: None,
-            creds: None,
-            implicit_user: false,
-            replies: None,
-            lang: String::new(),
-            version: String::new(),
-            subs: FxHashMap::default(),
             pings_out: 0,
             pinged: false,
             active: false,
-            pub_subject_checked: false,
             flush_queued: false,
             readable_queued: false,
             closing: None,
@@ -249,6 +340,46 @@ impl Conn {
         }
     }
 
+    pub fn kind(&self) -> Kind {
+        match self.role {
+            Role::Client(_) => Kind::Client,
+            Role::Route(_) => Kind::Route,
+            Role::Http => Kind::Http,
+        }
+    }
+
+    #[inline]
+    pub fn client(&self) -> Option<&ClientState> {
+        match &self.role {
+            Role::Client(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn client_mut(&mut self) -> Option<&mut ClientState> {
+        match &mut self.role {
+            Role::Client(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn route(&self) -> Option<&RouteState> {
+        match &self.role {
+            Role::Route(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn route_mut(&mut self) -> Option<&mut RouteState> {
+        match &mut self.role {
+            Role::Route(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Bytes queued and not yet written.
     #[inline]
     pub fn pending(&self) -> usize {
@@ -258,15 +389,16 @@ impl Conn {
     /// Adds the client's identity to the log prefix, as Go does after CONNECT:
     /// `"v<version>:<lang>:<name>"` with missing parts left out.
     pub fn set_identity(&mut self) {
+        let Some(c) = self.client() else { return };
         let mut parts = Vec::new();
-        if !self.version.is_empty() {
-            parts.push(format!("v{}", self.version));
+        if !c.version.is_empty() {
+            parts.push(format!("v{}", c.version));
         }
-        if !self.lang.is_empty() {
-            parts.push(self.lang.clone());
+        if !c.lang.is_empty() {
+            parts.push(c.lang.clone());
         }
-        if !self.name.is_empty() {
-            parts.push(self.name.clone());
+        if !c.name.is_empty() {
+            parts.push(c.name.clone());
         }
         let base = format!("{} - cid:{}", self.peer, self.cid);
         self.prefix = if parts.is_empty() { base } else { format!("{base} - \"{}\"", parts.join(":")) };

@@ -51,7 +51,7 @@ impl Server {
         let slots: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.kind == Kind::Client && c.opts.protocol >= 1 && c.connected && c.closing.is_none())
+            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.opts.protocol >= 1 && cl.connected))
             .map(|(k, _)| k)
             .collect();
         for slot in slots {
@@ -80,7 +80,7 @@ impl Server {
 
     /// Closes the next client; when none is left, shuts the server down.
     pub fn lame_duck_close_next(&mut self) {
-        let next = self.conns.iter().find(|(_, c)| c.kind == Kind::Client && c.closing.is_none()).map(|(k, _)| k);
+        let next = self.conns.iter().find(|(_, c)| c.kind() == Kind::Client && c.closing.is_none()).map(|(k, _)| k);
         let Some(slot) = next else {
             self.shutdown = true;
             return;

@@ -194,3 +194,23 @@ pub fn go_quote(b: &[u8]) -> String {
     s.push('"');
     s
 }
+
+/// The arguments of a traced op without their leading blanks.
+pub fn trim(b: &[u8]) -> &[u8] {
+    let s = b.iter().position(|c| *c != b' ' && *c != b'\t').unwrap_or(b.len());
+    &b[s..]
+}
+
+/// CONNECT JSON for traces with password and token values hidden.
+pub fn redact(j: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(j).into_owned();
+    for key in ["\"pass\":\"", "\"auth_token\":\""] {
+        if let Some(i) = s.find(key) {
+            let start = i + key.len();
+            if let Some(end) = s[start..].find('"') {
+                s.replace_range(start..start + end, "[REDACTED]");
+            }
+        }
+    }
+    s
+}

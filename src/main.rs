@@ -6,6 +6,8 @@ mod client;
 mod cluster;
 mod config;
 mod conn;
+mod deliver;
+mod fields;
 mod hash;
 mod lameduck;
 mod logging;

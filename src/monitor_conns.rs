@@ -204,7 +204,11 @@ impl ConnRow {
     }
 
     pub fn open(c: &Conn, with_subs: bool) -> ConnRow {
-        let mut subs: Vec<_> = if with_subs { c.subs.values().cloned().collect() } else { Vec::new() };
+        let cl = c.client();
+        let mut subs: Vec<_> = match cl {
+            Some(cl) if with_subs => cl.subs.values().cloned().collect(),
+            _ => Vec::new(),
+        };
         sort_by_sid(&mut subs);
         // Bounded: closed connections keep this list around.
         subs.truncate(MAX_SUBS_KEPT);
@@ -218,11 +222,11 @@ impl ConnRow {
             reason: None,
             pending: c.pending(),
             stats: c.stats,
-            num_subs: c.subs.len(),
-            name: c.name.clone(),
-            lang: c.lang.clone(),
-            version: c.version.clone(),
-            user: c.user.clone(),
+            num_subs: cl.map_or(0, |cl| cl.subs.len()),
+            name: cl.map(|cl| cl.name.clone()).unwrap_or_default(),
+            lang: cl.map(|cl| cl.lang.clone()).unwrap_or_default(),
+            version: cl.map(|cl| cl.version.clone()).unwrap_or_default(),
+            user: cl.map(|cl| cl.user.clone()).unwrap_or_default(),
             subs,
         }
     }
@@ -259,7 +263,7 @@ impl ConnzPage {
 /// One `/routez` entry: a registered route connection and its state.
 pub struct RouteRow<'a> {
     pub conn: &'a Conn,
-    pub route: &'a crate::cluster::RouteState,
+    pub route: &'a crate::conn::RouteState,
     /// Dialed because `-routes` (or `cluster.routes`) names it.
     pub configured: bool,
 }
@@ -301,7 +305,7 @@ impl Server {
                 self.conns
                     .iter()
                     .map(|(_, c)| c)
-                    .filter(|c| c.kind == Kind::Client && c.closing.is_none())
+                    .filter(|c| c.kind() == Kind::Client && c.closing.is_none())
                     .filter(|c| cid_filter.is_none_or(|id| c.cid == id))
                     .map(|c| ConnRow::open(c, want_subs)),
             );
@@ -408,7 +412,7 @@ impl Server {
             .values()
             .filter_map(|s| self.conns.get(*s))
             .filter_map(|conn| {
-                let route = conn.route.as_deref()?;
+                let route = conn.route()?;
                 let configured = route.target.and_then(|t| cluster.targets.get(t)).is_some_and(|t| t.explicit);
                 Some(RouteRow { conn, route, configured })
             })
@@ -477,7 +481,8 @@ impl Server {
             }
         }
         let st = self.sublist.stats;
-        let mut all: Vec<&std::rc::Rc<Subscription>> = self.conns.iter().flat_map(|(_, c)| c.subs.values()).collect();
+        let mut all: Vec<&std::rc::Rc<Subscription>> =
+            self.conns.iter().filter_map(|(_, c)| c.client()).flat_map(|cl| cl.subs.values()).collect();
         if let Some(t) = test {
             all.retain(|s| rnats_protocol::subject::matches(&s.subject, t.as_bytes()));
         }

@@ -4,7 +4,7 @@
 //! that need a new listener (addresses, ports, cluster settings, server
 //! name) cannot change and make the whole reload fail.
 
-use crate::conn::{CloseReason, Kind};
+use crate::conn::{CloseReason, Role};
 use crate::options::{parse_args, Action, Options};
 use crate::server::Server;
 
@@ -86,13 +86,13 @@ impl Server {
         let (mcl, mp) = (o.max_control_line, o.max_payload);
         let (route_line, route_payload) = crate::cluster::route_limits(o);
         for (_, c) in self.conns.iter_mut() {
-            match c.kind {
-                Kind::Client => {
-                    c.parser.set_max_control_line(mcl);
-                    c.parser.set_max_payload(mp);
+            match &mut c.role {
+                Role::Client(cl) => {
+                    cl.parser.set_max_control_line(mcl);
+                    cl.parser.set_max_payload(mp);
                 }
-                Kind::Route => c.rparser.set_limits(route_line, route_payload),
-                Kind::Http => {}
+                Role::Route(r) => r.parser.set_limits(route_line, route_payload),
+                Role::Http => {}
             }
         }
         self.build_info_head();
@@ -109,11 +109,11 @@ impl Server {
         let slots: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.kind == Kind::Client && c.connected && c.closing.is_none())
+            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.connected))
             .map(|(k, _)| k)
             .collect();
         for slot in slots {
-            let c = &self.conns[slot];
+            let Some(c) = self.conns[slot].client() else { continue };
             let user = self.opts.users.iter().find(|u| u.name == c.user);
             let still_valid = if !self.opts.auth_required() {
                 true
@@ -128,7 +128,7 @@ impl Server {
                 continue;
             }
             let perms = user.and_then(|u| u.permissions.clone());
-            let c = &mut self.conns[slot];
+            let Some(c) = self.conns[slot].client_mut() else { continue };
             c.perms = perms.clone();
             let Some(sp) = perms.as_ref().and_then(|p| p.subscribe.clone()) else { continue };
             let revoked: Vec<_> =

@@ -15,7 +15,7 @@
 //! pending-flush list; writes happen once per pass per connection, and only
 //! a short write waits for the WRITABLE edge.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,12 +23,12 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use rnats_protocol::client::ClientParser;
-use rnats_protocol::framing::Status;
 use rnats_protocol::ParseError;
 use slab::Slab;
 
 use crate::cluster::Cluster;
-use crate::conn::{CloseReason, Conn, Kind};
+use crate::conn::{ClientState, CloseReason, Conn, Kind, Plain, Role};
+use crate::logging::trace_enabled;
 use crate::net::{display_host_port, listen, RouteUrl};
 use crate::options::{Options, COMPAT_VERSION};
 use crate::signals::{self, SignalPipe};
@@ -46,7 +46,10 @@ const CONN_BASE: usize = 16;
 const READ_CHUNK: usize = 64 * 1024;
 /// Bytes read from one connection per event before others get a turn.
 const READ_BUDGET: usize = 1024 * 1024;
-/// Closed clients kept for monitoring (Go's max_closed_clients default).
+/// First server PING on a new client connection.
+const FIRST_PING: Duration = Duration::from_secs(2);
+/// Routes are pinged at least this often.
+const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
 /// Wait before accepting again after an accept failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// Buffers above this capacity are released when found empty by the
@@ -268,7 +271,9 @@ impl Server {
             log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
         }
         c.out.extend_from_slice(&line);
-        c.info_version = version;
+        if let Some(cl) = c.client_mut() {
+            cl.info_version = version;
+        }
         Server::queue_flush(&mut self.pending_flush, c, slot);
     }
 
@@ -277,7 +282,7 @@ impl Server {
         let slots: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.kind == Kind::Client && c.opts.protocol >= 1 && c.ponged && c.closing.is_none())
+            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.opts.protocol >= 1 && cl.ponged))
             .map(|(k, _)| k)
             .collect();
         for slot in slots {
@@ -305,6 +310,51 @@ impl Server {
         };
         let d = self.jitter(first.min(self.opts.ping_interval), 20);
         self.timers.add_in(d, TimerKind::Ping { slot, cid });
+    }
+
+    /// The client ping timer: stale check, then PING unless the client was
+    /// recently active (the first tick always pings).
+    pub fn ping_timer(&mut self, slot: usize, cid: u64) {
+        let ping_max = self.opts.ping_max;
+        let interval = self.opts.ping_interval;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.cid != cid || c.closing.is_some() || c.close_after_flush {
+            return;
+        }
+        let is_route = matches!(c.role, Role::Route(_));
+        if is_route {
+            log::debug!("{} - Router Ping Timer", c.prefix);
+        } else {
+            log::debug!("{} - Client Ping Timer", c.prefix);
+        }
+        if c.pings_out + 1 > ping_max {
+            self.send_err(slot, "Stale Connection");
+            self.close_after_flush(slot, CloseReason::StaleConnection);
+            return;
+        }
+        // Routes are pinged regardless of traffic.
+        if is_route || !c.pinged || !c.active {
+            c.pinged = true;
+            c.pings_out += 1;
+            c.out.extend_from_slice(b"PING\r\n");
+            if trace_enabled() {
+                log::trace!("{} - ->> [PING]", c.prefix);
+            }
+            Server::queue_flush(&mut self.pending_flush, c, slot);
+        }
+        c.active = false;
+        // Give back memory a burst left behind.
+        if c.pending() == 0 && c.out.capacity() > BUF_KEEP {
+            c.out = Vec::new();
+            c.out_pos = 0;
+        }
+        if c.inb.is_empty() && c.inb.capacity() > BUF_KEEP {
+            c.inb = Vec::new();
+        }
+        let interval = if is_route { interval.min(ROUTE_PING_MAX) } else { interval };
+        self.timers.add_in(interval, TimerKind::Ping { slot, cid });
     }
 
     /// `d` plus up to `pct` percent of random jitter.
@@ -464,7 +514,7 @@ impl Server {
                         if !self.conns.contains(slot) {
                             continue;
                         }
-                        if self.conns[slot].kind == Kind::Route && !self.route_connected(slot) {
+                        if matches!(self.conns[slot].role, Role::Route(_)) && !self.route_connected(slot) {
                             continue;
                         }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -526,8 +576,10 @@ impl Server {
     }
 
     pub fn register(&mut self, slot: usize) -> io::Result<()> {
-        let c = &mut self.conns[slot];
-        self.poll.registry().register(&mut c.sock, Token(slot + CONN_BASE), Interest::READABLE | Interest::WRITABLE)
+        let Some(source) = self.conns[slot].sock.source() else {
+            return Ok(());
+        };
+        self.poll.registry().register(source, Token(slot + CONN_BASE), Interest::READABLE | Interest::WRITABLE)
     }
 
     fn add_client(&mut self, sock: TcpStream, peer: SocketAddr) {
@@ -536,9 +588,10 @@ impl Server {
         self.stats.total_connections += 1;
         let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
         parser.set_headers(false);
-        let mut conn = Conn::new(cid, Kind::Client, sock, peer, parser);
+        let mut state = ClientState::new(parser);
+        state.info_version = self.urls_version();
+        let mut conn = Conn::new(cid, Role::Client(state), Box::new(Plain(sock)), peer);
         self.write_client_info(&mut conn.out, cid, peer.ip());
-        conn.info_version = self.urls_version();
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering client connection: {e}");
@@ -553,7 +606,7 @@ impl Server {
         } else if self.auth_enforced() {
             self.timers.add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
         }
-        self.start_ping_timer(slot, crate::client::FIRST_PING);
+        self.start_ping_timer(slot, FIRST_PING);
         self.write_out(slot);
     }
 
@@ -563,8 +616,7 @@ impl Server {
             match l.accept() {
                 Ok((sock, peer)) => {
                     let cid = self.next_cid();
-                    let parser = ClientParser::new(0, 0);
-                    let slot = self.conns.insert(Conn::new(cid, Kind::Http, sock, peer, parser));
+                    let slot = self.conns.insert(Conn::new(cid, Role::Http, Box::new(Plain(sock)), peer));
                     if self.register(slot).is_err() {
                         self.conns.remove(slot);
                         continue;
@@ -616,10 +668,10 @@ impl Server {
                     return;
                 }
             };
-            match self.conns[slot].kind {
-                Kind::Client => self.client_input(slot, &scratch[..n]),
-                Kind::Route => self.route_input(slot, &scratch[..n]),
-                Kind::Http => self.http_input(slot, &scratch[..n]),
+            match self.conns[slot].role {
+                Role::Client(_) => self.client_input(slot, &scratch[..n]),
+                Role::Route(_) => self.route_input(slot, &scratch[..n]),
+                Role::Http => self.http_input(slot, &scratch[..n]),
             }
             self.scratch = scratch;
             // A short read means the socket is drained: edge triggering will
@@ -673,7 +725,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.route.as_ref().is_some_and(|r| r.connecting) {
+        if c.route().is_some_and(|r| r.connecting) {
             // Flushed once the dial completes (the WRITABLE edge).
             return;
         }
@@ -739,7 +791,7 @@ impl Server {
                 log::info!("{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded", c.prefix, deadline);
                 c.out = Vec::new();
                 c.out_pos = 0;
-                let kind = c.kind;
+                let kind = c.kind();
                 self.stats.count_slow_consumer(kind);
                 self.mark_close(slot, CloseReason::SlowConsumerWriteDeadline);
             }
@@ -761,7 +813,7 @@ impl Server {
         if crate::logging::trace_enabled() {
             log::trace!("{} - ->> [-ERR {text}]", c.prefix);
         }
-        if c.kind == Kind::Client {
+        if c.client().is_some() {
             log::error!("{} - {}", c.prefix, text);
         }
         Server::queue_flush(&mut self.pending_flush, c, slot);
@@ -815,18 +867,21 @@ impl Server {
         self.write_out(slot);
         let mut c = self.conns.remove(slot);
         let reason = c.closing.or(c.pending_reason).unwrap_or(CloseReason::ClientClosed);
-        let _ = self.poll.registry().deregister(&mut c.sock);
-        let _ = c.sock.shutdown(std::net::Shutdown::Both);
-        if c.kind == Kind::Client {
+        if let Some(source) = c.sock.source() {
+            let _ = self.poll.registry().deregister(source);
+        }
+        c.sock.shutdown();
+        if c.client().is_some() {
             self.client_count -= 1;
             // Kept for /connz?state=closed, oldest dropped first.
             let mut row = crate::monitor_conns::ConnRow::open(&c, true);
             row.stop = Some(SystemTime::now());
             row.reason = Some(reason.as_str());
             self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
+            let Role::Client(cl) = &mut c.role else { return };
             // Interest leaves per subject and queue in one step.
-            let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(c.subs.len());
-            for (_, sub) in c.subs.drain() {
+            let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
+            for (_, sub) in cl.subs.drain() {
                 self.sublist.remove(&sub);
                 gone.push(sub);
             }
@@ -835,7 +890,7 @@ impl Server {
                 self.local_interest_delta(&run[0].subject, run[0].queue.as_deref(), -(run.len() as i64));
             }
             log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
-        } else if c.kind == Kind::Route {
+        } else if matches!(c.role, Role::Route(_)) {
             self.route_closed(slot, &mut c, reason);
         }
     }
@@ -856,9 +911,10 @@ impl Server {
                 TimerKind::LameDuckClose => self.lame_duck_close_next(),
                 TimerKind::AuthTimeout { slot, cid } => {
                     if let Some(c) = self.conns.get(slot) {
-                        let authed = match &c.route {
-                            Some(r) => r.connect_seen,
-                            None => c.connected,
+                        let authed = match &c.role {
+                            Role::Route(r) => r.connect_seen,
+                            Role::Client(cl) => cl.connected,
+                            Role::Http => true,
                         };
                         if c.cid == cid && !authed && c.closing.is_none() {
                             self.send_err(slot, "Authentication Timeout");
@@ -929,71 +985,6 @@ pub trait Protocol {
     fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError>;
     /// Answers a parse error (and closes the connection).
     fn on_error(server: &mut Server, slot: usize, e: ParseError);
-}
-
-pub struct ClientProtocol;
-pub struct RouteProtocol;
-
-impl Protocol for ClientProtocol {
-    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
-        conn.parser.body_needed(buffered)
-    }
-    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
-        let conn = &server.conns[slot];
-        if !conn.connected && !buf[0].eq_ignore_ascii_case(&b'C') && server.opts.auth_required() {
-            if server.auth_enforced() {
-                // Go refuses at the first byte of any op but CONNECT.
-                server.auth_violation(slot);
-                return Ok(Some((buf.len(), false)));
-            }
-            server.assume_no_auth_user(slot);
-        }
-        let parsed = server.conns[slot].parser.parse(buf);
-        if matches!(parsed, Err(ParseError::BadPayloadEnd)) {
-            // Go has answered the PUB line (pedantic subject check) before
-            // it finds the payload's end wrong.
-            server.check_pending_subject(slot, buf);
-        }
-        match parsed? {
-            Status::Complete(f) => {
-                let len = f.len;
-                Ok(Some((len, server.client_op(slot, f))))
-            }
-            Status::Partial => {
-                server.check_pending_subject(slot, buf);
-                Ok(None)
-            }
-        }
-    }
-    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.client_parse_error(slot, e);
-    }
-}
-
-impl Protocol for RouteProtocol {
-    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
-        conn.rparser.body_needed(buffered)
-    }
-    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
-        let conn = &server.conns[slot];
-        if conn.route.as_ref().is_some_and(|r| !r.solicited && !r.connect_seen) && !buf[0].eq_ignore_ascii_case(&b'C') {
-            // An accepted route must start with CONNECT: refused at the
-            // first byte of anything else, as newer Go servers do.
-            server.send_err(slot, "Authorization Violation");
-            server.close_after_flush(slot, crate::conn::CloseReason::AuthenticationViolation);
-            return Ok(Some((buf.len(), false)));
-        }
-        match server.conns[slot].rparser.parse(buf)? {
-            Status::Complete(f) => {
-                let len = f.len;
-                Ok(Some((len, server.route_op(slot, f))))
-            }
-            Status::Partial => Ok(None),
-        }
-    }
-    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.route_parse_error(slot, e);
-    }
 }
 
 impl Server {

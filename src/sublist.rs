@@ -203,7 +203,7 @@ impl Sublist {
     #[inline(never)]
     fn match_uncached(&mut self, subject: &[u8]) -> Rc<MatchResult> {
         let mut r = MatchResult::default();
-        if crate::client::has_line_break(subject) {
+        if has_line_break(subject) {
             // Only a PUB can carry such a subject, and no MSG line can hold it.
             return Rc::new(r);
         }
@@ -340,6 +340,13 @@ fn remove_sub(node: &mut Node, sub: &Rc<Subscription>) -> bool {
             true
         }
     }
+}
+
+/// Whether `t` holds a CR or LF (a plain loop: these are short and memchr's
+/// set-up costs more than the scan).
+#[inline]
+pub fn has_line_break(t: &[u8]) -> bool {
+    t.iter().any(|c| *c == b'\r' || *c == b'\n')
 }
 
 #[cfg(test)]

@@ -1,0 +1,363 @@
+//! One delivery path for every message, whoever sent it: the fan-out over
+//! the subscriptions that match (plain subscribers, one member per queue
+//! group, each interested route once) and the one place that appends a
+//! message to a connection's output and does the accounting that goes with
+//! it (trace line, counters, slow-consumer cut).
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use rnats_protocol::encode;
+
+use crate::conn::{CloseReason, Conn, Role};
+use crate::logging::trace_enabled;
+use crate::server::{Server, Stats};
+use crate::sublist::{Owner, Subscription};
+
+/// The only account this server carries; interest and messages of other
+/// accounts from Go peers are dropped consistently.
+pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
+/// Go answers a request nobody listens to with this status-only header.
+const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
+
+/// A message on its way, borrowed from the publisher's read buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Msg<'a> {
+    pub subject: &'a [u8],
+    pub reply: Option<&'a [u8]>,
+    /// Length of the header block at the start of `payload` (HPUB/HMSG).
+    pub header_len: Option<usize>,
+    /// Headers (if any) and body.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Msg<'a> {
+    /// The payload without its header block, for a receiver that does not
+    /// take headers.
+    #[inline]
+    fn body(&self) -> &'a [u8] {
+        match self.header_len {
+            Some(h) => &self.payload[h.min(self.payload.len())..],
+            None => self.payload,
+        }
+    }
+}
+
+/// Where a message comes from.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// A client (the slot's own subscriptions see it only with echo).
+    Client,
+    /// A route peer, which picked this server for the queue groups named
+    /// in `queues` (blank-separated).
+    Route { queues: Option<&'a [u8]> },
+}
+
+/// After a message was appended to `c.out` from `before` on: the trace
+/// line, the counters, and either a flush queued or, over `max_pending`,
+/// the output dropped (a peer that stopped reading must not take the
+/// server's memory). Returns true when the caller must close `slot`.
+#[inline(always)]
+fn account(
+    c: &mut Conn,
+    slot: usize,
+    before: usize,
+    bytes: u64,
+    stats: &mut Stats,
+    pending_flush: &mut Vec<usize>,
+    max_pending: usize,
+) -> bool {
+    if trace_enabled() {
+        let end = c.out[before..].iter().position(|b| *b == b'\r').unwrap_or(0);
+        log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&c.out[before..before + end]));
+    }
+    c.stats.out_msgs += 1;
+    c.stats.out_bytes += bytes;
+    stats.out_msgs += 1;
+    stats.out_bytes += bytes;
+    if c.pending() > max_pending {
+        // Cut without an -ERR, as Go does, with the queue dropped at once.
+        log::info!("{} - Slow Consumer Detected: MaxPending of {max_pending} Exceeded", c.prefix);
+        c.out = Vec::new();
+        c.out_pos = 0;
+        stats.count_slow_consumer(c.kind());
+        return true;
+    }
+    Server::queue_flush(pending_flush, c, slot);
+    false
+}
+
+impl Server {
+    /// Delivers a message to every matching subscription: local clients
+    /// (one member per queue group) and, for a message from a client, each
+    /// route with interest, once, with the queue groups picked for it. A
+    /// message from a route goes to local clients only, and to queue groups
+    /// only if the sender named them. Returns whether anyone received it.
+    pub fn deliver(&mut self, from: usize, origin: Origin<'_>, m: Msg<'_>) -> bool {
+        let result = self.sublist.matches(m.subject);
+        if result.is_empty() {
+            return false;
+        }
+        let from_route = matches!(origin, Origin::Route { .. });
+        let mut delivered = false;
+        let mut expired: Vec<Rc<Subscription>> = Vec::new();
+        let mut sends = std::mem::take(&mut self.route_sends);
+        let mut picks = std::mem::take(&mut self.route_qpicks);
+        for sub in &result.psubs {
+            match sub.owner {
+                Owner::Client => delivered |= self.deliver_to(from, sub, m, &mut expired),
+                Owner::Route if !from_route => {
+                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                        sends.push((sub.slot, sub.cid));
+                    }
+                }
+                Owner::Route => {}
+            }
+        }
+        for group in &result.qsubs {
+            let n = group.len();
+            if let Origin::Route { queues } = origin {
+                let name = group[0].queue.as_deref().unwrap_or_default();
+                if !queues.is_some_and(|q| q.split(|b| matches!(b, b' ' | b'\t')).any(|x| x == name)) {
+                    continue;
+                }
+                // The sender picked this server for the group: one local
+                // member, chosen uniformly among the local ones; with none
+                // able to take it, the first route member (as Go falls back).
+                let locals = group.iter().filter(|s| s.owner == Owner::Client).count();
+                let mut taken = false;
+                if locals > 0 {
+                    let k = (self.rand() % locals as u64) as usize;
+                    let start =
+                        group.iter().enumerate().filter(|(_, s)| s.owner == Owner::Client).nth(k).map_or(0, |(i, _)| i);
+                    for i in 0..n {
+                        let sub = &group[(start + i) % n];
+                        if sub.owner == Owner::Client && self.deliver_to(from, sub, m, &mut expired) {
+                            taken = true;
+                            break;
+                        }
+                    }
+                }
+                if !taken {
+                    if let Some(rsub) = group.iter().find(|s| s.owner == Owner::Route && s.weight.get() > 0) {
+                        if !sends.iter().any(|(s, _)| *s == rsub.slot) {
+                            sends.push((rsub.slot, rsub.cid));
+                        }
+                        picks.push((rsub.slot, rsub.clone()));
+                        taken = true;
+                    }
+                }
+                delivered |= taken;
+                continue;
+            }
+            // Each local member counts once, a route's member as often as
+            // the route's weight (0: nobody there), so the pick is
+            // proportional cluster-wide.
+            let start = match pick_weighted(group, self.rand()) {
+                Some(i) => i,
+                None => continue,
+            };
+            for i in 0..n {
+                let sub = &group[(start + i) % n];
+                if sub.owner == Owner::Route {
+                    if sub.weight.get() == 0 {
+                        continue;
+                    }
+                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                        sends.push((sub.slot, sub.cid));
+                    }
+                    picks.push((sub.slot, sub.clone()));
+                    delivered = true;
+                    break;
+                }
+                if self.deliver_to(from, sub, m, &mut expired) {
+                    delivered = true;
+                    break;
+                }
+            }
+        }
+        for &(slot, cid) in &sends {
+            delivered |= self.forward_to_route(slot, cid, m, &picks);
+        }
+        sends.clear();
+        picks.clear();
+        self.route_sends = sends;
+        self.route_qpicks = picks;
+        for sub in expired {
+            self.remove_client_sub(&sub);
+        }
+        delivered
+    }
+
+    /// Appends one RMSG (or HMSG) for route `slot`, naming the queue groups
+    /// picked on it.
+    fn forward_to_route(&mut self, slot: usize, cid: u64, m: Msg<'_>, picks: &[(usize, Rc<Subscription>)]) -> bool {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        if c.cid != cid || c.closing.is_some() {
+            return false;
+        }
+        let Role::Route(r) = &c.role else {
+            return false;
+        };
+        let (hdr, body) = match m.header_len {
+            Some(h) if r.headers => (Some(h), m.payload),
+            _ => (None, m.body()),
+        };
+        let before = c.out.len();
+        let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue.as_deref());
+        encode::write_rmsg(&mut c.out, GLOBAL_ACCOUNT, m.subject, m.reply, &mut queues, hdr, body);
+        let max_pending = self.opts.max_pending;
+        if account(c, slot, before, body.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
+            self.mark_close(slot, CloseReason::SlowConsumerPendingBytes);
+        }
+        true
+    }
+
+    /// Appends one message to a subscriber's output. False if the
+    /// subscription could not take it (gone, closing, no echo, denied by
+    /// the subscriber's permissions, or past its auto-unsubscribe limit).
+    #[inline]
+    fn deliver_to(
+        &mut self,
+        from: usize,
+        sub: &Rc<Subscription>,
+        m: Msg<'_>,
+        expired: &mut Vec<Rc<Subscription>>,
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(sub.slot) else {
+            return false;
+        };
+        if c.cid != sub.cid || c.closing.is_some() || c.close_after_flush {
+            return false;
+        }
+        let Conn { role: Role::Client(cl), out, .. } = c else {
+            return false;
+        };
+        if sub.slot == from && !cl.opts.echo {
+            return false;
+        }
+        if let Some(perms) = cl.perms.as_deref() {
+            // A wildcard subscription may overlap subjects this user must not see.
+            if perms.subscribe.as_ref().is_some_and(|p| !p.deny.is_empty() && p.denies(m.subject)) {
+                return false;
+            }
+            if let (Some(rp), Some(r)) = (&perms.responses, m.reply) {
+                cl.replies.get_or_insert_with(Default::default).record(r, rp, Instant::now());
+            }
+        }
+        let max = sub.max.get();
+        if max > 0 && sub.delivered.get() >= max {
+            return false;
+        }
+        let before = out.len();
+        match m.header_len {
+            Some(h) if cl.opts.headers => encode::write_hmsg(out, m.subject, &sub.sid, m.reply, h, m.payload),
+            _ => encode::write_msg(out, m.subject, &sub.sid, m.reply, m.body()),
+        }
+        sub.delivered.set(sub.delivered.get() + 1);
+        if max > 0 && sub.delivered.get() >= max {
+            expired.push(sub.clone());
+        }
+        let max_pending = self.opts.max_pending;
+        if account(c, sub.slot, before, m.payload.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
+            self.mark_close(sub.slot, CloseReason::SlowConsumerPendingBytes);
+        }
+        true
+    }
+
+    /// Sends the 503 status to the publisher's own subscription on `reply`.
+    #[cold]
+    #[inline(never)]
+    pub fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
+        // The publisher's first plain subscription in match order, as Go's.
+        let cid = self.conns[slot].cid;
+        let result = self.sublist.matches(reply);
+        let Some(sub) =
+            result.psubs.iter().find(|s| s.owner == Owner::Client && s.slot == slot && s.cid == cid).cloned()
+        else {
+            return;
+        };
+        let c = &mut self.conns[slot];
+        encode::write_hmsg(&mut c.out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
+        if trace_enabled() {
+            log::trace!(
+                "{} - ->> [HMSG {} {} {} {}]",
+                c.prefix,
+                String::from_utf8_lossy(reply),
+                String::from_utf8_lossy(&sub.sid),
+                NO_RESPONDERS_HDR.len(),
+                NO_RESPONDERS_HDR.len()
+            );
+        }
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+}
+
+/// The queue member to try first: local members weigh 1, a route's member
+/// its route's weight, and `r` (a random number) picks proportionally.
+/// None when the whole group weighs nothing.
+fn pick_weighted(group: &[Rc<Subscription>], r: u64) -> Option<usize> {
+    let weight = |s: &Subscription| if s.owner == Owner::Route { s.weight.get() as u64 } else { 1 };
+    let total: u64 = group.iter().map(|s| weight(s)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = r % total;
+    for (i, s) in group.iter().enumerate() {
+        let w = weight(s);
+        if r < w {
+            return Some(i);
+        }
+        r -= w;
+    }
+    Some(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn member(owner: Owner, weight: u32) -> Rc<Subscription> {
+        Rc::new(Subscription {
+            slot: 0,
+            cid: 0,
+            owner,
+            subject: b"q"[..].into(),
+            queue: Some(b"g"[..].into()),
+            sid: b"1"[..].into(),
+            max: Cell::new(0),
+            delivered: Cell::new(0),
+            weight: Cell::new(weight),
+        })
+    }
+
+    #[test]
+    fn queue_pick_is_proportional_to_weights() {
+        let group = vec![member(Owner::Client, 1), member(Owner::Route, 3), member(Owner::Client, 1)];
+        let mut hits = [0usize; 3];
+        for r in 0..500u64 {
+            hits[pick_weighted(&group, r).expect("group has weight")] += 1;
+        }
+        assert_eq!(hits, [100, 300, 100]);
+    }
+
+    #[test]
+    fn route_members_of_weight_zero_are_never_picked() {
+        let group = vec![member(Owner::Route, 0), member(Owner::Client, 1)];
+        assert!((0..50).all(|r| pick_weighted(&group, r) == Some(1)));
+        assert_eq!(pick_weighted(&[member(Owner::Route, 0)], 7), None);
+    }
+
+    #[test]
+    fn a_receiver_without_headers_gets_the_body_only() {
+        let m = Msg { subject: b"s", reply: None, header_len: Some(12), payload: b"NATS/1.0\r\n\r\nhi" };
+        assert_eq!(m.body(), b"hi");
+        let bad = Msg { header_len: Some(99), ..m };
+        assert_eq!(bad.body(), b"");
+        let plain = Msg { header_len: None, ..m };
+        assert_eq!(plain.body(), m.payload);
+    }
+}
