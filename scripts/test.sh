@@ -6,8 +6,10 @@
 #
 # It installs what the tests need when it is missing: a project-local Python
 # virtual environment (.venv) with the pinned test packages when the Python
-# first on PATH lacks them, and Debian's nats-server (the Go 2.9 oracle) when
-# apt-get is available and we are root. Set RNATS_NO_INSTALL=1 to skip both.
+# first on PATH lacks them, and Debian's nats-server (the Go 2.9 oracle) and
+# chromium (renders the monitoring page's mesh drawing in
+# tests/test_meshpage.py) when apt-get is available and we are root. Set
+# RNATS_NO_INSTALL=1 to skip all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,13 @@ if [ ! -x /usr/sbin/nats-server ] && [ "${RNATS_NO_INSTALL:-}" != 1 ] &&
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq nats-server >/dev/null ||
     echo "test.sh: could not install Debian's nats-server; the tests that need Go 2.9 will skip" >&2
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && [ "${RNATS_NO_INSTALL:-}" != 1 ] &&
+  command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null ||
+    echo "test.sh: could not install chromium; the browser check of the mesh page will skip" >&2
 fi
 
 cargo test --workspace --quiet

@@ -777,6 +777,9 @@ impl Server {
         if is_route || !c.pinged || !c.active {
             c.pinged = true;
             c.pings_out += 1;
+            if let Some(r) = c.route.as_mut() {
+                r.ping_sent.get_or_insert_with(std::time::Instant::now);
+            }
             c.out.extend_from_slice(b"PING\r\n");
             if trace_enabled() {
                 log::trace!("{} - ->> [PING]", c.prefix);

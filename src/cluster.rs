@@ -19,7 +19,7 @@ use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use rnats_protocol::client::Frame;
@@ -131,6 +131,10 @@ pub struct RouteState {
     pub connect_urls: Vec<String>,
     /// Remote interest keyed by `subject` or `subject queue`.
     pub remote_subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+    /// When the oldest unanswered PING was queued.
+    pub ping_sent: Option<Instant>,
+    /// The last round trip measured, PING to PONG.
+    pub rtt: Option<Duration>,
 }
 
 pub struct Cluster {
@@ -581,7 +585,14 @@ impl Server {
                 true
             }
             RouteOp::Pong => {
-                self.conns[slot].pings_out = 0;
+                let c = &mut self.conns[slot];
+                c.pings_out = 0;
+                if let Some(r) = c.route.as_mut() {
+                    if let Some(sent) = r.ping_sent.take() {
+                        // At least a nanosecond, as Go counts a measured RTT.
+                        r.rtt = Some(sent.elapsed().max(Duration::from_nanos(1)));
+                    }
+                }
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,

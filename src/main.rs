@@ -9,6 +9,7 @@ mod conn;
 mod hash;
 mod lameduck;
 mod logging;
+mod meshpage;
 mod monitor;
 mod monitor_conns;
 mod netif;

@@ -111,6 +111,8 @@ pub struct Server {
     accept_retry_pending: bool,
     /// The ports file written at start, removed at shutdown.
     ports_file: Option<std::path::PathBuf>,
+    /// Route message counts at the previous load of the mesh page.
+    pub mesh_prev: Option<crate::meshpage::RateSnapshot>,
 }
 
 /// Whether `host` is the any-address (`0.0.0.0` or `::`).
@@ -238,6 +240,7 @@ impl Server {
             last_accept_error: None,
             accept_retry_pending: false,
             ports_file: None,
+            mesh_prev: None,
         })
     }
 
