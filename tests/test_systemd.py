@@ -202,6 +202,7 @@ def service_lifecycle(tmp_path, server_bin, prefix=()):
     peer = NatsServer(tmp_path / "peer.log", ["-n", "peer", "-cluster", "nats://%s:%d" % (HOST, peer_cluster),
                                               "--cluster_name", "mesh"], binary=server_bin).start()
     srv = UnitServer(tmp_path / "service.log", server_bin, paths, client_port, prefix)
+    pid = None
     try:
         srv.start()
         pid_file = run_dir / "rnats.pid"
@@ -260,7 +261,27 @@ def service_lifecycle(tmp_path, server_bin, prefix=()):
         return log
     finally:
         srv.stop()
+        if prefix and pid is not None:
+            # strace detaches when stopped; stop the server it started too.
+            _stop_pid(pid)
         peer.stop()
+
+
+def _stop_pid(pid, timeout=5.0):
+    """SIGTERM, then SIGKILL, the (non-child) process ``pid`` if it is
+    still running."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
 
 def http_get_json_text(port, path):
