@@ -8,7 +8,8 @@
 # virtual environment (.venv) with the pinned test packages when the Python
 # first on PATH lacks them; when apt-get is available and we are root,
 # Debian's nats-server (the Go 2.9 oracle), prometheus (promtool and the
-# server that scrapes /metrics) and qemu-user; and the Rust
+# server that scrapes /metrics), chromium (renders the monitoring page's mesh
+# drawing in tests/test_meshpage.py) and qemu-user; and the Rust
 # standard libraries of the ARM targets (rustup target add). Set
 # RNATS_NO_INSTALL=1 to skip all of that.
 #
@@ -70,6 +71,11 @@ if ! { command -v promtool && command -v prometheus; } >/dev/null 2>&1 && [ "$CA
   else
     echo "test.sh: could not install Debian's prometheus; the promtool and Prometheus checks will skip" >&2
   fi
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && [ "$CAN_APT" = 1 ]; then
+  apt_install chromium ||
+    echo "test.sh: could not install chromium; the browser check of the mesh page will skip" >&2
 fi
 
 # has_target TRIPLE: the target's Rust standard library is (or gets) installed.

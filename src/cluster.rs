@@ -632,7 +632,14 @@ impl Server {
                 true
             }
             RouteOp::Pong => {
-                self.conns[slot].pings_out = 0;
+                let c = &mut self.conns[slot];
+                c.pings_out = 0;
+                if let Some(r) = c.route_mut() {
+                    if let Some(sent) = r.ping_sent.take() {
+                        // At least a nanosecond, as Go counts a measured RTT.
+                        r.rtt = Some(sent.elapsed().max(Duration::from_nanos(1)));
+                    }
+                }
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,

@@ -259,6 +259,10 @@ pub struct RouteState {
     pub connect_urls: Vec<String>,
     /// Remote interest keyed by `subject` or `subject queue`.
     pub remote_subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+    /// When the oldest unanswered PING was queued.
+    pub ping_sent: Option<Instant>,
+    /// The last round trip measured, PING to PONG.
+    pub rtt: Option<std::time::Duration>,
 }
 
 /// A connection's role, owning the state only that role has. A client's

@@ -11,6 +11,7 @@ mod fields;
 mod hash;
 mod lameduck;
 mod logging;
+mod meshpage;
 mod metrics;
 mod monitor;
 mod monitor_conns;

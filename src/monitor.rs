@@ -200,6 +200,39 @@ pub fn uptime(secs: u64) -> String {
     out
 }
 
+/// Go's `time.Duration` text: `0s`, `850ns`, `412.5µs`, `1.25ms`, `3s`,
+/// `2m0.5s`, `1h0m0s`.
+pub fn go_duration(d: std::time::Duration) -> String {
+    fn with_fraction(v: u128, unit: u128, suffix: &str) -> String {
+        let (whole, rem) = (v / unit, v % unit);
+        if rem == 0 {
+            return format!("{whole}{suffix}");
+        }
+        let width = unit.ilog10() as usize;
+        let frac = format!("{rem:0width$}");
+        format!("{whole}.{}{suffix}", frac.trim_end_matches('0'))
+    }
+    let ns = d.as_nanos();
+    match ns {
+        0 => "0s".to_string(),
+        1..=999 => format!("{ns}ns"),
+        1_000..=999_999 => with_fraction(ns, 1_000, "µs"),
+        1_000_000..=999_999_999 => with_fraction(ns, 1_000_000, "ms"),
+        _ => {
+            let secs = ns / 1_000_000_000;
+            let (h, m) = (secs / 3600, secs % 3600 / 60);
+            let s = with_fraction(ns % 60_000_000_000, 1_000_000_000, "s");
+            if h > 0 {
+                format!("{h}h{m}m{s}")
+            } else if m > 0 {
+                format!("{m}m{s}")
+            } else {
+                s
+            }
+        }
+    }
+}
+
 /// Resident memory in bytes, from /proc.
 pub fn rss_bytes() -> u64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
@@ -276,10 +309,14 @@ impl Server {
             }
             "/" => {
                 self.count_http("/");
-                let body = format!(
-                    "<html><head><title>rnats-server</title></head><body>\n<h1>nats-server v{COMPAT_VERSION} (rnats-server {RNATS_VERSION})</h1>\n<a href=./varz>General</a><br/>\n<a href=./connz>Connections</a><br/>\n<a href=./routez>Routes</a><br/>\n<a href=./subsz>Subscriptions</a><br/>\n<a href=./healthz>Health Probe</a><br/>\n</body></html>\n"
-                );
+                let body = crate::meshpage::index_page(&self.mesh());
                 self.http_respond(slot, "200 OK", "text/html; charset=utf-8", body.into_bytes());
+                return;
+            }
+            "/meshz.svg" => {
+                self.count_http("/meshz.svg");
+                let body = crate::meshpage::svg(&self.mesh());
+                self.http_respond(slot, "200 OK", "image/svg+xml; charset=utf-8", body.into_bytes());
                 return;
             }
             _ => {
@@ -438,6 +475,21 @@ mod tests {
         assert_eq!(uptime(303), "5m3s");
         assert_eq!(uptime(7204), "2h0m4s");
         assert_eq!(uptime(93784), "1d2h3m4s");
+    }
+
+    #[test]
+    fn go_duration_format() {
+        use std::time::Duration;
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_nanos(850)), "850ns");
+        assert_eq!(go_duration(Duration::from_nanos(412_500)), "412.5µs");
+        assert_eq!(go_duration(Duration::from_micros(412)), "412µs");
+        assert_eq!(go_duration(Duration::from_nanos(1_250_000)), "1.25ms");
+        assert_eq!(go_duration(Duration::from_nanos(1_000_001)), "1.000001ms");
+        assert_eq!(go_duration(Duration::from_secs(3)), "3s");
+        assert_eq!(go_duration(Duration::from_millis(120_500)), "2m0.5s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_secs(3723)), "1h2m3s");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::{Instant, SystemTime};
 
 use crate::conn::{Conn, Kind};
-use crate::monitor::{rfc3339, uptime, JsonOut};
+use crate::monitor::{go_duration, rfc3339, uptime, JsonOut};
 use crate::server::Server;
 use crate::sublist::Subscription;
 
@@ -446,6 +446,7 @@ impl Server {
             j.num("port", c.peer.port());
             j.str("start", &rfc3339(c.start));
             j.str("last_activity", &rfc3339(last_activity_time(c)));
+            j.str("rtt", &go_duration(r.rtt.unwrap_or_default()));
             j.str("uptime", &uptime(SystemTime::now().duration_since(c.start).unwrap_or_default().as_secs()));
             j.str("idle", &since(c.last_activity));
             j.num("pending_size", c.pending());

@@ -134,6 +134,8 @@ pub struct Server {
     accept_retry_pending: bool,
     /// The ports file written at start, removed at shutdown.
     ports_file: Option<std::path::PathBuf>,
+    /// Route message counts at the previous load of the mesh page.
+    pub mesh_prev: Option<crate::meshpage::RateSnapshot>,
 }
 
 /// A 56-character id in the shape of a Go server id (`N` + base32),
@@ -207,6 +209,7 @@ impl Server {
             last_accept_error: None,
             accept_retry_pending: false,
             ports_file: None,
+            mesh_prev: None,
         })
     }
 
@@ -338,6 +341,9 @@ impl Server {
         if is_route || !c.pinged || !c.active {
             c.pinged = true;
             c.pings_out += 1;
+            if let Some(r) = c.route_mut() {
+                r.ping_sent.get_or_insert_with(Instant::now);
+            }
             c.out.extend_from_slice(b"PING\r\n");
             if trace_enabled() {
                 log::trace!("{} - ->> [PING]", c.prefix);
