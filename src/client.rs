@@ -14,10 +14,11 @@ use rnats_protocol::ParseError;
 
 use crate::auth::{password_matches, Permissions};
 use crate::conn::{parse_error_reply, ClientState, CloseReason, Conn, Role};
+use crate::connio::Protocol;
 use crate::deliver::{Msg, Origin};
 use crate::fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
 use crate::logging::{go_quote, redact, trace_enabled, trim};
-use crate::server::{Protocol, Server};
+use crate::server::Server;
 use crate::sublist::{has_line_break, Owner, Subscription};
 
 /// Reply prefixes reserved for the server's own use.

@@ -84,7 +84,7 @@ impl Server {
         }
         crate::logging::set_levels(o.debug, o.trace);
         let (mcl, mp) = (o.max_control_line, o.max_payload);
-        let (route_line, route_payload) = crate::cluster::route_limits(o);
+        let (route_line, route_payload) = crate::route::route_limits(o);
         for (_, c) in self.conns.iter_mut() {
             match &mut c.role {
                 Role::Client(cl) => {

@@ -1,0 +1,435 @@
+//! A connection's life on the reactor: reading into the shared buffer and
+//! feeding the role's parser (partial ops parked in `inb`), writing queued
+//! output (write deadline for a peer that stopped reading), the ping timer,
+//! and closing in two steps (marked, then removed at the end of the pass).
+
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rnats_protocol::ParseError;
+
+use crate::conn::{CloseReason, Conn, Role};
+use crate::logging::trace_enabled;
+use crate::server::Server;
+use crate::timer::TimerKind;
+
+/// Shared read buffer size: one read never takes more than this.
+pub const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one connection per event before others get a turn.
+const READ_BUDGET: usize = 1024 * 1024;
+/// Routes are pinged at least this often.
+const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
+/// Bytes already written that are dropped from the front of a partially
+/// flushed outbound buffer.
+const OUT_KEEP: usize = 256 * 1024;
+/// Buffers above this capacity are released when found empty by the
+/// connection's ping timer (not on every flush: shrinking and growing again
+/// under load would cost an allocation per burst).
+pub const BUF_KEEP: usize = 64 * 1024;
+
+/// One wire protocol the reactor can feed: how much a parked op still
+/// needs, and how to parse and handle the next op of a buffer.
+pub trait Protocol {
+    /// See `ClientParser::body_needed`.
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize>;
+    /// Parses the op at the start of `buf` and handles it. `Ok(None)`: the
+    /// op is incomplete; `Ok(Some((len, go_on)))`: it spanned `len` bytes and
+    /// `go_on` is false when the connection's remaining input must be dropped.
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError>;
+    /// Answers a parse error (and closes the connection).
+    fn on_error(server: &mut Server, slot: usize, e: ParseError);
+}
+
+impl Server {
+    /// Arms a new connection's ping timer, as Go does from accept or dial:
+    /// the first PING after `first` or the ping interval if shorter (plus up
+    /// to 20 %), so a peer that never speaks is found stale.
+    pub fn start_ping_timer(&mut self, slot: usize, first: Duration) {
+        let Some(cid) = self.conns.get(slot).map(|c| c.cid) else {
+            return;
+        };
+        let d = self.jitter(first.min(self.opts.ping_interval), 20);
+        self.timers.add_in(d, TimerKind::Ping { slot, cid });
+    }
+
+    /// The client ping timer: stale check, then PING unless the client was
+    /// recently active (the first tick always pings).
+    pub fn ping_timer(&mut self, slot: usize, cid: u64) {
+        let ping_max = self.opts.ping_max;
+        let interval = self.opts.ping_interval;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.cid != cid || c.closing.is_some() || c.close_after_flush {
+            return;
+        }
+        let is_route = matches!(c.role, Role::Route(_));
+        if is_route {
+            log::debug!("{} - Router Ping Timer", c.prefix);
+        } else {
+            log::debug!("{} - Client Ping Timer", c.prefix);
+        }
+        if c.pings_out + 1 > ping_max {
+            self.send_err(slot, "Stale Connection");
+            self.close_after_flush(slot, CloseReason::StaleConnection);
+            return;
+        }
+        // Routes are pinged regardless of traffic.
+        if is_route || !c.pinged || !c.active {
+            c.pinged = true;
+            c.pings_out += 1;
+            if let Some(r) = c.route_mut() {
+                r.ping_sent.get_or_insert_with(Instant::now);
+            }
+            c.out.extend_from_slice(b"PING\r\n");
+            if trace_enabled() {
+                log::trace!("{} - ->> [PING]", c.prefix);
+            }
+            Server::queue_flush(&mut self.pending_flush, c, slot);
+        }
+        c.active = false;
+        // Give back memory a burst left behind.
+        if c.pending() == 0 && c.out.capacity() > BUF_KEEP {
+            c.out = Vec::new();
+            c.out_pos = 0;
+        }
+        if c.inb.is_empty() && c.inb.capacity() > BUF_KEEP {
+            c.inb = Vec::new();
+        }
+        let interval = if is_route { interval.min(ROUTE_PING_MAX) } else { interval };
+        self.timers.add_in(interval, TimerKind::Ping { slot, cid });
+    }
+
+    /// Reads until the socket is drained or the budget is used, handing each
+    /// chunk to the protocol handler as it arrives.
+    pub fn on_readable(&mut self, slot: usize, hup: bool) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            if conn.closing.is_some() || conn.close_after_flush {
+                return;
+            }
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let res = conn.sock.read(&mut scratch);
+            let n = match res {
+                Ok(0) => {
+                    self.scratch = scratch;
+                    self.mark_close(slot, CloseReason::ClientClosed);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.scratch = scratch;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.scratch = scratch;
+                    continue;
+                }
+                Err(e) => {
+                    self.scratch = scratch;
+                    log::debug!("{} - Read error: {e}", conn.prefix);
+                    self.mark_close(slot, CloseReason::ReadError);
+                    return;
+                }
+            };
+            match self.conns[slot].role {
+                Role::Client(_) => self.client_input(slot, &scratch[..n]),
+                Role::Route(_) => self.route_input(slot, &scratch[..n]),
+                Role::Http => self.http_input(slot, &scratch[..n]),
+            }
+            self.scratch = scratch;
+            // A short read means the socket is drained: edge triggering will
+            // report anything that arrives later, unless the peer already
+            // hung up, in which case read on to see the end of stream.
+            if n < READ_CHUNK && !hup {
+                return;
+            }
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                if let Some(c) = self.conns.get_mut(slot) {
+                    if !c.readable_queued {
+                        c.readable_queued = true;
+                        self.still_readable.push(slot);
+                    }
+                }
+                return;
+            }
+        }
+    }
+
+    pub fn on_writable(&mut self, slot: usize) {
+        if self.conns[slot].pending() > 0 {
+            self.write_out(slot);
+        }
+    }
+
+    /// Queues `slot` for the flush before the next poll.
+    #[inline]
+    pub fn queue_flush(pending: &mut Vec<usize>, conn: &mut Conn, slot: usize) {
+        if !conn.flush_queued {
+            conn.flush_queued = true;
+            pending.push(slot);
+        }
+    }
+
+    pub fn flush_pending(&mut self) {
+        let mut list = std::mem::take(&mut self.pending_flush);
+        for slot in list.drain(..) {
+            if let Some(c) = self.conns.get_mut(slot) {
+                c.flush_queued = false;
+                self.write_out(slot);
+            }
+        }
+        self.pending_flush = list;
+        self.close_marked();
+    }
+
+    /// Writes as much of the outbound queue as the socket takes.
+    pub fn write_out(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.route().is_some_and(|r| r.connecting) {
+            // Flushed once the dial completes (the WRITABLE edge).
+            return;
+        }
+        let before = c.out_pos;
+        while c.out_pos < c.out.len() {
+            match c.sock.write(&c.out[c.out_pos..]) {
+                Ok(0) => break,
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    c.out.clear();
+                    c.out_pos = 0;
+                    if c.closing.is_none() {
+                        c.closing = Some(CloseReason::WriteError);
+                        self.to_close.push(slot);
+                    }
+                    return;
+                }
+            }
+        }
+        if c.out_pos < c.out.len() {
+            // The socket is full: the peer has write_deadline from the last
+            // byte it took to take more. One timer per connection at a time,
+            // re-armed while output stays queued (no WRITABLE edge may ever
+            // come if the peer never reads again).
+            let progressed = c.out_pos > before;
+            if progressed || c.write_blocked_since.is_none() {
+                c.write_blocked_since = Some(Instant::now());
+            }
+            if !c.write_timer_armed {
+                c.write_timer_armed = true;
+                let (cid, deadline) = (c.cid, self.opts.write_deadline);
+                self.timers.add_in(deadline, TimerKind::WriteDeadline { slot, cid });
+            }
+            if !progressed {
+                return;
+            }
+        } else {
+            c.write_blocked_since = None;
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+            if c.close_after_flush && c.closing.is_none() {
+                c.closing = Some(c.pending_reason.unwrap_or(CloseReason::ClientClosed));
+                self.to_close.push(slot);
+            }
+        } else if c.out_pos > OUT_KEEP {
+            c.out.drain(..c.out_pos);
+            c.out_pos = 0;
+        }
+    }
+
+    /// A connection whose peer stopped reading: closed once no byte could be
+    /// written for `write_deadline`, as a slow consumer.
+    pub fn check_write_deadline(&mut self, slot: usize, cid: u64) {
+        let deadline = self.opts.write_deadline;
+        let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid) else { return };
+        c.write_timer_armed = false;
+        match c.write_blocked_since {
+            Some(t) if t.elapsed() >= deadline && c.pending() > 0 => {
+                log::info!("{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded", c.prefix, deadline);
+                c.out = Vec::new();
+                c.out_pos = 0;
+                let kind = c.kind();
+                self.stats.count_slow_consumer(kind);
+                self.mark_close(slot, CloseReason::SlowConsumerWriteDeadline);
+            }
+            Some(t) => {
+                let left = deadline.saturating_sub(t.elapsed()).max(Duration::from_millis(10));
+                c.write_timer_armed = true;
+                self.timers.add_in(left, TimerKind::WriteDeadline { slot, cid });
+            }
+            None => {}
+        }
+    }
+
+    /// Appends `-ERR '<text>'` to a connection's output.
+    pub fn send_err(&mut self, slot: usize, text: &str) {
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        rnats_protocol::encode::write_err(&mut c.out, text.as_bytes());
+        if crate::logging::trace_enabled() {
+            log::trace!("{} - ->> [-ERR {text}]", c.prefix);
+        }
+        if c.client().is_some() {
+            log::error!("{} - {}", c.prefix, text);
+        }
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// Marks a connection to be closed at the end of this pass.
+    pub fn mark_close(&mut self, slot: usize, reason: CloseReason) {
+        if let Some(c) = self.conns.get_mut(slot) {
+            if c.closing.is_none() {
+                c.closing = Some(reason);
+                self.to_close.push(slot);
+            }
+        }
+    }
+
+    /// Stops reading from a connection and closes it once its output is
+    /// written (or the write deadline passes).
+    pub fn close_after_flush(&mut self, slot: usize, reason: CloseReason) {
+        let deadline = self.opts.write_deadline;
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if c.closing.is_some() || c.close_after_flush {
+            return;
+        }
+        c.close_after_flush = true;
+        if c.pending() == 0 {
+            c.closing = Some(reason);
+            self.to_close.push(slot);
+            return;
+        }
+        // Remember the real reason for the log line.
+        c.pending_reason = Some(reason);
+        let cid = c.cid;
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+        self.timers.add_in(deadline, TimerKind::CloseDeadline { slot, cid });
+    }
+
+    pub fn close_marked(&mut self) {
+        while let Some(slot) = self.to_close.pop() {
+            self.close_now(slot);
+        }
+    }
+
+    /// Removes a connection: a last write attempt, its subscriptions out of
+    /// the sublist, the socket deregistered and dropped.
+    pub fn close_now(&mut self, slot: usize) {
+        if !self.conns.contains(slot) {
+            return;
+        }
+        self.write_out(slot);
+        let mut c = self.conns.remove(slot);
+        let reason = c.closing.or(c.pending_reason).unwrap_or(CloseReason::ClientClosed);
+        if let Some(source) = c.sock.source() {
+            let _ = self.poll.registry().deregister(source);
+        }
+        c.sock.shutdown();
+        if c.client().is_some() {
+            self.client_count -= 1;
+            // Kept for /connz?state=closed, oldest dropped first.
+            let mut row = crate::monitor_conns::ConnRow::open(&c, true);
+            row.stop = Some(SystemTime::now());
+            row.reason = Some(reason.as_str());
+            self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
+            let Role::Client(cl) = &mut c.role else { return };
+            // Interest leaves per subject and queue in one step.
+            let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
+            for (_, sub) in cl.subs.drain() {
+                self.sublist.remove(&sub);
+                gone.push(sub);
+            }
+            gone.sort_by(|a, b| (&a.subject, &a.queue).cmp(&(&b.subject, &b.queue)));
+            for run in gone.chunk_by(|a, b| a.subject == b.subject && a.queue == b.queue) {
+                self.local_interest_delta(&run[0].subject, run[0].queue.as_deref(), -(run.len() as i64));
+            }
+            log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
+        } else if matches!(c.role, Role::Route(_)) {
+            self.route_closed(slot, &mut c, reason);
+        }
+    }
+
+    /// Feeds freshly read bytes through a connection's parser. An op left
+    /// unfinished by the previous read is completed first, copying into
+    /// `inb` only the bytes it still needs; whole ops are then parsed
+    /// straight from `data`, and only a trailing partial op is kept.
+    pub fn feed<P: Protocol>(&mut self, slot: usize, mut data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.active = true;
+        conn.last_activity = Instant::now();
+        if !conn.inb.is_empty() {
+            let mut inb = std::mem::take(&mut conn.inb);
+            loop {
+                let Some(conn) = self.conns.get(slot) else {
+                    return;
+                };
+                let take = match P::body_needed(conn, inb.len()) {
+                    Some(need) => need.min(data.len()),
+                    None => memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1),
+                };
+                inb.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                match P::step(self, slot, &inb) {
+                    Ok(Some((_, false))) => return,
+                    Ok(Some((len, true))) => {
+                        inb.drain(..len);
+                        if inb.is_empty() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        if data.is_empty() {
+                            if let Some(conn) = self.conns.get_mut(slot) {
+                                conn.inb = inb;
+                            }
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        P::on_error(self, slot, e);
+                        return;
+                    }
+                }
+            }
+            // Keep the emptied buffer only if it is small.
+            if inb.capacity() <= 64 * 1024 {
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    conn.inb = inb;
+                }
+            }
+        }
+        let mut pos = 0;
+        while pos < data.len() {
+            match P::step(self, slot, &data[pos..]) {
+                Ok(Some((_, false))) => return,
+                Ok(Some((len, true))) => pos += len,
+                Ok(None) => {
+                    if let Some(conn) = self.conns.get_mut(slot) {
+                        conn.inb.extend_from_slice(&data[pos..]);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    P::on_error(self, slot, e);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! The route protocol: the handshake with a peer server (CONNECT, INFO,
+//! the cluster-name rule, registration checks), the ops a registered route
+//! sends (RS+/RS-, RMSG/HMSG, LS+/LS-/LMSG, PING/PONG) and the interest
+//! this server announces to its routes. Dialing, retries, gossip and the
+//! route table are the cluster manager's (`cluster.rs`).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rnats_protocol::client::Frame;
+use rnats_protocol::encode;
+use rnats_protocol::framing::Status;
+use rnats_protocol::json::{self, Value};
+use rnats_protocol::route::{RouteMsg, RouteOp};
+use rnats_protocol::ParseError;
+
+use crate::conn::{CloseReason, Conn};
+use crate::connio::Protocol;
+use crate::deliver::{Msg, Origin, GLOBAL_ACCOUNT};
+use crate::logging::trace_enabled;
+use crate::net::{display_host_port, RouteUrl};
+use crate::options::COMPAT_VERSION;
+use crate::server::Server;
+use crate::sublist::{Owner, Subscription};
+
+/// Route CONNECT fields beyond a client's, with their JSON types.
+const ROUTE_CONNECT_FIELDS: &[(&str, crate::fields::JsonType)] = &[
+    ("cluster", crate::fields::JsonType::Str),
+    ("cluster_dynamic", crate::fields::JsonType::Bool),
+    ("lnoc", crate::fields::JsonType::Bool),
+    ("gateway", crate::fields::JsonType::Str),
+];
+
+/// Limits of a route connection (control line, payload), as the newer Go
+/// servers bound them: a control line up to 16 times a client's (queue
+/// lists make routed lines long), and a message no bigger than a client of
+/// ours could ever be sent (max_pending; Go keeps max_payload at or below it).
+pub fn route_limits(o: &crate::options::Options) -> (usize, usize) {
+    (o.max_control_line.saturating_mul(16), o.max_pending.max(o.max_payload))
+}
+
+/// 11 random bytes in unpadded base64url (15 characters), the shape of Go's
+/// nonce.
+fn route_nonce() -> [u8; 15] {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut raw = [0u8; 12];
+    crate::sys::fill_random(&mut raw[..11]);
+    let mut out = [0u8; 15];
+    for (i, chunk) in raw.chunks(3).enumerate() {
+        let n = (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32;
+        for k in 0..4 {
+            if let Some(o) = out.get_mut(i * 4 + k) {
+                *o = B64[(n >> (18 - 6 * k) & 63) as usize];
+            }
+        }
+    }
+    out
+}
+
+fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
+    match queue {
+        None => subject.into(),
+        Some(q) => {
+            let mut k = Vec::with_capacity(subject.len() + q.len() + 1);
+            k.extend_from_slice(subject);
+            k.push(b' ');
+            k.extend_from_slice(q);
+            k.into()
+        }
+    }
+}
+
+/// The route protocol, as the reactor feeds it.
+pub struct RouteProtocol;
+
+impl Protocol for RouteProtocol {
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
+        conn.route().and_then(|r| r.parser.body_needed(buffered))
+    }
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
+        let Some(route) = server.conns[slot].route_mut() else {
+            return Ok(Some((buf.len(), false)));
+        };
+        if !route.solicited && !route.connect_seen && !buf[0].eq_ignore_ascii_case(&b'C') {
+            // An accepted route must start with CONNECT: refused at the
+            // first byte of anything else, as newer Go servers do.
+            server.send_err(slot, "Authorization Violation");
+            server.close_after_flush(slot, crate::conn::CloseReason::AuthenticationViolation);
+            return Ok(Some((buf.len(), false)));
+        }
+        match route.parser.parse(buf)? {
+            Status::Complete(f) => {
+                let len = f.len;
+                Ok(Some((len, server.route_op(slot, f))))
+            }
+            Status::Partial => Ok(None),
+        }
+    }
+    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
+        server.route_parse_error(slot, e);
+    }
+}
+
+impl Server {
+    pub fn send_route_connect(&mut self, slot: usize, url: &RouteUrl) {
+        let Some(c) = self.cluster.as_ref() else {
+            return;
+        };
+        let mut j = Vec::with_capacity(256);
+        j.extend_from_slice(b"CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false");
+        if let Some(u) = &url.user {
+            j.extend_from_slice(b",\"user\":");
+            json::write_str(&mut j, u.as_bytes());
+            j.extend_from_slice(b",\"pass\":");
+            json::write_str(&mut j, url.pass.as_deref().unwrap_or("").as_bytes());
+        } else if let Some((u, p)) = self.route_auth() {
+            // Implicit routes authenticate with this cluster's credentials.
+            j.extend_from_slice(b",\"user\":");
+            json::write_str(&mut j, u.as_bytes());
+            j.extend_from_slice(b",\"pass\":");
+            json::write_str(&mut j, p.as_bytes());
+        }
+        j.extend_from_slice(b",\"tls_required\":false,\"headers\":true,\"name\":");
+        json::write_str(&mut j, self.server_id.as_bytes());
+        j.extend_from_slice(b",\"cluster\":");
+        json::write_str(&mut j, c.name.as_bytes());
+        if c.dynamic_name {
+            j.extend_from_slice(b",\"cluster_dynamic\":true");
+        }
+        // LS+/LS-/LMSG (interest and messages of a peer's leaf nodes) are
+        // read like RS+/RS-/RMSG.
+        j.extend_from_slice(b",\"lnoc\":true}\r\n");
+        let conn = &mut self.conns[slot];
+        if trace_enabled() {
+            log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&j[..j.len() - 2]));
+        }
+        conn.out.extend_from_slice(&j);
+        Server::queue_flush(&mut self.pending_flush, conn, slot);
+    }
+
+    /// Our route INFO: what a peer needs to register us and to gossip us.
+    pub fn route_info_json(&self) -> Vec<u8> {
+        let c = self.cluster.as_ref().expect("cluster configured");
+        let mut v = Vec::with_capacity(512);
+        v.extend_from_slice(b"{\"server_id\":");
+        json::write_str(&mut v, self.server_id.as_bytes());
+        v.extend_from_slice(b",\"server_name\":");
+        json::write_str(&mut v, self.server_name.as_bytes());
+        v.extend_from_slice(b",\"version\":");
+        json::write_str(&mut v, COMPAT_VERSION.as_bytes());
+        v.extend_from_slice(b",\"proto\":2,\"go\":\"rnats\",\"host\":");
+        let (host, port) = match &self.opts.cluster_advertise {
+            Some(a) => match RouteUrl::parse(a) {
+                Ok(u) => (u.host, u.port.max(0) as u16),
+                Err(_) => (c.listen.host.clone(), c.port),
+            },
+            None => (c.listen.host.clone(), c.port),
+        };
+        json::write_str(&mut v, host.as_bytes());
+        v.extend_from_slice(format!(",\"port\":{port},\"headers\":true").as_bytes());
+        if self.route_auth().is_some() {
+            v.extend_from_slice(b",\"auth_required\":true");
+        }
+        v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
+        // Unused on routes, but every Go route INFO carries a fresh one.
+        v.extend_from_slice(b",\"nonce\":\"");
+        v.extend_from_slice(&route_nonce());
+        v.push(b'"');
+        if self.opts.cluster_advertise.is_some() {
+            v.extend_from_slice(b",\"ip\":");
+            json::write_str(&mut v, format!("nats-route://{}/", display_host_port(&host, port)).as_bytes());
+        }
+        if !c.name.is_empty() {
+            v.extend_from_slice(b",\"cluster\":");
+            json::write_str(&mut v, c.name.as_bytes());
+        }
+        if c.info_dynamic {
+            v.extend_from_slice(b",\"cluster_dynamic\":true");
+        }
+        if !self.opts.no_advertise {
+            v.extend_from_slice(b",\"connect_urls\":[");
+            for (i, u) in self.own_client_urls().iter().enumerate() {
+                if i > 0 {
+                    v.push(b',');
+                }
+                json::write_str(&mut v, u.as_bytes());
+            }
+            v.push(b']');
+        }
+        v.extend_from_slice(b",\"lnoc\":true}");
+        v
+    }
+
+    pub fn send_route_info(&mut self, slot: usize) {
+        let info = self.route_info_json();
+        let conn = &mut self.conns[slot];
+        if trace_enabled() {
+            log::trace!("{} - ->> [INFO {}]", conn.prefix, String::from_utf8_lossy(&info));
+        }
+        conn.out.extend_from_slice(b"INFO ");
+        conn.out.extend_from_slice(&info);
+        conn.out.extend_from_slice(b" \r\n");
+        Server::queue_flush(&mut self.pending_flush, conn, slot);
+    }
+
+    /// Handles bytes read from a route connection.
+    pub fn route_input(&mut self, slot: usize, data: &[u8]) {
+        self.feed::<RouteProtocol>(slot, data);
+    }
+
+    pub fn route_parse_error(&mut self, slot: usize, e: ParseError) {
+        if let Some(c) = self.conns.get(slot) {
+            log::error!("{} - Route parser ERROR: {e}", c.prefix);
+        }
+        let (text, reason) = crate::conn::parse_error_reply(e);
+        if let Some(t) = text {
+            self.send_err(slot, t);
+        }
+        self.close_after_flush(slot, reason);
+    }
+
+    pub fn route_op(&mut self, slot: usize, f: Frame<'_, RouteOp<'_>>) -> bool {
+        let conn = &mut self.conns[slot];
+        if trace_enabled() {
+            let args = String::from_utf8_lossy(crate::logging::trim(&f.line[f.args_at..]));
+            let verb = String::from_utf8_lossy(&f.line[..f.args_at]).to_ascii_uppercase();
+            if args.is_empty() {
+                log::trace!("{} - <<- [{verb}]", conn.prefix);
+            } else if matches!(f.op, RouteOp::Connect(_)) {
+                log::trace!("{} - <<- [{verb} {}]", conn.prefix, crate::logging::redact(args.as_bytes()));
+            } else {
+                log::trace!("{} - <<- [{verb} {args}]", conn.prefix);
+            }
+        }
+        conn.active = true;
+        let Some(r) = self.conns[slot].route() else { return false };
+        // An accepted route must start with CONNECT (newer Go servers refuse
+        // anything else, credentials or not).
+        if !r.solicited && !r.connect_seen && !matches!(f.op, RouteOp::Connect(_)) {
+            self.send_err(slot, "Authorization Violation");
+            self.close_after_flush(slot, CloseReason::AuthenticationViolation);
+            return false;
+        }
+        match f.op {
+            RouteOp::Connect(j) => self.process_route_connect(slot, j),
+            RouteOp::Info(j) => self.process_route_info(slot, j),
+            RouteOp::Ping => {
+                let c = &mut self.conns[slot];
+                c.out.extend_from_slice(b"PONG\r\n");
+                if trace_enabled() {
+                    log::trace!("{} - ->> [PONG]", c.prefix);
+                }
+                Server::queue_flush(&mut self.pending_flush, c, slot);
+                true
+            }
+            RouteOp::Pong => {
+                let c = &mut self.conns[slot];
+                c.pings_out = 0;
+                if let Some(r) = c.route_mut() {
+                    if let Some(sent) = r.ping_sent.take() {
+                        // At least a nanosecond, as Go counts a measured RTT.
+                        r.rtt = Some(sent.elapsed().max(Duration::from_nanos(1)));
+                    }
+                }
+                true
+            }
+            RouteOp::Ok | RouteOp::Ignored => true,
+            RouteOp::Err(text) => {
+                log::error!("{} - Route Error {}", self.conns[slot].prefix, String::from_utf8_lossy(text));
+                self.mark_close(slot, CloseReason::ParseError);
+                false
+            }
+            RouteOp::Sub { account, subject, queue } => {
+                // Interest counts from CONNECT on (Go takes it before the
+                // peer's INFO); `+OK` only for interest taken.
+                if account == GLOBAL_ACCOUNT
+                    && self.conns[slot].route().is_some_and(|r| r.registered || r.connect_seen)
+                    && self.remote_sub(slot, subject, queue)
+                {
+                    self.route_ok(slot);
+                }
+                true
+            }
+            RouteOp::Unsub { account, subject, queue } => {
+                if account == GLOBAL_ACCOUNT {
+                    self.remote_unsub(slot, subject, queue);
+                    self.route_ok(slot);
+                }
+                true
+            }
+            RouteOp::Msg(m) => {
+                self.route_ok(slot);
+                self.process_routed_msg(slot, m);
+                true
+            }
+        }
+    }
+
+    /// A route CONNECT, checked in Go's order: JSON that fits Go's option
+    /// types (keys case-insensitive, `null` accepted), credentials, `lang`
+    /// (a client on the route port), `gateway`, cluster name.
+    pub fn process_route_connect(&mut self, slot: usize, text: &[u8]) -> bool {
+        let v = match json::parse(text) {
+            Ok(v @ Value::Object(_))
+                if crate::fields::types_ok(&v, crate::fields::CONNECT_FIELDS)
+                    && crate::fields::types_ok(&v, ROUTE_CONNECT_FIELDS) =>
+            {
+                v
+            }
+            Ok(Value::Null) => Value::Object(Vec::new()),
+            _ => {
+                self.mark_close(slot, CloseReason::ProtocolViolation);
+                return false;
+            }
+        };
+        let s = |k: &str| v.get_ignore_case(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let flag = |k: &str| v.get_ignore_case(k).and_then(Value::as_bool).unwrap_or(false);
+        // A later CONNECT keeps what an earlier one said unless it says it
+        // again (Go merges them).
+        let Some(r) = self.conns[slot].route_mut() else { return false };
+        for (key, field) in [("user", &mut r.user), ("pass", &mut r.pass)] {
+            if let Some(x) = v.get_ignore_case(key).and_then(Value::as_str) {
+                x.clone_into(field);
+            }
+        }
+        let (user, pass) = (r.user.clone(), r.pass.clone());
+        if let Some((u, p)) = self.route_auth() {
+            if user != u || !crate::auth::password_matches(&p, &pass) {
+                log::error!("{} - authentication error", self.conns[slot].prefix);
+                self.send_err(slot, "Authorization Violation");
+                self.close_after_flush(slot, CloseReason::AuthenticationViolation);
+                return false;
+            }
+        }
+        if !s("lang").is_empty() {
+            self.send_err(slot, "attempted to connect to route port");
+            self.close_after_flush(slot, CloseReason::WrongPort);
+            return false;
+        }
+        let gateway = s("gateway");
+        if !gateway.is_empty() {
+            let text = format!("Rejecting connection from gateway {gateway:?} on the Route port");
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            self.close_after_flush(slot, CloseReason::WrongGateway);
+            return false;
+        }
+        if !self.cluster_name_ok(slot, &s("cluster"), flag("cluster_dynamic"), true) {
+            return false;
+        }
+        let Some(r) = self.conns[slot].route_mut() else { return false };
+        r.connect_seen = true;
+        r.headers = flag("headers");
+        r.verbose = flag("verbose");
+        if r.remote_id.is_empty() {
+            r.remote_id = s("name");
+        }
+        true
+    }
+
+    /// `+OK` after an op from a peer that asked for verbose mode.
+    pub fn route_ok(&mut self, slot: usize) {
+        if self.conns[slot].route().is_some_and(|r| r.verbose) {
+            let c = &mut self.conns[slot];
+            c.out.extend_from_slice(b"+OK\r\n");
+            Server::queue_flush(&mut self.pending_flush, c, slot);
+        }
+    }
+
+    /// Checks a peer's cluster name (Go's rule). On a mismatch a server
+    /// whose name was generated adopts the peer's name when that one is
+    /// configured or lexically bigger, and closes its other routes so they
+    /// reconnect under the new name; otherwise the connection is rejected.
+    /// A CONNECT must carry exactly our name (empty included); an INFO
+    /// without a name is tolerated.
+    pub fn cluster_name_ok(&mut self, slot: usize, peer: &str, peer_dynamic: bool, from_connect: bool) -> bool {
+        let c = self.cluster.as_mut().expect("cluster configured");
+        if peer == c.name || (peer.is_empty() && !from_connect) {
+            return true;
+        }
+        if c.dynamic_name && (!peer_dynamic || c.name.as_str() < peer) {
+            c.name = peer.to_string();
+            // Only a configured name learned from a CONNECT becomes our
+            // configured name (an empty one leaves us "generated", as Go
+            // tells the two apart by the name being empty); one learned from
+            // an INFO stays "generated".
+            if from_connect && !peer_dynamic {
+                c.dynamic_name = peer.is_empty();
+            }
+            log::info!("Cluster name updated to {peer}");
+            self.build_info_tail();
+            self.close_other_routes(slot);
+            return true;
+        }
+        let ours = c.name.clone();
+        if from_connect {
+            let text = format!("Rejecting connection, cluster name {peer:?} does not match {ours:?}");
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            self.close_after_flush(slot, CloseReason::ClusterNameConflict);
+        } else {
+            self.mark_close(slot, CloseReason::ClusterNameConflict);
+        }
+        false
+    }
+
+    /// Closes every route connection but `keep` (after a cluster name change).
+    /// Each leaves the route table at once, as in Go, so its client URLs go
+    /// (and clients hear of the new cluster name) before anything else happens.
+    pub fn close_other_routes(&mut self, keep: usize) {
+        let others: Vec<usize> =
+            self.conns.iter().filter(|(i, c)| *i != keep && c.route().is_some()).map(|(i, _)| i).collect();
+        for slot in others {
+            self.mark_close(slot, CloseReason::ClusterNameConflict);
+            let Some(id) = self.conns[slot].route().filter(|r| r.registered).map(|r| r.remote_id.clone()) else {
+                continue;
+            };
+            if let Some(c) = self.cluster.as_mut() {
+                if c.routes.get(&id) == Some(&slot) {
+                    c.routes.remove(&id);
+                    self.refresh_peer_urls();
+                }
+            }
+        }
+    }
+
+    pub fn process_route_info(&mut self, slot: usize, text: &[u8]) -> bool {
+        let Ok(v) = json::parse(text) else {
+            self.mark_close(slot, CloseReason::ProtocolViolation);
+            return false;
+        };
+        let id = v.get("server_id").and_then(Value::as_str).unwrap_or("").to_string();
+        let Some(r) = self.conns[slot].route() else { return false };
+        if r.info_seen {
+            let remote_id = r.remote_id.clone();
+            // Go applies the route-to-self and cluster-name rules to every
+            // INFO, a peer's later ones included.
+            if id == self.server_id {
+                self.mark_close(slot, CloseReason::DuplicateRoute);
+                return false;
+            }
+            let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
+            let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
+            if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false) {
+                return false;
+            }
+            if v.get("gateway").and_then(Value::as_str).is_some_and(|g| !g.is_empty()) {
+                return true;
+            }
+            if id != remote_id {
+                self.implicit_route(&v);
+            } else if v.get("ldm").and_then(Value::as_bool) == Some(true) {
+                // Only lame duck mode changes a registered peer's client URLs
+                // (Go keeps those of its first INFO otherwise).
+                self.set_peer_urls(slot, Vec::new());
+            }
+            return true;
+        }
+        if id == self.server_id {
+            log::debug!("{} - Detected route to self, ignoring", self.conns[slot].prefix);
+            if let Some(t) = self.conns[slot].route().and_then(|r| r.target) {
+                if let Some(t) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
+                    t.is_self = true;
+                }
+            }
+            self.mark_close(slot, CloseReason::DuplicateRoute);
+            return false;
+        }
+        if v.get("route_account").and_then(Value::as_str).is_some_and(|a| !a.is_empty()) {
+            // A dedicated per-account connection from a pooling peer; we carry
+            // every account on one connection, so it is not needed.
+            self.conns[slot].quiet_close = true;
+            self.mark_close(slot, CloseReason::DuplicateRoute);
+            return false;
+        }
+        let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
+        let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
+        if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false) {
+            return false;
+        }
+        let name = v.get("server_name").and_then(Value::as_str).unwrap_or("").to_string();
+        if name == self.server_name && !self.conns[slot].route().is_some_and(|r| r.solicited) {
+            log::error!("{} - Remote server has a duplicate name: {name:?}", self.conns[slot].prefix);
+            self.mark_close(slot, CloseReason::DuplicateServerName);
+            return false;
+        }
+        let headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
+        let port = v.get("port").and_then(Value::as_i64).unwrap_or(0);
+        let peer_ip = self.conns[slot].peer.ip();
+        let mut info = v.clone();
+        if let Value::Object(fields) = &mut info {
+            fields.retain(|(k, _)| k != "nonce");
+            if !fields.iter().any(|(k, _)| k == "ip") {
+                let ip = format!("nats-route://{}/", display_host_port(&peer_ip.to_string(), port.max(0) as u16));
+                fields.push(("ip".into(), Value::String(ip)));
+            }
+        }
+        let urls: Vec<String> = v
+            .get("connect_urls")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        let Some(r) = self.conns[slot].route_mut() else { return false };
+        r.info_seen = true;
+        r.remote_id = id.clone();
+        r.remote_name = name;
+        let solicited = r.solicited;
+        // The first INFO decides, on accepted routes too (over the CONNECT's).
+        r.headers = headers;
+        r.info = Some(info);
+        r.connect_urls = urls;
+        if solicited {
+            self.send_route_info(slot);
+        }
+        self.register_route(slot, id)
+    }
+
+    /// Sends all local interest to a newly registered route.
+    pub fn send_local_subs(&mut self, slot: usize) {
+        let Some(c) = self.cluster.as_ref() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for (key, n) in &c.local_interest {
+            match key.iter().position(|b| *b == b' ') {
+                None => encode::write_rs_plus(&mut out, GLOBAL_ACCOUNT, key, None),
+                Some(i) => encode::write_rs_plus(&mut out, GLOBAL_ACCOUNT, &key[..i], Some((&key[i + 1..], *n))),
+            }
+        }
+        let conn = &mut self.conns[slot];
+        if trace_enabled() {
+            for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&line[..line.len() - 1]));
+            }
+        }
+        conn.out.extend_from_slice(&out);
+        Server::queue_flush(&mut self.pending_flush, conn, slot);
+    }
+
+    /// Local interest in `subject` (and `queue`) went up or down by one;
+    /// tell the routes when that changes what they must send us.
+    pub fn local_interest_changed(&mut self, subject: &[u8], queue: Option<&[u8]>, added: bool) {
+        self.local_interest_delta(subject, queue, if added { 1 } else { -1 });
+    }
+
+    /// Applies a change of `delta` local subscriptions on `subject`/`queue`
+    /// and tells the routes the outcome once (a closing client's queue
+    /// members leave in one step, as Go announces them).
+    pub fn local_interest_delta(&mut self, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let key = interest_key(subject, queue);
+        let n = c.local_interest.entry(key.clone()).or_insert(0);
+        let before = *n;
+        *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
+        let after = *n;
+        if after == 0 {
+            c.local_interest.remove(&key);
+        }
+        let mut line = Vec::new();
+        match queue {
+            None if before == 0 && after > 0 => encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if before > 0 && after == 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            Some(q) if after > 0 && after != before => {
+                encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, Some((q, after)))
+            }
+            Some(q) if after == 0 && before > 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, Some(q)),
+            _ => return,
+        }
+        let slots: Vec<usize> = c.routes.values().copied().collect();
+        for s in slots {
+            let conn = &mut self.conns[s];
+            if trace_enabled() {
+                log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
+            }
+            conn.out.extend_from_slice(&line);
+            Server::queue_flush(&mut self.pending_flush, conn, s);
+        }
+    }
+
+    /// Takes a peer's interest; false (after the -ERR) for an invalid subject.
+    pub fn remote_sub(&mut self, slot: usize, subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
+        if !rnats_protocol::subject::is_valid_subject(subject) {
+            self.send_err(slot, "Invalid Subscription");
+            return false;
+        }
+        let key = interest_key(subject, queue.map(|(q, _)| q));
+        let conn = &mut self.conns[slot];
+        let cid = conn.cid;
+        let Some(r) = conn.route_mut() else { return false };
+        if let Some(existing) = r.remote_subs.get(&key) {
+            if let Some((_, w)) = queue {
+                existing.weight.set(w);
+            }
+            return true;
+        }
+        let sub = Rc::new(Subscription {
+            slot,
+            cid,
+            owner: Owner::Route,
+            subject: subject.into(),
+            queue: queue.map(|(q, _)| q.into()),
+            sid: key.clone(),
+            max: Cell::new(0),
+            delivered: Cell::new(0),
+            weight: Cell::new(queue.map_or(1, |(_, w)| w)),
+        });
+        r.remote_subs.insert(key, sub.clone());
+        self.sublist.insert(sub);
+        true
+    }
+
+    pub fn remote_unsub(&mut self, slot: usize, subject: &[u8], queue: Option<&[u8]>) {
+        let key = interest_key(subject, queue);
+        let Some(r) = self.conns[slot].route_mut() else {
+            return;
+        };
+        if let Some(sub) = r.remote_subs.remove(&key) {
+            self.sublist.remove(&sub);
+        }
+    }
+
+    pub fn process_routed_msg(&mut self, slot: usize, m: RouteMsg<'_>) {
+        let c = &mut self.conns[slot];
+        c.stats.in_msgs += 1;
+        c.stats.in_bytes += m.message.len() as u64;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += m.message.len() as u64;
+        if trace_enabled() && !m.message.is_empty() {
+            let t = self.traced(m.message);
+            log::trace!("{} - <<- MSG_PAYLOAD: [{t}]", self.conns[slot].prefix);
+        }
+        if m.account != GLOBAL_ACCOUNT {
+            return;
+        }
+        // JetStream acks from Go nodes arrive as `<reply>@<subject>`.
+        let (subject, reply) = match m.reply {
+            Some(r) if r.starts_with(b"$JS.ACK.") => match r.iter().rposition(|b| *b == b'@') {
+                Some(i) => (&r[i + 1..], Some(&r[..i])),
+                None => (m.subject, m.reply),
+            },
+            _ => (m.subject, m.reply),
+        };
+        let hdr = m.header_len.filter(|h| *h > 0);
+        let msg = Msg { subject, reply, header_len: hdr, payload: m.message };
+        self.deliver(slot, Origin::Route { queues: m.queues }, msg);
+    }
+}
