@@ -1111,3 +1111,15 @@ fn never_panics_on_prefixes_and_mutations() {
         let _ = parse(&text, &mut FuzzEnv);
     }
 }
+
+#[test]
+fn go_type_names() {
+    let src = "s: x, i: 1, f: 1.5, b: true, d: 2016-05-04T18:53:41Z, a: [], m: {}";
+    let names: Vec<&str> = run(src, &mut TestEnv::default())
+        .expect("parses")
+        .entries
+        .iter()
+        .map(|(_, item)| item.value.go_type_name())
+        .collect();
+    assert_eq!(names, ["string", "int64", "float64", "bool", "time.Time", "[]interface {}", "map[string]interface {}"]);
+}
