@@ -112,15 +112,7 @@ impl Loader<'_> {
     }
 
     fn type_err(&self, it: &Item, want: &str) -> String {
-        let got = match &it.value {
-            Value::String(_) => "string",
-            Value::Integer(_) => "int64",
-            Value::Float(_) => "float64",
-            Value::Bool(_) => "bool",
-            Value::DateTime(_) => "time.Time",
-            Value::Array(_) => "[]interface {}",
-            Value::Map(_) => "map[string]interface {}",
-        };
+        let got = it.value.go_type_name();
         self.err(it, format!("interface conversion: interface {{}} is {got}, not {want}"))
     }
 

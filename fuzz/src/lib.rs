@@ -6,10 +6,12 @@
 //! encode/parse round trips that give back what was parsed. The fuzz
 //! targets in `fuzz_targets/` call them with libFuzzer's inputs;
 //! `tests/seeds.rs` replays the seed corpus through them on a stable
-//! toolchain.
+//! toolchain. `stream` feeds a resumable parser in every way a server
+//! might, and `frames` holds what the client and route checks share.
 
 pub mod client;
 pub mod conf;
+pub mod frames;
 pub mod http;
 pub mod json;
 pub mod route;
@@ -44,11 +46,4 @@ pub fn within(whole: &[u8], part: &[u8]) -> bool {
     let w = whole.as_ptr() as usize;
     let p = part.as_ptr() as usize;
     part.is_empty() || (p >= w && p + part.len() <= w + whole.len())
-}
-
-/// A control line holds a `\n` only where its arguments start (the first
-/// byte after the verb's blanks), which does not end the line.
-pub fn line_feeds_only_at_argument_start(line: &[u8], args_at: usize) -> bool {
-    let start = args_at + line[args_at..].iter().take_while(|c| **c == b' ' || **c == b'\t').count();
-    line.iter().enumerate().all(|(i, c)| *c != b'\n' || i == start)
 }

@@ -1,18 +1,14 @@
 //! The client protocol parser: what a NATS client may send to a server.
 //!
 //! [`ClientParser::parse`] takes the unconsumed bytes of a connection's input
-//! (always starting at an op boundary) and returns at most one op. The parser
-//! keeps only offsets between calls: how far it already searched for the line
-//! end, or, once a message's control line is known, where its arguments are
-//! and how many payload bytes it waits for. Feeding the same bytes again plus
-//! whatever arrived meanwhile therefore never rescans a line or a payload.
-//!
-//! States: `Line` (looking for `\n`, `scanned` bytes already searched) and
-//! `Body` (control line parsed, waiting for `size + 2` bytes). Both go back to
-//! `Line { scanned: 0 }` after an op completes.
+//! (always starting at an op boundary) and returns at most one op. Framing,
+//! the verb table format and the states between calls are those of
+//! [`crate::framing`].
 
+pub use crate::framing::Frame;
 use crate::framing::{
-    find_line_end, is_space, line_search_start, match_verb, parse_size, After, Args, ParseError, Status, VerbMatch,
+    is_space, match_verb, message_sizes, parse_size, text_after, After, Args, Body, Message, ParseError, State, Status,
+    Verb,
 };
 
 /// An op received from a client. Every slice borrows the caller's buffer.
@@ -56,44 +52,18 @@ pub enum ClientOp<'a> {
     Err(&'a [u8]),
 }
 
-/// One parsed op with its control line (for protocol traces) and the number
-/// of input bytes it spans, payload and trailing CRLF included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<'a, Op> {
-    pub op: Op,
-    /// The control line without its line end.
-    pub line: &'a [u8],
-    /// Where the arguments start within `line` (right after the verb).
-    pub args_at: usize,
-    /// Bytes consumed from the input.
-    pub len: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Pub,
-    HPub,
-    Sub,
-    Unsub,
-    Ping,
-    Pong,
-    Connect,
-    Info,
-    Ok,
-    Err,
-}
-
-const VERBS: &[(&[u8], After)] = &[
-    (b"PUB", After::Args),
-    (b"HPUB", After::Args),
-    (b"SUB", After::Args),
-    (b"UNSUB", After::Args),
-    (b"PING", After::Ignore),
-    (b"PONG", After::Ignore),
-    (b"CONNECT", After::Glued),
-    (b"INFO", After::Glued),
-    (b"+OK", After::Ignore),
-    (b"-ERR", After::Args),
+/// The verbs a client may send.
+const VERBS: &[Verb] = &[
+    Verb::Pub,
+    Verb::HPub,
+    Verb::Sub,
+    Verb::Unsub,
+    Verb::Ping,
+    Verb::Pong,
+    Verb::Connect,
+    Verb::Info,
+    Verb::Ok,
+    Verb::Err,
 ];
 
 /// The op nearly every message starts with, `PUB` in any case followed by a
@@ -109,33 +79,13 @@ fn pub_fast_path(buf: &[u8]) -> Option<(Verb, After, usize)> {
     (blank && folded & 0x00ff_ffff == want & 0x00ff_ffff).then_some((Verb::Pub, After::Args, 3))
 }
 
-const VERB_IDS: [Verb; 10] = [
-    Verb::Pub,
-    Verb::HPub,
-    Verb::Sub,
-    Verb::Unsub,
-    Verb::Ping,
-    Verb::Pong,
-    Verb::Connect,
-    Verb::Info,
-    Verb::Ok,
-    Verb::Err,
-];
-
+/// A PUB or HPUB parked while its payload arrives: the verb, the arguments
+/// and the header size (0 for PUB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Line {
-        scanned: usize,
-    },
-    Body {
-        verb: Verb,
-        args: Args,
-        args_at: usize,
-        line_len: usize,
-        body_start: usize,
-        body_len: usize,
-        header_len: usize,
-    },
+struct PubArgs {
+    verb: Verb,
+    args: Args,
+    header_len: usize,
 }
 
 /// Resumable parser for one client connection.
@@ -145,7 +95,7 @@ pub struct ClientParser {
     max_payload: usize,
     /// Whether HPUB is allowed (the client asked for headers in CONNECT).
     headers: bool,
-    state: State,
+    state: State<PubArgs>,
 }
 
 /// The looser bound is at least this many bytes.
@@ -166,10 +116,29 @@ fn over_limit(buf: &[u8], args_at: usize, end: usize, max: usize, after: After) 
     len - blanks > max
 }
 
+impl Message for PubArgs {
+    type Op<'a> = ClientOp<'a>;
+
+    /// The PUB or HPUB whose payload is `message`.
+    #[inline(always)]
+    fn op<'a>(&self, line: &'a [u8], message: &'a [u8]) -> ClientOp<'a> {
+        let PubArgs { verb, args, header_len } = *self;
+        let n = args.len();
+        let subject = args.get(line, 0);
+        if verb == Verb::Pub {
+            let reply = if n == 3 { Some(args.get(line, 1)) } else { None };
+            ClientOp::Pub { subject, reply, payload: message }
+        } else {
+            let reply = if n == 4 { Some(args.get(line, 1)) } else { None };
+            ClientOp::HPub { subject, reply, header_len, message }
+        }
+    }
+}
+
 impl ClientParser {
     /// A parser enforcing the given limits (Go defaults: 4096 and 1048576).
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
-        ClientParser { max_control_line, max_payload, headers: true, state: State::Line { scanned: 0 } }
+        ClientParser { max_control_line, max_payload, headers: true, state: State::IDLE }
     }
 
     /// Allows or refuses HPUB (refused: `HeadersNotSupported`, as Go answers
@@ -191,26 +160,21 @@ impl ClientParser {
     /// True when the parser is between ops: the caller's buffer holds no
     /// partial op it has already looked at.
     pub fn is_idle(&self) -> bool {
-        self.state == State::Line { scanned: 0 }
+        self.state.is_idle()
     }
 
     /// When the parser waits for a message body: how many more bytes it
     /// needs beyond the `buffered` it was last given. `None` while it is
     /// still looking for a line end.
     pub fn body_needed(&self, buffered: usize) -> Option<usize> {
-        match self.state {
-            State::Body { body_start, body_len, .. } => {
-                Some((body_start + body_len + 2).saturating_sub(buffered).max(1))
-            }
-            State::Line { .. } => None,
-        }
+        self.state.body_needed(buffered)
     }
 
     /// The subject of the PUB or HPUB whose payload the parser waits for;
     /// `buf` is the buffer last given to `parse`.
     pub fn pending_subject<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
         match self.state {
-            State::Body { args, line_len, .. } => Some(args.get(buf.get(..line_len)?, 0)),
+            State::Body(Body { args: PubArgs { args, .. }, line_len, .. }) => Some(args.get(buf.get(..line_len)?, 0)),
             State::Line { .. } => None,
         }
     }
@@ -219,197 +183,98 @@ impl ClientParser {
     /// the bytes and call again with them and more appended; on `Complete` it
     /// drops `frame.len` bytes from the front before the next call.
     pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
-        if let State::Body { verb, args, args_at, line_len, body_start, body_len, header_len } = self.state {
-            return self.finish_body(buf, verb, args, args_at, line_len, body_start, body_len, header_len);
+        if let State::Body(body) = self.state {
+            return self.state.finish_body(buf, body);
         }
         let (verb, after, args_at) = match pub_fast_path(buf) {
             Some(found) => found,
-            None => match match_verb(buf, VERBS) {
-                VerbMatch::Found { index, args_at } => (VERB_IDS[index], VERBS[index].1, args_at),
-                VerbMatch::NeedMore => return Ok(Status::Partial),
-                VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
+            None => match match_verb(buf, VERBS)? {
+                Some(found) => found,
+                None => return Ok(Status::Partial),
             },
         };
-        let scanned = match self.state {
-            State::Line { scanned } => scanned,
-            State::Body { .. } => 0,
-        };
-        let Some((line_len, next)) = find_line_end(buf, line_search_start(buf, args_at, after, scanned)) else {
-            // A `\r` may still be waiting for its `\n`, hence the one byte.
-            if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1)
-                && over_limit(buf, args_at, buf.len() - 1, self.max_control_line, after)
-            {
-                return Err(ParseError::MaxControlLine);
-            }
-            self.state = State::Line { scanned: buf.len() };
+        let max = self.max_control_line;
+        let over = |end| over_limit(buf, args_at, end, max, after);
+        let Some((line_len, next)) = self.state.control_line(buf, args_at, after, max, over)? else {
             return Ok(Status::Partial);
         };
-        self.state = State::Line { scanned: 0 };
-        if line_len.saturating_sub(args_at) > self.max_control_line
-            && over_limit(buf, args_at, line_len, self.max_control_line, after)
-        {
-            return Err(ParseError::MaxControlLine);
-        }
         let line = &buf[..line_len];
-        let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
         match verb {
-            Verb::Ping => done(ClientOp::Ping),
-            Verb::Pong => done(ClientOp::Pong),
-            Verb::Ok => done(ClientOp::Ok),
-            Verb::Connect => done(ClientOp::Connect(trim_start(&line[args_at..]))),
-            Verb::Info => done(ClientOp::Info(trim_start(&line[args_at..]))),
-            Verb::Err => done(ClientOp::Err(trim_start(&line[args_at..]))),
-            Verb::Sub => {
-                let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
-                match args.len() {
-                    2 => done(ClientOp::Sub { subject: args.get(line, 0), queue: None, sid: args.get(line, 1) }),
-                    3 => done(ClientOp::Sub {
-                        subject: args.get(line, 0),
-                        queue: Some(args.get(line, 1)),
-                        sid: args.get(line, 2),
-                    }),
-                    _ => Err(ParseError::BadArgs),
-                }
-            }
-            Verb::Unsub => {
-                let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
-                match args.len() {
-                    1 => done(ClientOp::Unsub { sid: args.get(line, 0), max: None }),
-                    2 => done(ClientOp::Unsub { sid: args.get(line, 0), max: Some(parse_size(args.get(line, 1))) }),
-                    _ => Err(ParseError::BadArgs),
-                }
-            }
             Verb::Pub | Verb::HPub => {
-                if verb == Verb::HPub && !self.headers {
+                let headers = verb == Verb::HPub;
+                if headers && !self.headers {
                     return Err(ParseError::HeadersNotSupported);
                 }
                 let args = Args::split_blanks(line, args_at).ok_or(ParseError::BadArgs)?;
                 let n = args.len();
-                let (body_len, header_len) = if verb == Verb::Pub {
-                    if n != 2 && n != 3 {
-                        return Err(ParseError::BadArgs);
-                    }
-                    (parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?, 0)
-                } else {
-                    if n != 3 && n != 4 {
-                        return Err(ParseError::BadArgs);
-                    }
-                    let hdr = parse_size(args.get(line, n - 2)).ok_or(ParseError::BadSize)?;
-                    let total = parse_size(args.get(line, n - 1)).ok_or(ParseError::BadSize)?;
-                    if hdr > total {
-                        return Err(ParseError::BadHeaderSize);
-                    }
-                    (total, hdr)
-                };
-                if body_len > self.max_payload {
+                let sizes = 1 + usize::from(headers);
+                if n != sizes + 1 && n != sizes + 2 {
+                    return Err(ParseError::BadArgs);
+                }
+                let header = if headers { Some(args.get(line, n - 2)) } else { None };
+                let (len, header_len) = message_sizes(args.get(line, n - 1), header)?;
+                if len > self.max_payload {
                     return Err(ParseError::MaxPayload);
                 }
-                self.finish_body(buf, verb, args, args_at, line_len, next, body_len, header_len)
+                let args = PubArgs { verb, args, header_len: header_len.unwrap_or(0) };
+                self.state.finish_body(buf, Body { args, args_at, line_len, start: next, len })
             }
+            _ => Ok(Status::Complete(Frame { op: line_op(verb, line, args_at)?, line, args_at, len: next })),
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn finish_body<'a>(
-        &mut self,
-        buf: &'a [u8],
-        verb: Verb,
-        args: Args,
-        args_at: usize,
-        line_len: usize,
-        body_start: usize,
-        body_len: usize,
-        header_len: usize,
-    ) -> Result<Status<Frame<'a, ClientOp<'a>>>, ParseError> {
-        let end = body_start + body_len;
-        // On a bad payload end the op stays parked, so the caller can still
-        // ask for its subject (`pending_subject`) while answering the error.
-        let parked = State::Body { verb, args, args_at, line_len, body_start, body_len, header_len };
-        if buf.len() < end + 2 {
-            self.state = parked;
-            if buf.len() > end && buf[end] != b'\r' {
-                return Err(ParseError::BadPayloadEnd);
-            }
-            return Ok(Status::Partial);
-        }
-        if buf[end] != b'\r' || buf[end + 1] != b'\n' {
-            self.state = parked;
-            return Err(ParseError::BadPayloadEnd);
-        }
-        self.state = State::Line { scanned: 0 };
-        let line = &buf[..line_len];
-        let body = &buf[body_start..end];
-        let n = args.len();
-        let subject = args.get(line, 0);
-        let op = if verb == Verb::Pub {
-            let reply = if n == 3 { Some(args.get(line, 1)) } else { None };
-            ClientOp::Pub { subject, reply, payload: body }
-        } else {
-            let reply = if n == 4 { Some(args.get(line, 1)) } else { None };
-            ClientOp::HPub { subject, reply, header_len, message: body }
-        };
-        Ok(Status::Complete(Frame { op, line, args_at, len: end + 2 }))
     }
 }
 
-fn trim_start(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|c| !crate::framing::is_space(*c)).unwrap_or(b.len());
-    &b[i..]
+/// The op of a control line without payload. Kept out of line: the message
+/// path, inlined into the server's read loop, stays small.
+#[inline(never)]
+fn line_op(verb: Verb, line: &[u8], args_at: usize) -> Result<ClientOp<'_>, ParseError> {
+    Ok(match verb {
+        Verb::Ping => ClientOp::Ping,
+        Verb::Pong => ClientOp::Pong,
+        Verb::Ok => ClientOp::Ok,
+        Verb::Connect => ClientOp::Connect(text_after(line, args_at)),
+        Verb::Info => ClientOp::Info(text_after(line, args_at)),
+        Verb::Err => ClientOp::Err(text_after(line, args_at)),
+        Verb::Sub => {
+            let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
+            let subject = args.get(line, 0);
+            match args.len() {
+                2 => ClientOp::Sub { subject, queue: None, sid: args.get(line, 1) },
+                3 => ClientOp::Sub { subject, queue: Some(args.get(line, 1)), sid: args.get(line, 2) },
+                _ => return Err(ParseError::BadArgs),
+            }
+        }
+        Verb::Unsub => {
+            let args = Args::split(line, args_at).ok_or(ParseError::BadArgs)?;
+            let max = match args.len() {
+                1 => None,
+                2 => Some(parse_size(args.get(line, 1))),
+                _ => return Err(ParseError::BadArgs),
+            };
+            ClientOp::Unsub { sid: args.get(line, 0), max }
+        }
+        // Messages, and route verbs (not in the client's table).
+        _ => return Err(ParseError::UnknownOp),
+    })
 }
+
+crate::framing::impl_frame_parser!(ClientParser, ClientOp);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
-    /// Parses `input` whole, then again split at every boundary and one byte
-    /// at a time the way a server feeds a connection's buffer; all three must
-    /// give the same ops and the same final error.
-    fn parse_all(input: &[u8], chunks: &[usize]) -> (Vec<String>, Option<ParseError>) {
-        let mut p = ClientParser::new(4096, 1024);
-        let mut buf: Vec<u8> = Vec::new();
-        let mut ops = Vec::new();
-        let mut fed = 0;
-        let mut chunk_iter = chunks.iter();
-        loop {
-            let take = chunk_iter.next().copied().unwrap_or(input.len() - fed).min(input.len() - fed);
-            buf.extend_from_slice(&input[fed..fed + take]);
-            fed += take;
-            loop {
-                match p.parse(&buf) {
-                    Ok(Status::Complete(f)) => {
-                        ops.push(format!("{:?}", f.op));
-                        let n = f.len;
-                        buf.drain(..n);
-                    }
-                    Ok(Status::Partial) => break,
-                    Err(e) => return (ops, Some(e)),
-                }
-            }
-            if fed == input.len() {
-                return (ops, None);
-            }
-        }
-    }
-
-    fn check(input: &[u8]) -> (Vec<String>, Option<ParseError>) {
-        let whole = parse_all(input, &[]);
-        for split in 0..=input.len() {
-            assert_eq!(parse_all(input, &[split]), whole, "split at {split} of {:?}", String::from_utf8_lossy(input));
-        }
-        let ones = vec![1; input.len()];
-        assert_eq!(parse_all(input, &ones), whole, "byte by byte");
-        whole
+    fn parser() -> ClientParser {
+        ClientParser::new(4096, 1024)
     }
 
     fn ops(input: &[u8]) -> Vec<String> {
-        let (ops, err) = check(input);
-        assert_eq!(err, None, "unexpected error for {:?}", String::from_utf8_lossy(input));
-        ops
+        testing::ops(parser, input)
     }
 
     fn err(input: &[u8]) -> ParseError {
-        check(input).1.expect("an error")
+        testing::error(parser, input)
     }
 
     fn s(op: ClientOp) -> String {
@@ -444,7 +309,7 @@ mod tests {
         for head in [&b"PUB "[..], b"pub\t", b"pUb ", b"PUB\0", b"PUBX", b"QUB ", b"PU\x02 ", b"\x10UB ", b"PUB\r"] {
             let fast = pub_fast_path(head).map(|(_, _, at)| at);
             let table = match match_verb(head, VERBS) {
-                VerbMatch::Found { index, args_at } if VERB_IDS[index] == Verb::Pub => Some(args_at),
+                Ok(Some((Verb::Pub, _, args_at))) => Some(args_at),
                 _ => None,
             };
             assert_eq!(fast, table, "{head:?}");

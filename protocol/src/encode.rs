@@ -36,23 +36,12 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     put(out, &tmp[i..]);
 }
 
-/// Appends `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n`.
-#[inline]
+/// Appends `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n`. Kept
+/// out of line: inlined into the delivery loop, its word copies (`put`)
+/// would turn into calls.
+#[inline(never)]
 pub fn write_msg(out: &mut Vec<u8>, subject: &[u8], sid: &[u8], reply: Option<&[u8]>, payload: &[u8]) {
-    out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + payload.len() + 20);
-    out.extend_from_slice(b"MSG ");
-    put(out, subject);
-    out.push(b' ');
-    put(out, sid);
-    out.push(b' ');
-    if let Some(r) = reply {
-        put(out, r);
-        out.push(b' ');
-    }
-    write_u64(out, payload.len() as u64);
-    out.extend_from_slice(b"\r\n");
-    put(out, payload);
-    out.extend_from_slice(b"\r\n");
+    write_delivery(out, subject, sid, reply, None, payload);
 }
 
 /// Appends `HMSG <subject> <sid> [reply] <hdr> <total>\r\n<message>\r\n`,
@@ -66,18 +55,41 @@ pub fn write_hmsg(
     header_len: usize,
     message: &[u8],
 ) {
-    out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 30);
-    out.extend_from_slice(b"HMSG ");
+    write_delivery(out, subject, sid, reply, Some(header_len), message);
+}
+
+/// A message to a client: MSG, or HMSG when it has a header length.
+#[inline(always)]
+fn write_delivery(
+    out: &mut Vec<u8>,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    let room = if header_len.is_some() { 30 } else { 20 };
+    out.reserve(subject.len() + sid.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + room);
+    out.extend_from_slice(if header_len.is_some() { b"HMSG " } else { b"MSG " });
     put(out, subject);
     out.push(b' ');
     put(out, sid);
     out.push(b' ');
+    write_sizes_and_message(out, reply, header_len, message);
+}
+
+/// The tail shared by every message line: `[reply ]`, `[hdr ]<size>`, the
+/// line end, the message and its `\r\n`.
+#[inline(always)]
+fn write_sizes_and_message(out: &mut Vec<u8>, reply: Option<&[u8]>, header_len: Option<usize>, message: &[u8]) {
     if let Some(r) = reply {
         put(out, r);
         out.push(b' ');
     }
-    write_u64(out, header_len as u64);
-    out.push(b' ');
+    if let Some(h) = header_len {
+        write_u64(out, h as u64);
+        out.push(b' ');
+    }
     write_u64(out, message.len() as u64);
     out.extend_from_slice(b"\r\n");
     put(out, message);
@@ -116,18 +128,10 @@ pub fn write_rmsg(
             put(out, q);
             out.push(b' ');
         }
-    } else if let Some(r) = reply {
-        put(out, r);
-        out.push(b' ');
+        write_sizes_and_message(out, None, header_len, message);
+    } else {
+        write_sizes_and_message(out, reply, header_len, message);
     }
-    if let Some(h) = header_len {
-        write_u64(out, h as u64);
-        out.push(b' ');
-    }
-    write_u64(out, message.len() as u64);
-    out.extend_from_slice(b"\r\n");
-    put(out, message);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `RS+ <acc> <subject>` or `RS+ <acc> <subject> <queue> <weight>`.

@@ -153,49 +153,26 @@ impl Reader<'_> {
         self.ws();
         match self.b.get(self.i) {
             Some(b'{') => {
-                self.i += 1;
                 let mut fields = Vec::new();
-                self.ws();
-                if self.eat(b'}') {
-                    return Ok(Value::Object(fields));
-                }
-                loop {
-                    self.ws();
-                    let k = self.string()?;
-                    self.ws();
-                    if !self.eat(b':') {
-                        return Err(self.err());
+                self.elements(b'}', |r| {
+                    r.ws();
+                    let k = r.string()?;
+                    r.ws();
+                    if !r.eat(b':') {
+                        return Err(r.err());
                     }
-                    let v = self.value(depth + 1)?;
-                    fields.push((k, v));
-                    self.ws();
-                    if self.eat(b',') {
-                        continue;
-                    }
-                    if self.eat(b'}') {
-                        return Ok(Value::Object(fields));
-                    }
-                    return Err(self.err());
-                }
+                    fields.push((k, r.value(depth + 1)?));
+                    Ok(())
+                })?;
+                Ok(Value::Object(fields))
             }
             Some(b'[') => {
-                self.i += 1;
                 let mut items = Vec::new();
-                self.ws();
-                if self.eat(b']') {
-                    return Ok(Value::Array(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    if self.eat(b',') {
-                        continue;
-                    }
-                    if self.eat(b']') {
-                        return Ok(Value::Array(items));
-                    }
-                    return Err(self.err());
-                }
+                self.elements(b']', |r| {
+                    items.push(r.value(depth + 1)?);
+                    Ok(())
+                })?;
+                Ok(Value::Array(items))
             }
             Some(b'"') => Ok(Value::String(self.string()?)),
             Some(b't') => self.lit(b"true", Value::Bool(true)),
@@ -203,6 +180,32 @@ impl Reader<'_> {
             Some(b'n') => self.lit(b"null", Value::Null),
             Some(c) if *c == b'-' || c.is_ascii_digit() => self.number(),
             _ => Err(self.err()),
+        }
+    }
+
+    /// The members of an object or the elements of an array, from its
+    /// opening bracket (at `self.i`) through `close`: `element` reads one,
+    /// and commas separate them.
+    fn elements(
+        &mut self,
+        close: u8,
+        mut element: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.i += 1;
+        self.ws();
+        if self.eat(close) {
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            self.ws();
+            if self.eat(b',') {
+                continue;
+            }
+            if self.eat(close) {
+                return Ok(());
+            }
+            return Err(self.err());
         }
     }
 

@@ -15,5 +15,7 @@ pub mod http;
 pub mod json;
 pub mod route;
 pub mod subject;
+#[cfg(test)]
+mod testing;
 
-pub use framing::{ParseError, Status};
+pub use framing::{Frame, FrameParser, ParseError, Status};

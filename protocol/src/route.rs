@@ -1,10 +1,10 @@
 //! The route protocol parser: what one server sends another.
 //!
-//! Same framing as the client protocol (see [`crate::framing`]) with the
-//! route verbs, limits of their own (a control line may be several times a
-//! client's, as queue lists make routed lines long; a payload may be as big
-//! as any server of the cluster allows), and message ops whose argument
-//! count decides their shape:
+//! Same framing, verb table format and states as the client protocol (see
+//! [`crate::framing`]) with the route verbs, limits of their own (a control
+//! line may be several times a client's, as queue lists make routed lines
+//! long; a payload may be as big as any server of the cluster allows), and
+//! message ops whose argument count decides their shape:
 //!
 //! ```text
 //! RMSG <acc> <subj> [reply] <size>
@@ -12,15 +12,10 @@
 //! RMSG <acc> <subj> | <queue>... <size>
 //! HMSG <acc> <subj> [reply] <hdr> <total>      (and the same + / | forms)
 //! ```
-//!
-//! States are those of the client parser: `Line` (searching for `\n`) and
-//! `Body` (waiting for the payload), with argument positions parked as
-//! offsets so nothing is rescanned.
 
-use crate::client::Frame;
 use crate::framing::{
-    find_line_end, is_arg_separator, is_space, line_search_start, match_verb, parse_size, After, ParseError, Status,
-    VerbMatch,
+    match_verb, message_sizes, parse_size, span_of, split_args, text_after, Body, Frame, Message, ParseError, Span,
+    State, Status, Verb,
 };
 
 /// A message relayed by a route.
@@ -63,55 +58,10 @@ pub enum RouteOp<'a> {
     Ignored,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Info,
-    Connect,
-    Ping,
-    Pong,
-    Ok,
-    Err,
-    RsPlus,
-    RsMinus,
-    RMsg,
-    HMsg,
-    LsPlus,
-    LsMinus,
-    LMsg,
-    APlus,
-    AMinus,
-    Sub,
-    Unsub,
-    Pub,
-    HPub,
-}
-
-const VERBS: &[(&[u8], After)] = &[
-    (b"INFO", After::Glued),
-    (b"CONNECT", After::Glued),
-    (b"PING", After::Ignore),
-    (b"PONG", After::Ignore),
-    (b"+OK", After::Ignore),
-    (b"-ERR", After::Args),
-    (b"RS+", After::Args),
-    (b"RS-", After::Args),
-    (b"RMSG", After::Args),
-    (b"HMSG", After::Args),
-    (b"LS+", After::Args),
-    (b"LS-", After::Args),
-    (b"LMSG", After::Args),
-    (b"A+", After::Args),
-    (b"A-", After::Args),
-    // Client ops on a route, as Go treats them: SUB is ignored, UNSUB is an
-    // error, PUB and HPUB are read whole and come out as messages of no
-    // account (dropped).
-    (b"SUB", After::Args),
-    (b"UNSUB", After::Args),
-    (b"PUB", After::Args),
-    (b"HPUB", After::Args),
-];
-
-const VERB_IDS: [Verb; 19] = [
+/// The verbs a peer may send. The client ops at the end are taken as Go
+/// takes them on a route: SUB is ignored, UNSUB is an error, PUB and HPUB
+/// are read whole and come out as messages of no account (dropped).
+const VERBS: &[Verb] = &[
     Verb::Info,
     Verb::Connect,
     Verb::Ping,
@@ -133,28 +83,7 @@ const VERB_IDS: [Verb; 19] = [
     Verb::HPub,
 ];
 
-/// Byte ranges `(start, len)` within the control line.
-type Span = (u32, u32);
-
-/// The total size (last token) and, with two sizes, the header size before
-/// it, which must not exceed the total.
-fn message_sizes(line: &[u8], t: &Tokens, sizes: usize) -> Result<(usize, Option<usize>), ParseError> {
-    let total = parse_size(slice(line, t.back(1))).ok_or(ParseError::BadSize)?;
-    if sizes < 2 {
-        return Ok((total, None));
-    }
-    let hdr = parse_size(slice(line, t.back(2))).ok_or(ParseError::BadSize)?;
-    if hdr > total {
-        return Err(ParseError::BadHeaderSize);
-    }
-    Ok((total, Some(hdr)))
-}
-
-fn slice(line: &[u8], s: Span) -> &[u8] {
-    line.get(s.0 as usize..(s.0 + s.1) as usize).unwrap_or(&[])
-}
-
-/// Tokens of a control line: the first few and the last few, plus the
+/// Arguments of a control line: the first few and the last few, plus the
 /// count, which is all the message forms need (the queue list is the run
 /// between them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -165,27 +94,20 @@ struct Tokens {
 }
 
 impl Tokens {
+    /// Splits `line[from..]` as [`crate::framing::Args::split`] does, with
+    /// no bound on the number of arguments.
     fn split(line: &[u8], from: usize) -> Tokens {
         let mut t = Tokens::default();
-        let mut i = from;
-        loop {
-            while i < line.len() && is_arg_separator(line[i]) {
-                i += 1;
-            }
-            if i >= line.len() {
-                return t;
-            }
-            let start = i;
-            while i < line.len() && !is_arg_separator(line[i]) {
-                i += 1;
-            }
-            let span = (start as u32, (i - start) as u32);
-            if t.count < t.first.len() {
-                t.first[t.count] = span;
+        split_args::<true>(line, from, |start, end| {
+            let span = (start as u32, (end - start) as u32);
+            if let Some(slot) = t.first.get_mut(t.count) {
+                *slot = span;
             }
             t.last = [t.last[1], t.last[2], span];
             t.count += 1;
-        }
+            Some(())
+        });
+        t
     }
 
     /// Token `i` counted from the start (`i` < 6).
@@ -196,6 +118,12 @@ impl Tokens {
     /// Token `i` counted from the end (1 = last, up to 3).
     fn back(&self, i: usize) -> Span {
         self.last[3 - i]
+    }
+
+    /// The size fields of a message op: the last token, and with `sizes`
+    /// 2 the header size before it.
+    fn message_sizes(&self, line: &[u8], sizes: usize) -> Result<(usize, Option<usize>), ParseError> {
+        message_sizes(span_of(line, self.back(1)), (sizes == 2).then(|| span_of(line, self.back(2))))
     }
 }
 
@@ -209,16 +137,26 @@ struct MsgArgs {
     header_len: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Line { scanned: usize },
-    Body { args: MsgArgs, args_at: usize, line_len: usize, body_start: usize, body_len: usize },
+impl Message for MsgArgs {
+    type Op<'a> = RouteOp<'a>;
+
+    /// The message whose payload is `message`.
+    fn op<'a>(&self, line: &'a [u8], message: &'a [u8]) -> RouteOp<'a> {
+        RouteOp::Msg(RouteMsg {
+            account: span_of(line, self.account),
+            subject: span_of(line, self.subject),
+            reply: self.reply.map(|s| span_of(line, s)),
+            queues: self.queues.map(|s| span_of(line, s)),
+            header_len: self.header_len,
+            message,
+        })
+    }
 }
 
 /// Resumable parser for one route connection.
 #[derive(Debug, Clone)]
 pub struct RouteParser {
-    state: State,
+    state: State<MsgArgs>,
     max_control_line: usize,
     max_payload: usize,
 }
@@ -230,16 +168,11 @@ impl Default for RouteParser {
     }
 }
 
-fn trim_start(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|c| !is_space(*c)).unwrap_or(b.len());
-    &b[i..]
-}
-
 impl RouteParser {
     /// A parser refusing control lines longer than `max_control_line` and
     /// payloads larger than `max_payload` before buffering them.
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
-        RouteParser { state: State::Line { scanned: 0 }, max_control_line, max_payload }
+        RouteParser { state: State::IDLE, max_control_line, max_payload }
     }
 
     /// New limits for the ops still to come (a configuration reload).
@@ -250,49 +183,35 @@ impl RouteParser {
 
     /// See [`crate::client::ClientParser::body_needed`].
     pub fn body_needed(&self, buffered: usize) -> Option<usize> {
-        match self.state {
-            State::Body { body_start, body_len, .. } => {
-                Some((body_start + body_len + 2).saturating_sub(buffered).max(1))
-            }
-            State::Line { .. } => None,
-        }
+        self.state.body_needed(buffered)
+    }
+
+    /// See [`crate::client::ClientParser::is_idle`].
+    pub fn is_idle(&self) -> bool {
+        self.state.is_idle()
     }
 
     /// Parses the op at the start of `buf`; same contract as the client parser.
     pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
-        if let State::Body { args, args_at, line_len, body_start, body_len } = self.state {
-            return self.finish_body(buf, args, args_at, line_len, body_start, body_len);
+        if let State::Body(body) = self.state {
+            return self.finish_msg(buf, body);
         }
-        let (verb, after, args_at) = match match_verb(buf, VERBS) {
-            VerbMatch::Found { index, args_at } => (VERB_IDS[index], VERBS[index].1, args_at),
-            VerbMatch::NeedMore => return Ok(Status::Partial),
-            VerbMatch::NoMatch => return Err(ParseError::UnknownOp),
-        };
-        let scanned = match self.state {
-            State::Line { scanned } => scanned,
-            State::Body { .. } => 0,
-        };
-        let Some((line_len, next)) = find_line_end(buf, line_search_start(buf, args_at, after, scanned)) else {
-            // A `\r` may still be waiting for its `\n`, hence the one byte.
-            if buf.len().saturating_sub(args_at) > self.max_control_line.saturating_add(1) {
-                return Err(ParseError::MaxControlLine);
-            }
-            self.state = State::Line { scanned: buf.len() };
+        let Some((verb, after, args_at)) = match_verb(buf, VERBS)? else {
             return Ok(Status::Partial);
         };
-        self.state = State::Line { scanned: 0 };
-        if line_len.saturating_sub(args_at) > self.max_control_line {
-            return Err(ParseError::MaxControlLine);
-        }
+        let Some((line_len, next)) = self.state.control_line(buf, args_at, after, self.max_control_line, |_| true)?
+        else {
+            return Ok(Status::Partial);
+        };
         let line = &buf[..line_len];
         let done = |op| Ok(Status::Complete(Frame { op, line, args_at, len: next }));
         match verb {
             Verb::Ping => done(RouteOp::Ping),
             Verb::Pong => done(RouteOp::Pong),
             Verb::Ok => done(RouteOp::Ok),
-            Verb::Info => done(RouteOp::Info(trim_start(&line[args_at..]))),
-            Verb::Connect => done(RouteOp::Connect(trim_start(&line[args_at..]))),
-            Verb::Err => done(RouteOp::Err(trim_start(&line[args_at..]))),
+            Verb::Info => done(RouteOp::Info(text_after(line, args_at))),
+            Verb::Connect => done(RouteOp::Connect(text_after(line, args_at))),
+            Verb::Err => done(RouteOp::Err(text_after(line, args_at))),
             Verb::APlus | Verb::AMinus | Verb::Sub => done(RouteOp::Ignored),
             // Go closes a route that sends UNSUB (no -ERR).
             Verb::Unsub => Err(ParseError::BadArgs),
@@ -303,7 +222,7 @@ impl RouteParser {
                 if n != 1 + sizes && n != 2 + sizes {
                     return Err(ParseError::BadArgs);
                 }
-                let (total, header_len) = message_sizes(line, &t, sizes)?;
+                let (len, header_len) = t.message_sizes(line, sizes)?;
                 let args = MsgArgs {
                     account: (0, 0),
                     subject: t.at(0),
@@ -311,30 +230,30 @@ impl RouteParser {
                     queues: None,
                     header_len,
                 };
-                self.finish_body(buf, args, args_at, line_len, next, total)
+                self.finish_msg(buf, Body { args, args_at, line_len, start: next, len })
             }
             Verb::RsPlus | Verb::LsPlus => {
                 let t = Tokens::split(line, args_at);
                 // LS+ (interest that came from a leaf node) names its origin first.
                 let o = usize::from(verb == Verb::LsPlus);
-                let (account, subject) = (slice(line, t.at(o)), slice(line, t.at(o + 1)));
+                let (account, subject) = (span_of(line, t.at(o)), span_of(line, t.at(o + 1)));
                 match t.count - o.min(t.count) {
                     2 => done(RouteOp::Sub { account, subject, queue: None }),
                     4 => {
                         // A weight that is not a size counts as 0: no
                         // member over there to pick (Go's reading).
-                        let w = parse_size(slice(line, t.at(o + 3))).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
-                        done(RouteOp::Sub { account, subject, queue: Some((slice(line, t.at(o + 2)), w)) })
+                        let w = parse_size(span_of(line, t.at(o + 3))).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
+                        done(RouteOp::Sub { account, subject, queue: Some((span_of(line, t.at(o + 2)), w)) })
                     }
                     _ => Err(ParseError::BadArgs),
                 }
             }
             Verb::RsMinus | Verb::LsMinus => {
                 let t = Tokens::split(line, args_at);
-                let (account, subject) = (slice(line, t.at(0)), slice(line, t.at(1)));
+                let (account, subject) = (span_of(line, t.at(0)), span_of(line, t.at(1)));
                 match t.count {
                     2 => done(RouteOp::Unsub { account, subject, queue: None }),
-                    3 => done(RouteOp::Unsub { account, subject, queue: Some(slice(line, t.at(2))) }),
+                    3 => done(RouteOp::Unsub { account, subject, queue: Some(span_of(line, t.at(2))) }),
                     _ => Err(ParseError::BadArgs),
                 }
             }
@@ -361,7 +280,7 @@ impl RouteParser {
                 if n == plain + 1 {
                     args.reply = Some(t.at(skip + 2));
                 } else if n > plain + 1 {
-                    let marker = slice(line, t.at(skip + 2));
+                    let marker = span_of(line, t.at(skip + 2));
                     let (qfirst, qlast_from_end) = match marker {
                         b"+" => {
                             args.reply = Some(t.at(skip + 3));
@@ -377,88 +296,41 @@ impl RouteParser {
                         args.queues = Some((start, end_tok.0 + end_tok.1 - start));
                     }
                 }
-                let (total, header_len) = message_sizes(line, &t, sizes)?;
+                let (len, header_len) = t.message_sizes(line, sizes)?;
                 args.header_len = header_len;
-                self.finish_body(buf, args, args_at, line_len, next, total)
+                self.finish_msg(buf, Body { args, args_at, line_len, start: next, len })
             }
         }
     }
 
-    fn finish_body<'a>(
+    /// Checks the payload size against the limit (again on every call: the
+    /// limit may change while a payload arrives), then completes the message.
+    fn finish_msg<'a>(
         &mut self,
         buf: &'a [u8],
-        args: MsgArgs,
-        args_at: usize,
-        line_len: usize,
-        body_start: usize,
-        body_len: usize,
+        body: Body<MsgArgs>,
     ) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
-        if body_len > self.max_payload {
+        if body.len > self.max_payload {
             return Err(ParseError::MaxPayload);
         }
-        let end = body_start + body_len;
-        if buf.len() < end + 2 {
-            if buf.len() > end && buf[end] != b'\r' {
-                return Err(ParseError::BadPayloadEnd);
-            }
-            self.state = State::Body { args, args_at, line_len, body_start, body_len };
-            return Ok(Status::Partial);
-        }
-        if buf[end] != b'\r' || buf[end + 1] != b'\n' {
-            return Err(ParseError::BadPayloadEnd);
-        }
-        self.state = State::Line { scanned: 0 };
-        let line = &buf[..line_len];
-        let msg = RouteMsg {
-            account: slice(line, args.account),
-            subject: slice(line, args.subject),
-            reply: args.reply.map(|s| slice(line, s)),
-            queues: args.queues.map(|s| slice(line, s)),
-            header_len: args.header_len,
-            message: &buf[body_start..end],
-        };
-        Ok(Status::Complete(Frame { op: RouteOp::Msg(msg), line, args_at, len: end + 2 }))
+        self.state.finish_body(buf, body)
     }
 }
+
+crate::framing::impl_frame_parser!(RouteParser, RouteOp);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_all(input: &[u8], chunk: usize) -> (Vec<String>, Option<ParseError>) {
-        let mut p = RouteParser::default();
-        let mut buf = Vec::new();
-        let mut ops = Vec::new();
-        let step = if chunk == 0 { input.len().max(1) } else { chunk };
-        for piece in input.chunks(step) {
-            buf.extend_from_slice(piece);
-            loop {
-                match p.parse(&buf) {
-                    Ok(Status::Complete(f)) => {
-                        ops.push(format!("{:?}", f.op));
-                        let n = f.len;
-                        buf.drain(..n);
-                    }
-                    Ok(Status::Partial) => break,
-                    Err(e) => return (ops, Some(e)),
-                }
-            }
-        }
-        (ops, None)
-    }
-
-    fn check(input: &[u8]) -> (Vec<String>, Option<ParseError>) {
-        let whole = parse_all(input, 0);
-        for c in 1..input.len() {
-            assert_eq!(parse_all(input, c), whole, "chunks of {c}");
-        }
-        whole
-    }
+    use crate::testing;
 
     fn ok(input: &[u8]) -> Vec<String> {
-        let (ops, e) = check(input);
-        assert_eq!(e, None);
-        ops
+        testing::ops(RouteParser::default, input)
+    }
+
+    fn err(input: &[u8]) -> ParseError {
+        testing::error(RouteParser::default, input)
     }
 
     fn m(
@@ -525,14 +397,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(check(b"RS+ $G foo q\r\n").1, Some(ParseError::BadArgs));
-        assert_eq!(check(b"RMSG $G foo x 1 5\r\n").1, Some(ParseError::BadArgs));
-        assert_eq!(check(b"RMSG $G 5\r\n").1, Some(ParseError::BadArgs));
-        assert_eq!(check(b"RMSG $G foo 2\r\nabc\r\n").1, Some(ParseError::BadPayloadEnd));
-        assert_eq!(check(b"MSG foo 1\r\n").1, Some(ParseError::UnknownOp));
-        assert_eq!(check(b"UNSUB 1\r\n").1, Some(ParseError::BadArgs));
-        assert_eq!(check(b"PUB foo\r\n").1, Some(ParseError::BadArgs));
-        assert_eq!(check(b"HMSG $G f 3 2\r\n").1, Some(ParseError::BadHeaderSize));
+        assert_eq!(err(b"RS+ $G foo q\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"RMSG $G foo x 1 5\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"RMSG $G 5\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"RMSG $G foo 2\r\nabc\r\n"), ParseError::BadPayloadEnd);
+        assert_eq!(err(b"MSG foo 1\r\n"), ParseError::UnknownOp);
+        assert_eq!(err(b"UNSUB 1\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"PUB foo\r\n"), ParseError::BadArgs);
+        assert_eq!(err(b"HMSG $G f 3 2\r\n"), ParseError::BadHeaderSize);
     }
 
     /// Leaf-origin ops: LS+ names the origin first, LMSG too (and always
@@ -563,8 +435,9 @@ mod tests {
         let mut line = b"RS+ $G ".to_vec();
         line.extend(std::iter::repeat_n(b'a', 100_000));
         line.extend_from_slice(b"\r\n");
-        assert_eq!(parse_all(&line, 0).0.len(), 1);
-        assert_eq!(parse_all(&line, 4096).0.len(), 1);
+        assert_eq!(testing::feed(RouteParser::default(), &line, &[]).ops.len(), 1);
+        let reads = vec![4096; line.len() / 4096];
+        assert_eq!(testing::feed(RouteParser::default(), &line, &reads).ops.len(), 1);
     }
 
     #[test]
