@@ -13,7 +13,7 @@ use rnats_protocol::subject;
 use rnats_protocol::ParseError;
 
 use crate::auth::{password_matches, Permissions};
-use crate::conn::{parse_error_reply, ClientState, CloseReason, Conn, Role};
+use crate::conn::{ClientState, CloseReason, Conn, Role};
 use crate::connio::Protocol;
 use crate::deliver::{Msg, Origin};
 use crate::fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
@@ -86,7 +86,7 @@ impl Protocol for ClientProtocol {
     }
 
     fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.client_parse_error(slot, e);
+        server.parse_error(slot, e);
     }
 }
 
@@ -114,17 +114,6 @@ impl Server {
     /// Handles bytes just read from client `slot`.
     pub fn client_input(&mut self, slot: usize, data: &[u8]) {
         self.feed::<ClientProtocol>(slot, data);
-    }
-
-    pub fn client_parse_error(&mut self, slot: usize, e: rnats_protocol::ParseError) {
-        let (text, reason) = parse_error_reply(e);
-        if let Some(c) = self.conns.get(slot) {
-            log::debug!("{} - Client parser ERROR: {e}", c.prefix);
-        }
-        if let Some(t) = text {
-            self.send_err(slot, t);
-        }
-        self.close_after_flush(slot, reason);
     }
 
     /// Handles one op; false when the connection is closing and its
@@ -176,12 +165,7 @@ impl Server {
                 if stale {
                     self.send_info(slot);
                 }
-                let c = &mut self.conns[slot];
-                c.out.extend_from_slice(b"PONG\r\n");
-                if trace_enabled() {
-                    log::trace!("{} - ->> [PONG]", c.prefix);
-                }
-                Server::queue_flush(&mut self.pending_flush, c, slot);
+                self.send_proto(slot, b"PONG\r\n");
                 true
             }
             ClientOp::Pong => {
@@ -216,12 +200,7 @@ impl Server {
     }
 
     fn send_ok(&mut self, slot: usize) {
-        let c = &mut self.conns[slot];
-        c.out.extend_from_slice(b"+OK\r\n");
-        if trace_enabled() {
-            log::trace!("{} - ->> [OK]", c.prefix);
-        }
-        Server::queue_flush(&mut self.pending_flush, c, slot);
+        self.send_proto(slot, b"+OK\r\n");
     }
 
     /// CONNECT, read as Go decodes it into the connection's options: keys

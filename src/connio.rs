@@ -42,6 +42,34 @@ pub trait Protocol {
 }
 
 impl Server {
+    /// Appends a one-line protocol message (`PONG\r\n`, `+OK\r\n`, ...) to a
+    /// connection's output, traced as Go traces it.
+    pub fn send_proto(&mut self, slot: usize, line: &[u8]) {
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        c.out.extend_from_slice(line);
+        if trace_enabled() {
+            let text = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(line));
+            log::trace!("{} - ->> [{}]", c.prefix, text.trim_start_matches('+'));
+        }
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// Answers a parse error as Go does (the `-ERR` where Go sends one)
+    /// and closes the connection once that is written.
+    pub fn parse_error(&mut self, slot: usize, e: ParseError) {
+        if let Some(c) = self.conns.get(slot) {
+            match c.role {
+                Role::Route(_) => log::error!("{} - Route parser ERROR: {e}", c.prefix),
+                _ => log::debug!("{} - Client parser ERROR: {e}", c.prefix),
+            }
+        }
+        let (text, reason) = crate::conn::parse_error_reply(e);
+        if let Some(t) = text {
+            self.send_err(slot, t);
+        }
+        self.close_after_flush(slot, reason);
+    }
+
     /// Arms a new connection's ping timer, as Go does from accept or dial:
     /// the first PING after `first` or the ping interval if shorter (plus up
     /// to 20 %), so a peer that never speaks is found stale.

@@ -98,7 +98,7 @@ impl Protocol for RouteProtocol {
         }
     }
     fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.route_parse_error(slot, e);
+        server.parse_error(slot, e);
     }
 }
 
@@ -209,17 +209,6 @@ impl Server {
         self.feed::<RouteProtocol>(slot, data);
     }
 
-    pub fn route_parse_error(&mut self, slot: usize, e: ParseError) {
-        if let Some(c) = self.conns.get(slot) {
-            log::error!("{} - Route parser ERROR: {e}", c.prefix);
-        }
-        let (text, reason) = crate::conn::parse_error_reply(e);
-        if let Some(t) = text {
-            self.send_err(slot, t);
-        }
-        self.close_after_flush(slot, reason);
-    }
-
     pub fn route_op(&mut self, slot: usize, f: Frame<'_, RouteOp<'_>>) -> bool {
         let conn = &mut self.conns[slot];
         if trace_enabled() {
@@ -246,12 +235,7 @@ impl Server {
             RouteOp::Connect(j) => self.process_route_connect(slot, j),
             RouteOp::Info(j) => self.process_route_info(slot, j),
             RouteOp::Ping => {
-                let c = &mut self.conns[slot];
-                c.out.extend_from_slice(b"PONG\r\n");
-                if trace_enabled() {
-                    log::trace!("{} - ->> [PONG]", c.prefix);
-                }
-                Server::queue_flush(&mut self.pending_flush, c, slot);
+                self.send_proto(slot, b"PONG\r\n");
                 true
             }
             RouteOp::Pong => {
@@ -362,9 +346,7 @@ impl Server {
     /// `+OK` after an op from a peer that asked for verbose mode.
     pub fn route_ok(&mut self, slot: usize) {
         if self.conns[slot].route().is_some_and(|r| r.verbose) {
-            let c = &mut self.conns[slot];
-            c.out.extend_from_slice(b"+OK\r\n");
-            Server::queue_flush(&mut self.pending_flush, c, slot);
+            self.send_proto(slot, b"+OK\r\n");
         }
     }
 
@@ -425,6 +407,13 @@ impl Server {
         }
     }
 
+    /// The cluster-name rule for the name a peer's INFO carries.
+    fn info_cluster_ok(&mut self, slot: usize, v: &Value) -> bool {
+        let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
+        let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
+        self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false)
+    }
+
     pub fn process_route_info(&mut self, slot: usize, text: &[u8]) -> bool {
         let Ok(v) = json::parse(text) else {
             self.mark_close(slot, CloseReason::ProtocolViolation);
@@ -440,9 +429,7 @@ impl Server {
                 self.mark_close(slot, CloseReason::DuplicateRoute);
                 return false;
             }
-            let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
-            let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
-            if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false) {
+            if !self.info_cluster_ok(slot, &v) {
                 return false;
             }
             if v.get("gateway").and_then(Value::as_str).is_some_and(|g| !g.is_empty()) {
@@ -474,9 +461,7 @@ impl Server {
             self.mark_close(slot, CloseReason::DuplicateRoute);
             return false;
         }
-        let peer_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
-        let peer_dynamic = v.get("cluster_dynamic").and_then(Value::as_bool).unwrap_or(false);
-        if !self.cluster_name_ok(slot, &peer_cluster, peer_dynamic, false) {
+        if !self.info_cluster_ok(slot, &v) {
             return false;
         }
         let name = v.get("server_name").and_then(Value::as_str).unwrap_or("").to_string();
