@@ -1,9 +1,11 @@
-//! Clustering: the route listener, the cluster manager that dials routes on
-//! timers, the route handshake and ops, interest propagation and gossip.
+//! The cluster manager: the route listener, dialing routes on timers, the
+//! table of registered routes, gossip, and the cluster's client URLs. The
+//! route protocol itself (handshake, ops, interest) is in `route.rs`.
 //!
 //! Route lifecycle: a connection is accepted (we send INFO at once) or
 //! dialed (we send CONNECT, and our INFO once the peer's INFO passed the
-//! self, name and cluster checks, as Go 2.10+ solicitors do). It becomes *registered* when the peer's first INFO arrives and
+//! self, name and cluster checks, as Go 2.10+ solicitors do). It becomes
+//! *registered* when the peer's first INFO arrives and
 //! no other connection to that server id is registered; registering sends
 //! all local interest, tells the other peers about the newcomer (gossip) and
 //! adds the peer's client URLs to our client INFO. A second connection to a

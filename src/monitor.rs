@@ -1,5 +1,7 @@
-//! The HTTP monitoring port: `/varz`, `/healthz`, `/metrics` and `/`, served
-//! from the reactor. A request is read until its blank line (capped at
+//! The HTTP monitoring port, served from the reactor: the request router
+//! (`/varz` and `/healthz` here; `/connz`, `/routez`, `/subsz` in
+//! `monitor_conns.rs`; `/metrics` in `metrics.rs`; `/` and `/meshz.svg` in
+//! `meshpage.rs`) and Go's JSON layout. A request is read until its blank line (capped at
 //! 16 KiB), one response is written, and the connection closes after the
 //! flush.
 //!
