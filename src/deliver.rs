@@ -360,4 +360,117 @@ mod tests {
         let plain = Msg { header_len: None, ..m };
         assert_eq!(plain.body(), m.payload);
     }
+
+    mod handlers {
+        use std::rc::Rc;
+
+        use crate::auth::{Permissions, SubjectPerms, User};
+        use crate::conn::CloseReason;
+        use crate::options::Options;
+        use crate::testkit::{client, output, send, server};
+
+        const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+
+        #[test]
+        fn echo_off_keeps_a_publisher_from_its_own_subscription() {
+            let mut s = server(Options::default());
+            let a = client(&mut s);
+            let b = client(&mut s);
+            send(&mut s, a, "CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB foo 1\r\n");
+            send(&mut s, b, &format!("{QUIET}SUB foo 7\r\n"));
+            output(&mut s, a);
+            output(&mut s, b);
+            send(&mut s, a, "PUB foo 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, a), "");
+            assert_eq!(output(&mut s, b), "MSG foo 7 2\r\nhi\r\n");
+        }
+
+        #[test]
+        fn each_message_reaches_one_member_of_a_queue_group() {
+            let mut s = server(Options::default());
+            let members: Vec<usize> = (0..3).map(|_| client(&mut s)).collect();
+            for (i, m) in members.iter().enumerate() {
+                send(&mut s, *m, &format!("{QUIET}SUB work grp {i}\r\n"));
+                output(&mut s, *m);
+            }
+            let p = client(&mut s);
+            send(&mut s, p, QUIET);
+            for _ in 0..60 {
+                send(&mut s, p, "PUB work 1\r\nx\r\n");
+            }
+            let got: Vec<usize> = members.iter().map(|m| output(&mut s, *m).matches("MSG work").count()).collect();
+            assert_eq!(got.iter().sum::<usize>(), 60, "{got:?}");
+            assert!(got.iter().all(|n| *n > 0), "every member gets some: {got:?}");
+        }
+
+        #[test]
+        fn a_wildcard_subscription_does_not_see_denied_subjects() {
+            let perms = Permissions {
+                subscribe: Some(SubjectPerms { allow: vec![], deny: vec!["secret.>".into()] }),
+                ..Default::default()
+            };
+            let users = vec![User { name: "u".into(), password: "p".into(), permissions: Some(Rc::new(perms)) }];
+            let mut s = server(Options { users, ..Options::default() });
+            let sub = client(&mut s);
+            let publisher = client(&mut s);
+            send(&mut s, sub, "CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB > 1\r\n");
+            send(&mut s, publisher, "CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\n");
+            output(&mut s, sub);
+            send(&mut s, publisher, "PUB secret.x 1\r\na\r\nPUB open.x 1\r\nb\r\n");
+            assert_eq!(output(&mut s, sub), "MSG open.x 1 1\r\nb\r\n");
+        }
+
+        #[test]
+        fn a_subscriber_over_max_pending_is_cut_as_a_slow_consumer() {
+            let mut s = server(Options { max_pending: 64, ..Options::default() });
+            let slow = client(&mut s);
+            let other = client(&mut s);
+            let p = client(&mut s);
+            send(&mut s, slow, &format!("{QUIET}SUB big 1\r\n"));
+            send(&mut s, other, &format!("{QUIET}SUB small 1\r\n"));
+            send(&mut s, p, QUIET);
+            send(&mut s, p, &format!("PUB big 100\r\n{}\r\nPUB small 1\r\nz\r\n", "x".repeat(100)));
+            assert_eq!(s.conns[slow].closing, Some(CloseReason::SlowConsumerPendingBytes));
+            assert_eq!(s.conns[slow].pending(), 0, "its queue is dropped at once");
+            assert_eq!(s.stats.slow_consumers, 1);
+            assert_eq!(output(&mut s, other), "MSG small 1 1\r\nz\r\n");
+        }
+
+        #[test]
+        fn auto_unsubscribe_stops_after_the_limit() {
+            let mut s = server(Options::default());
+            let sub = client(&mut s);
+            let p = client(&mut s);
+            send(&mut s, sub, &format!("{QUIET}SUB n 5\r\nUNSUB 5 2\r\n"));
+            send(&mut s, p, QUIET);
+            for _ in 0..4 {
+                send(&mut s, p, "PUB n 0\r\n\r\n");
+            }
+            assert_eq!(output(&mut s, sub).matches("MSG n 5 0").count(), 2);
+            assert_eq!(s.sublist.count(), 0);
+        }
+
+        #[test]
+        fn headers_go_only_to_clients_that_asked_for_them() {
+            let mut s = server(Options::default());
+            let plain = client(&mut s);
+            let hdr = client(&mut s);
+            let p = client(&mut s);
+            send(&mut s, plain, &format!("{QUIET}SUB h 1\r\n"));
+            send(&mut s, hdr, "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB h 2\r\n");
+            send(&mut s, p, "CONNECT {\"verbose\":false,\"headers\":true}\r\n");
+            send(&mut s, p, "HPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+            assert_eq!(output(&mut s, plain), "MSG h 1 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, hdr), "HMSG h 2 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+        }
+
+        #[test]
+        fn a_request_nobody_listens_to_gets_no_responders() {
+            let mut s = server(Options::default());
+            let c = client(&mut s);
+            send(&mut s, c, "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n");
+            send(&mut s, c, "SUB _INBOX.1 9\r\nPUB nobody _INBOX.1 0\r\n\r\n");
+            assert_eq!(output(&mut s, c), "HMSG _INBOX.1 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n");
+        }
+    }
 }

@@ -26,6 +26,8 @@ mod server;
 mod signals;
 mod sublist;
 mod sys;
+#[cfg(test)]
+mod testkit;
 mod timer;
 
 use options::{parse_args, Action};

@@ -633,3 +633,86 @@ impl Server {
         self.deliver(slot, Origin::Route { queues: m.queues }, msg);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::conn::CloseReason;
+    use crate::options::Options;
+    use crate::testkit::{client, cluster_server, output, route, route_handshake, send};
+
+    const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+
+    #[test]
+    fn a_route_gets_local_interest_on_registering_and_as_it_changes() {
+        let mut s = cluster_server(Options::default());
+        let c = client(&mut s);
+        send(&mut s, c, &format!("{QUIET}SUB before 1\r\nSUB q.x grp 2\r\n"));
+        let r = route(&mut s);
+        route_handshake(&mut s, r, "NPEER1", false);
+        let got = output(&mut s, r);
+        assert!(got.contains("RS+ $G before\r\n") && got.contains("RS+ $G q.x grp 1\r\n"), "{got}");
+        send(&mut s, c, "SUB after 3\r\nUNSUB 1\r\n");
+        assert_eq!(output(&mut s, r), "RS+ $G after\r\nRS- $G before\r\n");
+    }
+
+    #[test]
+    fn a_message_goes_to_a_route_once_with_its_queue_pick() {
+        let mut s = cluster_server(Options::default());
+        let r = route(&mut s);
+        route_handshake(&mut s, r, "NPEER1", false);
+        send(&mut s, r, "RS+ $G foo\r\nRS+ $G foo.* \r\nRS+ $G foo grp 1\r\n");
+        output(&mut s, r);
+        let p = client(&mut s);
+        send(&mut s, p, &format!("{QUIET}PUB foo 2\r\nhi\r\n"));
+        assert_eq!(output(&mut s, r), "RMSG $G foo | grp 2\r\nhi\r\n");
+    }
+
+    #[test]
+    fn a_routed_message_reaches_local_clients_and_no_route() {
+        let mut s = cluster_server(Options::default());
+        let r1 = route(&mut s);
+        route_handshake(&mut s, r1, "NPEER1", false);
+        let r2 = route(&mut s);
+        route_handshake(&mut s, r2, "NPEER2", false);
+        send(&mut s, r2, "RS+ $G foo\r\n");
+        let c = client(&mut s);
+        send(&mut s, c, &format!("{QUIET}SUB foo 4\r\n"));
+        output(&mut s, r1);
+        output(&mut s, r2);
+        send(&mut s, r1, "RMSG $G foo reply 3\r\nabc\r\n");
+        assert_eq!(output(&mut s, c), "MSG foo 4 reply 3\r\nabc\r\n");
+        assert_eq!(output(&mut s, r2), "", "one hop only");
+    }
+
+    #[test]
+    fn a_verbose_peer_gets_ok_after_interest() {
+        let mut s = cluster_server(Options::default());
+        let r = route(&mut s);
+        route_handshake(&mut s, r, "NPEER1", true);
+        output(&mut s, r);
+        send(&mut s, r, "RS+ $G a\r\nRS- $G a\r\n");
+        assert_eq!(output(&mut s, r), "+OK\r\n+OK\r\n");
+    }
+
+    #[test]
+    fn an_accepted_route_must_start_with_connect() {
+        let mut s = cluster_server(Options::default());
+        let r = route(&mut s);
+        send(&mut s, r, "PING\r\n");
+        assert_eq!(output(&mut s, r), "-ERR 'Authorization Violation'\r\n");
+        // Closed once that -ERR is written.
+        assert!(s.conns[r].close_after_flush);
+        assert_eq!(s.conns[r].pending_reason, Some(CloseReason::AuthenticationViolation));
+    }
+
+    #[test]
+    fn a_second_connection_from_a_registered_server_is_a_duplicate() {
+        let mut s = cluster_server(Options::default());
+        let r1 = route(&mut s);
+        route_handshake(&mut s, r1, "NPEER1", false);
+        let r2 = route(&mut s);
+        route_handshake(&mut s, r2, "NPEER1", false);
+        assert_eq!(s.conns[r2].closing, Some(CloseReason::DuplicateRoute));
+        assert!(s.conns[r1].closing.is_none());
+    }
+}

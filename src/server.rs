@@ -80,7 +80,8 @@ pub struct Server {
     pub poll: Poll,
     listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
-    signals: SignalPipe,
+    /// Signals from the handlers (none in unit tests, which install none).
+    signals: Option<SignalPipe>,
     pub conns: Slab<Conn>,
     pub sublist: Sublist,
     pub timers: Timers,
@@ -142,6 +143,16 @@ fn new_server_id(seed: u64) -> String {
 
 impl Server {
     pub fn new(opts: Options) -> io::Result<Server> {
+        let mut server = Server::without_signals(opts)?;
+        let mut sigs = signals::install()?;
+        server.poll.registry().register(&mut sigs.rx, SIGNAL, Interest::READABLE)?;
+        server.signals = Some(sigs);
+        Ok(server)
+    }
+
+    /// A server that has installed no signal handlers (and opened no
+    /// socket): what `new` builds on, and what unit tests drive directly.
+    pub fn without_signals(opts: Options) -> io::Result<Server> {
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
             ^ ((std::process::id() as u64) << 32);
         let server_id = new_server_id(seed);
@@ -157,14 +168,12 @@ impl Server {
             None => None,
         };
         let poll = Poll::new()?;
-        let mut sigs = signals::install()?;
-        poll.registry().register(&mut sigs.rx, SIGNAL, Interest::READABLE)?;
         Ok(Server {
             opts,
             poll,
             listener: None,
             http_listener: None,
-            signals: sigs,
+            signals: None,
             conns: Slab::new(),
             sublist: Sublist::default(),
             timers: Timers::default(),
@@ -603,7 +612,8 @@ impl Server {
     }
 
     fn handle_signals(&mut self) {
-        for sig in self.signals.take() {
+        let sigs = self.signals.as_mut().map(|s| s.take()).unwrap_or_default();
+        for sig in sigs {
             log::debug!("Trapped {:?} signal", signals::name(sig));
             match sig {
                 libc::SIGINT => self.shutdown = true,
