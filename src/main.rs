@@ -9,6 +9,7 @@ mod conn;
 mod connio;
 mod deliver;
 mod fields;
+mod gojson;
 mod hash;
 mod lameduck;
 mod logging;

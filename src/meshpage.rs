@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::monitor::{go_duration, rfc3339};
+use crate::gojson::{go_duration, rfc3339};
 use crate::options::{COMPAT_VERSION, RNATS_VERSION};
 use crate::server::Server;
 

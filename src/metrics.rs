@@ -32,7 +32,7 @@ use std::fmt::{Display, Write as _};
 use std::time::SystemTime;
 
 use crate::conn::Kind;
-use crate::monitor::Document;
+use crate::gojson::Document;
 use crate::monitor_conns::{ConnRow, Query, RouteRow, CLIENT_KIND, CLIENT_TYPE};
 use crate::server::{Server, Stats};
 

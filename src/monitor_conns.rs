@@ -4,7 +4,7 @@
 use std::time::{Instant, SystemTime};
 
 use crate::conn::{Conn, Kind};
-use crate::monitor::{go_duration, rfc3339, uptime, JsonOut};
+use crate::gojson::{go_duration, rfc3339, uptime, JsonOut};
 use crate::server::Server;
 use crate::sublist::Subscription;
 
