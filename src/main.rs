@@ -27,6 +27,8 @@ mod signals;
 mod sublist;
 mod sys;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 
 use options::{parse_args, Action};
 
