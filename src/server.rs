@@ -420,6 +420,9 @@ impl Server {
         self.build_info_head();
         self.build_info_tail();
         log::info!("Listening for client connections on {}", display_host_port(&host, addr.port()));
+        if self.opts.tls.is_some() {
+            log::info!("TLS required for client connections");
+        }
         log::info!("Server is ready");
         self.start_cluster()?;
         self.write_ports_file();
