@@ -3,6 +3,13 @@
 #
 #   scripts/build-static.sh                    x86-64 musl (the default)
 #   scripts/build-static.sh --target TRIPLE    another target
+#   scripts/build-static.sh --minimal          without TLS (--no-default-features)
+#
+# TLS (the default "tls" cargo feature) uses ring, which compiles C and
+# assembly for the target: x86-64 musl uses the host gcc; the ARM targets
+# need a C compiler for ARM (aarch64-linux-gnu-gcc / arm-linux-gnueabihf-gcc,
+# or clang); without one the script says so and --minimal builds the
+# server without TLS.
 #
 # The binary lands in target/TRIPLE/release/rnats-server. Targets:
 #
@@ -29,8 +36,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-musl
+features=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --minimal)
+      features=(--no-default-features)
+      shift
+      ;;
     --target)
       [ $# -ge 2 ] || { echo "build-static.sh: --target needs a value" >&2; exit 2; }
       target="$2"
@@ -75,7 +87,31 @@ if ! out=$(rustup target add "$target" 2>&1) &&
   printf '%s\n' "$out" | grep -m 3 -E '^(error|Caused by|  *[0-9]+:)' >&2 || true
   exit 1
 fi
-cargo build --release --target "$target"
+# ring's C compiler for the target (cc-rs reads CC_<target>).
+if [ ${#features[@]} -eq 0 ]; then
+  var="CC_${target//-/_}"
+  if [ -z "${!var:-}" ]; then
+    cc=""
+    case "$target" in
+      x86_64-unknown-linux-musl) for c in x86_64-linux-musl-gcc musl-gcc gcc; do command -v "$c" >/dev/null 2>&1 && { cc=$c; break; }; done ;;
+      aarch64-unknown-linux-musl) for c in aarch64-linux-musl-gcc aarch64-linux-gnu-gcc; do command -v "$c" >/dev/null 2>&1 && { cc=$c; break; }; done ;;
+      armv7-unknown-linux-musleabihf) for c in arm-linux-musleabihf-gcc arm-linux-gnueabihf-gcc; do command -v "$c" >/dev/null 2>&1 && { cc=$c; break; }; done ;;
+      armv7-unknown-linux-gnueabihf) cc=arm-linux-gnueabihf-gcc ;;
+    esac
+    if [ -z "$cc" ] && command -v clang >/dev/null 2>&1; then
+      cc=clang
+      export "CFLAGS_${target//-/_}=--target=$target"
+    fi
+    if [ -z "$cc" ]; then
+      echo "build-static.sh: TLS (ring) needs a C compiler for $target: install one" \
+        "(apt-get install gcc-aarch64-linux-gnu / gcc-arm-linux-gnueabihf, or clang)," \
+        "set $var, or build without TLS with --minimal" >&2
+      exit 3
+    fi
+    export "$var=$cc"
+  fi
+fi
+cargo build --release --target "$target" "${features[@]}"
 bin="target/$target/release/rnats-server"
 ls -l "$bin"
 file "$bin" 2>/dev/null || true

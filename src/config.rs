@@ -251,6 +251,13 @@ impl Loader<'_> {
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
+                "tls" if cfg!(feature = "tls") => self.tls(o, it)?,
+                "tls" => {
+                    return Err(self.err(
+                        it,
+                        "\"tls\" is not supported by this build of the server (built without the \"tls\" feature)",
+                    ))
+                }
                 _ if REFUSED_TOP.contains(&k.as_str()) => {
                     return Err(self.err(it, format!("{key:?} is not supported by this server yet")))
                 }
@@ -263,6 +270,73 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// The client `tls {}` block, keys as Go reads them. Keys that would
+    /// change who is let in or how (mapping certificates to users, pinned
+    /// certificates, cipher and curve choices, OCSP) are refused.
+    fn tls(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        let mut t = crate::options::TlsOpts::default();
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "cert_file" => t.cert_file = self.tls_file(v, "cert_file")?,
+                "key_file" => t.key_file = self.tls_file(v, "key_file")?,
+                "ca_file" => t.ca_file = self.tls_file(v, "ca_file")?,
+                "verify" => {
+                    let Value::Bool(b) = v.value else {
+                        return Err(self.err(v, "error parsing tls config, expected 'verify' to be a boolean"));
+                    };
+                    t.verify = b;
+                }
+                "timeout" => {
+                    let d = match &v.value {
+                        Value::Integer(n) if *n >= 0 => Duration::from_secs(*n as u64),
+                        Value::Float(f) if *f >= 0.0 && f.is_finite() => Duration::from_secs_f64(*f),
+                        Value::String(s) => parse_go_duration(s).ok_or_else(|| {
+                            self.err(v, format!("error parsing tls config, 'timeout' time: invalid duration {s:?}"))
+                        })?,
+                        _ => return Err(self.err(v, "error parsing tls config, 'timeout' wrong type")),
+                    };
+                    // 0 is Go's "not set": the default stays.
+                    if !d.is_zero() {
+                        o.tls_timeout = d;
+                    }
+                }
+                "handshake_first" | "first" | "immediate" => {
+                    let Value::Bool(b) = v.value else {
+                        return Err(self.err(
+                            v,
+                            format!("tls {key:?} other than true or false is not supported by this server yet"),
+                        ));
+                    };
+                    t.handshake_first = b;
+                }
+                "verify_and_map"
+                | "verify_cert_and_check_known_urls"
+                | "pinned_certs"
+                | "cipher_suites"
+                | "curve_preferences"
+                | "insecure"
+                | "connection_rate_limit"
+                | "ocsp_peer"
+                | "cert_store"
+                | "cert_match"
+                | "cert_match_by"
+                | "ca_certs_match"
+                | "min_version"
+                | "certs" => return Err(self.err(v, format!("tls {key:?} is not supported by this server yet"))),
+                _ => return Err(self.err(v, format!("error parsing tls config, unknown field [{key:?}]"))),
+            }
+        }
+        o.tls = Some(t);
+        Ok(())
+    }
+
+    fn tls_file(&self, it: &Item, key: &str) -> Result<String, String> {
+        match &it.value {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(self.err(it, format!("error parsing tls config, expected '{key}' to be filename"))),
+        }
+    }
+
     fn authorization(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
         let mut default_perms = None;
         for (key, v) in self.map(it)? {
@@ -270,7 +344,10 @@ impl Loader<'_> {
                 "user" | "username" => o.user = Some(self.string(v)?),
                 "password" | "pass" => o.pass = Some(self.password(v)?),
                 "token" => o.auth_token = Some(self.password(v)?),
-                "timeout" => o.auth_timeout = self.seconds(v)?,
+                "timeout" => {
+                    o.auth_timeout = self.seconds(v)?;
+                    o.auth_timeout_set = true;
+                }
                 "users" => {
                     let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
                     for entry in list {
@@ -450,7 +527,10 @@ impl Loader<'_> {
                         match ak.to_ascii_lowercase().as_str() {
                             "user" | "username" => user = Some(self.string(av)?),
                             "password" | "pass" => pass = self.password(av)?,
-                            "timeout" => o.auth_timeout = self.seconds(av)?,
+                            "timeout" => {
+                                o.auth_timeout = self.seconds(av)?;
+                                o.auth_timeout_set = true;
+                            }
                             "users" => return Err(self.err(av, "Cluster authorization does not allow multiple users")),
                             "token" => return Err(self.err(av, "Cluster authorization does not support tokens")),
                             _ => self.unknown(ak, av)?,
@@ -572,6 +652,33 @@ mod tests {
     }
 
     #[test]
+    fn tls_block() {
+        let text = "tls { cert_file: c.pem, key_file: k.pem, ca_file: ca.pem, verify: true, timeout: 0.5 }\n";
+        if cfg!(feature = "tls") {
+            let (o, _) = load_str(text).expect("valid");
+            let t = o.tls.expect("tls");
+            assert_eq!((t.cert_file.as_str(), t.key_file.as_str(), t.ca_file.as_str()), ("c.pem", "k.pem", "ca.pem"));
+            assert!(t.verify && !t.handshake_first);
+            assert_eq!(o.tls_timeout, Duration::from_millis(500));
+            let (o, _) =
+                load_str("tls { cert_file: c, key_file: k, handshake_first: true, timeout: \"3s\" }\n").expect("valid");
+            assert!(o.tls.is_some_and(|t| t.handshake_first));
+            assert_eq!(o.tls_timeout, Duration::from_secs(3));
+            for refused in
+                ["verify_and_map: true", "pinned_certs: []", "cipher_suites: [x]", "handshake_first: \"300ms\""]
+            {
+                let e = load_str(&format!("tls {{ cert_file: c, key_file: k, {refused} }}\n")).expect_err(refused);
+                assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
+            }
+            assert!(load_str("tls { bogus: 1 }\n").unwrap_err().contains("unknown field"));
+            assert!(load_str("tls { verify: 1 }\n").unwrap_err().contains("to be a boolean"));
+        } else {
+            let e = load_str(text).expect_err("refused");
+            assert!(e.contains("built without the \"tls\" feature"), "{e}");
+        }
+    }
+
+    #[test]
     fn seed_conf() {
         let (o, w) = load_str(
             "# Cluster Seed Node\n\nlisten: 127.0.0.1:4222\nhttp: 8222\n\ncluster {\n  listen: 127.0.0.1:4248\n}\n",
@@ -608,7 +715,6 @@ mod tests {
             "trusted_keys: [ABC]",
             "trusted: ABC",
             "accounts: { A: { users: [{user: a, password: b}] } }",
-            "tls { cert_file: c.pem, key_file: k.pem }",
             "https: 8443",
             "cluster { listen: 4248, tls { cert_file: c.pem } }",
             "authorization { users = [ {nkey: UABC} ] }",

@@ -58,6 +58,7 @@ pub enum CloseReason {
     DuplicateServerName,
     DuplicateRoute,
     ClusterNameConflict,
+    TlsHandshakeError,
 }
 
 impl CloseReason {
@@ -85,6 +86,7 @@ impl CloseReason {
             CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+            CloseReason::TlsHandshakeError => "TLS Handshake Failure",
         }
     }
 }
@@ -154,7 +156,34 @@ pub trait Transport {
     fn connect_state(&self) -> io::Result<bool>;
     /// Ends both directions (best effort).
     fn shutdown(&mut self);
+    /// Writes out what the transport itself still holds (TLS records, a
+    /// clear preamble); `Ok(true)` once nothing is held. Called only for
+    /// connections with `Conn::holds_output`.
+    fn flush(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+    /// A TLS handshake is still under way.
+    fn handshaking(&self) -> bool {
+        false
+    }
+    /// When a TLS handshake completed.
+    fn handshake_done_at(&self) -> Option<Instant> {
+        None
+    }
 }
+
+/// A read error that is a failed TLS handshake: logged as Go logs it
+/// (`TLS handshake error: ...`) and closed as a TLS handshake failure.
+#[derive(Debug)]
+pub struct HandshakeFailed(pub String);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
 
 /// Plaintext TCP.
 pub struct Plain(pub mio::net::TcpStream);
@@ -281,6 +310,9 @@ pub struct Conn {
     pub cid: u64,
     pub role: Role,
     pub sock: Box<dyn Transport>,
+    /// The transport holds output of its own (TLS) that a flush must
+    /// write after `out` is empty.
+    pub holds_output: bool,
     pub peer: SocketAddr,
     /// `ip:port - cid:N` plus the client's identity once known.
     pub prefix: String,
@@ -322,6 +354,7 @@ impl Conn {
             cid,
             role,
             sock,
+            holds_output: false,
             peer,
             prefix: format!("{peer} - {id}:{cid}"),
             inb: Vec::new(),

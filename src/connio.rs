@@ -159,8 +159,13 @@ impl Server {
                 }
                 Err(e) => {
                     self.scratch = scratch;
-                    log::debug!("{} - Read error: {e}", conn.prefix);
-                    self.mark_close(slot, CloseReason::ReadError);
+                    if let Some(hs) = e.get_ref().and_then(|x| x.downcast_ref::<crate::conn::HandshakeFailed>()) {
+                        log::error!("{} - TLS handshake error: {hs}", conn.prefix);
+                        self.mark_close(slot, CloseReason::TlsHandshakeError);
+                    } else {
+                        log::debug!("{} - Read error: {e}", conn.prefix);
+                        self.mark_close(slot, CloseReason::ReadError);
+                    }
                     return;
                 }
             };
@@ -190,7 +195,8 @@ impl Server {
     }
 
     pub fn on_writable(&mut self, slot: usize) {
-        if self.conns[slot].pending() > 0 {
+        let c = &self.conns[slot];
+        if c.pending() > 0 || c.holds_output {
             self.write_out(slot);
         }
     }
@@ -243,7 +249,23 @@ impl Server {
                 }
             }
         }
-        if c.out_pos < c.out.len() {
+        // What the transport holds (TLS records) goes after `out`.
+        let mut held = false;
+        if c.holds_output && c.out_pos == c.out.len() {
+            match c.sock.flush() {
+                Ok(done) => held = !done,
+                Err(_) => {
+                    c.out.clear();
+                    c.out_pos = 0;
+                    if c.closing.is_none() {
+                        c.closing = Some(CloseReason::WriteError);
+                        self.to_close.push(slot);
+                    }
+                    return;
+                }
+            }
+        }
+        if c.out_pos < c.out.len() || held {
             // The socket is full: the peer has write_deadline from the last
             // byte it took to take more. One timer per connection at a time,
             // re-armed while output stays queued (no WRITABLE edge may ever
@@ -266,7 +288,7 @@ impl Server {
         if c.out_pos == c.out.len() {
             c.out.clear();
             c.out_pos = 0;
-            if c.close_after_flush && c.closing.is_none() {
+            if c.close_after_flush && c.closing.is_none() && !held {
                 c.closing = Some(c.pending_reason.unwrap_or(CloseReason::ClientClosed));
                 self.to_close.push(slot);
             }
@@ -283,7 +305,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid) else { return };
         c.write_timer_armed = false;
         match c.write_blocked_since {
-            Some(t) if t.elapsed() >= deadline && c.pending() > 0 => {
+            Some(t) if t.elapsed() >= deadline && (c.pending() > 0 || c.holds_output) => {
                 log::info!("{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded", c.prefix, deadline);
                 c.out = Vec::new();
                 c.out_pos = 0;

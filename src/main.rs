@@ -30,6 +30,8 @@ mod sys;
 #[cfg(test)]
 mod testkit;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 
 use options::{parse_args, Action};
 

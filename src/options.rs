@@ -59,11 +59,11 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     (&["no_advertise"], "no_advertise", Kind::Bool, "Do not advertise known cluster members to clients"),
     (&["connect_retries"], "connect_retries", Kind::Int, "Connect retries for implicit routes"),
     (&["client_advertise"], "client_advertise", Kind::Str, "Client URL advertised to other servers"),
-    (&["tls"], "tls", Kind::Bool, "Enable TLS (refused: not supported yet)"),
-    (&["tlscert"], "tlscert", Kind::Str, "TLS certificate file (refused: not supported yet)"),
-    (&["tlskey"], "tlskey", Kind::Str, "TLS key file (refused: not supported yet)"),
-    (&["tlscacert"], "tlscacert", Kind::Str, "TLS CA file (refused: not supported yet)"),
-    (&["tlsverify"], "tlsverify", Kind::Bool, "Verify client certificates (refused: not supported yet)"),
+    (&["tls"], "tls", Kind::Bool, "Enable TLS, do not verify clients (default: false)"),
+    (&["tlscert"], "tlscert", Kind::Str, "Server certificate file"),
+    (&["tlskey"], "tlskey", Kind::Str, "Private key for server certificate"),
+    (&["tlscacert"], "tlscacert", Kind::Str, "Client certificate CA for verification"),
+    (&["tlsverify"], "tlsverify", Kind::Bool, "Enable TLS, verify client certificates"),
     (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream (refused: not supported)"),
     (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory (accepted, ignored without -js)"),
     (&["profile"], "profile", Kind::Int, "Profiling HTTP port (accepted, ignored)"),
@@ -80,7 +80,10 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
 
 /// Flags that would protect traffic or start a service this server does not
 /// have: refused at start (exit status 1) rather than ignored.
-const REFUSED_FLAGS: &[&str] = &["https_port", "tls", "tlscert", "tlskey", "tlscacert", "tlsverify", "jetstream"];
+const REFUSED_FLAGS: &[&str] = &["https_port", "jetstream"];
+
+/// The client TLS flags: without the `tls` feature they are refused too.
+const TLS_FLAGS: &[&str] = &["tls", "tlscert", "tlskey", "tlscacert", "tlsverify"];
 
 /// Flags accepted and ignored with a warning: nothing is less protected
 /// without them.
@@ -92,8 +95,36 @@ const IGNORED_FLAGS: &[(&str, &str)] = &[
     ("profile", "there is no profiling port"),
 ];
 
-const TLS_HELP: &str = "TLS is not supported by this server yet: the --tls, --tlscert, --tlskey,\n\
---tlscacert and --tlsverify flags and tls {} configuration blocks are refused.\n";
+#[cfg(feature = "tls")]
+const TLS_HELP: &str = "TLS Options:
+    --tls                            Enable TLS, do not verify clients (default: false)
+    --tlscert <file>                 Server certificate file
+    --tlskey <file>                  Private key for server certificate
+    --tlsverify                      Enable TLS, verify client certificates
+    --tlscacert <file>               Client certificate CA for verification
+
+Any of these flags replaces the tls {} block of the configuration file
+(--tlscert and --tlskey are then required); --tls=false turns TLS off.
+Client connections only: cluster TLS, https monitoring, verify_and_map and
+certificate reload are not supported yet.
+";
+#[cfg(not(feature = "tls"))]
+const TLS_HELP: &str = "TLS is not supported by this build of the server (built without the \"tls\"\n\
+feature): the --tls, --tlscert, --tlskey, --tlscacert and --tlsverify flags and\n\
+tls {} configuration blocks are refused.\n";
+
+/// The client `tls {}` block (or the `--tls*` flags), as Go 2.9 reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOpts {
+    pub cert_file: String,
+    pub key_file: String,
+    /// CA of client certificates (used with `verify`).
+    pub ca_file: String,
+    /// Clients must present a certificate signed by `ca_file`.
+    pub verify: bool,
+    /// TLS before INFO (Go 2.10's `handshake_first: true`).
+    pub handshake_first: bool,
+}
 
 /// Everything the server needs to know at startup.
 #[derive(Debug, Clone)]
@@ -114,6 +145,12 @@ pub struct Options {
     pub pass: Option<String>,
     pub auth_token: Option<String>,
     pub auth_timeout: Duration,
+    /// `auth_timeout` was set by the file (else it follows `tls_timeout`).
+    pub auth_timeout_set: bool,
+    /// TLS on client connections.
+    pub tls: Option<TlsOpts>,
+    /// The TLS handshake must complete within this (Go's default 2 s).
+    pub tls_timeout: Duration,
     pub max_payload: usize,
     pub max_control_line: usize,
     pub max_connections: usize,
@@ -170,6 +207,9 @@ impl Default for Options {
             pass: None,
             auth_token: None,
             auth_timeout: Duration::from_secs(2),
+            auth_timeout_set: false,
+            tls: None,
+            tls_timeout: Duration::from_secs(2),
             max_payload: 1024 * 1024,
             max_control_line: 4096,
             max_connections: 64 * 1024,
@@ -397,6 +437,15 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
             return Err(CliError(format!("the --{id} option is not supported by this server yet")));
         }
     }
+    if !cfg!(feature = "tls") {
+        for id in TLS_FLAGS {
+            if given(id) {
+                return Err(CliError(format!(
+                    "the --{id} option is not supported by this build of the server (built without the \"tls\" feature)"
+                )));
+            }
+        }
+    }
     let mut warnings = Vec::new();
     for (id, why) in IGNORED_FLAGS {
         if given(id) {
@@ -524,6 +573,32 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     }
     if let Some(d) = string("ports_file_dir") {
         o.ports_file_dir = Some(PathBuf::from(d));
+    }
+
+    // TLS flags as Go applies them: --tls=false turns TLS off (the file's
+    // block too); any other TLS flag replaces the file's block with one
+    // made of the flags alone, which needs a certificate and a key.
+    let from_cli = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    if from_cli("tls") && flag("tls") == Some(false) {
+        o.tls = None;
+    } else if TLS_FLAGS.iter().any(|id| from_cli(id)) {
+        let Some(cert_file) = string("tlscert").filter(|s| !s.is_empty()) else {
+            return Err(CliError("TLS Server certificate must be present and valid".into()));
+        };
+        let Some(key_file) = string("tlskey").filter(|s| !s.is_empty()) else {
+            return Err(CliError("TLS Server private key must be present and valid".into()));
+        };
+        o.tls = Some(TlsOpts {
+            cert_file,
+            key_file,
+            ca_file: string("tlscacert").unwrap_or_default(),
+            verify: flag("tlsverify") == Some(true),
+            handshake_first: false,
+        });
+    }
+    // Go's default auth timeout with TLS: the TLS timeout plus a second.
+    if o.tls.is_some() && !o.auth_timeout_set {
+        o.auth_timeout = o.tls_timeout + Duration::from_secs(1);
     }
 
     if !o.routes.is_empty() && o.cluster_listen.is_none() {

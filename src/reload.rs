@@ -25,6 +25,7 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("cluster authorization", old.cluster_auth != new.cluster_auth);
     check("client_advertise", old.client_advertise != new.client_advertise);
     check("log_file", old.log_file != new.log_file);
+    check("tls", old.tls != new.tls || old.tls_timeout != new.tls_timeout);
     v
 }
 

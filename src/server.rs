@@ -77,6 +77,9 @@ impl Stats {
 
 pub struct Server {
     pub opts: Options,
+    /// The client TLS configuration (certificates loaded at start).
+    #[cfg(feature = "tls")]
+    pub tls_config: Option<std::sync::Arc<rustls::ServerConfig>>,
     pub poll: Poll,
     listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
@@ -167,9 +170,23 @@ impl Server {
             }
             None => None,
         };
+        #[cfg(feature = "tls")]
+        let tls_config = match &opts.tls {
+            Some(t) => Some(crate::tls::server_config(t).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?),
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        if opts.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS is not supported by this build of the server (built without the \"tls\" feature)",
+            ));
+        }
         let poll = Poll::new()?;
         Ok(Server {
             opts,
+            #[cfg(feature = "tls")]
+            tls_config,
             poll,
             listener: None,
             http_listener: None,
@@ -335,6 +352,12 @@ impl Server {
         if self.auth_enforced() {
             v.extend_from_slice(b",\"auth_required\":true");
         }
+        if let Some(t) = &self.opts.tls {
+            v.extend_from_slice(b",\"tls_required\":true");
+            if t.verify {
+                v.extend_from_slice(b",\"tls_verify\":true");
+            }
+        }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
         self.info_head = v;
     }
@@ -406,6 +429,9 @@ impl Server {
         self.build_info_head();
         self.build_info_tail();
         log::info!("Listening for client connections on {}", display_host_port(&host, addr.port()));
+        if self.opts.tls.is_some() {
+            log::info!("TLS required for client connections");
+        }
         log::info!("Server is ready");
         self.start_cluster()?;
         self.write_ports_file();
@@ -531,8 +557,11 @@ impl Server {
         parser.set_headers(false);
         let mut state = ClientState::new(parser);
         state.info_version = self.urls_version();
-        let mut conn = Conn::new(cid, Role::Client(state), Box::new(Plain(sock)), peer);
-        self.write_client_info(&mut conn.out, cid, peer.ip());
+        let mut info = Vec::new();
+        self.write_client_info(&mut info, cid, peer.ip());
+        let over_limit = self.client_count + 1 > self.opts.max_connections;
+        let Some(conn) = self.client_conn(cid, state, sock, peer, info, over_limit) else { return };
+        let tls = conn.holds_output;
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering client connection: {e}");
@@ -541,14 +570,67 @@ impl Server {
         }
         self.client_count += 1;
         log::debug!("{} - Client connection created", self.conns[slot].prefix);
-        if self.client_count > self.opts.max_connections {
-            self.send_err(slot, "maximum connections exceeded");
-            self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
+        if tls && !over_limit {
+            log::debug!("{} - Starting TLS client connection handshake", self.conns[slot].prefix);
+            self.timers.add_in(self.opts.tls_timeout, TimerKind::TlsTimeout { slot, cid });
+        }
+        if over_limit {
+            if tls {
+                // The -ERR went out in clear after INFO, as from Go.
+                log::error!("{} - maximum connections exceeded", self.conns[slot].prefix);
+                self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
+            } else {
+                self.send_err(slot, "maximum connections exceeded");
+                self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
+            }
         } else if self.auth_enforced() {
             self.timers.add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
         }
         self.start_ping_timer(slot, FIRST_PING);
         self.write_out(slot);
+    }
+
+    /// A new client connection: plain, or TLS when configured. Over TLS
+    /// (Go 2.9 flow) INFO, and the refusal of a client over the connection
+    /// limit, go out in clear before the handshake; with `handshake_first`
+    /// INFO is the first thing sent inside TLS.
+    #[allow(unused_variables)]
+    fn client_conn(
+        &self,
+        cid: u64,
+        state: ClientState,
+        sock: TcpStream,
+        peer: SocketAddr,
+        info: Vec<u8>,
+        over_limit: bool,
+    ) -> Option<Conn> {
+        #[cfg(feature = "tls")]
+        if let (Some(cfg), Some(t)) = (&self.tls_config, &self.opts.tls) {
+            let mut clear = Vec::new();
+            let mut out = Vec::new();
+            if t.handshake_first && !over_limit {
+                out = info;
+            } else {
+                clear = info;
+                if over_limit {
+                    rnats_protocol::encode::write_err(&mut clear, b"maximum connections exceeded");
+                }
+            }
+            let transport = match crate::tls::Tls::new(sock, cfg.clone(), clear) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::error!("{} - TLS session: {e}", crate::net::canonical_peer(peer));
+                    return None;
+                }
+            };
+            let mut conn = Conn::new(cid, Role::Client(state), Box::new(transport), peer);
+            conn.holds_output = true;
+            conn.out = out;
+            return Some(conn);
+        }
+        let mut conn = Conn::new(cid, Role::Client(state), Box::new(Plain(sock)), peer);
+        conn.out = info;
+        Some(conn)
     }
 
     fn accept_http(&mut self) {
@@ -588,7 +670,26 @@ impl Server {
                 }
                 TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
                 TimerKind::LameDuckClose => self.lame_duck_close_next(),
+                TimerKind::TlsTimeout { slot, cid } => {
+                    if let Some(c) = self.conns.get(slot).filter(|c| c.cid == cid) {
+                        if c.closing.is_none() && c.sock.handshaking() {
+                            log::error!("{} - TLS handshake timeout", c.prefix);
+                            self.mark_close(slot, CloseReason::TlsHandshakeError);
+                        }
+                    }
+                }
                 TimerKind::AuthTimeout { slot, cid } => {
+                    // Over TLS the auth timer runs from the end of the
+                    // handshake, as in Go.
+                    let auth_timeout = self.opts.auth_timeout;
+                    if let Some(c) = self.conns.get(slot).filter(|c| c.cid == cid && c.holds_output) {
+                        let due = c.sock.handshake_done_at().map(|t| t + auth_timeout);
+                        if c.sock.handshaking() || due.is_some_and(|d| d > now) {
+                            let at = due.unwrap_or(now + auth_timeout);
+                            self.timers.add(at, TimerKind::AuthTimeout { slot, cid });
+                            continue;
+                        }
+                    }
                     if let Some(c) = self.conns.get(slot) {
                         let authed = match &c.role {
                             Role::Route(r) => r.connect_seen,

@@ -26,6 +26,8 @@ pub enum TimerKind {
     LameDuckClose,
     /// Check whether a stalled connection resumed reading.
     WriteDeadline { slot: usize, cid: u64 },
+    /// The client's TLS handshake must be complete by now.
+    TlsTimeout { slot: usize, cid: u64 },
 }
 
 #[derive(Default)]

@@ -1,0 +1,250 @@
+//! TLS on client connections: a rustls server session between the socket
+//! and the parsers, driven by the reactor like plain TCP (no thread).
+//!
+//! Reading pulls TLS records off the socket into the session, decrypts them
+//! and hands out plaintext; it only returns less than the caller asked for
+//! once the socket is drained (`WouldBlock`) or closed, so the reactor's
+//! rule "a short read means nothing is left" holds for TLS too and no
+//! decrypted bytes are stranded waiting for a readiness edge that will not
+//! come. Writing encrypts into the session and writes its records out;
+//! records the socket did not take stay in the session, which [`Transport::flush`]
+//! writes when the socket becomes writable again.
+//!
+//! Go 2.9 flow: the server's INFO goes out in clear first (`preamble`),
+//! then the client starts the handshake. With `handshake_first` the
+//! preamble is empty and INFO is the first thing sent inside TLS.
+
+use std::io::{self, Write as _};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection};
+
+use crate::conn::{HandshakeFailed, Transport};
+use crate::options::TlsOpts;
+
+/// Plaintext handed to the session per write: it encrypts all of it before
+/// returning, so this bounds the TLS records held for a slow socket.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Builds the server configuration from the `tls {}` options: certificate
+/// chain and key, and with `verify` a client verifier trusting `ca_file`.
+/// Errors are worded for the start-up log.
+pub fn server_config(t: &TlsOpts) -> Result<Arc<ServerConfig>, String> {
+    if t.cert_file.is_empty() {
+        return Err("missing 'cert_file' in TLS configuration".into());
+    }
+    if t.key_file.is_empty() {
+        return Err("missing 'key_file' in TLS configuration".into());
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("error parsing X509 certificate/key pair: {}: {e}", t.cert_file))?;
+    if certs.is_empty() {
+        return Err(format!("error parsing X509 certificate/key pair: no certificate found in {}", t.cert_file));
+    }
+    let key = PrivateKeyDer::from_pem_file(&t.key_file)
+        .map_err(|e| format!("error parsing X509 certificate/key pair: {}: {e}", t.key_file))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = if t.verify {
+        if t.ca_file.is_empty() {
+            return Err("TLS 'verify' needs 'ca_file' (the CA that signs client certificates)".into());
+        }
+        let mut roots = RootCertStore::empty();
+        let cas = CertificateDer::pem_file_iter(&t.ca_file)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", t.ca_file))?;
+        for ca in cas {
+            roots.add(ca).map_err(|e| format!("failed to parse root ca certificate: {}: {e}", t.ca_file))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("failed to parse root ca certificate: no certificate found in {}", t.ca_file));
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("TLS client verification: {e}"))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config =
+        builder.with_single_cert(certs, key).map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// A TLS server session over a TCP socket.
+pub struct Tls {
+    sock: mio::net::TcpStream,
+    session: ServerConnection,
+    /// Bytes that go out in clear before any TLS record (the 2.9 INFO).
+    preamble: Vec<u8>,
+    preamble_pos: usize,
+    /// The peer closed its side (read returned 0).
+    eof: bool,
+    /// When the handshake completed.
+    done_at: Option<Instant>,
+    /// The peer does not speak TLS: nothing more is sent to it.
+    mute: bool,
+}
+
+impl Tls {
+    pub fn new(sock: mio::net::TcpStream, config: Arc<ServerConfig>, preamble: Vec<u8>) -> io::Result<Tls> {
+        let session = ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(Tls { sock, session, preamble, preamble_pos: 0, eof: false, done_at: None, mute: false })
+    }
+
+    /// Writes the clear preamble, then queued records, until done or the
+    /// socket is full. `Ok(true)` once nothing is held.
+    fn write_held(&mut self) -> io::Result<bool> {
+        if self.mute {
+            return Ok(true);
+        }
+        while self.preamble_pos < self.preamble.len() {
+            match io::Write::write(&mut self.sock, &self.preamble[self.preamble_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.preamble_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.preamble.is_empty() {
+            self.preamble = Vec::new();
+            self.preamble_pos = 0;
+        }
+        while self.session.wants_write() {
+            match self.session.write_tls(&mut self.sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The error for a session that failed: a handshake failure is told
+    /// apart so the server logs and closes it as Go does.
+    fn failed(&mut self, e: rustls::Error) -> io::Error {
+        let handshaking = self.session.is_handshaking();
+        // The alert rustls queued, best effort. A peer that did not speak
+        // TLS at all gets none, as from Go.
+        let not_tls = matches!(e, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
+        if not_tls {
+            self.mute = true;
+        } else {
+            let _ = self.write_held();
+        }
+        if handshaking {
+            let msg =
+                if not_tls { "tls: first record does not look like a TLS handshake".into() } else { e.to_string() };
+            io::Error::new(io::ErrorKind::InvalidData, HandshakeFailed(msg))
+        } else {
+            io::Error::new(io::ErrorKind::InvalidData, e)
+        }
+    }
+}
+
+impl Transport for Tls {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        loop {
+            // Plaintext already decrypted goes first.
+            while filled < buf.len() {
+                match io::Read::read(&mut self.session.reader(), &mut buf[filled..]) {
+                    Ok(0) => {
+                        // close_notify: the peer ended the session.
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.eof = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if filled == buf.len() {
+                return Ok(filled);
+            }
+            if self.eof {
+                if filled > 0 {
+                    return Ok(filled);
+                }
+                if self.session.is_handshaking() {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, HandshakeFailed("EOF".into())));
+                }
+                return Ok(0);
+            }
+            match self.session.read_tls(&mut self.sock) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return if filled > 0 { Ok(filled) } else { Err(e) };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let was_handshaking = self.session.is_handshaking();
+            if let Err(e) = self.session.process_new_packets() {
+                return Err(self.failed(e));
+            }
+            if was_handshaking && !self.session.is_handshaking() {
+                self.done_at = Some(Instant::now());
+            }
+            // Handshake replies (and anything buffered until it completed).
+            self.write_held()?;
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Records the socket has not taken yet go first; no new plaintext
+        // is taken while any are held.
+        if !self.write_held()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.session.writer().write(&buf[..buf.len().min(WRITE_CHUNK)])?;
+        self.write_held()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<bool> {
+        self.write_held()
+    }
+
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        Some(&mut self.sock)
+    }
+
+    fn connect_state(&self) -> io::Result<bool> {
+        if let Some(e) = self.sock.take_error()? {
+            return Err(e);
+        }
+        Ok(self.sock.peer_addr().is_ok())
+    }
+
+    fn handshaking(&self) -> bool {
+        self.session.is_handshaking()
+    }
+
+    fn handshake_done_at(&self) -> Option<Instant> {
+        self.done_at
+    }
+
+    fn shutdown(&mut self) {
+        if !self.session.is_handshaking() {
+            self.session.send_close_notify();
+            let _ = self.write_held();
+        }
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+}
