@@ -11,6 +11,7 @@ mod deliver;
 mod fields;
 mod gojson;
 mod hash;
+mod info;
 mod lameduck;
 mod logging;
 mod meshpage;

@@ -16,7 +16,7 @@
 //! a short write waits for the WRITABLE edge.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
@@ -97,10 +97,10 @@ pub struct Server {
     pub server_name: String,
     /// Client INFO up to and including `max_payload`; each client's id and
     /// address are appended per connection.
-    info_head: Vec<u8>,
+    pub info_head: Vec<u8>,
     /// Client INFO after the client's id and address: cluster name and
     /// the cluster's client URLs.
-    info_tail: Vec<u8>,
+    pub info_tail: Vec<u8>,
     pub cluster: Option<Cluster>,
     /// Per-message scratch: routes to forward to, and the queue members
     /// picked on each route. Kept here so forwarding does not allocate.
@@ -240,70 +240,6 @@ impl Server {
         self.to_close.push(slot);
     }
 
-    /// Rebuilds the part of client INFO that depends on the cluster.
-    pub fn build_info_tail(&mut self) {
-        use rnats_protocol::json::write_str;
-        let mut v = Vec::new();
-        if let Some(c) = &self.cluster {
-            // Omitted when empty (a generated name can give way to an empty
-            // one from a peer's CONNECT), as Go's omitempty does.
-            if !c.name.is_empty() {
-                v.extend_from_slice(b",\"cluster\":");
-                write_str(&mut v, c.name.as_bytes());
-            }
-            // Once a peer URL was seen the list stays, with at least our own
-            // URLs, so clients learn that departed servers are gone.
-            if c.urls_version > 0 {
-                v.extend_from_slice(b",\"connect_urls\":[");
-                for (i, u) in self.cluster_client_urls().iter().enumerate() {
-                    if i > 0 {
-                        v.push(b',');
-                    }
-                    write_str(&mut v, u.as_bytes());
-                }
-                v.push(b']');
-            }
-        }
-        self.info_tail = v;
-    }
-
-    fn urls_version(&self) -> u64 {
-        self.cluster.as_ref().map_or(0, |c| c.urls_version)
-    }
-
-    /// Sends the current INFO to `slot` (async INFO for protocol-1 clients).
-    pub fn send_info(&mut self, slot: usize) {
-        let version = self.urls_version();
-        let Some(c) = self.conns.get(slot) else {
-            return;
-        };
-        let (cid, ip) = (c.cid, c.peer.ip());
-        let mut line = Vec::with_capacity(self.info_head.len() + self.info_tail.len() + 64);
-        self.write_client_info(&mut line, cid, ip);
-        let c = &mut self.conns[slot];
-        if crate::logging::trace_enabled() {
-            log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
-        }
-        c.out.extend_from_slice(&line);
-        if let Some(cl) = c.client_mut() {
-            cl.info_version = version;
-        }
-        Server::queue_flush(&mut self.pending_flush, c, slot);
-    }
-
-    /// Cluster membership changed: tell clients that accept async INFO.
-    pub fn send_async_info(&mut self) {
-        let slots: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.opts.protocol >= 1 && cl.ponged))
-            .map(|(k, _)| k)
-            .collect();
-        for slot in slots {
-            self.send_info(slot);
-        }
-    }
-
     /// A cheap pseudo-random number (xorshift), for queue member choice and
     /// timer jitter.
     pub fn rand(&mut self) -> u64 {
@@ -320,66 +256,6 @@ impl Server {
         let ms = d.as_millis() as u64;
         let extra = if ms == 0 || pct == 0 { 0 } else { self.rand() % (ms * pct / 100 + 1) };
         d + Duration::from_millis(extra)
-    }
-
-    /// Host advertised in INFO: `client_advertise` or the listen host.
-    fn info_host_port(&self) -> (String, u16) {
-        let port = self.client_addr.map(|a| a.port()).unwrap_or(0);
-        if let Some(adv) = &self.opts.client_advertise {
-            if let Some((h, p)) = adv.rsplit_once(':') {
-                if let Ok(p) = p.parse() {
-                    return (h.to_string(), p);
-                }
-            }
-            return (adv.clone(), port);
-        }
-        (self.opts.host.clone(), port)
-    }
-
-    pub fn build_info_head(&mut self) {
-        use rnats_protocol::json::write_str;
-        let (host, port) = self.info_host_port();
-        let mut v = Vec::with_capacity(512);
-        v.extend_from_slice(b"INFO {\"server_id\":");
-        write_str(&mut v, self.server_id.as_bytes());
-        v.extend_from_slice(b",\"server_name\":");
-        write_str(&mut v, self.server_name.as_bytes());
-        v.extend_from_slice(b",\"version\":");
-        write_str(&mut v, COMPAT_VERSION.as_bytes());
-        v.extend_from_slice(b",\"proto\":1,\"go\":\"rnats\",\"host\":");
-        write_str(&mut v, host.as_bytes());
-        v.extend_from_slice(format!(",\"port\":{port},\"headers\":true").as_bytes());
-        if self.auth_enforced() {
-            v.extend_from_slice(b",\"auth_required\":true");
-        }
-        if let Some(t) = &self.opts.tls {
-            v.extend_from_slice(b",\"tls_required\":true");
-            if t.verify {
-                v.extend_from_slice(b",\"tls_verify\":true");
-            }
-        }
-        v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
-        self.info_head = v;
-    }
-
-    /// Appends the INFO line for client `cid` at `ip`.
-    fn write_client_info(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
-        out.extend_from_slice(&self.client_info_prefix(cid, ip));
-        out.extend_from_slice(&self.info_tail);
-        out.extend_from_slice(b"} \r\n");
-    }
-
-    /// Client INFO up to the client's id and address, without the cluster
-    /// part and the closing brace.
-    pub fn client_info_prefix(&self, cid: u64, ip: IpAddr) -> Vec<u8> {
-        use rnats_protocol::json::write_str;
-        let mut out = Vec::with_capacity(self.info_head.len() + 64);
-        out.extend_from_slice(&self.info_head);
-        out.extend_from_slice(b",\"client_id\":");
-        rnats_protocol::encode::write_u64(&mut out, cid);
-        out.extend_from_slice(b",\"client_ip\":");
-        write_str(&mut out, ip.to_string().as_bytes());
-        out
     }
 
     /// Stops accepting clients (lame duck mode, shutdown).
