@@ -183,6 +183,7 @@ impl Server {
         picks.clear();
         self.route_sends = sends;
         self.route_qpicks = picks;
+        drop(result);
         for sub in expired {
             self.remove_client_sub(&sub);
         }

@@ -19,6 +19,16 @@ impl FxHasher {
     }
 }
 
+/// The hash of `bytes` as the subject maps compute it (their keys are
+/// byte slices, written with their length).
+#[inline]
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    use std::hash::Hash;
+    let mut h = FxHasher::default();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {

@@ -6,8 +6,11 @@
 //! plain subscriber a copy and each queue group exactly one.
 //!
 //! Results for literal subjects are cached (bounded); inserting or removing a
-//! subscription drops the cached results it could change. Matching allocates
-//! only on a cache miss; a hit hands out a shared `Rc`.
+//! subscription drops the cached results it could change. A hit hands out a
+//! shared `Rc`. A miss fills a reused scratch result instead, without
+//! allocating, and the subject is cached only when it misses a second time
+//! shortly after: a working set larger than the cache (thousands of devices,
+//! each on its own subject) does not churn the cache with results used once.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -56,6 +59,11 @@ impl MatchResult {
     pub fn is_empty(&self) -> bool {
         self.psubs.is_empty() && self.qsubs.is_empty()
     }
+
+    fn clear(&mut self) {
+        self.psubs.clear();
+        self.qsubs.clear();
+    }
 }
 
 /// Members of one queue group under one node.
@@ -99,13 +107,36 @@ impl Level {
 }
 
 const CACHE_MAX: usize = 1024;
+/// Slots remembering recent misses (by hash) for cache admission.
+const RECENT_MISSES: usize = 4096;
 
-#[derive(Default)]
 pub struct Sublist {
     root: Level,
     count: usize,
     cache: FxHashMap<Box<[u8]>, Rc<MatchResult>>,
+    /// The result of an uncached match, refilled in place by the next one
+    /// once its previous holder let it go.
+    scratch: Rc<MatchResult>,
+    /// Shared by every match that can have no subscriber.
+    empty: Rc<MatchResult>,
+    /// A tag of the subject that last missed in each slot: a subject is
+    /// cached when it misses again while its tag is still there.
+    recent: Box<[u32]>,
     pub stats: SublistStats,
+}
+
+impl Default for Sublist {
+    fn default() -> Self {
+        Sublist {
+            root: Level::default(),
+            count: 0,
+            cache: FxHashMap::default(),
+            scratch: Rc::default(),
+            empty: Rc::default(),
+            recent: vec![0; RECENT_MISSES].into_boxed_slice(),
+            stats: SublistStats::default(),
+        }
+    }
 }
 
 /// Counters shown by `/subsz`.
@@ -199,13 +230,14 @@ impl Sublist {
         self.match_uncached(subject)
     }
 
-    /// A cache miss: walks the trie and caches the result.
+    /// A cache miss: walks the trie into the scratch result (no allocation
+    /// once its vectors have grown); the result is cached, as a copy, when
+    /// the subject missed recently as well.
     #[inline(never)]
     fn match_uncached(&mut self, subject: &[u8]) -> Rc<MatchResult> {
-        let mut r = MatchResult::default();
         if has_line_break(subject) {
             // Only a PUB can carry such a subject, and no MSG line can hold it.
-            return Rc::new(r);
+            return self.empty.clone();
         }
         let mut tokens = [&b""[..]; 32];
         let mut n = 0;
@@ -214,7 +246,7 @@ impl Sublist {
             if t.is_empty() {
                 // An empty token (`a.`, `.a`, `a..b`, ``) matches nothing,
                 // not even `>`; not cached, so it cannot evict real entries.
-                return Rc::new(MatchResult::default());
+                return self.empty.clone();
             }
             if n < tokens.len() {
                 tokens[n] = t;
@@ -227,8 +259,24 @@ impl Sublist {
             }
         }
         let toks: &[&[u8]] = if overflow.is_empty() { &tokens[..n] } else { &overflow };
-        match_level(&self.root, toks, &mut r);
-        let r = Rc::new(r);
+        if Rc::get_mut(&mut self.scratch).is_none() {
+            // Still held by a caller (a match inside a delivery).
+            self.scratch = Rc::default();
+        }
+        let Some(r) = Rc::get_mut(&mut self.scratch) else {
+            return self.empty.clone();
+        };
+        r.clear();
+        match_level(&self.root, toks, r);
+        let hash = crate::hash::hash_bytes(subject);
+        let slot = (hash as usize) % RECENT_MISSES;
+        // Never 0, the value of an empty slot.
+        let tag = ((hash >> 32) as u32) | 1;
+        if self.recent[slot] != tag {
+            self.recent[slot] = tag;
+            return self.scratch.clone();
+        }
+        self.recent[slot] = 0;
         if self.cache.len() >= CACHE_MAX {
             // Drop about half, arbitrary entries: cheap and keeps the map bounded.
             let mut i = 0usize;
@@ -237,8 +285,9 @@ impl Sublist {
                 i.is_multiple_of(2)
             });
         }
-        self.cache.insert(subject.into(), r.clone());
-        r
+        let shared = Rc::new(MatchResult { psubs: self.scratch.psubs.clone(), qsubs: self.scratch.qsubs.clone() });
+        self.cache.insert(subject.into(), shared.clone());
+        shared
     }
 }
 
@@ -411,6 +460,36 @@ mod tests {
         assert!(!sl.remove(&a));
         assert_eq!(sl.count(), 0);
         assert!(sl.root.is_empty(), "empty nodes are pruned");
+    }
+
+    #[test]
+    fn a_subject_is_cached_when_it_misses_twice() {
+        let mut sl = Sublist::default();
+        sl.insert(sub("dev.*", None, "1"));
+        sl.insert(sub("dev.7", Some("g"), "2"));
+        let first = sl.matches(b"dev.7");
+        assert_eq!(sids(&first), ["1"]);
+        assert_eq!(first.qsubs.len(), 1);
+        assert_eq!(sl.cache_len(), 0, "the first miss is not cached");
+        // Held by the caller: the next miss cannot refill it in place.
+        let other = sl.matches(b"dev.8");
+        assert_eq!((sids(&first), sids(&other)), (vec!["1".to_string()], vec!["1".to_string()]));
+        assert_eq!((first.qsubs.len(), other.qsubs.len()), (1, 0));
+        drop((first, other));
+        let second = sl.matches(b"dev.7");
+        assert_eq!(sl.cache_len(), 1, "the second miss is");
+        assert_eq!((sids(&second), second.qsubs.len()), (vec!["1".to_string()], 1));
+        drop(second);
+        let third = sl.matches(b"dev.7");
+        assert_eq!(sl.stats.cache_hits, 1);
+        assert_eq!(third.qsubs.len(), 1);
+        // Other subjects in between do not disturb the cached result.
+        for i in 0..100 {
+            let m = sl.matches(format!("dev.{i}x").as_bytes());
+            assert_eq!(sids(&m), ["1"]);
+        }
+        assert_eq!(sl.cache_len(), 1);
+        assert_eq!((sids(&third), third.qsubs.len()), (vec!["1".to_string()], 1));
     }
 
     #[test]
