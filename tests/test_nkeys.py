@@ -291,3 +291,37 @@ def test_minimal_build_refuses_nkey_users(tmp_path):
     assert r.returncode == 1, r
     out = r.stdout + r.stderr
     assert 'nkey users are not supported by this build of the server (built without the "tls" feature)' in out, out
+
+
+def test_reload_removes_and_changes_nkey_users(oracle, launch, tmp_path):
+    import signal
+    import time
+    srv = launch(oracle[1], conf())
+    conf_path = tmp_path / "s0.conf"
+    alice, bob = Client(srv.port), Client(srv.port)
+    for c, seed in ((alice, ALICE), (bob, BOB)):
+        c.connect(nkey=public_key(seed), sig=sign(seed, c.info["nonce"]))
+        c.send(b"PING\r\n")
+        c.expect(b"PONG\r\n")
+    # Bob is gone, Alice may now publish only to "new.>".
+    conf_path.write_text("""
+authorization {
+  users = [ { nkey: %s, permissions: { publish: "new.>" } } ]
+}
+""" % public_key(ALICE))
+    srv.proc.send_signal(signal.SIGHUP)
+    # Closed; Go closes it without a word (as it does a removed password
+    # user), rnats with its -ERR, as for password users.
+    assert bob.read_until_closed(timeout=5) in (b"", AUTH_VIOLATION)
+    deadline = time.monotonic() + 5
+    while True:
+        alice.send(b"PUB ok.x 0\r\n\r\nPING\r\n")
+        line = alice.read_line()
+        if line.startswith(b"-ERR"):
+            assert line == b"-ERR 'Permissions Violation for Publish to \"ok.x\"'\r\n"
+            break
+        assert line == b"PONG\r\n" and time.monotonic() < deadline
+        time.sleep(0.05)
+    alice.expect(b"PONG\r\n")
+    alice.send(b"PUB new.x 0\r\n\r\nPING\r\n")
+    alice.expect(b"PONG\r\n")
