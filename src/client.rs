@@ -13,11 +13,12 @@ use rnats_protocol::subject;
 use rnats_protocol::ParseError;
 
 use crate::auth::{password_matches, Permissions};
-use crate::conn::{ClientState, CloseReason, Conn, Role};
+use crate::conn::{ClientState, CloseReason, Conn, ConnectCreds, Role};
 use crate::connio::Protocol;
 use crate::deliver::{Msg, Origin};
 use crate::fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
 use crate::logging::{go_quote, redact, trace_enabled, trim};
+use crate::nkeys;
 use crate::server::Server;
 use crate::sublist::{has_line_break, Owner, Subscription};
 
@@ -97,7 +98,13 @@ impl Server {
     #[cold]
     #[inline(never)]
     fn op_before_connect(&mut self, slot: usize) -> bool {
-        if self.auth_enforced() {
+        // Go lets only a password user stand in for a client that skips
+        // CONNECT; an nkey no_auth_user needs a CONNECT (even an empty one).
+        let nkey_user = self.opts.no_auth_user.as_ref().is_some_and(|n| !self.opts.users.iter().any(|u| u.name == *n));
+        if self.auth_enforced() || nkey_user {
+            if nkey_user {
+                log::error!("{} - authentication error", self.conns[slot].prefix);
+            }
             self.auth_violation(slot);
             return false;
         }
@@ -242,20 +249,25 @@ impl Server {
         text("pass", &mut creds.pass);
         text("auth_token", &mut creds.token);
         text("account", &mut creds.account);
+        text("nkey", &mut creds.nkey);
+        text("sig", &mut creds.sig);
         creds.new_account = flag("new_account", creds.new_account);
         let creds = (**creds).clone();
         self.conns[slot].set_identity();
-        if implicit_user && self.opts.auth_required() && creds.user.is_empty() && creds.token.is_empty() {
+        let anonymous = creds.user.is_empty() && creds.token.is_empty() && creds.nkey.is_empty();
+        if implicit_user && self.opts.auth_required() && anonymous {
             // Taken as no_auth_user by an earlier op: Go refuses a CONNECT
             // that names no one.
             self.auth_violation(slot);
             return false;
         }
         let (user, perms) = if self.opts.auth_required() {
-            match self.authenticate(&creds.user, &creds.pass, &creds.token) {
+            match self.authenticate(slot, &creds) {
                 Some(a) => a,
                 None => {
-                    if creds.user.is_empty() {
+                    if !creds.nkey.is_empty() {
+                        log::error!("{} - authentication error - Nkey {:?}", self.conns[slot].prefix, creds.nkey);
+                    } else if creds.user.is_empty() {
                         log::error!("{} - authentication error", self.conns[slot].prefix);
                     } else {
                         log::error!("{} - authentication error - User {:?}", self.conns[slot].prefix, creds.user);
@@ -274,7 +286,7 @@ impl Server {
         // Taken as no_auth_user: that user's name and password become this
         // connection's credentials, which a later CONNECT merges into (so
         // one naming only a password no longer matches), as in Go.
-        let assumed = (creds.user.is_empty() && creds.pass.is_empty() && creds.token.is_empty() && !user.is_empty())
+        let assumed = (anonymous && creds.pass.is_empty() && !user.is_empty())
             .then(|| self.opts.users.iter().find(|u| u.name == user).map(|u| u.password.clone()))
             .flatten();
         let Some(c) = self.client_state(slot) else { return false };
@@ -305,7 +317,7 @@ impl Server {
     /// connection becomes that user, with its permissions, as in Go; a
     /// CONNECT after that must name credentials.
     pub fn assume_no_auth_user(&mut self, slot: usize) {
-        let Some((user, perms)) = self.authenticate("", "", "") else {
+        let Some((user, perms)) = self.authenticate(slot, &ConnectCreds::default()) else {
             return;
         };
         let Some(c) = self.client_state(slot) else { return };
@@ -316,10 +328,13 @@ impl Server {
     }
 
     /// Checks CONNECT credentials against the configured token, single
-    /// user, or users list; a client with no credentials may be taken as
-    /// `no_auth_user`. Returns the user and its permissions, or `None`.
-    fn authenticate(&self, user: &str, pass: &str, token: &str) -> Option<(String, Option<Rc<Permissions>>)> {
+    /// user, or users list (an nkey, when given and nkey users exist, is
+    /// checked before and instead of a user name, as in Go); a client with
+    /// no credentials may be taken as `no_auth_user`. Returns the user and
+    /// its permissions, or `None`.
+    fn authenticate(&self, slot: usize, creds: &ConnectCreds) -> Option<(String, Option<Rc<Permissions>>)> {
         let o = &self.opts;
+        let (user, pass, token) = (creds.user.as_str(), creds.pass.as_str(), creds.token.as_str());
         if let Some(t) = &o.auth_token {
             return (token == t).then(|| (String::new(), None));
         }
@@ -327,15 +342,58 @@ impl Server {
             let ok = user == u && password_matches(o.pass.as_deref().unwrap_or(""), pass);
             return ok.then(|| (u.clone(), None));
         }
+        let anonymous = user.is_empty() && pass.is_empty() && token.is_empty();
+        if !o.nkeys.is_empty() {
+            // no_auth_user may name an nkey user (Go 2.10+); taken as it, a
+            // client signs nothing.
+            let no_auth = o.no_auth_user.as_deref().filter(|n| o.nkeys.iter().any(|u| u.name == *n));
+            let key = match (creds.nkey.as_str(), no_auth) {
+                ("", Some(n)) if anonymous => n,
+                (k, _) => k,
+            };
+            if !key.is_empty() {
+                let u = o.nkeys.iter().find(|u| u.name == key)?;
+                if no_auth != Some(key) && !self.nkey_signed(slot, creds) {
+                    return None;
+                }
+                return Some((u.name.clone(), u.permissions.clone()));
+            }
+        }
         // no_auth_user stands in only for a client that names nothing at
         // all (a password alone is a failed login), as in Go.
-        let found = if user.is_empty() && pass.is_empty() && token.is_empty() {
+        let found = if anonymous {
             let n = o.no_auth_user.as_deref()?;
             o.users.iter().find(|u| u.name == n)
         } else {
             o.users.iter().find(|u| u.name == user && password_matches(&u.password, pass))
         };
         found.map(|u| (u.name.clone(), u.permissions.clone()))
+    }
+
+    /// Whether CONNECT's `sig` is its `nkey`'s signature of the nonce this
+    /// connection's INFO carried; logs Go's reason when not.
+    fn nkey_signed(&self, slot: usize, creds: &ConnectCreds) -> bool {
+        let prefix = self.conns.get(slot).map_or("", |c| c.prefix.as_str());
+        if creds.sig.is_empty() {
+            log::debug!("{prefix} - Signature missing");
+            return false;
+        }
+        let Some(sig) = nkeys::decode_sig(&creds.sig) else {
+            log::debug!("{prefix} - Signature not valid base64");
+            return false;
+        };
+        let key = match nkeys::decode_user_key(&creds.nkey) {
+            Ok(k) => k,
+            Err(e) => {
+                log::debug!("{prefix} - User nkey not valid: {e}");
+                return false;
+            }
+        };
+        if creds.nonce.is_empty() || !nkeys::verify(&key, creds.nonce.as_bytes(), &sig) {
+            log::debug!("{prefix} - Signature not verified");
+            return false;
+        }
+        true
     }
 
     /// Pedantic mode checks a PUB's subject as soon as its line is read,

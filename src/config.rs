@@ -350,22 +350,36 @@ impl Loader<'_> {
                 }
                 "users" => {
                     let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
+                    let mut nkeys = Vec::new();
                     for entry in list {
-                        let (mut user, mut pass, mut perms) = (None, String::new(), None);
+                        let (mut user, mut pass, mut perms, mut nkey) = (None, String::new(), None, String::new());
                         for (uk, uv) in self.map(entry)? {
                             match uk.to_ascii_lowercase().as_str() {
                                 "user" | "username" => user = Some(self.string(uv)?),
                                 "password" | "pass" => pass = self.password(uv)?,
                                 "permissions" | "permission" | "authorization" => perms = Some(self.permissions(uv)?),
-                                "nkey" => return Err(self.err(uv, "nkey users are not supported by this server yet")),
+                                "nkey" => nkey = self.string(uv)?,
                                 _ => self.unknown(uk, uv)?,
                             }
+                        }
+                        if !nkey.is_empty() {
+                            self.nkey_user(entry, &nkey, user.is_some() || !pass.is_empty())?;
+                            nkeys.push((entry, User { name: nkey, password: pass, permissions: perms.map(Rc::new) }));
+                            continue;
                         }
                         let Some(user) = user else { return Err(self.err(entry, "User entry requires a user")) };
                         if o.users.iter().any(|u| u.name == user) {
                             return Err(self.err(entry, format!("Duplicate user {user:?} detected")));
                         }
                         o.users.push(User { name: user, password: pass, permissions: perms.map(Rc::new) });
+                    }
+                    // Go checks nkeys for duplicates after the users, against
+                    // both.
+                    for (entry, u) in nkeys {
+                        if o.users.iter().chain(&o.nkeys).any(|x| x.name == u.name) {
+                            return Err(self.err(entry, format!("Duplicate nkey {:?} detected", u.name)));
+                        }
+                        o.nkeys.push(u);
                     }
                 }
                 "default_permissions" | "default_permission" | "permissions" => {
@@ -375,15 +389,34 @@ impl Loader<'_> {
             }
         }
         if let Some(d) = default_perms {
-            for u in o.users.iter_mut().filter(|u| u.permissions.is_none()) {
+            for u in o.users.iter_mut().chain(&mut o.nkeys).filter(|u| u.permissions.is_none()) {
                 u.permissions = Some(d.clone());
             }
         }
         if o.auth_token.is_some() && (o.user.is_some() || o.pass.is_some()) {
             return Err("Cannot have a user/pass and token".into());
         }
-        if !o.users.is_empty() && (o.user.is_some() || o.auth_token.is_some()) {
+        if (!o.users.is_empty() || !o.nkeys.is_empty()) && (o.user.is_some() || o.auth_token.is_some()) {
             return Err("Can not have a single user/pass and a users array".into());
+        }
+        Ok(())
+    }
+
+    /// Checks an nkey user entry as Go does: a user's public key (its
+    /// checksum checked), without a user name or password. A build without
+    /// the crypto provider that checks signatures refuses nkey users.
+    fn nkey_user(&self, entry: &Item, nkey: &str, has_user_or_pass: bool) -> Result<(), String> {
+        if !cfg!(feature = "tls") {
+            return Err(self.err(
+                entry,
+                "nkey users are not supported by this build of the server (built without the \"tls\" feature)",
+            ));
+        }
+        if crate::nkeys::decode_user_key(nkey).is_err() {
+            return Err(self.err(entry, "Not a valid public nkey for a user"));
+        }
+        if has_user_or_pass {
+            return Err(self.err(entry, "Nkey users do not take usernames or passwords"));
         }
         Ok(())
     }
@@ -606,7 +639,7 @@ pub fn load(path: &str, o: &mut Options) -> Result<Vec<String>, String> {
     let mut loader = Loader { file: path, used_vars: parsed.used_vars.clone(), warnings: Vec::new() };
     loader.top(o, &parsed.entries)?;
     if let Some(n) = &o.no_auth_user {
-        if !o.users.iter().any(|u| u.name == *n) {
+        if !o.users.iter().chain(&o.nkeys).any(|u| u.name == *n) {
             return Err(format!(
                 "no_auth_user: {n:?} not present as user or nkey in authorization block or account configuration"
             ));
@@ -717,7 +750,6 @@ mod tests {
             "accounts: { A: { users: [{user: a, password: b}] } }",
             "https: 8443",
             "cluster { listen: 4248, tls { cert_file: c.pem } }",
-            "authorization { users = [ {nkey: UABC} ] }",
         ] {
             let e = load_str(&format!("{refused}\n")).expect_err(refused);
             assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
@@ -731,5 +763,40 @@ mod tests {
         assert!(load_str("TOKEN: \"s\"\nauthorization { token: \"x\" }\n")
             .unwrap_err()
             .contains("unknown field \"TOKEN\""));
+    }
+
+    #[test]
+    fn nkey_users() {
+        const U1: &str = "UCK5N7N66OBOINFXAYC2ACJQYFSOD4VYNU6APEJTAVFZB2SVHLKGEW7L";
+        const U2: &str = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
+        let text = format!(
+            "authorization {{ default_permissions: {{ publish: d }}\n users = [ {{nkey: {U1}, permissions: {{ publish: a }} }}, {{nkey: {U2}}}, {{user: x, password: y}} ] }}\nno_auth_user: {U2}\n"
+        );
+        if !cfg!(feature = "tls") {
+            let e = load_str(&text).unwrap_err();
+            assert!(e.contains("nkey users are not supported by this build"), "{e}");
+            return;
+        }
+        let (o, _) = load_str(&text).expect("mixed users");
+        assert_eq!(o.nkeys.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), [U1, U2]);
+        assert_eq!(o.users.len(), 1);
+        let publish = |u: &User| u.permissions.as_ref().and_then(|p| p.publish.clone()).map(|p| p.allow);
+        assert_eq!(publish(&o.nkeys[0]), Some(vec!["a".to_string()]));
+        assert_eq!(publish(&o.nkeys[1]), Some(vec!["d".to_string()]), "default permissions");
+        assert!(o.auth_required() && o.nonce_required());
+        for (users, err) in [
+            ("{nkey: UABC}", "Not a valid public nkey for a user"),
+            (&format!("{{nkey: {}}}", U1.replace('K', "L")), "Not a valid public nkey for a user"),
+            (&format!("{{nkey: {U1}, user: a}}"), "Nkey users do not take usernames or passwords"),
+            (&format!("{{nkey: {U1}, password: a}}"), "Nkey users do not take usernames or passwords"),
+            (&format!("{{nkey: {U1}}}, {{nkey: {U1}}}"), "Duplicate nkey"),
+            (&format!("{{nkey: {U1}}}, {{user: {U1}, password: p}}"), "Duplicate nkey"),
+        ] {
+            let e = load_str(&format!("authorization {{ users = [ {users} ] }}\n")).expect_err(users);
+            assert!(e.contains(err), "{users}: {e}");
+        }
+        let e =
+            load_str(&format!("authorization {{ user: a, password: b, users = [ {{nkey: {U1}}} ] }}\n")).unwrap_err();
+        assert!(e.contains("Can not have a single user/pass and a users array"), "{e}");
     }
 }

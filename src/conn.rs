@@ -113,6 +113,11 @@ pub struct ConnectCreds {
     pub token: String,
     pub account: String,
     pub new_account: bool,
+    /// The public key and its signature of `nonce` (nkey users).
+    pub nkey: String,
+    pub sig: String,
+    /// The nonce this connection's INFO carried (empty: none).
+    pub nonce: String,
 }
 
 /// Options a client chose in CONNECT. The defaults are the Go server's,

@@ -47,7 +47,7 @@ impl Server {
         };
         let (cid, ip) = (c.cid, c.peer.ip());
         let mut line = Vec::with_capacity(self.info_head.len() + self.info_tail.len() + 64);
-        self.write_client_info(&mut line, cid, ip);
+        self.write_client_info(&mut line, cid, ip, None);
         let c = &mut self.conns[slot];
         if crate::logging::trace_enabled() {
             log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
@@ -112,9 +112,14 @@ impl Server {
         self.info_head = v;
     }
 
-    /// Appends the INFO line for client `cid` at `ip`.
-    pub fn write_client_info(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr) {
+    /// Appends the INFO line for client `cid` at `ip`, with the nonce of
+    /// the client's first INFO when nkey users exist.
+    pub fn write_client_info(&self, out: &mut Vec<u8>, cid: u64, ip: IpAddr, nonce: Option<&str>) {
         out.extend_from_slice(&self.client_info_prefix(cid, ip));
+        if let Some(n) = nonce {
+            out.extend_from_slice(b",\"nonce\":");
+            rnats_protocol::json::write_str(out, n.as_bytes());
+        }
         out.extend_from_slice(&self.info_tail);
         out.extend_from_slice(b"} \r\n");
     }

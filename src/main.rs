@@ -20,6 +20,7 @@ mod monitor;
 mod monitor_conns;
 mod net;
 mod netif;
+mod nkeys;
 mod options;
 mod portsfile;
 mod reload;

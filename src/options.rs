@@ -171,6 +171,8 @@ pub struct Options {
     pub cluster_auth: Option<(String, String)>,
     /// Users from `authorization { users = [...] }`.
     pub users: Vec<crate::auth::User>,
+    /// NKey users from the same list: each named by its public key.
+    pub nkeys: Vec<crate::auth::User>,
     /// User assumed for clients that send no credentials.
     pub no_auth_user: Option<String>,
     pub config_file: Option<PathBuf>,
@@ -227,6 +229,7 @@ impl Default for Options {
             client_advertise: None,
             cluster_auth: None,
             users: Vec::new(),
+            nkeys: Vec::new(),
             no_auth_user: None,
             config_file: None,
             lame_duck_duration: Duration::from_secs(120),
@@ -243,7 +246,12 @@ impl Default for Options {
 impl Options {
     /// Whether clients must authenticate.
     pub fn auth_required(&self) -> bool {
-        self.user.is_some() || self.auth_token.is_some() || !self.users.is_empty()
+        self.user.is_some() || self.auth_token.is_some() || !self.users.is_empty() || !self.nkeys.is_empty()
+    }
+
+    /// Client INFO carries a nonce for nkey users to sign.
+    pub fn nonce_required(&self) -> bool {
+        !self.nkeys.is_empty()
     }
 }
 

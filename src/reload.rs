@@ -79,6 +79,7 @@ impl Server {
             || old.pass != o.pass
             || old.auth_token != o.auth_token
             || old.users != o.users
+            || old.nkeys != o.nkeys
             || old.no_auth_user != o.no_auth_user;
         if auth_changed {
             log::info!("Reloaded: authorization users");
@@ -115,10 +116,10 @@ impl Server {
             .collect();
         for slot in slots {
             let Some(c) = self.conns[slot].client() else { continue };
-            let user = self.opts.users.iter().find(|u| u.name == c.user);
+            let user = self.opts.users.iter().chain(&self.opts.nkeys).find(|u| u.name == c.user);
             let still_valid = if !self.opts.auth_required() {
                 true
-            } else if !self.opts.users.is_empty() {
+            } else if !self.opts.users.is_empty() || !self.opts.nkeys.is_empty() {
                 user.is_some()
             } else {
                 self.opts.user.as_deref().is_none_or(|u| u == c.user)

@@ -434,7 +434,12 @@ impl Server {
         let mut state = ClientState::new(parser);
         state.info_version = self.urls_version();
         let mut info = Vec::new();
-        self.write_client_info(&mut info, cid, peer.ip());
+        // Nkey users sign a fresh nonce, sent in this first INFO only.
+        let nonce = if self.opts.nonce_required() { crate::nkeys::new_nonce() } else { None };
+        self.write_client_info(&mut info, cid, peer.ip(), nonce.as_deref());
+        if let Some(nonce) = nonce {
+            state.creds = Some(Box::new(crate::conn::ConnectCreds { nonce, ..Default::default() }));
+        }
         let over_limit = self.client_count + 1 > self.opts.max_connections;
         let Some(conn) = self.client_conn(cid, state, sock, peer, info, over_limit) else { return };
         let tls = conn.holds_output;

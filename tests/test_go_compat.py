@@ -395,7 +395,6 @@ REFUSED_CONFIGS = [
     ("tls verify_and_map", "tls { cert_file: \"c.pem\", key_file: \"k.pem\", verify_and_map: true }\n"),
     ("https", "https: 8443\n"),
     ("cluster tls", "cluster { listen: \"127.0.0.1:-1\", tls { cert_file: \"c.pem\" } }\n"),
-    ("nkey", "authorization { users = [ { nkey: \"UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4\" } ] }\n"),
 ]
 
 
