@@ -16,7 +16,8 @@ URL's host is checked against the certificate. https: /varz and /healthz
 over TLS with `https` in the file and with -ms, Go's refusal without a tls
 block. Reload: the files are replaced by a new certificate of the same CA,
 SIGHUP, a new client sees the new serial while an old session keeps
-working; the same for https and for a route made after the reload.
+working; the same for https; a route certificate a peer refused is
+replaced and the peer's next dial joins.
 """
 
 import json
@@ -352,15 +353,24 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
     binary = oracle_binary(oracle)
     live = tmp_path / "live"
     live.mkdir()
-    for suffix in (".pem", "-key.pem"):
-        shutil.copy(certs("node" + suffix), live / ("cert" + suffix))
+
+    def install(src, dst):
+        for suffix in (".pem", "-key.pem"):
+            shutil.copy(certs(src + suffix), live / (dst + suffix))
+
+    # Clients and https: node, then node2 (same CA). Routes: first a
+    # certificate not valid for 127.0.0.1 (a peer dialing there refuses
+    # it), then node2.
+    install("node", "cert")
+    install("nameonly", "route")
     cert, key = str(live / "cert.pem"), str(live / "cert-key.pem")
-    hport, cport, rport = free_ports(3)
+    rcert, rkey = str(live / "route.pem"), str(live / "route-key.pem")
+    hport, cport = free_ports(2)
     conf = tmp_path / "r.conf"
     conf.write_text(
         "tls { cert_file: %s, key_file: %s }\nhttps: %d\n"
         "cluster { listen: \"%s:%d\", name: R, tls { cert_file: %s, key_file: %s, ca_file: %s } }\n"
-        % (json.dumps(cert), json.dumps(key), hport, HOST, cport, json.dumps(cert), json.dumps(key),
+        % (json.dumps(cert), json.dumps(key), hport, HOST, cport, json.dumps(rcert), json.dumps(rkey),
            json.dumps(certs("ca.pem"))))
     srv = NatsServer(tmp_path / "s.log", ["-c", str(conf)], binary=binary)
     peers = []
@@ -369,9 +379,15 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
         old = tls_client(srv.port, certs)
         assert peer_serial(old) == file_serial(certs("node.pem"))
         assert https_serial(hport, certs) == file_serial(certs("node.pem"))
+        peer = Node(tmp_path, SERVER_BIN, "R", certs, name="peer")
+        peer.extra_args += ["-routes", "nats://%s:%d" % (HOST, cport)]
+        peers.append(peer)
+        peer.start()
+        peer.wait_for_log(r"TLS route handshake error", timeout=10)
+        assert routes_of(peer) == 0
 
-        for suffix in (".pem", "-key.pem"):
-            shutil.copy(certs("node2" + suffix), live / ("cert" + suffix))
+        install("node2", "cert")
+        install("node2", "route")
         srv.proc.send_signal(signal.SIGHUP)
         srv.wait_for_log(r"Reloaded server configuration", timeout=5)
 
@@ -384,13 +400,7 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
         new.sendall(b"PUB rot 2\r\nok\r\nPING\r\n")
         assert read_line(new) == b"PONG\r\n"
         assert read_line(old) == b"MSG rot 1 2\r\n"
-        # A route made after the reload is served with the new certificate
-        # (the peer trusts the same CA) and works.
-        peer = Node(tmp_path, SERVER_BIN, "R", certs, name="peer")
-        peer.extra_args += ["-routes", "nats://%s:%d" % (HOST, cport)]
-        peers.append(peer)
-        peer.start()
-        peer.wait_for_log(r"Registering remote route|Route connection created", timeout=10)
+        # The peer's next dial gets the new route certificate and joins.
         deadline = time.monotonic() + 10
         while routes_of(peer) != 1:
             assert time.monotonic() < deadline, peer.log_text()[-3000:]
