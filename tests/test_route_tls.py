@@ -17,7 +17,8 @@ over TLS with `https` in the file and with -ms, Go's refusal without a tls
 block. Reload: the files are replaced by a new certificate of the same CA,
 SIGHUP, a new client sees the new serial while an old session keeps
 working; the same for https; a route certificate a peer refused is
-replaced and the peer's next dial joins.
+replaced and the peer's next dial joins. A build without the "tls" feature
+(RNATS_MINIMAL_BIN) refuses cluster TLS and https at start.
 """
 
 import json
@@ -411,3 +412,19 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
         for p in peers:
             p.stop()
         srv.stop()
+
+
+def test_minimal_build_refuses_route_tls_and_https(tmp_path, certs):
+    binary = os.environ.get("RNATS_MINIMAL_BIN")
+    if not binary or not os.path.exists(binary):
+        pytest.skip("RNATS_MINIMAL_BIN (a --no-default-features build) is not set")
+    conf = tmp_path / "c.conf"
+    conf.write_text("cluster {\n  listen: \"%s:-1\"\n  %s\n}\n" % (HOST, tls_block(certs)))
+    r = subprocess.run([binary, "-a", HOST, "-p", "-1", "-c", str(conf)], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 1, r
+    assert 'built without the "tls" feature' in r.stdout + r.stderr
+    r = subprocess.run([binary, "-a", HOST, "-p", "-1", "-ms", str(free_ports(1)[0])], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 1, r
+    assert "TLS cert and key required for HTTPS" in r.stdout + r.stderr
