@@ -12,7 +12,8 @@ Routes: 3-node TLS clusters in every position (all ours; our seed with Go
 members; a Go seed with our members; for both Go versions), messages
 crossing every pair; a node with a certificate from another CA never joins
 and the others keep working; a plaintext node cannot join; the route
-URL's host is checked against the certificate. https: /varz and /healthz
+URL's host is checked against the certificate; a handshake that does not
+finish (accepted or dialed route) is closed after the cluster TLS timeout. https: /varz and /healthz
 over TLS with `https` in the file and with -ms, Go's refusal without a tls
 block. Reload: the files are replaced by a new certificate of the same CA,
 SIGHUP, a new client sees the new serial while an old session keeps
@@ -428,3 +429,45 @@ def test_minimal_build_refuses_route_tls_and_https(tmp_path, certs):
                        text=True, timeout=10)
     assert r.returncode == 1, r
     assert "TLS cert and key required for HTTPS" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("oracle", ORACLES)
+def test_route_handshake_timeout(nodes, oracle):
+    # A connection to the route port that never starts a handshake is
+    # closed after the cluster TLS timeout (2 s here); the routes keep
+    # working.
+    n = nodes(oracle_binary(oracle), name="n")
+    m = nodes(SERVER_BIN, routes=[n], name="m")
+    wait_full_mesh([n, m])
+    raw = socket.create_connection((HOST, n.cluster_port), timeout=3)
+    n.wait_for_log(r"TLS handshake timeout", timeout=6)
+    raw.settimeout(2)
+    try:
+        assert raw.recv(100) == b""
+    except (ConnectionError, OSError):
+        pass
+    raw.close()
+    check_pubsub_all_pairs([n, m], count=3)
+
+
+def test_dialed_route_handshake_timeout(nodes):
+    # A dialed peer that accepts the connection and never answers the
+    # ClientHello: closed after the TLS timeout (and dialed again), the
+    # cluster unharmed.
+    silent = socket.socket()
+    silent.bind((HOST, 0))
+    silent.listen(4)
+    try:
+        n = nodes(SERVER_BIN, name="n")
+        m = nodes(SERVER_BIN, routes=[n], name="m")
+        wait_full_mesh([n, m])
+
+        class Silent:
+            route_url = "nats://%s:%d" % silent.getsockname()
+
+        d = nodes(SERVER_BIN, routes=[n, Silent()], name="d")
+        wait_full_mesh([n, m, d])
+        d.wait_for_log(r"TLS handshake timeout", timeout=6)
+        check_pubsub_all_pairs([n, m, d], count=3)
+    finally:
+        silent.close()
