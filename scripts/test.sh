@@ -147,7 +147,8 @@ arm_builds() {
 
 cargo test --workspace --quiet
 # The minimal server (no TLS): its unit tests, and a binary for
-# tests/test_tls.py to check that it refuses TLS settings at start.
+# tests/test_tls.py and tests/test_route_tls.py to check that it refuses TLS
+# settings at start.
 cargo test --workspace --quiet --no-default-features
 cargo build --quiet --no-default-features --target-dir target/minimal
 export RNATS_MINIMAL_BIN="${RNATS_MINIMAL_BIN:-$PWD/target/minimal/debug/rnats-server}"

@@ -25,7 +25,7 @@ use mio::net::{TcpListener, TcpStream};
 use rnats_protocol::json::{self, Value};
 use slab::Slab;
 
-use crate::conn::{CloseReason, Conn, Plain, Role, RouteState};
+use crate::conn::{CloseReason, Conn, Plain, Role, RouteState, Transport};
 use crate::hash::FxHashMap;
 use crate::logging::trace_enabled;
 use crate::net::{display_host_port, is_unspecified, RouteUrl};
@@ -245,7 +245,7 @@ impl Server {
             };
             match l.accept() {
                 Ok((sock, peer)) => {
-                    let Some(slot) = self.add_route_conn(sock, peer, false, None) else {
+                    let Some(slot) = self.add_route_conn(sock, peer, None, None) else {
                         continue;
                     };
                     log::info!("{} - Route connection created", self.conns[slot].prefix);
@@ -272,27 +272,55 @@ impl Server {
         self.opts.cluster_auth.clone()
     }
 
+    /// A new route connection; `host` (the route URL's) for one we dialed.
+    /// With cluster TLS the handshake comes first (we are its client when
+    /// we dialed) and must end within the cluster's TLS timeout.
     fn add_route_conn(
         &mut self,
         sock: TcpStream,
         peer: SocketAddr,
-        solicited: bool,
+        host: Option<&str>,
         target: Option<usize>,
     ) -> Option<usize> {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
         let (line, payload) = route_limits(&self.opts);
         let parser = rnats_protocol::route::RouteParser::new(line, payload);
+        let solicited = host.is_some();
         let state = RouteState { parser, solicited, target, connecting: solicited, ..Default::default() };
-        let conn = Conn::new(cid, Role::Route(Box::new(state)), Box::new(Plain(sock)), peer);
+        let (transport, tls) = self.route_transport(sock, host)?;
+        let mut conn = Conn::new(cid, Role::Route(Box::new(state)), transport, peer);
+        conn.holds_output = tls;
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering route connection: {e}");
             self.conns.remove(slot);
             return None;
         }
+        if tls {
+            self.timers.add_in(self.opts.cluster_tls_timeout, TimerKind::TlsTimeout { slot, cid });
+        }
         self.start_ping_timer(slot, FIRST_ROUTE_PING);
         Some(slot)
+    }
+
+    #[allow(unused_variables)]
+    fn route_transport(&self, sock: TcpStream, host: Option<&str>) -> Option<(Box<dyn Transport>, bool)> {
+        #[cfg(feature = "tls")]
+        if let (Some(server), Some(client)) = (&self.tls.route_server, &self.tls.route_client) {
+            let session = match host {
+                Some(h) => crate::tls::Tls::client(sock, client.clone(), h),
+                None => crate::tls::Tls::new(sock, server.clone(), Vec::new()),
+            };
+            return match session {
+                Ok(t) => Some((Box::new(t), true)),
+                Err(e) => {
+                    log::error!("TLS route session: {e}");
+                    None
+                }
+            };
+        }
+        Some((Box::new(Plain(sock)), false))
     }
 
     /// Dials the route target `id` (a RouteDial timer fired).
@@ -329,7 +357,7 @@ impl Server {
                 return;
             }
         };
-        let Some(slot) = self.add_route_conn(sock, addr, true, Some(id)) else {
+        let Some(slot) = self.add_route_conn(sock, addr, Some(&url.host), Some(id)) else {
             self.route_dial_failed(id, explicit);
             return;
         };

@@ -57,8 +57,6 @@ const REFUSED_TOP: &[&str] = &[
     "resolver_tls",
     "trusted",
     "trusted_keys",
-    "https",
-    "https_port",
 ];
 
 /// Keys of the Go server that this server accepts but ignores, with a
@@ -221,6 +219,12 @@ impl Loader<'_> {
                     o.http_port = Some(p);
                 }
                 "http_port" | "monitor_port" => o.http_port = Some(self.int(it)?),
+                "https" => {
+                    let (h, p) = self.listen(it)?;
+                    o.http_host = h;
+                    o.https_port = Some(p);
+                }
+                "https_port" => o.https_port = Some(self.int(it)?),
                 "max_payload" => o.max_payload = self.usize(it)?,
                 "max_control_line" => o.max_control_line = self.usize(it)?,
                 "max_connections" | "max_conn" => o.max_connections = self.usize(it)?,
@@ -251,7 +255,11 @@ impl Loader<'_> {
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
-                "tls" if cfg!(feature = "tls") => self.tls(o, it)?,
+                "tls" if cfg!(feature = "tls") => {
+                    let (t, timeout) = self.tls(it)?;
+                    o.tls = Some(t);
+                    o.tls_timeout = timeout.unwrap_or(o.tls_timeout);
+                }
                 "tls" => {
                     return Err(self.err(
                         it,
@@ -270,11 +278,13 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// The client `tls {}` block, keys as Go reads them. Keys that would
-    /// change who is let in or how (mapping certificates to users, pinned
-    /// certificates, cipher and curve choices, OCSP) are refused.
-    fn tls(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+    /// A `tls {}` block (the client one or the cluster's), keys as Go reads
+    /// them, and its `timeout` if set. Keys that would change who is let in
+    /// or how (mapping certificates to users, pinned certificates, cipher
+    /// and curve choices, OCSP) are refused.
+    fn tls(&mut self, it: &Item) -> Result<(crate::options::TlsOpts, Option<Duration>), String> {
         let mut t = crate::options::TlsOpts::default();
+        let mut timeout = None;
         for (key, v) in self.map(it)? {
             match key.to_ascii_lowercase().as_str() {
                 "cert_file" => t.cert_file = self.tls_file(v, "cert_file")?,
@@ -297,7 +307,7 @@ impl Loader<'_> {
                     };
                     // 0 is Go's "not set": the default stays.
                     if !d.is_zero() {
-                        o.tls_timeout = d;
+                        timeout = Some(d);
                     }
                 }
                 "handshake_first" | "first" | "immediate" => {
@@ -326,8 +336,7 @@ impl Loader<'_> {
                 _ => return Err(self.err(v, format!("error parsing tls config, unknown field [{key:?}]"))),
             }
         }
-        o.tls = Some(t);
-        Ok(())
+        Ok((t, timeout))
     }
 
     fn tls_file(&self, it: &Item, key: &str) -> Result<String, String> {
@@ -575,7 +584,16 @@ impl Loader<'_> {
                 | "connect_backoff" => {
                     self.warn(v, format!("cluster {key:?} is not supported by this server and is ignored"))
                 }
-                "permissions" | "tls" => {
+                "tls" if cfg!(feature = "tls") => {
+                    let (t, timeout) = self.tls(v)?;
+                    o.cluster_tls = Some(t);
+                    o.cluster_tls_timeout = timeout.unwrap_or(o.cluster_tls_timeout);
+                }
+                "tls" => return Err(self.err(
+                    v,
+                    "cluster \"tls\" is not supported by this build of the server (built without the \"tls\" feature)",
+                )),
+                "permissions" => {
                     return Err(self.err(v, format!("cluster {key:?} is not supported by this server yet")))
                 }
                 _ => self.unknown(key, v)?,
@@ -705,6 +723,12 @@ mod tests {
             }
             assert!(load_str("tls { bogus: 1 }\n").unwrap_err().contains("unknown field"));
             assert!(load_str("tls { verify: 1 }\n").unwrap_err().contains("to be a boolean"));
+            let (o, _) = load_str(
+                "cluster { listen: 4248, tls { cert_file: c, key_file: k, ca_file: a, timeout: 3 } }\nhttps: 8443\n",
+            )
+            .expect("valid");
+            assert!(o.cluster_tls.is_some_and(|t| t.ca_file == "a") && o.tls.is_none());
+            assert_eq!((o.cluster_tls_timeout, o.https_port), (Duration::from_secs(3), Some(8443)));
         } else {
             let e = load_str(text).expect_err("refused");
             assert!(e.contains("built without the \"tls\" feature"), "{e}");
@@ -748,8 +772,6 @@ mod tests {
             "trusted_keys: [ABC]",
             "trusted: ABC",
             "accounts: { A: { users: [{user: a, password: b}] } }",
-            "https: 8443",
-            "cluster { listen: 4248, tls { cert_file: c.pem } }",
         ] {
             let e = load_str(&format!("{refused}\n")).expect_err(refused);
             assert!(e.contains("not supported by this server yet"), "{refused}: {e}");

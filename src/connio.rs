@@ -160,7 +160,8 @@ impl Server {
                 Err(e) => {
                     self.scratch = scratch;
                     if let Some(hs) = e.get_ref().and_then(|x| x.downcast_ref::<crate::conn::HandshakeFailed>()) {
-                        log::error!("{} - TLS handshake error: {hs}", conn.prefix);
+                        let what = if matches!(conn.role, Role::Route(_)) { "TLS route" } else { "TLS" };
+                        log::error!("{} - {what} handshake error: {hs}", conn.prefix);
                         self.mark_close(slot, CloseReason::TlsHandshakeError);
                     } else {
                         log::debug!("{} - Read error: {e}", conn.prefix);

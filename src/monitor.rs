@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use rnats_protocol::framing::Status;
 use rnats_protocol::http::HttpError;
 
-use crate::conn::CloseReason;
+use crate::conn::{CloseReason, Conn, Plain, Role};
 use crate::gojson::{uptime, Document, JsonOut};
 use crate::options::{COMPAT_VERSION, RNATS_VERSION};
 use crate::server::Server;
@@ -36,6 +36,33 @@ fn cpu_seconds() -> f64 {
 }
 
 impl Server {
+    /// `https` when monitoring is served over TLS.
+    pub fn monitor_scheme(&self) -> &'static str {
+        if self.opts.https_port.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// A new monitoring connection: plain, or TLS with `https`.
+    pub fn http_conn(&self, cid: u64, sock: mio::net::TcpStream, peer: std::net::SocketAddr) -> Option<Conn> {
+        #[cfg(feature = "tls")]
+        if let Some(cfg) = &self.tls.https {
+            let t = match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::error!("{} - TLS session: {e}", crate::net::canonical_peer(peer));
+                    return None;
+                }
+            };
+            let mut conn = Conn::new(cid, Role::Http, Box::new(t), peer);
+            conn.holds_output = true;
+            return Some(conn);
+        }
+        Some(Conn::new(cid, Role::Http, Box::new(Plain(sock)), peer))
+    }
+
     /// Handles bytes from a monitoring connection.
     pub fn http_input(&mut self, slot: usize, data: &[u8]) {
         let c = &mut self.conns[slot];
@@ -184,9 +211,14 @@ impl Server {
         j.num("ping_interval", &o.ping_interval.as_nanos());
         j.num("ping_max", &o.ping_max);
         j.str("http_host", o.http_host.as_deref().unwrap_or(&o.host));
-        j.num("http_port", &self.http_addr.map(|a| a.port()).unwrap_or(0));
+        let (http, https) = match self.http_addr.map(|a| a.port()) {
+            Some(p) if o.https_port.is_some() => (0, p),
+            Some(p) => (p, 0),
+            None => (0, 0),
+        };
+        j.num("http_port", &http);
         j.str("http_base_path", "");
-        j.num("https_port", &0);
+        j.num("https_port", &https);
         j.num("auth_timeout", &o.auth_timeout.as_secs_f64());
         j.num("max_control_line", &o.max_control_line);
         j.num("max_payload", &o.max_payload);
@@ -207,7 +239,11 @@ impl Server {
                     }
                     j.close(b']');
                 }
-                j.num("tls_timeout", &2);
+                j.num("tls_timeout", &o.cluster_tls_timeout.as_secs_f64());
+                if o.cluster_tls.is_some() {
+                    j.bool("tls_required", true);
+                    j.bool("tls_verify", true);
+                }
                 j.close(b'}');
             }
             None => j.empty_obj("cluster"),
@@ -217,7 +253,7 @@ impl Server {
         j.empty_obj("mqtt");
         j.empty_obj("websocket");
         j.empty_obj("jetstream");
-        j.num("tls_timeout", &2);
+        j.num("tls_timeout", &o.tls_timeout.as_secs_f64());
         j.num("write_deadline", &o.write_deadline.as_nanos());
         j.time("start", self.start);
         j.time("now", now);
@@ -248,4 +284,17 @@ impl Server {
         j.time("config_load_time", self.start);
         j.close(b'}');
     }
+}
+
+/// Go's refusal of https monitoring without a `tls {}` block or beside
+/// http monitoring (the server does not start).
+pub fn https_refusal(o: &crate::options::Options) -> Option<String> {
+    let port = o.https_port?;
+    if let Some(http) = o.http_port {
+        return Some(format!("can't specify both HTTP ({http}) and HTTPs ({port}) ports"));
+    }
+    if o.tls.is_none() {
+        return Some("TLS cert and key required for HTTPS".into());
+    }
+    None
 }

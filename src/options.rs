@@ -32,7 +32,7 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     (&["a", "addr", "net"], "addr", Kind::Str, "Client bind address"),
     (&["n", "name", "server_name"], "name", Kind::Str, "Server name (default: the server id)"),
     (&["m", "http_port"], "http_port", Kind::Int, "HTTP monitoring port (-1 picks a random port)"),
-    (&["ms", "https_port"], "https_port", Kind::Int, "HTTPS monitoring port (refused: TLS is not supported yet)"),
+    (&["ms", "https_port"], "https_port", Kind::Int, "HTTPS monitoring port (needs the tls {} certificate)"),
     (&["c", "config"], "config", Kind::Str, "Configuration file"),
     (&["t"], "test_config", Kind::Bool, "Check the configuration file and exit"),
     (&["P", "pid"], "pid", Kind::Str, "Write the process id to this file"),
@@ -80,7 +80,7 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
 
 /// Flags that would protect traffic or start a service this server does not
 /// have: refused at start (exit status 1) rather than ignored.
-const REFUSED_FLAGS: &[&str] = &["https_port", "jetstream"];
+const REFUSED_FLAGS: &[&str] = &["jetstream"];
 
 /// The client TLS flags: without the `tls` feature they are refused too.
 const TLS_FLAGS: &[&str] = &["tls", "tlscert", "tlskey", "tlscacert", "tlsverify"];
@@ -105,8 +105,8 @@ const TLS_HELP: &str = "TLS Options:
 
 Any of these flags replaces the tls {} block of the configuration file
 (--tlscert and --tlskey are then required); --tls=false turns TLS off.
-Client connections only: cluster TLS, https monitoring, verify_and_map and
-certificate reload are not supported yet.
+The same certificate serves https monitoring (-ms). Route TLS is configured
+in the file (cluster { tls {} }); verify_and_map is not supported yet.
 ";
 #[cfg(not(feature = "tls"))]
 const TLS_HELP: &str = "TLS is not supported by this build of the server (built without the \"tls\"\n\
@@ -134,6 +134,8 @@ pub struct Options {
     pub server_name: Option<String>,
     pub http_host: Option<String>,
     pub http_port: Option<i64>,
+    /// Monitoring over TLS with the client `tls {}` certificate.
+    pub https_port: Option<i64>,
     pub debug: bool,
     pub trace: bool,
     pub logtime: bool,
@@ -151,6 +153,9 @@ pub struct Options {
     pub tls: Option<TlsOpts>,
     /// The TLS handshake must complete within this (Go's default 2 s).
     pub tls_timeout: Duration,
+    /// Mutual TLS on routes (`cluster { tls {} }`); `verify` is implied.
+    pub cluster_tls: Option<TlsOpts>,
+    pub cluster_tls_timeout: Duration,
     pub max_payload: usize,
     pub max_control_line: usize,
     pub max_connections: usize,
@@ -198,6 +203,7 @@ impl Default for Options {
             server_name: None,
             http_host: None,
             http_port: None,
+            https_port: None,
             debug: false,
             trace: false,
             logtime: true,
@@ -212,6 +218,8 @@ impl Default for Options {
             auth_timeout_set: false,
             tls: None,
             tls_timeout: Duration::from_secs(2),
+            cluster_tls: None,
+            cluster_tls_timeout: Duration::from_secs(2),
             max_payload: 1024 * 1024,
             max_control_line: 4096,
             max_connections: 64 * 1024,
@@ -505,6 +513,9 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     }
     if let Some(p) = int("http_port") {
         o.http_port = Some(p);
+    }
+    if let Some(p) = int("https_port") {
+        o.https_port = Some(p);
     }
     if let Some(v) = flag("debug") {
         o.debug = v;

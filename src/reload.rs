@@ -1,8 +1,9 @@
 //! Configuration reload on SIGHUP: the file is read again with the original
 //! command line applied over it, as at startup. Logging, authorization and
-//! permissions, and client limits and timers take effect at once; options
-//! that need a new listener (addresses, ports, cluster settings, server
-//! name) cannot change and make the whole reload fail.
+//! permissions, client limits and timers, and TLS certificates (files read
+//! again, for new connections) take effect at once; options that need a new
+//! listener (addresses, ports, cluster settings, server name, TLS turned on
+//! or off) cannot change and make the whole reload fail.
 
 use crate::conn::{CloseReason, Role};
 use crate::options::{parse_args, Action, Options};
@@ -25,7 +26,12 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("cluster authorization", old.cluster_auth != new.cluster_auth);
     check("client_advertise", old.client_advertise != new.client_advertise);
     check("log_file", old.log_file != new.log_file);
-    check("tls", old.tls != new.tls || old.tls_timeout != new.tls_timeout);
+    // TLS can change (new certificate files, other CA, timeouts) but not be
+    // turned on or off: the listeners and INFO were set up for one or the
+    // other.
+    check("tls", old.tls.is_some() != new.tls.is_some());
+    check("cluster tls", old.cluster_tls.is_some() != new.cluster_tls.is_some());
+    check("https", old.https_port != new.https_port);
     v
 }
 
@@ -49,6 +55,21 @@ impl Server {
         if !fixed.is_empty() {
             log::error!("Failed to reload server configuration: config reload not supported for {}", fixed.join(", "));
             return;
+        }
+        // Certificate, key and CA files are read again whether or not their
+        // names changed (rotation in place); sessions already up keep theirs.
+        #[cfg(feature = "tls")]
+        match crate::tls::Configs::build(&new) {
+            Ok(c) => {
+                if new.tls.is_some() || new.cluster_tls.is_some() {
+                    log::info!("Reloaded: TLS certificates");
+                }
+                self.tls = c;
+            }
+            Err(e) => {
+                log::error!("Failed to reload server configuration: {e}");
+                return;
+            }
         }
         let old = std::mem::replace(&mut self.opts, new);
         let o = &self.opts;

@@ -121,7 +121,8 @@ impl Server {
             j.extend_from_slice(b",\"pass\":");
             json::write_str(&mut j, p.as_bytes());
         }
-        j.extend_from_slice(b",\"tls_required\":false,\"headers\":true,\"name\":");
+        let tls = if self.opts.cluster_tls.is_some() { "true" } else { "false" };
+        j.extend_from_slice(format!(",\"tls_required\":{tls},\"headers\":true,\"name\":").as_bytes());
         json::write_str(&mut j, self.server_id.as_bytes());
         j.extend_from_slice(b",\"cluster\":");
         json::write_str(&mut j, c.name.as_bytes());
@@ -161,6 +162,9 @@ impl Server {
         v.extend_from_slice(format!(",\"port\":{port},\"headers\":true").as_bytes());
         if self.route_auth().is_some() {
             v.extend_from_slice(b",\"auth_required\":true");
+        }
+        if self.opts.cluster_tls.is_some() {
+            v.extend_from_slice(b",\"tls_required\":true,\"tls_verify\":true");
         }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
         // Unused on routes, but every Go route INFO carries a fresh one.

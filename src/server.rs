@@ -77,9 +77,9 @@ impl Stats {
 
 pub struct Server {
     pub opts: Options,
-    /// The client TLS configuration (certificates loaded at start).
+    /// The TLS configurations (certificates loaded at start and on reload).
     #[cfg(feature = "tls")]
-    pub tls_config: Option<std::sync::Arc<rustls::ServerConfig>>,
+    pub tls: crate::tls::Configs,
     pub poll: Poll,
     listener: Option<TcpListener>,
     http_listener: Option<TcpListener>,
@@ -170,13 +170,13 @@ impl Server {
             }
             None => None,
         };
+        if let Some(e) = crate::monitor::https_refusal(&opts) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+        }
         #[cfg(feature = "tls")]
-        let tls_config = match &opts.tls {
-            Some(t) => Some(crate::tls::server_config(t).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?),
-            None => None,
-        };
+        let tls = crate::tls::Configs::build(&opts).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         #[cfg(not(feature = "tls"))]
-        if opts.tls.is_some() {
+        if opts.tls.is_some() || opts.cluster_tls.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "TLS is not supported by this build of the server (built without the \"tls\" feature)",
@@ -186,7 +186,7 @@ impl Server {
         Ok(Server {
             opts,
             #[cfg(feature = "tls")]
-            tls_config,
+            tls,
             poll,
             listener: None,
             http_listener: None,
@@ -281,11 +281,11 @@ impl Server {
         if self.opts.pass.as_deref().is_some_and(plain) || self.opts.users.iter().any(|u| plain(&u.password)) {
             log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
-        if let Some(hp) = self.opts.http_port {
+        if let Some(hp) = self.opts.http_port.or(self.opts.https_port) {
             let host = self.opts.http_host.clone().unwrap_or_else(|| self.opts.host.clone());
             let mut l = listen(&host, hp).map_err(|e| format!("Can't listen to the monitor port: {e}"))?;
             let addr = l.local_addr().map_err(|e| e.to_string())?;
-            log::info!("Starting http monitor on {}", display_host_port(&host, addr.port()));
+            log::info!("Starting {} monitor on {}", self.monitor_scheme(), display_host_port(&host, addr.port()));
             self.poll.registry().register(&mut l, HTTP_LISTENER, Interest::READABLE).map_err(|e| e.to_string())?;
             self.http_addr = Some(addr);
             self.http_listener = Some(l);
@@ -320,11 +320,12 @@ impl Server {
             return;
         };
         use crate::portsfile::{contents, listener_urls, path};
+        let scheme = |tls: bool| if tls { "tls" } else { "nats" };
         let cluster = self.cluster.as_ref().and_then(|c| c.listener.as_ref()).and_then(|l| l.local_addr().ok());
         let text = contents(&[
-            ("nats", self.client_addr.map(|a| listener_urls("nats", a)).unwrap_or_default()),
-            ("monitoring", self.http_addr.map(|a| listener_urls("http", a)).unwrap_or_default()),
-            ("cluster", cluster.map(|a| listener_urls("nats", a)).unwrap_or_default()),
+            ("nats", self.client_addr.map(|a| listener_urls(scheme(self.opts.tls.is_some()), a)).unwrap_or_default()),
+            ("monitoring", self.http_addr.map(|a| listener_urls(self.monitor_scheme(), a)).unwrap_or_default()),
+            ("cluster", cluster.map(|a| listener_urls(scheme(self.opts.cluster_tls.is_some()), a)).unwrap_or_default()),
         ]);
         let file = path(dir);
         match std::fs::write(&file, text) {
@@ -486,7 +487,7 @@ impl Server {
         over_limit: bool,
     ) -> Option<Conn> {
         #[cfg(feature = "tls")]
-        if let (Some(cfg), Some(t)) = (&self.tls_config, &self.opts.tls) {
+        if let (Some(cfg), Some(t)) = (&self.tls.client, &self.opts.tls) {
             let mut clear = Vec::new();
             let mut out = Vec::new();
             if t.handshake_first && !over_limit {
@@ -520,7 +521,8 @@ impl Server {
             match l.accept() {
                 Ok((sock, peer)) => {
                     let cid = self.next_cid();
-                    let slot = self.conns.insert(Conn::new(cid, Role::Http, Box::new(Plain(sock)), peer));
+                    let Some(conn) = self.http_conn(cid, sock, peer) else { continue };
+                    let slot = self.conns.insert(conn);
                     if self.register(slot).is_err() {
                         self.conns.remove(slot);
                         continue;

@@ -393,8 +393,6 @@ REFUSED_CONFIGS = [
     ("trusted_keys", "trusted_keys: [\"OABC\"]\n"),
     ("accounts", "accounts: { A: { users: [ {user: a, password: b} ] } }\n"),
     ("tls verify_and_map", "tls { cert_file: \"c.pem\", key_file: \"k.pem\", verify_and_map: true }\n"),
-    ("https", "https: 8443\n"),
-    ("cluster tls", "cluster { listen: \"127.0.0.1:-1\", tls { cert_file: \"c.pem\" } }\n"),
 ]
 
 

@@ -12,76 +12,32 @@
 //!
 //! Go 2.9 flow: the server's INFO goes out in clear first (`preamble`),
 //! then the client starts the handshake. With `handshake_first` the
-//! preamble is empty and INFO is the first thing sent inside TLS.
+//! preamble is empty and INFO is the first thing sent inside TLS. Routes
+//! (both ends) and https monitoring start with the handshake too; a
+//! solicited route is the client side of its session.
+
+mod config;
+
+pub use config::Configs;
 
 use std::io::{self, Write as _};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 use crate::conn::{HandshakeFailed, Transport};
-use crate::options::TlsOpts;
 
 /// Plaintext handed to the session per write: it encrypts all of it before
 /// returning, so this bounds the TLS records held for a slow socket.
 const WRITE_CHUNK: usize = 64 * 1024;
 
-/// Builds the server configuration from the `tls {}` options: certificate
-/// chain and key, and with `verify` a client verifier trusting `ca_file`.
-/// Errors are worded for the start-up log.
-pub fn server_config(t: &TlsOpts) -> Result<Arc<ServerConfig>, String> {
-    if t.cert_file.is_empty() {
-        return Err("missing 'cert_file' in TLS configuration".into());
-    }
-    if t.key_file.is_empty() {
-        return Err("missing 'key_file' in TLS configuration".into());
-    }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert_file)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("error parsing X509 certificate/key pair: {}: {e}", t.cert_file))?;
-    if certs.is_empty() {
-        return Err(format!("error parsing X509 certificate/key pair: no certificate found in {}", t.cert_file));
-    }
-    let key = PrivateKeyDer::from_pem_file(&t.key_file)
-        .map_err(|e| format!("error parsing X509 certificate/key pair: {}: {e}", t.key_file))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?;
-    let builder = if t.verify {
-        if t.ca_file.is_empty() {
-            return Err("TLS 'verify' needs 'ca_file' (the CA that signs client certificates)".into());
-        }
-        let mut roots = RootCertStore::empty();
-        let cas = CertificateDer::pem_file_iter(&t.ca_file)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("failed to parse root ca certificate: {}: {e}", t.ca_file))?;
-        for ca in cas {
-            roots.add(ca).map_err(|e| format!("failed to parse root ca certificate: {}: {e}", t.ca_file))?;
-        }
-        if roots.is_empty() {
-            return Err(format!("failed to parse root ca certificate: no certificate found in {}", t.ca_file));
-        }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| format!("TLS client verification: {e}"))?;
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
-    };
-    let config =
-        builder.with_single_cert(certs, key).map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
-    Ok(Arc::new(config))
-}
-
-/// A TLS server session over a TCP socket.
+/// A TLS session (server side, or client side for a solicited route) over
+/// a TCP socket.
 pub struct Tls {
     sock: mio::net::TcpStream,
-    session: ServerConnection,
+    session: Connection,
     /// Bytes that go out in clear before any TLS record (the 2.9 INFO).
     preamble: Vec<u8>,
     preamble_pos: usize,
@@ -96,7 +52,21 @@ pub struct Tls {
 impl Tls {
     pub fn new(sock: mio::net::TcpStream, config: Arc<ServerConfig>, preamble: Vec<u8>) -> io::Result<Tls> {
         let session = ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(Tls { sock, session, preamble, preamble_pos: 0, eof: false, done_at: None, mute: false })
+        Ok(Tls::with(sock, session.into(), preamble))
+    }
+
+    /// The client side, checking the peer's certificate against `host` (an
+    /// IP address is matched against IP SANs, a name against DNS SANs).
+    pub fn client(sock: mio::net::TcpStream, config: Arc<ClientConfig>, host: &str) -> io::Result<Tls> {
+        let name = ServerName::try_from(host.to_string()).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("invalid TLS server name {host:?}: {e}"))
+        })?;
+        let session = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(Tls::with(sock, session.into(), Vec::new()))
+    }
+
+    fn with(sock: mio::net::TcpStream, session: Connection, preamble: Vec<u8>) -> Tls {
+        Tls { sock, session, preamble, preamble_pos: 0, eof: false, done_at: None, mute: false }
     }
 
     /// Writes the clear preamble, then queued records, until done or the

@@ -1,0 +1,125 @@
+//! The rustls configurations built from the `tls {}` blocks: client
+//! connections, both ends of routes, https monitoring. They are built at
+//! start and again on each reload (new certificate and key files); a
+//! session keeps the configuration it started with.
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+use crate::options::{Options, TlsOpts};
+
+/// Every TLS configuration the server uses.
+#[derive(Default, Clone)]
+pub struct Configs {
+    /// Client connections (`tls {}`).
+    pub client: Option<Arc<ServerConfig>>,
+    /// Accepted routes: a certificate from the cluster's `ca_file` is
+    /// required, as Go requires it on routes whatever `verify` says.
+    pub route_server: Option<Arc<ServerConfig>>,
+    /// Solicited routes: the peer's certificate is checked against the
+    /// cluster's `ca_file` and the route URL's host; ours is presented.
+    pub route_client: Option<Arc<ClientConfig>>,
+    /// https monitoring: the client certificate, no client verification.
+    pub https: Option<Arc<ServerConfig>>,
+}
+
+impl Configs {
+    /// Reads every certificate, key and CA file the options name. Errors
+    /// are worded for the log (start-up or reload).
+    pub fn build(o: &Options) -> Result<Configs, String> {
+        let mut c = Configs::default();
+        if let Some(t) = &o.tls {
+            c.client = Some(server_config(t)?);
+            if o.https_port.is_some() {
+                c.https = Some(server_config(&TlsOpts { verify: false, ..t.clone() })?);
+            }
+        }
+        if let Some(t) = &o.cluster_tls {
+            let ctx = |e: String| format!("cluster TLS: {e}");
+            if t.ca_file.is_empty() {
+                return Err(ctx("'ca_file' is required (the CA that signs the route certificates)".into()));
+            }
+            c.route_server = Some(server_config(&TlsOpts { verify: true, ..t.clone() }).map_err(ctx)?);
+            c.route_client = Some(client_config(t).map_err(ctx)?);
+        }
+        Ok(c)
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn cert_and_key(t: &TlsOpts) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    if t.cert_file.is_empty() {
+        return Err("missing 'cert_file' in TLS configuration".into());
+    }
+    if t.key_file.is_empty() {
+        return Err("missing 'key_file' in TLS configuration".into());
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("error parsing X509 certificate/key pair: {}: {e}", t.cert_file))?;
+    if certs.is_empty() {
+        return Err(format!("error parsing X509 certificate/key pair: no certificate found in {}", t.cert_file));
+    }
+    let key = PrivateKeyDer::from_pem_file(&t.key_file)
+        .map_err(|e| format!("error parsing X509 certificate/key pair: {}: {e}", t.key_file))?;
+    Ok((certs, key))
+}
+
+fn roots(ca_file: &str) -> Result<Arc<RootCertStore>, String> {
+    let mut roots = RootCertStore::empty();
+    let cas = CertificateDer::pem_file_iter(ca_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("failed to parse root ca certificate: {ca_file}: {e}"))?;
+    for ca in cas {
+        roots.add(ca).map_err(|e| format!("failed to parse root ca certificate: {ca_file}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("failed to parse root ca certificate: no certificate found in {ca_file}"));
+    }
+    Ok(Arc::new(roots))
+}
+
+/// A server configuration: certificate chain and key, and with `verify` a
+/// client verifier trusting `ca_file`.
+pub fn server_config(t: &TlsOpts) -> Result<Arc<ServerConfig>, String> {
+    let (certs, key) = cert_and_key(t)?;
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = if t.verify {
+        if t.ca_file.is_empty() {
+            return Err("TLS 'verify' needs 'ca_file' (the CA that signs client certificates)".into());
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots(&t.ca_file)?, provider)
+            .build()
+            .map_err(|e| format!("TLS client verification: {e}"))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config =
+        builder.with_single_cert(certs, key).map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// The client configuration of a solicited route: trusts `ca_file` and
+/// presents our certificate.
+fn client_config(t: &TlsOpts) -> Result<Arc<ClientConfig>, String> {
+    let (certs, key) = cert_and_key(t)?;
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots(&t.ca_file)?)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
+    Ok(Arc::new(config))
+}
