@@ -116,6 +116,11 @@ arm_builds() {
   fi
   if [ -z "${RNATS_ARM64_BIN:-}" ]; then
     if has_target aarch64-unknown-linux-musl; then
+      # ring (TLS) compiles C for the target: Debian's cross gcc does it.
+      if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && ! command -v clang >/dev/null 2>&1 &&
+        [ "$CAN_APT" = 1 ]; then
+        apt_install gcc-aarch64-linux-gnu || true
+      fi
       build_arm RNATS_ARM64_BIN aarch64-unknown-linux-musl
     else
       echo "test.sh: the Rust standard library for aarch64-unknown-linux-musl could not be" \
