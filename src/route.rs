@@ -58,6 +58,8 @@ fn route_nonce() -> [u8; 15] {
     out
 }
 
+/// The key of this server's own interest (`local_interest`): the subject,
+/// and the queue after a blank.
 fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
     match queue {
         None => subject.into(),
@@ -255,20 +257,20 @@ impl Server {
                 self.mark_close(slot, CloseReason::ParseError);
                 false
             }
-            RouteOp::Sub { account, subject, queue } => {
+            RouteOp::Sub { account, subject, queue, key } => {
                 // Interest counts from CONNECT on (Go takes it before the
                 // peer's INFO); `+OK` only for interest taken.
                 if account == GLOBAL_ACCOUNT
                     && self.conns[slot].route().is_some_and(|r| r.registered || r.connect_seen)
-                    && self.remote_sub(slot, subject, queue)
+                    && self.remote_sub(slot, key, subject, queue)
                 {
                     self.route_ok(slot);
                 }
                 true
             }
-            RouteOp::Unsub { account, subject, queue } => {
+            RouteOp::Unsub { account, key, .. } => {
                 if account == GLOBAL_ACCOUNT {
-                    self.remote_unsub(slot, subject, queue);
+                    self.remote_unsub(slot, key);
                     self.route_ok(slot);
                 }
                 true
@@ -565,17 +567,19 @@ impl Server {
         }
     }
 
-    /// Takes a peer's interest; false (after the -ERR) for an invalid subject.
-    pub fn remote_sub(&mut self, slot: usize, subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
+    /// Takes a peer's interest, named by `key` (the RS+ arguments as sent,
+    /// see [`RouteOp::Sub`]): as in Go, the same text again only updates a
+    /// queue weight, and text spelled differently is another interest.
+    /// False (after the -ERR) for an invalid subject.
+    pub fn remote_sub(&mut self, slot: usize, key: &[u8], subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
         if !rnats_protocol::subject::is_valid_subject(subject) {
             self.send_err(slot, "Invalid Subscription");
             return false;
         }
-        let key = interest_key(subject, queue.map(|(q, _)| q));
         let conn = &mut self.conns[slot];
         let cid = conn.cid;
         let Some(r) = conn.route_mut() else { return false };
-        if let Some(existing) = r.remote_subs.get(&key) {
+        if let Some(existing) = r.remote_subs.get(key) {
             if let Some((_, w)) = queue {
                 existing.weight.set(w);
             }
@@ -587,22 +591,23 @@ impl Server {
             owner: Owner::Route,
             subject: subject.into(),
             queue: queue.map(|(q, _)| q.into()),
-            sid: key.clone(),
+            sid: key.into(),
             max: Cell::new(0),
             delivered: Cell::new(0),
             weight: Cell::new(queue.map_or(1, |(_, w)| w)),
         });
-        r.remote_subs.insert(key, sub.clone());
+        r.remote_subs.insert(key.into(), sub.clone());
         self.sublist.insert(sub);
         true
     }
 
-    pub fn remote_unsub(&mut self, slot: usize, subject: &[u8], queue: Option<&[u8]>) {
-        let key = interest_key(subject, queue);
+    /// Drops the peer's interest whose RS+ arguments read exactly `key`
+    /// (Go's rule: an RS- spelled otherwise removes nothing).
+    pub fn remote_unsub(&mut self, slot: usize, key: &[u8]) {
         let Some(r) = self.conns[slot].route_mut() else {
             return;
         };
-        if let Some(sub) = r.remote_subs.remove(&key) {
+        if let Some(sub) = r.remote_subs.remove(key) {
             self.sublist.remove(&sub);
         }
     }

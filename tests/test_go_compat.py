@@ -743,3 +743,42 @@ def test_no_auth_user_is_not_assumed_for_a_password_alone(oracle, launch, tmp_pa
     c = Client(srv.port)
     c.send(b'CONNECT {"verbose":false,"pass":"x"}\r\nPING\r\n')
     assert c.read_until_closed() == b"-ERR 'Authorization Violation'\r\n"
+
+
+# ---------------------------------------------------------------------------
+# 12. Route interest and messages, as Go orders and names them
+# ---------------------------------------------------------------------------
+
+def _fake_peer(srv, server_id="NFAKEROUTEPEER"):
+    r = FakeRoute(srv.cluster_port)
+    r.handshake("X", dynamic=False, server_id=server_id)
+    r.pong()
+    return r
+
+
+def _routed(r, c, subject):
+    """Publishes on ``subject`` from client ``c``: the RMSG lines the fake
+    route gets for it."""
+    c.send(b"PUB " + subject + b" 2\r\nhi\r\n")
+    c.ping()
+    return [l for l in r.pong() if l.startswith(b"RMSG")]
+
+
+def test_route_interest_is_named_by_its_text(oracle, launch):
+    """Go keys a route's interest by the RS+ arguments as sent (blanks kept,
+    the weight and the byte before it cut off): an RS- spelled with other
+    blanks removes nothing, one spelled the same removes it."""
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    r = _fake_peer(srv)
+    c = Client(srv.port)
+    c.connect(pedantic=False)
+    r.send(b"RS+ $G  w.*\r\nRS+ $G a.b q 2 \r\n")
+    r.pong()
+    r.send(b"RS- $G w.*\r\nRS- $G a.b q\r\n")
+    r.pong()
+    assert _routed(r, c, b"w.x") == [b"RMSG $G w.x 2\r\n"]
+    assert _routed(r, c, b"a.b") == [b"RMSG $G a.b | q 2\r\n"]
+    r.send(b"RS- $G  w.*\r\nRS- $G a.b q \n")
+    r.pong()
+    assert _routed(r, c, b"w.x") == []
+    assert _routed(r, c, b"a.b") == []
