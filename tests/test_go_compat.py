@@ -782,3 +782,22 @@ def test_route_interest_is_named_by_its_text(oracle, launch):
     r.pong()
     assert _routed(r, c, b"w.x") == []
     assert _routed(r, c, b"a.b") == []
+
+
+def test_auto_unsubscribe_leaves_routes_before_the_message(oracle, launch):
+    """A subscription that a message takes to its auto-unsubscribe limit is
+    announced gone (RS-) before that message is forwarded to a route."""
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    r = _fake_peer(srv)
+    c = Client(srv.port)
+    c.connect(pedantic=False)
+    c.send(b"SUB a.b.c 1\r\nUNSUB 1 1\r\n")
+    c.ping()
+    assert [l for l in r.pong() if l.startswith(b"RS")] == [b"RS+ $G a.b.c\r\n"]
+    r.send(b"RS+ $G a.*.c\r\n")
+    r.pong()
+    p = Client(srv.port)
+    p.connect(pedantic=False)
+    p.send(b"PUB a.b.c 2\r\nhi\r\n")
+    p.ping()
+    assert r.pong() == [b"RS- $G a.b.c\r\n", b"RMSG $G a.b.c 2\r\n", b"hi\r\n"]
