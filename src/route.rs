@@ -389,15 +389,21 @@ impl Server {
         false
     }
 
-    /// Closes every route connection but `keep` (after a cluster name change).
-    /// Each leaves the route table at once, as in Go, so its client URLs go
-    /// (and clients hear of the new cluster name) before anything else happens.
+    /// Closes every registered route but `keep` (after a cluster name
+    /// change). Each leaves the route table at once, as in Go, so its client
+    /// URLs go (and clients hear of the new cluster name) before anything
+    /// else happens. Route connections not registered yet stay, as in Go:
+    /// their peer's CONNECT or INFO is checked against the new name.
     pub fn close_other_routes(&mut self, keep: usize) {
-        let others: Vec<usize> =
-            self.conns.iter().filter(|(i, c)| *i != keep && c.route().is_some()).map(|(i, _)| i).collect();
+        let others: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(i, c)| *i != keep && c.route().is_some_and(|r| r.registered))
+            .map(|(i, _)| i)
+            .collect();
         for slot in others {
             self.mark_close(slot, CloseReason::ClusterNameConflict);
-            let Some(id) = self.conns[slot].route().filter(|r| r.registered).map(|r| r.remote_id.clone()) else {
+            let Some(id) = self.conns[slot].route().map(|r| r.remote_id.clone()) else {
                 continue;
             };
             if let Some(c) = self.cluster.as_mut() {

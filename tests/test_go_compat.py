@@ -207,6 +207,21 @@ def test_adopting_a_name_drops_other_routes(oracle, launch):
     assert second.pong() is not None
 
 
+
+def test_adopting_a_name_keeps_routes_not_registered(oracle, launch):
+    """Only registered routes are closed when the name changes: a route
+    connection whose peer has not identified itself yet stays, and its
+    CONNECT is then checked against the adopted name."""
+    srv = cluster_server(launch, oracle[1])
+    waiting = FakeRoute(srv.cluster_port)
+    second = FakeRoute(srv.cluster_port)
+    second.handshake(BIG, dynamic=False, server_id="NSECONDPEER")
+    assert not any(l.startswith(b"-ERR") for l in second.pong())
+    assert client_info_cluster(srv) == BIG
+    connect, _ = _peer("NWAITINGPEER", BIG, [])
+    waiting.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
+    assert waiting.pong() == []
+
 def _route_raw(port, connect, info):
     r = FakeRoute(port)
     r.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
