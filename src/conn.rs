@@ -291,7 +291,8 @@ pub struct RouteState {
     /// The peer's first INFO, kept to gossip it to other peers.
     pub info: Option<Value>,
     pub connect_urls: Vec<String>,
-    /// Remote interest keyed by `subject` or `subject queue`.
+    /// Remote interest keyed by its RS+ arguments as sent (Go's key: `$G
+    /// subject`, `$G subject queue`, blanks as the peer wrote them).
     pub remote_subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
     /// When the oldest unanswered PING was queued.
     pub ping_sent: Option<Instant>,

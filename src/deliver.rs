@@ -176,6 +176,12 @@ impl Server {
                 }
             }
         }
+        // A subscription this message took to its auto-unsubscribe limit
+        // leaves before the message goes to the routes: Go announces the
+        // RS- as it delivers and forwards to routes last.
+        for sub in expired {
+            self.remove_client_sub(&sub);
+        }
         for &(slot, cid) in &sends {
             delivered |= self.forward_to_route(slot, cid, m, &picks);
         }
@@ -183,10 +189,6 @@ impl Server {
         picks.clear();
         self.route_sends = sends;
         self.route_qpicks = picks;
-        drop(result);
-        for sub in expired {
-            self.remove_client_sub(&sub);
-        }
         delivered
     }
 

@@ -58,6 +58,8 @@ fn route_nonce() -> [u8; 15] {
     out
 }
 
+/// The key of this server's own interest (`local_interest`): the subject,
+/// and the queue after a blank.
 fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
     match queue {
         None => subject.into(),
@@ -259,20 +261,20 @@ impl Server {
                 self.mark_close(slot, CloseReason::ParseError);
                 false
             }
-            RouteOp::Sub { account, subject, queue } => {
+            RouteOp::Sub { account, subject, queue, key } => {
                 // Interest counts from CONNECT on (Go takes it before the
                 // peer's INFO); `+OK` only for interest taken.
                 if account == GLOBAL_ACCOUNT
                     && self.conns[slot].route().is_some_and(|r| r.registered || r.connect_seen)
-                    && self.remote_sub(slot, subject, queue)
+                    && self.remote_sub(slot, key, subject, queue)
                 {
                     self.route_ok(slot);
                 }
                 true
             }
-            RouteOp::Unsub { account, subject, queue } => {
+            RouteOp::Unsub { account, key, .. } => {
                 if account == GLOBAL_ACCOUNT {
-                    self.remote_unsub(slot, subject, queue);
+                    self.remote_unsub(slot, key);
                     self.route_ok(slot);
                 }
                 true
@@ -391,15 +393,21 @@ impl Server {
         false
     }
 
-    /// Closes every route connection but `keep` (after a cluster name change).
-    /// Each leaves the route table at once, as in Go, so its client URLs go
-    /// (and clients hear of the new cluster name) before anything else happens.
+    /// Closes every registered route but `keep` (after a cluster name
+    /// change). Each leaves the route table at once, as in Go, so its client
+    /// URLs go (and clients hear of the new cluster name) before anything
+    /// else happens. Route connections not registered yet stay, as in Go:
+    /// their peer's CONNECT or INFO is checked against the new name.
     pub fn close_other_routes(&mut self, keep: usize) {
-        let others: Vec<usize> =
-            self.conns.iter().filter(|(i, c)| *i != keep && c.route().is_some()).map(|(i, _)| i).collect();
+        let others: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(i, c)| *i != keep && c.route().is_some_and(|r| r.registered))
+            .map(|(i, _)| i)
+            .collect();
         for slot in others {
             self.mark_close(slot, CloseReason::ClusterNameConflict);
-            let Some(id) = self.conns[slot].route().filter(|r| r.registered).map(|r| r.remote_id.clone()) else {
+            let Some(id) = self.conns[slot].route().map(|r| r.remote_id.clone()) else {
                 continue;
             };
             if let Some(c) = self.cluster.as_mut() {
@@ -569,17 +577,19 @@ impl Server {
         }
     }
 
-    /// Takes a peer's interest; false (after the -ERR) for an invalid subject.
-    pub fn remote_sub(&mut self, slot: usize, subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
+    /// Takes a peer's interest, named by `key` (the RS+ arguments as sent,
+    /// see [`RouteOp::Sub`]): as in Go, the same text again only updates a
+    /// queue weight, and text spelled differently is another interest.
+    /// False (after the -ERR) for an invalid subject.
+    pub fn remote_sub(&mut self, slot: usize, key: &[u8], subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
         if !rnats_protocol::subject::is_valid_subject(subject) {
             self.send_err(slot, "Invalid Subscription");
             return false;
         }
-        let key = interest_key(subject, queue.map(|(q, _)| q));
         let conn = &mut self.conns[slot];
         let cid = conn.cid;
         let Some(r) = conn.route_mut() else { return false };
-        if let Some(existing) = r.remote_subs.get(&key) {
+        if let Some(existing) = r.remote_subs.get(key) {
             if let Some((_, w)) = queue {
                 existing.weight.set(w);
             }
@@ -591,22 +601,23 @@ impl Server {
             owner: Owner::Route,
             subject: subject.into(),
             queue: queue.map(|(q, _)| q.into()),
-            sid: key.clone(),
+            sid: key.into(),
             max: Cell::new(0),
             delivered: Cell::new(0),
             weight: Cell::new(queue.map_or(1, |(_, w)| w)),
         });
-        r.remote_subs.insert(key, sub.clone());
+        r.remote_subs.insert(key.into(), sub.clone());
         self.sublist.insert(sub);
         true
     }
 
-    pub fn remote_unsub(&mut self, slot: usize, subject: &[u8], queue: Option<&[u8]>) {
-        let key = interest_key(subject, queue);
+    /// Drops the peer's interest whose RS+ arguments read exactly `key`
+    /// (Go's rule: an RS- spelled otherwise removes nothing).
+    pub fn remote_unsub(&mut self, slot: usize, key: &[u8]) {
         let Some(r) = self.conns[slot].route_mut() else {
             return;
         };
-        if let Some(sub) = r.remote_subs.remove(&key) {
+        if let Some(sub) = r.remote_subs.remove(key) {
             self.sublist.remove(&sub);
         }
     }

@@ -207,6 +207,21 @@ def test_adopting_a_name_drops_other_routes(oracle, launch):
     assert second.pong() is not None
 
 
+
+def test_adopting_a_name_keeps_routes_not_registered(oracle, launch):
+    """Only registered routes are closed when the name changes: a route
+    connection whose peer has not identified itself yet stays, and its
+    CONNECT is then checked against the adopted name."""
+    srv = cluster_server(launch, oracle[1])
+    waiting = FakeRoute(srv.cluster_port)
+    second = FakeRoute(srv.cluster_port)
+    second.handshake(BIG, dynamic=False, server_id="NSECONDPEER")
+    assert not any(l.startswith(b"-ERR") for l in second.pong())
+    assert client_info_cluster(srv) == BIG
+    connect, _ = _peer("NWAITINGPEER", BIG, [])
+    waiting.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
+    assert waiting.pong() == []
+
 def _route_raw(port, connect, info):
     r = FakeRoute(port)
     r.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\n")
@@ -740,3 +755,61 @@ def test_no_auth_user_is_not_assumed_for_a_password_alone(oracle, launch, tmp_pa
     c = Client(srv.port)
     c.send(b'CONNECT {"verbose":false,"pass":"x"}\r\nPING\r\n')
     assert c.read_until_closed() == b"-ERR 'Authorization Violation'\r\n"
+
+
+# ---------------------------------------------------------------------------
+# 12. Route interest and messages, as Go orders and names them
+# ---------------------------------------------------------------------------
+
+def _fake_peer(srv, server_id="NFAKEROUTEPEER"):
+    r = FakeRoute(srv.cluster_port)
+    r.handshake("X", dynamic=False, server_id=server_id)
+    r.pong()
+    return r
+
+
+def _routed(r, c, subject):
+    """Publishes on ``subject`` from client ``c``: the RMSG lines the fake
+    route gets for it."""
+    c.send(b"PUB " + subject + b" 2\r\nhi\r\n")
+    c.ping()
+    return [l for l in r.pong() if l.startswith(b"RMSG")]
+
+
+def test_route_interest_is_named_by_its_text(oracle, launch):
+    """Go keys a route's interest by the RS+ arguments as sent (blanks kept,
+    the weight and the byte before it cut off): an RS- spelled with other
+    blanks removes nothing, one spelled the same removes it."""
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    r = _fake_peer(srv)
+    c = Client(srv.port)
+    c.connect(pedantic=False)
+    r.send(b"RS+ $G  w.*\r\nRS+ $G a.b q 2 \r\n")
+    r.pong()
+    r.send(b"RS- $G w.*\r\nRS- $G a.b q\r\n")
+    r.pong()
+    assert _routed(r, c, b"w.x") == [b"RMSG $G w.x 2\r\n"]
+    assert _routed(r, c, b"a.b") == [b"RMSG $G a.b | q 2\r\n"]
+    r.send(b"RS- $G  w.*\r\nRS- $G a.b q \n")
+    r.pong()
+    assert _routed(r, c, b"w.x") == []
+    assert _routed(r, c, b"a.b") == []
+
+
+def test_auto_unsubscribe_leaves_routes_before_the_message(oracle, launch):
+    """A subscription that a message takes to its auto-unsubscribe limit is
+    announced gone (RS-) before that message is forwarded to a route."""
+    srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
+    r = _fake_peer(srv)
+    c = Client(srv.port)
+    c.connect(pedantic=False)
+    c.send(b"SUB a.b.c 1\r\nUNSUB 1 1\r\n")
+    c.ping()
+    assert [l for l in r.pong() if l.startswith(b"RS")] == [b"RS+ $G a.b.c\r\n"]
+    r.send(b"RS+ $G a.*.c\r\n")
+    r.pong()
+    p = Client(srv.port)
+    p.connect(pedantic=False)
+    p.send(b"PUB a.b.c 2\r\nhi\r\n")
+    p.ping()
+    assert r.pong() == [b"RS- $G a.b.c\r\n", b"RMSG $G a.b.c 2\r\n", b"hi\r\n"]

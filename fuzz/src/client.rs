@@ -81,7 +81,15 @@ impl Checks for ClientParser {
                 let mut out = Vec::new();
                 let queue = queue.map(|q| (q, 1 + subject.len() as u32));
                 write_rs_plus(&mut out, b"$G", subject, queue);
-                assert_eq!(parse_whole(RouteParser::default(), &out), RouteOp::Sub { account: b"$G", subject, queue });
+                let mut key = [&b"$G"[..], subject].join(&b' ');
+                if let Some((q, _)) = queue {
+                    key.push(b' ');
+                    key.extend_from_slice(q);
+                }
+                assert_eq!(
+                    parse_whole(RouteParser::default(), &out),
+                    RouteOp::Sub { account: b"$G", subject, queue, key: &key }
+                );
             }
             ClientOp::Err(text) => err_round_trip(unlimited(), text, |t| ClientOp::Err(t)),
             _ => {}

@@ -41,13 +41,15 @@ impl Checks for RouteParser {
             }
             // A+, A- and SUB: one line.
             RouteOp::Ignored => assert_eq!(f.len, body_start),
-            RouteOp::Sub { account, subject, queue } => {
+            RouteOp::Sub { account, subject, queue, key } => {
                 assert!(is_token(account) && is_token(subject));
                 assert!(queue.is_none_or(|(q, _)| is_token(q)));
+                assert!(within(line, key));
                 assert_eq!(f.len, body_start);
             }
-            RouteOp::Unsub { account, subject, queue } => {
+            RouteOp::Unsub { account, subject, queue, key } => {
                 assert!(is_token(account) && is_token(subject) && queue.is_none_or(is_token));
+                assert!(within(line, key) && key.starts_with(account));
                 assert_eq!(f.len, body_start);
             }
             RouteOp::Info(t) | RouteOp::Connect(t) | RouteOp::Err(t) => check_rest_of_line(f, body_start, t),
@@ -81,16 +83,35 @@ impl Checks for RouteParser {
                 let want = RouteMsg { queues: joined.as_deref(), ..m };
                 assert_eq!(g, want, "{:?} parsed back differently", String::from_utf8_lossy(&out));
             }
-            RouteOp::Sub { account, subject, queue } => {
+            // Written back with single blanks: the key is that text's.
+            RouteOp::Sub { account, subject, queue, .. } => {
                 write_rs_plus(&mut out, account, subject, queue);
-                assert_eq!(parse_whole(RouteParser::default(), &out), *op);
+                let key = canonical_key(account, subject, queue.map(|(q, _)| q));
+                assert_eq!(
+                    parse_whole(RouteParser::default(), &out),
+                    RouteOp::Sub { account, subject, queue, key: &key }
+                );
             }
-            RouteOp::Unsub { account, subject, queue } => {
+            RouteOp::Unsub { account, subject, queue, .. } => {
                 write_rs_minus(&mut out, account, subject, queue);
-                assert_eq!(parse_whole(RouteParser::default(), &out), *op);
+                let key = canonical_key(account, subject, queue);
+                assert_eq!(
+                    parse_whole(RouteParser::default(), &out),
+                    RouteOp::Unsub { account, subject, queue, key: &key }
+                );
             }
             RouteOp::Err(text) => err_round_trip(RouteParser::default(), text, |t| RouteOp::Err(t)),
             _ => {}
         }
     }
+}
+
+/// The key of an interest written with single blanks: `acc subj [queue]`.
+fn canonical_key(account: &[u8], subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let mut k = [account, subject].join(&b' ');
+    if let Some(q) = queue {
+        k.push(b' ');
+        k.extend_from_slice(q);
+    }
+    k
 }

@@ -45,12 +45,19 @@ pub enum RouteOp<'a> {
         account: &'a [u8],
         subject: &'a [u8],
         queue: Option<(&'a [u8], u32)>,
+        /// The interest's name as Go keys it: the arguments as sent, from
+        /// the account on (LS+: from the byte after the origin's first
+        /// blank), without the weight and the byte before it, blanks kept.
+        key: &'a [u8],
     },
     /// `RS- <acc> <subj> [<queue>]` (LS- alike).
     Unsub {
         account: &'a [u8],
         subject: &'a [u8],
         queue: Option<&'a [u8]>,
+        /// The arguments as sent, blanks kept: an RS- removes the interest
+        /// whose RS+ had exactly this [`RouteOp::Sub`] key.
+        key: &'a [u8],
     },
     Msg(RouteMsg<'a>),
     /// A+/A- (account interest, only sent to peers that asked) and client
@@ -237,13 +244,24 @@ impl RouteParser {
                 // LS+ (interest that came from a leaf node) names its origin first.
                 let o = usize::from(verb == Verb::LsPlus);
                 let (account, subject) = (span_of(line, t.at(o)), span_of(line, t.at(o + 1)));
+                // Go keys the interest by the text of its arguments, cut by
+                // lengths: after the origin and one byte, before the weight
+                // and one byte (whatever blanks surround them).
+                let (args_start, origin_len) = (t.at(0).0 as usize, t.at(0).1 as usize);
+                let key_start = args_start + o * (origin_len + 1);
                 match t.count - o.min(t.count) {
-                    2 => done(RouteOp::Sub { account, subject, queue: None }),
+                    2 => {
+                        let key = line.get(key_start..).unwrap_or_default();
+                        done(RouteOp::Sub { account, subject, queue: None, key })
+                    }
                     4 => {
                         // A weight that is not a size counts as 0: no
                         // member over there to pick (Go's reading).
-                        let w = parse_size(span_of(line, t.at(o + 3))).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
-                        done(RouteOp::Sub { account, subject, queue: Some((span_of(line, t.at(o + 2)), w)) })
+                        let weight = span_of(line, t.at(o + 3));
+                        let w = parse_size(weight).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
+                        let key_end = line.len().saturating_sub(weight.len() + 1);
+                        let key = line.get(key_start..key_end).unwrap_or_default();
+                        done(RouteOp::Sub { account, subject, queue: Some((span_of(line, t.at(o + 2)), w)), key })
                     }
                     _ => Err(ParseError::BadArgs),
                 }
@@ -251,9 +269,10 @@ impl RouteParser {
             Verb::RsMinus | Verb::LsMinus => {
                 let t = Tokens::split(line, args_at);
                 let (account, subject) = (span_of(line, t.at(0)), span_of(line, t.at(1)));
+                let key = line.get(t.at(0).0 as usize..).unwrap_or_default();
                 match t.count {
-                    2 => done(RouteOp::Unsub { account, subject, queue: None }),
-                    3 => done(RouteOp::Unsub { account, subject, queue: Some(span_of(line, t.at(2))) }),
+                    2 => done(RouteOp::Unsub { account, subject, queue: None, key }),
+                    3 => done(RouteOp::Unsub { account, subject, queue: Some(span_of(line, t.at(2))), key }),
                     _ => Err(ParseError::BadArgs),
                 }
             }
@@ -370,13 +389,41 @@ mod tests {
         assert_eq!(
             ok(b"RS+ $G foo\r\nRS+ $G bar q1 2\r\nRS- $G foo\r\nrs- $G bar q1\r\nLS+ c $G x\r\nA+ x\r\n"),
             vec![
-                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: None }),
-                s(RouteOp::Sub { account: b"$G", subject: b"bar", queue: Some((b"q1", 2)) }),
-                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None }),
-                s(RouteOp::Unsub { account: b"$G", subject: b"bar", queue: Some(b"q1") }),
-                s(RouteOp::Sub { account: b"$G", subject: b"x", queue: None }),
+                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo" }),
+                s(RouteOp::Sub { account: b"$G", subject: b"bar", queue: Some((b"q1", 2)), key: b"$G bar q1" }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo" }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"bar", queue: Some(b"q1"), key: b"$G bar q1" }),
+                s(RouteOp::Sub { account: b"$G", subject: b"x", queue: None, key: b"$G x" }),
                 s(RouteOp::Ignored),
             ]
+        );
+    }
+
+    /// The key keeps the blanks as sent and is cut by lengths as Go cuts
+    /// it: an RS- names the interest only when spelled like its RS+.
+    #[test]
+    fn interest_keys_keep_the_text_as_sent() {
+        let key = |input: &[u8]| ok(input).concat();
+        let k = |op: RouteOp| format!("{op:?}");
+        assert_eq!(
+            key(b"RS+ $G  a.b.c  rq1  2\r\n"),
+            k(RouteOp::Sub { account: b"$G", subject: b"a.b.c", queue: Some((b"rq1", 2)), key: b"$G  a.b.c  rq1 " })
+        );
+        assert_eq!(
+            key(b"RS+\t$G foo q 1  \r\n"),
+            k(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 1)), key: b"$G foo q 1" })
+        );
+        assert_eq!(
+            key(b"RS+ $G w.* \r\n"),
+            k(RouteOp::Sub { account: b"$G", subject: b"w.*", queue: None, key: b"$G w.* " })
+        );
+        assert_eq!(
+            key(b"RS- $G w.* \n"),
+            k(RouteOp::Unsub { account: b"$G", subject: b"w.*", queue: None, key: b"$G w.* " })
+        );
+        assert_eq!(
+            key(b"LS+ C1  $G foo q 1\r\n"),
+            k(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 1)), key: b" $G foo q" })
         );
     }
 
@@ -424,8 +471,8 @@ mod tests {
         assert_eq!(
             ok(b"LS+ c $G foo q 2\r\nLS- $G foo q\r\n"),
             vec![
-                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 2)) }),
-                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q") }),
+                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 2)), key: b"$G foo q" }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q"), key: b"$G foo q" }),
             ]
         );
     }
@@ -479,7 +526,7 @@ mod tests {
             ok(b"RMSG $G foo + r.1 2\r\nhi\r\nHMSG $G foo + r.1 2 4\r\nhiab\r\n"),
             vec![msg(Some(b"r.1"), None, b"hi"), msg(Some(b"r.1"), Some(2), b"hiab")]
         );
-        let sub = |w| s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", w)) });
+        let sub = |w| s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", w)), key: b"$G foo q" });
         assert_eq!(
             ok(b"RS+ $G foo q -1\r\nRS+ $G foo q 9999999999\r\nRS+ $G foo q 0\r\n"),
             vec![sub(0), sub(0), sub(0)]

@@ -5,6 +5,8 @@ import os
 import re
 import tomllib
 
+from dt_core import step_writes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALLOWLIST_PATH = os.path.join(HERE, "allowlist.toml")
 README_PATH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "README.md")
@@ -12,6 +14,9 @@ README_SECTION = "## Known differences from the Go server"
 README_ID_RE = re.compile(r"\(difftest allowlist: `([a-z0-9-]+)`\)")
 
 RULES = ("drop-ops", "collapse-repeats", "none")
+
+# Server ids are 56 characters: what a ``{{SELF_ID}}`` placeholder becomes.
+SELF_ID_STAND_IN = b"N" * 56
 
 
 class AllowlistError(ValueError):
@@ -26,12 +31,17 @@ class Allowlist:
         self._skips = []
         self._skip_alls = []
         self._route_start_skips = []
+        self._beyond_skips = []
         for e in entries:
             if e.get("skip_sent"):
                 self._skips.append((e["id"], re.compile(e["skip_sent"].encode("latin-1"))))
-            if e.get("skip_sent_all"):
+            for group in skip_sent_all_groups(e):
                 self._skip_alls.append((e["id"], [re.compile(r.encode("latin-1"))
-                                                  for r in e["skip_sent_all"]]))
+                                                  for r in group]))
+            if e.get("skip_sent_beyond"):
+                b = e["skip_sent_beyond"]
+                self._beyond_skips.append((e["id"], re.compile(b["pattern"].encode("latin-1")),
+                                           int(b["bytes"]), set(b["conns"])))
             if e.get("skip_route_start"):
                 self._route_start_skips.append(
                     (e["id"], re.compile(e["skip_route_start"].encode("latin-1"))))
@@ -53,6 +63,10 @@ class Allowlist:
         for ident, rxs in self._skip_alls:
             if all(any(rx.search(w) for w in writes) for rx in rxs):
                 return ident
+        if self._beyond_skips:
+            ident = self._beyond_reason(scenario)
+            if ident:
+                return ident
         for step in scenario.steps:
             if step.kind == "open" and step.conn_kind == "route":
                 route_conns.add(step.conn)
@@ -69,6 +83,25 @@ class Allowlist:
                         return ident
         return None
 
+    def _beyond_reason(self, scenario):
+        """The id of the entry whose ``skip_sent_beyond`` pattern matches a
+        write, on a connection of one of its kinds, with the match ending
+        more than its ``bytes`` into that write."""
+        kinds = {}
+        for step in scenario.steps:
+            if step.kind == "open":
+                kinds[step.conn] = step.conn_kind or "client"
+            if step.kind != "send":
+                continue
+            writes = step_writes(step, lambda d: d.replace(b"{{SELF_ID}}", SELF_ID_STAND_IN))
+            for ident, rx, limit, conns in self._beyond_skips:
+                if kinds.get(step.conn, "client") not in conns:
+                    continue
+                for w in writes:
+                    if any(m.end() > limit for m in rx.finditer(w)):
+                        return ident
+        return None
+
     def apply_ops(self, ops, kind):
         out = []
         for op in ops:
@@ -79,6 +112,15 @@ class Allowlist:
                 continue
             out.append(op)
         return out
+
+
+def skip_sent_all_groups(entry):
+    """An entry's ``skip_sent_all``: one list of regexes, or a list of such
+    lists (each a separate condition)."""
+    groups = entry.get("skip_sent_all") or []
+    if groups and all(isinstance(g, str) for g in groups):
+        return [groups]
+    return groups
 
 
 def load(path=ALLOWLIST_PATH):
@@ -96,6 +138,15 @@ def load(path=ALLOWLIST_PATH):
             raise AllowlistError("allowlist entry %r: drop-ops needs a pattern" % e["id"])
         if e["rule"] == "collapse-repeats" and "op" not in e:
             raise AllowlistError("allowlist entry %r: collapse-repeats needs an op" % e["id"])
+        for group in skip_sent_all_groups(e):
+            if not group or not all(isinstance(r, str) for r in group):
+                raise AllowlistError("allowlist entry %r: skip_sent_all must be a list of "
+                                     "regexes or of lists of regexes" % e["id"])
+        b = e.get("skip_sent_beyond")
+        if b is not None and not (isinstance(b, dict) and isinstance(b.get("pattern"), str)
+                                  and isinstance(b.get("bytes"), int) and b.get("conns")):
+            raise AllowlistError("allowlist entry %r: skip_sent_beyond needs pattern, bytes "
+                                 "and conns" % e["id"])
         if e["id"] in seen:
             raise AllowlistError("allowlist id %r appears twice" % e["id"])
         seen.add(e["id"])

@@ -15,6 +15,7 @@ the nodes report in /varz need not agree: Go 2.9.10 itself can end up with a
 full mesh whose members show different generated names.)
 """
 
+import collections
 import itertools
 import json
 import os
@@ -31,14 +32,24 @@ MESH_TIMEOUT = 25.0
 STABLE = 1.5
 
 
+# Ports handed out recently: the kernel may offer a port again as soon as
+# the probing socket is closed, and the three nodes of a formation take
+# their ports before any of them binds.
+_recent_ports = collections.deque(maxlen=256)
+
+
 def free_ports(n):
-    socks = []
+    socks, ports = [], []
     try:
-        for _ in range(n):
+        while len(ports) < n:
             s = socket.socket()
             s.bind((HOST, 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            p = s.getsockname()[1]
+            if p not in _recent_ports:
+                ports.append(p)
+                _recent_ports.append(p)
+        return ports
     finally:
         for s in socks:
             s.close()

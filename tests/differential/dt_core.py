@@ -390,6 +390,18 @@ class Observation:
         self.sortable = {}        # idx -> set of segment numbers (PONG-delimited)
 
 
+def step_writes(step, substitute):
+    """The writes a send step makes, in order: its ops (placeholders replaced
+    by ``substitute``), then a PING unless an op leaves the parser waiting,
+    cut at the step's split points.  Each write is read by the server before
+    the next one is sent."""
+    data = substitute(b"".join(op.data for op in step.ops))
+    if not any(op.end == "hang" for op in step.ops):
+        data += b"PING\r\n"
+    cuts = [0] + [s for s in step.splits if 0 < s < len(data)] + [len(data)]
+    return [data[a:b] for a, b in zip(cuts, cuts[1:]) if a != b]
+
+
 class Player:
     def __init__(self, scenario, server, timing):
         self.scn = scenario
@@ -546,23 +558,19 @@ class Player:
     def send_step(self, no, c, step):
         if c.eof or c.closed_by_us or c.retired:
             return
-        data = self.substitute(b"".join(op.data for op in step.ops))
         owed = sum(op.pongs for op in step.ops)
         hang = any(op.end == "hang" for op in step.ops)
         if step.sortable and c.kind == "route":
             self.obs.sortable.setdefault(step.conn, set()).add(c.pongs_owed + 1)
         if not hang:
-            data += b"PING\r\n"
             owed += 1
-        cuts = [0] + [s for s in step.splits if 0 < s < len(data)] + [len(data)]
+        writes = step_writes(step, self.substitute)
         ok = True
-        for a, b in zip(cuts, cuts[1:]):
-            if a == b:
-                continue
-            if not c.send(data[a:b]):
+        for n, w in enumerate(writes):
+            if not c.send(w):
                 ok = False
                 break
-            if b != len(data):
+            if n + 1 != len(writes):
                 self.wait_read_by_server(c)
         c.pongs_owed += owed
         if hang:

@@ -324,7 +324,8 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
                 burst = any(op.data[:4].upper() == b"INFO" for op in ops)
                 # Go reads a client PUB/HPUB on a route differently when it
                 # spans reads (the held line is re-parsed as RMSG arguments):
-                # such steps are sent whole.
+                # such steps are sent whole (Go's own reads may still cut
+                # them; see the allowlist's route-pub-across-reads).
                 whole = any(op.data.split(b" ", 1)[0].upper() in (b"PUB", b"HPUB")
                             for op in ops)
                 splits = [] if whole else choose_splits(rng, data, ops)
