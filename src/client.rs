@@ -2,7 +2,6 @@
 //! (permissions, then the delivery path in `deliver`), SUB, UNSUB and
 //! PING/PONG, each in the Go server's order of checks and replies.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -493,11 +492,11 @@ impl Server {
     pub fn remove_client_sub(&mut self, sub: &Rc<Subscription>) {
         if let Some(c) = self.conns.get_mut(sub.slot).filter(|c| c.cid == sub.cid) {
             if let Some(cl) = c.client_mut() {
-                cl.subs.remove(&sub.sid);
+                cl.subs.remove(sub.sid());
             }
         }
         if self.sublist.remove(sub) {
-            self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
+            self.local_interest_changed(sub.subject(), sub.queue(), false);
         }
     }
 
@@ -529,23 +528,13 @@ impl Server {
             return;
         }
         let verbose = cl.opts.verbose;
-        if !cl.subs.contains_key(sid) {
+        if !cl.subs.contains(sid) {
             if !subject::is_valid_subject(subj) {
                 self.send_err(slot, "Invalid Subject");
                 return;
             }
-            let sub = Rc::new(Subscription {
-                slot,
-                cid,
-                owner: Owner::Client,
-                subject: subj.into(),
-                queue: queue.map(Into::into),
-                sid: sid.into(),
-                max: Cell::new(0),
-                delivered: Cell::new(0),
-                weight: Cell::new(1),
-            });
-            cl.subs.insert(sid.into(), sub.clone());
+            let sub = Rc::new(Subscription::new(slot, cid, Owner::Client, subj, queue, sid));
+            cl.subs.insert(sub.clone());
             self.sublist.insert(sub);
             self.local_interest_changed(subj, queue, true);
         }
@@ -563,7 +552,7 @@ impl Server {
                 _ => {
                     cl.subs.remove(sid);
                     if self.sublist.remove(&sub) {
-                        self.local_interest_changed(&sub.subject, sub.queue.as_deref(), false);
+                        self.local_interest_changed(sub.subject(), sub.queue(), false);
                     }
                 }
             }

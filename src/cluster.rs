@@ -553,7 +553,7 @@ impl Server {
     /// Called when a route connection is removed.
     pub fn route_closed(&mut self, slot: usize, c: &mut Conn, reason: CloseReason) {
         let Role::Route(r) = &mut c.role else { return };
-        for (_, sub) in r.remote_subs.drain() {
+        for sub in r.remote_subs.drain() {
             self.sublist.remove(&sub);
         }
         if !c.quiet_close {

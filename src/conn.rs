@@ -19,8 +19,7 @@ use rnats_protocol::json::Value;
 use rnats_protocol::route::RouteParser;
 use rnats_protocol::ParseError;
 
-use crate::hash::FxHashMap;
-use crate::sublist::Subscription;
+use crate::sublist::SidIndex;
 
 /// What kind of peer a connection serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +239,7 @@ pub struct ClientState {
     pub replies: Option<Box<crate::auth::Replies>>,
     pub lang: String,
     pub version: String,
-    pub subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+    pub subs: SidIndex,
     /// Pedantic mode: the subject of the PUB whose payload is still coming
     /// has been checked already (when its line was read, as Go does).
     pub pub_subject_checked: bool,
@@ -262,7 +261,7 @@ impl ClientState {
             replies: None,
             lang: String::new(),
             version: String::new(),
-            subs: FxHashMap::default(),
+            subs: SidIndex::default(),
             pub_subject_checked: false,
         }
     }
@@ -293,7 +292,7 @@ pub struct RouteState {
     pub connect_urls: Vec<String>,
     /// Remote interest keyed by its RS+ arguments as sent (Go's key: `$G
     /// subject`, `$G subject queue`, blanks as the peer wrote them).
-    pub remote_subs: FxHashMap<Box<[u8]>, Rc<Subscription>>,
+    pub remote_subs: SidIndex,
     /// When the oldest unanswered PING was queued.
     pub ping_sent: Option<Instant>,
     /// The last round trip measured, PING to PONG.

@@ -400,13 +400,13 @@ impl Server {
             let Role::Client(cl) = &mut c.role else { return };
             // Interest leaves per subject and queue in one step.
             let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
-            for (_, sub) in cl.subs.drain() {
+            for sub in cl.subs.drain() {
                 self.sublist.remove(&sub);
                 gone.push(sub);
             }
-            gone.sort_by(|a, b| (&a.subject, &a.queue).cmp(&(&b.subject, &b.queue)));
-            for run in gone.chunk_by(|a, b| a.subject == b.subject && a.queue == b.queue) {
-                self.local_interest_delta(&run[0].subject, run[0].queue.as_deref(), -(run.len() as i64));
+            gone.sort_by(|a, b| (a.subject(), a.queue()).cmp(&(b.subject(), b.queue())));
+            for run in gone.chunk_by(|a, b| a.subject() == b.subject() && a.queue() == b.queue()) {
+                self.local_interest_delta(run[0].subject(), run[0].queue(), -(run.len() as i64));
             }
             log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
         } else if matches!(c.role, Role::Route(_)) {

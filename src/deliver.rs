@@ -117,7 +117,7 @@ impl Server {
         for group in &result.qsubs {
             let n = group.len();
             if let Origin::Route { queues } = origin {
-                let name = group[0].queue.as_deref().unwrap_or_default();
+                let name = group[0].queue().unwrap_or_default();
                 if !queues.is_some_and(|q| q.split(|b| matches!(b, b' ' | b'\t')).any(|x| x == name)) {
                     continue;
                 }
@@ -209,7 +209,7 @@ impl Server {
             _ => (None, m.body()),
         };
         let before = c.out.len();
-        let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue.as_deref());
+        let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue());
         encode::write_rmsg(&mut c.out, GLOBAL_ACCOUNT, m.subject, m.reply, &mut queues, hdr, body);
         let max_pending = self.opts.max_pending;
         if account(c, slot, before, body.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
@@ -256,8 +256,8 @@ impl Server {
         }
         let before = out.len();
         match m.header_len {
-            Some(h) if cl.opts.headers => encode::write_hmsg(out, m.subject, &sub.sid, m.reply, h, m.payload),
-            _ => encode::write_msg(out, m.subject, &sub.sid, m.reply, m.body()),
+            Some(h) if cl.opts.headers => encode::write_hmsg(out, m.subject, sub.sid(), m.reply, h, m.payload),
+            _ => encode::write_msg(out, m.subject, sub.sid(), m.reply, m.body()),
         }
         sub.delivered.set(sub.delivered.get() + 1);
         if max > 0 && sub.delivered.get() >= max {
@@ -283,13 +283,13 @@ impl Server {
             return;
         };
         let c = &mut self.conns[slot];
-        encode::write_hmsg(&mut c.out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
+        encode::write_hmsg(&mut c.out, reply, sub.sid(), None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
         if trace_enabled() {
             log::trace!(
                 "{} - ->> [HMSG {} {} {} {}]",
                 c.prefix,
                 String::from_utf8_lossy(reply),
-                String::from_utf8_lossy(&sub.sid),
+                String::from_utf8_lossy(sub.sid()),
                 NO_RESPONDERS_HDR.len(),
                 NO_RESPONDERS_HDR.len()
             );
@@ -324,17 +324,9 @@ mod tests {
     use std::cell::Cell;
 
     fn member(owner: Owner, weight: u32) -> Rc<Subscription> {
-        Rc::new(Subscription {
-            slot: 0,
-            cid: 0,
-            owner,
-            subject: b"q"[..].into(),
-            queue: Some(b"g"[..].into()),
-            sid: b"1"[..].into(),
-            max: Cell::new(0),
-            delivered: Cell::new(0),
-            weight: Cell::new(weight),
-        })
+        let s = Subscription::new(0, 0, owner, b"q", Some(b"g"), b"1");
+        s.weight.set(weight);
+        Rc::new(s)
     }
 
     #[test]

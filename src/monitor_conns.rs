@@ -56,7 +56,7 @@ fn unix_nanos(t: SystemTime) -> u64 {
 
 /// Orders subscriptions by sid, as the monitoring lists show them.
 fn sort_by_sid(subs: &mut [std::rc::Rc<Subscription>]) {
-    subs.sort_unstable_by(|a, b| a.sid.cmp(&b.sid));
+    subs.sort_unstable_by(|a, b| a.sid().cmp(b.sid()));
 }
 
 fn last_activity_time(c: &Conn) -> SystemTime {
@@ -68,11 +68,11 @@ fn sub_detail(j: &mut JsonOut, s: &Subscription, account: bool) {
     if account {
         j.str("account", "$G");
     }
-    j.str("subject", &String::from_utf8_lossy(&s.subject));
-    if let Some(q) = &s.queue {
+    j.str("subject", &String::from_utf8_lossy(s.subject()));
+    if let Some(q) = s.queue() {
         j.str("qgroup", &String::from_utf8_lossy(q));
     }
-    j.str("sid", &String::from_utf8_lossy(&s.sid));
+    j.str("sid", &String::from_utf8_lossy(s.sid()));
     j.num("msgs", s.delivered.get());
     if s.max.get() > 0 {
         j.num("max", s.max.get());
@@ -94,7 +94,7 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
         _ => {
             j.open(Some("subscriptions_list"), b'[');
             for s in subs {
-                j.item_str(&String::from_utf8_lossy(&s.subject));
+                j.item_str(&String::from_utf8_lossy(s.subject()));
             }
             j.close(b']');
         }
@@ -182,9 +182,9 @@ impl ConnRow {
             .map(|s| {
                 std::mem::size_of::<Subscription>()
                     + 16
-                    + s.subject.len()
-                    + s.sid.len()
-                    + s.queue.as_ref().map_or(0, |q| q.len())
+                    + s.subject().len()
+                    + s.sid().len()
+                    + s.queue().map_or(0, |q| q.len())
                     + std::mem::size_of::<usize>()
             })
             .sum();
@@ -485,9 +485,9 @@ impl Server {
         let mut all: Vec<&std::rc::Rc<Subscription>> =
             self.conns.iter().filter_map(|(_, c)| c.client()).flat_map(|cl| cl.subs.values()).collect();
         if let Some(t) = test {
-            all.retain(|s| rnats_protocol::subject::matches(&s.subject, t.as_bytes()));
+            all.retain(|s| rnats_protocol::subject::matches(s.subject(), t.as_bytes()));
         }
-        all.sort_unstable_by(|a, b| (a.cid, &a.sid).cmp(&(b.cid, &b.sid)));
+        all.sort_unstable_by(|a, b| (a.cid, a.sid()).cmp(&(b.cid, b.sid())));
         let (max_fanout, avg_fanout) = self.sublist.cache_fanout();
         let mut j = JsonOut::new();
         j.open(None, b'{');
@@ -540,17 +540,14 @@ mod closed_tests {
             user: String::new(),
             subs: (0..subs)
                 .map(|i| {
-                    Rc::new(Subscription {
-                        slot: 0,
+                    Rc::new(Subscription::new(
+                        0,
                         cid,
-                        owner: crate::sublist::Owner::Client,
-                        subject: format!("some.subject.{i}").into_bytes().into(),
-                        queue: None,
-                        sid: i.to_string().into_bytes().into(),
-                        max: Cell::new(0),
-                        delivered: Cell::new(0),
-                        weight: Cell::new(1),
-                    })
+                        crate::sublist::Owner::Client,
+                        format!("some.subject.{i}").as_bytes(),
+                        None,
+                        i.to_string().as_bytes(),
+                    ))
                 })
                 .collect(),
         }
@@ -570,13 +567,13 @@ mod closed_tests {
         let mut c = ClosedConns::default();
         let budget = 64 * 1024;
         for cid in 0..50 {
-            c.push(row(cid, 500), 10_000, budget);
+            c.push(row(cid, 1000), 10_000, budget);
             assert!(c.bytes <= budget, "{} > {budget}", c.bytes);
         }
         assert!(c.len() >= 1 && c.len() < 50);
         let last = c.iter().last().expect("newest kept");
-        assert_eq!((last.cid, last.num_subs), (49, 500), "count of subscriptions stays true");
-        assert!(last.subs.len() < 500 && !last.subs.is_empty());
+        assert_eq!((last.cid, last.num_subs), (49, 1000), "count of subscriptions stays true");
+        assert!(last.subs.len() < 1000 && !last.subs.is_empty());
         assert_eq!(c.bytes, c.iter().map(ConnRow::approx_bytes).sum::<usize>());
         c.push(row(99, 0), 0, budget);
         assert_eq!(c.iter().last().map(|r| r.cid), Some(49), "max_closed_clients 0 keeps nothing new");

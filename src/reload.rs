@@ -155,12 +155,12 @@ impl Server {
             c.perms = perms.clone();
             let Some(sp) = perms.as_ref().and_then(|p| p.subscribe.clone()) else { continue };
             let revoked: Vec<_> =
-                c.subs.values().filter(|s| !sp.allows_subscribe(&s.subject, s.queue.as_deref())).cloned().collect();
+                c.subs.values().filter(|s| !sp.allows_subscribe(s.subject(), s.queue())).cloned().collect();
             for sub in revoked {
                 let text = format!(
                     "Permissions Violation for Subscription to {} (sid {})",
-                    crate::logging::go_quote(&sub.subject),
-                    crate::logging::go_quote(&sub.sid)
+                    crate::logging::go_quote(sub.subject()),
+                    crate::logging::go_quote(sub.sid())
                 );
                 self.send_err(slot, &text);
                 self.remove_client_sub(&sub);

@@ -4,7 +4,6 @@
 //! this server announces to its routes. Dialing, retries, gossip and the
 //! route table are the cluster manager's (`cluster.rs`).
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -595,18 +594,9 @@ impl Server {
             }
             return true;
         }
-        let sub = Rc::new(Subscription {
-            slot,
-            cid,
-            owner: Owner::Route,
-            subject: subject.into(),
-            queue: queue.map(|(q, _)| q.into()),
-            sid: key.into(),
-            max: Cell::new(0),
-            delivered: Cell::new(0),
-            weight: Cell::new(queue.map_or(1, |(_, w)| w)),
-        });
-        r.remote_subs.insert(key.into(), sub.clone());
+        let sub = Rc::new(Subscription::new(slot, cid, Owner::Route, subject, queue.map(|(q, _)| q), key));
+        sub.weight.set(queue.map_or(1, |(_, w)| w));
+        r.remote_subs.insert(sub.clone());
         self.sublist.insert(sub);
         true
     }

@@ -1,9 +1,15 @@
-//! The subject trie: which subscriptions match a published subject.
+//! Which subscriptions match a published subject.
 //!
-//! Each level maps a literal token to a node and has separate slots for the
-//! `*` and `>` wildcards. A node keeps plain subscriptions apart from queue
-//! subscriptions (grouped by queue name), so a match result can give every
-//! plain subscriber a copy and each queue group exactly one.
+//! Subscriptions on literal subjects (no `*` or `>` token) sit in one hash
+//! set keyed by their subject, so a literal is found with one lookup however
+//! deep it is; only wildcard subscriptions live in the token trie. Each level
+//! of the trie maps a literal token to a node and has separate slots for the
+//! `*` and `>` wildcards. Every node keeps plain subscriptions apart from
+//! queue subscriptions (grouped by queue name), so a match result can give
+//! every plain subscriber a copy and each queue group exactly one. A match
+//! lists its receivers in the order of Go's trie walk: the literal subject's
+//! own subscribers come after every wildcard match except a trailing `*`
+//! under the same literal prefix.
 //!
 //! Results for literal subjects are cached (bounded); inserting or removing a
 //! subscription drops the cached results it could change. A hit hands out a
@@ -11,13 +17,21 @@
 //! allocating, and the subject is cached only when it misses a second time
 //! shortly after: a working set larger than the cache (thousands of devices,
 //! each on its own subject) does not churn the cache with results used once.
+//!
+//! Memory per subscription is kept small for boxes holding hundreds of
+//! thousands of them: a subscription's subject, queue name and sid share one
+//! allocation, the literal set and the owners' sid indexes borrow their keys
+//! from the subscriptions, and a node with one subscriber stores it inline.
 
+use std::borrow::Borrow;
 use std::cell::Cell;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use rnats_protocol::subject;
 
-use crate::hash::FxHashMap;
+use crate::hash::{FxBuild, FxHashMap};
 
 /// Who receives messages for a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,15 +50,119 @@ pub struct Subscription {
     pub slot: usize,
     /// Connection id of the owner, guarding against slot reuse.
     pub cid: u64,
-    pub owner: Owner,
-    pub subject: Box<[u8]>,
-    pub queue: Option<Box<[u8]>>,
-    pub sid: Box<[u8]>,
+    /// Subject, queue name and sid, one after the other.
+    text: Box<[u8]>,
+    subject_len: usize,
+    /// Where the sid starts (the queue name, if any, ends there).
+    sid_start: usize,
     /// Auto-unsubscribe after this many deliveries (0 = never).
     pub max: Cell<u64>,
     pub delivered: Cell<u64>,
     /// Queue weight announced by a route (members of the group over there).
     pub weight: Cell<u32>,
+    pub owner: Owner,
+    has_queue: bool,
+}
+
+impl Subscription {
+    pub fn new(slot: usize, cid: u64, owner: Owner, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Self {
+        let q = queue.unwrap_or_default();
+        let mut text = Vec::with_capacity(subject.len() + q.len() + sid.len());
+        text.extend_from_slice(subject);
+        text.extend_from_slice(q);
+        text.extend_from_slice(sid);
+        Subscription {
+            slot,
+            cid,
+            text: text.into_boxed_slice(),
+            subject_len: subject.len(),
+            sid_start: subject.len() + q.len(),
+            max: Cell::new(0),
+            delivered: Cell::new(0),
+            weight: Cell::new(1),
+            owner,
+            has_queue: queue.is_some(),
+        }
+    }
+
+    #[inline]
+    pub fn subject(&self) -> &[u8] {
+        &self.text[..self.subject_len]
+    }
+
+    #[inline]
+    pub fn queue(&self) -> Option<&[u8]> {
+        self.has_queue.then(|| &self.text[self.subject_len..self.sid_start])
+    }
+
+    #[inline]
+    pub fn sid(&self) -> &[u8] {
+        &self.text[self.sid_start..]
+    }
+}
+
+/// A connection's subscriptions by sid (a client's sids, or a route's RS+
+/// keys), borrowing each key from its subscription.
+#[derive(Default)]
+pub struct SidIndex {
+    set: HashSet<BySid, FxBuild>,
+}
+
+struct BySid(Rc<Subscription>);
+
+impl Borrow<[u8]> for BySid {
+    fn borrow(&self) -> &[u8] {
+        self.0.sid()
+    }
+}
+
+impl Hash for BySid {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.sid().hash(h)
+    }
+}
+
+impl PartialEq for BySid {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.sid() == other.0.sid()
+    }
+}
+
+impl Eq for BySid {}
+
+impl SidIndex {
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    pub fn get(&self, sid: &[u8]) -> Option<&Rc<Subscription>> {
+        self.set.get(sid).map(|s| &s.0)
+    }
+
+    pub fn contains(&self, sid: &[u8]) -> bool {
+        self.set.contains(sid)
+    }
+
+    /// Adds `sub` under its sid unless that sid is taken.
+    pub fn insert(&mut self, sub: Rc<Subscription>) -> bool {
+        self.set.insert(BySid(sub))
+    }
+
+    pub fn remove(&mut self, sid: &[u8]) -> Option<Rc<Subscription>> {
+        self.set.take(sid).map(|s| s.0)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Rc<Subscription>> {
+        self.set.iter().map(|s| &s.0)
+    }
+
+    pub fn drain(&mut self) -> impl Iterator<Item = Rc<Subscription>> + '_ {
+        self.set.drain().map(|s| s.0)
+    }
 }
 
 /// Everything matching one subject.
@@ -66,30 +184,158 @@ impl MatchResult {
     }
 }
 
-/// Members of one queue group under one node.
-type QueueGroup = (Box<[u8]>, Vec<Rc<Subscription>>);
-
-#[derive(Default)]
-struct Node {
-    next: Option<Box<Level>>,
-    psubs: Vec<Rc<Subscription>>,
-    qsubs: Vec<QueueGroup>,
+/// The plain subscribers of a node: one inline, more in a vector.
+#[derive(Debug)]
+enum Plain {
+    Many(Vec<Rc<Subscription>>),
+    One(Rc<Subscription>),
 }
 
-impl Node {
-    fn is_empty(&self) -> bool {
-        self.psubs.is_empty() && self.qsubs.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
+impl Default for Plain {
+    fn default() -> Self {
+        Plain::Many(Vec::new())
+    }
+}
+
+impl Plain {
+    #[inline]
+    fn as_slice(&self) -> &[Rc<Subscription>] {
+        match self {
+            Plain::Many(v) => v,
+            Plain::One(s) => std::slice::from_ref(s),
+        }
     }
 
+    fn push(&mut self, sub: Rc<Subscription>) {
+        match self {
+            Plain::Many(v) if v.is_empty() => *self = Plain::One(sub),
+            Plain::Many(v) => v.push(sub),
+            Plain::One(first) => *self = Plain::Many(vec![first.clone(), sub]),
+        }
+    }
+
+    fn remove(&mut self, sub: &Rc<Subscription>) -> bool {
+        match self {
+            Plain::One(s) if Rc::ptr_eq(s, sub) => *self = Plain::default(),
+            Plain::One(_) => return false,
+            Plain::Many(v) => match v.iter().position(|s| Rc::ptr_eq(s, sub)) {
+                Some(i) => {
+                    v.swap_remove(i);
+                    if v.len() == 1 {
+                        if let Some(last) = v.pop() {
+                            *self = Plain::One(last);
+                        }
+                    }
+                }
+                None => return false,
+            },
+        }
+        true
+    }
+}
+
+/// The subscriptions on one subject pattern. A queue group is never empty;
+/// its name is its members' queue name.
+#[derive(Debug, Default)]
+struct Subs {
+    plain: Plain,
+    groups: Option<Box<Vec<Vec<Rc<Subscription>>>>>,
+}
+
+impl Subs {
+    fn is_empty(&self) -> bool {
+        self.plain.as_slice().is_empty() && self.groups.is_none()
+    }
+
+    fn first(&self) -> Option<&Rc<Subscription>> {
+        self.plain.as_slice().first().or_else(|| self.groups.as_ref()?.first()?.first())
+    }
+
+    fn add(&mut self, sub: Rc<Subscription>) {
+        let Some(q) = sub.queue() else {
+            self.plain.push(sub);
+            return;
+        };
+        let groups = self.groups.get_or_insert_with(Default::default);
+        match groups.iter_mut().find(|g| g.first().and_then(|s| s.queue()) == Some(q)) {
+            Some(members) => members.push(sub),
+            None => groups.push(vec![sub]),
+        }
+    }
+
+    fn remove(&mut self, sub: &Rc<Subscription>) -> bool {
+        let Some(q) = sub.queue() else {
+            return self.plain.remove(sub);
+        };
+        let Some(groups) = self.groups.as_mut() else {
+            return false;
+        };
+        let Some(gi) = groups.iter().position(|g| g.first().and_then(|s| s.queue()) == Some(q)) else {
+            return false;
+        };
+        let members = &mut groups[gi];
+        let Some(i) = members.iter().position(|s| Rc::ptr_eq(s, sub)) else {
+            return false;
+        };
+        members.swap_remove(i);
+        if members.is_empty() {
+            groups.swap_remove(gi);
+            if groups.is_empty() {
+                self.groups = None;
+            }
+        }
+        true
+    }
+
+    #[inline]
     fn add_to(&self, r: &mut MatchResult) {
-        r.psubs.extend(self.psubs.iter().cloned());
-        for (q, members) in &self.qsubs {
+        r.psubs.extend(self.plain.as_slice().iter().cloned());
+        let Some(groups) = &self.groups else { return };
+        for members in groups.iter() {
+            let q = members.first().and_then(|s| s.queue());
             // Groups of the same name found under different patterns merge.
-            match r.qsubs.iter_mut().find(|g| g.first().and_then(|s| s.queue.as_deref()) == Some(&**q)) {
+            match r.qsubs.iter_mut().find(|g| g.first().and_then(|s| s.queue()) == q) {
                 Some(g) => g.extend(members.iter().cloned()),
                 None => r.qsubs.push(members.clone()),
             }
         }
+    }
+}
+
+/// The subscriptions on one literal subject, found by that subject (which
+/// every one of them carries).
+#[derive(Default)]
+struct Literal(Subs);
+
+impl Borrow<[u8]> for Literal {
+    fn borrow(&self) -> &[u8] {
+        self.0.first().map_or(&[], |s| s.subject())
+    }
+}
+
+impl Hash for Literal {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        Borrow::<[u8]>::borrow(self).hash(h)
+    }
+}
+
+impl PartialEq for Literal {
+    fn eq(&self, other: &Self) -> bool {
+        Borrow::<[u8]>::borrow(self) == Borrow::<[u8]>::borrow(other)
+    }
+}
+
+impl Eq for Literal {}
+
+#[derive(Default)]
+struct Node {
+    next: Option<Box<Level>>,
+    subs: Subs,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.subs.is_empty() && self.next.as_ref().is_none_or(|l| l.is_empty())
     }
 }
 
@@ -111,6 +357,9 @@ const CACHE_MAX: usize = 1024;
 const RECENT_MISSES: usize = 4096;
 
 pub struct Sublist {
+    /// Subscriptions on literal subjects.
+    literals: HashSet<Literal, FxBuild>,
+    /// Subscriptions with a wildcard token.
     root: Level,
     count: usize,
     cache: FxHashMap<Box<[u8]>, Rc<MatchResult>>,
@@ -128,6 +377,7 @@ pub struct Sublist {
 impl Default for Sublist {
     fn default() -> Self {
         Sublist {
+            literals: HashSet::default(),
             root: Level::default(),
             count: 0,
             cache: FxHashMap::default(),
@@ -146,6 +396,11 @@ pub struct SublistStats {
     pub removes: u64,
     pub matches: u64,
     pub cache_hits: u64,
+}
+
+/// Whether a (valid) subject has no wildcard token.
+fn is_literal(subject: &[u8]) -> bool {
+    subject.split(|c| *c == b'.').all(|t| t != b"*" && t != b">")
 }
 
 impl Sublist {
@@ -169,40 +424,55 @@ impl Sublist {
 
     /// Adds a subscription whose subject is already validated.
     pub fn insert(&mut self, sub: Rc<Subscription>) {
-        let mut level = &mut self.root;
-        let mut tokens = sub.subject.split(|c| *c == b'.').peekable();
-        let node = loop {
-            let Some(t) = tokens.next() else { return };
-            let node: &mut Node = match t {
-                b"*" => level.pwc.get_or_insert_with(Default::default),
-                b">" => level.fwc.get_or_insert_with(Default::default),
-                _ => level.nodes.entry(t.into()).or_default(),
+        let subject = sub.subject();
+        if is_literal(subject) {
+            let mut lit = self.literals.take(subject).unwrap_or_default();
+            lit.0.add(sub.clone());
+            self.literals.insert(lit);
+        } else {
+            let mut level = &mut self.root;
+            let mut tokens = subject.split(|c| *c == b'.').peekable();
+            let node = loop {
+                let Some(t) = tokens.next() else { return };
+                let node: &mut Node = match t {
+                    b"*" => level.pwc.get_or_insert_with(Default::default),
+                    b">" => level.fwc.get_or_insert_with(Default::default),
+                    _ => level.nodes.entry(t.into()).or_default(),
+                };
+                if tokens.peek().is_none() {
+                    break node;
+                }
+                level = node.next.get_or_insert_with(Default::default);
             };
-            if tokens.peek().is_none() {
-                break node;
-            }
-            level = node.next.get_or_insert_with(Default::default);
-        };
-        match &sub.queue {
-            None => node.psubs.push(sub.clone()),
-            Some(q) => match node.qsubs.iter_mut().find(|(name, _)| name == q) {
-                Some((_, members)) => members.push(sub.clone()),
-                None => node.qsubs.push((q.clone(), vec![sub.clone()])),
-            },
+            node.subs.add(sub.clone());
         }
         self.count += 1;
         self.stats.inserts += 1;
-        self.invalidate(&sub.subject);
+        self.invalidate(sub.subject());
     }
 
     /// Removes a subscription; returns whether it was present.
     pub fn remove(&mut self, sub: &Rc<Subscription>) -> bool {
-        let tokens: Vec<&[u8]> = sub.subject.split(|c| *c == b'.').collect();
-        let removed = remove_from(&mut self.root, &tokens, sub);
+        let subject = sub.subject();
+        let removed = if is_literal(subject) {
+            match self.literals.take(subject) {
+                Some(mut lit) => {
+                    let removed = lit.0.remove(sub);
+                    if !lit.0.is_empty() {
+                        self.literals.insert(lit);
+                    }
+                    removed
+                }
+                None => false,
+            }
+        } else {
+            let tokens: Vec<&[u8]> = subject.split(|c| *c == b'.').collect();
+            remove_from(&mut self.root, &tokens, sub)
+        };
         if removed {
             self.count -= 1;
             self.stats.removes += 1;
-            self.invalidate(&sub.subject);
+            self.invalidate(subject);
         }
         removed
     }
@@ -211,7 +481,7 @@ impl Sublist {
         if self.cache.is_empty() {
             return;
         }
-        if subject::is_valid_literal_subject(pattern) {
+        if is_literal(pattern) {
             self.cache.remove(pattern);
         } else {
             self.cache.retain(|k, _| !subject::matches(pattern, k));
@@ -230,35 +500,16 @@ impl Sublist {
         self.match_uncached(subject)
     }
 
-    /// A cache miss: walks the trie into the scratch result (no allocation
-    /// once its vectors have grown); the result is cached, as a copy, when
-    /// the subject missed recently as well.
+    /// A cache miss: the literal subject's own subscribers and a walk of the
+    /// wildcard trie, into the scratch result (no allocation once its
+    /// vectors have grown); the result is cached, as a copy, when the
+    /// subject missed recently as well.
     #[inline(never)]
     fn match_uncached(&mut self, subject: &[u8]) -> Rc<MatchResult> {
         if has_line_break(subject) {
             // Only a PUB can carry such a subject, and no MSG line can hold it.
             return self.empty.clone();
         }
-        let mut tokens = [&b""[..]; 32];
-        let mut n = 0;
-        let mut overflow: Vec<&[u8]> = Vec::new();
-        for t in subject.split(|c| *c == b'.') {
-            if t.is_empty() {
-                // An empty token (`a.`, `.a`, `a..b`, ``) matches nothing,
-                // not even `>`; not cached, so it cannot evict real entries.
-                return self.empty.clone();
-            }
-            if n < tokens.len() {
-                tokens[n] = t;
-                n += 1;
-            } else {
-                if overflow.is_empty() {
-                    overflow.extend_from_slice(&tokens);
-                }
-                overflow.push(t);
-            }
-        }
-        let toks: &[&[u8]] = if overflow.is_empty() { &tokens[..n] } else { &overflow };
         if Rc::get_mut(&mut self.scratch).is_none() {
             // Still held by a caller (a match inside a delivery).
             self.scratch = Rc::default();
@@ -267,7 +518,41 @@ impl Sublist {
             return self.empty.clone();
         };
         r.clear();
-        match_level(&self.root, toks, r);
+        let lit = self.literals.get(subject).map(|l| &l.0);
+        if self.root.is_empty() {
+            // No wildcard subscription: the literal set has the answer (a
+            // subject with an empty token is never in it).
+            if let Some(l) = lit {
+                l.add_to(r);
+            }
+        } else {
+            let mut tokens = [&b""[..]; 32];
+            let mut n = 0;
+            let mut overflow: Vec<&[u8]> = Vec::new();
+            for t in subject.split(|c| *c == b'.') {
+                if t.is_empty() {
+                    // An empty token (`a.`, `.a`, `a..b`, ``) matches nothing,
+                    // not even `>`; not cached, so it cannot evict real entries.
+                    return self.empty.clone();
+                }
+                if n < tokens.len() {
+                    tokens[n] = t;
+                    n += 1;
+                } else {
+                    if overflow.is_empty() {
+                        overflow.extend_from_slice(&tokens);
+                    }
+                    overflow.push(t);
+                }
+            }
+            let toks: &[&[u8]] = if overflow.is_empty() { &tokens[..n] } else { &overflow };
+            let mut lit = lit;
+            match_level(&self.root, toks, r, &mut lit);
+            if let Some(l) = lit {
+                // The trie has no node on the literal path: nothing after it.
+                l.add_to(r);
+            }
+        }
         let hash = crate::hash::hash_bytes(subject);
         let slot = (hash as usize) % RECENT_MISSES;
         // Never 0, the value of an empty slot.
@@ -291,38 +576,44 @@ impl Sublist {
     }
 }
 
-fn match_level(level: &Level, toks: &[&[u8]], r: &mut MatchResult) {
+/// Walks one trie level. `lit` holds the literal subject's subscribers while
+/// the walk is on the all-literal path, where Go's trie would have kept
+/// them: they go in just before that path's last-token `*` node.
+fn match_level<'a>(level: &Level, toks: &[&[u8]], r: &mut MatchResult, lit: &mut Option<&'a Subs>) {
     let Some((first, rest)) = toks.split_first() else {
         return;
     };
     if let Some(f) = &level.fwc {
-        f.add_to(r);
+        f.subs.add_to(r);
     }
     // Go's order: deeper `*` matches before deeper literal ones, but on the
     // last token the literal node before the `*` node.
     let literal = level.nodes.get(*first);
     if rest.is_empty() {
         if let Some(n) = literal {
-            n.add_to(r);
+            n.subs.add_to(r);
+        }
+        if let Some(l) = lit.take() {
+            l.add_to(r);
         }
         if let Some(p) = &level.pwc {
-            p.add_to(r);
+            p.subs.add_to(r);
         }
         return;
     }
     if let Some(p) = &level.pwc {
-        visit(p, rest, r);
+        visit(p, rest, r, &mut None);
     }
     if let Some(n) = literal {
-        visit(n, rest, r);
+        visit(n, rest, r, lit);
     }
 }
 
-fn visit(node: &Node, rest: &[&[u8]], r: &mut MatchResult) {
+fn visit<'a>(node: &Node, rest: &[&[u8]], r: &mut MatchResult, lit: &mut Option<&'a Subs>) {
     if rest.is_empty() {
-        node.add_to(r);
+        node.subs.add_to(r);
     } else if let Some(next) = &node.next {
-        match_level(next, rest, r);
+        match_level(next, rest, r, lit);
     }
 }
 
@@ -338,7 +629,7 @@ fn remove_from(level: &mut Level, toks: &[&[u8]], sub: &Rc<Subscription>) -> boo
         };
         let Some(node) = node else { return false };
         let removed = if rest.is_empty() {
-            remove_sub(node, sub)
+            node.subs.remove(sub)
         } else {
             match node.next.as_deref_mut() {
                 Some(next) => {
@@ -365,32 +656,6 @@ fn remove_from(level: &mut Level, toks: &[&[u8]], sub: &Rc<Subscription>) -> boo
     removed
 }
 
-fn remove_sub(node: &mut Node, sub: &Rc<Subscription>) -> bool {
-    match &sub.queue {
-        None => match node.psubs.iter().position(|s| Rc::ptr_eq(s, sub)) {
-            Some(i) => {
-                node.psubs.swap_remove(i);
-                true
-            }
-            None => false,
-        },
-        Some(q) => {
-            let Some(gi) = node.qsubs.iter().position(|(name, _)| name == q) else {
-                return false;
-            };
-            let members = &mut node.qsubs[gi].1;
-            let Some(i) = members.iter().position(|s| Rc::ptr_eq(s, sub)) else {
-                return false;
-            };
-            members.swap_remove(i);
-            if members.is_empty() {
-                node.qsubs.swap_remove(gi);
-            }
-            true
-        }
-    }
-}
-
 /// Whether `t` holds a CR or LF (a plain loop: these are short and memchr's
 /// set-up costs more than the scan).
 #[inline]
@@ -403,21 +668,11 @@ mod tests {
     use super::*;
 
     fn sub(subject: &str, queue: Option<&str>, sid: &str) -> Rc<Subscription> {
-        Rc::new(Subscription {
-            slot: 0,
-            cid: 1,
-            owner: Owner::Client,
-            subject: subject.as_bytes().into(),
-            queue: queue.map(|q| q.as_bytes().into()),
-            sid: sid.as_bytes().into(),
-            max: Cell::new(0),
-            delivered: Cell::new(0),
-            weight: Cell::new(1),
-        })
+        Rc::new(Subscription::new(0, 1, Owner::Client, subject.as_bytes(), queue.map(str::as_bytes), sid.as_bytes()))
     }
 
     fn sids(r: &MatchResult) -> Vec<String> {
-        let mut v: Vec<String> = r.psubs.iter().map(|s| String::from_utf8_lossy(&s.sid).into_owned()).collect();
+        let mut v: Vec<String> = r.psubs.iter().map(|s| String::from_utf8_lossy(s.sid()).into_owned()).collect();
         v.sort();
         v
     }
@@ -459,7 +714,7 @@ mod tests {
         assert!(sl.matches(b"a.b").is_empty());
         assert!(!sl.remove(&a));
         assert_eq!(sl.count(), 0);
-        assert!(sl.root.is_empty(), "empty nodes are pruned");
+        assert!(sl.root.is_empty() && sl.literals.is_empty(), "empty nodes are pruned");
     }
 
     #[test]
@@ -504,5 +759,129 @@ mod tests {
         let mut sizes: Vec<usize> = r.qsubs.iter().map(|g| g.len()).collect();
         sizes.sort();
         assert_eq!(sizes, [1, 2]);
+    }
+
+    fn order(r: &MatchResult) -> Vec<String> {
+        r.psubs.iter().map(|s| String::from_utf8_lossy(s.sid()).into_owned()).collect()
+    }
+
+    /// Receivers come in the order of Go's trie walk, with literal
+    /// subscriptions (kept outside the trie) where Go's trie has them.
+    #[test]
+    fn results_in_go_trie_order() {
+        let mut sl = Sublist::default();
+        let pats = [">", "a.>", "*.b.c", "a.*.c", "a.b.c", "a.b.*", "a.b.>", "*.>"];
+        for (i, p) in pats.iter().enumerate() {
+            sl.insert(sub(p, None, &(i + 1).to_string()));
+        }
+        assert_eq!(order(&sl.matches(b"a.b.c")), ["1", "8", "3", "2", "4", "7", "5", "6"]);
+
+        let mut sl = Sublist::default();
+        sl.insert(sub("x.*", None, "1"));
+        sl.insert(sub("x.y", None, "2"));
+        assert_eq!(order(&sl.matches(b"x.y")), ["2", "1"]);
+
+        let mut sl = Sublist::default();
+        sl.insert(sub("*.*", None, "1"));
+        sl.insert(sub("p.q", None, "2"));
+        assert_eq!(order(&sl.matches(b"p.q")), ["1", "2"]);
+    }
+
+    /// The compact layout is what keeps a subscription near 200 bytes.
+    #[test]
+    fn compact_records() {
+        assert!(std::mem::size_of::<Subscription>() <= 72);
+        assert!(std::mem::size_of::<Literal>() <= 32);
+        let s = Subscription::new(3, 4, Owner::Route, b"a.b", Some(b"q1"), b"sid 7");
+        assert_eq!((s.subject(), s.queue(), s.sid()), (&b"a.b"[..], Some(&b"q1"[..]), &b"sid 7"[..]));
+        let s = Subscription::new(3, 4, Owner::Client, b"a.b", None, b"");
+        assert_eq!((s.subject(), s.queue(), s.sid()), (&b"a.b"[..], None, &b""[..]));
+        let s = Subscription::new(3, 4, Owner::Client, b"a", Some(b""), b"1");
+        assert_eq!(s.queue(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn sid_index_borrows_its_keys() {
+        let mut ix = SidIndex::default();
+        let a = sub("a", None, "1");
+        assert!(ix.insert(a.clone()));
+        assert!(!ix.insert(sub("b", None, "1")), "a sid is taken once");
+        assert!(ix.insert(sub("b", None, "2")));
+        assert_eq!(ix.len(), 2);
+        assert!(Rc::ptr_eq(ix.get(b"1").expect("present"), &a));
+        assert!(ix.remove(b"1").is_some_and(|s| Rc::ptr_eq(&s, &a)));
+        assert!(!ix.contains(b"1") && ix.contains(b"2"));
+        assert_eq!(ix.drain().count(), 1);
+        assert!(ix.is_empty());
+    }
+
+    /// Random inserts, removals and matches against a plain scan of every
+    /// stored pattern: same receivers, same queue groups, nothing left over.
+    #[test]
+    fn agrees_with_a_plain_scan() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let tokens = ["a", "b", "c", "*", ">"];
+        let mut sl = Sublist::default();
+        let mut live: Vec<Rc<Subscription>> = Vec::new();
+        for round in 0..4000 {
+            if next(3) > 0 || live.is_empty() {
+                let n = 1 + next(4) as usize;
+                let mut toks: Vec<&str> = (0..n).map(|_| tokens[next(5) as usize]).collect();
+                if let Some(i) = toks.iter().position(|t| *t == ">") {
+                    toks.truncate(i + 1);
+                }
+                let queue = match next(4) {
+                    0 => Some("g"),
+                    1 => Some("h"),
+                    _ => None,
+                };
+                let s = sub(&toks.join("."), queue, &round.to_string());
+                sl.insert(s.clone());
+                live.push(s);
+            } else {
+                let s = live.swap_remove(next(live.len() as u64) as usize);
+                assert!(sl.remove(&s));
+                assert!(!sl.remove(&s));
+            }
+            let n = 1 + next(4) as usize;
+            let subject: Vec<&str> = (0..n).map(|_| tokens[next(3) as usize]).collect();
+            let subject = subject.join(".");
+            let r = sl.matches(subject.as_bytes());
+            let mut want: Vec<String> = live
+                .iter()
+                .filter(|s| s.queue().is_none() && subject::matches(s.subject(), subject.as_bytes()))
+                .map(|s| String::from_utf8_lossy(s.sid()).into_owned())
+                .collect();
+            want.sort();
+            assert_eq!(sids(&r), want, "{subject}");
+            let mut groups: Vec<(String, usize)> = r
+                .qsubs
+                .iter()
+                .map(|g| (String::from_utf8_lossy(g[0].queue().unwrap_or_default()).into_owned(), g.len()))
+                .collect();
+            groups.sort();
+            let mut want_groups: Vec<(String, usize)> = Vec::new();
+            for q in ["g", "h"] {
+                let n = live
+                    .iter()
+                    .filter(|s| s.queue() == Some(q.as_bytes()) && subject::matches(s.subject(), subject.as_bytes()))
+                    .count();
+                if n > 0 {
+                    want_groups.push((q.to_string(), n));
+                }
+            }
+            assert_eq!(groups, want_groups, "{subject}");
+            assert_eq!(sl.count(), live.len());
+        }
+        for s in live.drain(..) {
+            assert!(sl.remove(&s));
+        }
+        assert!(sl.root.is_empty() && sl.literals.is_empty());
     }
 }
