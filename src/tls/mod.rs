@@ -247,13 +247,25 @@ enum State {
     /// handshake_first with a fallback delay: nothing sent yet. `tls_info`
     /// is sent inside TLS if the client starts, `clear_info` in clear when
     /// the delay passes.
-    First { sock: mio::net::TcpStream, tls_info: Vec<u8>, clear_info: Vec<u8> },
+    First {
+        sock: mio::net::TcpStream,
+        tls_info: Vec<u8>,
+        clear_info: Vec<u8>,
+    },
     /// INFO (`clear`, from `pos`) goes out in clear; the client's first byte
     /// decides.
-    Sniff { sock: mio::net::TcpStream, clear: Vec<u8>, pos: usize },
-    Tls(Tls),
+    Sniff {
+        sock: mio::net::TcpStream,
+        clear: Vec<u8>,
+        pos: usize,
+    },
+    Tls(Box<Tls>),
     /// Plaintext; `clear[pos..]` still goes out first.
-    Plain { sock: mio::net::TcpStream, clear: Vec<u8>, pos: usize },
+    Plain {
+        sock: mio::net::TcpStream,
+        clear: Vec<u8>,
+        pos: usize,
+    },
     /// Only while changing state.
     Gone,
 }
@@ -293,13 +305,13 @@ impl Mixed {
                 let mut t = Tls::new(sock, self.config.clone(), Vec::new())?;
                 t.session.writer().write_all(&tls_info)?;
                 t.session.writer().write_all(&held)?;
-                State::Tls(t)
+                State::Tls(Box::new(t))
             }
             State::Sniff { sock, mut clear, pos } if tls => {
                 clear.drain(..pos);
                 let mut t = Tls::new(sock, self.config.clone(), clear)?;
                 t.session.writer().write_all(&held)?;
-                State::Tls(t)
+                State::Tls(Box::new(t))
             }
             State::Sniff { sock, mut clear, pos } => {
                 clear.extend_from_slice(&held);
@@ -422,7 +434,7 @@ impl Transport for Mixed {
                     let held = std::mem::take(&mut self.held);
                     match Tls::new(sock, self.config.clone(), clear_info) {
                         Ok(mut t) => match t.session.writer().write_all(&held) {
-                            Ok(()) => State::Tls(t),
+                            Ok(()) => State::Tls(Box::new(t)),
                             Err(_) => State::Gone,
                         },
                         Err(_) => State::Gone,
