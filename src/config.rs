@@ -737,7 +737,8 @@ mod tests {
                 ("\"on\"", true, None),
                 ("\"0s\"", true, None),
             ] {
-                let (o, _) = load_str(&format!("tls {{ cert_file: c, key_file: k, handshake_first: {v} }}\n")).expect(v);
+                let (o, _) =
+                    load_str(&format!("tls {{ cert_file: c, key_file: k, handshake_first: {v} }}\n")).expect(v);
                 let t = o.tls.expect("tls");
                 assert_eq!((t.handshake_first, t.handshake_first_fallback), (first, fallback), "{v}");
             }

@@ -456,7 +456,8 @@ impl Server {
             log::debug!("{} - Starting TLS client connection handshake", self.conns[slot].prefix);
             // With a handshake_first fallback delay the handshake (or the
             // sniff of allow_non_tls) gets its timeout after that delay.
-            let fallback = self.opts.tls.as_ref().and_then(|t| t.handshake_first_fallback.filter(|_| t.handshake_first));
+            let fallback =
+                self.opts.tls.as_ref().and_then(|t| t.handshake_first_fallback.filter(|_| t.handshake_first));
             if let Some(delay) = fallback {
                 self.timers.add_in(delay, TimerKind::TlsFallback { slot, cid });
             }
@@ -618,7 +619,10 @@ impl Server {
                 TimerKind::TlsFallback { slot, cid } => {
                     if let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid && c.closing.is_none()) {
                         if c.sock.wait_over() {
-                            log::debug!("{} - TLS handshake first fallback delay passed, sending INFO in clear", c.prefix);
+                            log::debug!(
+                                "{} - TLS handshake first fallback delay passed, sending INFO in clear",
+                                c.prefix
+                            );
                             self.write_out(slot);
                         }
                     }
@@ -708,9 +712,8 @@ impl Server {
 #[cfg(feature = "tls")]
 fn with_tls_required(info: &[u8]) -> Vec<u8> {
     const REQUIRED: &[u8] = b",\"tls_required\":true";
-    let at = [&b",\"tls_verify\":true"[..], b",\"tls_available\":true"]
-        .iter()
-        .find_map(|k| memchr::memmem::find(info, k));
+    let at =
+        [&b",\"tls_verify\":true"[..], b",\"tls_available\":true"].iter().find_map(|k| memchr::memmem::find(info, k));
     let Some(at) = at else { return info.to_vec() };
     let mut v = Vec::with_capacity(info.len() + REQUIRED.len());
     v.extend_from_slice(&info[..at]);
