@@ -2,7 +2,9 @@
 # Runs every test: the protocol crate's and the server's unit tests, the
 # raw-socket integration suites (Go oracle, differential harness, IPv6 in a
 # network namespace, clusters, hostile input) against the release binary, the
-# nats-py interop script and the clustering page's example.
+# nats-py interop script, async-nats' own TLS and NKey tests
+# (scripts/client_suites.sh, the crate downloaded from crates.io) and the
+# clustering page's example.
 #
 # It installs what the tests need when it is missing: a project-local Python
 # virtual environment (.venv) with the pinned test packages (pytest, nats-py,
@@ -162,4 +164,5 @@ export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/target/release/rnats-server}"
 arm_builds
 "$PY" -m pytest -q tests/
 "$PY" scripts/interop_nats_py.py
+PY="$PY" SUITE_SERVER_BIN="$NATS_SERVER_BIN" bash scripts/client_suites.sh
 "$PY" scripts/seed_example.py

@@ -250,6 +250,7 @@ impl Loader<'_> {
                     o.lame_duck_grace_period = self.duration(&k, it)?;
                 }
                 "no_auth_user" => o.no_auth_user = Some(self.string(it)?),
+                "allow_non_tls" => o.allow_non_tls = self.bool(it)?,
                 "max_closed_clients" => o.max_closed_clients = self.usize(it)?,
                 "closed_clients_memory" => o.closed_clients_memory = self.usize(it)?,
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
@@ -311,13 +312,24 @@ impl Loader<'_> {
                     }
                 }
                 "handshake_first" | "first" | "immediate" => {
-                    let Value::Bool(b) = v.value else {
-                        return Err(self.err(
-                            v,
-                            format!("tls {key:?} other than true or false is not supported by this server yet"),
-                        ));
+                    // Go 2.10+: a boolean, "true"/"on", "false"/"off",
+                    // "auto" (a 50 ms fallback delay) or a fallback delay.
+                    let invalid = || self.err(v, format!("field {key:?}'s value {:?} is invalid", v.value));
+                    let (first, fallback) = match &v.value {
+                        Value::Bool(b) => (*b, None),
+                        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                            "true" | "on" => (true, None),
+                            "false" | "off" => (false, None),
+                            "auto" | "auto_fallback" => (true, Some(Duration::from_millis(50))),
+                            _ => (true, Some(parse_go_duration(s).ok_or_else(invalid)?)),
+                        },
+                        _ => {
+                            return Err(self.err(v, format!("field {key:?} should be a boolean or a string")));
+                        }
                     };
-                    t.handshake_first = b;
+                    t.handshake_first = first;
+                    // A zero delay is Go's "no fallback".
+                    t.handshake_first_fallback = fallback.filter(|d| !d.is_zero());
                 }
                 "verify_and_map"
                 | "verify_cert_and_check_known_urls"
@@ -715,9 +727,26 @@ mod tests {
                 load_str("tls { cert_file: c, key_file: k, handshake_first: true, timeout: \"3s\" }\n").expect("valid");
             assert!(o.tls.is_some_and(|t| t.handshake_first));
             assert_eq!(o.tls_timeout, Duration::from_secs(3));
-            for refused in
-                ["verify_and_map: true", "pinned_certs: []", "cipher_suites: [x]", "handshake_first: \"300ms\""]
-            {
+            // Go 2.10+ fallback delays: "auto" is 50 ms, a duration is
+            // that delay, 0 is none.
+            for (v, first, fallback) in [
+                ("\"300ms\"", true, Some(Duration::from_millis(300))),
+                ("300ms", true, Some(Duration::from_millis(300))),
+                ("auto", true, Some(Duration::from_millis(50))),
+                ("\"off\"", false, None),
+                ("\"on\"", true, None),
+                ("\"0s\"", true, None),
+            ] {
+                let (o, _) =
+                    load_str(&format!("tls {{ cert_file: c, key_file: k, handshake_first: {v} }}\n")).expect(v);
+                let t = o.tls.expect("tls");
+                assert_eq!((t.handshake_first, t.handshake_first_fallback), (first, fallback), "{v}");
+            }
+            let e = load_str("tls { cert_file: c, key_file: k, handshake_first: soon }\n").expect_err("invalid");
+            assert!(e.contains("is invalid"), "{e}");
+            let (o, _) = load_str("allow_non_tls: true\n").expect("valid");
+            assert!(o.allow_non_tls);
+            for refused in ["verify_and_map: true", "pinned_certs: []", "cipher_suites: [x]"] {
                 let e = load_str(&format!("tls {{ cert_file: c, key_file: k, {refused} }}\n")).expect_err(refused);
                 assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
             }

@@ -174,6 +174,13 @@ pub trait Transport {
     fn handshake_done_at(&self) -> Option<Instant> {
         None
     }
+    /// For a connection that waits to see whether the client speaks TLS
+    /// (allow_non_tls, the handshake_first fallback delay): that wait is
+    /// over. `true` if it changed what the connection does (it may have
+    /// output to write now); `false` for every other connection.
+    fn wait_over(&mut self) -> bool {
+        false
+    }
 }
 
 /// A read error that is a failed TLS handshake: logged as Go logs it

@@ -103,9 +103,16 @@ impl Server {
             v.extend_from_slice(b",\"auth_required\":true");
         }
         if let Some(t) = &self.opts.tls {
-            v.extend_from_slice(b",\"tls_required\":true");
+            // With allow_non_tls TLS is offered, not required (Go's order:
+            // tls_required, tls_verify, tls_available).
+            if !self.opts.allow_non_tls {
+                v.extend_from_slice(b",\"tls_required\":true");
+            }
             if t.verify {
                 v.extend_from_slice(b",\"tls_verify\":true");
+            }
+            if self.opts.allow_non_tls {
+                v.extend_from_slice(b",\"tls_available\":true");
             }
         }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());

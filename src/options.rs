@@ -124,6 +124,11 @@ pub struct TlsOpts {
     pub verify: bool,
     /// TLS before INFO (Go 2.10's `handshake_first: true`).
     pub handshake_first: bool,
+    /// With `handshake_first`: how long to wait for the client's first
+    /// bytes before sending INFO in clear and going on as without it (Go
+    /// 2.10's `handshake_first: auto` or a duration). `None`: no fallback,
+    /// clients must start with the handshake.
+    pub handshake_first_fallback: Option<Duration>,
 }
 
 /// Everything the server needs to know at startup.
@@ -180,6 +185,11 @@ pub struct Options {
     pub nkeys: Vec<crate::auth::User>,
     /// User assumed for clients that send no credentials.
     pub no_auth_user: Option<String>,
+    /// With TLS configured: clients may also connect without it (INFO says
+    /// `tls_available` instead of `tls_required`; a client whose first byte
+    /// is not a TLS handshake record goes on in clear). Go's
+    /// `allow_non_tls`.
+    pub allow_non_tls: bool,
     pub config_file: Option<PathBuf>,
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
@@ -239,6 +249,7 @@ impl Default for Options {
             users: Vec::new(),
             nkeys: Vec::new(),
             no_auth_user: None,
+            allow_non_tls: false,
             config_file: None,
             lame_duck_duration: Duration::from_secs(120),
             lame_duck_grace_period: Duration::from_secs(10),
@@ -613,6 +624,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
             ca_file: string("tlscacert").unwrap_or_default(),
             verify: flag("tlsverify") == Some(true),
             handshake_first: false,
+            handshake_first_fallback: None,
         });
     }
     // Go's default auth timeout with TLS: the TLS timeout plus a second.

@@ -30,6 +30,7 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     // turned on or off: the listeners and INFO were set up for one or the
     // other.
     check("tls", old.tls.is_some() != new.tls.is_some());
+    check("allow_non_tls", old.allow_non_tls != new.allow_non_tls);
     check("cluster tls", old.cluster_tls.is_some() != new.cluster_tls.is_some());
     check("https", old.https_port != new.https_port);
     v

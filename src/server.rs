@@ -454,7 +454,15 @@ impl Server {
         log::debug!("{} - Client connection created", self.conns[slot].prefix);
         if tls && !over_limit {
             log::debug!("{} - Starting TLS client connection handshake", self.conns[slot].prefix);
-            self.timers.add_in(self.opts.tls_timeout, TimerKind::TlsTimeout { slot, cid });
+            // With a handshake_first fallback delay the handshake (or the
+            // sniff of allow_non_tls) gets its timeout after that delay.
+            let fallback =
+                self.opts.tls.as_ref().and_then(|t| t.handshake_first_fallback.filter(|_| t.handshake_first));
+            if let Some(delay) = fallback {
+                self.timers.add_in(delay, TimerKind::TlsFallback { slot, cid });
+            }
+            let timeout = self.opts.tls_timeout + fallback.unwrap_or_default();
+            self.timers.add_in(timeout, TimerKind::TlsTimeout { slot, cid });
         }
         if over_limit {
             if tls {
@@ -475,7 +483,9 @@ impl Server {
     /// A new client connection: plain, or TLS when configured. Over TLS
     /// (Go 2.9 flow) INFO, and the refusal of a client over the connection
     /// limit, go out in clear before the handshake; with `handshake_first`
-    /// INFO is the first thing sent inside TLS.
+    /// INFO is the first thing sent inside TLS. With `allow_non_tls`, or a
+    /// `handshake_first` fallback delay, what the client sends first
+    /// decides (`tls::Mixed`).
     #[allow(unused_variables)]
     fn client_conn(
         &self,
@@ -488,6 +498,45 @@ impl Server {
     ) -> Option<Conn> {
         #[cfg(feature = "tls")]
         if let (Some(cfg), Some(t)) = (&self.tls.client, &self.opts.tls) {
+            // INFO sent inside TLS says TLS is required, also when
+            // allow_non_tls offers it only (as from Go).
+            let tls_first_info = |info: &[u8]| {
+                if self.opts.allow_non_tls {
+                    with_tls_required(info)
+                } else {
+                    info.to_vec()
+                }
+            };
+            if !over_limit && (t.handshake_first_fallback.is_some() || self.opts.allow_non_tls) {
+                let mixed = match (t.handshake_first, t.handshake_first_fallback) {
+                    (true, Some(_)) => crate::tls::Mixed::first(
+                        sock,
+                        cfg.clone(),
+                        tls_first_info(&info),
+                        info,
+                        self.opts.allow_non_tls,
+                    ),
+                    (false, _) => crate::tls::Mixed::sniff(sock, cfg.clone(), info),
+                    // handshake_first without fallback requires TLS first,
+                    // allow_non_tls or not.
+                    (true, None) => {
+                        let transport = match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                log::error!("{} - TLS session: {e}", crate::net::canonical_peer(peer));
+                                return None;
+                            }
+                        };
+                        let mut conn = Conn::new(cid, Role::Client(state), Box::new(transport), peer);
+                        conn.holds_output = true;
+                        conn.out = tls_first_info(&info);
+                        return Some(conn);
+                    }
+                };
+                let mut conn = Conn::new(cid, Role::Client(state), Box::new(mixed), peer);
+                conn.holds_output = true;
+                return Some(conn);
+            }
             let mut clear = Vec::new();
             let mut out = Vec::new();
             if t.handshake_first && !over_limit {
@@ -554,10 +603,27 @@ impl Server {
                 TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
                 TimerKind::LameDuckClose => self.lame_duck_close_next(),
                 TimerKind::TlsTimeout { slot, cid } => {
-                    if let Some(c) = self.conns.get(slot).filter(|c| c.cid == cid) {
+                    if let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid) {
                         if c.closing.is_none() && c.sock.handshaking() {
-                            log::error!("{} - TLS handshake timeout", c.prefix);
-                            self.mark_close(slot, CloseReason::TlsHandshakeError);
+                            if c.sock.wait_over() {
+                                // allow_non_tls: nothing from the client in
+                                // time, it goes on in clear.
+                                self.write_out(slot);
+                            } else {
+                                log::error!("{} - TLS handshake timeout", c.prefix);
+                                self.mark_close(slot, CloseReason::TlsHandshakeError);
+                            }
+                        }
+                    }
+                }
+                TimerKind::TlsFallback { slot, cid } => {
+                    if let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid && c.closing.is_none()) {
+                        if c.sock.wait_over() {
+                            log::debug!(
+                                "{} - TLS handshake first fallback delay passed, sending INFO in clear",
+                                c.prefix
+                            );
+                            self.write_out(slot);
                         }
                     }
                 }
@@ -636,4 +702,22 @@ impl Server {
         }
         log::info!("Server Exiting..");
     }
+}
+
+/// `info` (an INFO line of a server with allow_non_tls, which offers TLS
+/// with `tls_available`) saying `tls_required`, for a client that started
+/// with the TLS handshake. Go's field order: tls_required, tls_verify,
+/// tls_available. (String values are JSON-escaped, so the keys cannot
+/// appear inside them.)
+#[cfg(feature = "tls")]
+fn with_tls_required(info: &[u8]) -> Vec<u8> {
+    const REQUIRED: &[u8] = b",\"tls_required\":true";
+    let at =
+        [&b",\"tls_verify\":true"[..], b",\"tls_available\":true"].iter().find_map(|k| memchr::memmem::find(info, k));
+    let Some(at) = at else { return info.to_vec() };
+    let mut v = Vec::with_capacity(info.len() + REQUIRED.len());
+    v.extend_from_slice(&info[..at]);
+    v.extend_from_slice(REQUIRED);
+    v.extend_from_slice(&info[at..]);
+    v
 }

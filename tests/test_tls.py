@@ -10,7 +10,8 @@ and with nats-py; verify rejects a client without a certificate and one from
 another CA and accepts one from the CA; a plaintext CONNECT, garbage bytes
 and a connection that never starts the handshake are closed (the last after
 the TLS timeout), with a "TLS handshake" log line, while another client
-keeps working; the TLS flags; handshake_first (Go 2.10+); and that a build
+keeps working; the TLS flags; handshake_first (Go 2.10+) and its fallback
+delay; allow_non_tls (TLS offered: the client's first byte decides); and that a build
 without the "tls" feature (RNATS_MINIMAL_BIN) refuses TLS settings at start.
 """
 
@@ -337,6 +338,92 @@ def test_handshake_first(oracle, launch, tmp_path, certs):
         await nc.close()
 
     asyncio.run(run())
+
+
+def _pong_after(sock, connect=b'CONNECT {"verbose":false}\r\nPING\r\n'):
+    sock.sendall(connect)
+    assert read_line(sock, 3) == b"PONG\r\n"
+
+
+def _allow_non_tls_conf(tmp_path, certs, **tls):
+    path = tls_conf(tmp_path, certs, timeout=0.5, **tls)
+    with open(path, "a") as f:
+        f.write("allow_non_tls: true\n")
+    return path
+
+
+def test_allow_non_tls(oracle, launch, tmp_path, certs):
+    label, binary = oracle
+    srv = launch(binary, "-c", _allow_non_tls_conf(tmp_path, certs))
+    # TLS offered, not required.
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    info = parse_info(read_line(raw).decode())
+    assert info.get("tls_required") in (None, False) and info["tls_available"] is True
+    _pong_after(raw)
+    raw.close()
+    # A client that starts the handshake after INFO gets TLS.
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    read_line(raw)
+    s = client_ctx(certs).wrap_socket(raw, server_hostname=HOST)
+    _pong_after(s)
+    s.close()
+    # One that sends nothing within the TLS timeout goes on in clear.
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    read_line(raw)
+    time.sleep(1.0)
+    _pong_after(raw)
+    raw.close()
+
+
+def test_handshake_first_fallback(oracle, launch, tmp_path, certs):
+    label, binary = oracle
+    if label == "go2.9":
+        pytest.skip("handshake_first is a Go 2.10 option")
+    srv = launch(binary, "-c", tls_conf(tmp_path, certs, handshake_first="300ms"))
+    # A client that starts with the handshake: INFO inside TLS.
+    s = client_ctx(certs).wrap_socket(socket.create_connection((HOST, srv.port), timeout=3), server_hostname=HOST)
+    assert parse_info(read_line(s, 3).decode())["tls_required"] is True
+    _pong_after(s)
+    s.close()
+    # One that waits: nothing for the delay, then INFO in clear, then the
+    # handshake as without handshake_first.
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    raw.settimeout(0.15)
+    with pytest.raises(socket.timeout):
+        raw.recv(10)
+    info = parse_info(read_line(raw, 3).decode())
+    assert info["tls_required"] is True
+    s = client_ctx(certs).wrap_socket(raw, server_hostname=HOST)
+    _pong_after(s)
+    s.close()
+    # Clear text after the fallback INFO is still refused: TLS is required.
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    read_line(raw, 3)
+    raw.sendall(b"CONNECT {}\r\nPING\r\n")
+    raw.settimeout(3)
+    try:
+        got = raw.recv(100)
+    except ConnectionResetError:
+        got = b""
+    assert b"PONG" not in got
+    raw.close()
+
+
+def test_handshake_first_fallback_with_allow_non_tls(oracle, launch, tmp_path, certs):
+    label, binary = oracle
+    if label == "go2.9":
+        pytest.skip("handshake_first is a Go 2.10 option")
+    srv = launch(binary, "-c", _allow_non_tls_conf(tmp_path, certs, handshake_first="auto"))
+    s = client_ctx(certs).wrap_socket(socket.create_connection((HOST, srv.port), timeout=3), server_hostname=HOST)
+    info = parse_info(read_line(s, 3).decode())
+    assert info["tls_required"] is True and info["tls_available"] is True
+    _pong_after(s)
+    s.close()
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    info = parse_info(read_line(raw, 3).decode())
+    assert info.get("tls_required") in (None, False) and info["tls_available"] is True
+    _pong_after(raw)
+    raw.close()
 
 
 def test_minimal_build_refuses_tls(tmp_path, certs):

@@ -218,3 +218,250 @@ impl Transport for Tls {
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
     }
 }
+
+/// Plaintext the server queues on a [`Mixed`] connection before it knows
+/// whether the client speaks TLS; past this, writes wait.
+const UNDECIDED_HOLD: usize = 64 * 1024;
+
+/// A client connection that goes on with TLS or in clear, depending on
+/// what the client sends first: Go's `allow_non_tls` (INFO in clear, then a
+/// first byte that starts a TLS handshake record means TLS, anything else
+/// plaintext) and the `handshake_first` fallback delay (nothing sent until
+/// the client sends something, which means TLS; when the delay passes
+/// first, INFO goes out in clear and the connection goes on as without
+/// `handshake_first`).
+pub struct Mixed {
+    state: State,
+    config: Arc<ServerConfig>,
+    /// What the server wrote while undecided; goes after INFO in whichever
+    /// form the connection takes.
+    held: Vec<u8>,
+    /// After the fallback delay: decide by the first byte (allow_non_tls)
+    /// rather than require TLS.
+    sniff_after_fallback: bool,
+    /// When the connection went on in clear (the auth timer runs from it).
+    decided_at: Option<Instant>,
+}
+
+enum State {
+    /// handshake_first with a fallback delay: nothing sent yet. `tls_info`
+    /// is sent inside TLS if the client starts, `clear_info` in clear when
+    /// the delay passes.
+    First {
+        sock: mio::net::TcpStream,
+        tls_info: Vec<u8>,
+        clear_info: Vec<u8>,
+    },
+    /// INFO (`clear`, from `pos`) goes out in clear; the client's first byte
+    /// decides.
+    Sniff {
+        sock: mio::net::TcpStream,
+        clear: Vec<u8>,
+        pos: usize,
+    },
+    Tls(Box<Tls>),
+    /// Plaintext; `clear[pos..]` still goes out first.
+    Plain {
+        sock: mio::net::TcpStream,
+        clear: Vec<u8>,
+        pos: usize,
+    },
+    /// Only while changing state.
+    Gone,
+}
+
+/// First byte of a TLS handshake record.
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+impl Mixed {
+    /// `allow_non_tls`: `info` goes out in clear, then the client decides.
+    pub fn sniff(sock: mio::net::TcpStream, config: Arc<ServerConfig>, info: Vec<u8>) -> Mixed {
+        Mixed::with(State::Sniff { sock, clear: info, pos: 0 }, config, true)
+    }
+
+    /// `handshake_first` with a fallback delay: `tls_info` if the client
+    /// starts the handshake, `clear_info` once [`Transport::wait_over`]
+    /// comes first; then a first byte decides if `allow_non_tls`, else TLS
+    /// is required.
+    pub fn first(
+        sock: mio::net::TcpStream,
+        config: Arc<ServerConfig>,
+        tls_info: Vec<u8>,
+        clear_info: Vec<u8>,
+        allow_non_tls: bool,
+    ) -> Mixed {
+        Mixed::with(State::First { sock, tls_info, clear_info }, config, allow_non_tls)
+    }
+
+    fn with(state: State, config: Arc<ServerConfig>, sniff_after_fallback: bool) -> Mixed {
+        Mixed { state, config, held: Vec::new(), sniff_after_fallback, decided_at: None }
+    }
+
+    /// The client sent its first bytes: TLS or clear.
+    fn decide(&mut self, tls: bool) -> io::Result<()> {
+        let held = std::mem::take(&mut self.held);
+        self.state = match std::mem::replace(&mut self.state, State::Gone) {
+            State::First { sock, tls_info, .. } => {
+                let mut t = Tls::new(sock, self.config.clone(), Vec::new())?;
+                t.session.writer().write_all(&tls_info)?;
+                t.session.writer().write_all(&held)?;
+                State::Tls(Box::new(t))
+            }
+            State::Sniff { sock, mut clear, pos } if tls => {
+                clear.drain(..pos);
+                let mut t = Tls::new(sock, self.config.clone(), clear)?;
+                t.session.writer().write_all(&held)?;
+                State::Tls(Box::new(t))
+            }
+            State::Sniff { sock, mut clear, pos } => {
+                clear.extend_from_slice(&held);
+                self.decided_at = Some(Instant::now());
+                State::Plain { sock, clear, pos }
+            }
+            other => other,
+        };
+        Ok(())
+    }
+
+    /// Writes `clear[pos..]`; `Ok(true)` once all of it is out.
+    fn write_clear(sock: &mut mio::net::TcpStream, clear: &mut Vec<u8>, pos: &mut usize) -> io::Result<bool> {
+        while *pos < clear.len() {
+            match io::Write::write(sock, &clear[*pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => *pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !clear.is_empty() {
+            *clear = Vec::new();
+            *pos = 0;
+        }
+        Ok(true)
+    }
+}
+
+impl Transport for Mixed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let first = match &mut self.state {
+            State::First { sock, .. } | State::Sniff { sock, .. } => {
+                let mut b = [0u8; 1];
+                match sock.peek(&mut b) {
+                    Ok(0) => return Ok(0),
+                    Ok(_) => b[0],
+                    Err(e) => return Err(e),
+                }
+            }
+            State::Tls(t) => return t.read(buf),
+            State::Plain { sock, .. } => return io::Read::read(sock, buf),
+            State::Gone => return Ok(0),
+        };
+        // Before the fallback any byte means TLS (a client that is not
+        // starting a handshake fails it, as from Go).
+        let tls = matches!(self.state, State::First { .. }) || first == HANDSHAKE_RECORD;
+        self.decide(tls)?;
+        self.read(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.state {
+            State::First { .. } | State::Sniff { .. } => {
+                if self.held.len() >= UNDECIDED_HOLD {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                self.held.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            State::Tls(t) => t.write(buf),
+            State::Plain { sock, clear, pos } => {
+                if !Mixed::write_clear(sock, clear, pos)? {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                io::Write::write(sock, buf)
+            }
+            State::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<bool> {
+        match &mut self.state {
+            State::First { .. } | State::Gone => Ok(true),
+            State::Sniff { sock, clear, pos } | State::Plain { sock, clear, pos } => {
+                Mixed::write_clear(sock, clear, pos)
+            }
+            State::Tls(t) => t.flush(),
+        }
+    }
+
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        match &mut self.state {
+            State::First { sock, .. } | State::Sniff { sock, .. } | State::Plain { sock, .. } => Some(sock),
+            State::Tls(t) => t.source(),
+            State::Gone => None,
+        }
+    }
+
+    fn connect_state(&self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    fn handshaking(&self) -> bool {
+        match &self.state {
+            State::First { .. } | State::Sniff { .. } => true,
+            State::Tls(t) => t.handshaking(),
+            State::Plain { .. } | State::Gone => false,
+        }
+    }
+
+    fn handshake_done_at(&self) -> Option<Instant> {
+        match &self.state {
+            State::Tls(t) => t.handshake_done_at(),
+            _ => self.decided_at,
+        }
+    }
+
+    fn wait_over(&mut self) -> bool {
+        self.state = match std::mem::replace(&mut self.state, State::Gone) {
+            // The fallback delay passed with nothing from the client: INFO
+            // in clear, then as without handshake_first. (A session that
+            // cannot be made leaves the connection `Gone`: its next read
+            // ends it.)
+            State::First { sock, clear_info, .. } => {
+                if self.sniff_after_fallback {
+                    State::Sniff { sock, clear: clear_info, pos: 0 }
+                } else {
+                    let held = std::mem::take(&mut self.held);
+                    match Tls::new(sock, self.config.clone(), clear_info) {
+                        Ok(mut t) => match t.session.writer().write_all(&held) {
+                            Ok(()) => State::Tls(Box::new(t)),
+                            Err(_) => State::Gone,
+                        },
+                        Err(_) => State::Gone,
+                    }
+                }
+            }
+            // allow_non_tls and no byte within the TLS timeout: clear.
+            State::Sniff { sock, mut clear, pos } => {
+                clear.extend_from_slice(&std::mem::take(&mut self.held));
+                self.decided_at = Some(Instant::now());
+                State::Plain { sock, clear, pos }
+            }
+            other => {
+                self.state = other;
+                return false;
+            }
+        };
+        true
+    }
+
+    fn shutdown(&mut self) {
+        match &mut self.state {
+            State::First { sock, .. } | State::Sniff { sock, .. } | State::Plain { sock, .. } => {
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+            }
+            State::Tls(t) => t.shutdown(),
+            State::Gone => {}
+        }
+    }
+}
