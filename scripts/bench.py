@@ -21,8 +21,15 @@ Environment:
                only (default: <repo>/target/x86_64-unknown-linux-musl/release/
                rnats-server, from scripts/build-static.sh; skipped if absent)
 
+Scale and TLS scenarios (not in the default run; see scripts/README.md):
+subjects100k, subjects1m, conns10k, idle10k, churn (group `scale`) and
+tls16, tls1k, tlsstorm, storm (group `tls`), each with metrics of its own in
+a second table.
+
 Example:
   python3 scripts/bench.py                      # defaults, a few minutes
+  python3 scripts/bench.py --scenarios scale --no-resources
+  python3 scripts/bench.py --scenarios tls --no-resources
   python3 scripts/bench.py --rounds 5 --msgs 4000000 --out bench.md
   RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench.py   # Go vs Go
 """
