@@ -851,12 +851,11 @@ def measure_churn(ctx, servers, lg, opts):
             "other_cores": max(base["other_cores"] or 0.0, other or 0.0)}
 
 
-def scen_tls_pair(size):
+def scen_pair(size, tls):
     def run(ctx, servers, lg, opts):
         [s] = servers
-        r = run_pair(lg, s.port, opts, ctx, servers, size=size,
-                     extra=["--tls-ca", ctx["certs"]["ca"]])
-        return r
+        return run_pair(lg, s.port, opts, ctx, servers, size=size,
+                        extra=["--tls-ca", ctx["certs"]["ca"]] if tls else [])
     return run
 
 
@@ -929,29 +928,33 @@ NEW_SCENARIOS = {
          ("rate", "msgs/s with churn", 0),
          ("churn_per_s", "SUB+UNSUB pairs per second achieved", 0),
          ("churn_us", "server CPU µs per SUB+UNSUB beyond the messages' cost", 2)]),
-    "tls16": ("1→1 pub/sub over TLS, 16 B payload", scen_tls_pair(16), True,
+    "tls16": ("1→1 pub/sub over TLS, 16 B payload", scen_pair(16, True), True,
               [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
-    "tls1k": ("1→1 pub/sub over TLS, 1 KiB payload", scen_tls_pair(1024), True,
+    "tls1k": ("1→1 pub/sub over TLS, 1 KiB payload", scen_pair(1024, True), True,
               [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
+    "plain16": ("the same 1→1 timed pair without TLS, 16 B (reference for tls16)",
+                scen_pair(16, False), False,
+                [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
+    "plain1k": ("the same 1→1 timed pair without TLS, 1 KiB (reference for tls1k)",
+                scen_pair(1024, False), False,
+                [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
     "tlsstorm": (
         "1 000 TLS clients connect at once (4 client threads, full handshakes, no "
         "resumption; TLS 1.3, P-256 certificate) until each got its PONG",
         scen_storm(1000, True), True,
         [("connect_s", "time until all connected (s)", 3),
-         ("srv_cpu_ms", "server CPU (ms)", 0),
-         ("srv_us_per_conn", "server CPU per connection (µs)", 0),
+         ("srv_cpu_ms", "server CPU until then (ms)", 0),
          ("rss_per_conn_kib", "RSS per TLS connection (KiB)", 1)]),
     "storm": (
         "the same storm without TLS (for reference)",
         scen_storm(1000, False), False,
         [("connect_s", "time until all connected (s)", 3),
-         ("srv_cpu_ms", "server CPU (ms)", 0),
-         ("srv_us_per_conn", "server CPU per connection (µs)", 0),
+         ("srv_cpu_ms", "server CPU until then (ms)", 0),
          ("rss_per_conn_kib", "RSS per connection (KiB)", 1)]),
 }
 SCENARIO_GROUPS = {
     "scale": ["subjects100k", "subjects1m", "conns10k", "idle10k", "churn"],
-    "tls": ["tls16", "tls1k", "tlsstorm", "storm"],
+    "tls": ["tls16", "plain16", "tls1k", "plain1k", "tlsstorm", "storm"],
 }
 
 
