@@ -21,8 +21,15 @@ Environment:
                only (default: <repo>/target/x86_64-unknown-linux-musl/release/
                rnats-server, from scripts/build-static.sh; skipped if absent)
 
+Scale and TLS scenarios (not in the default run; see scripts/README.md):
+subjects100k, subjects1m, conns10k, idle10k, churn (group `scale`) and
+tls16, tls1k, tlsstorm, storm (group `tls`), each with metrics of its own in
+a second table.
+
 Example:
   python3 scripts/bench.py                      # defaults, a few minutes
+  python3 scripts/bench.py --scenarios scale --no-resources
+  python3 scripts/bench.py --scenarios tls --no-resources
   python3 scripts/bench.py --rounds 5 --msgs 4000000 --out bench.md
   RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench.py   # Go vs Go
 """
@@ -98,6 +105,23 @@ def proc_cpu(pid):
     rest = s[s.rindex(")") + 2:].split()
     # rest[0] is field 3 (state); utime is field 14, stime field 15.
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def proc_cpu_fine(pid):
+    """On-CPU time of a process in seconds with nanosecond resolution: the
+    sum of its threads' /proc/PID/task/TID/schedstat (threads that already
+    exited are not counted; see Window). None when unavailable."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        return None
+    return total / 1e9
 
 
 def proc_rss_kib(pid):
@@ -185,8 +209,9 @@ class StartError(Exception):
 
 
 class Server:
-    def __init__(self, binary, logdir, tag, cluster_port=None, routes=None):
+    def __init__(self, binary, logdir, tag, cluster_port=None, routes=None, extra=None):
         self.binary = binary
+        self.extra = list(extra or [])
         self.logdir = logdir
         self.tag = tag
         self.cluster_port = cluster_port
@@ -202,7 +227,7 @@ class Server:
             a += ["-cluster", f"nats://{HOST}:{self.cluster_port}"]
         if self.routes:
             a += ["-routes", ",".join(f"nats://{HOST}:{p}" for p in self.routes)]
-        return a
+        return a + self.extra
 
     def start(self, port, timeout=10.0):
         self.port = port
@@ -251,9 +276,9 @@ class Server:
         stop_proc(self.proc)
 
 
-def start_servers(binary, logdir, tag, count):
+def start_servers(binary, logdir, tag, count, extra=None):
     """Starts `count` servers; with count > 1 they form a cluster where
-    server i routes to server i-1 (a chain)."""
+    server i routes to server i-1 (a chain). `extra`: more arguments."""
     for attempt in range(3):
         ports = free_ports(2 * count)
         client_ports, cluster_ports = ports[:count], ports[count:]
@@ -262,7 +287,8 @@ def start_servers(binary, logdir, tag, count):
             for i in range(count):
                 s = Server(binary, logdir, f"{tag}{i}",
                            cluster_port=cluster_ports[i] if count > 1 else None,
-                           routes=[cluster_ports[i - 1]] if i > 0 else None)
+                           routes=[cluster_ports[i - 1]] if i > 0 else None,
+                           extra=extra)
                 servers.append(s)
                 s.start(client_ports[i])
             return servers
@@ -556,6 +582,456 @@ def read_line_with_timeout(p, timeout):
 
 
 # ---------------------------------------------------------------------------
+# Scale and TLS scenarios (selected with --scenarios; not in the default run)
+#
+# Each runs against a fresh server per kind and reports a few metrics of its
+# own (see NEW_SCENARIOS). The measured phases are bounded in time
+# (--scale-duration seconds of publishing), not in message count.
+
+
+class PhaseError(Exception):
+    pass
+
+
+class Phased:
+    """A load generator run with `--pause 1`: it stops at each phase line
+    until told to go on, so server CPU and RSS can be read in between."""
+
+    def __init__(self, lg, args, logdir):
+        errf = open(os.path.join(logdir, "loadgen-stderr.log"), "ab")
+        try:
+            self.p = subprocess.Popen([lg] + args + ["--pause", "1"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=errf, text=True)
+        finally:
+            errf.close()
+        STARTED[self.p.pid] = self.p
+
+    def phase(self, name, timeout):
+        line = read_line_with_timeout(self.p, timeout)
+        kv = parse_kv(line or "")
+        if kv.get("scenario") != "phase" or kv.get("phase") != name:
+            why = kv.get("error") or (line or "").strip() or f"nothing within {timeout:.0f} s"
+            raise PhaseError(f"loadgen, waiting for phase {name}: {why[:200]}")
+        return kv
+
+    def go(self):
+        try:
+            self.p.stdin.write("go\n")
+            self.p.stdin.flush()
+        except OSError:
+            pass
+
+    def cpu(self):
+        return proc_cpu(self.p.pid) or 0.0
+
+    def finish(self, timeout):
+        try:
+            out, _ = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_proc(self.p)
+            raise PhaseError("loadgen killed after timeout")
+        STARTED.pop(self.p.pid, None)
+        lines = [l for l in out.splitlines() if l.startswith("scenario=")]
+        res = parse_kv(lines[-1]) if lines else {"error": f"exit {self.p.returncode}"}
+        if res.get("ok") != "1":
+            raise PhaseError("loadgen: " + res.get("error", "?")[:200])
+        return res
+
+    def stop(self):
+        stop_proc(self.p)
+
+
+class Window:
+    """Server CPU and the machine's other load over one measured phase.
+    Server CPU comes from the threads' schedstat (ns resolution) unless that
+    falls short of utime+stime (10 ms ticks) by more than two ticks, which
+    would mean a thread exited during the phase."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.cpu0 = sum((s.cpu() or 0.0) for s in servers)
+        fine = [proc_cpu_fine(s.proc.pid) for s in servers]
+        self.fine0 = None if None in fine else sum(fine)
+        self.sys0 = system_cpu()
+        self.t0 = time.perf_counter()
+
+    def close(self, lg_cpu):
+        cpu1 = sum((s.cpu() or 0.0) for s in self.servers)
+        fine = [proc_cpu_fine(s.proc.pid) for s in self.servers]
+        sys1 = system_cpu()
+        wall = time.perf_counter() - self.t0
+        srv = cpu1 - self.cpu0
+        if self.fine0 is not None and None not in fine:
+            fine_srv = sum(fine) - self.fine0
+            if fine_srv >= srv - 2.0 / CLK_TCK:
+                srv = fine_srv
+        other = None
+        if self.sys0 is not None and sys1 is not None and lg_cpu is not None:
+            other = max(0.0, (sys1 - self.sys0) - srv - lg_cpu) / max(wall, 1e-9)
+        return srv, other
+
+
+def make_certs(d):
+    """A throwaway CA and a server certificate for 127.0.0.1 (P-256)."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True,
+                       timeout=60)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bench-ca")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "server-key.pem", "-out", "server.csr", "-subj", "/CN=bench-server")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    return {k: os.path.join(d, k + ".pem") for k in ("ca", "server", "server-key")}
+
+
+def tls_server_args(ctx):
+    c = ctx["certs"]
+    return ["--tls", "--tlscert", c["server"], "--tlskey", c["server-key"]]
+
+
+def lg_base(port, opts):
+    return ["--host", HOST, "--port", str(port), "--timeout", str(opts.timeout)]
+
+
+def server_dead(servers):
+    dead = [s for s in servers if not s.alive()]
+    if dead:
+        s = dead[0]
+        return (f"server died (exit {s.proc.returncode}): {s.log_tail()} "
+                f"[cmd: {' '.join(s.args())}]")
+    return None
+
+
+def run_pair(lg, port, opts, ctx, servers, size=None, extra=()):
+    """One timed 1 to 1 pub/sub run (`loadgen pair`); server CPU around it."""
+    args = ["pair"] + lg_base(port, opts) + [
+        "--size", str(opts.size if size is None else size),
+        "--duration", str(opts.scale_duration)] + list(extra)
+    w = Window(servers)
+    res, lg_cpu = run_loadgen(lg, args, opts.timeout + 30)
+    srv, other = w.close(lg_cpu)
+    if res.get("ok") != "1":
+        raise PhaseError("loadgen: " + res.get("error", "?"))
+    d = int(res["delivered"])
+    el = float(res["elapsed_s"])
+    return {"rate": d / el, "srv_us_per_msg": srv / max(d, 1) * 1e6, "srv_cores": srv / el,
+            "lg_cores": (lg_cpu or 0.0) / el, "other_cores": other, "delivered": d,
+            "srv_cpu_s": srv}
+
+
+def scen_subjects(n):
+    def run(ctx, servers, lg, opts):
+        [s] = servers
+        ph = Phased(lg, ["subjects"] + lg_base(s.port, opts) + [
+            "--subjects", str(n), "--wildcards", "1000", "--size", "8",
+            "--duration", str(opts.scale_duration)], ctx["logdir"])
+        try:
+            ph.phase("connected", 30)
+            time.sleep(opts.settle)
+            rss0, c0 = s.rss_kib(), s.cpu()
+            ph.go()
+            kv = ph.phase("subscribed", opts.timeout)
+            time.sleep(opts.settle)
+            rss1, c1 = s.rss_kib(), s.cpu()
+            w = Window([s])
+            ph.go()
+            res = ph.finish(opts.timeout + 30)
+        finally:
+            ph.stop()
+        lg_cpu = float(res.get("lg_cpu_s", 0))
+        srv, other = w.close(lg_cpu)
+        d, el = int(res["delivered"]), float(res["elapsed_s"])
+        nsubs = n + 1000
+        return {"rate": d / el, "srv_us_per_msg": srv / max(d, 1) * 1e6,
+                "rss_per_sub_b": (rss1 - rss0) * 1024.0 / nsubs,
+                "sub_us": (c1 - c0) / nsubs * 1e6,
+                "subscribe_s": float(kv.get("subscribe_s", "nan")),
+                "rss_mib": rss1 / 1024.0, "srv_cores": srv / el, "lg_cores": lg_cpu / el,
+                "other_cores": other}
+    return run
+
+
+def scen_conns(n):
+    def run(ctx, servers, lg, opts):
+        [s] = servers
+        ph = Phased(lg, ["conns"] + lg_base(s.port, opts) + [
+            "--conns", str(n), "--size", str(opts.size),
+            "--duration", str(opts.scale_duration)], ctx["logdir"])
+        try:
+            kv = ph.phase("subscribed", opts.timeout)
+            time.sleep(opts.settle)
+            rss = s.rss_kib()
+            w = Window([s])
+            ph.go()
+            res = ph.finish(opts.timeout + 30)
+        finally:
+            ph.stop()
+        lg_cpu = float(res.get("lg_cpu_s", 0))
+        srv, other = w.close(lg_cpu)
+        d, el = int(res["delivered"]), float(res["elapsed_s"])
+        return {"rate": d / el, "srv_us_per_msg": srv / max(d, 1) * 1e6,
+                "connect_s": float(kv.get("connect_s", "nan")), "rss_mib": rss / 1024.0,
+                "srv_cores": srv / el, "lg_cores": lg_cpu / el, "other_cores": other}
+    return run
+
+
+def scen_idle(n):
+    def run(ctx, servers, lg, opts):
+        [s] = servers
+        # Warm-up, so the first measured run pays no first-use costs.
+        res, _ = run_loadgen(lg, ["pubsub"] + lg_base(s.port, opts) + [
+            "--msgs", "200000", "--size", str(opts.size)], opts.timeout + 30)
+        if res.get("ok") != "1":
+            raise PhaseError("warm-up: " + res.get("error", "?"))
+        without = run_pair(lg, s.port, opts, ctx, servers)
+        p = subprocess.Popen([lg, "idle"] + lg_base(s.port, opts) + [
+            "--conns", str(n), "--hold", str(opts.timeout)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        STARTED[p.pid] = p
+        try:
+            line = read_line_with_timeout(p, opts.timeout + 5)
+            kv = parse_kv(line or "")
+            if kv.get("scenario") != "idle_ready":
+                raise PhaseError("idle connections: " + (kv.get("error") or line or "no output"))
+            time.sleep(opts.settle)
+            with_ = run_pair(lg, s.port, opts, ctx, servers)
+            rss_idle = s.rss_kib()
+            try:
+                p.stdin.write("done\n")
+                p.stdin.flush()
+                p.communicate(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        finally:
+            stop_proc(p)
+        # The same pair once more after the idle clients left: a control for
+        # drift over the server's life (its mean with the first run is the
+        # "without" figure).
+        time.sleep(1.0)
+        after = run_pair(lg, s.port, opts, ctx, servers)
+        base = (without["srv_us_per_msg"] + after["srv_us_per_msg"]) / 2
+        return {"srv_us_per_msg": base,
+                "srv_us_per_msg_before": without["srv_us_per_msg"],
+                "srv_us_per_msg_after": after["srv_us_per_msg"],
+                "srv_us_per_msg_idle": with_["srv_us_per_msg"],
+                "idle_factor": with_["srv_us_per_msg"] / base,
+                "rate": (without["rate"] + after["rate"]) / 2, "rate_idle": with_["rate"],
+                "connect_s": float(kv.get("connect_s", "nan")),
+                "rss_idle_mib": (rss_idle or 0) / 1024.0,
+                "other_cores": max(x["other_cores"] or 0.0 for x in (without, with_, after))}
+    return run
+
+
+def measure_churn(ctx, servers, lg, opts):
+    [s] = servers
+    base = run_pair(lg, s.port, opts, ctx, servers)
+    args = ["churn"] + lg_base(s.port, opts) + [
+        "--size", str(opts.size), "--duration", str(opts.scale_duration),
+        "--rate", str(opts.churn_rate), "--live", "1000"]
+    w = Window(servers)
+    res, lg_cpu = run_loadgen(lg, args, opts.timeout + 30)
+    srv, other = w.close(lg_cpu)
+    if res.get("ok") != "1":
+        raise PhaseError("loadgen: " + res.get("error", "?"))
+    d, el = int(res["delivered"]), float(res["elapsed_s"])
+    subs = int(res.get("churn_subs", 0))
+    per_msg = srv / max(d, 1) * 1e6
+    # Server CPU beyond what the same messages cost without churn, per
+    # subscription made and removed again.
+    extra = srv - d * base["srv_us_per_msg"] / 1e6
+    return {"srv_us_per_msg_base": base["srv_us_per_msg"], "srv_us_per_msg": per_msg,
+            "churn_factor": per_msg / base["srv_us_per_msg"],
+            "rate_base": base["rate"], "rate": d / el,
+            "churn_per_s": float(res.get("churn_per_s", 0)),
+            "churn_us": extra / max(subs, 1) * 1e6 if subs else None,
+            "rss_mib": (s.rss_kib() or 0) / 1024.0,
+            "other_cores": max(base["other_cores"] or 0.0, other or 0.0)}
+
+
+def scen_pair(size, tls):
+    def run(ctx, servers, lg, opts):
+        [s] = servers
+        return run_pair(lg, s.port, opts, ctx, servers, size=size,
+                        extra=["--tls-ca", ctx["certs"]["ca"]] if tls else [])
+    return run
+
+
+def scen_storm(n, tls):
+    def run(ctx, servers, lg, opts):
+        [s] = servers
+        time.sleep(opts.settle)
+        rss0 = s.rss_kib()
+        args = ["storm"] + lg_base(s.port, opts) + ["--conns", str(n), "--threads",
+                                                    str(opts.storm_threads)]
+        if tls:
+            args += ["--tls-ca", ctx["certs"]["ca"]]
+        w = Window([s])
+        ph = Phased(lg, args, ctx["logdir"])
+        try:
+            kv = ph.phase("connected", opts.timeout)
+            lg_cpu = ph.cpu()
+            srv, other = w.close(lg_cpu)
+            time.sleep(opts.settle)
+            rss1 = s.rss_kib()
+            ph.go()
+            ph.finish(60)
+        finally:
+            ph.stop()
+        return {"connect_s": float(kv["connect_s"]), "srv_cpu_ms": srv * 1000.0,
+                "srv_us_per_conn": srv / n * 1e6, "lg_cpu_ms": lg_cpu * 1000.0,
+                "rss_per_conn_kib": (rss1 - rss0) / n, "other_cores": other}
+    return run
+
+
+# name -> (description, runner, tls server?, [(key, label, digits), ...])
+NEW_SCENARIOS = {
+    "subjects100k": (
+        "1 subscriber on 100 000 literal subjects `telemetry.dev<i>.temp` + 1 000 "
+        "wildcards `cmd.<i>.*`; 8 B messages to random subjects among the literals",
+        scen_subjects(100_000), False,
+        [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0),
+         ("rss_per_sub_b", "RSS growth per subscription (B)", 0),
+         ("sub_us", "server CPU µs per SUB", 2), ("subscribe_s", "time to subscribe all (s)", 2)]),
+    "subjects1m": (
+        "as above with 1 000 000 literal subjects",
+        scen_subjects(1_000_000), False,
+        [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0),
+         ("rss_per_sub_b", "RSS growth per subscription (B)", 0),
+         ("sub_us", "server CPU µs per SUB", 2), ("subscribe_s", "time to subscribe all (s)", 2)]),
+    "conns10k": (
+        "10 000 connections, each subscribed to its own subject; one publisher "
+        "addresses them in turn (16 B)",
+        scen_conns(10_000), False,
+        [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0),
+         ("connect_s", "connect + SUB 10 000 clients, one by one (s)", 2),
+         ("rss_mib", "RSS with 10 000 subscribed clients (MiB)", 1)]),
+    "idle10k": (
+        "a busy 1→1 pair (16 B) on one server: before 10 000 idle connections "
+        "come, while they are connected, after they closed",
+        scen_idle(10_000), False,
+        [("srv_us_per_msg_before", "busy pair server CPU µs/msg, before the idle conns", 3),
+         ("srv_us_per_msg_idle", "busy pair server CPU µs/msg, with 10 000 idle conns", 3),
+         ("srv_us_per_msg_after", "busy pair server CPU µs/msg, after they closed", 3),
+         ("idle_factor", "with idle / mean of before and after", 2),
+         ("rate", "busy pair msgs/s, no idle conns", 0),
+         ("rate_idle", "busy pair msgs/s, 10 000 idle conns", 0)]),
+    "churn": (
+        "a 1→1 pair (16 B) while a third connection SUBs and UNSUBs `lg.churn.<n>` "
+        "(target 100 000/s each, 1 000 alive), after the same pair without churn",
+        measure_churn, False,
+        [("srv_us_per_msg_base", "server CPU µs/msg, no churn", 3),
+         ("srv_us_per_msg", "server CPU µs/msg, with churn (incl. churn work)", 3),
+         ("churn_factor", "with churn / without", 2),
+         ("rate", "msgs/s with churn", 0),
+         ("churn_per_s", "SUB+UNSUB pairs per second achieved", 0),
+         ("churn_us", "server CPU µs per SUB+UNSUB beyond the messages' cost", 2)]),
+    "tls16": ("1→1 pub/sub over TLS, 16 B payload", scen_pair(16, True), True,
+              [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
+    "tls1k": ("1→1 pub/sub over TLS, 1 KiB payload", scen_pair(1024, True), True,
+              [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
+    "plain16": ("the same 1→1 timed pair without TLS, 16 B (reference for tls16)",
+                scen_pair(16, False), False,
+                [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
+    "plain1k": ("the same 1→1 timed pair without TLS, 1 KiB (reference for tls1k)",
+                scen_pair(1024, False), False,
+                [("srv_us_per_msg", "server CPU µs/msg", 3), ("rate", "msgs/s", 0)]),
+    "tlsstorm": (
+        "1 000 TLS clients connect at once (4 client threads, full handshakes, no "
+        "resumption; TLS 1.3, P-256 certificate) until each got its PONG",
+        scen_storm(1000, True), True,
+        [("connect_s", "time until all connected (s)", 3),
+         ("srv_cpu_ms", "server CPU until then (ms)", 0),
+         ("rss_per_conn_kib", "RSS per TLS connection (KiB)", 1)]),
+    "storm": (
+        "the same storm without TLS (for reference)",
+        scen_storm(1000, False), False,
+        [("connect_s", "time until all connected (s)", 3),
+         ("srv_cpu_ms", "server CPU until then (ms)", 0),
+         ("rss_per_conn_kib", "RSS per connection (KiB)", 1)]),
+}
+SCENARIO_GROUPS = {
+    "scale": ["subjects100k", "subjects1m", "conns10k", "idle10k", "churn"],
+    "tls": ["tls16", "plain16", "tls1k", "plain1k", "tlsstorm", "storm"],
+}
+
+
+def measure_new(kind, binary, scen, opts, lg, ctx):
+    """One run of a scale/TLS scenario against a fresh server."""
+    _, runner, tls, _ = NEW_SCENARIOS[scen]
+    if tls and ctx.get("certs") is None:
+        return {"ok": False, "error": ctx.get("certs_error", "no certificates")}
+    extra = tls_server_args(ctx) if tls else None
+    try:
+        servers = start_servers(binary, ctx["logdir"], f"{kind}-{scen}-", 1, extra=extra)
+    except StartError as e:
+        return {"ok": False, "error": f"server start failed: {e}"}
+    try:
+        try:
+            r = runner(ctx, servers, lg, opts)
+        except (PhaseError, KeyError, ValueError, ZeroDivisionError) as e:
+            dead = server_dead(servers)
+            return {"ok": False, "error": (dead + " / " if dead else "") + str(e)}
+        dead = server_dead(servers)
+        if dead:
+            return {"ok": False, "error": dead}
+        r["ok"] = True
+        return r
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def measure_new_checked(kind, binary, scen, opts, lg, ctx, rnd):
+    """measure_new, repeated while the machine was busy (as for the classic
+    scenarios); keeps the quietest run."""
+    best = None
+    for attempt in range(1 + max(0, opts.retries)):
+        wait_quiet(opts.noise_limit, opts.quiet_wait)
+        r = measure_new(kind, binary, scen, opts, lg, ctx)
+        if not r.get("ok"):
+            return r if best is None else best
+        if best is None or (r.get("other_cores") or 0.0) < (best.get("other_cores") or 0.0):
+            best = r
+        if (r.get("other_cores") or 0.0) <= opts.noise_limit:
+            break
+        log(f"[round {rnd}] {scen} {kind} noisy run (other processes used "
+            f"{r['other_cores']:.2f} cores), "
+            + ("repeating" if attempt < opts.retries else "keeping the quietest"))
+    best["noisy"] = (best.get("other_cores") or 0.0) > opts.noise_limit
+    return best
+
+
+def render_new(results, scenarios, meta):
+    L = ["", "| scenario | metric | ours | Go | ratio |", "|---|---|--:|--:|--:|"]
+    for scen in scenarios:
+        _, _, _, metrics = NEW_SCENARIOS[scen]
+        o, g = results[scen]["ours"], results[scen]["go"]
+        first = True
+        for key, label, digits in metrics:
+            cells = []
+            for x in (o, g):
+                st = x.get("status", "")
+                cells.append(fmt_num(x.get(key), digits) if st == "ok" or x.get(key) is not None
+                             else st.split(":")[0])
+            L.append(f"| {scen if first else ''} | {label} | {cells[0]} | {cells[1]} | "
+                     f"{fmt_ratio(o.get(key), g.get(key))} |")
+            first = False
+        L.append(f"| | other load (cores) | {fmt_num(o.get('other_cores'), 2)} | "
+                 f"{fmt_num(g.get('other_cores'), 2)} | |")
+    L.append("")
+    for scen in scenarios:
+        L.append(f"- {scen}: {NEW_SCENARIOS[scen][0]}")
+    L.append(f"- {meta['rounds']} rounds in alternating pairs (ours, Go), fresh server per "
+             f"run, medians; timed phases publish for {meta['scale_duration']} s; RSS growth "
+             "per subscription = RSS after the PONG that follows the last SUB minus RSS "
+             "before the first SUB, divided by the subscriptions")
+    return L
+
+
+# ---------------------------------------------------------------------------
 # Reporting
 
 
@@ -617,10 +1093,11 @@ def render(meta, results, resources, scen_counts):
              "CPU seconds / wall seconds; other load: cores used by unrelated "
              "processes during the runs (noise indicator, should be ~0)")
     L.append("")
-    L.append("| scenario | msgs | ours msgs/s | Go msgs/s | ratio | ours CPU µs/msg | "
-             "Go CPU µs/msg | ratio | ours srv/lg cores | Go srv/lg cores | lg share ours / Go | "
-             "other load ours / Go |")
-    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    if scen_counts:
+        L.append("| scenario | msgs | ours msgs/s | Go msgs/s | ratio | ours CPU µs/msg | "
+                 "Go CPU µs/msg | ratio | ours srv/lg cores | Go srv/lg cores | "
+                 "lg share ours / Go | other load ours / Go |")
+        L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for scen, count in scen_counts:
         o = results[scen]["ours"]
         g = results[scen]["go"]
@@ -738,7 +1215,16 @@ def main():
                     help="sequential requests for reqrep")
     ap.add_argument("--size", type=int, default=16, help="payload bytes")
     ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed",
-                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,chain5")
+                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,"
+                         "chain5 and of the scale and TLS scenarios " + ",".join(NEW_SCENARIOS)
+                         + "; the groups `scale` and `tls` stand for "
+                         + "; ".join(f"{k}: {','.join(v)}" for k, v in SCENARIO_GROUPS.items()))
+    ap.add_argument("--scale-duration", type=float, default=3.0,
+                    help="seconds of publishing in each timed phase of the scale/TLS scenarios")
+    ap.add_argument("--churn-rate", type=int, default=100_000,
+                    help="churn: SUB+UNSUB pairs per second the churning client aims at")
+    ap.add_argument("--storm-threads", type=int, default=4,
+                    help="tlsstorm/storm: client threads connecting at once")
     ap.add_argument("--chain5", action="store_true",
                     help="also run a 5-server cluster (routes chained) with "
                          "publisher on the first and subscriber on the last")
@@ -787,16 +1273,34 @@ def main():
         log(f"our server not found at {ours_bin}; its columns will be n/a "
             "(build it with cargo build --release, or set RNATS_BIN)")
 
+    # Servers and load generators inherit this limit; the 10 000-connection
+    # scenarios need a little over 10 000 descriptors per process.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 65536:
+        try:  # raising the hard limit needs privileges; fine if refused
+            resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+            soft, hard = 65536, 65536
+        except (ValueError, OSError):
+            pass
     want = max(soft, min(hard, 65536)) if hard != resource.RLIM_INFINITY else max(soft, 65536)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     except (ValueError, OSError):
         pass
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 10_200 and any(
+            x in ("conns10k", "idle10k") for x in opts.scenarios.replace("scale", "conns10k").split(",")):
+        log(f"open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]} is below the "
+            "10 200 the 10 000-connection scenarios need; they will fail")
 
-    scenarios = [s.strip() for s in opts.scenarios.split(",") if s.strip()]
+    scenarios = []
+    for name in (x.strip() for x in opts.scenarios.split(",") if x.strip()):
+        for x in SCENARIO_GROUPS.get(name, [name]):
+            if x not in scenarios:
+                scenarios.append(x)
     if opts.chain5 and "chain5" not in scenarios:
         scenarios.append("chain5")
+    new_scens = [x for x in scenarios if x in NEW_SCENARIOS]
+    scenarios = [x for x in scenarios if x not in NEW_SCENARIOS]
     counts = {
         "pub": 2 * opts.msgs, "pubsub": opts.msgs, "queue": opts.msgs,
         "fanout": max(1, opts.msgs // 2), "routed": max(1, opts.msgs // 2),
@@ -820,14 +1324,23 @@ def main():
         "go_version": version_of(go_bin),
         "rounds": opts.rounds, "size": opts.size, "idle_conns": opts.idle_conns,
         "noise_limit": opts.noise_limit, "retries": opts.retries,
+        "scale_duration": opts.scale_duration,
     }
     raw = {s: {"ours": [], "go": []} for s in scenarios}
+    raw_new = {s: {"ours": [], "go": []} for s in new_scens}
     raw_res = {k: [] for k in res_kinds}
     # A kind that could never run a multi-server scenario (no clustering)
     # skips it in later rounds.
     unavailable = set()
     t_start = time.time()
     logdir = tempfile.mkdtemp(prefix="rnats-bench-")
+    ctx = {"logdir": logdir, "certs": None}
+    if any(NEW_SCENARIOS[x][2] for x in new_scens):
+        try:
+            ctx["certs"] = make_certs(tempfile.mkdtemp(prefix="certs-", dir=logdir))
+        except (OSError, subprocess.SubprocessError) as e:
+            ctx["certs_error"] = f"cannot make certificates with openssl: {e}"
+            log(ctx["certs_error"])
     try:
         for rnd in range(1, opts.rounds + 1):
             for scen, count in scen_counts:
@@ -854,6 +1367,19 @@ def main():
                             f"{extra}")
                     else:
                         log(f"[round {rnd}] {scen:7s} {kind:4s} FAILED: {r.get('error')}")
+            for scen in new_scens:
+                for kind in ("ours", "go"):
+                    if kind == "ours" and not have_ours:
+                        raw_new[scen][kind].append({"ok": False, "error": "binary not found"})
+                        continue
+                    r = measure_new_checked(kind, bins[kind], scen, opts, lg, ctx, rnd)
+                    raw_new[scen][kind].append(r)
+                    if r.get("ok"):
+                        log(f"[round {rnd}] {scen} {kind}: " + " ".join(
+                            f"{k}={fmt_num(r.get(k), d)}" for k, _, d in NEW_SCENARIOS[scen][3])
+                            + f" other={fmt_num(r.get('other_cores'), 2)}")
+                    else:
+                        log(f"[round {rnd}] {scen} {kind} FAILED: {r.get('error')}")
             if not opts.no_resources:
                 for kind in res_kinds:
                     if kind == "ours" and not have_ours:
@@ -879,7 +1405,15 @@ def main():
                                for k in ("ours", "go") for r in raw[s][k]])
     resources_ = {k: (summarize_resources(raw_res[k]) if not opts.no_resources
                       else {"status": "skipped"}) for k in res_kinds}
+    results_new = {s: {k: summarize(raw_new[s][k]) for k in ("ours", "go")} for s in new_scens}
     report = render(meta, results, resources_, scen_counts)
+    if new_scens:
+        report += "\n".join(render_new(results_new, new_scens, meta)) + "\n"
+        fails = [f"- {sc} / {'ours' if k == 'ours' else 'Go'}: {results_new[sc][k]['status']}"
+                 for sc in new_scens for k in ("ours", "go")
+                 if results_new[sc][k].get("status") != "ok"]
+        if fails:
+            report += "\nNotes (scale/TLS):\n" + "\n".join(fails) + "\n"
     report += f"\n(total benchmark time {time.time() - t_start:.0f} s)\n"
     print(report)
     if opts.out:
@@ -888,7 +1422,8 @@ def main():
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump({"meta": {k: v for k, v in meta.items() if k != "raw"}, "runs": raw, "resources": raw_res,
-                       "summary": results, "resource_summary": resources_},
+                       "summary": results, "resource_summary": resources_,
+                       "runs_new": raw_new, "summary_new": results_new},
                       f, indent=1, default=str)
     return 0
 

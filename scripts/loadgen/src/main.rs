@@ -1,22 +1,29 @@
 //! loadgen: a small load generator that speaks the NATS client protocol
-//! over plain blocking TCP sockets.
+//! over blocking TCP sockets, optionally with TLS (`--tls-ca CA.pem`).
 //!
 //! Usage: loadgen SCENARIO [--host H] [--port P] [--port2 P2] [--msgs N]
 //!                [--size BYTES] [--subs K] [--timeout SECS] [--window BYTES]
-//!                [--conns N] [--hold SECS] [--spin 0|1]
+//!                [--conns N] [--hold SECS] [--spin 0|1] [--tls-ca CA.pem]
+//!                [--subjects N] [--wildcards W] [--duration SECS]
+//!                [--rate N] [--live N] [--threads N] [--seed N] [--pause 0|1]
 //!
-//! Scenarios: pub, pubsub, fanout, queue, reqrep, routed, idle, startup.
+//! Scenarios: pub, pubsub, fanout, queue, reqrep, routed, idle, startup;
+//! timed (see scale.rs): subjects, conns, churn, pair, storm.
 //! `startup --bin PATH` starts the server at PATH `--msgs` times and reports
 //! the time from spawning it to its client port accepting a connection.
 //! The result is printed as a single line of `key=value` pairs on stdout.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod scale;
+use scale::{run_churn, run_conns, run_storm, run_subjects};
 
 const SUBJECT: &str = "lg.bench";
 const PROBE_PREFIX: &str = "lg.probe.";
@@ -52,13 +59,24 @@ struct Opts {
     hold: Duration,
     spin: bool,
     bin: Option<String>,
+    subjects: u64,
+    wildcards: u64,
+    duration: Duration,
+    rate: u64,
+    live: usize,
+    threads: usize,
+    seed: u64,
+    pause: bool,
+    tls_ca: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup \
+        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup|subjects|conns|churn|pair|storm \
          [--host 127.0.0.1] [--port 4222] [--port2 P] [--msgs N] [--size 16] \
-         [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1] [--bin PATH]"
+         [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1] [--bin PATH] \
+         [--subjects N] [--wildcards W] [--duration SECS] [--rate SUBS_PER_S] [--live N] \
+         [--threads N] [--seed N] [--pause 0|1] [--tls-ca CA.pem]"
     );
     std::process::exit(2);
 }
@@ -90,6 +108,15 @@ fn parse_opts() -> Opts {
         hold: Duration::from_secs(60),
         spin: false,
         bin: None,
+        subjects: 100_000,
+        wildcards: 1000,
+        duration: Duration::from_secs(3),
+        rate: 100_000,
+        live: 1000,
+        threads: 4,
+        seed: 1,
+        pause: false,
+        tls_ca: None,
     };
     while let Some(k) = args.next() {
         let v = args.next().unwrap_or_else(|| usage());
@@ -106,6 +133,15 @@ fn parse_opts() -> Opts {
             "--hold" => o.hold = Duration::from_secs_f64(num(&k, &v)),
             "--spin" => o.spin = num::<u8>(&k, &v) != 0,
             "--bin" => o.bin = Some(v.clone()),
+            "--subjects" => o.subjects = num(&k, &v),
+            "--wildcards" => o.wildcards = num(&k, &v),
+            "--duration" => o.duration = Duration::from_secs_f64(num(&k, &v)),
+            "--rate" => o.rate = num(&k, &v),
+            "--live" => o.live = num(&k, &v),
+            "--threads" => o.threads = num(&k, &v),
+            "--seed" => o.seed = num(&k, &v),
+            "--pause" => o.pause = num::<u8>(&k, &v) != 0,
+            "--tls-ca" => o.tls_ca = Some(v.clone()),
             _ => usage(),
         }
     }
@@ -116,11 +152,7 @@ fn parse_opts() -> Opts {
 // Protocol connection: blocking socket plus an incremental frame scanner.
 
 enum Ev<'a> {
-    Msg {
-        subject: &'a [u8],
-        reply: Option<&'a [u8]>,
-        payload: &'a [u8],
-    },
+    Msg { subject: &'a [u8], reply: Option<&'a [u8]>, payload: &'a [u8] },
     Ping,
     Pong,
     Info,
@@ -137,10 +169,119 @@ struct HdrCache {
     len: usize,
 }
 
+/// The client's byte stream: plain TCP, or TLS over TCP (started after the
+/// server's INFO, as NATS servers 2.9 expect).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &t.sock,
+        }
+    }
+    fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(d)
+    }
+    fn set_nonblocking(&self, b: bool) -> io::Result<()> {
+        self.tcp().set_nonblocking(b)
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(b),
+            Stream::Tls(t) => t.read(b),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(b),
+            Stream::Tls(t) => t.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// TLS client configuration, set once from `--tls-ca` (None: plain TCP).
+static TLS: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
+
+fn init_tls(ca: Option<&str>) -> Res<()> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let cfg = match ca {
+        None => None,
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(path).map_err(|e| format!("{path}: {e}"))? {
+                let c = c.map_err(|e| format!("{path}: {e}"))?;
+                roots.add(c).map_err(|e| format!("{path}: {e}"))?;
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("tls: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            // Every connection does a full handshake (no session resumption),
+            // so a connect storm measures the same work against every server.
+            cfg.resumption = rustls::client::Resumption::disabled();
+            Some(Arc::new(cfg))
+        }
+    };
+    let _ = TLS.set(cfg);
+    Ok(())
+}
+
+fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
+    TLS.get().cloned().flatten()
+}
+
+/// Reads the server's INFO line from a fresh socket (before any TLS).
+fn read_info(s: &mut TcpStream, deadline: Instant) -> Res<()> {
+    let mut line = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    while !line.contains(&b'\n') {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err("waiting for INFO: timed out".into());
+        }
+        s.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1)))).map_err(|e| ioe("timeout", e))?;
+        match s.read(&mut chunk) {
+            Ok(0) => return Err("waiting for INFO: connection closed by server".into()),
+            Ok(n) => line.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ioe("waiting for INFO", e)),
+        }
+        if line.len() > 1 << 20 {
+            return Err("INFO line too long".into());
+        }
+    }
+    if !line.starts_with(b"INFO") {
+        return Err(format!("expected INFO, got: {}", String::from_utf8_lossy(&line[..line.len().min(80)])));
+    }
+    Ok(())
+}
+
 struct Conn {
-    s: TcpStream,
+    s: Stream,
     read_timeout: Option<Duration>,
     hdr_cache: Option<HdrCache>,
+    /// Remember the last MSG header (off for traffic where every header
+    /// differs, to avoid an allocation per frame).
+    cache_hdr: bool,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -185,31 +326,41 @@ fn fields(line: &[u8]) -> ([&[u8]; 6], usize) {
 }
 
 impl Conn {
-    /// Opens a connection: waits for INFO, sends CONNECT and completes one
-    /// PING/PONG round trip so the server has fully registered the client.
+    /// Opens a connection: waits for INFO, starts TLS when configured, sends
+    /// CONNECT and completes one PING/PONG round trip so the server has fully
+    /// registered the client.
     fn open(addr: SocketAddr, timeout: Duration) -> Res<Conn> {
-        let s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| ioe("connect", e))?;
-        s.set_nodelay(true).map_err(|e| ioe("nodelay", e))?;
-        s.set_write_timeout(Some(timeout)).map_err(|e| ioe("timeout", e))?;
+        Conn::open_ops(addr, timeout, b"", 256 * 1024)
+    }
+
+    /// As `open`, with `extra` operations sent right after CONNECT (before
+    /// the PING) and a read buffer of `bufsize` bytes to start with.
+    fn open_ops(addr: SocketAddr, timeout: Duration, extra: &[u8], bufsize: usize) -> Res<Conn> {
+        let deadline = Instant::now() + timeout;
+        let mut tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| ioe("connect", e))?;
+        tcp.set_nodelay(true).map_err(|e| ioe("nodelay", e))?;
+        tcp.set_write_timeout(Some(timeout)).map_err(|e| ioe("timeout", e))?;
+        read_info(&mut tcp, deadline)?;
+        let s = match tls_config() {
+            None => Stream::Plain(tcp),
+            Some(cfg) => {
+                let name = rustls_pki_types::ServerName::from(addr.ip());
+                let cc = rustls::ClientConnection::new(cfg, name).map_err(|e| format!("tls: {e}"))?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(cc, tcp)))
+            }
+        };
         let mut c = Conn {
             s,
             read_timeout: None,
             hdr_cache: None,
-            buf: vec![0u8; 256 * 1024],
+            cache_hdr: true,
+            buf: vec![0u8; bufsize.max(512)],
             start: 0,
             end: 0,
         };
-        let deadline = Instant::now() + timeout;
-        let mut got_info = false;
-        while !got_info {
-            c.pump_until(deadline, &mut |ev| {
-                if let Ev::Info = ev {
-                    got_info = true;
-                }
-            })
-            .map_err(|e| format!("waiting for INFO: {e}"))?;
-        }
-        c.send(CONNECT)?;
+        let mut first = CONNECT.to_vec();
+        first.extend_from_slice(extra);
+        c.send(&first)?;
         c.flush_pong(deadline)?;
         Ok(c)
     }
@@ -230,6 +381,9 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::yield_now(),
                 Err(e) => return Err(ioe("write", e)),
             }
+        }
+        if let Stream::Tls(_) = self.s {
+            self.s.flush().map_err(|e| ioe("flush", e))?;
         }
         Ok(())
     }
@@ -260,9 +414,7 @@ impl Conn {
         let left = (deadline - now).as_millis() as u64;
         let wait = Duration::from_millis(left.clamp(1, POLL.as_millis() as u64));
         if self.read_timeout != Some(wait) {
-            self.s
-                .set_read_timeout(Some(wait))
-                .map_err(|e| ioe("timeout", e))?;
+            self.s.set_read_timeout(Some(wait)).map_err(|e| ioe("timeout", e))?;
             self.read_timeout = Some(wait);
         }
         self.pump(f)
@@ -284,9 +436,7 @@ impl Conn {
         let n = match self.s.read(&mut self.buf[self.end..]) {
             Ok(0) => return Err("connection closed by server".into()),
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Ok(false)
-            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
             Err(e) => return Err(ioe("read", e)),
         };
@@ -301,6 +451,7 @@ impl Conn {
         let mut pos = self.start;
         {
             let buf = &self.buf[..self.end];
+            let cache_on = self.cache_hdr;
             let cache = &mut self.hdr_cache;
             loop {
                 let rest = &buf[pos..];
@@ -331,26 +482,18 @@ impl Conn {
                     // HMSG subject sid [reply] hdr_size total_size
                     let base = if is_msg { 3 } else { 4 };
                     if n != base && n != base + 1 {
-                        return Err(format!(
-                            "malformed frame: {}",
-                            String::from_utf8_lossy(line)
-                        ));
+                        return Err(format!("malformed frame: {}", String::from_utf8_lossy(line)));
                     }
                     let reply = if n == base + 1 { Some(fl[2]) } else { None };
-                    let len = parse_usize(fl[n - 1]).ok_or_else(|| {
-                        format!("bad size in: {}", String::from_utf8_lossy(line))
-                    })?;
+                    let len = parse_usize(fl[n - 1])
+                        .ok_or_else(|| format!("bad size in: {}", String::from_utf8_lossy(line)))?;
                     let total = hdr + len + 2;
                     if rest.len() < total {
                         need = total;
                         break;
                     }
-                    f(Ev::Msg {
-                        subject: fl[0],
-                        reply,
-                        payload: &rest[hdr..hdr + len],
-                    });
-                    if is_msg {
+                    f(Ev::Msg { subject: fl[0], reply, payload: &rest[hdr..hdr + len] });
+                    if is_msg && cache_on {
                         let base = rest.as_ptr() as usize;
                         let span = |x: &[u8]| {
                             let a = x.as_ptr() as usize - base;
@@ -378,10 +521,7 @@ impl Conn {
                 } else if line.starts_with(b"-ERR") {
                     return Err(format!("server: {}", String::from_utf8_lossy(line)));
                 } else if !line.is_empty() {
-                    return Err(format!(
-                        "unexpected line: {}",
-                        String::from_utf8_lossy(&line[..line.len().min(80)])
-                    ));
+                    return Err(format!("unexpected line: {}", String::from_utf8_lossy(&line[..line.len().min(80)])));
                 }
                 pos += hdr;
             }
@@ -407,9 +547,7 @@ impl Conn {
 // Small helpers
 
 fn addr(host: &str, port: u16) -> Res<SocketAddr> {
-    format!("{host}:{port}")
-        .parse()
-        .map_err(|e| format!("bad address {host}:{port}: {e}"))
+    format!("{host}:{port}").parse().map_err(|e| format!("bad address {host}:{port}: {e}"))
 }
 
 fn payload(size: usize) -> Vec<u8> {
@@ -453,10 +591,7 @@ impl Report {
     }
     fn add(&mut self, k: &str, v: impl ToString) {
         let v = v.to_string();
-        let v: String = v
-            .chars()
-            .map(|c| if c.is_whitespace() || c == '=' { '_' } else { c })
-            .collect();
+        let v: String = v.chars().map(|c| if c.is_whitespace() || c == '=' { '_' } else { c }).collect();
         self.kv.push((k.to_string(), v));
     }
     fn print(&self) {
@@ -574,11 +709,7 @@ fn run_sub(
         Some(n) => count >= n,
         None => shared.delivered.load(Ordering::Acquire) >= spec.expect_total,
     };
-    Ok(SubOutcome {
-        count,
-        done_at,
-        complete,
-    })
+    Ok(SubOutcome { count, done_at, complete })
 }
 
 /// Sends one probe per subscriber until each has seen its own probe, which
@@ -629,10 +760,7 @@ fn run_pubsub(o: &Opts, rep: &mut Report) -> Res<()> {
     rep.add("subs", nsubs);
     rep.add("expected", expect_total);
 
-    let shared = Arc::new(Shared {
-        delivered: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared { delivered: AtomicU64::new(0), stop: AtomicBool::new(false) });
     let (rtx, rrx) = mpsc::channel();
     let mut handles = Vec::new();
     let mut seen = Vec::new();
@@ -659,10 +787,7 @@ fn run_pubsub(o: &Opts, rep: &mut Report) -> Res<()> {
     drop(rtx);
     let stop_all = |shared: &Shared| shared.stop.store(true, Ordering::Relaxed);
     for _ in 0..nsubs {
-        let r = rrx
-            .recv_timeout(o.timeout)
-            .map_err(|_| "subscriber setup timed out".to_string())
-            .and_then(|r| r);
+        let r = rrx.recv_timeout(o.timeout).map_err(|_| "subscriber setup timed out".to_string()).and_then(|r| r);
         if let Err(e) = r {
             stop_all(&shared);
             return Err(e);
@@ -751,11 +876,7 @@ fn run_pubsub(o: &Opts, rep: &mut Report) -> Res<()> {
             }
         }
     }
-    let end = if nsubs == 0 {
-        pub_done
-    } else {
-        last.unwrap_or_else(Instant::now).max(pub_write_done)
-    };
+    let end = if nsubs == 0 { pub_done } else { last.unwrap_or_else(Instant::now).max(pub_write_done) };
     let elapsed = (end - t0).as_secs_f64().max(1e-9);
     let cpu = self_cpu() - cpu0;
     rep.add("elapsed_s", format!("{elapsed:.6}"));
@@ -763,18 +884,13 @@ fn run_pubsub(o: &Opts, rep: &mut Report) -> Res<()> {
     rep.add("delivered", delivered);
     rep.add("pub_per_s", format!("{:.0}", sent as f64 / elapsed));
     rep.add("delivered_per_s", format!("{:.0}", delivered as f64 / elapsed));
-    rep.add(
-        "pub_elapsed_s",
-        format!("{:.6}", (pub_done - t0).as_secs_f64()),
-    );
+    rep.add("pub_elapsed_s", format!("{:.6}", (pub_done - t0).as_secs_f64()));
     rep.add("lg_cpu_s", format!("{cpu:.2}"));
     if let Some(e) = err {
         return Err(e);
     }
     if !complete || delivered < expect_total {
-        return Err(format!(
-            "incomplete delivery: {delivered} of {expect_total}"
-        ));
+        return Err(format!("incomplete delivery: {delivered} of {expect_total}"));
     }
     Ok(())
 }
@@ -791,10 +907,7 @@ fn run_reqrep(o: &Opts, rep: &mut Report) -> Res<()> {
     let deadline = Instant::now() + o.timeout;
     rep.add("msgs", o.msgs);
     rep.add("size", o.size);
-    let shared = Arc::new(Shared {
-        delivered: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared { delivered: AtomicU64::new(0), stop: AtomicBool::new(false) });
     let (rtx, rrx) = mpsc::channel::<Res<()>>();
     let sh = shared.clone();
     let timeout = o.timeout;
@@ -819,12 +932,7 @@ fn run_reqrep(o: &Opts, rep: &mut Report) -> Res<()> {
             let mut out = Vec::with_capacity(4096);
             while !sh.stop.load(Ordering::Relaxed) {
                 let r = c.pump_until(deadline, &mut |ev| {
-                    if let Ev::Msg {
-                        reply: Some(r),
-                        payload,
-                        ..
-                    } = ev
-                    {
+                    if let Ev::Msg { reply: Some(r), payload, .. } = ev {
                         out.extend_from_slice(b"PUB ");
                         out.extend_from_slice(r);
                         out.extend_from_slice(format!(" {}\r\n", payload.len()).as_bytes());
@@ -846,10 +954,7 @@ fn run_reqrep(o: &Opts, rep: &mut Report) -> Res<()> {
             Ok(answered)
         })
         .map_err(|e| ioe("spawn", e))?;
-    let setup = rrx
-        .recv_timeout(o.timeout)
-        .map_err(|_| "responder setup timed out".to_string())
-        .and_then(|r| r);
+    let setup = rrx.recv_timeout(o.timeout).map_err(|_| "responder setup timed out".to_string()).and_then(|r| r);
     let result = (|| -> Res<()> {
         setup?;
         let mut c = Conn::open(req_addr, o.timeout)?;
@@ -884,8 +989,7 @@ fn run_reqrep(o: &Opts, rep: &mut Report) -> Res<()> {
         // Drain any late replies to earlier warm-up attempts.
         let drain_until = Instant::now() + Duration::from_millis(if warm > 1 { 300 } else { 0 });
         while Instant::now() < drain_until {
-            c.pump_until(drain_until, &mut |_| {})
-                .or_else(|e| if e == "timed out" { Ok(false) } else { Err(e) })?;
+            c.pump_until(drain_until, &mut |_| {}).or_else(|e| if e == "timed out" { Ok(false) } else { Err(e) })?;
         }
         rep.add("warmup_rounds", warm);
 
@@ -1000,13 +1104,9 @@ fn run_idle(o: &Opts, rep: &mut Report) -> Res<()> {
     let t0 = Instant::now();
     let mut conns = Vec::with_capacity(o.conns);
     for i in 0..o.conns {
-        let c = Conn::open(a, o.timeout.min(Duration::from_secs(10)))
-            .map_err(|e| format!("connection {i}: {e}"))?;
+        let c = Conn::open(a, o.timeout.min(Duration::from_secs(10))).map_err(|e| format!("connection {i}: {e}"))?;
         // Shrink the per-connection buffer: these only ever see PING.
-        let c = Conn {
-            buf: vec![0u8; 512],
-            ..c
-        };
+        let c = Conn { buf: vec![0u8; 512], ..c };
         conns.push(c);
         if t0.elapsed() > o.timeout {
             return Err(format!("timed out after {i} connections"));
@@ -1033,7 +1133,9 @@ fn run_idle(o: &Opts, rep: &mut Report) -> Res<()> {
         if now >= until {
             break;
         }
-        if rx.recv_timeout((until - now).min(Duration::from_secs(1))).is_ok() {
+        // A pass over every connection costs a few syscalls each: keep it
+        // rare so the idle clients hardly load the machine.
+        if rx.recv_timeout((until - now).min(Duration::from_secs(5))).is_ok() {
             break;
         }
         // Answer the server's keep-alive PINGs so nobody is dropped.
@@ -1062,7 +1164,17 @@ fn run_idle(o: &Opts, rep: &mut Report) -> Res<()> {
 fn main() {
     let o = parse_opts();
     let mut rep = Report::new(&o.scenario);
+    if let Err(e) = init_tls(o.tls_ca.as_deref()) {
+        rep.add("ok", 0);
+        rep.add("error", &e);
+        rep.print();
+        std::process::exit(1);
+    }
     let r = match o.scenario.as_str() {
+        "subjects" => run_subjects(&o, &mut rep),
+        "conns" => run_conns(&o, &mut rep),
+        "churn" | "pair" => run_churn(&o, &mut rep),
+        "storm" => run_storm(&o, &mut rep),
         "pub" | "pubsub" | "fanout" | "queue" | "routed" => run_pubsub(&o, &mut rep),
         "reqrep" => run_reqrep(&o, &mut rep),
         "idle" => run_idle(&o, &mut rep),
