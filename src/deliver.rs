@@ -321,7 +321,6 @@ fn pick_weighted(group: &[Rc<Subscription>], r: u64) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
 
     fn member(owner: Owner, weight: u32) -> Rc<Subscription> {
         let s = Subscription::new(0, 0, owner, b"q", Some(b"g"), b"1");

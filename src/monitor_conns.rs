@@ -519,7 +519,6 @@ impl Server {
 #[cfg(test)]
 mod closed_tests {
     use super::*;
-    use std::cell::Cell;
     use std::rc::Rc;
 
     fn row(cid: u64, subs: usize) -> ConnRow {

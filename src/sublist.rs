@@ -239,6 +239,8 @@ impl Plain {
 #[derive(Debug, Default)]
 struct Subs {
     plain: Plain,
+    /// Boxed: one pointer in the many nodes without queue subscribers.
+    #[allow(clippy::box_collection)]
     groups: Option<Box<Vec<Vec<Rc<Subscription>>>>>,
 }
 
@@ -579,7 +581,7 @@ impl Sublist {
 /// Walks one trie level. `lit` holds the literal subject's subscribers while
 /// the walk is on the all-literal path, where Go's trie would have kept
 /// them: they go in just before that path's last-token `*` node.
-fn match_level<'a>(level: &Level, toks: &[&[u8]], r: &mut MatchResult, lit: &mut Option<&'a Subs>) {
+fn match_level(level: &Level, toks: &[&[u8]], r: &mut MatchResult, lit: &mut Option<&Subs>) {
     let Some((first, rest)) = toks.split_first() else {
         return;
     };
@@ -609,7 +611,7 @@ fn match_level<'a>(level: &Level, toks: &[&[u8]], r: &mut MatchResult, lit: &mut
     }
 }
 
-fn visit<'a>(node: &Node, rest: &[&[u8]], r: &mut MatchResult, lit: &mut Option<&'a Subs>) {
+fn visit(node: &Node, rest: &[&[u8]], r: &mut MatchResult, lit: &mut Option<&Subs>) {
     if rest.is_empty() {
         node.subs.add_to(r);
     } else if let Some(next) = &node.next {
