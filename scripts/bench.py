@@ -306,13 +306,15 @@ def start_servers(binary, logdir, tag, count, extra=None):
 
 
 def ensure_loadgen():
-    path = os.environ.get("LOADGEN_BIN") or os.path.join(
-        HERE, "loadgen", "target", "release", "loadgen")
-    if not os.path.exists(path):
-        log(f"building load generator ({path}) ...")
-        subprocess.run(["cargo", "build", "--release", "--manifest-path",
-                        os.path.join(HERE, "loadgen", "Cargo.toml")],
-                       check=True)
+    if os.environ.get("LOADGEN_BIN"):
+        return os.environ["LOADGEN_BIN"]
+    path = os.path.join(HERE, "loadgen", "target", "release", "loadgen")
+    # Always through cargo: a load generator left from older sources would
+    # lack the newer scenarios (a no-op when it is up to date).
+    log(f"building load generator ({path}) ...")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                    os.path.join(HERE, "loadgen", "Cargo.toml")],
+                   check=True)
     return path
 
 
