@@ -495,6 +495,10 @@ impl Sublist {
     #[inline(always)]
     pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult> {
         self.stats.matches += 1;
+        if self.count == 0 {
+            // Nothing to find (a publisher-only server): no hashing.
+            return self.empty.clone();
+        }
         if let Some(r) = self.cache.get(subject) {
             self.stats.cache_hits += 1;
             return r.clone();
