@@ -187,7 +187,13 @@ impl ClientParser {
             return self.state.finish_body(buf, body);
         }
         let (verb, after, args_at) = match pub_fast_path(buf) {
-            Some(found) => found,
+            Some(found) => {
+                if let Some(frame) = self.whole_pub(buf) {
+                    self.state = State::IDLE;
+                    return Ok(Status::Complete(frame));
+                }
+                found
+            }
             None => match match_verb(buf, VERBS)? {
                 Some(found) => found,
                 None => return Ok(Status::Partial),
@@ -221,6 +227,79 @@ impl ClientParser {
             }
             _ => Ok(Status::Complete(Frame { op: line_op(verb, line, args_at)?, line, args_at, len: next })),
         }
+    }
+}
+
+/// Where the argument starting at `buf[i]` ends: the first byte at most
+/// `b' '` from `i` on, eight bytes at a time; `None` when `buf` ends first.
+#[inline(always)]
+fn argument_end(buf: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while let Some(word) = buf.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(*word);
+        // Borrows only run upwards, so the lowest marked byte is exact.
+        let low = w.wrapping_sub(ONES * 0x21) & !w & (ONES * 0x80);
+        if low != 0 {
+            return Some(i + (low.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = buf.get(i) {
+        if c <= b' ' {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+impl ClientParser {
+    /// The common PUB in one pass: `PUB <subject> [<reply>] <size>\r\n`
+    /// with single spaces, the whole payload and its `\r\n` in `buf`, within
+    /// the limits. `None` for anything else, which the general path then
+    /// parses (or rejects) exactly as before; `buf` starts with `PUB` and a
+    /// blank.
+    #[inline(always)]
+    fn whole_pub<'a>(&self, buf: &'a [u8]) -> Option<Frame<'a, ClientOp<'a>>> {
+        if buf[3] != b' ' {
+            return None;
+        }
+        let subject_end = argument_end(buf, 4)?;
+        if subject_end == 4 || buf[subject_end] != b' ' {
+            return None;
+        }
+        let second = subject_end + 1;
+        let second_end = argument_end(buf, second)?;
+        if second_end == second {
+            return None;
+        }
+        let (reply, size, line_len) = match buf[second_end] {
+            b'\r' => (None, &buf[second..second_end], second_end),
+            b' ' => {
+                let third = second_end + 1;
+                let third_end = argument_end(buf, third)?;
+                if third_end == third || buf[third_end] != b'\r' {
+                    return None;
+                }
+                (Some(&buf[second..second_end]), &buf[third..third_end], third_end)
+            }
+            _ => return None,
+        };
+        // Go measures the arguments without the blank before them.
+        if *buf.get(line_len + 1)? != b'\n' || line_len - 4 > self.max_control_line {
+            return None;
+        }
+        let len = parse_size(size)?;
+        if len > self.max_payload {
+            return None;
+        }
+        let start = line_len + 2;
+        let end = start.checked_add(len)?;
+        if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+            return None;
+        }
+        let op = ClientOp::Pub { subject: &buf[4..subject_end], reply, payload: &buf[start..end] };
+        Some(Frame { op, line: &buf[..line_len], args_at: 3, len: end + 2 })
     }
 }
 
@@ -301,6 +380,75 @@ mod tests {
             ops(b"PUB a 4\r\n\r\n\r\n\r\n"),
             vec![s(ClientOp::Pub { subject: b"a", reply: None, payload: b"\r\n\r\n" })]
         );
+    }
+
+    /// The one-pass PUB gives what the general path gives, or leaves the
+    /// input to it: every PUB-like line built from a small alphabet, cut at
+    /// every length.
+    #[test]
+    fn whole_pub_agrees_with_the_general_path() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut pick = |choices: &[&'static [u8]]| choices[next(choices.len() as u64) as usize];
+        let mut fast = 0;
+        for _ in 0..50_000 {
+            let seps: &[&[u8]] = &[b" ", b" ", b" ", b"  ", b"\t", b" \r"];
+            let words: &[&[u8]] = &[b"a", b"b.c", b"x\ry", b"", b"a.b.c.d.e.f.g"];
+            let mut input = b"PUB".to_vec();
+            input.extend_from_slice(pick(seps));
+            input.extend_from_slice(pick(words));
+            input.extend_from_slice(pick(seps));
+            if pick(&[b"", b"r"]) == b"r" {
+                input.extend_from_slice(pick(words));
+                input.extend_from_slice(pick(seps));
+            }
+            let payload = pick(&[b"", b"hi", b"0123456789", b"01234567890", b"\r\n"]);
+            let size = pick(&[b"=", b"=", b"1", b"x", b"0012", b"11"]);
+            if size == b"=" {
+                input.extend_from_slice(payload.len().to_string().as_bytes());
+            } else {
+                input.extend_from_slice(size);
+            }
+            input.extend_from_slice(pick(&[b"\r\n", b"\r\n", b"\n", b" \r\n"]));
+            input.extend_from_slice(payload);
+            input.extend_from_slice(pick(&[b"\r\n", b"\r\n", b"\n", b"\r\nPUB"]));
+            for cut in 4..=input.len() {
+                let buf = &input[..cut];
+                let p = ClientParser::new(24, 10);
+                let Some(frame) = p.whole_pub(buf) else { continue };
+                fast += 1;
+                // The general path, from the same idle state.
+                let mut general = ClientParser::new(24, 10);
+                let (verb, after, args_at) = match match_verb(buf, VERBS) {
+                    Ok(Some(found)) => found,
+                    other => panic!("{buf:?}: {other:?}"),
+                };
+                assert_eq!(verb, Verb::Pub);
+                let max = general.max_control_line;
+                let over = |end| over_limit(buf, args_at, end, max, after);
+                let (line_len, next_at) = general
+                    .state
+                    .control_line(buf, args_at, after, max, over)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| panic!("{buf:?}"));
+                let line = &buf[..line_len];
+                let args = Args::split_blanks(line, args_at).unwrap_or_else(|| panic!("{buf:?}"));
+                let (len, _) =
+                    message_sizes(args.get(line, args.len() - 1), None).unwrap_or_else(|_| panic!("{buf:?}"));
+                let body = Body { args: PubArgs { verb, args, header_len: 0 }, args_at, line_len, start: next_at, len };
+                match general.state.finish_body(buf, body) {
+                    Ok(Status::Complete(want)) => assert_eq!(frame, want, "{buf:?}"),
+                    other => panic!("{buf:?}: {other:?}"),
+                }
+            }
+        }
+        assert!(fast > 500, "the one-pass path was taken {fast} times");
     }
 
     /// The four-byte PUB check takes exactly what the verb table takes.
