@@ -23,6 +23,19 @@ pub fn put(out: &mut Vec<u8>, s: &[u8]) {
 /// Appends the decimal form of `n`.
 #[inline]
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    // Most sizes on the wire have one to three digits.
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
+    if n < 1000 {
+        out.extend_from_slice(&[b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
@@ -177,7 +190,7 @@ mod tests {
 
     #[test]
     fn numbers() {
-        for n in [0u64, 7, 10, 999, 1048576, u64::MAX] {
+        for n in [0u64, 7, 9, 10, 42, 99, 100, 505, 999, 1000, 1048576, u64::MAX] {
             let mut v = Vec::new();
             write_u64(&mut v, n);
             assert_eq!(v, n.to_string().into_bytes());
