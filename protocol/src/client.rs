@@ -7,8 +7,8 @@
 
 pub use crate::framing::Frame;
 use crate::framing::{
-    is_space, match_verb, message_sizes, parse_size, text_after, After, Args, Body, Message, ParseError, State, Status,
-    Verb,
+    argument_end, is_space, match_verb, message_sizes, parse_size, text_after, After, Args, Body, Message, ParseError,
+    State, Status, Verb,
 };
 
 /// An op received from a client. Every slice borrows the caller's buffer.
@@ -228,29 +228,6 @@ impl ClientParser {
             _ => Ok(Status::Complete(Frame { op: line_op(verb, line, args_at)?, line, args_at, len: next })),
         }
     }
-}
-
-/// Where the argument starting at `buf[i]` ends: the first byte at most
-/// `b' '` from `i` on, eight bytes at a time; `None` when `buf` ends first.
-#[inline(always)]
-fn argument_end(buf: &[u8], mut i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    while let Some(word) = buf.get(i..).and_then(|r| r.first_chunk::<8>()) {
-        let w = u64::from_le_bytes(*word);
-        // Borrows only run upwards, so the lowest marked byte is exact.
-        let low = w.wrapping_sub(ONES * 0x21) & !w & (ONES * 0x80);
-        if low != 0 {
-            return Some(i + (low.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    while let Some(&c) = buf.get(i) {
-        if c <= b' ' {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
 }
 
 impl ClientParser {

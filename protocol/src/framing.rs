@@ -305,6 +305,29 @@ pub fn split_args<const LINE_BREAKS_SEPARATE: bool>(
     Some(())
 }
 
+/// Where the argument starting at `buf[i]` ends: the first byte at most
+/// `b' '` from `i` on, eight bytes at a time; `None` when `buf` ends first.
+#[inline(always)]
+pub(crate) fn argument_end(buf: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while let Some(word) = buf.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(*word);
+        // Borrows only run upwards, so the lowest marked byte is exact.
+        let low = w.wrapping_sub(ONES * 0x21) & !w & (ONES * 0x80);
+        if low != 0 {
+            return Some(i + (low.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = buf.get(i) {
+        if c <= b' ' {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Positions of up to [`MAX_ARGS`] arguments within a control line, kept as
 /// offsets so a parser can park them across reads and rebuild slices later.
 pub const MAX_ARGS: usize = 6;

@@ -14,8 +14,8 @@
 //! ```
 
 use crate::framing::{
-    match_verb, message_sizes, parse_size, span_of, split_args, text_after, Body, Frame, Message, ParseError, Span,
-    State, Status, Verb,
+    argument_end, match_verb, message_sizes, parse_size, span_of, split_args, text_after, Body, Frame, Message,
+    ParseError, Span, State, Status, Verb,
 };
 
 /// A message relayed by a route.
@@ -203,6 +203,16 @@ impl RouteParser {
         if let State::Body(body) = self.state {
             return self.finish_msg(buf, body);
         }
+        if let Some(frame) = self.whole_rmsg(buf) {
+            self.state = State::IDLE;
+            return Ok(Status::Complete(frame));
+        }
+        self.parse_line(buf)
+    }
+
+    /// Everything but a parked payload and the one-pass RMSG.
+    #[inline(always)]
+    fn parse_line<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Frame<'a, RouteOp<'a>>>, ParseError> {
         let Some((verb, after, args_at)) = match_verb(buf, VERBS)? else {
             return Ok(Status::Partial);
         };
@@ -322,6 +332,55 @@ impl RouteParser {
         }
     }
 
+    /// The common RMSG in one pass: `RMSG <account> <subject> [<reply>]
+    /// <size>\r\n` (any case) with single spaces, the whole payload and its
+    /// `\r\n` in `buf`, within the limits. `None` for anything else, which
+    /// the general path then parses (or rejects) exactly as before.
+    #[inline(always)]
+    fn whole_rmsg<'a>(&self, buf: &'a [u8]) -> Option<Frame<'a, RouteOp<'a>>> {
+        let head: [u8; 5] = *buf.first_chunk()?;
+        if head[4] != b' ' || !head[..4].eq_ignore_ascii_case(b"RMSG") {
+            return None;
+        }
+        let mut ends = [0usize; 4];
+        let mut n = 0;
+        let mut at = 5;
+        let line_len = loop {
+            let end = argument_end(buf, at)?;
+            if end == at || n == ends.len() {
+                return None;
+            }
+            ends[n] = end;
+            n += 1;
+            match buf[end] {
+                b' ' => at = end + 1,
+                b'\r' => break end,
+                _ => return None,
+            }
+        };
+        if !(3..=4).contains(&n) || *buf.get(line_len + 1)? != b'\n' || line_len - 4 > self.max_control_line {
+            return None;
+        }
+        let len = parse_size(&buf[ends[n - 2] + 1..line_len])?;
+        if len > self.max_payload {
+            return None;
+        }
+        let start = line_len + 2;
+        let end = start.checked_add(len)?;
+        if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+            return None;
+        }
+        let msg = RouteMsg {
+            account: &buf[5..ends[0]],
+            subject: &buf[ends[0] + 1..ends[1]],
+            reply: (n == 4).then(|| &buf[ends[1] + 1..ends[2]]),
+            queues: None,
+            header_len: None,
+            message: &buf[start..end],
+        };
+        Some(Frame { op: RouteOp::Msg(msg), line: &buf[..line_len], args_at: 4, len: end + 2 })
+    }
+
     /// Checks the payload size against the limit (again on every call: the
     /// limit may change while a payload arrives), then completes the message.
     fn finish_msg<'a>(
@@ -341,6 +400,54 @@ crate::framing::impl_frame_parser!(RouteParser, RouteOp);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass RMSG gives what the general path gives, or leaves the
+    /// input to it: RMSG-like lines built from a small alphabet, cut at
+    /// every length.
+    #[test]
+    fn whole_rmsg_agrees_with_the_general_path() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut pick = |choices: &[&'static [u8]]| choices[next(choices.len() as u64) as usize];
+        let mut fast = 0;
+        for _ in 0..50_000 {
+            let seps: &[&[u8]] = &[b" ", b" ", b" ", b"  ", b"\t", b"\r"];
+            let words: &[&[u8]] = &[b"$G", b"a.b", b"+", b"|", b"q", b"", b"a.b.c.d.e.f.g"];
+            let mut input = pick(&[b"RMSG", b"RMSG", b"rmsg", b"RMSg", b"HMSG"]).to_vec();
+            input.extend_from_slice(pick(seps));
+            for _ in 0..pick(&[b"x", b"xx", b"xxx", b"xxxx"]).len() {
+                input.extend_from_slice(pick(words));
+                input.extend_from_slice(pick(seps));
+            }
+            let payload = pick(&[b"", b"hi", b"0123456789", b"01234567890", b"\r\n"]);
+            let size = pick(&[b"=", b"=", b"1", b"x", b"0012", b"11"]);
+            if size == b"=" {
+                input.extend_from_slice(payload.len().to_string().as_bytes());
+            } else {
+                input.extend_from_slice(size);
+            }
+            input.extend_from_slice(pick(&[b"\r\n", b"\r\n", b"\n", b" \r\n"]));
+            input.extend_from_slice(payload);
+            input.extend_from_slice(pick(&[b"\r\n", b"\r\n", b"\n", b"\r\nRMSG"]));
+            for cut in 0..=input.len() {
+                let buf = &input[..cut];
+                let p = RouteParser::new(24, 10);
+                let Some(frame) = p.whole_rmsg(buf) else { continue };
+                fast += 1;
+                let mut general = RouteParser::new(24, 10);
+                match general.parse_line(buf) {
+                    Ok(Status::Complete(want)) => assert_eq!(frame, want, "{buf:?}"),
+                    other => panic!("{buf:?}: {other:?}"),
+                }
+            }
+        }
+        assert!(fast > 200, "the one-pass path was taken {fast} times");
+    }
 
     use crate::testing;
 
