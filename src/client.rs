@@ -469,7 +469,16 @@ impl Server {
             log::debug!("{} - Dropped a message with a line break in its subject or reply", self.conns[slot].prefix);
             return;
         }
-        if !self.deliver(slot, Origin::Client, m) && no_responders {
+        // No subscription anywhere (route interest included): nothing to
+        // deliver, and the delivery call is skipped (the match still counts
+        // in /subsz, as Go's does).
+        let delivered = if self.sublist.count() == 0 {
+            self.sublist.stats.matches += 1;
+            false
+        } else {
+            self.deliver(slot, Origin::Client, m)
+        };
+        if !delivered && no_responders {
             // A subject with a line break was dropped, not unanswered.
             if let Some(r) = reply.filter(|_| !has_line_break(subj)) {
                 self.send_no_responders(slot, r);
