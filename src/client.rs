@@ -358,6 +358,10 @@ impl Server {
                 return Some((u.name.clone(), u.permissions.clone()));
             }
         }
+        #[cfg(feature = "tls")]
+        if o.tls.as_ref().is_some_and(|t| t.map) && !o.users.is_empty() {
+            return self.cert_user(slot, creds);
+        }
         // no_auth_user stands in only for a client that names nothing at
         // all (a password alone is a failed login), as in Go.
         let found = if anonymous {
@@ -367,6 +371,24 @@ impl Server {
             o.users.iter().find(|u| u.name == user && password_matches(&u.password, pass))
         };
         found.map(|u| (u.name.clone(), u.permissions.clone()))
+    }
+
+    /// `verify_and_map`: the user named by the client's certificate (see
+    /// `tls::x509::cert_user`); its password, if it has one, must still
+    /// match CONNECT's, as in Go.
+    #[cfg(feature = "tls")]
+    fn cert_user(&self, slot: usize, creds: &ConnectCreds) -> Option<(String, Option<Rc<Permissions>>)> {
+        let c = self.conns.get(slot)?;
+        let Some(der) = c.sock.peer_cert() else {
+            log::debug!("{} - User required in cert, no peer certificates found", c.prefix);
+            return None;
+        };
+        let names: Vec<&str> = self.opts.users.iter().map(|u| u.name.as_str()).collect();
+        let u = &self.opts.users[crate::tls::x509::cert_user(der, &names, &c.prefix)?];
+        if !creds.user.is_empty() {
+            log::warn!("User {:?} found in connect proto, but user required from cert", creds.user);
+        }
+        password_matches(&u.password, &creds.pass).then(|| (u.name.clone(), u.permissions.clone()))
     }
 
     /// Whether CONNECT's `sig` is its `nkey`'s signature of the nonce this

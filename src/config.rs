@@ -331,8 +331,15 @@ impl Loader<'_> {
                     // A zero delay is Go's "no fallback".
                     t.handshake_first_fallback = fallback.filter(|d| !d.is_zero());
                 }
-                "verify_and_map"
-                | "verify_cert_and_check_known_urls"
+                "verify_and_map" => {
+                    let Value::Bool(b) = v.value else {
+                        return Err(self.err(v, "error parsing tls config, expected 'verify_and_map' to be a boolean"));
+                    };
+                    // As in Go: true also turns verify on; false leaves it.
+                    t.verify |= b;
+                    t.map = b;
+                }
+                "verify_cert_and_check_known_urls"
                 | "pinned_certs"
                 | "cipher_suites"
                 | "curve_preferences"
@@ -598,6 +605,9 @@ impl Loader<'_> {
                 }
                 "tls" if cfg!(feature = "tls") => {
                     let (t, timeout) = self.tls(v)?;
+                    if t.map {
+                        return Err(self.err(v, "cluster tls \"verify_and_map\" is not supported by this server yet"));
+                    }
                     o.cluster_tls = Some(t);
                     o.cluster_tls_timeout = timeout.unwrap_or(o.cluster_tls_timeout);
                 }
@@ -746,10 +756,30 @@ mod tests {
             assert!(e.contains("is invalid"), "{e}");
             let (o, _) = load_str("allow_non_tls: true\n").expect("valid");
             assert!(o.allow_non_tls);
-            for refused in ["verify_and_map: true", "pinned_certs: []", "cipher_suites: [x]"] {
+            for refused in ["pinned_certs: []", "cipher_suites: [x]", "insecure: true"] {
                 let e = load_str(&format!("tls {{ cert_file: c, key_file: k, {refused} }}\n")).expect_err(refused);
                 assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
             }
+            let first = |v: &str| {
+                load_str(&format!("tls {{ cert_file: c, key_file: k, handshake_first: {v} }}\n"))
+                    .map(|(o, _)| o.tls.map(|t| (t.handshake_first, t.handshake_first_fallback)))
+            };
+            assert_eq!(first("\"300ms\""), Ok(Some((true, Some(Duration::from_millis(300))))));
+            assert_eq!(first("auto"), Ok(Some((true, Some(Duration::from_millis(50))))));
+            assert_eq!(first("\"on\""), Ok(Some((true, None))));
+            assert_eq!(first("off"), Ok(Some((false, None))));
+            assert!(first("sometimes")
+                .unwrap_err()
+                .contains("field \"handshake_first\"'s value \"sometimes\" is invalid"));
+            assert!(first("1").unwrap_err().contains("should be a boolean or a string"));
+            let (o, _) =
+                load_str("tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true }\n").expect("valid");
+            assert!(o.tls.is_some_and(|t| t.map && t.verify));
+            let e = load_str(
+                "cluster { listen: 4248, tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true } }\n",
+            )
+            .expect_err("refused");
+            assert!(e.contains("not supported by this server yet"), "{e}");
             assert!(load_str("tls { bogus: 1 }\n").unwrap_err().contains("unknown field"));
             assert!(load_str("tls { verify: 1 }\n").unwrap_err().contains("to be a boolean"));
             let (o, _) = load_str(

@@ -181,16 +181,34 @@ pub trait Transport {
     fn wait_over(&mut self) -> bool {
         false
     }
+    /// The TLS version (`1.2`, `1.3`) and cipher suite, as Go names them,
+    /// once the handshake is done.
+    fn tls_state(&self) -> Option<(&'static str, String)> {
+        None
+    }
+    /// The peer's certificate (DER), when it presented one.
+    fn peer_cert(&self) -> Option<&[u8]> {
+        None
+    }
+    /// Local and peer address of the socket under a TLS session.
+    fn addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        None
+    }
 }
 
 /// A read error that is a failed TLS handshake: logged as Go logs it
 /// (`TLS handshake error: ...`) and closed as a TLS handshake failure.
+/// `probe`: a client that does not speak TLS at all, which newer Go servers log
+/// at debug level only (load balancer health checks do that).
 #[derive(Debug)]
-pub struct HandshakeFailed(pub String);
+pub struct HandshakeFailed {
+    pub msg: String,
+    pub probe: bool,
+}
 
 impl std::fmt::Display for HandshakeFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.msg)
     }
 }
 

@@ -160,8 +160,12 @@ impl Server {
                 Err(e) => {
                     self.scratch = scratch;
                     if let Some(hs) = e.get_ref().and_then(|x| x.downcast_ref::<crate::conn::HandshakeFailed>()) {
-                        let what = if matches!(conn.role, Role::Route(_)) { "TLS route" } else { "TLS" };
-                        log::error!("{} - {what} handshake error: {hs}", conn.prefix);
+                        let route = matches!(conn.role, Role::Route(_));
+                        let what = if route { "TLS route" } else { "TLS" };
+                        // A client that does not speak TLS at all (a probe)
+                        // is logged at debug level, as newer Go servers do.
+                        let level = if hs.probe && !route { log::Level::Debug } else { log::Level::Error };
+                        log::log!(level, "{} - {what} handshake error: {hs}", conn.prefix);
                         self.mark_close(slot, CloseReason::TlsHandshakeError);
                     } else {
                         log::debug!("{} - Read error: {e}", conn.prefix);

@@ -288,7 +288,7 @@ impl Document for Flatten<'_> {
 
 /// The labels of a per-connection series (`?connz_detailed=true`): those
 /// of the exporter's `-connz_detailed`, in its order; what `/connz` does
-/// not show (accounts, TLS, name tags) is empty, as the exporter leaves it.
+/// not show (accounts, name tags) is empty, as the exporter leaves it.
 fn detail_labels<'a>(server_id: &'a str, c: &'a ConnRow, cid: &'a str, port: &'a str) -> [(&'static str, &'a str); 14] {
     [
         ("server_id", server_id),
@@ -303,8 +303,8 @@ fn detail_labels<'a>(server_id: &'a str, c: &'a ConnRow, cid: &'a str, port: &'a
         ("account_id", ""),
         ("lang", &c.lang),
         ("version", &c.version),
-        ("tls_version", ""),
-        ("tls_cipher_suite", ""),
+        ("tls_version", c.tls.as_ref().map_or("", |t| t.0)),
+        ("tls_cipher_suite", c.tls.as_ref().map_or("", |t| t.1.as_str())),
     ]
 }
 

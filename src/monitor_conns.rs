@@ -168,6 +168,8 @@ pub struct ConnRow {
     pub lang: String,
     pub version: String,
     pub user: String,
+    /// TLS version and cipher suite of a TLS connection.
+    pub tls: Option<(&'static str, String)>,
     pub subs: Vec<std::rc::Rc<Subscription>>,
 }
 
@@ -175,7 +177,12 @@ impl ConnRow {
     /// Estimated heap and inline bytes held by this row (subscriptions are
     /// counted whole: a closed row may be their last owner).
     pub fn approx_bytes(&self) -> usize {
-        let strings = self.ip.len() + self.name.len() + self.lang.len() + self.version.len() + self.user.len();
+        let strings = self.ip.len()
+            + self.name.len()
+            + self.lang.len()
+            + self.version.len()
+            + self.user.len()
+            + self.tls.as_ref().map_or(0, |t| t.1.len());
         let subs: usize = self
             .subs
             .iter()
@@ -227,6 +234,7 @@ impl ConnRow {
             lang: cl.map(|cl| cl.lang.clone()).unwrap_or_default(),
             version: cl.map(|cl| cl.version.clone()).unwrap_or_default(),
             user: cl.map(|cl| cl.user.clone()).unwrap_or_default(),
+            tls: c.sock.tls_state(),
             subs,
         }
     }
@@ -391,6 +399,10 @@ impl Server {
             if !c.version.is_empty() {
                 j.str("version", &c.version);
             }
+            if let Some((version, cipher)) = &c.tls {
+                j.str("tls_version", version);
+                j.str("tls_cipher_suite", cipher);
+            }
             if page.auth && !c.user.is_empty() {
                 j.str("authorized_user", &c.user);
             }
@@ -537,6 +549,7 @@ mod closed_tests {
             lang: String::new(),
             version: String::new(),
             user: String::new(),
+            tls: None,
             subs: (0..subs)
                 .map(|i| {
                     Rc::new(Subscription::new(

@@ -106,7 +106,7 @@ const TLS_HELP: &str = "TLS Options:
 Any of these flags replaces the tls {} block of the configuration file
 (--tlscert and --tlskey are then required); --tls=false turns TLS off.
 The same certificate serves https monitoring (-ms). Route TLS is configured
-in the file (cluster { tls {} }); verify_and_map is not supported yet.
+in the file (cluster { tls {} }), as are verify_and_map and handshake_first.
 ";
 #[cfg(not(feature = "tls"))]
 const TLS_HELP: &str = "TLS is not supported by this build of the server (built without the \"tls\"\n\
@@ -129,6 +129,8 @@ pub struct TlsOpts {
     /// 2.10's `handshake_first: auto` or a duration). `None`: no fallback,
     /// clients must start with the handshake.
     pub handshake_first_fallback: Option<Duration>,
+    /// `verify_and_map`: the user is taken from the client certificate.
+    pub map: bool,
 }
 
 /// Everything the server needs to know at startup.
@@ -625,6 +627,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
             verify: flag("tlsverify") == Some(true),
             handshake_first: false,
             handshake_first_fallback: None,
+            map: false,
         });
     }
     // Go's default auth timeout with TLS: the TLS timeout plus a second.

@@ -610,7 +610,20 @@ impl Server {
                                 // time, it goes on in clear.
                                 self.write_out(slot);
                             } else {
-                                log::error!("{} - TLS handshake timeout", c.prefix);
+                                if matches!(c.role, Role::Route(_)) {
+                                    log::error!("{} - TLS handshake timeout", c.prefix);
+                                } else {
+                                    // Newer Go servers log a client's timeout
+                                    // at debug level, with the read error
+                                    // after it.
+                                    log::debug!("{} - TLS handshake timeout", c.prefix);
+                                    if let Some((local, peer)) = c.sock.addrs() {
+                                        log::debug!(
+                                            "{} - TLS handshake error: read tcp {local}->{peer}: i/o timeout",
+                                            c.prefix
+                                        );
+                                    }
+                                }
                                 self.mark_close(slot, CloseReason::TlsHandshakeError);
                             }
                         }

@@ -5,11 +5,18 @@
 
 use std::sync::Arc;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, ServerConfig, SignatureScheme,
+};
+
+use super::errors::note_rejected;
 
 use crate::options::{Options, TlsOpts};
 
@@ -102,7 +109,7 @@ pub fn server_config(t: &TlsOpts) -> Result<Arc<ServerConfig>, String> {
         let verifier = WebPkiClientVerifier::builder_with_provider(roots(&t.ca_file)?, provider)
             .build()
             .map_err(|e| format!("TLS client verification: {e}"))?;
-        builder.with_client_cert_verifier(verifier)
+        builder.with_client_cert_verifier(Arc::new(NotingClientVerifier(verifier)))
     } else {
         builder.with_no_client_auth()
     };
@@ -115,11 +122,110 @@ pub fn server_config(t: &TlsOpts) -> Result<Arc<ServerConfig>, String> {
 /// presents our certificate.
 fn client_config(t: &TlsOpts) -> Result<Arc<ClientConfig>, String> {
     let (certs, key) = cert_and_key(t)?;
-    let config = ClientConfig::builder_with_provider(provider())
+    let provider = provider();
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots(&t.ca_file)?, provider.clone())
+        .build()
+        .map_err(|e| format!("TLS server verification: {e}"))?;
+    let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots(&t.ca_file)?)
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NotingServerVerifier(verifier)))
         .with_client_auth_cert(certs, key)
         .map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
     Ok(Arc::new(config))
+}
+
+/// The webpki client verifier, noting the chain it rejects so the log line
+/// can name it (see `errors.rs`).
+#[derive(Debug)]
+struct NotingClientVerifier(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for NotingClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        self.0
+            .verify_client_cert(end_entity, intermediates, now)
+            .inspect_err(|_| note_rejected(end_entity, intermediates))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The webpki server verifier of solicited routes, noting the chain it
+/// rejects.
+#[derive(Debug)]
+struct NotingServerVerifier(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for NotingServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .inspect_err(|_| note_rejected(end_entity, intermediates))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }

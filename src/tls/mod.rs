@@ -17,6 +17,7 @@
 //! solicited route is the client side of its session.
 
 mod config;
+pub mod x509;
 
 pub use config::Configs;
 
@@ -28,6 +29,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 use crate::conn::{HandshakeFailed, Transport};
+
+mod errors;
 
 /// Plaintext handed to the session per write: it encrypts all of it before
 /// returning, so this bounds the TLS records held for a slow socket.
@@ -112,10 +115,14 @@ impl Tls {
         } else {
             let _ = self.write_held();
         }
+        let rejected = errors::take_rejected();
         if handshaking {
-            let msg =
-                if not_tls { "tls: first record does not look like a TLS handshake".into() } else { e.to_string() };
-            io::Error::new(io::ErrorKind::InvalidData, HandshakeFailed(msg))
+            let msg = if not_tls {
+                "tls: first record does not look like a TLS handshake".into()
+            } else {
+                errors::go_text(&e, &rejected)
+            };
+            io::Error::new(io::ErrorKind::InvalidData, HandshakeFailed { msg, probe: not_tls })
         } else {
             io::Error::new(io::ErrorKind::InvalidData, e)
         }
@@ -151,7 +158,8 @@ impl Transport for Tls {
                     return Ok(filled);
                 }
                 if self.session.is_handshaking() {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, HandshakeFailed("EOF".into())));
+                    let eof = HandshakeFailed { msg: "EOF".into(), probe: false };
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, eof));
                 }
                 return Ok(0);
             }
@@ -208,6 +216,27 @@ impl Transport for Tls {
 
     fn handshake_done_at(&self) -> Option<Instant> {
         self.done_at
+    }
+
+    fn tls_state(&self) -> Option<(&'static str, String)> {
+        if self.session.is_handshaking() {
+            return None;
+        }
+        let version = match self.session.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_2 => "1.2",
+            rustls::ProtocolVersion::TLSv1_3 => "1.3",
+            _ => "",
+        };
+        let suite = u16::from(self.session.negotiated_cipher_suite()?.suite());
+        Some((version, errors::cipher_name(suite)))
+    }
+
+    fn peer_cert(&self) -> Option<&[u8]> {
+        self.session.peer_certificates()?.first().map(|c| c.as_ref())
+    }
+
+    fn addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        Some((self.sock.local_addr().ok()?, self.sock.peer_addr().ok()?))
     }
 
     fn shutdown(&mut self) {
@@ -462,6 +491,27 @@ impl Transport for Mixed {
             }
             State::Tls(t) => t.shutdown(),
             State::Gone => {}
+        }
+    }
+
+    fn tls_state(&self) -> Option<(&'static str, String)> {
+        match &self.state {
+            State::Tls(t) => t.tls_state(),
+            _ => None,
+        }
+    }
+
+    fn peer_cert(&self) -> Option<&[u8]> {
+        match &self.state {
+            State::Tls(t) => t.peer_cert(),
+            _ => None,
+        }
+    }
+
+    fn addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        match &self.state {
+            State::Tls(t) => t.addrs(),
+            _ => None,
         }
     }
 }
