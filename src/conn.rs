@@ -187,6 +187,7 @@ pub trait Transport {
         None
     }
     /// The peer's certificate (DER), when it presented one.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn peer_cert(&self) -> Option<&[u8]> {
         None
     }
