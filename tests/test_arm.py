@@ -9,7 +9,8 @@ starts and serves raw-socket clients (pub/sub, wildcards, queue groups,
 headers, a payload near max_payload, request/reply), and it forms a route
 with the x86-64 server under test (NATS_SERVER_BIN), dialing and dialed,
 over which messages, interest, queue groups and replies cross in both
-directions.
+directions. A build with TLS (not --minimal) serves a TLS client that
+presents a certificate (--tlsverify) and refuses one that does not.
 
 A binary that is not built or a missing qemu skips its tests with the reason
 (scripts/test.sh installs Debian's qemu-user and builds both binaries when it
@@ -253,3 +254,86 @@ def test_route_between_arm_and_x86(arm, cluster, dialer):
     for n in nodes:
         errs = n.error_lines()
         assert not errs, "unexpected error lines from %s:\n%s" % (n.label, "\n".join(errs))
+
+
+# ---------------------------------------------------------------------------
+# TLS on the ARM build (ring's C and assembly compiled for the target)
+# ---------------------------------------------------------------------------
+
+def _has_tls(arm):
+    r = subprocess.run([arm.qemu, arm.binary, "--help_tls"], capture_output=True, text=True, timeout=60)
+    return "built without the \"tls\"" not in (r.stdout + r.stderr).replace("\n", " ")
+
+
+def test_tls_on_arm_server(arm, tmp_path):
+    """A TLS client with a client certificate (verify on) publishes and
+    subscribes through the ARM server; a client without one is refused."""
+    import socket
+    import ssl
+
+    from harness import HOST, parse_info
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make certificates")
+    if not _has_tls(arm):
+        pytest.skip("the %s binary was built without TLS (--minimal)" % arm.label)
+    d = str(tmp_path)
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True, timeout=60)
+
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ca")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+                      ("client", "extendedKeyUsage=clientAuth\n")):
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", name + "-key.pem", "-out", name + ".csr", "-subj", "/CN=" + name)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write(ext)
+        ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+             "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext")
+    path = lambda n: os.path.join(d, n)  # noqa: E731
+    srv = QemuServer(tmp_path / "tls.log", arm.qemu, binary=arm.binary,
+                     extra_args=["--tlsverify", "--tlscert", path("server.pem"), "--tlskey",
+                                 path("server-key.pem"), "--tlscacert", path("ca.pem")])
+    srv.start()
+    try:
+        def connect(with_cert):
+            ctx = ssl.create_default_context(cafile=path("ca.pem"))
+            if with_cert:
+                ctx.load_cert_chain(path("client.pem"), path("client-key.pem"))
+            raw = socket.create_connection((HOST, srv.port), timeout=TRAFFIC_TIMEOUT)
+            buf = b""
+            while not buf.endswith(b"\r\n"):
+                buf += raw.recv(1)
+            assert parse_info(buf.decode())["tls_verify"] is True
+            s = ctx.wrap_socket(raw, server_hostname=HOST)
+            s.settimeout(TRAFFIC_TIMEOUT)
+            return s
+
+        def read_until(s, want):
+            got = b""
+            while want not in got:
+                b = s.recv(65536)
+                assert b, "closed; got %r" % got
+                got += b
+            return got
+
+        s = connect(True)
+        big = bytes(range(256)) * 400
+        s.sendall(b'CONNECT {"verbose":false}\r\nSUB t.a 1\r\nPUB t.a %d\r\n%s\r\nPING\r\n' % (len(big), big))
+        got = read_until(s, b"PONG\r\n")
+        assert got.startswith(b"MSG t.a 1 %d\r\n%s\r\n" % (len(big), big)), got[:80]
+        refused = False
+        try:
+            bad = connect(False)
+            bad.sendall(b"PING\r\n")
+            refused = bad.recv(100) == b""
+        except (ssl.SSLError, OSError):
+            refused = True
+        assert refused
+        s.sendall(b"PUB t.a 2\r\nok\r\nPING\r\n")
+        assert read_until(s, b"PONG\r\n").startswith(b"MSG t.a 1 2\r\nok\r\n")
+        s.close()
+    finally:
+        srv.stop()
