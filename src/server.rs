@@ -305,8 +305,11 @@ impl Server {
         self.build_info_head();
         self.build_info_tail();
         log::info!("Listening for client connections on {}", display_host_port(&host, addr.port()));
-        if self.opts.tls.is_some() {
+        if let Some(t) = &self.opts.tls {
             log::info!("TLS required for client connections");
+            if t.handshake_first && t.handshake_first_fallback.is_none() {
+                log::warn!("Clients that are not using \"TLS Handshake First\" option will fail to connect");
+            }
         }
         log::info!("Server is ready");
         self.start_cluster()?;

@@ -318,6 +318,7 @@ def test_handshake_first(oracle, launch, tmp_path, certs):
     if label == "go2.9":
         pytest.skip("handshake_first is a Go 2.10 option")
     srv = launch(binary, "-c", tls_conf(tmp_path, certs, handshake_first=True))
+    srv.wait_for_log(r'\[WRN\] Clients that are not using "TLS Handshake First" option will fail to connect')
     # Nothing in clear: the server waits for the ClientHello.
     raw = socket.create_connection((HOST, srv.port), timeout=3)
     raw.settimeout(0.5)
