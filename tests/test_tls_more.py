@@ -94,6 +94,8 @@ def certs(tmp_path_factory):
     leaf("dave", "/DC=org/DC=example/CN=dave", client)
     leaf("eve", "/O=Acme/CN=eve", client)
     leaf("frank", "/DC=org/CN=frank/emailAddress=frank@example.org", client)
+    leaf("grace", "/CN=grace", "subjectAltName=URI:spiffe://example.org/grace\n" + client)
+    leaf("henry", "/CN=henry", client)
     leaf("mallory", "/CN=mallory", client)
     # Expired: valid for one day in 2020.
     os.makedirs(os.path.join(d, "db"))
@@ -478,6 +480,8 @@ authorization {
     { user: "CN=dave,DC=example,DC=org" }
     { user: "O=Acme, CN=eve" }
     { user: "CN=frank,DC=org" }
+    { user: "spiffe://example.org/grace" }
+    { user: "CN=henry", password: "s3cret" }
   ]
 }
 """
@@ -496,8 +500,10 @@ def test_verify_and_map(label, launch, certs):
     conf = tls_block(certs, ca_file=certs("ca.pem"), verify_and_map=True) + MAP_USERS
     srv = launch(binary, conf, "-m", str(mon))
     clients = {}
-    for cert in ("alice", "bob", "carol", "dave", "eve", "frank"):
-        c = _map_login(srv.port, certs, cert, b'{"verbose":false,"name":"%s"}' % cert.encode())
+    for cert in ("alice", "bob", "carol", "dave", "eve", "frank", "grace", "henry"):
+        # A mapped user with a password must still send it.
+        extra = b',"pass":"s3cret"' if cert == "henry" else b""
+        c = _map_login(srv.port, certs, cert, b'{"verbose":false,"name":"%s"%s}' % (cert.encode(), extra))
         c.expect(b"PONG\r\n")
         clients[cert] = c
     users = {c["name"]: c.get("authorized_user") for c in http_json(mon, "/connz?auth=true")["connections"]}
@@ -508,6 +514,8 @@ def test_verify_and_map(label, launch, certs):
         "dave": "CN=dave,DC=example,DC=org",
         "eve": "O=Acme, CN=eve",
         "frank": "CN=frank,DC=org",
+        "grace": "spiffe://example.org/grace",
+        "henry": "CN=henry",
     }, (label, users)
     # The mapped user's permissions apply.
     a = clients["alice"]
@@ -518,7 +526,9 @@ def test_verify_and_map(label, launch, certs):
     # A certificate of the CA that names no user, and a user name in
     # CONNECT, do not help.
     for cert, connect in (("mallory", b'{"verbose":false}'),
-                          ("mallory", b'{"verbose":false,"user":"carol.example.org"}')):
+                          ("mallory", b'{"verbose":false,"user":"carol.example.org"}'),
+                          ("henry", b'{"verbose":false}'),
+                          ("henry", b'{"verbose":false,"pass":"wrong"}')):
         m = _map_login(srv.port, certs, cert, connect)
         m.expect(b"-ERR 'Authorization Violation'\r\n")
         assert closed_within(m.sock, 3.0)
