@@ -186,6 +186,11 @@ pub trait Transport {
     fn tls_state(&self) -> Option<(&'static str, String)> {
         None
     }
+    /// Subject, SHA-256 of the public key info and of the certificate, for
+    /// each certificate the peer presented (`/connz?auth=true`).
+    fn peer_certs(&self) -> Vec<[String; 3]> {
+        Vec::new()
+    }
     /// The peer's certificate (DER), when it presented one.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn peer_cert(&self) -> Option<&[u8]> {

@@ -400,6 +400,8 @@ impl Server {
             let mut row = crate::monitor_conns::ConnRow::open(&c, true);
             row.stop = Some(SystemTime::now());
             row.reason = Some(reason.as_str());
+            // Go lists a client's certificates for open connections only.
+            row.peer_certs = Vec::new();
             self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
             let Role::Client(cl) = &mut c.role else { return };
             // Interest leaves per subject and queue in one step.

@@ -170,6 +170,9 @@ pub struct ConnRow {
     pub user: String,
     /// TLS version and cipher suite of a TLS connection.
     pub tls: Option<(&'static str, String)>,
+    /// `tls_peer_certs`: subject, SHA-256 of the key info and of the
+    /// certificate, per certificate the client presented (few, short).
+    pub peer_certs: Vec<[String; 3]>,
     pub subs: Vec<std::rc::Rc<Subscription>>,
 }
 
@@ -182,7 +185,8 @@ impl ConnRow {
             + self.lang.len()
             + self.version.len()
             + self.user.len()
-            + self.tls.as_ref().map_or(0, |t| t.1.len());
+            + self.tls.as_ref().map_or(0, |t| t.1.len())
+            + self.peer_certs.iter().flatten().map(|s| s.len() + 24).sum::<usize>();
         let subs: usize = self
             .subs
             .iter()
@@ -235,6 +239,7 @@ impl ConnRow {
             version: cl.map(|cl| cl.version.clone()).unwrap_or_default(),
             user: cl.map(|cl| cl.user.clone()).unwrap_or_default(),
             tls: c.sock.tls_state(),
+            peer_certs: c.sock.peer_certs(),
             subs,
         }
     }
@@ -403,6 +408,19 @@ impl Server {
                 j.str("tls_version", version);
                 j.str("tls_cipher_suite", cipher);
             }
+            if page.auth && !c.peer_certs.is_empty() {
+                j.open(Some("tls_peer_certs"), b'[');
+                for [subject, spki, cert] in &c.peer_certs {
+                    j.open(None, b'{');
+                    if !subject.is_empty() {
+                        j.str("subject", subject);
+                    }
+                    j.str("spki_sha256", spki);
+                    j.str("cert_sha256", cert);
+                    j.close(b'}');
+                }
+                j.close(b']');
+            }
             if page.auth && !c.user.is_empty() {
                 j.str("authorized_user", &c.user);
             }
@@ -550,6 +568,7 @@ mod closed_tests {
             version: String::new(),
             user: String::new(),
             tls: None,
+            peer_certs: Vec::new(),
             subs: (0..subs)
                 .map(|i| {
                     Rc::new(Subscription::new(

@@ -18,6 +18,7 @@ Certificates come from a throwaway CA made with openssl (`openssl ca` for
 the expired ones, whose validity ended in 2020).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -506,7 +507,8 @@ def test_verify_and_map(label, launch, certs):
         c = _map_login(srv.port, certs, cert, b'{"verbose":false,"name":"%s"%s}' % (cert.encode(), extra))
         c.expect(b"PONG\r\n")
         clients[cert] = c
-    users = {c["name"]: c.get("authorized_user") for c in http_json(mon, "/connz?auth=true")["connections"]}
+    rows = {c["name"]: c for c in http_json(mon, "/connz?auth=true")["connections"]}
+    users = {name: c.get("authorized_user") for name, c in rows.items()}
     assert users == {
         "alice": "CN=alice,O=Acme,C=US",
         "bob": "bob@example.org",
@@ -517,6 +519,28 @@ def test_verify_and_map(label, launch, certs):
         "grace": "spiffe://example.org/grace",
         "henry": "CN=henry",
     }, (label, users)
+    # The certificates each client presented, as Go lists them.
+    # Attribute types without a short name: their value's DER in hex (Go
+    # 2.9 and rnats); newer Go writes the value itself.
+    if label == "go2.10+":
+        frank = "CN=frank,1.2.840.113549.1.9.1=frank@example.org,0.9.2342.19200300.100.1.25=org"
+    else:
+        frank = ("CN=frank,1.2.840.113549.1.9.1=#0c11%s,0.9.2342.19200300.100.1.25=#13036f7267"
+                 % b"frank@example.org".hex())
+    for name, subject in (("alice", "CN=alice,O=Acme,C=US"), ("frank", frank)):
+        with open(certs(name + ".pem")) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        spki = subprocess.run("openssl x509 -in %s -noout -pubkey | openssl pkey -pubin -outform DER" % certs(name + ".pem"),
+                              shell=True, check=True, capture_output=True, timeout=30).stdout
+        # Python's client sends the CA after its own certificate.
+        got = rows[name].get("tls_peer_certs")
+        assert [c.get("subject") for c in got] == [subject, "CN=ca"], (label, got)
+        assert got[0] == {
+            "subject": subject,
+            "spki_sha256": hashlib.sha256(spki).hexdigest(),
+            "cert_sha256": hashlib.sha256(der).hexdigest(),
+        }, (label, got)
+    assert "tls_peer_certs" not in http_json(mon, "/connz")["connections"][0], label
     # The mapped user's permissions apply.
     a = clients["alice"]
     a.send(b"SUB > 1\r\nPUB alice.x 1\r\na\r\nPUB bob.x 1\r\nb\r\nPING\r\n")

@@ -38,15 +38,36 @@ fn rfc3339(t: UnixTime) -> String {
     crate::gojson::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs()))
 }
 
+/// SHA-256 in hex, by the crypto provider's hash.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let sha256 = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13().map(|s| s.common.hash_provider);
+    sha256.map(|h| x509::hex(h.hash(data).as_ref())).unwrap_or_default()
+}
+
+/// What `/connz?auth=true` shows of each certificate a peer presented:
+/// subject (as Go prints it), SHA-256 of its public key info and of the
+/// whole certificate.
+pub fn peer_cert_rows(chain: &[CertificateDer<'_>]) -> Vec<[String; 3]> {
+    chain
+        .iter()
+        .map(|c| {
+            let info = x509::parse_cert(c);
+            let subject = info.as_ref().map(|i| x509::name_string(&i.subject, false)).unwrap_or_default();
+            let spki = info.as_ref().map(|i| sha256_hex(i.spki)).unwrap_or_default();
+            [subject, spki, sha256_hex(c)]
+        })
+        .collect()
+}
+
 /// `(CN=x SHA-256: ...; CN=ca SHA-256: ...)` for the rejected chain.
 fn detail(chain: &[CertificateDer<'_>]) -> String {
-    let sha256 = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13().map(|s| s.common.hash_provider);
     let parts: Vec<String> = chain
         .iter()
         .map(|c| {
-            let subject = x509::parse_cert(c).map(|i| x509::name_string(&i.subject)).unwrap_or_default();
-            let hash = sha256.map(|h| x509::hex(h.hash(c).as_ref())).unwrap_or_default();
-            format!("{subject} SHA-256: {hash}")
+            // Only newer Go servers name the certificates here, in their
+            // Go's form.
+            let subject = x509::parse_cert(c).map(|i| x509::name_string(&i.subject, true)).unwrap_or_default();
+            format!("{subject} SHA-256: {}", sha256_hex(c))
         })
         .collect();
     if parts.is_empty() {

@@ -231,6 +231,10 @@ impl Transport for Tls {
         Some((version, errors::cipher_name(suite)))
     }
 
+    fn peer_certs(&self) -> Vec<[String; 3]> {
+        self.session.peer_certificates().map(errors::peer_cert_rows).unwrap_or_default()
+    }
+
     fn peer_cert(&self) -> Option<&[u8]> {
         self.session.peer_certificates()?.first().map(|c| c.as_ref())
     }

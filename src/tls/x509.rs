@@ -61,6 +61,8 @@ pub struct Attr<'a> {
 pub struct CertInfo<'a> {
     /// The subject's relative distinguished names, in certificate order.
     pub subject: Vec<Vec<Attr<'a>>>,
+    /// The SubjectPublicKeyInfo element, whole (for its SHA-256).
+    pub spki: &'a [u8],
     pub emails: Vec<&'a str>,
     pub dns_names: Vec<&'a str>,
     pub uris: Vec<&'a str>,
@@ -80,8 +82,9 @@ pub fn parse_cert(der: &[u8]) -> Option<CertInfo<'_>> {
     let (_issuer, r) = expect(r, SEQUENCE)?;
     let (_validity, r) = expect(r, SEQUENCE)?;
     let (subject, r) = expect(r, SEQUENCE)?;
-    let (_spki, mut rest) = expect(r, SEQUENCE)?;
-    let mut info = CertInfo { subject: parse_name(subject)?, ..Default::default() };
+    let (_, mut rest) = expect(r, SEQUENCE)?;
+    let spki = &r[..r.len() - rest.len()];
+    let mut info = CertInfo { subject: parse_name(subject)?, spki, ..Default::default() };
     while !rest.is_empty() {
         let (tag, body, r) = tlv(rest)?;
         rest = r;
@@ -309,16 +312,18 @@ pub fn rdn_sequence_string(subject: &[Vec<Attr>]) -> String {
     render(&known_rdns(subject))
 }
 
-/// Go's `cert.Subject.String()`: other attribute types (as `OID=#hex`)
-/// after the known ones.
-pub fn name_string(subject: &[Vec<Attr>]) -> String {
+/// Go's `cert.Subject.String()`: other attribute types after the known
+/// ones, as `OID=#hex` of the value's DER (Go 2.9's Go), or with
+/// `unknown_as_text` as `OID=value` (the Go of newer servers).
+pub fn name_string(subject: &[Vec<Attr>], unknown_as_text: bool) -> String {
     let mut seq: Vec<Vec<String>> = Vec::new();
     for a in subject.iter().flatten() {
         if type_name(a.oid).is_some() {
             continue;
         }
         let (Some(oid), Some(v)) = (oid_string(a.oid), value_string(a.tag, a.value)) else { continue };
-        seq.push(vec![format!("{oid}={}", marshalled_hex(&v))]);
+        let v = if unknown_as_text { escape(&v) } else { marshalled_hex(&v) };
+        seq.push(vec![format!("{oid}={v}")]);
     }
     seq.extend(known_rdns(subject));
     render(&seq)
@@ -473,7 +478,7 @@ pub fn cert_user(der: &[u8], users: &[&str], prefix: &str) -> Option<usize> {
         return None;
     };
     let find = |name: &str| users.iter().position(|u| *u == name);
-    if cert.emails.is_empty() && cert.uris.is_empty() && name_string(&cert.subject).is_empty() {
+    if cert.emails.is_empty() && cert.uris.is_empty() && name_string(&cert.subject, false).is_empty() {
         log::debug!("{prefix} - User required in cert, none found");
         return None;
     }
@@ -578,12 +583,18 @@ mod tests {
             &[(0x81, "alice@example.org"), (0x82, "alice.example.org"), (0x86, "spiffe://x/y"), (0x87, "\x7f\0\0\x01")],
         );
         let c = parse_cert(&der).expect("parses");
+        assert_eq!(c.spki, [0x30, 0x00]);
         assert_eq!(c.emails, ["alice@example.org"]);
         assert_eq!(c.dns_names, ["alice.example.org"]);
         assert_eq!(c.uris, ["spiffe://x/y"]);
         assert_eq!(rdn_sequence_string(&c.subject), "CN=\\ alice#,OU=b+OU=a,O=Acme\\, Inc,C=US");
         assert_eq!(
-            name_string(&c.subject),
+            name_string(&c.subject, true),
+            "CN=\\ alice#,OU=b+OU=a,O=Acme\\, Inc,C=US,1.2.840.113549.1.9.1=alice@example.org,\
+             0.9.2342.19200300.100.1.25=example,0.9.2342.19200300.100.1.25=org"
+        );
+        assert_eq!(
+            name_string(&c.subject, false),
             "CN=\\ alice#,OU=b+OU=a,O=Acme\\, Inc,C=US,\
              1.2.840.113549.1.9.1=#0c11616c696365406578616d706c652e6f7267,\
              0.9.2342.19200300.100.1.25=#13076578616d706c65,0.9.2342.19200300.100.1.25=#13036f7267"
@@ -645,7 +656,7 @@ mod tests {
             for x in [0x00, 0x1f, 0x30, 0x7f, 0x80, 0x81, 0x84, 0x85, 0xff] {
                 let mut m = good.clone();
                 m[i] = x;
-                let _ = parse_cert(&m).map(|c| (name_string(&c.subject), subject_dn(&c.subject)));
+                let _ = parse_cert(&m).map(|c| (name_string(&c.subject, false), subject_dn(&c.subject)));
             }
         }
         for bad in [
