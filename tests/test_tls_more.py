@@ -250,16 +250,26 @@ def test_connz_tls_fields(label, launch, certs):
     c13.close()
     conns["chacha"].close()
     srv.stop()
-    # Plaintext connections have neither field.
-    (mon,) = free_ports(1)
-    plain = launch(binary, "", "-m", str(mon))
-    s = socket.create_connection((HOST, plain.port), timeout=3)
-    read_line(s)
-    s.sendall(b'CONNECT {"verbose":false,"name":"plain"}\r\nPING\r\n')
-    assert read_line(s) == b"PONG\r\n"
-    row = http_json(mon, "/connz")["connections"][0]
-    assert row["name"] == "plain" and "tls_version" not in row and "tls_cipher_suite" not in row, row
-    s.close()
+    # Plaintext connections have neither field: on a server without TLS,
+    # and beside a TLS one on a server that allows both.
+    for conf in ("", tls_block(certs) + "allow_non_tls: true\n"):
+        (mon,) = free_ports(1)
+        srv = launch(binary, conf, "-m", str(mon))
+        s = socket.create_connection((HOST, srv.port), timeout=3)
+        read_line(s)
+        s.sendall(b'CONNECT {"verbose":false,"name":"plain"}\r\nPING\r\n')
+        assert read_line(s) == b"PONG\r\n"
+        if conf:
+            t = TlsClient(srv.port, client_ctx(certs))
+            t.send(b'CONNECT {"verbose":false,"name":"tls"}\r\nPING\r\n')
+            t.expect(b"PONG\r\n")
+        rows = {c["name"]: c for c in http_json(mon, "/connz")["connections"]}
+        assert "tls_version" not in rows["plain"] and "tls_cipher_suite" not in rows["plain"], (label, rows)
+        if conf:
+            assert rows["tls"]["tls_version"] == "1.3", (label, rows)
+            t.close()
+        s.close()
+        srv.stop()
 
 
 # ---------------------------------------------------------------------------

@@ -505,6 +505,13 @@ impl Transport for Mixed {
         }
     }
 
+    fn peer_certs(&self) -> Vec<[String; 3]> {
+        match &self.state {
+            State::Tls(t) => t.peer_certs(),
+            _ => Vec::new(),
+        }
+    }
+
     fn peer_cert(&self) -> Option<&[u8]> {
         match &self.state {
             State::Tls(t) => t.peer_cert(),
