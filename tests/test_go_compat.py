@@ -407,7 +407,8 @@ REFUSED_CONFIGS = [
     ("resolver_preload", "resolver_preload: { ACC: \"eyJ\" }\n"),
     ("trusted_keys", "trusted_keys: [\"OABC\"]\n"),
     ("accounts", "accounts: { A: { users: [ {user: a, password: b} ] } }\n"),
-    ("tls verify_and_map", "tls { cert_file: \"c.pem\", key_file: \"k.pem\", verify_and_map: true }\n"),
+    ("cluster tls verify_and_map", "cluster { listen: \"127.0.0.1:4248\", tls { cert_file: \"c.pem\", "
+     "key_file: \"k.pem\", ca_file: \"ca.pem\", verify_and_map: true } }\n"),
 ]
 
 
