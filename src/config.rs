@@ -760,18 +760,6 @@ mod tests {
                 let e = load_str(&format!("tls {{ cert_file: c, key_file: k, {refused} }}\n")).expect_err(refused);
                 assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
             }
-            let first = |v: &str| {
-                load_str(&format!("tls {{ cert_file: c, key_file: k, handshake_first: {v} }}\n"))
-                    .map(|(o, _)| o.tls.map(|t| (t.handshake_first, t.handshake_first_fallback)))
-            };
-            assert_eq!(first("\"300ms\""), Ok(Some((true, Some(Duration::from_millis(300))))));
-            assert_eq!(first("auto"), Ok(Some((true, Some(Duration::from_millis(50))))));
-            assert_eq!(first("\"on\""), Ok(Some((true, None))));
-            assert_eq!(first("off"), Ok(Some((false, None))));
-            assert!(first("sometimes")
-                .unwrap_err()
-                .contains("field \"handshake_first\"'s value \"sometimes\" is invalid"));
-            assert!(first("1").unwrap_err().contains("should be a boolean or a string"));
             let (o, _) =
                 load_str("tls { cert_file: c, key_file: k, ca_file: a, verify_and_map: true }\n").expect("valid");
             assert!(o.tls.is_some_and(|t| t.map && t.verify));
