@@ -189,7 +189,7 @@ impl ClientParser {
         let (verb, after, args_at) = match pub_fast_path(buf) {
             Some(found) => {
                 if let Some(frame) = self.whole_pub(buf) {
-                    self.state = State::IDLE;
+                    self.state.reset_line();
                     return Ok(Status::Complete(frame));
                 }
                 found

@@ -483,6 +483,16 @@ impl<A: Copy> State<A> {
         matches!(self, State::Line { scanned: 0 })
     }
 
+    /// Back to idle from looking for a line end (an op completed by a path
+    /// that never parked a payload): one store, not a whole state.
+    #[inline(always)]
+    pub fn reset_line(&mut self) {
+        match self {
+            State::Line { scanned } => *scanned = 0,
+            State::Body(_) => *self = State::IDLE,
+        }
+    }
+
     /// See [`FrameParser::body_needed`].
     pub fn body_needed(&self, buffered: usize) -> Option<usize> {
         match self {

@@ -204,7 +204,7 @@ impl RouteParser {
             return self.finish_msg(buf, body);
         }
         if let Some(frame) = self.whole_rmsg(buf) {
-            self.state = State::IDLE;
+            self.state.reset_line();
             return Ok(Status::Complete(frame));
         }
         self.parse_line(buf)
