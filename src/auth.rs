@@ -162,6 +162,8 @@ pub struct User {
     pub name: String,
     pub password: String,
     pub permissions: Option<Rc<Permissions>>,
+    /// The account of a user defined in `accounts {}` (`None`: `$G`).
+    pub account: Option<String>,
 }
 
 #[cfg(test)]

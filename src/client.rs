@@ -11,6 +11,7 @@ use rnats_protocol::json;
 use rnats_protocol::subject;
 use rnats_protocol::ParseError;
 
+use crate::accounts::{AccId, GLOBAL};
 use crate::auth::{password_matches, Permissions};
 use crate::conn::{ClientState, CloseReason, Conn, ConnectCreds, Role};
 use crate::connio::Protocol;
@@ -288,6 +289,10 @@ impl Server {
         let assumed = (anonymous && creds.pass.is_empty() && !user.is_empty())
             .then(|| self.opts.users.iter().find(|u| u.name == user).map(|u| u.password.clone()))
             .flatten();
+        let Some(account) = self.user_account(&user) else {
+            self.auth_violation(slot);
+            return false;
+        };
         let Some(c) = self.client_state(slot) else { return false };
         if let (Some(pass), Some(stored)) = (assumed, c.creds.as_deref_mut()) {
             stored.user = user.clone();
@@ -295,6 +300,7 @@ impl Server {
         }
         c.user = user;
         c.perms = perms;
+        c.account = account;
         if c.opts.protocol < 0 || c.opts.protocol > 1 {
             self.send_err(slot, "invalid client protocol");
             self.close_after_flush(slot, CloseReason::BadClientProtocolVersion);
@@ -319,9 +325,11 @@ impl Server {
         let Some((user, perms)) = self.authenticate(slot, &ConnectCreds::default()) else {
             return;
         };
+        let Some(account) = self.user_account(&user) else { return };
         let Some(c) = self.client_state(slot) else { return };
         c.user = user;
         c.perms = perms;
+        c.account = account;
         c.connected = true;
         c.implicit_user = true;
     }
@@ -391,6 +399,23 @@ impl Server {
         password_matches(&u.password, &creds.pass).then(|| (u.name.clone(), u.permissions.clone()))
     }
 
+    /// The account of the authenticated user `name`: the one `accounts {}`
+    /// defines it in, else `$G` (users of `authorization {}`, the single
+    /// user, a token, no authentication). Users are found by name, so a
+    /// user however authenticated (password, nkey, `no_auth_user`, a
+    /// certificate) lands in its account. `None` for an account that does
+    /// not exist (the configuration loader prevents that).
+    pub fn user_account(&self, name: &str) -> Option<AccId> {
+        if self.opts.accounts.is_empty() {
+            return Some(GLOBAL);
+        }
+        let user = self.opts.users.iter().chain(&self.opts.nkeys).find(|u| u.name == name);
+        match user.and_then(|u| u.account.as_deref()) {
+            None => Some(GLOBAL),
+            Some(a) => self.accounts.id(a.as_bytes()),
+        }
+    }
+
     /// Whether CONNECT's `sig` is its `nkey`'s signature of the nonce this
     /// connection's INFO carried; logs Go's reason when not.
     fn nkey_signed(&self, slot: usize, creds: &ConnectCreds) -> bool {
@@ -454,7 +479,7 @@ impl Server {
                 _ => true,
             },
         };
-        let (verbose, no_responders) = (c.opts.verbose, c.opts.no_responders);
+        let (verbose, no_responders, account) = (c.opts.verbose, c.opts.no_responders, c.account);
         if invalid {
             self.send_err(slot, "Invalid Publish Subject");
         }
@@ -491,19 +516,20 @@ impl Server {
             log::debug!("{} - Dropped a message with a line break in its subject or reply", self.conns[slot].prefix);
             return;
         }
-        // No subscription anywhere (route interest included): nothing to
-        // deliver, and the delivery call is skipped (the match still counts
-        // in /subsz, as Go's does).
-        let delivered = if self.sublist.count() == 0 {
-            self.sublist.stats.matches += 1;
+        // No subscription anywhere in the account (route interest
+        // included): nothing to deliver, and the delivery call is skipped
+        // (the match still counts in /subsz, as Go's does).
+        let sublist = self.sublist_mut(account);
+        let delivered = if sublist.count() == 0 {
+            sublist.stats.matches += 1;
             false
         } else {
-            self.deliver(slot, Origin::Client, m)
+            self.deliver(slot, account, Origin::Client, m)
         };
         if !delivered && no_responders {
             // A subject with a line break was dropped, not unanswered.
             if let Some(r) = reply.filter(|_| !has_line_break(subj)) {
-                self.send_no_responders(slot, r);
+                self.send_no_responders(slot, account, r);
             }
         }
     }
@@ -526,8 +552,8 @@ impl Server {
                 cl.subs.remove(sub.sid());
             }
         }
-        if self.sublist.remove(sub) {
-            self.local_interest_changed(sub.subject(), sub.queue(), false);
+        if self.sublist_mut(sub.account).remove(sub) {
+            self.local_interest_changed(sub.account, sub.subject(), sub.queue(), false);
         }
     }
 
@@ -564,10 +590,13 @@ impl Server {
                 self.send_err(slot, "Invalid Subject");
                 return;
             }
-            let sub = Rc::new(Subscription::new(slot, cid, Owner::Client, subj, queue, sid));
+            let mut sub = Subscription::new(slot, cid, Owner::Client, subj, queue, sid);
+            sub.account = cl.account;
+            let sub = Rc::new(sub);
             cl.subs.insert(sub.clone());
-            self.sublist.insert(sub);
-            self.local_interest_changed(subj, queue, true);
+            let account = sub.account;
+            self.sublist_mut(account).insert(sub);
+            self.local_interest_changed(account, subj, queue, true);
         }
         if verbose {
             self.send_ok(slot);
@@ -582,8 +611,8 @@ impl Server {
                 Some(Some(n)) if n as u64 > sub.delivered.get() => sub.max.set(n as u64),
                 _ => {
                     cl.subs.remove(sid);
-                    if self.sublist.remove(&sub) {
-                        self.local_interest_changed(sub.subject(), sub.queue(), false);
+                    if self.sublist_mut(sub.account).remove(&sub) {
+                        self.local_interest_changed(sub.account, sub.subject(), sub.queue(), false);
                     }
                 }
             }

@@ -151,8 +151,9 @@ pub struct Cluster {
     pub targets: Slab<RouteTarget>,
     /// Registered routes: remote server id → slot.
     pub routes: FxHashMap<String, usize>,
-    /// Local interest: `subject` or `subject queue` → number of local subs.
-    pub local_interest: FxHashMap<Box<[u8]>, u32>,
+    /// Local interest: (account, `subject` or `subject queue`) → number of
+    /// local subs.
+    pub local_interest: FxHashMap<(crate::accounts::AccId, Box<[u8]>), u32>,
     /// Bumped whenever the set of client URLs of the cluster changes.
     pub urls_version: u64,
     /// Client URLs learned from registered peers (sorted, no duplicates).
@@ -554,7 +555,7 @@ impl Server {
     pub fn route_closed(&mut self, slot: usize, c: &mut Conn, reason: CloseReason) {
         let Role::Route(r) = &mut c.role else { return };
         for sub in r.remote_subs.drain() {
-            self.sublist.remove(&sub);
+            self.sublist_mut(sub.account).remove(&sub);
         }
         if !c.quiet_close {
             if r.remote_name.is_empty() {

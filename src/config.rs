@@ -48,7 +48,8 @@ impl Env for FsEnv {
 /// file with any of them is refused (never run with less protection than
 /// the file asks for).
 const REFUSED_TOP: &[&str] = &[
-    "accounts",
+    "system_account",
+    "system",
     "tls",
     "operator",
     "operators",
@@ -70,8 +71,6 @@ const IGNORED_TOP: &[&str] = &[
     "websocket",
     "ws",
     "mqtt",
-    "system_account",
-    "system",
     "no_system_account",
     "mappings",
     "maps",
@@ -256,6 +255,7 @@ impl Loader<'_> {
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
+                "accounts" => self.accounts(o, it)?,
                 "tls" if cfg!(feature = "tls") => {
                     let (t, timeout) = self.tls(it)?;
                     o.tls = Some(t);
@@ -376,40 +376,7 @@ impl Loader<'_> {
                     o.auth_timeout = self.seconds(v)?;
                     o.auth_timeout_set = true;
                 }
-                "users" => {
-                    let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
-                    let mut nkeys = Vec::new();
-                    for entry in list {
-                        let (mut user, mut pass, mut perms, mut nkey) = (None, String::new(), None, String::new());
-                        for (uk, uv) in self.map(entry)? {
-                            match uk.to_ascii_lowercase().as_str() {
-                                "user" | "username" => user = Some(self.string(uv)?),
-                                "password" | "pass" => pass = self.password(uv)?,
-                                "permissions" | "permission" | "authorization" => perms = Some(self.permissions(uv)?),
-                                "nkey" => nkey = self.string(uv)?,
-                                _ => self.unknown(uk, uv)?,
-                            }
-                        }
-                        if !nkey.is_empty() {
-                            self.nkey_user(entry, &nkey, user.is_some() || !pass.is_empty())?;
-                            nkeys.push((entry, User { name: nkey, password: pass, permissions: perms.map(Rc::new) }));
-                            continue;
-                        }
-                        let Some(user) = user else { return Err(self.err(entry, "User entry requires a user")) };
-                        if o.users.iter().any(|u| u.name == user) {
-                            return Err(self.err(entry, format!("Duplicate user {user:?} detected")));
-                        }
-                        o.users.push(User { name: user, password: pass, permissions: perms.map(Rc::new) });
-                    }
-                    // Go checks nkeys for duplicates after the users, against
-                    // both.
-                    for (entry, u) in nkeys {
-                        if o.users.iter().chain(&o.nkeys).any(|x| x.name == u.name) {
-                            return Err(self.err(entry, format!("Duplicate nkey {:?} detected", u.name)));
-                        }
-                        o.nkeys.push(u);
-                    }
-                }
+                "users" => self.users(o, v, None)?,
                 "default_permissions" | "default_permission" | "permissions" => {
                     default_perms = Some(Rc::new(self.permissions(v)?));
                 }
@@ -417,7 +384,8 @@ impl Loader<'_> {
             }
         }
         if let Some(d) = default_perms {
-            for u in o.users.iter_mut().chain(&mut o.nkeys).filter(|u| u.permissions.is_none()) {
+            // Users of accounts get their account's defaults, not these.
+            for u in o.users.iter_mut().chain(&mut o.nkeys).filter(|u| u.permissions.is_none() && u.account.is_none()) {
                 u.permissions = Some(d.clone());
             }
         }
@@ -426,6 +394,139 @@ impl Loader<'_> {
         }
         if (!o.users.is_empty() || !o.nkeys.is_empty()) && (o.user.is_some() || o.auth_token.is_some()) {
             return Err("Can not have a single user/pass and a users array".into());
+        }
+        Ok(())
+    }
+
+    /// A `users` list of `authorization` (`account` None) or of an account:
+    /// password users and nkey users, each name unique among every user
+    /// defined so far in the file, as in Go (which checks an account's nkey
+    /// users before its password users, and the authorization block's the
+    /// other way round).
+    fn users(&mut self, o: &mut Options, v: &Item, account: Option<&str>) -> Result<(), String> {
+        let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
+        let (mut users, mut nkeys) = (Vec::new(), Vec::new());
+        for entry in list {
+            let (mut user, mut pass, mut perms, mut nkey) = (None, String::new(), None, String::new());
+            for (uk, uv) in self.map(entry)? {
+                match uk.to_ascii_lowercase().as_str() {
+                    "user" | "username" => user = Some(self.string(uv)?),
+                    "password" | "pass" => pass = self.password(uv)?,
+                    "permissions" | "permission" | "authorization" => perms = Some(self.permissions(uv)?),
+                    "nkey" => nkey = self.string(uv)?,
+                    _ => self.unknown(uk, uv)?,
+                }
+            }
+            let account = account.map(String::from);
+            if !nkey.is_empty() {
+                self.nkey_user(entry, &nkey, user.is_some() || !pass.is_empty())?;
+                nkeys.push((entry, User { name: nkey, password: pass, permissions: perms.map(Rc::new), account }));
+                continue;
+            }
+            let Some(user) = user else { return Err(self.err(entry, "User entry requires a user")) };
+            users.push((entry, User { name: user, password: pass, permissions: perms.map(Rc::new), account }));
+        }
+        let taken = |o: &Options, name: &str| o.users.iter().chain(&o.nkeys).any(|x| x.name == name);
+        let mut add_users = |o: &mut Options| -> Result<(), String> {
+            for (entry, u) in users.drain(..) {
+                if taken(o, &u.name) {
+                    return Err(self.err(entry, format!("Duplicate user {:?} detected", u.name)));
+                }
+                o.users.push(u);
+            }
+            Ok(())
+        };
+        if account.is_none() {
+            add_users(o)?;
+        }
+        for (entry, u) in nkeys {
+            if taken(o, &u.name) {
+                return Err(self.err(entry, format!("Duplicate nkey {:?} detected", u.name)));
+            }
+            o.nkeys.push(u);
+        }
+        add_users(o)
+    }
+
+    /// `accounts { NAME: { users: [...], default_permissions: {...} } ... }`
+    /// or a list of names. Each account is its own subject space; what
+    /// else Go lets an account configure (exports, imports, JetStream,
+    /// mappings, limits, an account nkey) is refused, since running without
+    /// it would change what the account's users can reach.
+    fn accounts(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        match &it.value {
+            Value::Array(list) => {
+                for n in list {
+                    let name = self.string(n)?;
+                    self.account_name(o, n, &name)?;
+                    o.accounts.push(name);
+                }
+            }
+            Value::Map(m) => {
+                for (name, v) in m {
+                    if self.used_vars.iter().any(|u| u == name) {
+                        continue;
+                    }
+                    let Value::Map(entries) = &v.value else {
+                        return Err(self.err(v, "Expected map entries for accounts"));
+                    };
+                    self.account_name(o, v, name)?;
+                    o.accounts.push(name.clone());
+                    let (mut users, mut defaults) = (None, None);
+                    for (k, av) in entries {
+                        match k.to_ascii_lowercase().as_str() {
+                            "users" => users = Some(av),
+                            "default_permissions" => defaults = Some(Rc::new(self.permissions(av)?)),
+                            "nkey" | "imports" | "exports" | "jetstream" | "mappings" | "maps" | "limits" => {
+                                return Err(self
+                                    .err(av, format!("account {name:?}: {k:?} is not supported by this server yet")))
+                            }
+                            _ => self.unknown(k, av)?,
+                        }
+                    }
+                    if let Some(uv) = users {
+                        if matches!(&uv.value, Value::Array(l) if !l.is_empty()) {
+                            if o.user.is_some() {
+                                return Err(self.err(uv, "Can not have a single user/pass and accounts"));
+                            }
+                            if o.auth_token.is_some() {
+                                return Err(self.err(uv, "Can not have a token and accounts"));
+                            }
+                        }
+                        self.users(o, uv, Some(name))?;
+                    }
+                    if let Some(d) = defaults {
+                        let mine = |u: &&mut User| u.permissions.is_none() && u.account.as_deref() == Some(name);
+                        for u in o.users.iter_mut().chain(&mut o.nkeys).filter(mine) {
+                            u.permissions = Some(d.clone());
+                        }
+                    }
+                }
+            }
+            _ => return Err(self.type_err(it, "map[string]interface {}")),
+        }
+        Ok(())
+    }
+
+    /// Checks a new account's name: not `$G` (Go's reserved name), not the
+    /// system account (not supported), not defined twice, usable on routes.
+    fn account_name(&self, o: &Options, it: &Item, name: &str) -> Result<(), String> {
+        if name.as_bytes() == crate::accounts::GLOBAL_NAME {
+            return Err(self.err(it, format!("{name:?} is a Reserved Account")));
+        }
+        if name == crate::accounts::SYSTEM_NAME {
+            return Err(self.err(it, format!("the system account {name:?} is not supported by this server yet")));
+        }
+        if o.accounts.iter().any(|a| a == name) {
+            return Err(self.err(it, format!("Duplicate Account Entry: {name}")));
+        }
+        if !crate::accounts::valid_name(name) {
+            return Err(
+                self.err(it, format!("account name {name:?} must not be empty or hold blanks or control characters"))
+            );
+        }
+        if o.accounts.len() + 1 >= crate::accounts::AccId::MAX as usize {
+            return Err(self.err(it, "too many accounts"));
         }
         Ok(())
     }
@@ -818,7 +919,7 @@ mod tests {
             "resolver_preload: { A: b }",
             "trusted_keys: [ABC]",
             "trusted: ABC",
-            "accounts: { A: { users: [{user: a, password: b}] } }",
+            "system_account: A",
         ] {
             let e = load_str(&format!("{refused}\n")).expect_err(refused);
             assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
@@ -867,5 +968,73 @@ mod tests {
         let e =
             load_str(&format!("authorization {{ user: a, password: b, users = [ {{nkey: {U1}}} ] }}\n")).unwrap_err();
         assert!(e.contains("Can not have a single user/pass and a users array"), "{e}");
+    }
+
+    #[test]
+    fn accounts() {
+        let (o, w) = load_str(
+            "accounts {\n  DEREK: { users: [ { user: \"derek@nats.io\", permissions: { publish: \"foo\" } } ] }\n  IVAN: { users: [ { user: \"ivan@nats.io\", password: p, permissions: { publish: \"bar\" } }, { user: i2 } ], default_permissions: { subscribe: \"s\" } }\n  EMPTY: {}\n}\nauthorization { users: [ { user: top } ], default_permissions: { publish: \"d\" } }\nno_auth_user: \"ivan@nats.io\"\n",
+        )
+        .expect("valid");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o.accounts, ["DEREK", "IVAN", "EMPTY"]);
+        let find = |n: &str| o.users.iter().find(|u| u.name == n).expect(n);
+        let publish = |u: &User| u.permissions.as_ref().and_then(|p| p.publish.clone()).map(|p| p.allow);
+        let subscribe = |u: &User| u.permissions.as_ref().and_then(|p| p.subscribe.clone()).map(|p| p.allow);
+        assert_eq!(find("derek@nats.io").account.as_deref(), Some("DEREK"));
+        assert_eq!(publish(find("derek@nats.io")), Some(vec!["foo".to_string()]));
+        assert_eq!(find("ivan@nats.io").account.as_deref(), Some("IVAN"));
+        assert_eq!(find("ivan@nats.io").password, "p");
+        // An account's defaults go to its users without permissions; the
+        // authorization block's defaults only to its own users.
+        assert_eq!(subscribe(find("i2")), Some(vec!["s".to_string()]));
+        assert_eq!(publish(find("i2")), None);
+        assert_eq!(subscribe(find("derek@nats.io")), None);
+        assert_eq!((find("top").account.as_deref(), publish(find("top"))), (None, Some(vec!["d".to_string()])));
+        assert!(o.auth_required());
+
+        let (o, _) = load_str("accounts: [A, B]\n").expect("list form");
+        assert_eq!(o.accounts, ["A", "B"]);
+        assert!(!o.auth_required());
+
+        const U1: &str = "UCK5N7N66OBOINFXAYC2ACJQYFSOD4VYNU6APEJTAVFZB2SVHLKGEW7L";
+        if cfg!(feature = "tls") {
+            let (o, _) = load_str(&format!("accounts {{ A: {{ users: [ {{ nkey: {U1} }} ] }} }}\n")).expect("nkey");
+            assert_eq!((o.nkeys[0].name.as_str(), o.nkeys[0].account.as_deref()), (U1, Some("A")));
+        }
+
+        for (text, err) in [
+            ("accounts { A: { exports: [ { stream: x } ] } }", "account \"A\": \"exports\" is not supported"),
+            ("accounts { A: { imports: [] } }", "\"imports\" is not supported"),
+            ("accounts { A: { jetstream: enabled } }", "\"jetstream\" is not supported"),
+            ("accounts { A: { mappings: { a: b } } }", "\"mappings\" is not supported"),
+            ("accounts { A: { limits: { max_connections: 1 } } }", "\"limits\" is not supported"),
+            ("accounts { A: { nkey: ABC } }", "\"nkey\" is not supported"),
+            ("accounts { A: { bogus: 1 } }", "unknown field \"bogus\""),
+            ("accounts { A: 1 }", "Expected map entries for accounts"),
+            ("accounts: 1", "is int64, not map"),
+            ("accounts { $G: {} }", "\"$G\" is a Reserved Account"),
+            ("accounts: [\"$G\"]", "\"$G\" is a Reserved Account"),
+            ("accounts { $SYS: {} }", "system account \"$SYS\" is not supported"),
+            ("accounts: [A, A]", "Duplicate Account Entry: A"),
+            ("accounts: [\"a b\"]", "must not be empty or hold blanks"),
+            ("accounts { A: { users: [{user: u}] }, B: { users: [{user: u}] } }", "Duplicate user \"u\" detected"),
+            ("accounts { A: { users: [{user: u}] } }\nauthorization { users: [{user: u}] }", "Duplicate user \"u\""),
+            ("authorization { users: [{user: u}] }\naccounts { A: { users: [{user: u}] } }", "Duplicate user \"u\""),
+            (
+                "authorization { user: x, password: y }\naccounts { A: { users: [{user: u}] } }",
+                "single user/pass and accounts",
+            ),
+            ("authorization { token: t }\naccounts { A: { users: [{user: u}] } }", "Can not have a token and accounts"),
+            (
+                "accounts { A: { users: [{user: u}] } }\nauthorization { user: x, password: y }",
+                "single user/pass and a users array",
+            ),
+            ("accounts { A: { users: [{user: u}] } }\nno_auth_user: v", "not present as user or nkey"),
+            ("system_account: A\naccounts { A: {} }", "\"system_account\" is not supported"),
+        ] {
+            let e = load_str(&format!("{text}\n")).expect_err(text);
+            assert!(e.contains(err), "{text}: {e}");
+        }
     }
 }

@@ -261,6 +261,8 @@ pub struct ClientState {
     pub user: String,
     /// That user's permissions (`None`: unrestricted).
     pub perms: Option<Rc<crate::auth::Permissions>>,
+    /// The account this client publishes and subscribes in.
+    pub account: crate::accounts::AccId,
     /// What CONNECT said about identity, kept so a later CONNECT that
     /// leaves a key out keeps its value (as Go merges CONNECTs).
     pub creds: Option<Box<ConnectCreds>>,
@@ -287,6 +289,7 @@ impl ClientState {
             name: String::new(),
             user: String::new(),
             perms: None,
+            account: crate::accounts::GLOBAL,
             creds: None,
             implicit_user: false,
             replies: None,

@@ -397,7 +397,7 @@ impl Server {
         if c.client().is_some() {
             self.client_count -= 1;
             // Kept for /connz?state=closed, oldest dropped first.
-            let mut row = crate::monitor_conns::ConnRow::open(&c, true);
+            let mut row = crate::monitor_conns::ConnRow::open(&c, true, &self.accounts);
             row.stop = Some(SystemTime::now());
             row.reason = Some(reason.as_str());
             // Go lists a client's certificates for open connections only.
@@ -407,12 +407,13 @@ impl Server {
             // Interest leaves per subject and queue in one step.
             let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
             for sub in cl.subs.drain() {
-                self.sublist.remove(&sub);
+                self.sublist_mut(sub.account).remove(&sub);
                 gone.push(sub);
             }
-            gone.sort_by(|a, b| (a.subject(), a.queue()).cmp(&(b.subject(), b.queue())));
-            for run in gone.chunk_by(|a, b| a.subject() == b.subject() && a.queue() == b.queue()) {
-                self.local_interest_delta(run[0].subject(), run[0].queue(), -(run.len() as i64));
+            gone.sort_by(|a, b| (a.account, a.subject(), a.queue()).cmp(&(b.account, b.subject(), b.queue())));
+            for run in gone.chunk_by(|a, b| (a.account, a.subject(), a.queue()) == (b.account, b.subject(), b.queue()))
+            {
+                self.local_interest_delta(run[0].account, run[0].subject(), run[0].queue(), -(run.len() as i64));
             }
             log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
         } else if matches!(c.role, Role::Route(_)) {

@@ -9,14 +9,12 @@ use std::time::Instant;
 
 use rnats_protocol::encode;
 
+use crate::accounts::{AccId, GLOBAL};
 use crate::conn::{CloseReason, Conn, Role};
 use crate::logging::trace_enabled;
 use crate::server::{Server, Stats};
 use crate::sublist::{Owner, Subscription};
 
-/// The only account this server carries; interest and messages of other
-/// accounts from Go peers are dropped consistently.
-pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
 /// Go answers a request nobody listens to with this status-only header.
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
@@ -92,9 +90,14 @@ impl Server {
     /// (one member per queue group) and, for a message from a client, each
     /// route with interest, once, with the queue groups picked for it. A
     /// message from a route goes to local clients only, and to queue groups
-    /// only if the sender named them. Returns whether anyone received it.
-    pub fn deliver(&mut self, from: usize, origin: Origin<'_>, m: Msg<'_>) -> bool {
-        let result = self.sublist.matches(m.subject);
+    /// only if the sender named them. Only subscriptions of account `acc`
+    /// (the publisher's) match. Returns whether anyone received it.
+    pub fn deliver(&mut self, from: usize, acc: AccId, origin: Origin<'_>, m: Msg<'_>) -> bool {
+        let result = if acc == GLOBAL {
+            self.sublist.matches(m.subject)
+        } else {
+            self.accounts.sublist_mut(acc).matches(m.subject)
+        };
         if result.is_empty() {
             return false;
         }
@@ -183,7 +186,7 @@ impl Server {
             self.remove_client_sub(&sub);
         }
         for &(slot, cid) in &sends {
-            delivered |= self.forward_to_route(slot, cid, m, &picks);
+            delivered |= self.forward_to_route(slot, cid, acc, m, &picks);
         }
         sends.clear();
         picks.clear();
@@ -192,9 +195,16 @@ impl Server {
         delivered
     }
 
-    /// Appends one RMSG (or HMSG) for route `slot`, naming the queue groups
-    /// picked on it.
-    fn forward_to_route(&mut self, slot: usize, cid: u64, m: Msg<'_>, picks: &[(usize, Rc<Subscription>)]) -> bool {
+    /// Appends one RMSG (or HMSG) of account `acc` for route `slot`, naming
+    /// the queue groups picked on it.
+    fn forward_to_route(
+        &mut self,
+        slot: usize,
+        cid: u64,
+        acc: AccId,
+        m: Msg<'_>,
+        picks: &[(usize, Rc<Subscription>)],
+    ) -> bool {
         let Some(c) = self.conns.get_mut(slot) else {
             return false;
         };
@@ -210,7 +220,7 @@ impl Server {
         };
         let before = c.out.len();
         let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue());
-        encode::write_rmsg(&mut c.out, GLOBAL_ACCOUNT, m.subject, m.reply, &mut queues, hdr, body);
+        encode::write_rmsg(&mut c.out, self.accounts.name(acc), m.subject, m.reply, &mut queues, hdr, body);
         let max_pending = self.opts.max_pending;
         if account(c, slot, before, body.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
             self.mark_close(slot, CloseReason::SlowConsumerPendingBytes);
@@ -273,10 +283,10 @@ impl Server {
     /// Sends the 503 status to the publisher's own subscription on `reply`.
     #[cold]
     #[inline(never)]
-    pub fn send_no_responders(&mut self, slot: usize, reply: &[u8]) {
+    pub fn send_no_responders(&mut self, slot: usize, acc: AccId, reply: &[u8]) {
         // The publisher's first plain subscription in match order, as Go's.
         let cid = self.conns[slot].cid;
-        let result = self.sublist.matches(reply);
+        let result = self.sublist_mut(acc).matches(reply);
         let Some(sub) =
             result.psubs.iter().find(|s| s.owner == Owner::Client && s.slot == slot && s.cid == cid).cloned()
         else {
@@ -403,7 +413,8 @@ mod tests {
                 subscribe: Some(SubjectPerms { allow: vec![], deny: vec!["secret.>".into()] }),
                 ..Default::default()
             };
-            let users = vec![User { name: "u".into(), password: "p".into(), permissions: Some(Rc::new(perms)) }];
+            let users =
+                vec![User { name: "u".into(), password: "p".into(), permissions: Some(Rc::new(perms)), account: None }];
             let mut s = server(Options { users, ..Options::default() });
             let sub = client(&mut s);
             let publisher = client(&mut s);

@@ -1,5 +1,6 @@
 //! `rnats-server`: options → logging → server → exit status.
 
+mod accounts;
 mod auth;
 mod bcrypt;
 mod client;

@@ -275,7 +275,7 @@ impl Server {
         j.num("out_msgs", &self.stats.out_msgs);
         j.num("out_bytes", &self.stats.out_bytes);
         j.num("slow_consumers", &self.stats.slow_consumers);
-        j.num("subscriptions", &self.sublist.count());
+        j.num("subscriptions", &self.sub_count());
         j.open(Some("http_req_stats"), b'{');
         for (p, n) in &self.http_req_stats {
             j.num(p, &n);

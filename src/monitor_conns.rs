@@ -63,10 +63,10 @@ fn last_activity_time(c: &Conn) -> SystemTime {
     SystemTime::now() - Instant::now().saturating_duration_since(c.last_activity)
 }
 
-fn sub_detail(j: &mut JsonOut, s: &Subscription, account: bool) {
+fn sub_detail(j: &mut JsonOut, s: &Subscription, account: Option<&str>) {
     j.open(None, b'{');
-    if account {
-        j.str("account", "$G");
+    if let Some(a) = account {
+        j.str("account", a);
     }
     j.str("subject", &String::from_utf8_lossy(s.subject()));
     if let Some(q) = s.queue() {
@@ -87,7 +87,7 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
         "detail" => {
             j.open(Some("subscriptions_list_detail"), b'[');
             for s in subs {
-                sub_detail(j, s, false);
+                sub_detail(j, s, None);
             }
             j.close(b']');
         }
@@ -161,6 +161,8 @@ pub struct ConnRow {
     pub last_activity: SystemTime,
     pub stop: Option<SystemTime>,
     pub reason: Option<&'static str>,
+    /// The client's account when not `$G`.
+    pub account: Option<std::rc::Rc<str>>,
     pub pending: usize,
     pub stats: crate::conn::Counters,
     pub num_subs: usize,
@@ -214,7 +216,7 @@ impl ConnRow {
         self.stop.unwrap_or(now).duration_since(self.last_activity).unwrap_or_default().as_secs()
     }
 
-    pub fn open(c: &Conn, with_subs: bool) -> ConnRow {
+    pub fn open(c: &Conn, with_subs: bool, accounts: &crate::accounts::Accounts) -> ConnRow {
         let cl = c.client();
         let mut subs: Vec<_> = match cl {
             Some(cl) if with_subs => cl.subs.values().cloned().collect(),
@@ -231,6 +233,9 @@ impl ConnRow {
             last_activity: last_activity_time(c),
             stop: None,
             reason: None,
+            account: cl
+                .filter(|cl| cl.account != crate::accounts::GLOBAL)
+                .map(|cl| accounts.name_str(cl.account).into()),
             pending: c.pending(),
             stats: c.stats,
             num_subs: cl.map_or(0, |cl| cl.subs.len()),
@@ -320,11 +325,19 @@ impl Server {
                     .map(|(_, c)| c)
                     .filter(|c| c.kind() == Kind::Client && c.closing.is_none())
                     .filter(|c| cid_filter.is_none_or(|id| c.cid == id))
-                    .map(|c| ConnRow::open(c, want_subs)),
+                    .map(|c| ConnRow::open(c, want_subs, &self.accounts)),
             );
         }
         if closed {
             rows.extend(self.closed.iter().filter(|c| cid_filter.is_none_or(|id| c.cid == id)).cloned());
+        }
+        // Go filters by account only with `auth`; `$G` names the clients
+        // outside every configured account.
+        if let Some(acc) = q.get("acc").filter(|a| !a.is_empty()) {
+            if !auth {
+                return Err("filter by user or account only allowed with auth option".into());
+            }
+            rows.retain(|c| c.account.as_deref().unwrap_or("$G") == acc);
         }
         match sort {
             "cid" | "start" | "rtt" | "subs" | "pending" | "msgs_to" | "msgs_from" | "bytes_to" | "bytes_from"
@@ -424,6 +437,9 @@ impl Server {
             if page.auth && !c.user.is_empty() {
                 j.str("authorized_user", &c.user);
             }
+            if let Some(a) = c.account.as_deref().filter(|_| page.auth) {
+                j.str("account", a);
+            }
             if !page.subs_mode.is_empty() && !c.subs.is_empty() {
                 sub_lists(&mut j, page.subs_mode, c.subs.iter());
             }
@@ -511,20 +527,43 @@ impl Server {
                 return Err(format!("invalid test subject, must be valid publish subject: {t}"));
             }
         }
-        let st = self.sublist.stats;
-        let mut all: Vec<&std::rc::Rc<Subscription>> =
-            self.conns.iter().filter_map(|(_, c)| c.client()).flat_map(|cl| cl.subs.values()).collect();
+        // Over every account, or the one `acc` names (as Go sums them).
+        let filter = q.get("acc").filter(|a| !a.is_empty());
+        let wanted = |id: crate::accounts::AccId| filter.is_none_or(|a| self.accounts.name(id) == a.as_bytes());
+        let lists = std::iter::once(&self.sublist).chain(self.accounts.sublists());
+        let lists: Vec<&crate::sublist::Sublist> =
+            lists.enumerate().filter(|(i, _)| wanted(*i as crate::accounts::AccId)).map(|(_, l)| l).collect();
+        let mut st = crate::sublist::SublistStats::default();
+        let (mut count, mut cache_len, mut max_fanout, mut fanout_sum) = (0, 0, 0, 0.0);
+        for l in &lists {
+            st.inserts += l.stats.inserts;
+            st.removes += l.stats.removes;
+            st.matches += l.stats.matches;
+            st.cache_hits += l.stats.cache_hits;
+            count += l.count();
+            cache_len += l.cache_len();
+            let (max, avg) = l.cache_fanout();
+            max_fanout = max_fanout.max(max);
+            fanout_sum += avg * l.cache_len() as f64;
+        }
+        let avg_fanout = if cache_len == 0 { 0.0 } else { fanout_sum / cache_len as f64 };
+        let mut all: Vec<&std::rc::Rc<Subscription>> = self
+            .conns
+            .iter()
+            .filter_map(|(_, c)| c.client())
+            .flat_map(|cl| cl.subs.values())
+            .filter(|s| wanted(s.account))
+            .collect();
         if let Some(t) = test {
             all.retain(|s| rnats_protocol::subject::matches(s.subject(), t.as_bytes()));
         }
         all.sort_unstable_by(|a, b| (a.cid, a.sid()).cmp(&(b.cid, b.sid())));
-        let (max_fanout, avg_fanout) = self.sublist.cache_fanout();
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
         j.str("now", &rfc3339(SystemTime::now()));
-        j.num("num_subscriptions", self.sublist.count());
-        j.num("num_cache", self.sublist.cache_len());
+        j.num("num_subscriptions", count);
+        j.num("num_cache", cache_len);
         j.num("num_inserts", st.inserts);
         j.num("num_removes", st.removes);
         j.num("num_matches", st.matches);
@@ -537,7 +576,7 @@ impl Server {
         if with_subs && !all.is_empty() {
             j.open(Some("subscriptions_list"), b'[');
             for s in all.into_iter().skip(offset).take(limit as usize) {
-                sub_detail(&mut j, s, true);
+                sub_detail(&mut j, s, Some(self.accounts.name_str(s.account)));
             }
             j.close(b']');
         }
@@ -560,6 +599,7 @@ mod closed_tests {
             last_activity: SystemTime::UNIX_EPOCH,
             stop: None,
             reason: None,
+            account: None,
             pending: 0,
             stats: Default::default(),
             num_subs: subs,

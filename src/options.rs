@@ -185,6 +185,9 @@ pub struct Options {
     pub users: Vec<crate::auth::User>,
     /// NKey users from the same list: each named by its public key.
     pub nkeys: Vec<crate::auth::User>,
+    /// Accounts of `accounts {}` other than `$G`, in file order; their
+    /// users are in `users` and `nkeys`, each naming its account.
+    pub accounts: Vec<String>,
     /// User assumed for clients that send no credentials.
     pub no_auth_user: Option<String>,
     /// With TLS configured: clients may also connect without it (INFO says
@@ -250,6 +253,7 @@ impl Default for Options {
             cluster_auth: None,
             users: Vec::new(),
             nkeys: Vec::new(),
+            accounts: Vec::new(),
             no_auth_user: None,
             allow_non_tls: false,
             config_file: None,

@@ -26,6 +26,9 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("cluster authorization", old.cluster_auth != new.cluster_auth);
     check("client_advertise", old.client_advertise != new.client_advertise);
     check("log_file", old.log_file != new.log_file);
+    // Each account has its sublist and its name on routes; the users in
+    // them can change.
+    check("accounts", old.accounts != new.accounts);
     // TLS can change (new certificate files, other CA, timeouts) but not be
     // turned on or off: the listeners and INFO were set up for one or the
     // other.
@@ -146,7 +149,9 @@ impl Server {
             } else {
                 self.opts.user.as_deref().is_none_or(|u| u == c.user)
             };
-            if !still_valid {
+            // A user moved to another account logs in again.
+            let moved = user.is_some() && self.user_account(&c.user) != Some(c.account);
+            if !still_valid || moved {
                 self.send_err(slot, "Authorization Violation");
                 self.close_after_flush(slot, CloseReason::AuthenticationViolation);
                 continue;

@@ -14,9 +14,10 @@ use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::{RouteMsg, RouteOp};
 use rnats_protocol::ParseError;
 
+use crate::accounts::{AccId, SYSTEM_NAME};
 use crate::conn::{CloseReason, Conn};
 use crate::connio::Protocol;
-use crate::deliver::{Msg, Origin, GLOBAL_ACCOUNT};
+use crate::deliver::{Msg, Origin};
 use crate::logging::trace_enabled;
 use crate::net::{display_host_port, RouteUrl};
 use crate::options::COMPAT_VERSION;
@@ -70,6 +71,11 @@ fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
             k.into()
         }
     }
+}
+
+/// Peer-supplied bytes for a log line.
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
 }
 
 /// The route protocol, as the reactor feeds it.
@@ -262,20 +268,35 @@ impl Server {
             }
             RouteOp::Sub { account, subject, queue, key } => {
                 // Interest counts from CONNECT on (Go takes it before the
-                // peer's INFO); `+OK` only for interest taken.
-                if account == GLOBAL_ACCOUNT
-                    && self.conns[slot].route().is_some_and(|r| r.registered || r.connect_seen)
-                    && self.remote_sub(slot, key, subject, queue)
-                {
+                // peer's INFO); `+OK` only for interest taken. Interest in
+                // an account this server does not have is logged and
+                // dropped, as Go does (the route stays).
+                if !self.conns[slot].route().is_some_and(|r| r.registered || r.connect_seen) {
+                    return true;
+                }
+                let Some(acc) = self.accounts.id(account) else {
+                    let (prefix, a, s) = (&self.conns[slot].prefix, lossy(account), lossy(subject));
+                    if account == SYSTEM_NAME.as_bytes() {
+                        // Go peers announce their system account's services.
+                        log::debug!("{prefix} - Unknown account {a:?} for remote subject {s:?}");
+                    } else {
+                        log::error!("{prefix} - Unknown account {a:?} for remote subject {s:?}");
+                    }
+                    return true;
+                };
+                if self.remote_sub(slot, acc, key, subject, queue) {
                     self.route_ok(slot);
                 }
                 true
             }
-            RouteOp::Unsub { account, key, .. } => {
-                if account == GLOBAL_ACCOUNT {
-                    self.remote_unsub(slot, key);
-                    self.route_ok(slot);
+            RouteOp::Unsub { account, subject, key, .. } => {
+                if self.accounts.id(account).is_none() {
+                    let (prefix, a, s) = (&self.conns[slot].prefix, lossy(account), lossy(subject));
+                    log::debug!("{prefix} - Unknown account {a:?} for subject {s:?}");
+                    return true;
                 }
+                self.remote_unsub(slot, key);
+                self.route_ok(slot);
                 true
             }
             RouteOp::Msg(m) => {
@@ -518,10 +539,11 @@ impl Server {
             return;
         };
         let mut out = Vec::new();
-        for (key, n) in &c.local_interest {
+        for ((acc, key), n) in &c.local_interest {
+            let account = self.accounts.name(*acc);
             match key.iter().position(|b| *b == b' ') {
-                None => encode::write_rs_plus(&mut out, GLOBAL_ACCOUNT, key, None),
-                Some(i) => encode::write_rs_plus(&mut out, GLOBAL_ACCOUNT, &key[..i], Some((&key[i + 1..], *n))),
+                None => encode::write_rs_plus(&mut out, account, key, None),
+                Some(i) => encode::write_rs_plus(&mut out, account, &key[..i], Some((&key[i + 1..], *n))),
             }
         }
         let conn = &mut self.conns[slot];
@@ -534,20 +556,21 @@ impl Server {
         Server::queue_flush(&mut self.pending_flush, conn, slot);
     }
 
-    /// Local interest in `subject` (and `queue`) went up or down by one;
-    /// tell the routes when that changes what they must send us.
-    pub fn local_interest_changed(&mut self, subject: &[u8], queue: Option<&[u8]>, added: bool) {
-        self.local_interest_delta(subject, queue, if added { 1 } else { -1 });
+    /// Local interest in `subject` (and `queue`) of account `acc` went up
+    /// or down by one; tell the routes when that changes what they must
+    /// send us.
+    pub fn local_interest_changed(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, added: bool) {
+        self.local_interest_delta(acc, subject, queue, if added { 1 } else { -1 });
     }
 
     /// Applies a change of `delta` local subscriptions on `subject`/`queue`
     /// and tells the routes the outcome once (a closing client's queue
     /// members leave in one step, as Go announces them).
-    pub fn local_interest_delta(&mut self, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
+    pub fn local_interest_delta(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let key = interest_key(subject, queue);
+        let key = (acc, interest_key(subject, queue));
         let n = c.local_interest.entry(key.clone()).or_insert(0);
         let before = *n;
         *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
@@ -556,13 +579,14 @@ impl Server {
             c.local_interest.remove(&key);
         }
         let mut line = Vec::new();
+        let account = self.accounts.name(acc);
         match queue {
-            None if before == 0 && after > 0 => encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, None),
-            None if before > 0 && after == 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, None),
+            None if before == 0 && after > 0 => encode::write_rs_plus(&mut line, account, subject, None),
+            None if before > 0 && after == 0 => encode::write_rs_minus(&mut line, account, subject, None),
             Some(q) if after > 0 && after != before => {
-                encode::write_rs_plus(&mut line, GLOBAL_ACCOUNT, subject, Some((q, after)))
+                encode::write_rs_plus(&mut line, account, subject, Some((q, after)))
             }
-            Some(q) if after == 0 && before > 0 => encode::write_rs_minus(&mut line, GLOBAL_ACCOUNT, subject, Some(q)),
+            Some(q) if after == 0 && before > 0 => encode::write_rs_minus(&mut line, account, subject, Some(q)),
             _ => return,
         }
         let slots: Vec<usize> = c.routes.values().copied().collect();
@@ -580,7 +604,14 @@ impl Server {
     /// see [`RouteOp::Sub`]): as in Go, the same text again only updates a
     /// queue weight, and text spelled differently is another interest.
     /// False (after the -ERR) for an invalid subject.
-    pub fn remote_sub(&mut self, slot: usize, key: &[u8], subject: &[u8], queue: Option<(&[u8], u32)>) -> bool {
+    pub fn remote_sub(
+        &mut self,
+        slot: usize,
+        acc: AccId,
+        key: &[u8],
+        subject: &[u8],
+        queue: Option<(&[u8], u32)>,
+    ) -> bool {
         if !rnats_protocol::subject::is_valid_subject(subject) {
             self.send_err(slot, "Invalid Subscription");
             return false;
@@ -594,10 +625,12 @@ impl Server {
             }
             return true;
         }
-        let sub = Rc::new(Subscription::new(slot, cid, Owner::Route, subject, queue.map(|(q, _)| q), key));
+        let mut sub = Subscription::new(slot, cid, Owner::Route, subject, queue.map(|(q, _)| q), key);
+        sub.account = acc;
         sub.weight.set(queue.map_or(1, |(_, w)| w));
+        let sub = Rc::new(sub);
         r.remote_subs.insert(sub.clone());
-        self.sublist.insert(sub);
+        self.sublist_mut(acc).insert(sub);
         true
     }
 
@@ -608,7 +641,7 @@ impl Server {
             return;
         };
         if let Some(sub) = r.remote_subs.remove(key) {
-            self.sublist.remove(&sub);
+            self.sublist_mut(sub.account).remove(&sub);
         }
     }
 
@@ -622,9 +655,11 @@ impl Server {
             let t = self.traced(m.message);
             log::trace!("{} - <<- MSG_PAYLOAD: [{t}]", self.conns[slot].prefix);
         }
-        if m.account != GLOBAL_ACCOUNT {
+        let Some(acc) = self.accounts.id(m.account) else {
+            let (prefix, a, s) = (&self.conns[slot].prefix, lossy(m.account), lossy(m.subject));
+            log::debug!("{prefix} - Unknown account {a:?} for routed message on subject: {s:?}");
             return;
-        }
+        };
         // JetStream acks from Go nodes arrive as `<reply>@<subject>`.
         let (subject, reply) = match m.reply {
             Some(r) if r.starts_with(b"$JS.ACK.") => match r.iter().rposition(|b| *b == b'@') {
@@ -635,7 +670,7 @@ impl Server {
         };
         let hdr = m.header_len.filter(|h| *h > 0);
         let msg = Msg { subject, reply, header_len: hdr, payload: m.message };
-        self.deliver(slot, Origin::Route { queues: m.queues }, msg);
+        self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
     }
 }
 

@@ -86,7 +86,10 @@ pub struct Server {
     /// Signals from the handlers (none in unit tests, which install none).
     signals: Option<SignalPipe>,
     pub conns: Slab<Conn>,
+    /// The global account's subscriptions.
     pub sublist: Sublist,
+    /// The other accounts' names and subscriptions.
+    pub accounts: crate::accounts::Accounts,
     pub timers: Timers,
     pub pending_flush: Vec<usize>,
     pub to_close: Vec<usize>,
@@ -183,6 +186,7 @@ impl Server {
             ));
         }
         let poll = Poll::new()?;
+        let accounts = crate::accounts::Accounts::new(&opts.accounts);
         Ok(Server {
             opts,
             #[cfg(feature = "tls")]
@@ -193,6 +197,7 @@ impl Server {
             signals: None,
             conns: Slab::new(),
             sublist: Sublist::default(),
+            accounts,
             timers: Timers::default(),
             pending_flush: Vec::new(),
             to_close: Vec::new(),
@@ -222,6 +227,21 @@ impl Server {
             ports_file: None,
             mesh_prev: None,
         })
+    }
+
+    /// The sublist of account `acc`.
+    #[inline(always)]
+    pub fn sublist_mut(&mut self, acc: crate::accounts::AccId) -> &mut Sublist {
+        if acc == crate::accounts::GLOBAL {
+            &mut self.sublist
+        } else {
+            self.accounts.sublist_mut(acc)
+        }
+    }
+
+    /// Subscriptions stored, over every account.
+    pub fn sub_count(&self) -> usize {
+        self.sublist.count() + self.accounts.sublists().map(Sublist::count).sum::<usize>()
     }
 
     /// The next connection id (shared by clients and routes, as in Go).

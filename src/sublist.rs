@@ -62,6 +62,8 @@ pub struct Subscription {
     pub weight: Cell<u32>,
     pub owner: Owner,
     has_queue: bool,
+    /// The account whose sublist holds it (set before it is shared).
+    pub account: crate::accounts::AccId,
 }
 
 impl Subscription {
@@ -82,6 +84,7 @@ impl Subscription {
             weight: Cell::new(1),
             owner,
             has_queue: queue.is_some(),
+            account: crate::accounts::GLOBAL,
         }
     }
 
