@@ -370,3 +370,31 @@ def test_unknown_account_on_a_route_is_dropped(cluster, tmp_path, go29_bin):
     assert (op.kind, op.payload) == ("MSG", b"hi")
     assert x.flush() == []
     assert ours.is_running() and g.is_running()
+
+
+@pytest.mark.skipif(not SERVER_IS_RNATS, reason="rnats' reload rules for accounts")
+def test_reload_of_account_users(launch, tmp_path):
+    import signal
+
+    srv = launch(SERVER_BIN, CONF)
+    conf = tmp_path / "s0.conf"
+    d2, i2, derek = login(srv.port, "d2"), login(srv.port, "i2"), login(srv.port, "derek@nats.io")
+    # Another account is not a reloadable change: the reload fails, all stay.
+    conf.write_text(CONF.replace("accounts {", "accounts {\n  NEW: {}"))
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_for_log(r"config reload not supported for accounts", timeout=5)
+    for c in (d2, i2, derek):
+        c.ping()
+    # d2 moves from DEREK to IVAN: it must log in again; the others stay.
+    conf.write_text(CONF.replace("{ user: d2, password: p } ] }", "] }").replace(
+        "{ user: i2, password: p } ] }", "{ user: i2, password: p }, { user: d2, password: p } ] }"))
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_for_log(r"Reloaded server configuration", timeout=5)
+    assert d2.read_until_closed() == AUTH_VIOLATION
+    for c in (i2, derek):
+        c.ping()
+    again = login(srv.port, "d2")
+    again.send(b"SUB x 1\r\n")
+    again.ping()
+    i2.send(pub("x", "now in IVAN"))
+    assert again.read_op().payload == b"now in IVAN"
