@@ -10,6 +10,7 @@
 //! not know is ignored as Go ignores it (interest logged and dropped,
 //! messages dropped).
 
+use crate::hash::FxHashMap;
 use crate::sublist::Sublist;
 
 /// An account's index: 0 is the global account.
@@ -31,6 +32,9 @@ pub struct Accounts {
     names: Vec<Box<[u8]>>,
     /// Sublists of the accounts other than `$G`, index - 1.
     sublists: Vec<Sublist>,
+    /// Indexes by name (of the configured accounts only: names looked up
+    /// come from route peers, but are never inserted).
+    by_name: FxHashMap<Box<[u8]>, AccId>,
 }
 
 impl Default for Accounts {
@@ -46,7 +50,8 @@ impl Accounts {
         let mut all: Vec<Box<[u8]>> = vec![GLOBAL_NAME.into()];
         all.extend(names.iter().take(AccId::MAX as usize).map(|n| n.as_bytes().into()));
         let sublists = (1..all.len()).map(|_| Sublist::default()).collect();
-        Accounts { names: all, sublists }
+        let by_name = all.iter().enumerate().skip(1).map(|(i, n)| (n.clone(), i as AccId)).collect();
+        Accounts { names: all, sublists, by_name }
     }
 
     /// The index of the account named `name`.
@@ -55,7 +60,7 @@ impl Accounts {
         if name == GLOBAL_NAME {
             return Some(GLOBAL);
         }
-        self.names.iter().skip(1).position(|n| **n == *name).map(|i| (i + 1) as AccId)
+        self.by_name.get(name).copied()
     }
 
     /// The name of account `id` (`$G` for an index out of range, which no

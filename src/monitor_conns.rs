@@ -331,12 +331,9 @@ impl Server {
         if closed {
             rows.extend(self.closed.iter().filter(|c| cid_filter.is_none_or(|id| c.cid == id)).cloned());
         }
-        // Go filters by account only with `auth`; `$G` names the clients
-        // outside every configured account.
+        // `$G` names the clients outside every configured account. (Go 2.9
+        // means to allow this filter only with `auth` but does not check.)
         if let Some(acc) = q.get("acc").filter(|a| !a.is_empty()) {
-            if !auth {
-                return Err("filter by user or account only allowed with auth option".into());
-            }
             rows.retain(|c| c.account.as_deref().unwrap_or("$G") == acc);
         }
         match sort {

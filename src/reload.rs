@@ -28,7 +28,12 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("log_file", old.log_file != new.log_file);
     // Each account has its sublist and its name on routes; the users in
     // them can change.
-    check("accounts", old.accounts != new.accounts);
+    let sorted = |a: &[String]| {
+        let mut v = a.to_vec();
+        v.sort();
+        v
+    };
+    check("accounts", sorted(&old.accounts) != sorted(&new.accounts));
     // TLS can change (new certificate files, other CA, timeouts) but not be
     // turned on or off: the listeners and INFO were set up for one or the
     // other.

@@ -232,6 +232,8 @@ def test_connz_and_subsz(oracle, launch):
     assert all("account" not in c and "authorized_user" not in c for c in plain), plain
     filtered = http_get_json(srv.http_port, "/connz?auth=1&acc=IVAN")["connections"]
     assert [c["authorized_user"] for c in filtered] == ["i2"]
+    assert [c["cid"] for c in http_get_json(srv.http_port, "/connz?acc=IVAN")["connections"]] == [
+        by_user["i2"]["cid"]]
     assert http_get_json(srv.http_port, "/connz?auth=1&acc=NONE")["connections"] in (None, [])
     # The account survives in the closed connection's record.
     cid = by_user["d2"]["cid"]

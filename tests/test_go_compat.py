@@ -406,7 +406,8 @@ REFUSED_CONFIGS = [
     ("resolver", "resolver: MEMORY\n"),
     ("resolver_preload", "resolver_preload: { ACC: \"eyJ\" }\n"),
     ("trusted_keys", "trusted_keys: [\"OABC\"]\n"),
-    ("accounts", "accounts: { A: { users: [ {user: a, password: b} ] } }\n"),
+    ("accounts exports", "accounts: { A: { exports: [ { stream: \"x.>\" } ] } }\n"),
+    ("system_account", "accounts: { A: {} }\nsystem_account: A\n"),
     ("cluster tls verify_and_map", "cluster { listen: \"127.0.0.1:4248\", tls { cert_file: \"c.pem\", "
      "key_file: \"k.pem\", ca_file: \"ca.pem\", verify_and_map: true } }\n"),
 ]
