@@ -519,12 +519,13 @@ impl Server {
         // No subscription anywhere in the account (route interest
         // included): nothing to deliver, and the delivery call is skipped
         // (the match still counts in /subsz, as Go's does).
-        let sublist = self.sublist_mut(account);
-        let delivered = if sublist.count() == 0 {
-            sublist.stats.matches += 1;
+        let delivered = if account != GLOBAL {
+            self.publish_in_account(slot, account, m)
+        } else if self.sublist.count() == 0 {
+            self.sublist.stats.matches += 1;
             false
         } else {
-            self.deliver(slot, account, Origin::Client, m)
+            self.deliver(slot, GLOBAL, Origin::Client, m)
         };
         if !delivered && no_responders {
             // A subject with a line break was dropped, not unanswered.
@@ -532,6 +533,18 @@ impl Server {
                 self.send_no_responders(slot, account, r);
             }
         }
+    }
+
+    /// The end of `process_pub` for a client of an account other than `$G`
+    /// (kept out of the global account's path).
+    #[inline(never)]
+    fn publish_in_account(&mut self, slot: usize, account: AccId, m: Msg<'_>) -> bool {
+        let sublist = self.accounts.sublist_mut(account);
+        if sublist.count() == 0 {
+            sublist.stats.matches += 1;
+            return false;
+        }
+        self.deliver(slot, account, Origin::Client, m)
     }
 
     /// Payload as traced: Go-quoted, cut at max_traced_msg_len.

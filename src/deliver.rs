@@ -92,12 +92,21 @@ impl Server {
     /// message from a route goes to local clients only, and to queue groups
     /// only if the sender named them. Only subscriptions of account `acc`
     /// (the publisher's) match. Returns whether anyone received it.
+    #[inline(always)]
     pub fn deliver(&mut self, from: usize, acc: AccId, origin: Origin<'_>, m: Msg<'_>) -> bool {
-        let result = if acc == GLOBAL {
-            self.sublist.matches(m.subject)
+        // The global account's delivery is compiled apart, without a trace
+        // of the other accounts.
+        if acc == GLOBAL {
+            self.deliver_in::<true>(from, GLOBAL, origin, m)
         } else {
-            self.accounts.sublist_mut(acc).matches(m.subject)
-        };
+            self.deliver_in::<false>(from, acc, origin, m)
+        }
+    }
+
+    fn deliver_in<const IN_GLOBAL: bool>(&mut self, from: usize, acc: AccId, origin: Origin<'_>, m: Msg<'_>) -> bool {
+        let acc = if IN_GLOBAL { GLOBAL } else { acc };
+        let result =
+            if IN_GLOBAL { self.sublist.matches(m.subject) } else { self.accounts.sublist_mut(acc).matches(m.subject) };
         if result.is_empty() {
             return false;
         }
