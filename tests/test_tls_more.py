@@ -575,3 +575,57 @@ def test_verify_and_map(label, launch, certs):
     raw.close()
     for c in clients.values():
         c.close()
+
+
+# verify_and_map with users in accounts: a certificate maps to a user
+# defined in an account as to one of `authorization`, and the client lands
+# in that account.
+
+MAP_ACCOUNTS = """
+accounts {
+  ACME: { users: [ { user: "CN=alice,O=Acme,C=US", permissions: { publish: "x.>", subscribe: ">" } }
+                   { user: "CN=henry" } ] }
+  OTHER: { users: [ { user: "bob@example.org" } ] }
+}
+authorization { users: [ { user: "carol.example.org" } ] }
+"""
+
+
+def _before_pong(c, timeout=3.0):
+    """Sends PING and returns what arrived before the PONG."""
+    c.send(b"PING\r\n")
+    deadline = time.monotonic() + timeout
+    while b"PONG\r\n" not in c.buf:
+        assert time.monotonic() < deadline, c.buf
+        b = c.sock.recv(65536)
+        if not b:
+            raise ConnectionError("closed; got %r" % c.buf)
+        c.buf += b
+    before, _, c.buf = c.buf.partition(b"PONG\r\n")
+    return before
+
+
+@pytest.mark.parametrize("label", ORACLES)
+def test_verify_and_map_with_accounts(label, launch, certs):
+    binary = oracle_binary(label)
+    (mon,) = free_ports(1)
+    conf = tls_block(certs, ca_file=certs("ca.pem"), verify_and_map=True) + MAP_ACCOUNTS
+    srv = launch(binary, conf, "-m", str(mon))
+    clients = {}
+    for cert in ("alice", "henry", "bob", "carol"):
+        c = _map_login(srv.port, certs, cert, b'{"verbose":false,"name":"%s"}' % cert.encode())
+        c.expect(b"PONG\r\n")
+        c.send(b"SUB x.y 1\r\n")
+        assert _before_pong(c) == b"", (label, cert)
+        clients[cert] = c
+    rows = {c["name"]: c for c in http_json(mon, "/connz?auth=true")["connections"]}
+    accounts = {name: c.get("account") for name, c in rows.items()}
+    assert accounts == {"alice": "ACME", "henry": "ACME", "bob": "OTHER", "carol": None}, (label, accounts)
+    clients["alice"].send(b"PUB x.y 2\r\nhi\r\nPUB z 0\r\n\r\n")
+    assert _before_pong(clients["alice"]) == (
+        b"MSG x.y 1 2\r\nhi\r\n-ERR 'Permissions Violation for Publish to \"z\"'\r\n"), label
+    assert _before_pong(clients["henry"]) == b"MSG x.y 1 2\r\nhi\r\n", label
+    for other in ("bob", "carol"):
+        assert _before_pong(clients[other]) == b"", (label, other)
+    for c in clients.values():
+        c.close()
