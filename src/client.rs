@@ -126,8 +126,8 @@ impl Server {
     /// Handles one op; false when the connection is closing and its
     /// remaining input must be dropped.
     pub fn client_op(&mut self, slot: usize, f: Frame<'_, ClientOp<'_>>) -> bool {
-        let conn = &mut self.conns[slot];
         if trace_enabled() {
+            let conn = &self.conns[slot];
             let args = trim(&f.line[f.args_at..]);
             let name = verb_name(&f.op);
             match f.op {
