@@ -8,7 +8,8 @@
 //!                [--rate N] [--live N] [--threads N] [--seed N] [--pause 0|1]
 //!
 //! Scenarios: pub, pubsub, fanout, queue, reqrep, routed, idle, startup;
-//! timed (see scale.rs): subjects, conns, churn, pair, storm.
+//! timed (see scale.rs): subjects, conns, churn, pair, storm;
+//! `floor` (see floor.rs): a bare epoll relay's CPU per request/reply round.
 //! `startup --bin PATH` starts the server at PATH `--msgs` times and reports
 //! the time from spawning it to its client port accepting a connection.
 //! The result is printed as a single line of `key=value` pairs on stdout.
@@ -22,7 +23,9 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod floor;
 mod scale;
+use floor::{run_floor, run_relay};
 use scale::{run_churn, run_conns, run_storm, run_subjects};
 
 const SUBJECT: &str = "lg.bench";
@@ -72,7 +75,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup|subjects|conns|churn|pair|storm \
+        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup|subjects|conns|churn|pair|storm|floor \
          [--host 127.0.0.1] [--port 4222] [--port2 P] [--msgs N] [--size 16] \
          [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1] [--bin PATH] \
          [--subjects N] [--wildcards W] [--duration SECS] [--rate SUBS_PER_S] [--live N] \
@@ -1179,6 +1182,8 @@ fn main() {
         "reqrep" => run_reqrep(&o, &mut rep),
         "idle" => run_idle(&o, &mut rep),
         "startup" => run_startup(&o, &mut rep),
+        "floor" => run_floor(&o, &mut rep),
+        "relay" => run_relay(&o, &mut rep),
         _ => usage(),
     };
     match r {
