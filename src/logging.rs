@@ -88,6 +88,7 @@ pub fn set_levels(debug: bool, trace: bool) {
 }
 
 /// True when `-V` protocol traces are on.
+#[inline(always)]
 pub fn trace_enabled() -> bool {
     log::log_enabled!(Level::Trace)
 }

@@ -20,10 +20,10 @@ pub fn put(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
-/// Appends the decimal form of `n`.
-#[inline]
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    // Most sizes on the wire have one to three digits.
+/// Appends the decimal form of `n`. Most sizes on the wire have one to
+/// three digits: those are written inline, longer numbers out of line.
+#[inline(always)]
+pub fn write_u64(out: &mut Vec<u8>, n: u64) {
     if n < 10 {
         out.push(b'0' + n as u8);
         return;
@@ -36,6 +36,12 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
         out.extend_from_slice(&[b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
         return;
     }
+    write_u64_long(out, n);
+}
+
+/// `write_u64` for numbers of four digits and more.
+#[inline(never)]
+fn write_u64_long(out: &mut Vec<u8>, mut n: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
