@@ -166,6 +166,12 @@ pub trait Transport {
     fn flush(&mut self) -> io::Result<bool> {
         Ok(true)
     }
+    /// The most one `read` should take: the whole shared buffer for a
+    /// plain socket; less for TLS, whose plaintext comes from decrypting
+    /// record by record (a smaller batch keeps it in cache).
+    fn max_read(&self) -> usize {
+        usize::MAX
+    }
     /// A TLS handshake is still under way.
     fn handshaking(&self) -> bool {
         false

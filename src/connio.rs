@@ -146,7 +146,8 @@ impl Server {
                 return;
             }
             let mut scratch = std::mem::take(&mut self.scratch);
-            let res = conn.sock.read(&mut scratch);
+            let limit = conn.sock.max_read().min(scratch.len());
+            let res = conn.sock.read(&mut scratch[..limit]);
             let n = match res {
                 Ok(0) => {
                     self.scratch = scratch;
@@ -188,7 +189,7 @@ impl Server {
             // A short read means the socket is drained: edge triggering will
             // report anything that arrives later, unless the peer already
             // hung up, in which case read on to see the end of stream.
-            if n < READ_CHUNK && !hup {
+            if n < limit && !hup {
                 return;
             }
             budget = budget.saturating_sub(n);
