@@ -343,6 +343,30 @@ def test_many_ops_in_one_send(connect):
     c.expect(b"".join(msg("many.foo", 1, str(i)) for i in range(n)) + b"PONG\r\n", timeout=5)
 
 
+def test_megabytes_of_pipelined_ops_in_one_send(connect):
+    """Several MiB of PUBs of mixed sizes in one send: ops cross every read
+    boundary the server uses (64 KiB, 1 MiB); a second connection receives
+    them all, in order, byte for byte."""
+    sub = connect()
+    sub.send(b"SUB mib.foo 1\r\n")
+    sub.ping()
+    pubc = connect()
+    sizes = [0, 1, 7, 100, 1000, 4093, 65535, 65536, 65537, 300000]
+    payloads = []
+    total = 0
+    i = 0
+    while total < 4 * 1024 * 1024:
+        n = sizes[i % len(sizes)]
+        body = (b"%08d" % i + bytes((i + k) % 251 for k in range(n)))[:max(n, 8)]
+        payloads.append(body)
+        total += len(body) + 30
+        i += 1
+    pubc.send(b"".join(pub("mib.foo", b) for b in payloads) + b"PING\r\n")
+    pubc.expect(b"PONG\r\n", timeout=20)
+    sub.expect(b"".join(msg("mib.foo", 1, b) for b in payloads), timeout=20)
+    sub.ping()
+
+
 def test_ping_with_trailing_text_is_a_ping(connect):
     c = connect()
     c.send(b"PINGxyz\r\n")
