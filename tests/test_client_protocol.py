@@ -343,13 +343,15 @@ def test_many_ops_in_one_send(connect):
     c.expect(b"".join(msg("many.foo", 1, str(i)) for i in range(n)) + b"PONG\r\n", timeout=5)
 
 
-def test_megabytes_of_pipelined_ops_in_one_send(connect):
+@pytest.mark.parametrize("nsubs", [1, 3])
+def test_megabytes_of_pipelined_ops_in_one_send(connect, nsubs):
     """Several MiB of PUBs of mixed sizes in one send: ops cross every read
-    boundary the server uses (64 KiB, 1 MiB); a second connection receives
-    them all, in order, byte for byte."""
-    sub = connect()
-    sub.send(b"SUB mib.foo 1\r\n")
-    sub.ping()
+    boundary the server uses (64 KiB, 256 KiB when the publisher fans out,
+    1 MiB); each subscriber receives them all, in order, byte for byte."""
+    subs = [connect() for _ in range(nsubs)]
+    for sub in subs:
+        sub.send(b"SUB mib.foo 1\r\n")
+        sub.ping()
     pubc = connect()
     sizes = [0, 1, 7, 100, 1000, 4093, 65535, 65536, 65537, 300000]
     payloads = []
@@ -363,8 +365,10 @@ def test_megabytes_of_pipelined_ops_in_one_send(connect):
         i += 1
     pubc.send(b"".join(pub("mib.foo", b) for b in payloads) + b"PING\r\n")
     pubc.expect(b"PONG\r\n", timeout=20)
-    sub.expect(b"".join(msg("mib.foo", 1, b) for b in payloads), timeout=20)
-    sub.ping()
+    want = b"".join(msg("mib.foo", 1, b) for b in payloads)
+    for sub in subs:
+        sub.expect(want, timeout=20)
+        sub.ping()
 
 
 def test_ping_with_trailing_text_is_a_ping(connect):
