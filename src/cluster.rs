@@ -11,11 +11,17 @@
 //! adds the peer's client URLs to our client INFO. A second connection to a
 //! registered id is closed as a duplicate.
 //!
-//! The manager keeps one [`RouteTarget`] per URL it should be connected to:
-//! explicit ones (`-routes`) are retried every second forever; implicit ones
-//! (learned from gossip) get one dial plus `connect_retries`. A target
-//! follows the connection that serves it, including one it inherited from a
-//! closed duplicate, so a dropped route is dialed again.
+//! The manager keeps one [`RouteTarget`] per URL it should be connected to.
+//! Explicit ones (`-routes`) are dialed until connected and again 1 s after
+//! they drop, forever; implicit ones (learned from gossip) get one dial plus
+//! `connect_retries`, a quick redial when they drop, and a fresh dial each
+//! time gossip names them again. A dial must connect within 1 s; a route's
+//! handshake and ping timers start once its TCP connection exists, so a
+//! dial that waited through a dead link starts with a fresh ping budget. A
+//! target follows the connection that serves it, including a connection to
+//! the same server it found already registered (it adopts the target, as
+//! Go's kept duplicate inherits the solicited flag), so a dropped route is
+//! dialed again whichever side made it.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -37,6 +43,11 @@ use crate::timer::TimerKind;
 const ROUTE_RETRY: Duration = Duration::from_secs(1);
 /// First PING on a new route.
 const FIRST_ROUTE_PING: Duration = Duration::from_secs(1);
+/// A dial that has not connected by then failed (Go's DEFAULT_ROUTE_DIAL).
+const ROUTE_DIAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Wait before dialing a dropped explicit route again (Go's
+/// DEFAULT_ROUTE_RECONNECT), plus up to 100 ms.
+const ROUTE_RECONNECT: Duration = Duration::from_secs(1);
 
 /// A server we should have a route to.
 #[derive(Debug)]
@@ -54,6 +65,11 @@ pub struct RouteTarget {
     /// The URL turned out to be this server: never dialed again.
     pub is_self: bool,
     pub attempts: u64,
+    /// A `RouteDial` timer for this target is pending.
+    pub dial_armed: bool,
+    /// Gossip named this server again while a dial was under way: if that
+    /// dial fails, dial again at once (Go starts a fresh dial per gossip).
+    pub regossiped: bool,
 }
 
 /// The fields of a server's INFO in the order Go writes them, and whether an
@@ -221,6 +237,7 @@ impl Server {
         for r in routes {
             match RouteUrl::parse(&r) {
                 Ok(url) => {
+                    let Some(c) = self.cluster.as_mut() else { break };
                     let id = c.targets.insert(RouteTarget {
                         url,
                         explicit: true,
@@ -230,8 +247,10 @@ impl Server {
                         remote_id: None,
                         is_self: false,
                         attempts: 0,
+                        dial_armed: false,
+                        regossiped: false,
                     });
-                    self.timers.add_in(Duration::ZERO, TimerKind::RouteDial { id });
+                    self.schedule_dial(id, Duration::ZERO);
                 }
                 Err(e) => log::error!("Error parsing route URL {r:?}: {e}"),
             }
@@ -298,11 +317,96 @@ impl Server {
             self.conns.remove(slot);
             return None;
         }
+        if solicited {
+            // The handshake and ping timers start once the dial completes
+            // (`route_connected`): a dial that waited through a dead link
+            // starts with a fresh ping budget.
+            self.timers.add_in(ROUTE_DIAL_TIMEOUT, TimerKind::RouteDialTimeout { slot, cid });
+        } else {
+            self.start_route_timers(slot);
+        }
+        Some(slot)
+    }
+
+    /// The TLS handshake deadline and the first PING of a route connection,
+    /// counted from the moment the TCP connection exists.
+    fn start_route_timers(&mut self, slot: usize) {
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        let (cid, tls) = (c.cid, c.holds_output);
+        c.pings_out = 0;
+        c.pinged = false;
         if tls {
             self.timers.add_in(self.opts.cluster_tls_timeout, TimerKind::TlsTimeout { slot, cid });
         }
         self.start_ping_timer(slot, FIRST_ROUTE_PING);
-        Some(slot)
+    }
+
+    /// A dial still not connected after `ROUTE_DIAL_TIMEOUT` failed.
+    pub fn route_dial_timeout(&mut self, slot: usize, cid: u64) {
+        let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid && c.closing.is_none()) else {
+            return;
+        };
+        if !c.route().is_some_and(|r| r.connecting) {
+            return;
+        }
+        log::debug!("Error trying to connect to route: dial tcp {}: i/o timeout", c.peer);
+        c.quiet_close = true;
+        self.mark_close(slot, CloseReason::ReadError);
+    }
+
+    /// Arms the dial timer of target `id` unless one is already pending.
+    pub fn schedule_dial(&mut self, id: usize, after: Duration) {
+        let Some(t) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(id)) else {
+            return;
+        };
+        if !t.dial_armed {
+            t.dial_armed = true;
+            self.timers.add_in(after, TimerKind::RouteDial { id });
+        }
+    }
+
+    /// The connection serving target `id`, if it is still alive.
+    fn target_conn(&self, id: usize) -> Option<usize> {
+        let t = self.cluster.as_ref()?.targets.get(id)?;
+        let slot = t.slot?;
+        let c = self.conns.get(slot)?;
+        (c.cid == t.cid && c.closing.is_none() && c.route().is_some_and(|r| r.target == Some(id))).then_some(slot)
+    }
+
+    /// Hands target `t` to the registered connection `kept` to server `id`,
+    /// so that `kept` is dialed again when it drops (Go's transfer of the
+    /// solicited flag to the kept duplicate). An explicit target replaces an
+    /// implicit one `kept` already serves; otherwise the later one stays
+    /// unattached and is re-checked on its timer. Returns whether `t` is
+    /// attached.
+    fn adopt_target(&mut self, kept: usize, t: usize, id: &str) -> bool {
+        let Some(cl) = self.cluster.as_mut() else { return false };
+        let explicit = cl.targets.get(t).is_some_and(|tt| tt.explicit);
+        let Some(kc) = self.conns.get_mut(kept) else { return false };
+        let kept_cid = kc.cid;
+        let Some(kr) = kc.route_mut() else { return false };
+        match kr.target {
+            Some(old) if old == t => return true,
+            Some(old) => {
+                let old_implicit = cl.targets.get(old).is_some_and(|o| !o.explicit);
+                if !(explicit && old_implicit) {
+                    if let Some(tt) = cl.targets.get_mut(t) {
+                        tt.slot = None;
+                        tt.remote_id = Some(id.to_string());
+                    }
+                    return false;
+                }
+                kr.target = Some(t);
+                cl.targets.remove(old);
+            }
+            None => kr.target = Some(t),
+        }
+        if let Some(tt) = cl.targets.get_mut(t) {
+            tt.slot = Some(kept);
+            tt.cid = kept_cid;
+            tt.remote_id = Some(id.to_string());
+        }
+        true
     }
 
     #[allow(unused_variables)]
@@ -332,14 +436,38 @@ impl Server {
         let Some(t) = c.targets.get_mut(id) else {
             return;
         };
-        if t.is_self || t.slot.is_some() {
+        t.dial_armed = false;
+        if t.is_self {
             return;
         }
-        if let Some(rid) = &t.remote_id {
-            if c.routes.contains_key(rid) {
+        if t.slot.is_some() {
+            if self.target_conn(id).is_some() {
+                return;
+            }
+            // The connection that served it is gone without handing the
+            // target back: dial.
+            if let Some(t) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(id)) {
+                t.slot = None;
+            }
+        }
+        let c = self.cluster.as_mut().expect("cluster configured");
+        let t = &mut c.targets[id];
+        if let Some(rid) = t.remote_id.clone() {
+            if let Some(&kept) = c.routes.get(&rid) {
+                // Already connected to that server through another
+                // connection: it serves this target from now on.
+                let explicit = t.explicit;
+                if !self.adopt_target(kept, id, &rid) {
+                    if explicit {
+                        self.schedule_dial(id, ROUTE_RETRY);
+                    } else if let Some(c) = self.cluster.as_mut() {
+                        c.targets.remove(id);
+                    }
+                }
                 return;
             }
         }
+        let t = &mut self.cluster.as_mut().expect("cluster configured").targets[id];
         t.attempts += 1;
         let url = t.url.clone();
         let explicit = t.explicit;
@@ -386,11 +514,13 @@ impl Server {
         if t.is_self {
             return;
         }
-        if explicit {
-            self.timers.add_in(ROUTE_RETRY + jitter, TimerKind::RouteDial { id });
+        if std::mem::take(&mut t.regossiped) {
+            self.schedule_dial(id, jitter);
+        } else if explicit {
+            self.schedule_dial(id, ROUTE_RETRY + jitter);
         } else if t.retries_left > 0 {
             t.retries_left -= 1;
-            self.timers.add_in(ROUTE_RETRY + jitter, TimerKind::RouteDial { id });
+            self.schedule_dial(id, ROUTE_RETRY + jitter);
         } else {
             c.targets.remove(id);
         }
@@ -419,8 +549,10 @@ impl Server {
         if let Some(r) = c.route_mut() {
             r.connecting = false;
         }
+        c.start = std::time::SystemTime::now();
         log::debug!("{} - Route connect msg sent", c.prefix);
         log::info!("{} - Route connection created", c.prefix);
+        self.start_route_timers(slot);
         true
     }
 
@@ -442,22 +574,12 @@ impl Server {
                 // route is dialed again if the kept one goes.
                 let target = self.conns[slot].route_mut().and_then(|r| r.target.take());
                 if let Some(t) = target {
-                    let kept_cid = self.conns[kept].cid;
-                    if let Some(kr) = self.conns[kept].route_mut() {
-                        if kr.target.is_none() {
-                            kr.target = Some(t);
-                            if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
-                                tt.slot = Some(kept);
-                                tt.cid = kept_cid;
-                                tt.remote_id = Some(id.clone());
-                            }
+                    if !self.adopt_target(kept, t, &id) {
+                        let explicit = self.cluster.as_ref().and_then(|c| c.targets.get(t)).is_some_and(|t| t.explicit);
+                        if explicit {
+                            self.schedule_dial(t, ROUTE_RETRY);
                         } else if let Some(c) = self.cluster.as_mut() {
-                            if c.targets.get(t).is_some_and(|tt| !tt.explicit) {
-                                c.targets.remove(t);
-                            } else if let Some(tt) = c.targets.get_mut(t) {
-                                tt.slot = None;
-                                tt.remote_id = Some(id.clone());
-                            }
+                            c.targets.remove(t);
                         }
                     }
                 }
@@ -472,6 +594,7 @@ impl Server {
             if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                 tt.remote_id = Some(id.clone());
                 tt.attempts = 0;
+                tt.regossiped = false;
             }
         }
         if let Some(r) = self.conns[slot].route_mut() {
@@ -530,14 +653,31 @@ impl Server {
             }
         };
         let Ok(url) = url else { return };
+        let retries = self.opts.connect_retries;
         let known = c
             .targets
             .iter()
-            .any(|(_, t)| t.remote_id.as_deref() == Some(id) || (t.url.host == url.host && t.url.port == url.port));
-        if known {
+            .find(|(_, t)| t.remote_id.as_deref() == Some(id) || (t.url.host == url.host && t.url.port == url.port))
+            .map(|(tid, t)| (tid, t.explicit));
+        if let Some((tid, explicit)) = known {
+            // A configured route is dialed on its own schedule. An implicit
+            // one that is down or still dialing is tried again now.
+            if !explicit {
+                if let Some(t) = c.targets.get_mut(tid) {
+                    t.retries_left = t.retries_left.max(retries);
+                    t.url = url;
+                }
+                match self.target_conn(tid) {
+                    None => self.dial_route(tid),
+                    Some(_) => {
+                        if let Some(t) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(tid)) {
+                            t.regossiped = true;
+                        }
+                    }
+                }
+            }
             return;
         }
-        let retries = self.opts.connect_retries;
         let tid = c.targets.insert(RouteTarget {
             url,
             explicit: false,
@@ -547,6 +687,8 @@ impl Server {
             remote_id: Some(id.to_string()),
             is_self: false,
             attempts: 0,
+            dial_armed: false,
+            regossiped: false,
         });
         self.dial_route(tid);
     }
@@ -583,7 +725,13 @@ impl Server {
                     tt.retries_left = tt.retries_left.max(1);
                 }
                 let d = Duration::from_millis(self.rand() % 100);
-                self.timers.add_in(d, TimerKind::RouteDial { id: t });
+                self.schedule_dial(t, d);
+            } else if explicit && was_up {
+                if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
+                    tt.slot = None;
+                }
+                let d = ROUTE_RECONNECT + Duration::from_millis(self.rand() % 100);
+                self.schedule_dial(t, d);
             } else if reason == CloseReason::DuplicateRoute && !was_up {
                 if let Some(tt) = self.cluster.as_mut().and_then(|c| c.targets.get_mut(t)) {
                     tt.slot = None;

@@ -617,6 +617,7 @@ impl Server {
             match t {
                 TimerKind::Ping { slot, cid } => self.ping_timer(slot, cid),
                 TimerKind::RouteDial { id } => self.dial_route(id),
+                TimerKind::RouteDialTimeout { slot, cid } => self.route_dial_timeout(slot, cid),
                 TimerKind::AcceptRetry => {
                     self.accept_retry_pending = false;
                     self.accept_clients();

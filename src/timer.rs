@@ -20,6 +20,8 @@ pub enum TimerKind {
     CloseDeadline { slot: usize, cid: u64 },
     /// Cluster manager: dial route target `id`.
     RouteDial { id: usize },
+    /// A dialed route connection must be connected by now.
+    RouteDialTimeout { slot: usize, cid: u64 },
     /// Accept again after running out of file descriptors.
     AcceptRetry,
     /// Lame duck mode: close the next client.
