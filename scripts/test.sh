@@ -162,7 +162,7 @@ export RNATS_MINIMAL_BIN="${RNATS_MINIMAL_BIN:-$PWD/target/minimal/debug/rnats-s
 cargo build --release --quiet
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/target/release/rnats-server}"
 arm_builds
-"$PY" -m pytest -q tests/
+"$PY" -m pytest -q -rfE tests/
 "$PY" scripts/interop_nats_py.py
 PY="$PY" SUITE_SERVER_BIN="$NATS_SERVER_BIN" bash scripts/client_suites.sh
 "$PY" scripts/seed_example.py
