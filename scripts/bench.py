@@ -31,15 +31,19 @@ Example:
   python3 scripts/bench.py --scenarios scale --no-resources
   python3 scripts/bench.py --scenarios tls --no-resources
   python3 scripts/bench.py --rounds 5 --msgs 4000000 --out bench.md
+  python3 scripts/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,scale,tls \
+      --msgs 10000000 --out docs/benchmarks.md     # regenerates docs/benchmarks.md
   RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench.py   # Go vs Go
 """
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
 import resource
+import shlex
 import signal
 import socket
 import statistics
@@ -1077,16 +1081,17 @@ def summarize(runs):
     return s
 
 
-def render(meta, results, resources, scen_counts):
+def render(meta, results, resources, scen_counts, title=None):
     L = []
-    L.append(f"## rnats-server vs Go nats-server, {meta['date']}")
+    L.append(title or f"## rnats-server vs Go nats-server, {meta['date']}")
     L.append("")
-    m = meta["machine"]
-    L.append(f"- machine: {m['nproc']} CPUs, {m['model']}, Linux {m['kernel']}")
-    L.append(f"- ours: `{meta['ours_bin']}` ({meta['ours_version']})")
-    L.append(f"- Go: `{meta['go_bin']}` ({meta['go_version']})")
-    if meta.get("static_bin"):
-        L.append(f"- static musl build (resource rows only): `{meta['static_bin']}`")
+    if title is None:  # the --out document lists machine and binaries in its header
+        m = meta["machine"]
+        L.append(f"- machine: {m['nproc']} CPUs, {m['model']}, Linux {m['kernel']}")
+        L.append(f"- ours: `{meta['ours_bin']}` ({meta['ours_version']})")
+        L.append(f"- Go: `{meta['go_bin']}` ({meta['go_version']})")
+        if meta.get("static_bin"):
+            L.append(f"- static musl build (resource rows only): `{meta['static_bin']}`")
     L.append("- startup: spawn to client port accepting, spawned by the load generator, "
              "median")
     L.append(f"- {meta['rounds']} rounds in alternating pairs (ours, Go), fresh server for "
@@ -1210,6 +1215,132 @@ def summarize_resources(runs):
 
 
 # ---------------------------------------------------------------------------
+# The --out document
+
+# Environment variables that choose what runs, with their defaults; the
+# reproducing command repeats the ones set to something else.
+ENV_VARS = {
+    "RNATS_BIN": os.path.join(REPO, "target", "release", "rnats-server"),
+    "GO_NATS_BIN": "/usr/sbin/nats-server",
+    "RNATS_STATIC_BIN": os.path.join(REPO, "target", "x86_64-unknown-linux-musl", "release",
+                                     "rnats-server"),
+    "LOADGEN_BIN": os.path.join(HERE, "loadgen", "target", "release", "loadgen"),
+}
+PATH_OPTIONS = ("--out", "--json")
+
+
+def repo_rel(path):
+    """`path` relative to the repository root when it lies inside it."""
+    if not path:
+        return path
+    a = os.path.abspath(path)
+    if a == REPO or a.startswith(REPO + os.sep):
+        return os.path.relpath(a, REPO)
+    return path
+
+
+def command_line():
+    """The command line of this run, as typed from the repository root."""
+    env = [f"{k}={shlex.quote(repo_rel(os.environ[k]))}" for k, default in ENV_VARS.items()
+           if os.environ.get(k) and os.path.abspath(os.environ[k]) != os.path.abspath(default)]
+    script = sys.argv[0]
+    if os.path.abspath(script) == os.path.abspath(__file__):
+        script = "scripts/bench.py"
+    args, after_path_opt = [], False
+    for a in sys.argv[1:]:
+        if after_path_opt:
+            a = repo_rel(a)
+        elif "=" in a and a.split("=", 1)[0] in PATH_OPTIONS:
+            k, v = a.split("=", 1)
+            a = f"{k}={repo_rel(v)}"
+        after_path_opt = a in PATH_OPTIONS
+        args.append(shlex.quote(a))
+    return " ".join(env + ["python3", script] + args)
+
+
+def source_state():
+    """The repository's commit, and whether tracked files differ from it."""
+    def git(*a):
+        return subprocess.run(["git", "-C", REPO] + list(a), capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not head:
+        return None
+    return f"`{head}`" + (" with uncommitted changes to tracked files" if dirty else "")
+
+
+def binary_rows(bins):
+    """(what, path, version, size in bytes) of each binary run, then of any
+    other release build of rnats-server under target/ (cross builds: size
+    only, not run)."""
+    rows, seen = [], set()
+    for key, what in (("ours", "rnats (ours)"), ("go", "Go nats-server"),
+                      ("static", "rnats, static musl build (resource rows)")):
+        path = bins.get(key)
+        if not path:
+            continue
+        seen.add(os.path.realpath(path))
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+        version = version_of(path) if os.access(path, os.X_OK) else "not found"
+        rows.append((what, repo_rel(path), version, size))
+    for path in sorted(glob.glob(os.path.join(REPO, "target", "*", "release", "rnats-server"))):
+        if os.path.realpath(path) in seen:
+            continue
+        triple = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        rows.append((f"rnats, `{triple}` (size only, not run)", repo_rel(path), "",
+                     os.path.getsize(path)))
+    return rows
+
+
+def render_doc(meta, opts, bins, main_part, new_part, total):
+    """The Markdown document --out writes."""
+    out_dir = os.path.dirname(os.path.abspath(opts.out))
+    scripts_readme = os.path.relpath(os.path.join(HERE, "README.md"), out_dir)
+    L = ["# Benchmarks", "",
+         "<!-- Generated by scripts/bench.py --out. Do not edit by hand: run the "
+         "command below again. -->", "",
+         f"Generated by `scripts/bench.py` on {meta['date']}. rnats-server and the Go "
+         "nats-server run on the same machine, one after the other in alternating "
+         "pairs, each run against a freshly started server, under the load generator "
+         "`scripts/loadgen`. Every ratio is ours / Go: below 1 means less CPU, time or "
+         "memory than Go, above 1 (msgs/s) more throughput. What each scenario does and "
+         f"how it is measured: [scripts/README.md]({scripts_readme}). CPU per message "
+         "is the steadier figure; throughput moves with whatever else the machine runs.",
+         ""]
+    for note in opts.note:
+        L += [note, ""]
+    L += ["Reproduce, from the repository root:", "", "```sh", command_line(), "```", ""]
+    m = meta["machine"]
+    L.append(f"- machine: {m['nproc']} CPUs, {m['model']}, Linux {m['kernel']}")
+    state = source_state()
+    if state:
+        L.append(f"- repository at commit {state} when the run started")
+    L.append(f"- settings: {meta['rounds']} rounds, {opts.msgs:,} messages (pubsub, queue; "
+             f"`pub` twice as many, fanout/routed/chain5 half), {opts.requests:,} requests, "
+             f"payload {opts.size} B")
+    L += ["", "| binary | path | version | size (bytes) |", "|---|---|---|--:|"]
+    for what, path, version, size in binary_rows(bins):
+        L.append(f"| {what} | `{path}` | {version} | {fmt_num(size)} |")
+    L.append("")
+    if main_part:
+        L.append(main_part.rstrip("\n"))
+        L.append("")
+    if new_part:
+        L.append("## Scale and TLS")
+        L.append(new_part.rstrip("\n"))
+        L.append("")
+    L.append(total.strip())
+    return "\n".join(L) + "\n"
+
+
+# ---------------------------------------------------------------------------
 
 
 def main():
@@ -1261,7 +1392,13 @@ def main():
                          "one core busy)")
     ap.add_argument("--no-resources", action="store_true",
                     help="skip RSS and startup measurements")
-    ap.add_argument("--out", help="also write the markdown report to this file")
+    ap.add_argument("--out", metavar="PATH",
+                    help="also write the report as a Markdown document to PATH (e.g. "
+                         "docs/benchmarks.md): the tables, the command that reproduces "
+                         "them, and the versions and sizes of the binaries")
+    ap.add_argument("--note", action="append", default=[],
+                    help="a sentence for the header of the --out document (repeatable), "
+                         "e.g. why the run used shorter settings")
     ap.add_argument("--json", help="write all raw measurements to this file")
     opts = ap.parse_args()
 
@@ -1417,19 +1554,27 @@ def main():
     resources_ = {k: (summarize_resources(raw_res[k]) if not opts.no_resources
                       else {"status": "skipped"}) for k in res_kinds}
     results_new = {s: {k: summarize(raw_new[s][k]) for k in ("ours", "go")} for s in new_scens}
-    report = render(meta, results, resources_, scen_counts)
+    new_part = ""
     if new_scens:
-        report += "\n".join(render_new(results_new, new_scens, meta)) + "\n"
+        new_part = "\n".join(render_new(results_new, new_scens, meta)) + "\n"
         fails = [f"- {sc} / {'ours' if k == 'ours' else 'Go'}: {results_new[sc][k]['status']}"
                  for sc in new_scens for k in ("ours", "go")
                  if results_new[sc][k].get("status") != "ok"]
         if fails:
-            report += "\nNotes (scale/TLS):\n" + "\n".join(fails) + "\n"
-    report += f"\n(total benchmark time {time.time() - t_start:.0f} s)\n"
+            new_part += "\nNotes (scale/TLS):\n" + "\n".join(fails) + "\n"
+    total = f"\n(total benchmark time {time.time() - t_start:.0f} s)\n"
+    report = render(meta, results, resources_, scen_counts) + new_part + total
     print(report)
     if opts.out:
+        main_part = ""
+        if scen_counts or not opts.no_resources:
+            main_part = render(meta, results, resources_, scen_counts,
+                               title="## Messages, latency and footprint")
+        doc = render_doc(meta, opts, bins, main_part, new_part, total)
+        os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
         with open(opts.out, "w") as f:
-            f.write(report)
+            f.write(doc)
+        log(f"wrote {opts.out}")
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump({"meta": {k: v for k, v in meta.items() if k != "raw"}, "runs": raw, "resources": raw_res,
