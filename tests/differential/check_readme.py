@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Checks that README.md's "Known differences from the Go server" section
-lists exactly the entries of tests/differential/allowlist.toml (one bullet
-per id, tagged "(difftest allowlist: `id`)").  Exit status 1 on a mismatch."""
+"""Checks that the "Known differences from the Go server" section of
+docs/compatibility.md lists exactly the entries of
+tests/differential/allowlist.toml (one bullet per id, tagged
+"(difftest allowlist: `id`)").  Exit status 1 on a mismatch."""
 
 import os
 import sys
@@ -16,7 +17,7 @@ def main():
     for p in problems:
         print(p)
     if not problems:
-        print("README known differences match the allowlist")
+        print("docs/compatibility.md known differences match the allowlist")
     return 1 if problems else 0
 
 

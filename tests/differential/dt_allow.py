@@ -1,5 +1,5 @@
 """The allowlist of deliberate differences (allowlist.toml) and its mirror in
-README.md's "Known differences from the Go server" section."""
+docs/compatibility.md's "Known differences from the Go server" section."""
 
 import os
 import re
@@ -9,9 +9,11 @@ from dt_core import step_writes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALLOWLIST_PATH = os.path.join(HERE, "allowlist.toml")
-README_PATH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "README.md")
-README_SECTION = "## Known differences from the Go server"
-README_ID_RE = re.compile(r"\(difftest allowlist: `([a-z0-9-]+)`\)")
+# The page that lists the known differences, one bullet per allowlist id.
+DOC_PATH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "docs", "compatibility.md")
+DOC_SECTION = "## Known differences from the Go server"
+DOC_ID_RE = re.compile(r"\(difftest allowlist: `([a-z0-9-]+)`\)")
+DOC_NAME = "docs/compatibility.md"
 
 RULES = ("drop-ops", "collapse-repeats", "none")
 
@@ -153,16 +155,16 @@ def load(path=ALLOWLIST_PATH):
     return Allowlist(entries)
 
 
-def readme_section(text):
-    start = text.find(README_SECTION)
+def doc_section(text):
+    start = text.find(DOC_SECTION)
     if start < 0:
-        raise AllowlistError("README.md has no %r section" % README_SECTION)
-    body_start = start + len(README_SECTION)
+        raise AllowlistError("%s has no %r section" % (DOC_NAME, DOC_SECTION))
+    body_start = start + len(DOC_SECTION)
     m = re.search(r"^## ", text[body_start:], re.M)
     return text[body_start:body_start + m.start()] if m else text[body_start:]
 
 
-def readme_bullets(section):
+def doc_bullets(section):
     """The section's top-level bullets, each joined into one string."""
     bullets, cur = [], None
     for line in section.splitlines():
@@ -180,29 +182,30 @@ def readme_bullets(section):
     return bullets
 
 
-def check_readme(readme_path=README_PATH, allowlist_path=ALLOWLIST_PATH):
-    """Problems (a list of strings) between README's known differences and
-    the allowlist; empty when each bullet names one allowlist id and each id
-    has one bullet."""
+def check_readme(doc_path=DOC_PATH, allowlist_path=ALLOWLIST_PATH):
+    """Problems (a list of strings) between the known differences of
+    docs/compatibility.md and the allowlist; empty when each bullet names
+    one allowlist id and each id has one bullet."""
     allow = load(allowlist_path)
-    with open(readme_path, encoding="utf-8") as f:
-        section = readme_section(f.read())
+    with open(doc_path, encoding="utf-8") as f:
+        section = doc_section(f.read())
     problems = []
     found = []
-    for bullet in readme_bullets(section):
-        ids = README_ID_RE.findall(bullet)
+    for bullet in doc_bullets(section):
+        ids = DOC_ID_RE.findall(bullet)
         if len(ids) != 1:
-            problems.append("README known-differences bullet without exactly one "
+            problems.append(DOC_NAME + " known-differences bullet without exactly one "
                             "\"(difftest allowlist: `id`)\" tag: %r" % bullet[:80])
         found += ids
     for i in sorted(set(found)):
         if found.count(i) > 1:
-            problems.append("README lists allowlist id %r more than once" % i)
+            problems.append("%s lists allowlist id %r more than once" % (DOC_NAME, i))
     for i in allow.ids:
         if i not in found:
-            problems.append("allowlist id %r is not listed in README's known differences" % i)
+            problems.append("allowlist id %r is not listed in %s's known differences" % (
+                i, DOC_NAME))
     for i in found:
         if i not in allow.ids:
-            problems.append("README lists %r, which is not in %s" % (
-                i, os.path.basename(allowlist_path)))
+            problems.append("%s lists %r, which is not in %s" % (
+                DOC_NAME, i, os.path.basename(allowlist_path)))
     return problems
