@@ -1,42 +1,21 @@
 //! `rnats-server`: options → logging → server → exit status.
 
-mod accounts;
 mod auth;
-mod bcrypt;
 mod client;
-mod cluster;
 mod config;
 mod conn;
-mod connio;
-mod deliver;
-mod fields;
-mod gojson;
-mod hash;
-mod info;
-mod lameduck;
 mod logging;
-mod meshpage;
-mod metrics;
 mod monitor;
-mod monitor_conns;
-mod net;
-mod netif;
-mod nkeys;
-mod options;
-mod portsfile;
-mod reload;
 mod route;
+mod routing;
 mod server;
-mod signals;
-mod sublist;
 mod sys;
 #[cfg(test)]
 mod testkit;
-mod timer;
 #[cfg(feature = "tls")]
 mod tls;
 
-use options::{parse_args, Action};
+use config::options::{parse_args, Action};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

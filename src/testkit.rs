@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use rnats_protocol::client::ClientParser;
 use rnats_protocol::route::RouteParser;
 
+use crate::config::options::Options;
 use crate::conn::{ClientState, Conn, Role, RouteState, Transport};
-use crate::options::Options;
 use crate::server::Server;
 
 /// A stream with nothing to read that drops what is written.

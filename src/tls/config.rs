@@ -18,7 +18,7 @@ use rustls::{
 
 use super::errors::note_rejected;
 
-use crate::options::{Options, TlsOpts};
+use crate::config::options::{Options, TlsOpts};
 
 /// Every TLS configuration the server uses.
 #[derive(Default, Clone)]

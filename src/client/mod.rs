@@ -2,6 +2,8 @@
 //! (permissions, then the delivery path in `deliver`), SUB, UNSUB and
 //! PING/PONG, each in the Go server's order of checks and replies.
 
+pub mod info;
+
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -11,16 +13,16 @@ use rnats_protocol::json;
 use rnats_protocol::subject;
 use rnats_protocol::ParseError;
 
-use crate::accounts::{AccId, GLOBAL};
+use crate::auth::nkeys;
 use crate::auth::{password_matches, Permissions};
+use crate::conn::handshake_fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
+use crate::conn::lifecycle::Protocol;
 use crate::conn::{ClientState, CloseReason, Conn, ConnectCreds, Role};
-use crate::connio::Protocol;
-use crate::deliver::{Msg, Origin};
-use crate::fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
 use crate::logging::{go_quote, redact, trace_enabled, trim};
-use crate::nkeys;
+use crate::routing::accounts::{AccId, GLOBAL};
+use crate::routing::deliver::{Msg, Origin};
+use crate::routing::sublist::{has_line_break, Owner, Subscription};
 use crate::server::Server;
-use crate::sublist::{has_line_break, Owner, Subscription};
 
 /// Reply prefixes reserved for the server's own use.
 const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];

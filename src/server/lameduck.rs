@@ -9,8 +9,8 @@ use std::time::Duration;
 use rnats_protocol::json::write_str;
 
 use crate::conn::{CloseReason, Kind};
+use crate::server::timer::TimerKind;
 use crate::server::Server;
-use crate::timer::TimerKind;
 
 impl Server {
     pub fn enter_lame_duck(&mut self) {

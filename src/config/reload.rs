@@ -5,8 +5,8 @@
 //! listener (addresses, ports, cluster settings, server name, TLS turned on
 //! or off) cannot change and make the whole reload fail.
 
+use crate::config::options::{parse_args, Action, Options};
 use crate::conn::{CloseReason, Role};
-use crate::options::{parse_args, Action, Options};
 use crate::server::Server;
 
 /// Options that can only be set at startup: (name, changed?).

@@ -11,8 +11,8 @@ use rnats_protocol::ParseError;
 
 use crate::conn::{CloseReason, Conn, Role};
 use crate::logging::trace_enabled;
+use crate::server::timer::TimerKind;
 use crate::server::Server;
-use crate::timer::TimerKind;
 
 /// Shared read buffer size: one read never takes more than this. Large,
 /// so that a publisher that keeps its socket full costs one read system
@@ -415,7 +415,7 @@ impl Server {
         if c.client().is_some() {
             self.client_count -= 1;
             // Kept for /connz?state=closed, oldest dropped first.
-            let mut row = crate::monitor_conns::ConnRow::open(&c, true, &self.accounts);
+            let mut row = crate::monitor::connz::ConnRow::open(&c, true, &self.accounts);
             row.stop = Some(SystemTime::now());
             row.reason = Some(reason.as_str());
             // Go lists a client's certificates for open connections only.
@@ -423,7 +423,7 @@ impl Server {
             self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
             let Role::Client(cl) = &mut c.role else { return };
             // Interest leaves per subject and queue in one step.
-            let mut gone: Vec<Rc<crate::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
+            let mut gone: Vec<Rc<crate::routing::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
             for sub in cl.subs.drain() {
                 self.sublist_mut(sub.account).remove(&sub);
                 gone.push(sub);

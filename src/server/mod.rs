@@ -15,6 +15,11 @@
 //! pending-flush list; writes happen once per pass per connection, and only
 //! a short write waits for the WRITABLE edge.
 
+pub mod lameduck;
+pub mod portsfile;
+pub mod signals;
+pub mod timer;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,14 +29,14 @@ use mio::{Events, Interest, Poll, Token};
 use rnats_protocol::client::ClientParser;
 use slab::Slab;
 
-use crate::cluster::Cluster;
+use crate::config::options::{Options, COMPAT_VERSION};
+use crate::conn::lifecycle::READ_CHUNK;
 use crate::conn::{ClientState, CloseReason, Conn, Kind, Plain, Role};
-use crate::connio::READ_CHUNK;
-use crate::net::{display_host_port, listen, RouteUrl};
-use crate::options::{Options, COMPAT_VERSION};
-use crate::signals::{self, SignalPipe};
-use crate::sublist::Sublist;
-use crate::timer::{TimerKind, Timers};
+use crate::route::cluster::Cluster;
+use crate::routing::sublist::Sublist;
+use crate::server::signals::SignalPipe;
+use crate::server::timer::{TimerKind, Timers};
+use crate::sys::netaddr::{display_host_port, listen, RouteUrl};
 
 const CLIENT_LISTENER: Token = Token(0);
 const HTTP_LISTENER: Token = Token(1);
@@ -89,7 +94,7 @@ pub struct Server {
     /// The global account's subscriptions.
     pub sublist: Sublist,
     /// The other accounts' names and subscriptions.
-    pub accounts: crate::accounts::Accounts,
+    pub accounts: crate::routing::accounts::Accounts,
     pub timers: Timers,
     pub pending_flush: Vec<usize>,
     pub to_close: Vec<usize>,
@@ -108,7 +113,7 @@ pub struct Server {
     /// Per-message scratch: routes to forward to, and the queue members
     /// picked on each route. Kept here so forwarding does not allocate.
     pub route_sends: Vec<(usize, u64)>,
-    pub route_qpicks: Vec<(usize, std::rc::Rc<crate::sublist::Subscription>)>,
+    pub route_qpicks: Vec<(usize, std::rc::Rc<crate::routing::sublist::Subscription>)>,
     pub stats: Stats,
     pub rng: u64,
     pub client_count: usize,
@@ -119,7 +124,7 @@ pub struct Server {
     pub shutdown: bool,
     pub lame_duck: bool,
     /// Recently closed clients, for `/connz?state=closed`.
-    pub closed: crate::monitor_conns::ClosedConns,
+    pub closed: crate::monitor::connz::ClosedConns,
     /// Clients present when lame duck closing began.
     pub lame_duck_closing_started: Option<usize>,
     last_accept_error: Option<Instant>,
@@ -127,7 +132,7 @@ pub struct Server {
     /// The ports file written at start, removed at shutdown.
     ports_file: Option<std::path::PathBuf>,
     /// Route message counts at the previous load of the mesh page.
-    pub mesh_prev: Option<crate::meshpage::RateSnapshot>,
+    pub mesh_prev: Option<crate::monitor::meshpage::RateSnapshot>,
 }
 
 /// A 56-character id in the shape of a Go server id (`N` + base32),
@@ -186,7 +191,7 @@ impl Server {
             ));
         }
         let poll = Poll::new()?;
-        let accounts = crate::accounts::Accounts::new(&opts.accounts);
+        let accounts = crate::routing::accounts::Accounts::new(&opts.accounts);
         Ok(Server {
             opts,
             #[cfg(feature = "tls")]
@@ -231,8 +236,8 @@ impl Server {
 
     /// The sublist of account `acc`.
     #[inline(always)]
-    pub fn sublist_mut(&mut self, acc: crate::accounts::AccId) -> &mut Sublist {
-        if acc == crate::accounts::GLOBAL {
+    pub fn sublist_mut(&mut self, acc: crate::routing::accounts::AccId) -> &mut Sublist {
+        if acc == crate::routing::accounts::GLOBAL {
             &mut self.sublist
         } else {
             self.accounts.sublist_mut(acc)
@@ -289,7 +294,7 @@ impl Server {
     pub fn start(&mut self) -> Result<(), String> {
         log::info!("Starting nats-server");
         log::info!("  Version:  {COMPAT_VERSION}");
-        log::info!("  rnats:    {}", crate::options::RNATS_VERSION);
+        log::info!("  rnats:    {}", crate::config::options::RNATS_VERSION);
         log::info!("  Git:      [not set]");
         log::debug!("  Go build: rnats");
         log::info!("  Name:     {}", self.server_name);
@@ -297,7 +302,7 @@ impl Server {
         for w in &self.opts.warnings {
             log::warn!("{w}");
         }
-        let plain = |p: &str| !crate::bcrypt::is_hash(p);
+        let plain = |p: &str| !crate::auth::bcrypt::is_hash(p);
         if self.opts.pass.as_deref().is_some_and(plain) || self.opts.users.iter().any(|u| plain(&u.password)) {
             log::warn!("Plaintext passwords detected, use nkeys or bcrypt");
         }
@@ -342,7 +347,7 @@ impl Server {
         let Some(dir) = &self.opts.ports_file_dir else {
             return;
         };
-        use crate::portsfile::{contents, listener_urls, path};
+        use crate::server::portsfile::{contents, listener_urls, path};
         let scheme = |tls: bool| if tls { "tls" } else { "nats" };
         let cluster = self.cluster.as_ref().and_then(|c| c.listener.as_ref()).and_then(|l| l.local_addr().ok());
         let text = contents(&[
@@ -459,7 +464,7 @@ impl Server {
         state.info_version = self.urls_version();
         let mut info = Vec::new();
         // Nkey users sign a fresh nonce, sent in this first INFO only.
-        let nonce = if self.opts.nonce_required() { crate::nkeys::new_nonce() } else { None };
+        let nonce = if self.opts.nonce_required() { crate::auth::nkeys::new_nonce() } else { None };
         self.write_client_info(&mut info, cid, peer.ip(), nonce.as_deref());
         if let Some(nonce) = nonce {
             state.creds = Some(Box::new(crate::conn::ConnectCreds { nonce, ..Default::default() }));
@@ -546,7 +551,7 @@ impl Server {
                         let transport = match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
                             Ok(t) => t,
                             Err(e) => {
-                                log::error!("{} - TLS session: {e}", crate::net::canonical_peer(peer));
+                                log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));
                                 return None;
                             }
                         };
@@ -573,7 +578,7 @@ impl Server {
             let transport = match crate::tls::Tls::new(sock, cfg.clone(), clear) {
                 Ok(t) => t,
                 Err(e) => {
-                    log::error!("{} - TLS session: {e}", crate::net::canonical_peer(peer));
+                    log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));
                     return None;
                 }
             };

@@ -4,9 +4,9 @@
 use std::time::{Instant, SystemTime};
 
 use crate::conn::{Conn, Kind};
-use crate::gojson::{go_duration, rfc3339, uptime, JsonOut};
+use crate::monitor::go_format::{go_duration, rfc3339, uptime, JsonOut};
+use crate::routing::sublist::Subscription;
 use crate::server::Server;
-use crate::sublist::Subscription;
 
 /// Decoded query string parameters of a request (`sort=subs&limit=2`).
 pub struct Query(Vec<(String, String)>);
@@ -216,7 +216,7 @@ impl ConnRow {
         self.stop.unwrap_or(now).duration_since(self.last_activity).unwrap_or_default().as_secs()
     }
 
-    pub fn open(c: &Conn, with_subs: bool, accounts: &crate::accounts::Accounts) -> ConnRow {
+    pub fn open(c: &Conn, with_subs: bool, accounts: &crate::routing::accounts::Accounts) -> ConnRow {
         let cl = c.client();
         let mut subs: Vec<_> = match cl {
             Some(cl) if with_subs => cl.subs.values().cloned().collect(),
@@ -234,7 +234,7 @@ impl ConnRow {
             stop: None,
             reason: None,
             account: cl
-                .filter(|cl| cl.account != crate::accounts::GLOBAL)
+                .filter(|cl| cl.account != crate::routing::accounts::GLOBAL)
                 .map(|cl| accounts.name_str(cl.account).into()),
             pending: c.pending(),
             stats: c.stats,
@@ -526,11 +526,12 @@ impl Server {
         }
         // Over every account, or the one `acc` names (as Go sums them).
         let filter = q.get("acc").filter(|a| !a.is_empty());
-        let wanted = |id: crate::accounts::AccId| filter.is_none_or(|a| self.accounts.name(id) == a.as_bytes());
+        let wanted =
+            |id: crate::routing::accounts::AccId| filter.is_none_or(|a| self.accounts.name(id) == a.as_bytes());
         let lists = std::iter::once(&self.sublist).chain(self.accounts.sublists());
-        let lists: Vec<&crate::sublist::Sublist> =
-            lists.enumerate().filter(|(i, _)| wanted(*i as crate::accounts::AccId)).map(|(_, l)| l).collect();
-        let mut st = crate::sublist::SublistStats::default();
+        let lists: Vec<&crate::routing::sublist::Sublist> =
+            lists.enumerate().filter(|(i, _)| wanted(*i as crate::routing::accounts::AccId)).map(|(_, l)| l).collect();
+        let mut st = crate::routing::sublist::SublistStats::default();
         let (mut count, mut cache_len, mut max_fanout, mut fanout_sum) = (0, 0, 0, 0.0);
         for l in &lists {
             st.inserts += l.stats.inserts;
@@ -611,7 +612,7 @@ mod closed_tests {
                     Rc::new(Subscription::new(
                         0,
                         cid,
-                        crate::sublist::Owner::Client,
+                        crate::routing::sublist::Owner::Client,
                         format!("some.subject.{i}").as_bytes(),
                         None,
                         i.to_string().as_bytes(),

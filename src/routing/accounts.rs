@@ -10,8 +10,8 @@
 //! not know is ignored as Go ignores it (interest logged and dropped,
 //! messages dropped).
 
-use crate::hash::FxHashMap;
-use crate::sublist::Sublist;
+use crate::routing::fxhash::FxHashMap;
+use crate::routing::sublist::Sublist;
 
 /// An account's index: 0 is the global account.
 pub type AccId = u16;
@@ -113,7 +113,7 @@ mod tests {
 
     mod handlers {
         use crate::auth::User;
-        use crate::options::Options;
+        use crate::config::options::Options;
         use crate::testkit::{client, cluster_server, output, route, route_handshake, send, server};
 
         fn user(name: &str, account: Option<&str>) -> User {

@@ -18,8 +18,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::gojson::{go_duration, rfc3339};
-use crate::options::{COMPAT_VERSION, RNATS_VERSION};
+use crate::config::options::{COMPAT_VERSION, RNATS_VERSION};
+use crate::monitor::go_format::{go_duration, rfc3339};
 use crate::server::Server;
 
 /// Seconds between reloads of the index page.
@@ -478,7 +478,7 @@ impl Server {
                     rid: c.cid,
                     name: if r.remote_name.is_empty() { r.remote_id.clone() } else { r.remote_name.clone() },
                     id: r.remote_id.clone(),
-                    addr: crate::net::display_host_port(&c.peer.ip().to_string(), c.peer.port()),
+                    addr: crate::sys::netaddr::display_host_port(&c.peer.ip().to_string(), c.peer.port()),
                     solicited: r.solicited,
                     configured,
                     rtt: r.rtt,

@@ -14,7 +14,7 @@ use rnats_protocol::conf::{self, Env, Item, Value};
 
 use crate::auth::{Permissions, SubjectPerms, User};
 
-use crate::options::Options;
+use crate::config::options::Options;
 
 /// Includes deeper than this are refused (and break include cycles).
 const MAX_INCLUDE_DEPTH: usize = 10;
@@ -283,8 +283,8 @@ impl Loader<'_> {
     /// them, and its `timeout` if set. Keys that would change who is let in
     /// or how (mapping certificates to users, pinned certificates, cipher
     /// and curve choices, OCSP) are refused.
-    fn tls(&mut self, it: &Item) -> Result<(crate::options::TlsOpts, Option<Duration>), String> {
-        let mut t = crate::options::TlsOpts::default();
+    fn tls(&mut self, it: &Item) -> Result<(crate::config::options::TlsOpts, Option<Duration>), String> {
+        let mut t = crate::config::options::TlsOpts::default();
         let mut timeout = None;
         for (key, v) in self.map(it)? {
             match key.to_ascii_lowercase().as_str() {
@@ -511,21 +511,21 @@ impl Loader<'_> {
     /// Checks a new account's name: not `$G` (Go's reserved name), not the
     /// system account (not supported), not defined twice, usable on routes.
     fn account_name(&self, o: &Options, it: &Item, name: &str) -> Result<(), String> {
-        if name.as_bytes() == crate::accounts::GLOBAL_NAME {
+        if name.as_bytes() == crate::routing::accounts::GLOBAL_NAME {
             return Err(self.err(it, format!("{name:?} is a Reserved Account")));
         }
-        if name == crate::accounts::SYSTEM_NAME {
+        if name == crate::routing::accounts::SYSTEM_NAME {
             return Err(self.err(it, format!("the system account {name:?} is not supported by this server yet")));
         }
         if o.accounts.iter().any(|a| a == name) {
             return Err(self.err(it, format!("Duplicate Account Entry: {name}")));
         }
-        if !crate::accounts::valid_name(name) {
+        if !crate::routing::accounts::valid_name(name) {
             return Err(
                 self.err(it, format!("account name {name:?} must not be empty or hold blanks or control characters"))
             );
         }
-        if o.accounts.len() + 1 >= crate::accounts::AccId::MAX as usize {
+        if o.accounts.len() + 1 >= crate::routing::accounts::AccId::MAX as usize {
             return Err(self.err(it, "too many accounts"));
         }
         Ok(())
@@ -541,7 +541,7 @@ impl Loader<'_> {
                 "nkey users are not supported by this build of the server (built without the \"tls\" feature)",
             ));
         }
-        if crate::nkeys::decode_user_key(nkey).is_err() {
+        if crate::auth::nkeys::decode_user_key(nkey).is_err() {
             return Err(self.err(entry, "Not a valid public nkey for a user"));
         }
         if has_user_or_pass {
@@ -643,7 +643,7 @@ impl Loader<'_> {
     /// A password: plain text or a bcrypt hash (`$2a$…`).
     fn password(&self, it: &Item) -> Result<String, String> {
         let p = self.string(it)?;
-        if p.starts_with("$2") && !crate::bcrypt::is_hash(&p) && p.len() > 4 && p.as_bytes()[3] == b'$' {
+        if p.starts_with("$2") && !crate::auth::bcrypt::is_hash(&p) && p.len() > 4 && p.as_bytes()[3] == b'$' {
             return Err(self.err(it, "invalid bcrypt password hash"));
         }
         Ok(p)
@@ -725,7 +725,7 @@ impl Loader<'_> {
         if host.is_some() || port.is_some() {
             let h = host.unwrap_or_else(|| "0.0.0.0".into());
             let p = port.unwrap_or(0);
-            o.cluster_listen = Some(format!("nats://{}", crate::net::display_host_port(&h, p.max(0) as u16)));
+            o.cluster_listen = Some(format!("nats://{}", crate::sys::netaddr::display_host_port(&h, p.max(0) as u16)));
             if p < 0 {
                 o.cluster_listen = Some(format!("nats://{h}:-1"));
             }

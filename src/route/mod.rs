@@ -2,7 +2,9 @@
 //! the cluster-name rule, registration checks), the ops a registered route
 //! sends (RS+/RS-, RMSG/HMSG, LS+/LS-/LMSG, PING/PONG) and the interest
 //! this server announces to its routes. Dialing, retries, gossip and the
-//! route table are the cluster manager's (`cluster.rs`).
+//! route table are the cluster manager's (`cluster`).
+
+pub mod cluster;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,29 +16,29 @@ use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::{RouteMsg, RouteOp};
 use rnats_protocol::ParseError;
 
-use crate::accounts::{AccId, SYSTEM_NAME};
+use crate::config::options::COMPAT_VERSION;
+use crate::conn::lifecycle::Protocol;
 use crate::conn::{CloseReason, Conn};
-use crate::connio::Protocol;
-use crate::deliver::{Msg, Origin};
 use crate::logging::trace_enabled;
-use crate::net::{display_host_port, RouteUrl};
-use crate::options::COMPAT_VERSION;
+use crate::routing::accounts::{AccId, SYSTEM_NAME};
+use crate::routing::deliver::{Msg, Origin};
+use crate::routing::sublist::{Owner, Subscription};
 use crate::server::Server;
-use crate::sublist::{Owner, Subscription};
+use crate::sys::netaddr::{display_host_port, RouteUrl};
 
 /// Route CONNECT fields beyond a client's, with their JSON types.
-const ROUTE_CONNECT_FIELDS: &[(&str, crate::fields::JsonType)] = &[
-    ("cluster", crate::fields::JsonType::Str),
-    ("cluster_dynamic", crate::fields::JsonType::Bool),
-    ("lnoc", crate::fields::JsonType::Bool),
-    ("gateway", crate::fields::JsonType::Str),
+const ROUTE_CONNECT_FIELDS: &[(&str, crate::conn::handshake_fields::JsonType)] = &[
+    ("cluster", crate::conn::handshake_fields::JsonType::Str),
+    ("cluster_dynamic", crate::conn::handshake_fields::JsonType::Bool),
+    ("lnoc", crate::conn::handshake_fields::JsonType::Bool),
+    ("gateway", crate::conn::handshake_fields::JsonType::Str),
 ];
 
 /// Limits of a route connection (control line, payload), as the newer Go
 /// servers bound them: a control line up to 16 times a client's (queue
 /// lists make routed lines long), and a message no bigger than a client of
 /// ours could ever be sent (max_pending; Go keeps max_payload at or below it).
-pub fn route_limits(o: &crate::options::Options) -> (usize, usize) {
+pub fn route_limits(o: &crate::config::options::Options) -> (usize, usize) {
     (o.max_control_line.saturating_mul(16), o.max_pending.max(o.max_payload))
 }
 
@@ -313,8 +315,8 @@ impl Server {
     pub fn process_route_connect(&mut self, slot: usize, text: &[u8]) -> bool {
         let v = match json::parse(text) {
             Ok(v @ Value::Object(_))
-                if crate::fields::types_ok(&v, crate::fields::CONNECT_FIELDS)
-                    && crate::fields::types_ok(&v, ROUTE_CONNECT_FIELDS) =>
+                if crate::conn::handshake_fields::types_ok(&v, crate::conn::handshake_fields::CONNECT_FIELDS)
+                    && crate::conn::handshake_fields::types_ok(&v, ROUTE_CONNECT_FIELDS) =>
             {
                 v
             }
@@ -676,8 +678,8 @@ impl Server {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::options::Options;
     use crate::conn::CloseReason;
-    use crate::options::Options;
     use crate::testkit::{client, cluster_server, output, route, route_handshake, send};
 
     const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";

@@ -32,8 +32,8 @@ use std::fmt::{Display, Write as _};
 use std::time::SystemTime;
 
 use crate::conn::Kind;
-use crate::gojson::Document;
-use crate::monitor_conns::{ConnRow, Query, RouteRow, CLIENT_KIND, CLIENT_TYPE};
+use crate::monitor::connz::{ConnRow, Query, RouteRow, CLIENT_KIND, CLIENT_TYPE};
+use crate::monitor::go_format::Document;
 use crate::server::{Server, Stats};
 
 /// Content type of the text format, version 0.0.4.

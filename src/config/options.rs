@@ -494,7 +494,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     o.warnings = warnings;
     let config = string("config").filter(|c| !c.is_empty());
     if let Some(path) = &config {
-        match crate::config::load(path, &mut o) {
+        match crate::config::file::load(path, &mut o) {
             Ok(warnings) => {
                 if flag("test_config") == Some(true) && !warnings.is_empty() {
                     return Err(CliError(warnings.join("\n")));
@@ -583,7 +583,7 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         // Credentials come from the URL alone once the flag is given.
         o.cluster_auth = None;
         if let Some(url) = &o.cluster_listen {
-            let u = crate::net::RouteUrl::parse(url).map_err(CliError)?;
+            let u = crate::sys::netaddr::RouteUrl::parse(url).map_err(CliError)?;
             if let Some(user) = u.user {
                 let Some(pass) = u.pass else {
                     return Err(CliError("expected cluster password to be set".into()));

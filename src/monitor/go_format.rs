@@ -96,7 +96,7 @@ impl JsonOut {
 }
 
 /// A monitoring document as it is written, field by field: [`JsonOut`]
-/// makes Go's JSON of it, `crate::metrics` turns the same calls into
+/// makes Go's JSON of it, `crate::monitor::metrics` turns the same calls into
 /// Prometheus samples. Keys are Go's JSON field names.
 pub trait Document {
     /// Opens an object (`b'{'`) or array (`b'['`), keyed inside an object.

@@ -31,7 +31,7 @@ use std::rc::Rc;
 
 use rnats_protocol::subject;
 
-use crate::hash::{FxBuild, FxHashMap};
+use crate::routing::fxhash::{FxBuild, FxHashMap};
 
 /// Who receives messages for a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct Subscription {
     pub owner: Owner,
     has_queue: bool,
     /// The account whose sublist holds it (set before it is shared).
-    pub account: crate::accounts::AccId,
+    pub account: crate::routing::accounts::AccId,
 }
 
 impl Subscription {
@@ -84,7 +84,7 @@ impl Subscription {
             weight: Cell::new(1),
             owner,
             has_queue: queue.is_some(),
-            account: crate::accounts::GLOBAL,
+            account: crate::routing::accounts::GLOBAL,
         }
     }
 
@@ -562,7 +562,7 @@ impl Sublist {
                 l.add_to(r);
             }
         }
-        let hash = crate::hash::hash_bytes(subject);
+        let hash = crate::routing::fxhash::hash_bytes(subject);
         let slot = (hash as usize) % RECENT_MISSES;
         // Never 0, the value of an empty slot.
         let tag = ((hash >> 32) as u32) | 1;

@@ -1,6 +1,9 @@
 //! Every call into libc that needs `unsafe`, each with the reason it is
 //! sound. The rest of the server uses these safe wrappers.
 
+pub mod interfaces;
+pub mod netaddr;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Fills `buf` from the kernel's random source (getrandom(2), which does

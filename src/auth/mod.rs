@@ -8,6 +8,9 @@
 //! Because a wildcard subscription can overlap a denied subject, delivery to
 //! a client with subscribe deny rules checks each message subject too.
 
+pub mod bcrypt;
+pub mod nkeys;
+
 use std::rc::Rc;
 
 use rnats_protocol::subject;
@@ -48,8 +51,8 @@ impl SubjectPerms {
 /// Compares a password given by a client (or route) with the configured
 /// one, which may be a bcrypt hash.
 pub fn password_matches(configured: &str, given: &str) -> bool {
-    if configured.starts_with("$2") && crate::bcrypt::is_hash(configured) {
-        return crate::bcrypt::verify(given.as_bytes(), configured);
+    if configured.starts_with("$2") && crate::auth::bcrypt::is_hash(configured) {
+        return crate::auth::bcrypt::verify(given.as_bytes(), configured);
     }
     // Plain text, compared without an early exit.
     configured.len() == given.len() && configured.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0

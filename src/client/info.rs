@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::options::COMPAT_VERSION;
+use crate::config::options::COMPAT_VERSION;
 use crate::server::Server;
 
 impl Server {

@@ -1,22 +1,27 @@
 //! The HTTP monitoring port, served from the reactor: the request router
 //! (`/varz` and `/healthz` here; `/connz`, `/routez`, `/subsz` in
-//! `monitor_conns.rs`; `/metrics` in `metrics.rs`; `/` and `/meshz.svg` in
-//! `meshpage.rs`). A request is read until its blank line (capped at
+//! `connz`; `/metrics` in `metrics`; `/` and `/meshz.svg` in
+//! `meshpage`). A request is read until its blank line (capped at
 //! 16 KiB), one response is written, and the connection closes after the
-//! flush. Go's JSON layout and time formats are in `gojson.rs`.
+//! flush. Go's JSON layout and time formats are in `go_format`.
 //!
 //! `/varz` is written through [`Document`], so the JSON and the Prometheus
-//! samples of `/metrics` (`crate::metrics`) come from one pass over the
+//! samples of `/metrics` (`crate::monitor::metrics`) come from one pass over the
 //! same server state.
+
+pub mod connz;
+pub mod go_format;
+pub mod meshpage;
+pub mod metrics;
 
 use std::time::SystemTime;
 
 use rnats_protocol::framing::Status;
 use rnats_protocol::http::HttpError;
 
+use crate::config::options::{COMPAT_VERSION, RNATS_VERSION};
 use crate::conn::{CloseReason, Conn, Plain, Role};
-use crate::gojson::{uptime, Document, JsonOut};
-use crate::options::{COMPAT_VERSION, RNATS_VERSION};
+use crate::monitor::go_format::{uptime, Document, JsonOut};
 use crate::server::Server;
 
 const MAX_REQUEST: usize = 16 * 1024;
@@ -52,7 +57,7 @@ impl Server {
             let t = match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
                 Ok(t) => t,
                 Err(e) => {
-                    log::error!("{} - TLS session: {e}", crate::net::canonical_peer(peer));
+                    log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));
                     return None;
                 }
             };
@@ -113,7 +118,7 @@ impl Server {
             "/metrics" => {
                 self.count_http("/metrics");
                 match self.metrics(&target) {
-                    Ok(body) => self.http_respond(slot, "200 OK", crate::metrics::CONTENT_TYPE, body),
+                    Ok(body) => self.http_respond(slot, "200 OK", crate::monitor::metrics::CONTENT_TYPE, body),
                     Err(e) => self.http_respond(slot, "400 Bad Request", "text/plain; charset=utf-8", e.into_bytes()),
                 }
                 return;
@@ -124,13 +129,13 @@ impl Server {
             }
             "/" => {
                 self.count_http("/");
-                let body = crate::meshpage::index_page(&self.mesh());
+                let body = crate::monitor::meshpage::index_page(&self.mesh());
                 self.http_respond(slot, "200 OK", "text/html; charset=utf-8", body.into_bytes());
                 return;
             }
             "/meshz.svg" => {
                 self.count_http("/meshz.svg");
-                let body = crate::meshpage::svg(&self.mesh());
+                let body = crate::monitor::meshpage::svg(&self.mesh());
                 self.http_respond(slot, "200 OK", "image/svg+xml; charset=utf-8", body.into_bytes());
                 return;
             }
@@ -233,7 +238,7 @@ impl Server {
                 if !o.routes.is_empty() {
                     j.open(Some("urls"), b'[');
                     for r in &o.routes {
-                        if let Ok(u) = crate::net::RouteUrl::parse(r) {
+                        if let Ok(u) = crate::sys::netaddr::RouteUrl::parse(r) {
                             j.item_str(&u.host_port());
                         }
                     }
@@ -288,7 +293,7 @@ impl Server {
 
 /// Go's refusal of https monitoring without a `tls {}` block or beside
 /// http monitoring (the server does not start).
-pub fn https_refusal(o: &crate::options::Options) -> Option<String> {
+pub fn https_refusal(o: &crate::config::options::Options) -> Option<String> {
     let port = o.https_port?;
     if let Some(http) = o.http_port {
         return Some(format!("can't specify both HTTP ({http}) and HTTPs ({port}) ports"));

@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use rnats_protocol::encode;
 
-use crate::accounts::{AccId, GLOBAL};
 use crate::conn::{CloseReason, Conn, Role};
 use crate::logging::trace_enabled;
+use crate::routing::accounts::{AccId, GLOBAL};
+use crate::routing::sublist::{Owner, Subscription};
 use crate::server::{Server, Stats};
-use crate::sublist::{Owner, Subscription};
 
 /// Go answers a request nobody listens to with this status-only header.
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
@@ -378,8 +378,8 @@ mod tests {
         use std::rc::Rc;
 
         use crate::auth::{Permissions, SubjectPerms, User};
+        use crate::config::options::Options;
         use crate::conn::CloseReason;
-        use crate::options::Options;
         use crate::testkit::{client, output, send, server};
 
         const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";

@@ -1,6 +1,6 @@
 //! The cluster manager: the route listener, dialing routes on timers, the
 //! table of registered routes, gossip, and the cluster's client URLs. The
-//! route protocol itself (handshake, ops, interest) is in `route.rs`.
+//! route protocol itself (handshake, ops, interest) is in the route module (`route/mod.rs`).
 //!
 //! Route lifecycle: a connection is accepted (we send INFO at once) or
 //! dialed (we send CONNECT, and our INFO once the peer's INFO passed the
@@ -32,12 +32,12 @@ use rnats_protocol::json::{self, Value};
 use slab::Slab;
 
 use crate::conn::{CloseReason, Conn, Plain, Role, RouteState, Transport};
-use crate::hash::FxHashMap;
 use crate::logging::trace_enabled;
-use crate::net::{display_host_port, is_unspecified, RouteUrl};
 use crate::route::route_limits;
+use crate::routing::fxhash::FxHashMap;
+use crate::server::timer::TimerKind;
 use crate::server::Server;
-use crate::timer::TimerKind;
+use crate::sys::netaddr::{display_host_port, is_unspecified, RouteUrl};
 
 /// Wait before dialing an explicit route again (Go's DEFAULT_ROUTE_CONNECT).
 const ROUTE_RETRY: Duration = Duration::from_secs(1);
@@ -169,7 +169,7 @@ pub struct Cluster {
     pub routes: FxHashMap<String, usize>,
     /// Local interest: (account, `subject` or `subject queue`) → number of
     /// local subs.
-    pub local_interest: FxHashMap<(crate::accounts::AccId, Box<[u8]>), u32>,
+    pub local_interest: FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
     /// Bumped whenever the set of client URLs of the cluster changes.
     pub urls_version: u64,
     /// Client URLs learned from registered peers (sorted, no duplicates).
@@ -225,7 +225,7 @@ impl Server {
         if c.dynamic_name {
             log::warn!("Cluster name was dynamically generated, consider setting one");
         }
-        let mut l = crate::net::listen(&listen.host, listen.port)
+        let mut l = crate::sys::netaddr::listen(&listen.host, listen.port)
             .map_err(|e| format!("Error listening on router port: {}, {e}", listen.host_port()))?;
         let port = l.local_addr().map_err(|e| e.to_string())?.port();
         self.register_listener(&mut l, crate::server::ROUTE_LISTENER)?;
@@ -793,7 +793,7 @@ impl Server {
         }
         let host = self.opts.host.as_str();
         if is_unspecified(host) {
-            let ips = crate::netif::global_unicast_ips();
+            let ips = crate::sys::interfaces::global_unicast_ips();
             if !ips.is_empty() {
                 return ips.iter().map(|ip| display_host_port(&ip.to_string(), port)).collect();
             }

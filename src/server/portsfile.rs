@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rnats_protocol::json::write_str;
 
-use crate::net::display_host_port;
+use crate::sys::netaddr::display_host_port;
 
 /// `DIR/<base name of argv[0]>_<pid>.ports`.
 pub fn path(dir: &Path) -> PathBuf {
@@ -20,7 +20,7 @@ pub fn path(dir: &Path) -> PathBuf {
 /// `scheme://host:port` for a bound listener: one URL per interface address
 /// when it is bound to the any-address, else its own address.
 pub fn listener_urls(scheme: &str, addr: SocketAddr) -> Vec<String> {
-    let ips = if addr.ip().is_unspecified() { crate::netif::interface_ips() } else { vec![addr.ip()] };
+    let ips = if addr.ip().is_unspecified() { crate::sys::interfaces::interface_ips() } else { vec![addr.ip()] };
     ips.iter().map(|ip| format!("{scheme}://{}", display_host_port(&ip.to_string(), addr.port()))).collect()
 }
 

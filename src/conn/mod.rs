@@ -9,6 +9,9 @@
 //! or delivered), then the reactor flushes what it can and drops it at the
 //! end of the loop pass.
 
+pub mod handshake_fields;
+pub mod lifecycle;
+
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -19,7 +22,7 @@ use rnats_protocol::json::Value;
 use rnats_protocol::route::RouteParser;
 use rnats_protocol::ParseError;
 
-use crate::sublist::SidIndex;
+use crate::routing::sublist::SidIndex;
 
 /// What kind of peer a connection serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,7 +271,7 @@ pub struct ClientState {
     /// That user's permissions (`None`: unrestricted).
     pub perms: Option<Rc<crate::auth::Permissions>>,
     /// The account this client publishes and subscribes in.
-    pub account: crate::accounts::AccId,
+    pub account: crate::routing::accounts::AccId,
     /// What CONNECT said about identity, kept so a later CONNECT that
     /// leaves a key out keeps its value (as Go merges CONNECTs).
     pub creds: Option<Box<ConnectCreds>>,
@@ -295,7 +298,7 @@ impl ClientState {
             name: String::new(),
             user: String::new(),
             perms: None,
-            account: crate::accounts::GLOBAL,
+            account: crate::routing::accounts::GLOBAL,
             creds: None,
             implicit_user: false,
             replies: None,
@@ -374,7 +377,7 @@ pub struct Conn {
     pub flush_queued: bool,
     pub readable_queued: bool,
     /// Its last read delivered more payload bytes than it read: read less
-    /// per event (see `connio::FANOUT_READ`).
+    /// per event (see `lifecycle::FANOUT_READ`).
     pub fanout_reads: bool,
     /// Set when the connection is on its way out.
     pub closing: Option<CloseReason>,
@@ -397,7 +400,7 @@ impl Conn {
             Role::Route(_) => "rid",
             Role::Http => "hid",
         };
-        let peer = crate::net::canonical_peer(peer);
+        let peer = crate::sys::netaddr::canonical_peer(peer);
         Conn {
             cid,
             role,
