@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use rnats_protocol::client::ClientParser;
 use rnats_protocol::route::RouteParser;
 
+use crate::client::state::ClientState;
 use crate::config::options::Options;
-use crate::conn::{ClientState, Conn, Role, RouteState, Transport};
+use crate::conn::{Conn, Role, Transport};
+use crate::route::state::RouteState;
 use crate::server::Server;
 
 /// A stream with nothing to read that drops what is written.

@@ -2,7 +2,9 @@
 //! (permissions, then the delivery path in `deliver`), SUB, UNSUB and
 //! PING/PONG, each in the Go server's order of checks and replies.
 
+pub mod accept;
 pub mod info;
+pub mod state;
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -15,13 +17,14 @@ use rnats_protocol::ParseError;
 
 use crate::auth::nkeys;
 use crate::auth::{password_matches, Permissions};
+use crate::client::state::{ClientState, ConnectCreds};
 use crate::conn::handshake_fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
 use crate::conn::lifecycle::Protocol;
-use crate::conn::{ClientState, CloseReason, Conn, ConnectCreds, Role};
+use crate::conn::{CloseReason, Conn, Kind, Role};
 use crate::logging::{go_quote, redact, trace_enabled, trim};
 use crate::routing::accounts::{AccId, GLOBAL};
 use crate::routing::deliver::{Msg, Origin};
-use crate::routing::sublist::{has_line_break, Owner, Subscription};
+use crate::routing::sublist::{has_line_break, Subscription};
 use crate::server::Server;
 
 /// Reply prefixes reserved for the server's own use.
@@ -605,7 +608,7 @@ impl Server {
                 self.send_err(slot, "Invalid Subject");
                 return;
             }
-            let mut sub = Subscription::new(slot, cid, Owner::Client, subj, queue, sid);
+            let mut sub = Subscription::new(slot, cid, Kind::Client, subj, queue, sid);
             sub.account = cl.account;
             let sub = Rc::new(sub);
             cl.subs.insert(sub.clone());
@@ -635,5 +638,78 @@ impl Server {
         if verbose {
             self.send_ok(slot);
         }
+    }
+}
+
+impl Server {
+    /// After an authorization change: clients whose user is gone are
+    /// disconnected, the others get their user's new permissions, and
+    /// subscriptions those no longer allow are removed with an `-ERR`.
+    pub fn reapply_authorization(&mut self) {
+        let slots: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.connected))
+            .map(|(k, _)| k)
+            .collect();
+        for slot in slots {
+            let Some(c) = self.conns[slot].client() else { continue };
+            let user = self.opts.users.iter().chain(&self.opts.nkeys).find(|u| u.name == c.user);
+            let still_valid = if !self.opts.auth_required() {
+                true
+            } else if !self.opts.users.is_empty() || !self.opts.nkeys.is_empty() {
+                user.is_some()
+            } else {
+                self.opts.user.as_deref().is_none_or(|u| u == c.user)
+            };
+            // A user moved to another account logs in again.
+            let moved = user.is_some() && self.user_account(&c.user) != Some(c.account);
+            if !still_valid || moved {
+                self.send_err(slot, "Authorization Violation");
+                self.close_after_flush(slot, CloseReason::AuthenticationViolation);
+                continue;
+            }
+            let perms = user.and_then(|u| u.permissions.clone());
+            let Some(c) = self.conns[slot].client_mut() else { continue };
+            c.perms = perms.clone();
+            let Some(sp) = perms.as_ref().and_then(|p| p.subscribe.clone()) else { continue };
+            let revoked: Vec<_> =
+                c.subs.values().filter(|s| !sp.allows_subscribe(s.subject(), s.queue())).cloned().collect();
+            for sub in revoked {
+                let text = format!(
+                    "Permissions Violation for Subscription to {} (sid {})",
+                    crate::logging::go_quote(sub.subject()),
+                    crate::logging::go_quote(sub.sid())
+                );
+                self.send_err(slot, &text);
+                self.remove_client_sub(&sub);
+            }
+        }
+    }
+
+    /// A client connection was removed: its row kept for
+    /// `/connz?state=closed`, its subscriptions out of the sublist, and the
+    /// interest it held withdrawn from routes.
+    pub fn client_closed(&mut self, c: &mut Conn, reason: CloseReason) {
+        self.client_count -= 1;
+        // Kept for /connz?state=closed, oldest dropped first.
+        let mut row = crate::monitor::connz::ConnRow::open(c, true, &self.accounts);
+        row.stop = Some(std::time::SystemTime::now());
+        row.reason = Some(reason.as_str());
+        // Go lists a client's certificates for open connections only.
+        row.peer_certs = Vec::new();
+        self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
+        let Role::Client(cl) = &mut c.role else { return };
+        // Interest leaves per subject and queue in one step.
+        let mut gone: Vec<Rc<crate::routing::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
+        for sub in cl.subs.drain() {
+            self.sublist_mut(sub.account).remove(&sub);
+            gone.push(sub);
+        }
+        gone.sort_by(|a, b| (a.account, a.subject(), a.queue()).cmp(&(b.account, b.subject(), b.queue())));
+        for run in gone.chunk_by(|a, b| (a.account, a.subject(), a.queue()) == (b.account, b.subject(), b.queue())) {
+            self.local_interest_delta(run[0].account, run[0].subject(), run[0].queue(), -(run.len() as i64));
+        }
+        log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
     }
 }

@@ -43,11 +43,22 @@ impl Env for FsEnv {
     }
 }
 
-/// Keys of the Go server that restrict who may connect, what they may do or
-/// how traffic is protected, and that this server does not implement: a
-/// file with any of them is refused (never run with less protection than
-/// the file asks for).
+/// Keys of the Go server that this server does not implement and that
+/// either restrict who may connect, what they may do or how traffic is
+/// protected, or open a service the user would rely on (leaf node,
+/// gateway, WebSocket and MQTT listeners, JetStream storage, subject
+/// mappings): a file with any of them is refused at start, never run
+/// believing it works.
 const REFUSED_TOP: &[&str] = &[
+    "jetstream",
+    "leafnodes",
+    "leaf",
+    "gateway",
+    "websocket",
+    "ws",
+    "mqtt",
+    "mappings",
+    "maps",
     "system_account",
     "system",
     "tls",
@@ -61,19 +72,9 @@ const REFUSED_TOP: &[&str] = &[
 ];
 
 /// Keys of the Go server that this server accepts but ignores, with a
-/// warning. None of them weakens protection when ignored: the listeners they
-/// configure (leaf nodes, gateways, websocket, MQTT) are simply not opened.
+/// warning: none of them weakens protection or opens anything when ignored.
 const IGNORED_TOP: &[&str] = &[
-    "jetstream",
-    "leafnodes",
-    "leaf",
-    "gateway",
-    "websocket",
-    "ws",
-    "mqtt",
     "no_system_account",
-    "mappings",
-    "maps",
     "store_dir",
     "server_tags",
     "server_metadata",
@@ -897,7 +898,7 @@ mod tests {
     #[test]
     fn keys_and_errors() {
         let (o, w) = load_str(
-            "Server_Name: n1\nmax_payload: 512KB\nping_interval: \"30s\"\nwrite_deadline: 5\nauthorization { users = [ {user: a, password: b} ], timeout: 0.5 }\nno_auth_user: a\ncluster { name: C, host: 127.0.0.1, port: 4249, routes: [nats://x:1], authorization { user: r, password: p } }\njetstream: {}\n",
+            "Server_Name: n1\nmax_payload: 512KB\nping_interval: \"30s\"\nwrite_deadline: 5\nauthorization { users = [ {user: a, password: b} ], timeout: 0.5 }\nno_auth_user: a\ncluster { name: C, host: 127.0.0.1, port: 4249, routes: [nats://x:1], authorization { user: r, password: p } }\nsyslog: true\n",
         )
         .expect("valid");
         assert_eq!(o.server_name.as_deref(), Some("n1"));
@@ -911,7 +912,7 @@ mod tests {
         assert_eq!(o.cluster_auth, Some(("r".to_string(), "p".to_string())));
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("write_deadline should be converted to a duration"));
-        assert!(w[1].contains("\"jetstream\" is not supported"));
+        assert!(w[1].contains("\"syslog\" is not supported"));
         assert!(load_str("foo: 1\n").unwrap_err().contains("unknown field \"foo\""));
         for refused in [
             "operator: /x.jwt",
@@ -920,6 +921,14 @@ mod tests {
             "trusted_keys: [ABC]",
             "trusted: ABC",
             "system_account: A",
+            "jetstream: {}",
+            "jetstream: enabled",
+            "leafnodes { remotes: [ { url: \"nats://hub:7422\" } ] }",
+            "leafnodes { port: 7422 }",
+            "gateway { name: G, port: 7222 }",
+            "websocket { port: 8080, no_tls: true }",
+            "mqtt { port: 1883 }",
+            "mappings { a: b }",
         ] {
             let e = load_str(&format!("{refused}\n")).expect_err(refused);
             assert!(e.contains("not supported by this server yet"), "{refused}: {e}");

@@ -6,7 +6,6 @@
 //! or off) cannot change and make the whole reload fail.
 
 use crate::config::options::{parse_args, Action, Options};
-use crate::conn::{CloseReason, Role};
 use crate::server::Server;
 
 /// Options that can only be set at startup: (name, changed?).
@@ -115,67 +114,13 @@ impl Server {
             log::info!("Reloaded: authorization users");
         }
         crate::logging::set_levels(o.debug, o.trace);
-        let (mcl, mp) = (o.max_control_line, o.max_payload);
-        let (route_line, route_payload) = crate::route::route_limits(o);
         for (_, c) in self.conns.iter_mut() {
-            match &mut c.role {
-                Role::Client(cl) => {
-                    cl.parser.set_max_control_line(mcl);
-                    cl.parser.set_max_payload(mp);
-                }
-                Role::Route(r) => r.parser.set_limits(route_line, route_payload),
-                Role::Http => {}
-            }
+            c.role.set_limits(o);
         }
         self.build_info_head();
         if auth_changed {
             self.reapply_authorization();
         }
         log::info!("Reloaded server configuration");
-    }
-
-    /// After an authorization change: clients whose user is gone are
-    /// disconnected, the others get their user's new permissions, and
-    /// subscriptions those no longer allow are removed with an `-ERR`.
-    fn reapply_authorization(&mut self) {
-        let slots: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.connected))
-            .map(|(k, _)| k)
-            .collect();
-        for slot in slots {
-            let Some(c) = self.conns[slot].client() else { continue };
-            let user = self.opts.users.iter().chain(&self.opts.nkeys).find(|u| u.name == c.user);
-            let still_valid = if !self.opts.auth_required() {
-                true
-            } else if !self.opts.users.is_empty() || !self.opts.nkeys.is_empty() {
-                user.is_some()
-            } else {
-                self.opts.user.as_deref().is_none_or(|u| u == c.user)
-            };
-            // A user moved to another account logs in again.
-            let moved = user.is_some() && self.user_account(&c.user) != Some(c.account);
-            if !still_valid || moved {
-                self.send_err(slot, "Authorization Violation");
-                self.close_after_flush(slot, CloseReason::AuthenticationViolation);
-                continue;
-            }
-            let perms = user.and_then(|u| u.permissions.clone());
-            let Some(c) = self.conns[slot].client_mut() else { continue };
-            c.perms = perms.clone();
-            let Some(sp) = perms.as_ref().and_then(|p| p.subscribe.clone()) else { continue };
-            let revoked: Vec<_> =
-                c.subs.values().filter(|s| !sp.allows_subscribe(s.subject(), s.queue())).cloned().collect();
-            for sub in revoked {
-                let text = format!(
-                    "Permissions Violation for Subscription to {} (sid {})",
-                    crate::logging::go_quote(sub.subject()),
-                    crate::logging::go_quote(sub.sid())
-                );
-                self.send_err(slot, &text);
-                self.remove_client_sub(&sub);
-            }
-        }
     }
 }

@@ -4,12 +4,12 @@
 //! and closing in two steps (marked, then removed at the end of the pass).
 
 use std::io;
-use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+
+use std::time::{Duration, Instant};
 
 use rnats_protocol::ParseError;
 
-use crate::conn::{CloseReason, Conn, Role};
+use crate::conn::{CloseReason, Conn};
 use crate::logging::trace_enabled;
 use crate::server::timer::TimerKind;
 use crate::server::Server;
@@ -68,9 +68,10 @@ impl Server {
     /// and closes the connection once that is written.
     pub fn parse_error(&mut self, slot: usize, e: ParseError) {
         if let Some(c) = self.conns.get(slot) {
-            match c.role {
-                Role::Route(_) => log::error!("{} - Route parser ERROR: {e}", c.prefix),
-                _ => log::debug!("{} - Client parser ERROR: {e}", c.prefix),
+            if c.role.is_server_link() {
+                log::error!("{} - {} parser ERROR: {e}", c.prefix, c.role.log_name());
+            } else {
+                log::debug!("{} - {} parser ERROR: {e}", c.prefix, c.role.log_name());
             }
         }
         let (text, reason) = crate::conn::parse_error_reply(e);
@@ -102,24 +103,18 @@ impl Server {
         if c.cid != cid || c.closing.is_some() || c.close_after_flush {
             return;
         }
-        let is_route = matches!(c.role, Role::Route(_));
-        if is_route {
-            log::debug!("{} - Router Ping Timer", c.prefix);
-        } else {
-            log::debug!("{} - Client Ping Timer", c.prefix);
-        }
+        let is_route = c.role.is_server_link();
+        log::debug!("{} - {} Ping Timer", c.prefix, c.role.ping_label());
         if c.pings_out + 1 > ping_max {
             self.send_err(slot, "Stale Connection");
             self.close_after_flush(slot, CloseReason::StaleConnection);
             return;
         }
-        // Routes are pinged regardless of traffic.
+        // Links to other servers are pinged regardless of traffic.
         if is_route || !c.pinged || !c.active {
             c.pinged = true;
             c.pings_out += 1;
-            if let Some(r) = c.route_mut() {
-                r.ping_sent.get_or_insert_with(Instant::now);
-            }
+            c.role.ping_sent(Instant::now());
             c.out.extend_from_slice(b"PING\r\n");
             if trace_enabled() {
                 log::trace!("{} - ->> [PING]", c.prefix);
@@ -172,7 +167,7 @@ impl Server {
                 Err(e) => {
                     self.scratch = scratch;
                     if let Some(hs) = e.get_ref().and_then(|x| x.downcast_ref::<crate::conn::HandshakeFailed>()) {
-                        let route = matches!(conn.role, Role::Route(_));
+                        let route = conn.role.is_server_link();
                         let what = if route { "TLS route" } else { "TLS" };
                         // A client that does not speak TLS at all (a probe)
                         // is logged at debug level, as newer Go servers do.
@@ -187,11 +182,7 @@ impl Server {
                 }
             };
             let out_before = self.stats.out_bytes;
-            match self.conns[slot].role {
-                Role::Client(_) => self.client_input(slot, &scratch[..n]),
-                Role::Route(_) => self.route_input(slot, &scratch[..n]),
-                Role::Http => self.http_input(slot, &scratch[..n]),
-            }
+            self.role_input(slot, &scratch[..n]);
             self.scratch = scratch;
             // Payload bytes delivered for this input (to clients and routes).
             let produced = self.stats.out_bytes - out_before;
@@ -250,7 +241,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
-        if c.route().is_some_and(|r| r.connecting) {
+        if c.role.connecting() {
             // Flushed once the dial completes (the WRITABLE edge).
             return;
         }
@@ -262,12 +253,7 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    c.out.clear();
-                    c.out_pos = 0;
-                    if c.closing.is_none() {
-                        c.closing = Some(CloseReason::WriteError);
-                        self.to_close.push(slot);
-                    }
+                    Server::write_failed(&mut self.to_close, c, slot);
                     return;
                 }
             }
@@ -278,12 +264,7 @@ impl Server {
             match c.sock.flush() {
                 Ok(done) => held = !done,
                 Err(_) => {
-                    c.out.clear();
-                    c.out_pos = 0;
-                    if c.closing.is_none() {
-                        c.closing = Some(CloseReason::WriteError);
-                        self.to_close.push(slot);
-                    }
+                    Server::write_failed(&mut self.to_close, c, slot);
                     return;
                 }
             }
@@ -321,6 +302,17 @@ impl Server {
         }
     }
 
+    /// A write failed: the queued output is dropped and the connection
+    /// closes as a write error.
+    fn write_failed(to_close: &mut Vec<usize>, c: &mut Conn, slot: usize) {
+        c.out.clear();
+        c.out_pos = 0;
+        if c.closing.is_none() {
+            c.closing = Some(CloseReason::WriteError);
+            to_close.push(slot);
+        }
+    }
+
     /// A connection whose peer stopped reading: closed once no byte could be
     /// written for `write_deadline`, as a slow consumer.
     pub fn check_write_deadline(&mut self, slot: usize, cid: u64) {
@@ -354,7 +346,7 @@ impl Server {
         if crate::logging::trace_enabled() {
             log::trace!("{} - ->> [-ERR {text}]", c.prefix);
         }
-        if c.client().is_some() {
+        if c.role.logs_errors_sent() {
             log::error!("{} - {}", c.prefix, text);
         }
         Server::queue_flush(&mut self.pending_flush, c, slot);
@@ -412,31 +404,7 @@ impl Server {
             let _ = self.poll.registry().deregister(source);
         }
         c.sock.shutdown();
-        if c.client().is_some() {
-            self.client_count -= 1;
-            // Kept for /connz?state=closed, oldest dropped first.
-            let mut row = crate::monitor::connz::ConnRow::open(&c, true, &self.accounts);
-            row.stop = Some(SystemTime::now());
-            row.reason = Some(reason.as_str());
-            // Go lists a client's certificates for open connections only.
-            row.peer_certs = Vec::new();
-            self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
-            let Role::Client(cl) = &mut c.role else { return };
-            // Interest leaves per subject and queue in one step.
-            let mut gone: Vec<Rc<crate::routing::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());
-            for sub in cl.subs.drain() {
-                self.sublist_mut(sub.account).remove(&sub);
-                gone.push(sub);
-            }
-            gone.sort_by(|a, b| (a.account, a.subject(), a.queue()).cmp(&(b.account, b.subject(), b.queue())));
-            for run in gone.chunk_by(|a, b| (a.account, a.subject(), a.queue()) == (b.account, b.subject(), b.queue()))
-            {
-                self.local_interest_delta(run[0].account, run[0].subject(), run[0].queue(), -(run.len() as i64));
-            }
-            log::debug!("{} - Client connection closed: {}", c.prefix, reason.as_str());
-        } else if matches!(c.role, Role::Route(_)) {
-            self.route_closed(slot, &mut c, reason);
-        }
+        self.role_closed(slot, &mut c, reason);
     }
 
     /// Feeds freshly read bytes through a connection's parser. An op left

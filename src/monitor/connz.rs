@@ -164,7 +164,7 @@ pub struct ConnRow {
     /// The client's account when not `$G`.
     pub account: Option<std::rc::Rc<str>>,
     pub pending: usize,
-    pub stats: crate::conn::Counters,
+    pub stats: crate::conn::ConnCounters,
     pub num_subs: usize,
     pub name: String,
     pub lang: String,
@@ -281,7 +281,7 @@ impl ConnzPage {
 /// One `/routez` entry: a registered route connection and its state.
 pub struct RouteRow<'a> {
     pub conn: &'a Conn,
-    pub route: &'a crate::conn::RouteState,
+    pub route: &'a crate::route::state::RouteState,
     /// Dialed because `-routes` (or `cluster.routes`) names it.
     pub configured: bool,
 }
@@ -612,7 +612,7 @@ mod closed_tests {
                     Rc::new(Subscription::new(
                         0,
                         cid,
-                        crate::routing::sublist::Owner::Client,
+                        crate::conn::Kind::Client,
                         format!("some.subject.{i}").as_bytes(),
                         None,
                         i.to_string().as_bytes(),

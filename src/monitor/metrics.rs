@@ -34,7 +34,7 @@ use std::time::SystemTime;
 use crate::conn::Kind;
 use crate::monitor::connz::{ConnRow, Query, RouteRow, CLIENT_KIND, CLIENT_TYPE};
 use crate::monitor::go_format::Document;
-use crate::server::{Server, Stats};
+use crate::server::Server;
 
 /// Content type of the text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -479,8 +479,8 @@ impl Server {
         ) {
             return;
         }
-        for (kind, label) in [(Kind::Client, "client"), (Kind::Route, "route"), (Kind::Http, "http")] {
-            let n = self.stats.slow_consumers_by_kind[Stats::kind_index(kind)];
+        for (kind, label) in Kind::ALL {
+            let n = self.stats.slow_consumers_by_kind.of(kind);
             out.sample(name, &[("server_id", self.server_id.as_str()), ("kind", label)], &n);
         }
     }

@@ -31,9 +31,10 @@ use mio::net::{TcpListener, TcpStream};
 use rnats_protocol::json::{self, Value};
 use slab::Slab;
 
-use crate::conn::{CloseReason, Conn, Plain, Role, RouteState, Transport};
+use crate::conn::{CloseReason, Conn, Plain, Role, Transport};
 use crate::logging::trace_enabled;
 use crate::route::route_limits;
+use crate::route::state::RouteState;
 use crate::routing::fxhash::FxHashMap;
 use crate::server::timer::TimerKind;
 use crate::server::Server;

@@ -5,6 +5,7 @@
 //! route table are the cluster manager's (`cluster`).
 
 pub mod cluster;
+pub mod state;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,11 +19,12 @@ use rnats_protocol::ParseError;
 
 use crate::config::options::COMPAT_VERSION;
 use crate::conn::lifecycle::Protocol;
+use crate::conn::Kind;
 use crate::conn::{CloseReason, Conn};
 use crate::logging::trace_enabled;
 use crate::routing::accounts::{AccId, SYSTEM_NAME};
 use crate::routing::deliver::{Msg, Origin};
-use crate::routing::sublist::{Owner, Subscription};
+use crate::routing::sublist::Subscription;
 use crate::server::Server;
 use crate::sys::netaddr::{display_host_port, RouteUrl};
 
@@ -627,7 +629,7 @@ impl Server {
             }
             return true;
         }
-        let mut sub = Subscription::new(slot, cid, Owner::Route, subject, queue.map(|(q, _)| q), key);
+        let mut sub = Subscription::new(slot, cid, Kind::Route, subject, queue.map(|(q, _)| q), key);
         sub.account = acc;
         sub.weight.set(queue.map_or(1, |(_, w)| w));
         let sub = Rc::new(sub);

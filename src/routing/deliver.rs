@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use rnats_protocol::encode;
 
+use crate::conn::Kind;
 use crate::conn::{CloseReason, Conn, Role};
 use crate::logging::trace_enabled;
 use crate::routing::accounts::{AccId, GLOBAL};
-use crate::routing::sublist::{Owner, Subscription};
-use crate::server::{Server, Stats};
+use crate::routing::sublist::Subscription;
+use crate::server::{Server, ServerCounters};
 
 /// Go answers a request nobody listens to with this status-only header.
 const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
@@ -61,7 +62,7 @@ fn account(
     slot: usize,
     before: usize,
     bytes: u64,
-    stats: &mut Stats,
+    stats: &mut ServerCounters,
     pending_flush: &mut Vec<usize>,
     max_pending: usize,
 ) -> bool {
@@ -117,13 +118,14 @@ impl Server {
         let mut picks = std::mem::take(&mut self.route_qpicks);
         for sub in &result.psubs {
             match sub.owner {
-                Owner::Client => delivered |= self.deliver_to(from, sub, m, &mut expired),
-                Owner::Route if !from_route => {
+                Kind::Client => delivered |= self.deliver_to(from, sub, m, &mut expired),
+                Kind::Route if !from_route => {
                     if !sends.iter().any(|(s, _)| *s == sub.slot) {
                         sends.push((sub.slot, sub.cid));
                     }
                 }
-                Owner::Route => {}
+                // A monitoring request never subscribes.
+                Kind::Route | Kind::Http => {}
             }
         }
         for group in &result.qsubs {
@@ -136,22 +138,22 @@ impl Server {
                 // The sender picked this server for the group: one local
                 // member, chosen uniformly among the local ones; with none
                 // able to take it, the first route member (as Go falls back).
-                let locals = group.iter().filter(|s| s.owner == Owner::Client).count();
+                let locals = group.iter().filter(|s| s.owner == Kind::Client).count();
                 let mut taken = false;
                 if locals > 0 {
                     let k = (self.rand() % locals as u64) as usize;
                     let start =
-                        group.iter().enumerate().filter(|(_, s)| s.owner == Owner::Client).nth(k).map_or(0, |(i, _)| i);
+                        group.iter().enumerate().filter(|(_, s)| s.owner == Kind::Client).nth(k).map_or(0, |(i, _)| i);
                     for i in 0..n {
                         let sub = &group[(start + i) % n];
-                        if sub.owner == Owner::Client && self.deliver_to(from, sub, m, &mut expired) {
+                        if sub.owner == Kind::Client && self.deliver_to(from, sub, m, &mut expired) {
                             taken = true;
                             break;
                         }
                     }
                 }
                 if !taken {
-                    if let Some(rsub) = group.iter().find(|s| s.owner == Owner::Route && s.weight.get() > 0) {
+                    if let Some(rsub) = group.iter().find(|s| s.owner == Kind::Route && s.weight.get() > 0) {
                         if !sends.iter().any(|(s, _)| *s == rsub.slot) {
                             sends.push((rsub.slot, rsub.cid));
                         }
@@ -171,7 +173,7 @@ impl Server {
             };
             for i in 0..n {
                 let sub = &group[(start + i) % n];
-                if sub.owner == Owner::Route {
+                if sub.owner == Kind::Route {
                     if sub.weight.get() == 0 {
                         continue;
                     }
@@ -297,7 +299,7 @@ impl Server {
         let cid = self.conns[slot].cid;
         let result = self.sublist_mut(acc).matches(reply);
         let Some(sub) =
-            result.psubs.iter().find(|s| s.owner == Owner::Client && s.slot == slot && s.cid == cid).cloned()
+            result.psubs.iter().find(|s| s.owner == Kind::Client && s.slot == slot && s.cid == cid).cloned()
         else {
             return;
         };
@@ -321,7 +323,7 @@ impl Server {
 /// its route's weight, and `r` (a random number) picks proportionally.
 /// None when the whole group weighs nothing.
 fn pick_weighted(group: &[Rc<Subscription>], r: u64) -> Option<usize> {
-    let weight = |s: &Subscription| if s.owner == Owner::Route { s.weight.get() as u64 } else { 1 };
+    let weight = |s: &Subscription| if s.owner == Kind::Route { s.weight.get() as u64 } else { 1 };
     let total: u64 = group.iter().map(|s| weight(s)).sum();
     if total == 0 {
         return None;
@@ -341,7 +343,7 @@ fn pick_weighted(group: &[Rc<Subscription>], r: u64) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn member(owner: Owner, weight: u32) -> Rc<Subscription> {
+    fn member(owner: Kind, weight: u32) -> Rc<Subscription> {
         let s = Subscription::new(0, 0, owner, b"q", Some(b"g"), b"1");
         s.weight.set(weight);
         Rc::new(s)
@@ -349,7 +351,7 @@ mod tests {
 
     #[test]
     fn queue_pick_is_proportional_to_weights() {
-        let group = vec![member(Owner::Client, 1), member(Owner::Route, 3), member(Owner::Client, 1)];
+        let group = vec![member(Kind::Client, 1), member(Kind::Route, 3), member(Kind::Client, 1)];
         let mut hits = [0usize; 3];
         for r in 0..500u64 {
             hits[pick_weighted(&group, r).expect("group has weight")] += 1;
@@ -359,9 +361,9 @@ mod tests {
 
     #[test]
     fn route_members_of_weight_zero_are_never_picked() {
-        let group = vec![member(Owner::Route, 0), member(Owner::Client, 1)];
+        let group = vec![member(Kind::Route, 0), member(Kind::Client, 1)];
         assert!((0..50).all(|r| pick_weighted(&group, r) == Some(1)));
-        assert_eq!(pick_weighted(&[member(Owner::Route, 0)], 7), None);
+        assert_eq!(pick_weighted(&[member(Kind::Route, 0)], 7), None);
     }
 
     #[test]

@@ -31,17 +31,8 @@ use std::rc::Rc;
 
 use rnats_protocol::subject;
 
+use crate::conn::Kind;
 use crate::routing::fxhash::{FxBuild, FxHashMap};
-
-/// Who receives messages for a subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// A client connection's subscription.
-    Client,
-    /// Interest announced by a route peer: matching messages are forwarded
-    /// to that route once.
-    Route,
-}
 
 /// One subscription. Identity is the `Rc` pointer.
 #[derive(Debug)]
@@ -60,14 +51,14 @@ pub struct Subscription {
     pub delivered: Cell<u64>,
     /// Queue weight announced by a route (members of the group over there).
     pub weight: Cell<u32>,
-    pub owner: Owner,
+    pub owner: Kind,
     has_queue: bool,
     /// The account whose sublist holds it (set before it is shared).
     pub account: crate::routing::accounts::AccId,
 }
 
 impl Subscription {
-    pub fn new(slot: usize, cid: u64, owner: Owner, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Self {
+    pub fn new(slot: usize, cid: u64, owner: Kind, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Self {
         let q = queue.unwrap_or_default();
         let mut text = Vec::with_capacity(subject.len() + q.len() + sid.len());
         text.extend_from_slice(subject);
@@ -677,7 +668,7 @@ mod tests {
     use super::*;
 
     fn sub(subject: &str, queue: Option<&str>, sid: &str) -> Rc<Subscription> {
-        Rc::new(Subscription::new(0, 1, Owner::Client, subject.as_bytes(), queue.map(str::as_bytes), sid.as_bytes()))
+        Rc::new(Subscription::new(0, 1, Kind::Client, subject.as_bytes(), queue.map(str::as_bytes), sid.as_bytes()))
     }
 
     fn sids(r: &MatchResult) -> Vec<String> {
@@ -801,11 +792,11 @@ mod tests {
     fn compact_records() {
         assert!(std::mem::size_of::<Subscription>() <= 72);
         assert!(std::mem::size_of::<Literal>() <= 32);
-        let s = Subscription::new(3, 4, Owner::Route, b"a.b", Some(b"q1"), b"sid 7");
+        let s = Subscription::new(3, 4, Kind::Route, b"a.b", Some(b"q1"), b"sid 7");
         assert_eq!((s.subject(), s.queue(), s.sid()), (&b"a.b"[..], Some(&b"q1"[..]), &b"sid 7"[..]));
-        let s = Subscription::new(3, 4, Owner::Client, b"a.b", None, b"");
+        let s = Subscription::new(3, 4, Kind::Client, b"a.b", None, b"");
         assert_eq!((s.subject(), s.queue(), s.sid()), (&b"a.b"[..], None, &b""[..]));
-        let s = Subscription::new(3, 4, Owner::Client, b"a", Some(b""), b"1");
+        let s = Subscription::new(3, 4, Kind::Client, b"a", Some(b""), b"1");
         assert_eq!(s.queue(), Some(&b""[..]));
     }
 

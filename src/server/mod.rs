@@ -24,14 +24,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use rnats_protocol::client::ClientParser;
+
 use slab::Slab;
 
 use crate::config::options::{Options, COMPAT_VERSION};
 use crate::conn::lifecycle::READ_CHUNK;
-use crate::conn::{ClientState, CloseReason, Conn, Kind, Plain, Role};
+use crate::conn::{CloseReason, Conn, Kind};
 use crate::route::cluster::Cluster;
 use crate::routing::sublist::Sublist;
 use crate::server::signals::SignalPipe;
@@ -45,38 +45,27 @@ pub const ROUTE_LISTENER: Token = Token(3);
 /// Connection tokens are slab keys offset past the fixed tokens.
 const CONN_BASE: usize = 16;
 
-/// First server PING on a new client connection.
-const FIRST_PING: Duration = Duration::from_secs(2);
 /// Wait before accepting again after an accept failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
-/// Server-wide counters shown in `/varz`.
+/// Server-wide message and connection counters shown in `/varz`.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub struct ServerCounters {
     pub in_msgs: u64,
     pub in_bytes: u64,
     pub out_msgs: u64,
     pub out_bytes: u64,
     pub slow_consumers: u64,
-    /// `slow_consumers` split by connection kind, indexed by
-    /// [`Stats::kind_index`] (client, route, monitoring).
-    pub slow_consumers_by_kind: [u64; 3],
+    /// `slow_consumers` by the kind of connection cut.
+    pub slow_consumers_by_kind: crate::conn::roles::SlowConsumers,
     pub total_connections: u64,
 }
 
-impl Stats {
+impl ServerCounters {
     /// Counts a connection of `kind` cut as a slow consumer.
     pub fn count_slow_consumer(&mut self, kind: Kind) {
         self.slow_consumers += 1;
-        self.slow_consumers_by_kind[Stats::kind_index(kind)] += 1;
-    }
-
-    pub fn kind_index(kind: Kind) -> usize {
-        match kind {
-            Kind::Client => 0,
-            Kind::Route => 1,
-            Kind::Http => 2,
-        }
+        *self.slow_consumers_by_kind.of_mut(kind) += 1;
     }
 }
 
@@ -114,7 +103,7 @@ pub struct Server {
     /// picked on each route. Kept here so forwarding does not allocate.
     pub route_sends: Vec<(usize, u64)>,
     pub route_qpicks: Vec<(usize, std::rc::Rc<crate::routing::sublist::Subscription>)>,
-    pub stats: Stats,
+    pub stats: ServerCounters,
     pub rng: u64,
     pub client_count: usize,
     pub start: SystemTime,
@@ -216,7 +205,7 @@ impl Server {
             cluster,
             route_sends: Vec::new(),
             route_qpicks: Vec::new(),
-            stats: Stats::default(),
+            stats: ServerCounters::default(),
             rng: seed | 1,
             client_count: 0,
             start: SystemTime::now(),
@@ -386,7 +375,7 @@ impl Server {
                         if !self.conns.contains(slot) {
                             continue;
                         }
-                        if matches!(self.conns[slot].role, Role::Route(_)) && !self.route_connected(slot) {
+                        if !self.role_ready(slot) {
                             continue;
                         }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -420,7 +409,7 @@ impl Server {
         loop {
             let Some(l) = &self.listener else { return };
             match l.accept() {
-                Ok((sock, peer)) => self.add_client(sock, peer),
+                Ok((sock, peer)) => self.accept_client(sock, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -452,144 +441,6 @@ impl Server {
             return Ok(());
         };
         self.poll.registry().register(source, Token(slot + CONN_BASE), Interest::READABLE | Interest::WRITABLE)
-    }
-
-    fn add_client(&mut self, sock: TcpStream, peer: SocketAddr) {
-        let _ = sock.set_nodelay(true);
-        let cid = self.next_cid();
-        self.stats.total_connections += 1;
-        let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
-        parser.set_headers(false);
-        let mut state = ClientState::new(parser);
-        state.info_version = self.urls_version();
-        let mut info = Vec::new();
-        // Nkey users sign a fresh nonce, sent in this first INFO only.
-        let nonce = if self.opts.nonce_required() { crate::auth::nkeys::new_nonce() } else { None };
-        self.write_client_info(&mut info, cid, peer.ip(), nonce.as_deref());
-        if let Some(nonce) = nonce {
-            state.creds = Some(Box::new(crate::conn::ConnectCreds { nonce, ..Default::default() }));
-        }
-        let over_limit = self.client_count + 1 > self.opts.max_connections;
-        let Some(conn) = self.client_conn(cid, state, sock, peer, info, over_limit) else { return };
-        let tls = conn.holds_output;
-        let slot = self.conns.insert(conn);
-        if let Err(e) = self.register(slot) {
-            log::error!("Error registering client connection: {e}");
-            self.conns.remove(slot);
-            return;
-        }
-        self.client_count += 1;
-        log::debug!("{} - Client connection created", self.conns[slot].prefix);
-        if tls && !over_limit {
-            log::debug!("{} - Starting TLS client connection handshake", self.conns[slot].prefix);
-            // With a handshake_first fallback delay the handshake (or the
-            // sniff of allow_non_tls) gets its timeout after that delay.
-            let fallback =
-                self.opts.tls.as_ref().and_then(|t| t.handshake_first_fallback.filter(|_| t.handshake_first));
-            if let Some(delay) = fallback {
-                self.timers.add_in(delay, TimerKind::TlsFallback { slot, cid });
-            }
-            let timeout = self.opts.tls_timeout + fallback.unwrap_or_default();
-            self.timers.add_in(timeout, TimerKind::TlsTimeout { slot, cid });
-        }
-        if over_limit {
-            if tls {
-                // The -ERR went out in clear after INFO, as from Go.
-                log::error!("{} - maximum connections exceeded", self.conns[slot].prefix);
-                self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
-            } else {
-                self.send_err(slot, "maximum connections exceeded");
-                self.close_after_flush(slot, CloseReason::MaxConnectionsExceeded);
-            }
-        } else if self.auth_enforced() {
-            self.timers.add_in(self.opts.auth_timeout, TimerKind::AuthTimeout { slot, cid });
-        }
-        self.start_ping_timer(slot, FIRST_PING);
-        self.write_out(slot);
-    }
-
-    /// A new client connection: plain, or TLS when configured. Over TLS
-    /// (Go 2.9 flow) INFO, and the refusal of a client over the connection
-    /// limit, go out in clear before the handshake; with `handshake_first`
-    /// INFO is the first thing sent inside TLS. With `allow_non_tls`, or a
-    /// `handshake_first` fallback delay, what the client sends first
-    /// decides (`tls::Mixed`).
-    #[allow(unused_variables)]
-    fn client_conn(
-        &self,
-        cid: u64,
-        state: ClientState,
-        sock: TcpStream,
-        peer: SocketAddr,
-        info: Vec<u8>,
-        over_limit: bool,
-    ) -> Option<Conn> {
-        #[cfg(feature = "tls")]
-        if let (Some(cfg), Some(t)) = (&self.tls.client, &self.opts.tls) {
-            // INFO sent inside TLS says TLS is required, also when
-            // allow_non_tls offers it only (as from Go).
-            let tls_first_info = |info: &[u8]| {
-                if self.opts.allow_non_tls {
-                    with_tls_required(info)
-                } else {
-                    info.to_vec()
-                }
-            };
-            if !over_limit && (t.handshake_first_fallback.is_some() || self.opts.allow_non_tls) {
-                let mixed = match (t.handshake_first, t.handshake_first_fallback) {
-                    (true, Some(_)) => crate::tls::Mixed::first(
-                        sock,
-                        cfg.clone(),
-                        tls_first_info(&info),
-                        info,
-                        self.opts.allow_non_tls,
-                    ),
-                    (false, _) => crate::tls::Mixed::sniff(sock, cfg.clone(), info),
-                    // handshake_first without fallback requires TLS first,
-                    // allow_non_tls or not.
-                    (true, None) => {
-                        let transport = match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
-                            Ok(t) => t,
-                            Err(e) => {
-                                log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));
-                                return None;
-                            }
-                        };
-                        let mut conn = Conn::new(cid, Role::Client(state), Box::new(transport), peer);
-                        conn.holds_output = true;
-                        conn.out = tls_first_info(&info);
-                        return Some(conn);
-                    }
-                };
-                let mut conn = Conn::new(cid, Role::Client(state), Box::new(mixed), peer);
-                conn.holds_output = true;
-                return Some(conn);
-            }
-            let mut clear = Vec::new();
-            let mut out = Vec::new();
-            if t.handshake_first && !over_limit {
-                out = info;
-            } else {
-                clear = info;
-                if over_limit {
-                    rnats_protocol::encode::write_err(&mut clear, b"maximum connections exceeded");
-                }
-            }
-            let transport = match crate::tls::Tls::new(sock, cfg.clone(), clear) {
-                Ok(t) => t,
-                Err(e) => {
-                    log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));
-                    return None;
-                }
-            };
-            let mut conn = Conn::new(cid, Role::Client(state), Box::new(transport), peer);
-            conn.holds_output = true;
-            conn.out = out;
-            return Some(conn);
-        }
-        let mut conn = Conn::new(cid, Role::Client(state), Box::new(Plain(sock)), peer);
-        conn.out = info;
-        Some(conn)
     }
 
     fn accept_http(&mut self) {
@@ -639,7 +490,7 @@ impl Server {
                                 // time, it goes on in clear.
                                 self.write_out(slot);
                             } else {
-                                if matches!(c.role, Role::Route(_)) {
+                                if c.role.is_server_link() {
                                     log::error!("{} - TLS handshake timeout", c.prefix);
                                 } else {
                                     // Newer Go servers log a client's timeout
@@ -682,11 +533,7 @@ impl Server {
                         }
                     }
                     if let Some(c) = self.conns.get(slot) {
-                        let authed = match &c.role {
-                            Role::Route(r) => r.connect_seen,
-                            Role::Client(cl) => cl.connected,
-                            Role::Http => true,
-                        };
+                        let authed = c.role.authenticated();
                         if c.cid == cid && !authed && c.closing.is_none() {
                             self.send_err(slot, "Authentication Timeout");
                             self.close_after_flush(slot, CloseReason::AuthenticationTimeout);
@@ -744,22 +591,4 @@ impl Server {
         }
         log::info!("Server Exiting..");
     }
-}
-
-/// `info` (an INFO line of a server with allow_non_tls, which offers TLS
-/// with `tls_available`) saying `tls_required`, for a client that started
-/// with the TLS handshake. Go's field order: tls_required, tls_verify,
-/// tls_available. (String values are JSON-escaped, so the keys cannot
-/// appear inside them.)
-#[cfg(feature = "tls")]
-fn with_tls_required(info: &[u8]) -> Vec<u8> {
-    const REQUIRED: &[u8] = b",\"tls_required\":true";
-    let at =
-        [&b",\"tls_verify\":true"[..], b",\"tls_available\":true"].iter().find_map(|k| memchr::memmem::find(info, k));
-    let Some(at) = at else { return info.to_vec() };
-    let mut v = Vec::with_capacity(info.len() + REQUIRED.len());
-    v.extend_from_slice(&info[..at]);
-    v.extend_from_slice(REQUIRED);
-    v.extend_from_slice(&info[at..]);
-    v
 }

@@ -260,7 +260,7 @@ impl Transport for Tls {
     }
 }
 
-/// Plaintext the server queues on a [`Mixed`] connection before it knows
+/// Plaintext the server queues on a [`TlsOrPlain`] connection before it knows
 /// whether the client speaks TLS; past this, writes wait.
 const UNDECIDED_HOLD: usize = 64 * 1024;
 
@@ -271,7 +271,7 @@ const UNDECIDED_HOLD: usize = 64 * 1024;
 /// the client sends something, which means TLS; when the delay passes
 /// first, INFO goes out in clear and the connection goes on as without
 /// `handshake_first`).
-pub struct Mixed {
+pub struct TlsOrPlain {
     state: State,
     config: Arc<ServerConfig>,
     /// What the server wrote while undecided; goes after INFO in whichever
@@ -314,10 +314,10 @@ enum State {
 /// First byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
 
-impl Mixed {
+impl TlsOrPlain {
     /// `allow_non_tls`: `info` goes out in clear, then the client decides.
-    pub fn sniff(sock: mio::net::TcpStream, config: Arc<ServerConfig>, info: Vec<u8>) -> Mixed {
-        Mixed::with(State::Sniff { sock, clear: info, pos: 0 }, config, true)
+    pub fn sniff(sock: mio::net::TcpStream, config: Arc<ServerConfig>, info: Vec<u8>) -> TlsOrPlain {
+        TlsOrPlain::with(State::Sniff { sock, clear: info, pos: 0 }, config, true)
     }
 
     /// `handshake_first` with a fallback delay: `tls_info` if the client
@@ -330,12 +330,12 @@ impl Mixed {
         tls_info: Vec<u8>,
         clear_info: Vec<u8>,
         allow_non_tls: bool,
-    ) -> Mixed {
-        Mixed::with(State::First { sock, tls_info, clear_info }, config, allow_non_tls)
+    ) -> TlsOrPlain {
+        TlsOrPlain::with(State::First { sock, tls_info, clear_info }, config, allow_non_tls)
     }
 
-    fn with(state: State, config: Arc<ServerConfig>, sniff_after_fallback: bool) -> Mixed {
-        Mixed { state, config, held: Vec::new(), sniff_after_fallback, decided_at: None }
+    fn with(state: State, config: Arc<ServerConfig>, sniff_after_fallback: bool) -> TlsOrPlain {
+        TlsOrPlain { state, config, held: Vec::new(), sniff_after_fallback, decided_at: None }
     }
 
     /// The client sent its first bytes: TLS or clear.
@@ -383,7 +383,7 @@ impl Mixed {
     }
 }
 
-impl Transport for Mixed {
+impl Transport for TlsOrPlain {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let first = match &mut self.state {
             State::First { sock, .. } | State::Sniff { sock, .. } => {
@@ -416,7 +416,7 @@ impl Transport for Mixed {
             }
             State::Tls(t) => t.write(buf),
             State::Plain { sock, clear, pos } => {
-                if !Mixed::write_clear(sock, clear, pos)? {
+                if !TlsOrPlain::write_clear(sock, clear, pos)? {
                     return Err(io::ErrorKind::WouldBlock.into());
                 }
                 io::Write::write(sock, buf)
@@ -429,7 +429,7 @@ impl Transport for Mixed {
         match &mut self.state {
             State::First { .. } | State::Gone => Ok(true),
             State::Sniff { sock, clear, pos } | State::Plain { sock, clear, pos } => {
-                Mixed::write_clear(sock, clear, pos)
+                TlsOrPlain::write_clear(sock, clear, pos)
             }
             State::Tls(t) => t.flush(),
         }

@@ -1,0 +1,215 @@
+//! Who a connection is: the one registration point of connection roles.
+//! A role's state and handlers live in its own module (`crate::client`,
+//! `crate::route`, the monitoring port's requests in `crate::monitor`);
+//! the connection lifecycle calls them through the hooks here instead of
+//! branching on the role itself. Adding a role is a module plus a variant
+//! and its arms here.
+
+use crate::client::state::ClientState;
+use crate::conn::{CloseReason, Conn};
+use crate::route::state::RouteState;
+use crate::server::Server;
+
+/// What kind of peer a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Client,
+    /// A connection to another server of the cluster.
+    Route,
+    /// A request to the HTTP monitoring port.
+    Http,
+}
+
+/// A connection's role, owning the state only that role has. A client's
+/// state sits inline: clients are most connections, and their state is
+/// read for every message delivered to them (a box would cost a pointer
+/// chase per message); a route's is boxed.
+#[allow(clippy::large_enum_variant)]
+pub enum Role {
+    Client(ClientState),
+    Route(Box<RouteState>),
+    /// A request to the HTTP monitoring port.
+    Http,
+}
+
+/// Connections cut as slow consumers, one count per kind of connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SlowConsumers {
+    pub clients: u64,
+    pub routes: u64,
+    pub http: u64,
+}
+
+impl SlowConsumers {
+    pub fn of(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Client => self.clients,
+            Kind::Route => self.routes,
+            Kind::Http => self.http,
+        }
+    }
+
+    pub fn of_mut(&mut self, kind: Kind) -> &mut u64 {
+        match kind {
+            Kind::Client => &mut self.clients,
+            Kind::Route => &mut self.routes,
+            Kind::Http => &mut self.http,
+        }
+    }
+}
+
+impl Kind {
+    /// Every kind, with its label in `/metrics`.
+    pub const ALL: [(Kind, &'static str); 3] = [(Kind::Client, "client"), (Kind::Route, "route"), (Kind::Http, "http")];
+}
+
+impl Role {
+    /// A link to another server (a route): pinged whatever the traffic,
+    /// its protocol errors logged as errors, its TLS named `TLS route`.
+    #[inline]
+    pub fn is_server_link(&self) -> bool {
+        matches!(self, Role::Route(_))
+    }
+
+    /// The role's name in log lines (`Client parser ERROR`, ...).
+    pub fn log_name(&self) -> &'static str {
+        match self {
+            Role::Client(_) => "Client",
+            Role::Route(_) => "Route",
+            Role::Http => "Client",
+        }
+    }
+
+    /// An `-ERR` sent to this peer is also logged as an error (as Go logs
+    /// the errors it sends clients).
+    pub fn logs_errors_sent(&self) -> bool {
+        matches!(self, Role::Client(_))
+    }
+
+    /// The word of the ping timer's debug line (`Router Ping Timer`).
+    pub fn ping_label(&self) -> &'static str {
+        match self {
+            Role::Route(_) => "Router",
+            _ => "Client",
+        }
+    }
+
+    /// A PING went out: a role that measures round trips notes when.
+    pub fn ping_sent(&mut self, now: std::time::Instant) {
+        if let Role::Route(r) = self {
+            r.ping_sent.get_or_insert(now);
+        }
+    }
+
+    /// Dialed and not connected yet: nothing may be written.
+    #[inline]
+    pub fn connecting(&self) -> bool {
+        matches!(self, Role::Route(r) if r.connecting)
+    }
+
+    /// New parser limits after a reload.
+    pub fn set_limits(&mut self, o: &crate::config::options::Options) {
+        match self {
+            Role::Client(cl) => {
+                cl.parser.set_max_control_line(o.max_control_line);
+                cl.parser.set_max_payload(o.max_payload);
+            }
+            Role::Route(r) => {
+                let (line, payload) = crate::route::route_limits(o);
+                r.parser.set_limits(line, payload);
+            }
+            Role::Http => {}
+        }
+    }
+
+    /// The id tag of the role's log prefix (`cid:N`, `rid:N`, `hid:N`).
+    pub fn log_id(&self) -> &'static str {
+        match self {
+            Role::Client(_) => "cid",
+            Role::Route(_) => "rid",
+            Role::Http => "hid",
+        }
+    }
+
+    /// The peer authenticated (or needs not): the auth timer lets it be.
+    pub fn authenticated(&self) -> bool {
+        match self {
+            Role::Client(cl) => cl.connected,
+            Role::Route(r) => r.connect_seen,
+            Role::Http => true,
+        }
+    }
+}
+
+impl Conn {
+    pub fn kind(&self) -> Kind {
+        match self.role {
+            Role::Client(_) => Kind::Client,
+            Role::Route(_) => Kind::Route,
+            Role::Http => Kind::Http,
+        }
+    }
+
+    #[inline]
+    pub fn client(&self) -> Option<&ClientState> {
+        match &self.role {
+            Role::Client(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn client_mut(&mut self) -> Option<&mut ClientState> {
+        match &mut self.role {
+            Role::Client(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn route(&self) -> Option<&RouteState> {
+        match &self.role {
+            Role::Route(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn route_mut(&mut self) -> Option<&mut RouteState> {
+        match &mut self.role {
+            Role::Route(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Server {
+    /// Hands bytes read from `slot` to its role's parser and handlers.
+    #[inline]
+    pub fn role_input(&mut self, slot: usize, data: &[u8]) {
+        match self.conns[slot].role {
+            Role::Client(_) => self.client_input(slot, data),
+            Role::Route(_) => self.route_input(slot, data),
+            Role::Http => self.http_input(slot, data),
+        }
+    }
+
+    /// A readiness event for `slot`: false when its role has nothing to
+    /// do with it yet (a route dial still connecting).
+    #[inline]
+    pub fn role_ready(&mut self, slot: usize) -> bool {
+        match self.conns[slot].role {
+            Role::Route(_) => self.route_connected(slot),
+            _ => true,
+        }
+    }
+
+    /// A connection was removed: its role lets go of what it held.
+    pub fn role_closed(&mut self, slot: usize, c: &mut Conn, reason: CloseReason) {
+        match c.role {
+            Role::Client(_) => self.client_closed(c, reason),
+            Role::Route(_) => self.route_closed(slot, c, reason),
+            Role::Http => {}
+        }
+    }
+}
