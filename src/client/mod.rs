@@ -168,16 +168,17 @@ impl Server {
                 true
             }
             ClientOp::Ping => {
-                // A protocol-1 client learns about cluster changes since its
-                // first INFO before the PONG to its first PING.
+                // Async INFO reaches a protocol-1 client only once it had
+                // its first PONG; cluster changes since its first INFO come
+                // right after that PONG (Go queues the PONG, then the INFO).
                 let version = self.cluster.as_ref().map_or(0, |c| c.urls_version);
                 let Some(cl) = self.client_state(slot) else { return false };
                 let stale = cl.opts.protocol >= 1 && !cl.ponged && cl.info_version != version;
                 cl.ponged = true;
+                self.send_proto(slot, b"PONG\r\n");
                 if stale {
                     self.send_info(slot);
                 }
-                self.send_proto(slot, b"PONG\r\n");
                 true
             }
             ClientOp::Pong => {

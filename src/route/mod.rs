@@ -749,6 +749,37 @@ mod tests {
         assert_eq!(s.conns[r].pending_reason, Some(CloseReason::AuthenticationViolation));
     }
 
+    /// Async INFO goes to protocol-1 clients past their first PONG; one
+    /// whose first PING comes after the cluster changed gets the PONG and
+    /// then the INFO (as Go 2.9 and 2.15 order them).
+    #[test]
+    fn a_client_first_pinging_after_a_cluster_change_gets_its_pong_first() {
+        let mut s = cluster_server(Options::default());
+        let (pinged, late, old) = (client(&mut s), client(&mut s), client(&mut s));
+        send(&mut s, pinged, "CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n");
+        assert_eq!(output(&mut s, pinged), "PONG\r\n");
+        send(&mut s, late, "CONNECT {\"verbose\":false,\"protocol\":1}\r\n");
+        send(&mut s, old, "CONNECT {\"verbose\":false,\"protocol\":0}\r\n");
+        let r = route(&mut s);
+        send(&mut s, r, "CONNECT {\"verbose\":false,\"name\":\"NPEER1\",\"cluster\":\"X\"}\r\n");
+        send(
+            &mut s,
+            r,
+            "INFO {\"server_id\":\"NPEER1\",\"server_name\":\"p\",\"port\":1,\"cluster\":\"X\",\
+             \"connect_urls\":[\"10.9.9.9:4222\"]}\r\n",
+        );
+        let got = output(&mut s, pinged);
+        assert!(got.starts_with("INFO {") && got.contains("\"10.9.9.9:4222\""), "{got}");
+        assert_eq!(output(&mut s, late), "");
+        send(&mut s, late, "PING\r\n");
+        let got = output(&mut s, late);
+        assert!(got.starts_with("PONG\r\nINFO {") && got.contains("\"10.9.9.9:4222\""), "{got}");
+        send(&mut s, late, "PING\r\n");
+        assert_eq!(output(&mut s, late), "PONG\r\n");
+        send(&mut s, old, "PING\r\n");
+        assert_eq!(output(&mut s, old), "PONG\r\n");
+    }
+
     #[test]
     fn a_second_connection_from_a_registered_server_is_a_duplicate() {
         let mut s = cluster_server(Options::default());
