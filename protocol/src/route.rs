@@ -265,8 +265,10 @@ impl RouteParser {
                         done(RouteOp::Sub { account, subject, queue: None, key })
                     }
                     4 => {
-                        // A weight that is not a size counts as 0: no
-                        // member over there to pick (Go's reading).
+                        // Go reads a weight as it reads a size: 1 to 9
+                        // digits. Anything else (10 digits or more, so
+                        // 2^31, 2^32, 2^64 and beyond; a sign; letters) is
+                        // invalid and, like 0, means no member over there.
                         let weight = span_of(line, t.at(o + 3));
                         let w = parse_size(weight).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
                         let key_end = line.len().saturating_sub(weight.len() + 1);
@@ -621,6 +623,51 @@ mod tests {
             ok(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nHPUB foo r 2 4\r\nhiab\r\n"),
             vec![s(RouteOp::Ignored), none(None, None, b"hi"), none(Some(&b"r"[..]), Some(2), b"hiab")]
         );
+    }
+
+    /// Weights of every magnitude, read as Go reads them (checked against
+    /// Go 2.9.10 and 2.15.1): 1 to 9 digits make a number, anything else
+    /// is invalid and counts as no member, as 0 does.
+    #[test]
+    fn weights_of_every_magnitude() {
+        let sub = |w: u32| {
+            format!(
+                "{:?}",
+                RouteOp::Sub { account: b"$G", subject: b"foo.>", queue: Some((b"rq1", w)), key: b"$G foo.> rq1" }
+            )
+        };
+        let cases: &[(&str, u32)] = &[
+            ("0", 0),
+            ("1", 1),
+            ("2", 2),
+            ("0001", 1),
+            ("000000007", 7),
+            ("999999999", 999_999_999),
+            ("0000000001", 0),
+            ("1000000000", 0),
+            ("2147483647", 0),
+            ("2147483648", 0),
+            ("4294967295", 0),
+            ("4294967296", 0),
+            ("4294967297", 0),
+            ("99999999999", 0),
+            ("9223372036854775807", 0),
+            ("9223372036854775808", 0),
+            ("18446744073709551615", 0),
+            ("18446744073709551616", 0),
+            ("340282366920938463463374607431768211456", 0),
+            ("-1", 0),
+            ("-0", 0),
+            ("-2147483648", 0),
+            ("+1", 0),
+            ("x", 0),
+            ("1x", 0),
+            ("0x10", 0),
+            ("1e3", 0),
+        ];
+        for &(w, want) in cases {
+            assert_eq!(ok(format!("RS+ $G foo.> rq1 {w}\r\n").as_bytes()), vec![sub(want)], "weight {w}");
+        }
     }
 
     #[test]
