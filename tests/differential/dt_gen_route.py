@@ -1,10 +1,12 @@
 """Route-side ops (a fake route peer) and route scenarios (see dt_gen)."""
 
 import json
+import random
+import re
 
 from dt_gen import (HEADER_BLOCKS, MAX_PAYLOAD, REPLIES, ROUTE_NAME, Op, Step, Style, b,
                     choose_splits, fake_id, payload, pub_subject, sub_subject, weighted)
-from dt_gen_client import ClientOps, ClientScenarioBuilder
+from dt_gen_client import ClientModel, ClientOps, ClientScenarioBuilder
 
 
 # ---------------------------------------------------------------------------
@@ -13,6 +15,33 @@ from dt_gen_client import ClientOps, ClientScenarioBuilder
 
 ROUTE_QUEUES = [b"rq1", b"rq2"]
 LOCAL_QUEUES = [b"qa", b"qb"]
+
+# Queue weights of every magnitude.  Go reads a weight as a number only when
+# it is 1 to 9 decimal digits; anything else (2^31 and up, a sign, letters)
+# counts as no member at all.  Positive weights stay small: Go lists a
+# route's member once per unit of weight in every fresh match.
+ODD_WEIGHTS = [b"0", b"1", b"7", b"65536", b"0001", b"2147483647", b"2147483648",
+               b"4294967295", b"4294967296", b"4294967297", b"99999999999",
+               b"9223372036854775807", b"9223372036854775808", b"18446744073709551615",
+               b"18446744073709551616", b"340282366920938463463374607431768211456",
+               b"00000000001", b"-1", b"-0", b"-2147483648", b"+1", b"x", b"1x", b"0x10",
+               b"1e3"]
+
+
+# Connection numbers of late clients (see open_late_clients), above any
+# other connection's.
+LATE_CLIENT_IDX = 20
+# The client publishing around RS+ with odd weights (see vary_weights).
+PROBE_IDX = 24
+
+# A queue RS+ (four arguments) and its weight, the line's last token.
+WEIGHT_RE = re.compile(rb"(?i)RS\+[ \t]+\S+[ \t]+(\S+)[ \t]+\S+[ \t]+(\S+)[ \t]*\r?\n\Z")
+
+
+def aux_rng(scn, feature):
+    """A random stream of its own for a feature added after seeds were in
+    use: a scenario the feature leaves alone is built as it always was."""
+    return random.Random("%s:%d:%s" % (scn.seed, scn.index, feature))
 
 
 class RouteOps:
@@ -223,6 +252,12 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
         self.ops = ClientOps(rng, scn.profile, route_mode=True)
         self.route_alive = {}
         self.route_known = {}
+        # Features with random streams of their own (see aux_rng).
+        self.weight_rng = aux_rng(scn, "weights")
+        self.late_rng = aux_rng(scn, "late")
+        # Late clients: idx -> main-loop round their CONNECT comes at (None
+        # once sent).
+        self.late = {}
 
     def client_random_op(self, m):
         rng = self.rng
@@ -273,6 +308,38 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
             return ro.info_update()
         return ro.misc()
 
+    def open_late_clients(self, first_idx):
+        """Clients that read their INFO before the route handshake and send
+        their CONNECT and first PING only after it (or a few rounds later):
+        the cluster changed in between (its client URLs, with a generated
+        name maybe the name too), so a protocol-1 one gets an INFO after
+        that first PONG.  They only probe: the rest of the scenario is built
+        as without them (their steps use their own random stream)."""
+        lrng = self.late_rng
+        if lrng.random() >= 0.2:
+            return
+        for k in range(1 if lrng.random() < 0.8 else 2):
+            idx = first_idx + k
+            self.late[idx] = lrng.choice([0, 0, 0, 1, 2, 4, 8])
+            self.scn.steps.append(Step("open", idx, "client"))
+
+    def connect_late_clients(self, round_no, last=False):
+        lrng = self.late_rng
+        ops_gen = ClientOps(lrng, self.scn.profile, route_mode=True)
+        for idx, when in sorted(self.late.items()):
+            if when is None or (when > round_no and not last):
+                continue
+            self.late[idx] = None
+            m = ClientModel(idx)
+            opts = {"verbose": False, "pedantic": False, "headers": lrng.random() < 0.8,
+                    "protocol": 1 if lrng.random() < 0.85 else 0}
+            ops = [Op(b"CONNECT " + json.dumps(opts, separators=(",", ":")).encode() + b"\r\n")]
+            for _ in range(lrng.choice([0, 0, 1])):
+                ops.append(ops_gen.sub(m))
+            data = b"".join(op.data for op in ops)
+            self.scn.steps.append(Step("send", idx, ops=ops,
+                                       splits=choose_splits(lrng, data, ops)))
+
     def build(self):
         rng = self.rng
         nclients = rng.choice([1, 2, 2, 3])
@@ -296,6 +363,7 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
             self.add_send(i, ops)
         routes = {}
         ridx = nclients
+        self.open_late_clients(LATE_CLIENT_IDX)
         peer = fake_id(rng)
         routes[ridx] = self.open_route(ridx, peer)
         if rng.random() < 0.12:
@@ -303,7 +371,8 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
             ridx2 = ridx + 1
             routes[ridx2] = self.open_route(ridx2, peer if rng.random() < 0.5 else fake_id(rng))
         nsteps = rng.randint(6, 22)
-        for _ in range(nsteps):
+        for round_no in range(nsteps):
+            self.connect_late_clients(round_no)
             live_clients = [m for m in self.models.values() if m.alive]
             live_routes = [i for i, a in self.route_alive.items() if a]
             if not live_clients and not live_routes:
@@ -353,4 +422,62 @@ class RouteScenarioBuilder(ClientScenarioBuilder):
                 if op.end == "hang":
                     break
             self.add_send(m.idx, ops)
+        self.connect_late_clients(nsteps, last=True)
+        self.vary_weights()
         return self.scn
+
+    def vary_weights(self):
+        """Gives some queue RS+ of the scenario a weight of another magnitude
+        (ODD_WEIGHTS), once it is built: the weight is the last token of its
+        line, so only the bytes of that token change (and the write
+        boundaries after it move along).  Around some of them a probe client
+        of its own publishes a subject the RS+ matches just before and just
+        after (Go then holds a match result for it when the interest
+        arrives)."""
+        wrng = self.weight_rng
+        if wrng.random() >= 0.3:
+            return
+        steps = []
+        for step in self.scn.steps:
+            if step.kind != "send" or step.conn not in self.route_alive:
+                steps.append(step)
+                continue
+            pos = 0
+            probe = None
+            for i, op in enumerate(step.ops):
+                m = WEIGHT_RE.match(op.data)
+                if m and wrng.random() < 0.5:
+                    w = wrng.choice(ODD_WEIGHTS)
+                    start, end = pos + m.start(2), pos + m.end(2)
+                    delta = len(w) - (end - start)
+                    step.ops[i] = Op(op.data[:m.start(2)] + w + op.data[m.end(2):],
+                                     pongs=op.pongs, end=op.end, note=op.note)
+                    step.splits = sorted(set(
+                        c if c <= start else
+                        c + delta if c >= end else start + min(c - start, len(w))
+                        for c in step.splits))
+                    pos += delta
+                    if probe is None and wrng.random() < 0.6:
+                        probe = literal_for(m.group(1))
+                pos += len(op.data)
+            if probe:
+                pub = [Op(b"PUB " + probe + b" 2\r\nhi\r\n", note="PUB")]
+                steps.append(Step("send", PROBE_IDX, ops=pub))
+                steps.append(step)
+                steps.append(Step("send", PROBE_IDX, ops=pub))
+            else:
+                steps.append(step)
+        if any(s.conn == PROBE_IDX for s in steps):
+            connect = [Op(b'CONNECT {"verbose":false,"pedantic":false}\r\n')]
+            steps[:0] = [Step("open", PROBE_IDX, "client"), Step("send", PROBE_IDX, ops=connect)]
+        self.scn.steps = steps
+
+
+def literal_for(subject):
+    """A subject that matches ``subject`` (wildcards filled in), or None
+    when ``subject`` is not a valid one."""
+    toks = subject.split(b".")
+    if any(not t for t in toks) or b">" in toks[:-1]:
+        return None
+    fill = {b"*": b"x", b">": b"baz"}
+    return b".".join(fill.get(t, t) for t in toks)
