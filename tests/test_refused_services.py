@@ -1,8 +1,10 @@
-"""Services of the Go server that this server does not provide yet (leaf
-nodes, gateways, WebSocket, MQTT, JetStream, subject mappings) are refused
-at start with a one-line error naming the key, so that nobody runs a box
-believing, say, that it reaches its hub. Go starts with each of these
-blocks, so the checks run against this server only."""
+"""What this server does not provide yet is refused at start with a one-line
+error naming the key, instead of being ignored: services of the Go server
+(leaf nodes, gateways, WebSocket, MQTT, JetStream, subject mappings), so
+that nobody runs a box believing, say, that it reaches its hub, and security
+settings (operator, resolver, trusted keys, account exports, the system
+account, verify_and_map on routes), which fail closed. Go starts with each
+of these, so the checks run against this server only."""
 
 import subprocess
 
@@ -11,8 +13,8 @@ import pytest
 from harness import SERVER_BIN, SERVER_IS_RNATS
 
 REFUSED = [
-    ("leafnodes", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422" } ] }\n'),
-    ("leafnodes", "leafnodes { port: -1 }\n"),
+    ("port", "leafnodes { port: -1 }\n"),
+    ("credentials", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", credentials: "x.creds" } ] }\n'),
     ("gateway", "gateway { name: G, port: -1 }\n"),
     ("websocket", "websocket { port: -1, no_tls: true }\n"),
     ("mqtt", "mqtt { port: -1 }\n"),
@@ -22,9 +24,9 @@ REFUSED = [
 ]
 
 
-@pytest.mark.skipif(not SERVER_IS_RNATS, reason="the Go server provides these services")
-@pytest.mark.parametrize("key,text", REFUSED, ids=["%s-%d" % (k, i) for i, (k, _) in enumerate(REFUSED)])
-def test_unprovided_service_refuses_to_start(key, text, tmp_path):
+def refusal(tmp_path, text):
+    """The one line this server prints when it refuses to start with the
+    configuration ``text``."""
     conf = tmp_path / "s.conf"
     conf.write_text("port: -1\n" + text)
     r = subprocess.run([SERVER_BIN, "-c", str(conf)], capture_output=True, timeout=10,
@@ -32,4 +34,30 @@ def test_unprovided_service_refuses_to_start(key, text, tmp_path):
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     lines = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and "not supported by this server yet" in lines[0], lines
-    assert '"%s"' % key in lines[0], lines
+    return lines[0]
+
+
+@pytest.mark.skipif(not SERVER_IS_RNATS, reason="the Go server provides these services")
+@pytest.mark.parametrize("key,text", REFUSED, ids=["%s-%d" % (k, i) for i, (k, _) in enumerate(REFUSED)])
+def test_unprovided_service_refuses_to_start(key, text, tmp_path):
+    line = refusal(tmp_path, text)
+    assert '"%s"' % key in line, line
+
+
+REFUSED_CONFIGS = [
+    ("operator", "operator: /nonexistent/op.jwt\n"),
+    ("resolver", "resolver: MEMORY\n"),
+    ("resolver_preload", "resolver_preload: { ACC: \"eyJ\" }\n"),
+    ("trusted_keys", "trusted_keys: [\"OABC\"]\n"),
+    ("accounts exports", "accounts: { A: { exports: [ { stream: \"x.>\" } ] } }\n"),
+    ("system_account", "accounts: { A: {} }\nsystem_account: A\n"),
+    ("cluster tls verify_and_map", "cluster { listen: \"127.0.0.1:4248\", tls { cert_file: \"c.pem\", "
+     "key_file: \"k.pem\", ca_file: \"ca.pem\", verify_and_map: true } }\n"),
+]
+
+
+@pytest.mark.skipif(not SERVER_IS_RNATS, reason="these settings are implemented by Go")
+@pytest.mark.parametrize("key,text", REFUSED_CONFIGS, ids=[k for k, _ in REFUSED_CONFIGS])
+def test_unsupported_security_settings_refuse_to_start(key, text, tmp_path):
+    line = refusal(tmp_path, text)
+    assert key.split()[-1] in line, line

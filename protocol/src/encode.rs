@@ -136,10 +136,41 @@ pub fn write_rmsg(
     header_len: Option<usize>,
     message: &[u8],
 ) {
-    out.reserve(account.len() + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32);
-    out.extend_from_slice(if header_len.is_some() { b"HMSG " } else { b"RMSG " });
-    put(out, account);
-    out.push(b' ');
+    write_relayed(out, Some(account), subject, reply, queues, header_len, message)
+}
+
+/// The same message on a leaf node connection: `LMSG` (or `HMSG`) without
+/// an account.
+pub fn write_lmsg(
+    out: &mut Vec<u8>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &mut dyn Iterator<Item = &[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    write_relayed(out, None, subject, reply, queues, header_len, message)
+}
+
+fn write_relayed(
+    out: &mut Vec<u8>,
+    account: Option<&[u8]>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &mut dyn Iterator<Item = &[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    out.reserve(account.map_or(0, <[u8]>::len) + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32);
+    out.extend_from_slice(match (header_len.is_some(), account.is_some()) {
+        (true, _) => b"HMSG ",
+        (false, true) => b"RMSG ",
+        (false, false) => b"LMSG ",
+    });
+    if let Some(account) = account {
+        put(out, account);
+        out.push(b' ');
+    }
     put(out, subject);
     out.push(b' ');
     let mut queues = queues.peekable();
@@ -160,6 +191,31 @@ pub fn write_rmsg(
     } else {
         write_sizes_and_message(out, reply, header_len, message);
     }
+}
+
+/// Appends `LS+ <subject>` or `LS+ <subject> <queue> <weight>` (leaf node
+/// connections name no account).
+pub fn write_ls_plus(out: &mut Vec<u8>, subject: &[u8], queue: Option<(&[u8], u32)>) {
+    out.extend_from_slice(b"LS+ ");
+    out.extend_from_slice(subject);
+    if let Some((q, w)) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+        out.push(b' ');
+        write_u64(out, w as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `LS- <subject> [queue]`.
+pub fn write_ls_minus(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>) {
+    out.extend_from_slice(b"LS- ");
+    out.extend_from_slice(subject);
+    if let Some(q) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `RS+ <acc> <subject>` or `RS+ <acc> <subject> <queue> <weight>`.

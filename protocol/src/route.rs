@@ -160,12 +160,20 @@ impl Message for MsgArgs {
     }
 }
 
-/// Resumable parser for one route connection.
+/// Resumable parser for one route connection, or (`RouteParser::leaf`)
+/// one leaf node connection, whose ops name no account and no origin:
+///
+/// ```text
+/// LS+ <subj> [<queue> <weight>]     LS- <subj> [<queue>]
+/// LMSG <subj> [reply] <size>        (and the + / | forms; RMSG alike)
+/// HMSG <subj> [reply] <hdr> <total> (and the + / | forms)
+/// ```
 #[derive(Debug, Clone)]
 pub struct RouteParser {
     state: State<MsgArgs>,
     max_control_line: usize,
     max_payload: usize,
+    leaf: bool,
 }
 
 impl Default for RouteParser {
@@ -179,7 +187,14 @@ impl RouteParser {
     /// A parser refusing control lines longer than `max_control_line` and
     /// payloads larger than `max_payload` before buffering them.
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
-        RouteParser { state: State::IDLE, max_control_line, max_payload }
+        RouteParser { state: State::IDLE, max_control_line, max_payload, leaf: false }
+    }
+
+    /// A parser of the leaf node protocol (see the type's documentation),
+    /// with the same limits as [`RouteParser::new`]. Messages and interest
+    /// come out with an empty `account`: the connection's binding names it.
+    pub fn leaf(max_control_line: usize, max_payload: usize) -> Self {
+        RouteParser { state: State::IDLE, max_control_line, max_payload, leaf: true }
     }
 
     /// New limits for the ops still to come (a configuration reload).
@@ -203,9 +218,11 @@ impl RouteParser {
         if let State::Body(body) = self.state {
             return self.finish_msg(buf, body);
         }
-        if let Some(frame) = self.whole_rmsg(buf) {
-            self.state.reset_line();
-            return Ok(Status::Complete(frame));
+        if !self.leaf {
+            if let Some(frame) = self.whole_rmsg(buf) {
+                self.state.reset_line();
+                return Ok(Status::Complete(frame));
+            }
         }
         self.parse_line(buf)
     }
@@ -249,6 +266,32 @@ impl RouteParser {
                 };
                 self.finish_msg(buf, Body { args, args_at, line_len, start: next, len })
             }
+            Verb::RsPlus | Verb::LsPlus if self.leaf => {
+                let t = Tokens::split(line, args_at);
+                let subject = span_of(line, t.at(0));
+                let key_start = t.at(0).0 as usize;
+                match t.count {
+                    1 => done(RouteOp::Sub { account: b"", subject, queue: None, key: &line[key_start..] }),
+                    3 => {
+                        let weight = span_of(line, t.at(2));
+                        let w = parse_size(weight).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
+                        let key_end = line.len().saturating_sub(weight.len() + 1);
+                        let key = line.get(key_start..key_end).unwrap_or_default();
+                        done(RouteOp::Sub { account: b"", subject, queue: Some((span_of(line, t.at(1)), w)), key })
+                    }
+                    _ => Err(ParseError::BadArgs),
+                }
+            }
+            Verb::RsMinus | Verb::LsMinus if self.leaf => {
+                let t = Tokens::split(line, args_at);
+                let subject = span_of(line, t.at(0));
+                let key = line.get(t.at(0).0 as usize..).unwrap_or_default();
+                match t.count {
+                    1 => done(RouteOp::Unsub { account: b"", subject, queue: None, key }),
+                    2 => done(RouteOp::Unsub { account: b"", subject, queue: Some(span_of(line, t.at(1))), key }),
+                    _ => Err(ParseError::BadArgs),
+                }
+            }
             Verb::RsPlus | Verb::LsPlus => {
                 let t = Tokens::split(line, args_at);
                 // LS+ (interest that came from a leaf node) names its origin first.
@@ -290,34 +333,37 @@ impl RouteParser {
             }
             Verb::RMsg | Verb::HMsg | Verb::LMsg => {
                 let t = Tokens::split(line, args_at);
-                // LMSG carries an origin cluster first and always a header size.
+                // On a route LMSG carries an origin cluster first and always
+                // a header size; on a leaf connection no op names an account.
                 let (skip, sizes) = match verb {
-                    Verb::RMsg => (0, 1),
                     Verb::HMsg => (0, 2),
+                    _ if self.leaf => (0, 1),
+                    Verb::RMsg => (0, 1),
                     _ => (1, 2),
                 };
+                let acct = usize::from(!self.leaf);
                 let n = t.count;
-                if n < skip + 2 + sizes {
+                if n < skip + acct + 1 + sizes {
                     return Err(ParseError::BadArgs);
                 }
                 let mut args = MsgArgs {
-                    account: t.at(skip),
-                    subject: t.at(skip + 1),
+                    account: if self.leaf { (0, 0) } else { t.at(skip) },
+                    subject: t.at(skip + acct),
                     reply: None,
                     queues: None,
                     header_len: None,
                 };
-                let plain = skip + 2 + sizes;
+                let plain = skip + acct + 1 + sizes;
                 if n == plain + 1 {
-                    args.reply = Some(t.at(skip + 2));
+                    args.reply = Some(t.at(skip + acct + 1));
                 } else if n > plain + 1 {
-                    let marker = span_of(line, t.at(skip + 2));
+                    let marker = span_of(line, t.at(skip + acct + 1));
                     let (qfirst, qlast_from_end) = match marker {
                         b"+" => {
-                            args.reply = Some(t.at(skip + 3));
-                            (skip + 4, sizes + 1)
+                            args.reply = Some(t.at(skip + acct + 2));
+                            (skip + acct + 3, sizes + 1)
                         }
-                        b"|" => (skip + 3, sizes + 1),
+                        b"|" => (skip + acct + 2, sizes + 1),
                         _ => return Err(ParseError::BadArgs),
                     };
                     // `+ reply` may come without queue names.
@@ -470,6 +516,49 @@ mod tests {
         message: &'static [u8],
     ) -> String {
         format!("{:?}", RouteOp::Msg(RouteMsg { account, subject, reply, queues, header_len, message }))
+    }
+
+    fn leaf_ok(input: &[u8]) -> Vec<String> {
+        testing::ops(|| RouteParser::leaf(usize::MAX, usize::MAX), input)
+    }
+
+    fn leaf_err(input: &[u8]) -> ParseError {
+        testing::error(|| RouteParser::leaf(usize::MAX, usize::MAX), input)
+    }
+
+    #[test]
+    fn leaf_connection_ops_name_no_account() {
+        let s = |op: RouteOp| format!("{op:?}");
+        assert_eq!(
+            leaf_ok(b"LS+ foo\r\nLS+ bar q1 2\r\nLS- foo\r\nls- bar q1\r\n"),
+            vec![
+                s(RouteOp::Sub { account: b"", subject: b"foo", queue: None, key: b"foo" }),
+                s(RouteOp::Sub { account: b"", subject: b"bar", queue: Some((b"q1", 2)), key: b"bar q1" }),
+                s(RouteOp::Unsub { account: b"", subject: b"foo", queue: None, key: b"foo" }),
+                s(RouteOp::Unsub { account: b"", subject: b"bar", queue: Some(b"q1"), key: b"bar q1" }),
+            ]
+        );
+        assert_eq!(
+            leaf_ok(b"LMSG a 2\r\nhi\r\nLMSG a r 1\r\nx\r\nLMSG a + r g1 g2 1\r\nx\r\nLMSG a | g1 1\r\nx\r\nRMSG w 0\r\n\r\n"),
+            vec![
+                m(b"", b"a", None, None, None, b"hi"),
+                m(b"", b"a", Some(b"r"), None, None, b"x"),
+                m(b"", b"a", Some(b"r"), Some(b"g1 g2"), None, b"x"),
+                m(b"", b"a", None, Some(b"g1"), None, b"x"),
+                m(b"", b"w", None, None, None, b""),
+            ]
+        );
+        assert_eq!(
+            leaf_ok(b"HMSG h 12 14\r\nNATS/1.0\r\n\r\nhi\r\nHMSG h + r q 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
+            vec![
+                m(b"", b"h", None, None, Some(12), b"NATS/1.0\r\n\r\nhi"),
+                m(b"", b"h", Some(b"r"), Some(b"q"), Some(12), b"NATS/1.0\r\n\r\n"),
+            ]
+        );
+        // Go: exactly 1 or 3 arguments to LS+, and `+` or `|` before queues.
+        assert_eq!(leaf_err(b"LS+ foo q\r\n"), ParseError::BadArgs);
+        assert_eq!(leaf_err(b"LMSG a x r q 1\r\nx\r\n"), ParseError::BadArgs);
+        assert_eq!(leaf_err(b"LMSG a\r\n"), ParseError::BadArgs);
     }
 
     #[test]

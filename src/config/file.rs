@@ -51,8 +51,6 @@ impl Env for FsEnv {
 /// believing it works.
 const REFUSED_TOP: &[&str] = &[
     "jetstream",
-    "leafnodes",
-    "leaf",
     "gateway",
     "websocket",
     "ws",
@@ -256,6 +254,7 @@ impl Loader<'_> {
                 "ports_file_dir" => o.ports_file_dir = Some(PathBuf::from(self.string(it)?)),
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
+                "leafnodes" | "leaf" => self.leafnodes(o, it)?,
                 "accounts" => self.accounts(o, it)?,
                 "tls" if cfg!(feature = "tls") => {
                     let (t, timeout) = self.tls(it)?;
@@ -650,6 +649,67 @@ impl Loader<'_> {
         Ok(p)
     }
 
+    /// `leafnodes {}`: the remotes this server dials as a leaf node. The
+    /// accepting side (listen, authorization) and the remotes' TLS,
+    /// credentials, nkey, hub and deny lists are refused until implemented.
+    fn leafnodes(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "remotes" => {
+                    let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
+                    for r in list {
+                        let mut remote = crate::config::options::LeafRemoteOpts::default();
+                        for (rk, rv) in self.map(r)? {
+                            match rk.to_ascii_lowercase().as_str() {
+                                "url" | "urls" => match &rv.value {
+                                    Value::Array(urls) => {
+                                        for u in urls {
+                                            remote.urls.push(self.string(u)?);
+                                        }
+                                    }
+                                    _ => remote.urls.push(self.string(rv)?),
+                                },
+                                "account" | "local" => remote.account = Some(self.string(rv)?),
+                                "no_randomize" | "dont_randomize" => {
+                                    self.bool(rv)?;
+                                }
+                                _ => {
+                                    return Err(self.err(
+                                        rv,
+                                        format!("leafnode remote {rk:?} is not supported by this server yet"),
+                                    ))
+                                }
+                            }
+                        }
+                        if remote.urls.is_empty() {
+                            return Err(self.err(r, "leafnode remote has no url"));
+                        }
+                        for u in &remote.urls {
+                            let lower = u.to_ascii_lowercase();
+                            if lower.starts_with("ws://") || lower.starts_with("wss://") {
+                                return Err(self.err(
+                                    r,
+                                    format!("leafnode remote url {u:?}: websocket is not supported by this server yet"),
+                                ));
+                            }
+                            crate::sys::netaddr::RouteUrl::parse(u)
+                                .map_err(|e| self.err(r, format!("leafnode remote url {u:?}: {e}")))?;
+                        }
+                        o.leaf_remotes.push(remote);
+                    }
+                }
+                "reconnect" | "reconnect_delay" | "reconnect_interval" => {
+                    o.leaf_reconnect = match &v.value {
+                        Value::Integer(n) if *n >= 0 => Duration::from_secs(*n as u64),
+                        _ => self.duration(key, v)?,
+                    }
+                }
+                _ => return Err(self.err(v, format!("leafnodes {key:?} is not supported by this server yet"))),
+            }
+        }
+        Ok(())
+    }
+
     fn cluster(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
         let (mut host, mut port) = (None::<String>, None::<i64>);
         for (key, v) in self.map(it)? {
@@ -923,7 +983,7 @@ mod tests {
             "system_account: A",
             "jetstream: {}",
             "jetstream: enabled",
-            "leafnodes { remotes: [ { url: \"nats://hub:7422\" } ] }",
+            "leafnodes { remotes: [ { url: \"nats://hub:7422\", credentials: x.creds } ] }",
             "leafnodes { port: 7422 }",
             "gateway { name: G, port: 7222 }",
             "websocket { port: 8080, no_tls: true }",

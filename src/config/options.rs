@@ -174,6 +174,10 @@ pub struct Options {
     pub write_deadline: Duration,
     pub cluster_listen: Option<String>,
     pub routes: Vec<String>,
+    /// `leafnodes { remotes }`: hubs this server joins as a leaf node.
+    pub leaf_remotes: Vec<LeafRemoteOpts>,
+    /// `leafnodes { reconnect }`: wait before dialing a hub again.
+    pub leaf_reconnect: Duration,
     pub cluster_name: Option<String>,
     pub cluster_advertise: Option<String>,
     pub no_advertise: bool,
@@ -245,6 +249,8 @@ impl Default for Options {
             write_deadline: Duration::from_secs(10),
             cluster_listen: None,
             routes: Vec::new(),
+            leaf_remotes: Vec::new(),
+            leaf_reconnect: Duration::from_secs(1),
             cluster_name: None,
             cluster_advertise: None,
             no_advertise: false,
@@ -698,6 +704,14 @@ fn send_signal(arg: &str) -> Result<(), String> {
 /// comparisons ignore: `nats-server: v2.9.0+rnats.0.1.0`.
 pub fn version_text() -> String {
     format!("nats-server: v{COMPAT_VERSION}+rnats.{RNATS_VERSION}\n")
+}
+
+/// One `leafnodes.remotes` entry: the hub's URLs (tried in turn) and the
+/// local account the connection is bound to (`$G` when not given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafRemoteOpts {
+    pub urls: Vec<String>,
+    pub account: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! Who a connection is: the one registration point of connection roles.
 //! A role's state and handlers live in its own module (`crate::client`,
-//! `crate::route`, the monitoring port's requests in `crate::monitor`);
+//! `crate::route`, `crate::leaf`, the monitoring port's requests in
+//! `crate::monitor`);
 //! the connection lifecycle calls them through the hooks here instead of
 //! branching on the role itself. Adding a role is a module plus a variant
 //! and its arms here.
 
 use crate::client::state::ClientState;
 use crate::conn::{CloseReason, Conn};
+use crate::leaf::state::LeafState;
 use crate::route::state::RouteState;
 use crate::server::Server;
 
@@ -16,6 +18,8 @@ pub enum Kind {
     Client,
     /// A connection to another server of the cluster.
     Route,
+    /// A leaf node connection to a hub.
+    Leaf,
     /// A request to the HTTP monitoring port.
     Http,
 }
@@ -28,6 +32,7 @@ pub enum Kind {
 pub enum Role {
     Client(ClientState),
     Route(Box<RouteState>),
+    Leaf(Box<LeafState>),
     /// A request to the HTTP monitoring port.
     Http,
 }
@@ -37,6 +42,7 @@ pub enum Role {
 pub struct SlowConsumers {
     pub clients: u64,
     pub routes: u64,
+    pub leafs: u64,
     pub http: u64,
 }
 
@@ -45,6 +51,7 @@ impl SlowConsumers {
         match kind {
             Kind::Client => self.clients,
             Kind::Route => self.routes,
+            Kind::Leaf => self.leafs,
             Kind::Http => self.http,
         }
     }
@@ -53,6 +60,7 @@ impl SlowConsumers {
         match kind {
             Kind::Client => &mut self.clients,
             Kind::Route => &mut self.routes,
+            Kind::Leaf => &mut self.leafs,
             Kind::Http => &mut self.http,
         }
     }
@@ -60,15 +68,17 @@ impl SlowConsumers {
 
 impl Kind {
     /// Every kind, with its label in `/metrics`.
-    pub const ALL: [(Kind, &'static str); 3] = [(Kind::Client, "client"), (Kind::Route, "route"), (Kind::Http, "http")];
+    pub const ALL: [(Kind, &'static str); 4] =
+        [(Kind::Client, "client"), (Kind::Route, "route"), (Kind::Leaf, "leaf"), (Kind::Http, "http")];
 }
 
 impl Role {
-    /// A link to another server (a route): pinged whatever the traffic,
-    /// its protocol errors logged as errors, its TLS named `TLS route`.
+    /// A link to another server (a route or a leaf connection): pinged
+    /// whatever the traffic, its protocol errors logged as errors, its TLS
+    /// named `TLS route`.
     #[inline]
     pub fn is_server_link(&self) -> bool {
-        matches!(self, Role::Route(_))
+        matches!(self, Role::Route(_) | Role::Leaf(_))
     }
 
     /// The role's name in log lines (`Client parser ERROR`, ...).
@@ -76,6 +86,7 @@ impl Role {
         match self {
             Role::Client(_) => "Client",
             Role::Route(_) => "Route",
+            Role::Leaf(_) => "Leafnode",
             Role::Http => "Client",
         }
     }
@@ -90,21 +101,32 @@ impl Role {
     pub fn ping_label(&self) -> &'static str {
         match self {
             Role::Route(_) => "Router",
+            Role::Leaf(_) => "Leafnode",
             _ => "Client",
         }
     }
 
     /// A PING went out: a role that measures round trips notes when.
     pub fn ping_sent(&mut self, now: std::time::Instant) {
-        if let Role::Route(r) = self {
-            r.ping_sent.get_or_insert(now);
+        match self {
+            Role::Route(r) => {
+                r.ping_sent.get_or_insert(now);
+            }
+            Role::Leaf(l) => {
+                l.ping_sent.get_or_insert(now);
+            }
+            _ => {}
         }
     }
 
     /// Dialed and not connected yet: nothing may be written.
     #[inline]
     pub fn connecting(&self) -> bool {
-        matches!(self, Role::Route(r) if r.connecting)
+        match self {
+            Role::Route(r) => r.connecting,
+            Role::Leaf(l) => l.connecting,
+            _ => false,
+        }
     }
 
     /// New parser limits after a reload.
@@ -118,6 +140,10 @@ impl Role {
                 let (line, payload) = crate::route::route_limits(o);
                 r.parser.set_limits(line, payload);
             }
+            Role::Leaf(l) => {
+                let (line, payload) = crate::route::route_limits(o);
+                l.parser.set_limits(line, payload);
+            }
             Role::Http => {}
         }
     }
@@ -127,6 +153,7 @@ impl Role {
         match self {
             Role::Client(_) => "cid",
             Role::Route(_) => "rid",
+            Role::Leaf(_) => "lid",
             Role::Http => "hid",
         }
     }
@@ -136,7 +163,7 @@ impl Role {
         match self {
             Role::Client(cl) => cl.connected,
             Role::Route(r) => r.connect_seen,
-            Role::Http => true,
+            Role::Leaf(_) | Role::Http => true,
         }
     }
 }
@@ -146,6 +173,7 @@ impl Conn {
         match self.role {
             Role::Client(_) => Kind::Client,
             Role::Route(_) => Kind::Route,
+            Role::Leaf(_) => Kind::Leaf,
             Role::Http => Kind::Http,
         }
     }
@@ -181,6 +209,22 @@ impl Conn {
             _ => None,
         }
     }
+
+    #[inline]
+    pub fn leaf(&self) -> Option<&LeafState> {
+        match &self.role {
+            Role::Leaf(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn leaf_mut(&mut self) -> Option<&mut LeafState> {
+        match &mut self.role {
+            Role::Leaf(l) => Some(l),
+            _ => None,
+        }
+    }
 }
 
 impl Server {
@@ -190,6 +234,7 @@ impl Server {
         match self.conns[slot].role {
             Role::Client(_) => self.client_input(slot, data),
             Role::Route(_) => self.route_input(slot, data),
+            Role::Leaf(_) => self.leaf_input(slot, data),
             Role::Http => self.http_input(slot, data),
         }
     }
@@ -200,6 +245,7 @@ impl Server {
     pub fn role_ready(&mut self, slot: usize) -> bool {
         match self.conns[slot].role {
             Role::Route(_) => self.route_connected(slot),
+            Role::Leaf(_) => self.leaf_connected(slot),
             _ => true,
         }
     }
@@ -209,6 +255,7 @@ impl Server {
         match c.role {
             Role::Client(_) => self.client_closed(c, reason),
             Role::Route(_) => self.route_closed(slot, c, reason),
+            Role::Leaf(_) => self.leaf_closed(c, reason),
             Role::Http => {}
         }
     }

@@ -274,7 +274,7 @@ impl Server {
         let routes = self.cluster.as_ref().map_or(0, |c| c.routes.len());
         j.num("routes", &routes);
         j.num("remotes", &routes);
-        j.num("leafnodes", &0);
+        j.num("leafnodes", &self.leaf_count);
         j.num("in_msgs", &self.stats.in_msgs);
         j.num("in_bytes", &self.stats.in_bytes);
         j.num("out_msgs", &self.stats.out_msgs);

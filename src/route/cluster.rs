@@ -168,9 +168,6 @@ pub struct Cluster {
     pub targets: Slab<RouteTarget>,
     /// Registered routes: remote server id → slot.
     pub routes: FxHashMap<String, usize>,
-    /// Local interest: (account, `subject` or `subject queue`) → number of
-    /// local subs.
-    pub local_interest: FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
     /// Bumped whenever the set of client URLs of the cluster changes.
     pub urls_version: u64,
     /// Client URLs learned from registered peers (sorted, no duplicates).
@@ -192,7 +189,6 @@ impl Cluster {
             listener: None,
             targets: Slab::new(),
             routes: FxHashMap::default(),
-            local_interest: FxHashMap::default(),
             urls_version: 0,
             peer_urls: Vec::new(),
         }

@@ -539,11 +539,8 @@ impl Server {
 
     /// Sends all local interest to a newly registered route.
     pub fn send_local_subs(&mut self, slot: usize) {
-        let Some(c) = self.cluster.as_ref() else {
-            return;
-        };
         let mut out = Vec::new();
-        for ((acc, key), n) in &c.local_interest {
+        for ((acc, key), n) in &self.local_interest {
             let account = self.accounts.name(*acc);
             match key.iter().position(|b| *b == b' ') {
                 None => encode::write_rs_plus(&mut out, account, key, None),
@@ -571,17 +568,18 @@ impl Server {
     /// and tells the routes the outcome once (a closing client's queue
     /// members leave in one step, as Go announces them).
     pub fn local_interest_delta(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
-        let Some(c) = self.cluster.as_mut() else {
-            return;
-        };
         let key = (acc, interest_key(subject, queue));
-        let n = c.local_interest.entry(key.clone()).or_insert(0);
+        let n = self.local_interest.entry(key.clone()).or_insert(0);
         let before = *n;
         *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
         let after = *n;
         if after == 0 {
-            c.local_interest.remove(&key);
+            self.local_interest.remove(&key);
         }
+        self.leaf_interest_changed(acc, subject, queue, before, after);
+        let Some(c) = self.cluster.as_ref() else {
+            return;
+        };
         let mut line = Vec::new();
         let account = self.accounts.name(acc);
         match queue {

@@ -50,6 +50,9 @@ pub enum Origin<'a> {
     /// A route peer, which picked this server for the queue groups named
     /// in `queues` (blank-separated).
     Route { queues: Option<&'a [u8]> },
+    /// A hub this server joined as a leaf node, naming the queue groups it
+    /// picked this server for. Such a message goes to local clients only.
+    Leaf { queues: Option<&'a [u8]> },
 }
 
 /// After a message was appended to `c.out` from `before` on: the trace
@@ -111,26 +114,23 @@ impl Server {
         if result.is_empty() {
             return false;
         }
-        let from_route = matches!(origin, Origin::Route { .. });
+        // From a route or a hub: local clients only (one hop).
+        let from_route = !matches!(origin, Origin::Client);
         let mut delivered = false;
         let mut expired: Vec<Rc<Subscription>> = Vec::new();
         let mut sends = std::mem::take(&mut self.route_sends);
         let mut picks = std::mem::take(&mut self.route_qpicks);
         for sub in &result.psubs {
-            match sub.owner {
-                Kind::Client => delivered |= self.deliver_to(from, sub, m, &mut expired),
-                Kind::Route if !from_route => {
-                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
-                        sends.push((sub.slot, sub.cid));
-                    }
-                }
-                // A monitoring request never subscribes.
-                Kind::Route | Kind::Http => {}
+            if sub.owner == Kind::Client {
+                delivered |= self.deliver_to(from, sub, m, &mut expired);
+            } else if !from_route && sub.owner != Kind::Http && !sends.iter().any(|(s, _)| *s == sub.slot) {
+                // A route's or a hub's interest: the message goes there once.
+                sends.push((sub.slot, sub.cid));
             }
         }
         for group in &result.qsubs {
             let n = group.len();
-            if let Origin::Route { queues } = origin {
+            if let Origin::Route { queues } | Origin::Leaf { queues } = origin {
                 let name = group[0].queue().unwrap_or_default();
                 if !queues.is_some_and(|q| q.split(|b| matches!(b, b' ' | b'\t')).any(|x| x == name)) {
                     continue;
@@ -152,7 +152,7 @@ impl Server {
                         }
                     }
                 }
-                if !taken {
+                if !taken && matches!(origin, Origin::Route { .. }) {
                     if let Some(rsub) = group.iter().find(|s| s.owner == Kind::Route && s.weight.get() > 0) {
                         if !sends.iter().any(|(s, _)| *s == rsub.slot) {
                             sends.push((rsub.slot, rsub.cid));
@@ -167,26 +167,29 @@ impl Server {
             // Each local member counts once, a route's member as often as
             // the route's weight (0: nobody there), so the pick is
             // proportional cluster-wide.
-            let start = match pick_weighted(group, self.rand()) {
-                Some(i) => i,
-                None => continue,
-            };
-            for i in 0..n {
-                let sub = &group[(start + i) % n];
-                if sub.owner == Kind::Route {
-                    if sub.weight.get() == 0 {
-                        continue;
+            'group: {
+                if let Some(start) = pick_weighted(group, self.rand()) {
+                    for i in 0..n {
+                        let sub = &group[(start + i) % n];
+                        if sub.owner != Kind::Client {
+                            if sub.owner == Kind::Route && sub.weight.get() > 0 {
+                                if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                                    sends.push((sub.slot, sub.cid));
+                                }
+                                picks.push((sub.slot, sub.clone()));
+                                delivered = true;
+                                break 'group;
+                            }
+                            continue;
+                        }
+                        if self.deliver_to(from, sub, m, &mut expired) {
+                            delivered = true;
+                            break 'group;
+                        }
                     }
-                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
-                        sends.push((sub.slot, sub.cid));
-                    }
-                    picks.push((sub.slot, sub.clone()));
-                    delivered = true;
-                    break;
                 }
-                if self.deliver_to(from, sub, m, &mut expired) {
-                    delivered = true;
-                    break;
+                if self.leaf_count > 0 {
+                    delivered |= leaf_fallback(group, &mut sends, &mut picks);
                 }
             }
         }
@@ -222,16 +225,22 @@ impl Server {
         if c.cid != cid || c.closing.is_some() {
             return false;
         }
-        let Role::Route(r) = &c.role else {
-            return false;
+        let (headers, leaf) = match &c.role {
+            Role::Route(r) => (r.headers, false),
+            Role::Leaf(l) => (l.headers, true),
+            _ => return false,
         };
         let (hdr, body) = match m.header_len {
-            Some(h) if r.headers => (Some(h), m.payload),
+            Some(h) if headers => (Some(h), m.payload),
             _ => (None, m.body()),
         };
         let before = c.out.len();
         let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue());
-        encode::write_rmsg(&mut c.out, self.accounts.name(acc), m.subject, m.reply, &mut queues, hdr, body);
+        if leaf {
+            encode::write_lmsg(&mut c.out, m.subject, m.reply, &mut queues, hdr, body);
+        } else {
+            encode::write_rmsg(&mut c.out, self.accounts.name(acc), m.subject, m.reply, &mut queues, hdr, body);
+        }
         let max_pending = self.opts.max_pending;
         if account(c, slot, before, body.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
             self.mark_close(slot, CloseReason::SlowConsumerPendingBytes);
@@ -319,14 +328,44 @@ impl Server {
     }
 }
 
+/// Members behind a hub are a queue group's last resort (as Go's leaf
+/// members): the first one with a weight takes the message.
+#[cold]
+#[inline(never)]
+fn leaf_fallback(
+    group: &[Rc<Subscription>],
+    sends: &mut Vec<(usize, u64)>,
+    picks: &mut Vec<(usize, Rc<Subscription>)>,
+) -> bool {
+    let Some(lsub) = group.iter().find(|s| s.owner == Kind::Leaf && s.weight.get() > 0) else {
+        return false;
+    };
+    if !sends.iter().any(|(s, _)| *s == lsub.slot) {
+        sends.push((lsub.slot, lsub.cid));
+    }
+    picks.push((lsub.slot, lsub.clone()));
+    true
+}
+
 /// The queue member to try first: local members weigh 1, a route's member
 /// its route's weight, and `r` (a random number) picks proportionally.
 /// None when the whole group weighs nothing.
 fn pick_weighted(group: &[Rc<Subscription>], r: u64) -> Option<usize> {
-    let weight = |s: &Subscription| if s.owner == Kind::Route { s.weight.get() as u64 } else { 1 };
-    let total: u64 = group.iter().map(|s| weight(s)).sum();
+    // A member behind a hub weighs nothing here (it is the last resort).
+    // (A client's subscription weighs 1, a route's its announced weight.)
+    let weight = |s: &Subscription| s.weight.get() as u64 * u64::from(s.owner != Kind::Leaf);
+    let mut total = 0;
+    let mut all_local = true;
+    for s in group {
+        total += weight(s);
+        all_local &= s.owner == Kind::Client;
+    }
     if total == 0 {
         return None;
+    }
+    if all_local {
+        // Every member weighs 1: the pick is the index itself.
+        return Some((r % total) as usize);
     }
     let mut r = r % total;
     for (i, s) in group.iter().enumerate() {

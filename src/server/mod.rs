@@ -99,6 +99,15 @@ pub struct Server {
     /// the cluster's client URLs.
     pub info_tail: Vec<u8>,
     pub cluster: Option<Cluster>,
+    /// This server's own interest: (account, `subject` or `subject queue`)
+    /// -> number of local subscriptions; what routes and hubs are told.
+    pub local_interest: crate::routing::fxhash::FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
+    /// The hubs of `leafnodes { remotes }` and the connection of each.
+    pub leaf_remotes: Vec<crate::leaf::remote::LeafRemote>,
+    /// Each account's loop-detection subject, once a leaf connection used it.
+    pub leaf_lds: Vec<(crate::routing::accounts::AccId, Box<[u8]>)>,
+    /// Leaf connections past their handshake.
+    pub leaf_count: usize,
     /// Per-message scratch: routes to forward to, and the queue members
     /// picked on each route. Kept here so forwarding does not allocate.
     pub route_sends: Vec<(usize, u64)>,
@@ -203,6 +212,10 @@ impl Server {
             info_head: Vec::new(),
             info_tail: Vec::new(),
             cluster,
+            local_interest: Default::default(),
+            leaf_remotes: Vec::new(),
+            leaf_lds: Vec::new(),
+            leaf_count: 0,
             route_sends: Vec::new(),
             route_qpicks: Vec::new(),
             stats: ServerCounters::default(),
@@ -327,6 +340,7 @@ impl Server {
         }
         log::info!("Server is ready");
         self.start_cluster()?;
+        self.start_leaf_remotes()?;
         self.write_ports_file();
         Ok(())
     }
@@ -474,6 +488,8 @@ impl Server {
                 TimerKind::Ping { slot, cid } => self.ping_timer(slot, cid),
                 TimerKind::RouteDial { id } => self.dial_route(id),
                 TimerKind::RouteDialTimeout { slot, cid } => self.route_dial_timeout(slot, cid),
+                TimerKind::LeafDial { remote } => self.dial_leaf(remote),
+                TimerKind::LeafDialTimeout { slot, cid } => self.leaf_dial_timeout(slot, cid),
                 TimerKind::AcceptRetry => {
                     self.accept_retry_pending = false;
                     self.accept_clients();

@@ -22,6 +22,10 @@ pub enum TimerKind {
     RouteDial { id: usize },
     /// A dialed route connection must be connected by now.
     RouteDialTimeout { slot: usize, cid: u64 },
+    /// Dial the hub of leaf remote `remote`.
+    LeafDial { remote: usize },
+    /// A dialed leaf connection must be connected (and greeted) by now.
+    LeafDialTimeout { slot: usize, cid: u64 },
     /// Accept again after running out of file descriptors.
     AcceptRetry,
     /// Lame duck mode: close the next client.

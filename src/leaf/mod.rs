@@ -1,0 +1,397 @@
+//! Leaf node connections, soliciting side: this server dials the hubs of
+//! `leafnodes { remotes }` (`remote`) and, over each connection, binds one
+//! local account to the hub.
+//!
+//! The hub speaks first (INFO with a nonce and `info_on_connect`); we send
+//! CONNECT (credentials from the URL, our name, cluster and header
+//! support); the hub answers with an INFO carrying `connect_info`, and only
+//! then do we announce our interest: every local client subscription of
+//! the bound account plus the account's loop-detection subject
+//! `$LDS.<random>`, then each change (`LS+`/`LS-`, queue weights as member
+//! counts). The hub's `LS+` become subscriptions owned by the connection;
+//! a local client's message matching one goes out once as `LMSG` (or
+//! `HMSG`), naming the queue groups picked over there. A message from the
+//! hub goes to local clients only (not to routes, not back), a queue group
+//! among them only if the hub named it. Receiving our own `$LDS.` subject
+//! means a loop: we say so, close, and dial again only after 30 s.
+
+pub mod remote;
+pub mod state;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rnats_protocol::encode;
+use rnats_protocol::framing::{Frame, Status};
+use rnats_protocol::json::{self, Value};
+use rnats_protocol::route::{RouteMsg, RouteOp};
+use rnats_protocol::ParseError;
+
+use crate::config::options::COMPAT_VERSION;
+use crate::conn::lifecycle::Protocol;
+use crate::conn::{CloseReason, Conn, Kind};
+use crate::logging::trace_enabled;
+use crate::routing::accounts::AccId;
+use crate::routing::deliver::{Msg, Origin};
+use crate::routing::sublist::Subscription;
+use crate::server::Server;
+
+/// A spoke that found a loop waits this long before dialing again.
+pub const LOOP_BACKOFF: Duration = Duration::from_secs(30);
+
+pub struct LeafProtocol;
+
+impl Protocol for LeafProtocol {
+    fn body_needed(conn: &Conn, buffered: usize) -> Option<usize> {
+        conn.leaf().and_then(|l| l.parser.body_needed(buffered))
+    }
+    fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError> {
+        let Some(leaf) = server.conns[slot].leaf_mut() else {
+            return Ok(Some((buf.len(), false)));
+        };
+        match leaf.parser.parse(buf)? {
+            Status::Complete(f) => {
+                let len = f.len;
+                Ok(Some((len, server.leaf_op(slot, f))))
+            }
+            Status::Partial => Ok(None),
+        }
+    }
+    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
+        server.parse_error(slot, e);
+    }
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+impl Server {
+    pub fn leaf_input(&mut self, slot: usize, data: &[u8]) {
+        self.feed::<LeafProtocol>(slot, data);
+    }
+
+    fn leaf_op(&mut self, slot: usize, f: Frame<'_, RouteOp<'_>>) -> bool {
+        let conn = &mut self.conns[slot];
+        if trace_enabled() {
+            let args = String::from_utf8_lossy(crate::logging::trim(&f.line[f.args_at..]));
+            let verb = String::from_utf8_lossy(&f.line[..f.args_at]).to_ascii_uppercase();
+            log::trace!("{} - <<- [{verb}{}{args}]", conn.prefix, if args.is_empty() { "" } else { " " });
+        }
+        conn.active = true;
+        match f.op {
+            RouteOp::Info(j) => self.process_leaf_info(slot, j),
+            RouteOp::Ping => {
+                self.send_proto(slot, b"PONG\r\n");
+                true
+            }
+            RouteOp::Pong => {
+                let c = &mut self.conns[slot];
+                c.pings_out = 0;
+                if let Some(l) = c.leaf_mut() {
+                    if let Some(sent) = l.ping_sent.take() {
+                        l.rtt = Some(sent.elapsed().max(Duration::from_nanos(1)));
+                    }
+                }
+                true
+            }
+            RouteOp::Ok | RouteOp::Ignored => true,
+            RouteOp::Connect(_) => {
+                // We dialed: the hub does not send CONNECT.
+                self.send_err(slot, "Protocol Violation");
+                self.close_after_flush(slot, CloseReason::ProtocolViolation);
+                false
+            }
+            RouteOp::Err(text) => {
+                let text = lossy(text).trim().trim_matches('\'').to_string();
+                log::error!("{} - Leafnode Error '{text}'", self.conns[slot].prefix);
+                if text.starts_with("Loop detected") {
+                    if let Some(l) = self.conns[slot].leaf_mut() {
+                        l.loop_detected = true;
+                    }
+                }
+                self.mark_close(slot, CloseReason::ParseError);
+                false
+            }
+            RouteOp::Sub { subject, queue, key, .. } => self.leaf_remote_sub(slot, subject, queue, key),
+            RouteOp::Unsub { key, .. } => {
+                let Some(l) = self.conns[slot].leaf_mut() else { return false };
+                if let Some(sub) = l.remote_subs.remove(key) {
+                    self.sublist_mut(sub.account).remove(&sub);
+                }
+                true
+            }
+            RouteOp::Msg(m) => {
+                self.process_leaf_msg(slot, m);
+                true
+            }
+        }
+    }
+
+    /// The hub's INFO: the first one gets our CONNECT; the one that
+    /// answers it (`connect_info`) makes the connection usable.
+    fn process_leaf_info(&mut self, slot: usize, text: &[u8]) -> bool {
+        let Ok(v) = json::parse(text) else {
+            self.mark_close(slot, CloseReason::ProtocolViolation);
+            return false;
+        };
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let Some(l) = self.conns[slot].leaf_mut() else { return false };
+        if !l.info_seen {
+            l.info_seen = true;
+            if v.get("client_id").and_then(Value::as_i64).unwrap_or(0) == 0 {
+                log::error!("{} - Leafnode Error: attempted to connect to wrong port", self.conns[slot].prefix);
+                self.mark_close(slot, CloseReason::WrongPort);
+                return false;
+            }
+            if v.get("tls_required").and_then(Value::as_bool).unwrap_or(false) {
+                log::error!(
+                    "{} - Leafnode Error: the hub requires TLS, which this server does not support on leaf connections yet",
+                    self.conns[slot].prefix
+                );
+                self.mark_close(slot, CloseReason::TlsHandshakeError);
+                return false;
+            }
+            let Some(l) = self.conns[slot].leaf_mut() else { return false };
+            l.remote_id = s("server_id");
+            l.remote_name = s("server_name");
+            l.remote_cluster = s("cluster");
+            l.headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
+            let waits = v.get("info_on_connect").and_then(Value::as_bool).unwrap_or(false);
+            self.send_leaf_connect(slot);
+            if !waits {
+                self.leaf_established(slot);
+            }
+            return true;
+        }
+        if v.get("connect_info").and_then(Value::as_bool).unwrap_or(false) && !l.established {
+            self.leaf_established(slot);
+        }
+        true
+    }
+
+    fn send_leaf_connect(&mut self, slot: usize) {
+        let (user, pass, account) = match self.conns[slot].leaf().map(|l| l.remote) {
+            Some(i) => match self.leaf_remotes.get(i) {
+                Some(r) => (r.url().user.clone(), r.url().pass.clone(), r.account),
+                None => return,
+            },
+            None => return,
+        };
+        let mut v = b"CONNECT {".to_vec();
+        json::write_str(&mut v, b"version");
+        v.push(b':');
+        json::write_str(&mut v, COMPAT_VERSION.as_bytes());
+        if let Some(u) = &user {
+            v.extend_from_slice(b",\"user\":");
+            json::write_str(&mut v, u.as_bytes());
+            v.extend_from_slice(b",\"pass\":");
+            json::write_str(&mut v, pass.as_deref().unwrap_or("").as_bytes());
+        }
+        v.extend_from_slice(b",\"tls_required\":false,\"server_id\":");
+        json::write_str(&mut v, self.server_id.as_bytes());
+        let name = self.opts.server_name.clone().unwrap_or_else(|| self.server_id.clone());
+        v.extend_from_slice(b",\"name\":");
+        json::write_str(&mut v, name.as_bytes());
+        // A server in a cluster names the cluster; one without names itself
+        // when it has a configured name (as Go).
+        let cluster = match &self.cluster {
+            Some(c) => Some(c.name.clone()),
+            None => self.opts.server_name.clone(),
+        };
+        if let Some(c) = cluster {
+            v.extend_from_slice(b",\"cluster\":");
+            json::write_str(&mut v, c.as_bytes());
+        }
+        v.extend_from_slice(b",\"headers\":true,\"remote_account\":");
+        json::write_str(&mut v, self.accounts.name(account));
+        v.extend_from_slice(b"}\r\n");
+        let c = &mut self.conns[slot];
+        if trace_enabled() {
+            let text = String::from_utf8_lossy(&v[..v.len() - 2]);
+            log::trace!("{} - ->> [{}]", c.prefix, crate::logging::redact(text.as_bytes()));
+        }
+        c.out.extend_from_slice(&v);
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// The hub accepted us: announce our interest and count the connection.
+    fn leaf_established(&mut self, slot: usize) {
+        let Some(l) = self.conns[slot].leaf_mut() else { return };
+        l.established = true;
+        let (acc, remote) = (l.account, l.remote);
+        self.leaf_count += 1;
+        let name = if l.remote_name.is_empty() { l.remote_id.clone() } else { l.remote_name.clone() };
+        if let Some(r) = self.leaf_remotes.get_mut(remote) {
+            r.failures = 0;
+        }
+        log::info!(
+            "{} - Leafnode connection created for account: {}",
+            self.conns[slot].prefix,
+            lossy(self.accounts.name(acc))
+        );
+        log::debug!("{} - Remote leafnode connect: {name}", self.conns[slot].prefix);
+        let lds = self.leaf_lds(acc);
+        let mut out = Vec::new();
+        for ((a, key), n) in &self.local_interest {
+            if *a != acc {
+                continue;
+            }
+            match key.iter().position(|b| *b == b' ') {
+                None => encode::write_ls_plus(&mut out, key, None),
+                Some(i) => encode::write_ls_plus(&mut out, &key[..i], Some((&key[i + 1..], *n))),
+            }
+        }
+        encode::write_ls_plus(&mut out, &lds, None);
+        let c = &mut self.conns[slot];
+        if trace_enabled() {
+            for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 1]));
+            }
+        }
+        c.out.extend_from_slice(&out);
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// The loop-detection subject of account `acc`, made on first use.
+    pub fn leaf_lds(&mut self, acc: AccId) -> Box<[u8]> {
+        if let Some((_, s)) = self.leaf_lds.iter().find(|(a, _)| *a == acc) {
+            return s.clone();
+        }
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut raw = [0u8; 22];
+        crate::sys::fill_random(&mut raw);
+        let mut s = b"$LDS.".to_vec();
+        s.extend(raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()]));
+        let s: Box<[u8]> = s.into();
+        self.leaf_lds.push((acc, s.clone()));
+        s
+    }
+
+    /// The hub's interest. Our own `$LDS.` subject coming back is a loop.
+    fn leaf_remote_sub(&mut self, slot: usize, subject: &[u8], queue: Option<(&[u8], u32)>, key: &[u8]) -> bool {
+        let Some(l) = self.conns[slot].leaf() else { return false };
+        let acc = l.account;
+        if subject.starts_with(b"$LDS.") && self.leaf_lds.iter().any(|(a, s)| *a == acc && **s == *subject) {
+            let text = format!(
+                "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {}s",
+                lossy(self.accounts.name(acc)),
+                LOOP_BACKOFF.as_secs()
+            );
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            if let Some(l) = self.conns[slot].leaf_mut() {
+                l.loop_detected = true;
+            }
+            self.close_after_flush(slot, CloseReason::DuplicateRoute);
+            return false;
+        }
+        if !rnats_protocol::subject::is_valid_subject(subject) {
+            self.send_err(slot, "Invalid Subscription");
+            return true;
+        }
+        let conn = &mut self.conns[slot];
+        let cid = conn.cid;
+        let Some(l) = conn.leaf_mut() else { return false };
+        if let Some(existing) = l.remote_subs.get(key) {
+            if let Some((_, w)) = queue {
+                existing.weight.set(w);
+            }
+            return true;
+        }
+        let mut sub = Subscription::new(slot, cid, Kind::Leaf, subject, queue.map(|(q, _)| q), key);
+        sub.account = acc;
+        sub.weight.set(queue.map_or(1, |(_, w)| w));
+        let sub = Rc::new(sub);
+        l.remote_subs.insert(sub.clone());
+        self.sublist_mut(acc).insert(sub);
+        true
+    }
+
+    fn process_leaf_msg(&mut self, slot: usize, m: RouteMsg<'_>) {
+        let c = &mut self.conns[slot];
+        c.stats.in_msgs += 1;
+        c.stats.in_bytes += m.message.len() as u64;
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += m.message.len() as u64;
+        let Some(acc) = c.leaf().map(|l| l.account) else { return };
+        if trace_enabled() && !m.message.is_empty() {
+            let t = self.traced(m.message);
+            log::trace!("{} - <<- MSG_PAYLOAD: [{t}]", self.conns[slot].prefix);
+        }
+        let hdr = m.header_len.filter(|h| *h > 0);
+        let msg = Msg { subject: m.subject, reply: m.reply, header_len: hdr, payload: m.message };
+        self.deliver(slot, acc, Origin::Leaf { queues: m.queues }, msg);
+    }
+
+    /// Local interest in account `acc` changed from `before` to `after`
+    /// subscriptions: tell each established leaf connection of that account.
+    pub fn leaf_interest_changed(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, before: u32, after: u32) {
+        if self.leaf_count == 0 {
+            return;
+        }
+        let mut line = Vec::new();
+        match queue {
+            None if before == 0 && after > 0 => encode::write_ls_plus(&mut line, subject, None),
+            None if before > 0 && after == 0 => encode::write_ls_minus(&mut line, subject, None),
+            Some(q) if after > 0 && after != before => encode::write_ls_plus(&mut line, subject, Some((q, after))),
+            Some(q) if after == 0 && before > 0 => encode::write_ls_minus(&mut line, subject, Some(q)),
+            _ => return,
+        }
+        let slots: Vec<usize> = self.leaf_remotes.iter().filter_map(|r| r.slot).collect();
+        for s in slots {
+            let Some(c) = self.conns.get_mut(s) else { continue };
+            if !c.leaf().is_some_and(|l| l.established && l.account == acc) || c.closing.is_some() {
+                continue;
+            }
+            if trace_enabled() {
+                log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
+            }
+            c.out.extend_from_slice(&line);
+            Server::queue_flush(&mut self.pending_flush, c, s);
+        }
+    }
+
+    /// A leaf connection was removed: the hub's interest goes, and its
+    /// remote is dialed again (after 30 s when a loop was found).
+    pub fn leaf_closed(&mut self, c: &mut Conn, reason: CloseReason) {
+        let quiet = c.quiet_close;
+        let prefix = std::mem::take(&mut c.prefix);
+        let Some(l) = c.leaf_mut() else { return };
+        for sub in l.remote_subs.drain() {
+            self.sublist_mut(sub.account).remove(&sub);
+        }
+        if l.established {
+            self.leaf_count = self.leaf_count.saturating_sub(1);
+        }
+        if !quiet {
+            let name = if l.remote_name.is_empty() { &l.remote_id } else { &l.remote_name };
+            if name.is_empty() {
+                log::info!("{prefix} - Leafnode connection closed: {}", reason.as_str());
+            } else {
+                log::info!("{prefix} - Leafnode connection closed: {} - Remote: {name}", reason.as_str());
+            }
+        }
+        let (remote, looped) = (l.remote, l.loop_detected);
+        self.leaf_remote_lost(remote, looped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remote::leaf_url;
+
+    #[test]
+    fn leaf_urls_take_go_defaults() {
+        let u = leaf_url("nats-leaf://hub.example").expect("parses");
+        assert_eq!((u.host.as_str(), u.port), ("hub.example", 7422));
+        let u = leaf_url("tls://a:b@10.0.0.1:7000/").expect("parses");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.user.as_deref(), u.pass.as_deref()),
+            ("10.0.0.1", 7000, Some("a"), Some("b"))
+        );
+        let u = leaf_url("nats://[::1]").expect("parses");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 7422));
+        assert!(leaf_url("nats://h:x").is_err());
+    }
+}

@@ -1,0 +1,291 @@
+"""Leaf nodes, soliciting side: the server under test joins a hub as a leaf
+node (`leafnodes { remotes }`), the hub being Go 2.9 or Go 2.10+ (and, to
+show the tests themselves hold, a Go leaf of the same hub runs them too).
+
+Checked: messages both ways (literal and wildcard interest, headers,
+request/reply across the leaf), interest that changes after the
+connection is up, queue groups with members on both sides (each message
+exactly once, the local member preferred, the far side as fallback), the
+leaf reconnecting after the hub restarts, the account a remote binds, and
+the hub's /leafz and our /varz counting the connection.
+"""
+
+import os
+import time
+
+import pytest
+
+from harness import (
+    HOST,
+    SERVER_BIN,
+    NatsServer,
+    assert_exactly_once,
+    collect_msgs,
+    free_port,
+    go_server_binary,
+    hpub,
+    http_get_json,
+    open_client,
+    pub,
+    round_trip,
+    sync_interest,
+)
+
+HUBS = ["2.9", "2.10+"]
+LEAVES = ["under-test", "go"]
+
+
+def go_bin(series):
+    path = go_server_binary(series)
+    if path is None:
+        pytest.skip("no Go nats-server %s here" % series)
+    return path
+
+
+class Pair:
+    """A hub with a leaf port and one leaf server dialing it."""
+
+    def __init__(self, tmp_path, hub_series, leaf_kind, leaf_extra="", hub_extra="", remote_extra="", userinfo=""):
+        self.tmp = tmp_path
+        self.hub_bin = go_bin(hub_series)
+        self.leaf_bin = SERVER_BIN if leaf_kind == "under-test" else self.hub_bin
+        self.leaf_port = free_port()
+        self.hub_http = free_port()
+        self.leaf_http = free_port()
+        self.hub_conf = tmp_path / "hub.conf"
+        self.hub_conf.write_text(
+            "server_name: hub\nhttp: \"%s:%d\"\nleafnodes { listen: \"%s:%d\" }\n%s"
+            % (HOST, self.hub_http, HOST, self.leaf_port, hub_extra))
+        self.leaf_conf = tmp_path / "leaf.conf"
+        self.leaf_conf.write_text(
+            "server_name: edge\nhttp: \"%s:%d\"\n%s\nleafnodes { remotes: [ { url: \"nats-leaf://%s%s:%d\" %s } ] }\n"
+            % (HOST, self.leaf_http, leaf_extra, userinfo, HOST, self.leaf_port, remote_extra))
+        self.hub = NatsServer(tmp_path / "hub.log", ["-c", str(self.hub_conf)], binary=self.hub_bin).start()
+        self.leaf = NatsServer(tmp_path / "leaf.log", ["-c", str(self.leaf_conf)], binary=self.leaf_bin).start()
+        self.wait_connected()
+
+    def leafz(self):
+        return http_get_json(self.hub_http, "/leafz").get("leafs") or []
+
+    def wait_connected(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if len(self.leafz()) == 1 and http_get_json(self.leaf_http, "/varz").get("leafnodes") == 1:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                raise AssertionError("leaf not connected within %.0f s\n--- hub\n%s\n--- leaf\n%s" % (
+                    timeout, self.hub.log_text()[-3000:], self.leaf.log_text()[-3000:]))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.leaf.stop()
+        self.hub.stop()
+
+
+@pytest.fixture
+def pair_factory(tmp_path):
+    made = []
+
+    def make(hub, leaf, cls=Pair, **kw):
+        p = cls(tmp_path, hub, leaf, **kw)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.stop()
+
+
+params = pytest.mark.parametrize("hub,leaf", [(h, l) for h in HUBS for l in LEAVES],
+                                 ids=["hub%s-leaf-%s" % (h, l) for h in HUBS for l in LEAVES])
+
+
+def exchange(src, dst, subject, sub_subject=None, count=5):
+    """A subscriber on ``dst`` gets exactly the ``count`` messages published
+    on ``src``."""
+    s = open_client(dst)
+    p = open_client(src)
+    try:
+        s.send("SUB %s 1\r\n" % (sub_subject or subject))
+        sync_interest(s, [p])
+        payloads = ["m%d-%s" % (i, os.urandom(3).hex()) for i in range(count)]
+        p.send(b"".join(pub(subject, x) for x in payloads))
+        round_trip(p)
+        got = collect_msgs(s, count, timeout=5.0)
+        assert_exactly_once([op.payload for op in got], payloads, "%s -> %s" % (src.port, dst.port))
+        assert all(op.args[0] == subject for op in got)
+    finally:
+        s.close()
+        p.close()
+
+
+@params
+def test_messages_both_ways(pair_factory, hub, leaf):
+    pr = pair_factory(hub, leaf)
+    exchange(pr.leaf, pr.hub, "up.a")
+    exchange(pr.hub, pr.leaf, "down.a")
+    exchange(pr.leaf, pr.hub, "up.wild.x", "up.wild.*")
+    exchange(pr.hub, pr.leaf, "down.deep.x.y", "down.>")
+
+
+@params
+def test_headers_and_request_reply_across(pair_factory, hub, leaf):
+    pr = pair_factory(hub, leaf)
+    for responder_node, requester_node in ((pr.hub, pr.leaf), (pr.leaf, pr.hub)):
+        resp = open_client(responder_node)
+        req = open_client(requester_node)
+        try:
+            resp.send("SUB svc.echo 1\r\n")
+            sync_interest(resp, [req])
+            inbox = "_INBOX.%s" % os.urandom(4).hex()
+            req.send("SUB %s 2\r\n" % inbox)
+            sync_interest(req, [resp], sid=9998)
+            req.send(hpub("svc.echo", "NATS/1.0\r\nK: v\r\n\r\n", "ping", reply=inbox))
+            op = collect_msgs(resp, 1, timeout=5.0, settle=0.1)[0]
+            assert op.kind == "HMSG" and op.args[0] == "svc.echo" and op.args[2] == inbox, op.raw
+            assert b"K: v" in op.raw and op.payload == b"ping", op.raw
+            resp.send(pub(inbox, "pong"))
+            got = collect_msgs(req, 1, timeout=5.0, settle=0.1)
+            assert [o.payload for o in got] == [b"pong"], [o.raw for o in got]
+        finally:
+            resp.close()
+            req.close()
+
+
+@params
+def test_interest_changes_after_connect(pair_factory, hub, leaf):
+    pr = pair_factory(hub, leaf)
+    s = open_client(pr.hub)
+    p = open_client(pr.leaf)
+    try:
+        s.send("SUB late.x 5\r\n")
+        sync_interest(s, [p])
+        p.send(pub("late.x", "one"))
+        round_trip(p)
+        assert [o.payload for o in collect_msgs(s, 1, timeout=5.0)] == [b"one"]
+        s.send("UNSUB 5\r\n")
+        # Once the hub forwarded the LS-, nothing more crosses: probe with a
+        # fresh subscription that must see the later message but not this one.
+        s.send("SUB late.y 6\r\n")
+        sync_interest(s, [p], sid=9997)
+        p.send(pub("late.x", "two") + pub("late.y", "marker"))
+        got = collect_msgs(s, 1, timeout=5.0)
+        assert [o.payload for o in got] == [b"marker"], [o.raw for o in got]
+    finally:
+        s.close()
+        p.close()
+
+
+@params
+def test_queue_groups_across_the_leaf(pair_factory, hub, leaf):
+    """Members of group g on both sides: a publisher's own side takes every
+    message; with its member gone, the other side takes them, once each."""
+    pr = pair_factory(hub, leaf)
+    hm = open_client(pr.hub)
+    lm = open_client(pr.leaf)
+    hp = open_client(pr.hub)
+    lp = open_client(pr.leaf)
+    try:
+        hm.send("SUB work g 1\r\n")
+        lm.send("SUB work g 1\r\n")
+        sync_interest(hm, [hp, lp])
+        sync_interest(lm, [hp, lp])
+        for publisher, local, remote, tag in ((hp, hm, lm, "h"), (lp, lm, hm, "l")):
+            payloads = ["%s%d" % (tag, i) for i in range(10)]
+            publisher.send(b"".join(pub("work", x) for x in payloads))
+            round_trip(publisher)
+            got_local = collect_msgs(local, 10, timeout=5.0)
+            got_remote = collect_msgs(remote, None, timeout=0.3, settle=0.3)
+            assert_exactly_once([o.payload for o in got_local], payloads, "local member, publisher %s" % tag)
+            assert got_remote == [], [o.raw for o in got_remote]
+        # The hub's member leaves: the leaf's member is the only one left.
+        hm.send("UNSUB 1\r\n")
+        round_trip(hm)
+        payloads = ["x%d" % i for i in range(10)]
+        deadline = time.monotonic() + 10
+        got = []
+        while time.monotonic() < deadline and not got:
+            hp.send(pub("work", "probe"))
+            round_trip(hp)
+            got = [o for o in collect_msgs(lm, 1, timeout=0.3, settle=0.1)]
+        assert got, "the leaf's member never got the hub's messages"
+        hp.send(b"".join(pub("work", x) for x in payloads))
+        round_trip(hp)
+        got = [o.payload for o in collect_msgs(lm, 10, timeout=5.0) if o.payload != b"probe"]
+        assert_exactly_once(got, payloads, "leaf member as the only one")
+    finally:
+        for c in (hm, lm, hp, lp):
+            c.close()
+
+
+@params
+def test_leaf_reconnects_after_the_hub_restarts(pair_factory, hub, leaf):
+    pr = pair_factory(hub, leaf)
+    s = open_client(pr.leaf)
+    s.send("SUB after.restart 1\r\n")
+    round_trip(s)
+    pr.hub.stop()
+    pr.hub = NatsServer(pr.tmp / "hub2.log", ["-c", str(pr.hub_conf)], binary=pr.hub_bin,
+                        port=pr.hub.requested_port).start()
+    try:
+        pr.wait_connected(timeout=15.0)
+        p = open_client(pr.hub)
+        try:
+            sync_interest(s, [p], sid=9996)
+            p.send(pub("after.restart", "back"))
+            round_trip(p)
+            assert [o.payload for o in collect_msgs(s, 1, timeout=5.0)] == [b"back"]
+        finally:
+            p.close()
+    finally:
+        s.close()
+
+
+@params
+def test_remote_binds_a_local_account(pair_factory, hub, leaf):
+    """The hub binds the leaf's user to its account A; the remote binds the
+    leaf's account L: L and A exchange messages, the leaf's account M and
+    the hub's account B see none of them."""
+    pr = pair_factory(
+        hub, leaf,
+        hub_extra="accounts { A: { users: [ {user: lu, password: lp}, {user: ua, password: pa} ] }, "
+                  "B: { users: [ {user: ub, password: pb} ] } }\n",
+        leaf_extra="accounts { L: { users: [ {user: u1, password: p1} ] }, "
+                   "M: { users: [ {user: u2, password: p2} ] } }",
+        remote_extra=", account: L", userinfo="lu:lp@")
+    assert [lf.get("account") for lf in pr.leafz()] == ["A"], pr.leafz()
+    a = open_client(pr.hub, user="ua", **{"pass": "pa"})
+    b = open_client(pr.hub, user="ub", **{"pass": "pb"})
+    lcl = open_client(pr.leaf, user="u1", **{"pass": "p1"})
+    m = open_client(pr.leaf, user="u2", **{"pass": "p2"})
+    try:
+        for c in (a, b, lcl, m):
+            c.send("SUB acct.> 1\r\n")
+        sync_interest(a, [lcl])
+        sync_interest(lcl, [a], sid=9995)
+        lcl.send(pub("acct.up", "from-L"))
+        a.send(pub("acct.down", "from-A"))
+        round_trip(lcl)
+        round_trip(a)
+        got_a = [o.payload for o in collect_msgs(a, 2, timeout=5.0)]
+        assert sorted(got_a) == [b"from-A", b"from-L"], got_a
+        got_l = [o.payload for o in collect_msgs(lcl, 2, timeout=5.0)]
+        assert sorted(got_l) == [b"from-A", b"from-L"], got_l
+        for other in (b, m):
+            assert collect_msgs(other, None, timeout=0.3, settle=0.3) == []
+    finally:
+        for c in (a, b, lcl, m):
+            c.close()
+
+
+def test_unsupported_remote_settings_refuse_to_start(tmp_path):
+    conf = tmp_path / "l.conf"
+    conf.write_text('leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", hub: true } ] }\n')
+    import subprocess
+    r = subprocess.run([SERVER_BIN, "-c", str(conf)], capture_output=True, timeout=10, text=True)
+    if "rnats" not in subprocess.run([SERVER_BIN, "--version"], capture_output=True, text=True).stdout:
+        pytest.skip("Go supports hub: true")
+    assert r.returncode == 1 and 'remote "hub" is not supported by this server yet' in r.stdout + r.stderr, r
