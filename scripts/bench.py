@@ -44,6 +44,7 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -1035,7 +1036,7 @@ def render_new(results, scenarios, meta):
     L.append("")
     for scen in scenarios:
         L.append(f"- {scen}: {NEW_SCENARIOS[scen][0]}")
-    L.append(f"- {meta['rounds']} rounds in alternating pairs (ours, Go), fresh server per "
+    L.append(f"- {plural(meta['rounds'], 'round')} in alternating pairs (ours, Go), fresh server per "
              f"run, medians; timed phases publish for {meta['scale_duration']} s; RSS growth "
              "per subscription = RSS after the PONG that follows the last SUB minus RSS "
              "before the first SUB, divided by the subscriptions")
@@ -1057,6 +1058,10 @@ def fmt_num(x, digits=0):
     if digits == 0:
         return f"{x:,.0f}"
     return f"{x:,.{digits}f}"
+
+
+def plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def fmt_ratio(a, b):
@@ -1094,11 +1099,11 @@ def render(meta, results, resources, scen_counts, title=None):
             L.append(f"- static musl build (resource rows only): `{meta['static_bin']}`")
     L.append("- startup: spawn to client port accepting, spawned by the load generator, "
              "median")
-    L.append(f"- {meta['rounds']} rounds in alternating pairs (ours, Go), fresh server for "
+    L.append(f"- {plural(meta['rounds'], 'round')} in alternating pairs (ours, Go), fresh server for "
              f"every run, idle {meta.get('warm', 0)} s before it is timed, 127.0.0.1; "
              f"payload {meta['size']} B; medians over rounds; "
              f"a run during which other processes used > {meta['noise_limit']} cores "
-             f"is repeated up to {meta['retries']} times")
+             f"is repeated up to {plural(meta['retries'], 'time')}")
     L.append("- CPU/msg: server utime+stime per delivered message (per published "
              "message for `pub`, per request for `reqrep`; summed over all "
              "servers for `routed`/`chain5`)")
@@ -1273,10 +1278,11 @@ def source_state():
     return f"`{head}`" + (" with uncommitted changes to tracked files" if dirty else "")
 
 
-def binary_rows(bins):
-    """(what, path, version, size in bytes) of each binary run, then of any
-    other release build of rnats-server under target/ (cross builds: size
-    only, not run)."""
+def binary_rows(bins, run_bins):
+    """(what, path, version, size in bytes) of each binary run (version and
+    size of the copy that ran, see `snapshot_binaries`), then of any other
+    release build of rnats-server under target/ (cross builds: size only,
+    not run)."""
     rows, seen = [], set()
     for key, what in (("ours", "rnats (ours)"), ("go", "Go nats-server"),
                       ("static", "rnats, static musl build (resource rows)")):
@@ -1284,11 +1290,12 @@ def binary_rows(bins):
         if not path:
             continue
         seen.add(os.path.realpath(path))
+        ran = run_bins.get(key, path)
         try:
-            size = os.path.getsize(path)
+            size = os.path.getsize(ran)
         except OSError:
             size = None
-        version = version_of(path) if os.access(path, os.X_OK) else "not found"
+        version = version_of(ran) if os.access(ran, os.X_OK) else "not found"
         rows.append((what, repo_rel(path), version, size))
     for path in sorted(glob.glob(os.path.join(REPO, "target", "*", "release", "rnats-server"))):
         if os.path.realpath(path) in seen:
@@ -1297,6 +1304,23 @@ def binary_rows(bins):
         rows.append((f"rnats, `{triple}` (size only, not run)", repo_rel(path), "",
                      os.path.getsize(path)))
     return rows
+
+
+def snapshot_binaries(bins, keys, directory):
+    """Copies of our binaries, taken before the first run, so that a build
+    finishing while the benchmark runs does not change what is measured.
+    Returns the paths to run, by kind."""
+    run_bins = dict(bins)
+    for key in keys:
+        path = bins.get(key)
+        if not path or not os.access(path, os.X_OK):
+            continue
+        d = os.path.join(directory, key)
+        os.makedirs(d, exist_ok=True)
+        copy = os.path.join(d, os.path.basename(path))
+        shutil.copy2(path, copy)
+        run_bins[key] = copy
+    return run_bins
 
 
 def render_doc(meta, opts, bins, main_part, new_part, total):
@@ -1319,14 +1343,13 @@ def render_doc(meta, opts, bins, main_part, new_part, total):
     L += ["Reproduce, from the repository root:", "", "```sh", command_line(), "```", ""]
     m = meta["machine"]
     L.append(f"- machine: {m['nproc']} CPUs, {m['model']}, Linux {m['kernel']}")
-    state = source_state()
-    if state:
-        L.append(f"- repository at commit {state} when the run started")
-    L.append(f"- settings: {meta['rounds']} rounds, {opts.msgs:,} messages (pubsub, queue; "
+    if meta.get("source"):
+        L.append(f"- repository at commit {meta['source']} when the run started")
+    L.append(f"- settings: {plural(meta['rounds'], 'round')}, {opts.msgs:,} messages (pubsub, queue; "
              f"`pub` twice as many, fanout/routed/chain5 half), {opts.requests:,} requests, "
              f"payload {opts.size} B")
     L += ["", "| binary | path | version | size (bytes) |", "|---|---|---|--:|"]
-    for what, path, version, size in binary_rows(bins):
+    for what, path, version, size in binary_rows(bins, meta["run_bins"]):
         L.append(f"| {what} | `{path}` | {version} | {fmt_num(size)} |")
     L.append("")
     if main_part:
@@ -1464,11 +1487,15 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    logdir = tempfile.mkdtemp(prefix="rnats-bench-")
+    source = source_state()
+    run_bins = snapshot_binaries(bins, ("ours", "static"), os.path.join(logdir, "bin"))
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine_info(),
+        "source": source, "run_bins": run_bins,
         "ours_bin": ours_bin, "go_bin": go_bin, "static_bin": bins.get("static"),
-        "ours_version": version_of(ours_bin) if have_ours else "not found",
+        "ours_version": version_of(run_bins["ours"]) if have_ours else "not found",
         "go_version": version_of(go_bin),
         "rounds": opts.rounds, "size": opts.size, "idle_conns": opts.idle_conns,
         "noise_limit": opts.noise_limit, "retries": opts.retries, "warm": opts.warm,
@@ -1481,7 +1508,6 @@ def main():
     # skips it in later rounds.
     unavailable = set()
     t_start = time.time()
-    logdir = tempfile.mkdtemp(prefix="rnats-bench-")
     ctx = {"logdir": logdir, "certs": None}
     if any(NEW_SCENARIOS[x][2] for x in new_scens):
         try:
@@ -1499,7 +1525,7 @@ def main():
                         continue
                     if (kind, scen) in unavailable:
                         continue
-                    r = measure_noise_checked(kind, bins[kind], scen, count, opts, lg,
+                    r = measure_noise_checked(kind, run_bins[kind], scen, count, opts, lg,
                                               logdir, rnd)
                     raw[scen][kind].append(r)
                     if r.get("unavailable") and not any(
@@ -1520,7 +1546,7 @@ def main():
                     if kind == "ours" and not have_ours:
                         raw_new[scen][kind].append({"ok": False, "error": "binary not found"})
                         continue
-                    r = measure_new_checked(kind, bins[kind], scen, opts, lg, ctx, rnd)
+                    r = measure_new_checked(kind, run_bins[kind], scen, opts, lg, ctx, rnd)
                     raw_new[scen][kind].append(r)
                     if r.get("ok"):
                         log(f"[round {rnd}] {scen} {kind}: " + " ".join(
@@ -1534,7 +1560,7 @@ def main():
                         raw_res[kind].append({"ok": False, "error": "binary not found"})
                         continue
                     wait_quiet(opts.noise_limit, opts.quiet_wait)
-                    r = measure_resources(kind, bins[kind], opts, lg, logdir)
+                    r = measure_resources(kind, run_bins[kind], opts, lg, logdir)
                     raw_res[kind].append(r)
                     if r.get("ok"):
                         log(f"[round {rnd}] resources {kind:6s} startup "
