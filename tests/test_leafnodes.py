@@ -289,3 +289,33 @@ def test_unsupported_remote_settings_refuse_to_start(tmp_path):
     if "rnats" not in subprocess.run([SERVER_BIN, "--version"], capture_output=True, text=True).stdout:
         pytest.skip("Go supports hub: true")
     assert r.returncode == 1 and 'remote "hub" is not supported by this server yet' in r.stdout + r.stderr, r
+
+
+@params
+def test_leaf_side_monitoring(pair_factory, hub, leaf):
+    """On the leaf: /leafz lists the connection to the hub (name, spoke,
+    account, the hub's interest with subs=1) and /varz its remote."""
+    pr = pair_factory(hub, leaf)
+    s = open_client(pr.hub)
+    p = open_client(pr.leaf)
+    try:
+        s.send("SUB mon.subject 1\r\n")
+        sync_interest(s, [p])
+        p.send(pub("mon.subject", "x"))
+        round_trip(p)
+        collect_msgs(s, 1, timeout=5.0)
+        lz = http_get_json(pr.leaf_http, "/leafz?subs=1")
+        assert lz["leafnodes"] == 1 and len(lz["leafs"]) == 1, lz
+        entry = lz["leafs"][0]
+        # Go 2.9.10 has neither name nor is_spoke (2.9.15+ and rnats do).
+        assert entry.get("name", "hub") == "hub" and entry.get("is_spoke", True) is True, entry
+        assert entry["account"] == "$G", entry
+        assert entry["port"] == pr.leaf_port and entry["out_msgs"] >= 1, entry
+        assert "mon.subject" in entry["subscriptions_list"], entry
+        assert entry["subscriptions"] == len(entry["subscriptions_list"]), entry
+        v = http_get_json(pr.leaf_http, "/varz")
+        assert v["leafnodes"] == 1
+        assert [r["urls"] for r in v["leaf"]["remotes"]] == [["%s:%d" % (HOST, pr.leaf_port)]], v["leaf"]
+    finally:
+        s.close()
+        p.close()

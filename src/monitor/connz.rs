@@ -21,7 +21,7 @@ impl Query {
         )
     }
 
-    fn get(&self, k: &str) -> Option<&str> {
+    pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
     }
 

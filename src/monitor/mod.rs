@@ -11,6 +11,7 @@
 
 pub mod connz;
 pub mod go_format;
+pub mod leafz;
 pub mod meshpage;
 pub mod metrics;
 
@@ -110,6 +111,10 @@ impl Server {
             "/routez" => {
                 self.count_http("/routez");
                 self.routez(&target)
+            }
+            "/leafz" => {
+                self.count_http("/leafz");
+                self.leafz(&target)
             }
             "/subsz" | "/subscriptionsz" => {
                 self.count_http("/subsz");
@@ -254,7 +259,28 @@ impl Server {
             None => j.empty_obj("cluster"),
         }
         j.empty_obj("gateway");
-        j.empty_obj("leaf");
+        if o.leaf_remotes.is_empty() {
+            j.empty_obj("leaf");
+        } else {
+            j.open(Some("leaf"), b'{');
+            j.open(Some("remotes"), b'[');
+            for r in &o.leaf_remotes {
+                j.open(None, b'{');
+                if let Some(a) = &r.account {
+                    j.str("local_account", a);
+                }
+                j.open(Some("urls"), b'[');
+                for u in &r.urls {
+                    if let Ok(u) = crate::leaf::remote::leaf_url(u) {
+                        j.item_str(&u.host_port());
+                    }
+                }
+                j.close(b']');
+                j.close(b'}');
+            }
+            j.close(b']');
+            j.close(b'}');
+        }
         j.empty_obj("mqtt");
         j.empty_obj("websocket");
         j.empty_obj("jetstream");
