@@ -319,3 +319,38 @@ def test_leaf_side_monitoring(pair_factory, hub, leaf):
     finally:
         s.close()
         p.close()
+
+
+@pytest.mark.parametrize("hub_series", ["2.9"])
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_loop_through_a_hub_cluster_is_detected(tmp_path, hub_series, leaf):
+    """A leaf with one remote to each of two clustered hubs, same account:
+    the second connection into the same hub cluster (or its loop-detection
+    subject coming back) is a loop, reported with Go's error. As a Go 2.9
+    leaf does; a Go 2.10+ leaf keeps both connections (see
+    docs/compatibility.md)."""
+    hub_bin = go_bin(hub_series)
+    leaf_bin = SERVER_BIN if leaf == "under-test" else hub_bin
+    lports, cports = [free_port(), free_port()], [free_port(), free_port()]
+    hubs = []
+    try:
+        for i in range(2):
+            conf = tmp_path / ("hub%d.conf" % i)
+            conf.write_text(
+                "server_name: hub%d\nleafnodes { listen: \"%s:%d\" }\n"
+                "cluster { name: HUBS, listen: \"%s:%d\", routes: [\"nats-route://%s:%d\"] }\n"
+                % (i, HOST, lports[i], HOST, cports[i], HOST, cports[1 - i]))
+            hubs.append(NatsServer(tmp_path / ("hub%d.log" % i), ["-c", str(conf)], binary=hub_bin).start())
+        conf = tmp_path / "leaf.conf"
+        conf.write_text(
+            "server_name: edge\nleafnodes { remotes: [ { url: \"nats-leaf://%s:%d\" }, "
+            "{ url: \"nats-leaf://%s:%d\" } ] }\n" % (HOST, lports[0], HOST, lports[1]))
+        lf = NatsServer(tmp_path / "leaf.log", ["-c", str(conf)], binary=leaf_bin).start()
+        try:
+            lf.wait_for_log(r"Loop detected for leafnode account=\"\$G\". Delaying attempt to reconnect for 30s",
+                            timeout=15.0)
+        finally:
+            lf.stop()
+    finally:
+        for h in hubs:
+            h.stop()

@@ -14,6 +14,7 @@ pub mod conf;
 pub mod frames;
 pub mod http;
 pub mod json;
+pub mod leaf;
 pub mod route;
 pub mod stream;
 

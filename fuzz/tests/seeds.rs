@@ -32,6 +32,11 @@ fn route() {
 }
 
 #[test]
+fn leaf() {
+    replay("leaf", rnats_fuzz::leaf::check);
+}
+
+#[test]
 fn json() {
     replay("json", rnats_fuzz::json::check);
 }

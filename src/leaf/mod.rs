@@ -110,7 +110,8 @@ impl Server {
                         l.loop_detected = true;
                     }
                 }
-                self.mark_close(slot, CloseReason::ParseError);
+                // Go reports the hub's refusal as the client closing.
+                self.mark_close(slot, CloseReason::ClientClosed);
                 false
             }
             RouteOp::Sub { subject, queue, key, .. } => self.leaf_remote_sub(slot, subject, queue, key),
@@ -216,7 +217,19 @@ impl Server {
     }
 
     /// The hub accepted us: announce our interest and count the connection.
+    /// A second connection of the same account into the same hub cluster is
+    /// a loop (as Go finds it).
     fn leaf_established(&mut self, slot: usize) {
+        let Some(l) = self.conns[slot].leaf() else { return };
+        let (acc, cluster) = (l.account, l.remote_cluster.clone());
+        let twin = !cluster.is_empty()
+            && self.conns.iter().any(|(s, c)| {
+                s != slot && c.leaf().is_some_and(|o| o.established && o.account == acc && o.remote_cluster == cluster)
+            });
+        if twin {
+            self.leaf_loop(slot, acc);
+            return;
+        }
         let Some(l) = self.conns[slot].leaf_mut() else { return };
         l.established = true;
         let (acc, remote) = (l.account, l.remote);
@@ -225,12 +238,7 @@ impl Server {
         if let Some(r) = self.leaf_remotes.get_mut(remote) {
             r.failures = 0;
         }
-        log::info!(
-            "{} - Leafnode connection created for account: {}",
-            self.conns[slot].prefix,
-            lossy(self.accounts.name(acc))
-        );
-        log::debug!("{} - Remote leafnode connect: {name}", self.conns[slot].prefix);
+        log::debug!("{} - Leafnode connection to {name} established", self.conns[slot].prefix);
         let lds = self.leaf_lds(acc);
         let mut out = Vec::new();
         for ((a, key), n) in &self.local_interest {
@@ -253,6 +261,22 @@ impl Server {
         Server::queue_flush(&mut self.pending_flush, c, slot);
     }
 
+    /// A loop through the hub: Go's error to the hub, close, and no new
+    /// dial for `LOOP_BACKOFF`.
+    fn leaf_loop(&mut self, slot: usize, acc: AccId) {
+        let text = format!(
+            "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {}s",
+            lossy(self.accounts.name(acc)),
+            LOOP_BACKOFF.as_secs()
+        );
+        log::error!("{} - {text}", self.conns[slot].prefix);
+        self.send_err(slot, &text);
+        if let Some(l) = self.conns[slot].leaf_mut() {
+            l.loop_detected = true;
+        }
+        self.close_after_flush(slot, CloseReason::DuplicateRoute);
+    }
+
     /// The loop-detection subject of account `acc`, made on first use.
     pub fn leaf_lds(&mut self, acc: AccId) -> Box<[u8]> {
         if let Some((_, s)) = self.leaf_lds.iter().find(|(a, _)| *a == acc) {
@@ -273,17 +297,7 @@ impl Server {
         let Some(l) = self.conns[slot].leaf() else { return false };
         let acc = l.account;
         if subject.starts_with(b"$LDS.") && self.leaf_lds.iter().any(|(a, s)| *a == acc && **s == *subject) {
-            let text = format!(
-                "Loop detected for leafnode account={:?}. Delaying attempt to reconnect for {}s",
-                lossy(self.accounts.name(acc)),
-                LOOP_BACKOFF.as_secs()
-            );
-            log::error!("{} - {text}", self.conns[slot].prefix);
-            self.send_err(slot, &text);
-            if let Some(l) = self.conns[slot].leaf_mut() {
-                l.loop_detected = true;
-            }
-            self.close_after_flush(slot, CloseReason::DuplicateRoute);
+            self.leaf_loop(slot, acc);
             return false;
         }
         if !rnats_protocol::subject::is_valid_subject(subject) {
@@ -365,12 +379,8 @@ impl Server {
             self.leaf_count = self.leaf_count.saturating_sub(1);
         }
         if !quiet {
-            let name = if l.remote_name.is_empty() { &l.remote_id } else { &l.remote_name };
-            if name.is_empty() {
-                log::info!("{prefix} - Leafnode connection closed: {}", reason.as_str());
-            } else {
-                log::info!("{prefix} - Leafnode connection closed: {} - Remote: {name}", reason.as_str());
-            }
+            let acc = lossy(self.accounts.name(l.account));
+            log::info!("{prefix} - Leafnode connection closed: {} account: {acc}", reason.as_str());
         }
         let (remote, looped) = (l.remote, l.loop_detected);
         self.leaf_remote_lost(remote, looped);

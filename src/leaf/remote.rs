@@ -182,8 +182,10 @@ impl Server {
             l.connecting = false;
         }
         c.start = std::time::SystemTime::now();
-        log::info!("{} - Leafnode connection created", c.prefix);
-        let cid = c.cid;
+        let (cid, acc) = (c.cid, c.leaf().map_or(crate::routing::accounts::GLOBAL, |l| l.account));
+        let acc = String::from_utf8_lossy(self.accounts.name(acc)).into_owned();
+        // (Go writes this line with a blank at its end.)
+        log::info!("{} - Leafnode connection created for account: {acc} ", self.conns[slot].prefix);
         self.timers.add_in(FIRST_INFO_TIMEOUT, TimerKind::LeafDialTimeout { slot, cid });
         self.start_ping_timer(slot, FIRST_PING);
         true
