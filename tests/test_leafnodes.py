@@ -354,3 +354,18 @@ def test_loop_through_a_hub_cluster_is_detected(tmp_path, hub_series, leaf):
     finally:
         for h in hubs:
             h.stop()
+
+
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_reload_that_changes_remotes_is_refused(pair_factory, leaf):
+    """A reload whose file changes the remotes is refused as a whole (Go
+    reloads no leaf node setting): the error is logged and the connection
+    to the hub stays."""
+    import signal
+    pr = pair_factory("2.9", leaf)
+    text = pr.leaf_conf.read_text()
+    pr.leaf_conf.write_text(text.replace("nats-leaf://", "nats-leaf://nobody:x@"))
+    pr.leaf.proc.send_signal(signal.SIGHUP)
+    pr.leaf.wait_for_log(r"config reload not supported for .*(leafnodes|LeafNode)", timeout=5.0)
+    pr.wait_connected(timeout=2.0)
+    exchange(pr.leaf, pr.hub, "after.reload")

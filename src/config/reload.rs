@@ -23,6 +23,7 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("cluster", old.cluster_listen != new.cluster_listen || old.cluster_name != new.cluster_name);
     check("cluster routes", old.routes != new.routes);
     check("cluster authorization", old.cluster_auth != new.cluster_auth);
+    check("leafnodes", old.leaf_remotes != new.leaf_remotes || old.leaf_reconnect != new.leaf_reconnect);
     check("client_advertise", old.client_advertise != new.client_advertise);
     check("log_file", old.log_file != new.log_file);
     // Each account has its sublist and its name on routes; the users in
