@@ -234,7 +234,7 @@ impl ClientParser {
     /// The common PUB in one pass: `PUB <subject> [<reply>] <size>\r\n`
     /// with single spaces, the whole payload and its `\r\n` in `buf`, within
     /// the limits. `None` for anything else, which the general path then
-    /// parses (or rejects) exactly as before; `buf` starts with `PUB` and a
+    /// parses (or rejects) the same way; `buf` starts with `PUB` and a
     /// blank.
     #[inline(always)]
     fn whole_pub<'a>(&self, buf: &'a [u8]) -> Option<Frame<'a, ClientOp<'a>>> {

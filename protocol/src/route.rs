@@ -383,7 +383,7 @@ impl RouteParser {
     /// The common RMSG in one pass: `RMSG <account> <subject> [<reply>]
     /// <size>\r\n` (any case) with single spaces, the whole payload and its
     /// `\r\n` in `buf`, within the limits. `None` for anything else, which
-    /// the general path then parses (or rejects) exactly as before.
+    /// the general path then parses (or rejects) the same way.
     #[inline(always)]
     fn whole_rmsg<'a>(&self, buf: &'a [u8]) -> Option<Frame<'a, RouteOp<'a>>> {
         let head: [u8; 5] = *buf.first_chunk()?;

@@ -16,17 +16,16 @@ use crate::server::Server;
 
 /// Shared read buffer size: one read never takes more than this. Large,
 /// so that a publisher that keeps its socket full costs one read system
-/// call per megabyte rather than per 64 KiB (a fifth less server CPU per
-/// 16-byte publish in scripts/bench.py); the buffer's pages are touched
-/// only by reads that fill them, and the bytes handled between two
-/// flushes stay bounded by `READ_BUDGET` as before.
+/// call per megabyte rather than per 64 KiB (docs/benchmarks.md); the
+/// buffer's pages are touched only by reads that fill them, and the bytes
+/// handled between two flushes stay bounded by `READ_BUDGET`.
 pub const READ_CHUNK: usize = 1024 * 1024;
 /// Bytes read from one connection per event before others get a turn.
 const READ_BUDGET: usize = 1024 * 1024;
 /// One read per event, of at most this much, for a connection whose last
 /// read produced more output than it took in (a fan-out): the output is
 /// flushed while it is still in cache instead of growing to several times
-/// the budget first (five subscribers: a tenth less CPU per delivery).
+/// the budget first (the fan-out rows of docs/benchmarks.md).
 const FANOUT_READ: usize = 256 * 1024;
 /// Routes are pinged at least this often.
 const ROUTE_PING_MAX: Duration = Duration::from_secs(30);

@@ -6,8 +6,8 @@ use std::io;
 use std::time::Instant;
 
 /// The byte stream under a connection. The reactor, the parsers and the
-/// flush logic see only this: plaintext TCP implements it today, and a TLS
-/// session over the same socket implements it the same way.
+/// flush logic see only this: plaintext TCP implements it here, and a TLS
+/// session over the same socket (`crate::tls`) the same way.
 pub trait Transport {
     /// Reads decrypted (or plain) bytes; `WouldBlock` when none are ready.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;

@@ -35,9 +35,10 @@ mod errors;
 /// Plaintext handed to the session per write: it encrypts all of it before
 /// returning, so this bounds the TLS records held for a slow socket.
 const WRITE_CHUNK: usize = 64 * 1024;
-/// Plaintext taken per read (see `Transport::max_read`): with 1 KiB
-/// messages, decrypting a whole megabyte before handling any of it cost
-/// about a tenth more CPU per message than 64 KiB at a time.
+/// Plaintext taken per read (see `Transport::max_read`): handling 64 KiB
+/// of decrypted messages at a time keeps them in cache, where decrypting a
+/// whole megabyte first costs more CPU per message (the TLS rows of
+/// docs/benchmarks.md).
 const READ_MAX: usize = 64 * 1024;
 
 /// A TLS session (server side, or client side for a solicited route) over
