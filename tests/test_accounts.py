@@ -25,17 +25,14 @@ from harness import (
     SERVER_IS_RNATS,
     SERVER_BIN,
     Client,
-    NatsServer,
     collect_from,
     free_port,
-    go_server_binary,
     http_get_json,
     pub,
     sync_interest,
     wait_full_mesh,
 )
 
-ORACLES = ["under-test", "go2.9", "go2.10+"]
 AUTH_VIOLATION = b"-ERR 'Authorization Violation'\r\n"
 
 # The configuration of nats.c's tlsverify.conf, with passwords instead of
@@ -55,41 +52,6 @@ USERS = {"derek@nats.io": "pd", "d2": "p", "ivan@nats.io": "pi", "i2": "p", "g1"
 ACCOUNT = {"derek@nats.io": "DEREK", "d2": "DEREK", "ivan@nats.io": "IVAN", "i2": "IVAN"}
 
 
-def oracle_binary(label):
-    if label == "under-test":
-        return SERVER_BIN
-    path = go_server_binary(label[2:])
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % label[2:])
-    return path
-
-
-@pytest.fixture(params=ORACLES)
-def oracle(request):
-    return request.param, oracle_binary(request.param)
-
-
-@pytest.fixture
-def launch(tmp_path):
-    """launch(binary, conf_text, *args) -> started NatsServer with a monitoring
-    port (``srv.http_port``), stopped at teardown."""
-    started = []
-
-    def _launch(binary, conf_text, *args):
-        conf = tmp_path / ("s%d.conf" % len(started))
-        conf.write_text(conf_text)
-        http_port = free_port()
-        srv = NatsServer(tmp_path / ("s%d.log" % len(started)),
-                         ["-c", str(conf), "-m", str(http_port), "-D"] + list(args), binary=binary)
-        srv.http_port = http_port
-        started.append(srv)
-        return srv.start()
-
-    yield _launch
-    for s in started:
-        s.stop()
-
-
 def login(port, user, **opts):
     """A client logged in as ``user`` (PING/PONG done)."""
     c = Client(port, timeout=5.0)
@@ -98,8 +60,9 @@ def login(port, user, **opts):
     return c
 
 
+@pytest.mark.against_go
 def test_messages_stay_in_their_account(oracle, launch):
-    srv = launch(oracle[1], CONF)
+    srv = launch(oracle[1], "-D", monitor=True, conf=CONF)
     names = ["derek@nats.io", "d2", "ivan@nats.io", "i2", "g1", "g2"]
     subs = {u: login(srv.port, u) for u in names}
     for c in subs.values():
@@ -130,8 +93,9 @@ def test_messages_stay_in_their_account(oracle, launch):
         p.close()
 
 
+@pytest.mark.against_go
 def test_request_reply_within_an_account(oracle, launch):
-    srv = launch(oracle[1], CONF)
+    srv = launch(oracle[1], "-D", monitor=True, conf=CONF)
     responder = login(srv.port, "i2")
     responder.send(b"SUB service 1\r\n")
     other = login(srv.port, "d2")
@@ -155,8 +119,9 @@ def test_request_reply_within_an_account(oracle, launch):
     assert other.flush() == []
 
 
+@pytest.mark.against_go
 def test_account_users_have_their_permissions(oracle, launch):
-    srv = launch(oracle[1], CONF)
+    srv = launch(oracle[1], "-D", monitor=True, conf=CONF)
     c = login(srv.port, "derek@nats.io")
     c.send(b"PUB bar 0\r\n\r\nPUB foo 0\r\n\r\nPING\r\n")
     c.expect(b"-ERR 'Permissions Violation for Publish to \"bar\"'\r\nPONG\r\n")
@@ -172,8 +137,9 @@ def test_account_users_have_their_permissions(oracle, launch):
     assert named.read_until_closed() == AUTH_VIOLATION
 
 
+@pytest.mark.against_go
 def test_no_auth_user_in_an_account(oracle, launch):
-    srv = launch(oracle[1], CONF + 'no_auth_user: "i2"\n')
+    srv = launch(oracle[1], "-D", monitor=True, conf=CONF + 'no_auth_user: "i2"\n')
     anon = Client(srv.port)
     anon.connect()
     anon.send(b"SUB bar 1\r\n")
@@ -186,13 +152,14 @@ def test_no_auth_user_in_an_account(oracle, launch):
         assert len(ops) == (1 if delivered else 0), (user, ops)
 
 
+@pytest.mark.against_go
 def test_nkey_users_in_accounts(oracle, launch):
     nkeys = pytest.importorskip("nkeys")
 
     seeds = [nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode() for _ in range(2)]
     keys = [nkeys.from_seed(bytearray(s.encode())).public_key.decode() for s in seeds]
-    srv = launch(oracle[1], "accounts { A: { users: [ {nkey: %s} ] }, B: { users: [ {nkey: %s} ] } }\n"
-                 % tuple(keys))
+    srv = launch(oracle[1], "-D", monitor=True,
+                 conf="accounts { A: { users: [ {nkey: %s} ] }, B: { users: [ {nkey: %s} ] } }\n" % tuple(keys))
 
     def nkey_login(i):
         c = Client(srv.port)
@@ -212,8 +179,9 @@ def test_nkey_users_in_accounts(oracle, launch):
     assert b.flush() == []
 
 
+@pytest.mark.against_go
 def test_connz_and_subsz(oracle, launch):
-    srv = launch(oracle[1], CONF)
+    srv = launch(oracle[1], "-D", monitor=True, conf=CONF)
     clients = {u: login(srv.port, u) for u in ("d2", "i2", "g1")}
     before = http_get_json(srv.http_port, "/subsz?acc=DEREK")["num_subscriptions"]
     total_before = http_get_json(srv.http_port, "/subsz")["num_subscriptions"]
@@ -290,6 +258,7 @@ def test_a_good_file_passes_the_check(tmp_path, text):
 SYS_PINNED = r'Not possible to have a dedicated route for account "\$SYS" between those servers'
 
 
+@pytest.mark.against_go
 def test_mixed_cluster_keeps_accounts_apart(cluster, tmp_path, go29_bin, go_new_bin):
     conf = tmp_path / "accounts.conf"
     conf.write_text(CONF)
@@ -347,6 +316,7 @@ def test_mixed_cluster_keeps_accounts_apart(cluster, tmp_path, go29_bin, go_new_
         assert not errs, "unexpected error lines from %s:\n%s" % (n.label, "\n".join(errs))
 
 
+@pytest.mark.against_go
 def test_unknown_account_on_a_route_is_dropped(cluster, tmp_path, go29_bin):
     """A Go node with an account this server does not have: its interest is
     logged and dropped, its messages in that account go nowhere here, and
@@ -375,11 +345,11 @@ def test_unknown_account_on_a_route_is_dropped(cluster, tmp_path, go29_bin):
 
 
 @pytest.mark.skipif(not SERVER_IS_RNATS, reason="rnats' reload rules for accounts")
-def test_reload_of_account_users(launch, tmp_path):
+def test_reload_of_account_users(launch):
     import signal
 
-    srv = launch(SERVER_BIN, CONF)
-    conf = tmp_path / "s0.conf"
+    srv = launch(SERVER_BIN, "-D", monitor=True, conf=CONF)
+    conf = srv.conf_path
     d2, i2, derek = login(srv.port, "d2"), login(srv.port, "i2"), login(srv.port, "derek@nats.io")
     # Another account is not a reloadable change: the reload fails, all stay.
     conf.write_text(CONF.replace("accounts {", "accounts {\n  NEW: {}"))

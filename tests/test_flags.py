@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import HOST, SERVER_BIN, SERVER_IS_RNATS, NatsServer, free_ports, go_server_binary, port_accepts
+from harness import HOST, SERVER_BIN, SERVER_IS_RNATS, NatsServer, free_ports, port_accepts
 
 # (argv after the binary, expected outcome): "runs", "exit0", "refused", or
 # "fails" (exit status 1 after logging a fatal error, as Go does).
@@ -127,11 +127,9 @@ def _ports_file(binary, tmp_path, extra):
     return srv, data
 
 
-@pytest.mark.parametrize("go", ["under-test", "2.9", "2.10+"])
-def test_ports_file(go, tmp_path):
-    binary = SERVER_BIN if go == "under-test" else go_server_binary(go)
-    if binary is None:
-        pytest.skip("no Go nats-server %s here" % go)
+@pytest.mark.against_go
+def test_ports_file(oracle, tmp_path):
+    binary = oracle[1]
     srv, data = _ports_file(binary, tmp_path, ["-m", "-1", "-cluster", "nats://127.0.0.1:-1"])
     assert sorted(data) == ["cluster", "monitoring", "nats"], data
     assert data["nats"] == ["nats://%s:%d" % (HOST, srv.port)]

@@ -14,40 +14,9 @@ import time
 
 import pytest
 
-from harness import (HOST, SERVER_BIN, SERVER_IS_RNATS, Client, ClusterNode, NatsServer,
-                     ConnectionClosed, free_ports, go_server_binary, http_get_json,
+from harness import (HOST, SERVER_BIN, SERVER_IS_RNATS, Client, ClusterNode,
+                     ConnectionClosed, free_ports, go_server_binary,
                      parse_info, wait_full_mesh, check_pubsub_all_pairs)
-
-ORACLES = ["under-test", "go2.9", "go2.10+"]
-
-
-def oracle_binary(label):
-    if label == "under-test":
-        return SERVER_BIN
-    path = go_server_binary(label[2:])
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % label[2:])
-    return path
-
-
-@pytest.fixture(params=ORACLES)
-def oracle(request):
-    return request.param, oracle_binary(request.param)
-
-
-@pytest.fixture
-def launch(tmp_path):
-    """launch(binary, *args, port=None) -> started NatsServer, stopped at teardown."""
-    started = []
-
-    def _launch(binary, *args, port=None):
-        srv = NatsServer(tmp_path / ("s%d.log" % len(started)), args, port=port, binary=binary)
-        started.append(srv)
-        return srv.start()
-
-    yield _launch
-    for s in started:
-        s.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -141,6 +110,7 @@ BIG = "zzzzzzzzzzzzzzzzzzzzzz"     # bigger than any generated name
 SMALL = "0000000000000000000000"   # smaller than any generated name
 
 
+@pytest.mark.against_go
 def test_generated_name_adopts_bigger_generated_name(oracle, launch):
     srv = cluster_server(launch, oracle[1])
     r = FakeRoute(srv.cluster_port)
@@ -153,6 +123,7 @@ def test_generated_name_adopts_bigger_generated_name(oracle, launch):
     r.close()
 
 
+@pytest.mark.against_go
 def test_generated_name_rejects_smaller_generated_name(oracle, launch):
     srv = cluster_server(launch, oracle[1])
     r = FakeRoute(srv.cluster_port)
@@ -165,6 +136,7 @@ def test_generated_name_rejects_smaller_generated_name(oracle, launch):
     assert client_info_cluster(srv) == ours
 
 
+@pytest.mark.against_go
 def test_generated_name_adopts_configured_name(oracle, launch):
     srv = cluster_server(launch, oracle[1])
     r = FakeRoute(srv.cluster_port)
@@ -183,6 +155,7 @@ def test_generated_name_adopts_configured_name(oracle, launch):
     r.close()
 
 
+@pytest.mark.against_go
 def test_configured_name_rejects_generated_peer(oracle, launch):
     srv = cluster_server(launch, oracle[1], "--cluster_name", "mine")
     r = FakeRoute(srv.cluster_port)
@@ -193,6 +166,7 @@ def test_configured_name_rejects_generated_peer(oracle, launch):
     assert closed and want in got, got
 
 
+@pytest.mark.against_go
 def test_adopting_a_name_drops_other_routes(oracle, launch):
     srv = cluster_server(launch, oracle[1])
     first = FakeRoute(srv.cluster_port)
@@ -208,6 +182,7 @@ def test_adopting_a_name_drops_other_routes(oracle, launch):
 
 
 
+@pytest.mark.against_go
 def test_adopting_a_name_keeps_routes_not_registered(oracle, launch):
     """Only registered routes are closed when the name changes: a route
     connection whose peer has not identified itself yet stays, and its
@@ -248,6 +223,7 @@ def _async_info(c):
             return info
 
 
+@pytest.mark.against_go
 def test_adopting_a_name_tells_clients_before_the_new_route(oracle, launch):
     """The routes dropped for a name change leave at once: protocol-1 clients
     hear the new name (without the dropped peer's URLs) before the new
@@ -279,6 +255,7 @@ def test_adopting_a_name_tells_clients_before_the_new_route(oracle, launch):
     assert closed
 
 
+@pytest.mark.against_go
 def test_gossiped_info_drops_empty_and_unknown_fields(oracle, launch):
     srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
     first = _route_raw(srv.cluster_port, *_peer("NFIRSTPEER", "X", ["10.99.0.1:4222"]))
@@ -300,6 +277,7 @@ def test_gossiped_info_drops_empty_and_unknown_fields(oracle, launch):
         assert key not in gossip, gossip
 
 
+@pytest.mark.against_go
 def test_accepted_route_takes_headers_from_its_info(oracle, launch):
     """A route whose CONNECT says headers but whose INFO does not gets
     messages without headers."""
@@ -329,6 +307,7 @@ def test_accepted_route_takes_headers_from_its_info(oracle, launch):
 MIXES = ["RGG", "GRR", "RRG", "GGR", "RGR", "GRG", "GGG", "RRR"]
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("go_series", ["2.9", "2.10+"])
 @pytest.mark.parametrize("mix", MIXES)
 def test_seed_example_generated_names_mixed(tmp_path, mix, go_series):
@@ -370,6 +349,7 @@ def _dynamic_node(log, binary, routes):
 EMPTY_TOKEN_SUBJECTS = ["w.", ".w", "w..x", "."]
 
 
+@pytest.mark.against_go
 def test_empty_token_subjects_are_not_delivered(oracle, launch):
     srv = launch(oracle[1])
     sub = Client(srv.port)
@@ -387,6 +367,7 @@ def test_empty_token_subjects_are_not_delivered(oracle, launch):
     sub.ping()
 
 
+@pytest.mark.against_go
 def test_empty_token_subjects_pedantic_error(oracle, launch):
     srv = launch(oracle[1])
     c = Client(srv.port)
@@ -430,6 +411,7 @@ def test_unsupported_security_settings_refuse_to_start(key, text, tmp_path):
 # 8. Queue groups split evenly, also for messages that arrive over a route
 # ---------------------------------------------------------------------------
 
+@pytest.mark.against_go
 def test_queue_distribution_across_routes(oracle, tmp_path):
     from harness import open_client, sync_interest, round_trip, collect_from, pub
     binary = oracle[1]
@@ -471,6 +453,7 @@ def _closed_with(c, timeout=3.0):
     return c.read_until_closed(timeout)
 
 
+@pytest.mark.against_go
 def test_connect_keys_case_insensitive_and_null(oracle, launch):
     srv = launch(oracle[1])
     c = Client(srv.port)
@@ -481,6 +464,7 @@ def test_connect_keys_case_insensitive_and_null(oracle, launch):
     c2.expect(b"+OK\r\nPONG\r\n")  # Go's defaults: verbose on
 
 
+@pytest.mark.against_go
 def test_second_connect_merges(oracle, launch):
     srv = launch(oracle[1], "--user", "u", "--pass", "p")
     c = Client(srv.port)
@@ -490,6 +474,7 @@ def test_second_connect_merges(oracle, launch):
     c.expect(b"PONG\r\n")
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("first", [b"PUB foo 99999999\r\n", b"SUB foo 1\r\n", b"PING\r\n", b"XYZ\r\n",
                                    b"HPUB foo 1 99999999\r\n"])
 def test_auth_required_first_op_must_be_connect(oracle, launch, first):
@@ -499,6 +484,7 @@ def test_auth_required_first_op_must_be_connect(oracle, launch, first):
     assert _closed_with(c) == b"-ERR 'Authorization Violation'\r\n"
 
 
+@pytest.mark.against_go
 def test_auth_checked_before_protocol(oracle, launch):
     srv = launch(oracle[1], "--user", "u", "--pass", "p")
     c = Client(srv.port)
@@ -506,6 +492,7 @@ def test_auth_checked_before_protocol(oracle, launch):
     assert _closed_with(c) == b"-ERR 'Authorization Violation'\r\n"
 
 
+@pytest.mark.against_go
 def test_hpub_without_headers_closes_silently(oracle, launch):
     srv = launch(oracle[1])
     c = Client(srv.port)
@@ -515,6 +502,7 @@ def test_hpub_without_headers_closes_silently(oracle, launch):
     assert _closed_with(c) == b""
 
 
+@pytest.mark.against_go
 def test_control_line_limit_counts_arguments_only(oracle, launch, tmp_path):
     conf = tmp_path / "mcl.conf"
     conf.write_text("max_control_line: 32\n")
@@ -560,6 +548,7 @@ def _request(req, resp, subject, inbox):
     assert op.kind == "MSG" and op.args[2] == inbox, op
 
 
+@pytest.mark.against_go
 def test_allow_responses(oracle, launch, tmp_path):
     conf = tmp_path / "resp.conf"
     conf.write_text(RESP_USERS)
@@ -594,6 +583,7 @@ def test_allow_responses(oracle, launch, tmp_path):
     resp.expect(_violation("_INBOX.never") + b"PONG\r\n")
 
 
+@pytest.mark.against_go
 def test_allow_responses_across_routes(oracle, tmp_path):
     binary = oracle[1]
     conf = tmp_path / "resp.conf"
@@ -639,6 +629,7 @@ def test_allow_responses_across_routes(oracle, tmp_path):
             n.stop()
 
 
+@pytest.mark.against_go
 def test_closing_client_interest_leaves_routes_once(oracle, launch):
     srv = cluster_server(launch, oracle[1], "--cluster_name", "X")
     r = FakeRoute(srv.cluster_port)
@@ -662,6 +653,7 @@ def test_closing_client_interest_leaves_routes_once(oracle, launch):
 # 5. Connections before their handshake are bounded
 # ---------------------------------------------------------------------------
 
+@pytest.mark.against_go
 def test_silent_client_is_pinged_from_accept(oracle, launch, tmp_path):
     conf = tmp_path / "ping.conf"
     conf.write_text('ping_interval: "1s"\nping_max: 1\n')
@@ -707,6 +699,7 @@ def _stream_until_closed(port, head, limit=64 << 20, timeout=10.0):
     return sent, got
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("head", [b"INFO ", b"CONNECT {\"cluster\":\"X\",\"name\":\"NF\"}\r\nRMSG $G foo 900000000\r\n",
                                   b"RMSG $G foo 900000000\r\n", b"PING"])
 def test_route_port_input_is_bounded(oracle, launch, head):
@@ -730,6 +723,7 @@ no_auth_user: limited
 """
 
 
+@pytest.mark.against_go
 def test_no_auth_user_without_connect_gets_its_permissions(oracle, launch, tmp_path):
     conf = tmp_path / "noauth.conf"
     conf.write_text(NO_AUTH_CONF)
@@ -750,6 +744,7 @@ def test_no_auth_user_without_connect_gets_its_permissions(oracle, launch, tmp_p
     c2.expect(b"PONG\r\nPONG\r\n")
 
 
+@pytest.mark.against_go
 def test_no_auth_user_is_not_assumed_for_a_password_alone(oracle, launch, tmp_path):
     conf = tmp_path / "noauth.conf"
     conf.write_text(NO_AUTH_CONF)
@@ -778,6 +773,7 @@ def _routed(r, c, subject):
     return [l for l in r.pong() if l.startswith(b"RMSG")]
 
 
+@pytest.mark.against_go
 def test_route_interest_is_named_by_its_text(oracle, launch):
     """Go keys a route's interest by the RS+ arguments as sent (blanks kept,
     the weight and the byte before it cut off): an RS- spelled with other
@@ -798,6 +794,7 @@ def test_route_interest_is_named_by_its_text(oracle, launch):
     assert _routed(r, c, b"a.b") == []
 
 
+@pytest.mark.against_go
 def test_auto_unsubscribe_leaves_routes_before_the_message(oracle, launch):
     """A subscription that a message takes to its auto-unsubscribe limit is
     announced gone (RS-) before that message is forwarded to a route."""

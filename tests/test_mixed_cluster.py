@@ -38,17 +38,14 @@ SYS_PINNED = r'Not possible to have a dedicated route for account "\$SYS" betwee
 OURS_ALLOWED = [SYS_PINNED]
 GO_ALLOWED = [SYS_PINNED]
 
+pytestmark = pytest.mark.against_go
+
 
 def version_label(path):
     for version, p in go_server_binaries().items():
         if p == path:
             return "go%d.%d.%d" % version
     return "go"
-
-
-@pytest.fixture(params=["2.9", "2.10+"])
-def go_bin(request):
-    return request.getfixturevalue("go29_bin" if request.param == "2.9" else "go_new_bin")
 
 
 def assert_clean_logs(ours, go_nodes):

@@ -17,44 +17,10 @@ import subprocess
 
 import pytest
 
-from harness import SERVER_BIN, Client, NatsServer, go_server_binary
+from harness import Client
 
 nkeys = pytest.importorskip("nkeys")
 nats = pytest.importorskip("nats")
-
-ORACLES = ["under-test", "go2.9", "go2.10+"]
-
-
-def oracle_binary(label):
-    if label == "under-test":
-        return SERVER_BIN
-    path = go_server_binary(label[2:])
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % label[2:])
-    return path
-
-
-@pytest.fixture(params=ORACLES)
-def oracle(request):
-    return request.param, oracle_binary(request.param)
-
-
-@pytest.fixture
-def launch(tmp_path):
-    """launch(binary, conf_text) -> started NatsServer (debug log), stopped at teardown."""
-    started = []
-
-    def _launch(binary, conf_text):
-        conf = tmp_path / ("s%d.conf" % len(started))
-        conf.write_text(conf_text)
-        srv = NatsServer(tmp_path / ("s%d.log" % len(started)), ["-c", str(conf), "-D"], binary=binary)
-        started.append(srv)
-        return srv.start()
-
-    yield _launch
-    for s in started:
-        s.stop()
-
 
 def new_seed():
     return nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()
@@ -103,8 +69,9 @@ AUTH_VIOLATION = b"-ERR 'Authorization Violation'\r\n"
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{15}$")
 
 
+@pytest.mark.against_go
 def test_info_carries_a_fresh_nonce(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     nonces = set()
     for _ in range(3):
         c = Client(srv.port)
@@ -116,15 +83,17 @@ def test_info_carries_a_fresh_nonce(oracle, launch):
     assert len(nonces) == 3
 
 
+@pytest.mark.against_go
 def test_no_nonce_without_nkey_users(oracle, launch):
-    srv = launch(oracle[1], "authorization { users = [ { user: a, password: b } ] }\n")
+    srv = launch(oracle[1], "-D", conf="authorization { users = [ { user: a, password: b } ] }\n")
     c = Client(srv.port)
     assert "nonce" not in c.info
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("std", [False, True], ids=["base64url", "std-base64"])
 def test_signed_nonce_logs_in(oracle, launch, std):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     c = Client(srv.port)
     c.connect(nkey=public_key(BOB), sig=sign(BOB, c.info["nonce"], std=std))
     c.send(b"SUB x 1\r\nPUB x 2\r\nhi\r\nPING\r\n")
@@ -138,46 +107,53 @@ def _refused(srv, connect, nkey_logged):
     srv.wait_for_log(r"authentication error - Nkey \"%s\"" % nkey_logged)
 
 
+@pytest.mark.against_go
 def test_missing_signature_refused(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     _refused(srv, lambda n: {"nkey": public_key(ALICE)}, public_key(ALICE))
     srv.wait_for_log(r"Signature missing")
 
 
+@pytest.mark.against_go
 def test_signature_of_another_key_refused(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     _refused(srv, lambda n: {"nkey": public_key(ALICE), "sig": sign(BOB, n)}, public_key(ALICE))
     srv.wait_for_log(r"Signature not verified")
 
 
+@pytest.mark.against_go
 def test_signature_of_another_nonce_refused(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     first = Client(srv.port)
     replayed = sign(ALICE, first.info["nonce"])
     _refused(srv, lambda n: {"nkey": public_key(ALICE), "sig": replayed}, public_key(ALICE))
 
 
+@pytest.mark.against_go
 def test_garbage_signature_refused(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     _refused(srv, lambda n: {"nkey": public_key(ALICE), "sig": "not base64!"}, public_key(ALICE))
     srv.wait_for_log(r"Signature not valid base64")
 
 
+@pytest.mark.against_go
 def test_unknown_key_refused(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     _refused(srv, lambda n: {"nkey": public_key(STRANGER), "sig": sign(STRANGER, n)}, public_key(STRANGER))
     _refused(srv, lambda n: {"nkey": "UABC", "sig": sign(STRANGER, n)}, "UABC")
 
 
+@pytest.mark.against_go
 def test_nkey_is_checked_before_a_user_name(oracle, launch):
     # A CONNECT naming an nkey is judged by it alone, as in Go.
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     _refused(srv, lambda n: {"nkey": public_key(STRANGER), "user": "carol", "pass": "pc"},
              public_key(STRANGER))
 
 
+@pytest.mark.against_go
 def test_password_users_beside_nkey_users(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
     c = Client(srv.port)
     c.send(b'CONNECT {"verbose":false,"user":"carol","pass":"pc"}\r\nPUB carol.x 0\r\n\r\nPUB no 0\r\n\r\nPING\r\n')
     c.expect(b"-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n")
@@ -189,8 +165,9 @@ def test_password_users_beside_nkey_users(oracle, launch):
     assert c3.read_until_closed() == AUTH_VIOLATION
 
 
+@pytest.mark.against_go
 def test_nats_py_seed_permissions(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
 
     async def main():
         errors = []
@@ -218,8 +195,9 @@ def test_nats_py_seed_permissions(oracle, launch):
     assert any("permissions violation for publish to \"denied.x\"" in e.lower() for e in errors), errors
 
 
+@pytest.mark.against_go
 def test_nats_py_wrong_seed_refused(oracle, launch):
-    srv = launch(oracle[1], conf())
+    srv = launch(oracle[1], "-D", conf=conf())
 
     async def main():
         try:
@@ -234,6 +212,7 @@ def test_nats_py_wrong_seed_refused(oracle, launch):
     assert err is not None and "authorization violation" in err.lower(), err
 
 
+@pytest.mark.against_go
 def test_no_auth_user_names_an_nkey_user(oracle, launch, tmp_path):
     text = conf("no_auth_user: %s\n" % public_key(ALICE))
     if oracle[0] == "go2.9":
@@ -245,7 +224,7 @@ def test_no_auth_user_names_an_nkey_user(oracle, launch, tmp_path):
         assert r.returncode != 0
         assert "not present as user" in r.stdout + r.stderr
         return
-    srv = launch(oracle[1], text)
+    srv = launch(oracle[1], "-D", conf=text)
     c = Client(srv.port)
     assert "auth_required" not in c.info and "nonce" in c.info
     # A CONNECT naming no one becomes that user, with its permissions.
@@ -263,6 +242,7 @@ def test_no_auth_user_names_an_nkey_user(oracle, launch, tmp_path):
     c3.expect(b"PONG\r\n")
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("entry,text", [
     ("{ nkey: UABC }", "Not a valid public nkey for a user"),
     ("{ nkey: %s }" % corrupted(public_key(ALICE)), "Not a valid public nkey for a user"),
@@ -293,11 +273,12 @@ def test_minimal_build_refuses_nkey_users(tmp_path):
     assert 'nkey users are not supported by this build of the server (built without the "tls" feature)' in out, out
 
 
-def test_reload_removes_and_changes_nkey_users(oracle, launch, tmp_path):
+@pytest.mark.against_go
+def test_reload_removes_and_changes_nkey_users(oracle, launch):
     import signal
     import time
-    srv = launch(oracle[1], conf())
-    conf_path = tmp_path / "s0.conf"
+    srv = launch(oracle[1], "-D", conf=conf())
+    conf_path = srv.conf_path
     alice, bob = Client(srv.port), Client(srv.port)
     for c, seed in ((alice, ALICE), (bob, BOB)):
         c.connect(nkey=public_key(seed), sig=sign(seed, c.info["nonce"]))

@@ -36,31 +36,22 @@ import pytest
 
 from harness import (
     HOST,
+    ORACLES,
     SERVER_BIN,
     NatsServer,
     ServerError,
     check_pubsub_all_pairs,
     free_ports,
-    go_server_binary,
+    oracle_binary,
     parse_info,
     wait_full_mesh,
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make certificates")
 
-ORACLES = ["under-test", "go2.9", "go2.10+"]
 # Go 2.10+ nodes also dial a dedicated "$SYS" route, refused by peers without
 # route pooling (ours, Go 2.9).
 SYS_PINNED = r'Not possible to have a dedicated route for account "\$SYS" between those servers'
-
-
-def oracle_binary(label):
-    if label == "under-test":
-        return SERVER_BIN
-    path = go_server_binary(label[2:])
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % label[2:])
-    return path
 
 
 def _openssl(*args, cwd):
@@ -181,6 +172,7 @@ def test_all_ours_tls_mesh(nodes):
         assert "TLS route handshake error" not in n.log_text()
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("series", ["2.9", "2.10+"])
 @pytest.mark.parametrize("seed_is_ours", [True, False], ids=["our-seed", "go-seed"])
 def test_mixed_tls_mesh(nodes, series, seed_is_ours):
@@ -197,6 +189,7 @@ def test_mixed_tls_mesh(nodes, series, seed_is_ours):
         assert not errs, (n.name, errs)
 
 
+@pytest.mark.against_go
 def test_mesh_of_ours_and_both_go_versions_over_tls(nodes):
     g29, g_new = oracle_binary("go2.9"), oracle_binary("go2.10+")
     a = nodes(g29, name="g29")
@@ -208,6 +201,7 @@ def test_mesh_of_ours_and_both_go_versions_over_tls(nodes):
     check_pubsub_all_pairs(mesh, count=5)
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("stranger", ORACLES)
 @pytest.mark.parametrize("seed_label", ["under-test", "go2.10+"])
 def test_node_from_another_ca_never_joins(nodes, stranger, seed_label):
@@ -222,6 +216,7 @@ def test_node_from_another_ca_never_joins(nodes, stranger, seed_label):
     check_pubsub_all_pairs([seed, other], count=5)
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("seed_label", ORACLES)
 def test_plaintext_node_cannot_join(nodes, seed_label):
     seed = nodes(oracle_binary(seed_label), name="seed")
@@ -235,6 +230,7 @@ def test_plaintext_node_cannot_join(nodes, seed_label):
     check_pubsub_all_pairs([seed, member], count=5)
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("dialer", ORACLES)
 def test_route_url_host_is_checked_against_the_certificate(nodes, dialer):
     # The seed's certificate names only "localhost": a route dialed at
@@ -258,10 +254,10 @@ def ca_ctx(certs):
     return ssl.create_default_context(cafile=certs("ca.pem"))
 
 
-@pytest.mark.parametrize("oracle", ORACLES)
+@pytest.mark.against_go
 @pytest.mark.parametrize("how", ["file", "flag"])
 def test_https_monitoring(tmp_path, certs, oracle, how):
-    binary = oracle_binary(oracle)
+    binary = oracle[1]
     port = free_ports(1)[0]
     conf = tmp_path / "https.conf"
     text = "tls {\n  %s\n}\n" % tls_block(certs)[len("tls {"):-1].strip()
@@ -297,9 +293,9 @@ def test_https_monitoring(tmp_path, certs, oracle, how):
         srv.stop()
 
 
-@pytest.mark.parametrize("oracle", ORACLES)
+@pytest.mark.against_go
 def test_https_without_tls_block_is_refused(tmp_path, oracle):
-    binary = oracle_binary(oracle)
+    binary = oracle[1]
     srv = NatsServer(tmp_path / "s.log", ["-ms", str(free_ports(1)[0])], binary=binary)
     with pytest.raises(ServerError):
         srv.start()
@@ -350,9 +346,9 @@ def https_serial(port, certs):
             return peer_serial(s)
 
 
-@pytest.mark.parametrize("oracle", ORACLES)
+@pytest.mark.against_go
 def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
-    binary = oracle_binary(oracle)
+    label, binary = oracle
     live = tmp_path / "live"
     live.mkdir()
 
@@ -394,7 +390,7 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
         srv.wait_for_log(r"Reloaded server configuration", timeout=5)
 
         new = tls_client(srv.port, certs)
-        assert peer_serial(new) == file_serial(certs("node2.pem")), oracle
+        assert peer_serial(new) == file_serial(certs("node2.pem")), label
         assert https_serial(hport, certs) == file_serial(certs("node2.pem"))
         # The session made before the reload keeps working.
         old.sendall(b"SUB rot 1\r\nPING\r\n")
@@ -431,12 +427,13 @@ def test_minimal_build_refuses_route_tls_and_https(tmp_path, certs):
     assert "TLS cert and key required for HTTPS" in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("oracle", ORACLES)
+@pytest.mark.against_go
 def test_route_handshake_timeout(nodes, oracle):
     # A connection to the route port that never starts a handshake is
     # closed after the cluster TLS timeout (2 s here); the routes keep
     # working.
-    n = nodes(oracle_binary(oracle), name="n")
+    label, binary = oracle
+    n = nodes(binary, name="n")
     m = nodes(SERVER_BIN, routes=[n], name="m")
     wait_full_mesh([n, m])
     raw = socket.create_connection((HOST, n.cluster_port), timeout=3)
@@ -444,7 +441,7 @@ def test_route_handshake_timeout(nodes, oracle):
     # whichever fires first: "TLS handshake timeout" or a handshake error
     # ending in "i/o timeout". rnats has the timer only.
     pattern = r"TLS handshake timeout"
-    if oracle != "under-test":
+    if label != "under-test":
         pattern += r"|TLS route handshake error: .*i/o timeout"
     n.wait_for_log(pattern, timeout=6)
     raw.settimeout(2)

@@ -26,25 +26,9 @@ import time
 
 import pytest
 
-from harness import HOST, SERVER_BIN, NatsServer, ServerError, go_server_binary, parse_info
-
-ORACLES = ["under-test", "go2.9", "go2.10+"]
+from harness import HOST, NatsServer, ServerError, parse_info
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make certificates")
-
-
-def oracle_binary(label):
-    if label == "under-test":
-        return SERVER_BIN
-    path = go_server_binary(label[2:])
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % label[2:])
-    return path
-
-
-@pytest.fixture(params=ORACLES)
-def oracle(request):
-    return request.param, oracle_binary(request.param)
 
 
 def _openssl(*args, cwd):
@@ -179,6 +163,7 @@ def closed_within(sock, timeout):
     return False
 
 
+@pytest.mark.against_go
 def test_info_and_pubsub_over_tls(oracle, launch, tmp_path, certs):
     label, binary = oracle
     srv = launch(binary, "-c", tls_conf(tmp_path, certs))
@@ -190,6 +175,7 @@ def test_info_and_pubsub_over_tls(oracle, launch, tmp_path, certs):
     check_pubsub(srv.port, client_ctx(certs))
 
 
+@pytest.mark.against_go
 def test_nats_py_over_tls(oracle, launch, tmp_path, certs):
     nats = pytest.importorskip("nats")
     label, binary = oracle
@@ -219,6 +205,7 @@ def test_nats_py_over_tls(oracle, launch, tmp_path, certs):
     asyncio.run(run())
 
 
+@pytest.mark.against_go
 def test_verify(oracle, launch, tmp_path, certs):
     label, binary = oracle
     srv = launch(binary, "-c", tls_conf(tmp_path, certs, ca_file=certs("ca.pem"), verify=True))
@@ -251,6 +238,7 @@ def test_verify(oracle, launch, tmp_path, certs):
     check_pubsub(srv.port, client_ctx(certs, "client"))
 
 
+@pytest.mark.against_go
 def test_plaintext_and_garbage_are_closed(oracle, launch, tmp_path, certs):
     label, binary = oracle
     # -D: newer Go servers (and rnats) log a client that does not speak TLS
@@ -273,6 +261,7 @@ def test_plaintext_and_garbage_are_closed(oracle, launch, tmp_path, certs):
     good.close()
 
 
+@pytest.mark.against_go
 def test_handshake_timeout(oracle, launch, tmp_path, certs):
     label, binary = oracle
     # -D: newer Go servers (and rnats) log a client's timeout at debug level.
@@ -293,6 +282,7 @@ def test_handshake_timeout(oracle, launch, tmp_path, certs):
     idle.close()
 
 
+@pytest.mark.against_go
 def test_tls_flags(oracle, launch, tmp_path, certs):
     label, binary = oracle
     srv = launch(binary, "--tls", "--tlscert", certs("server.pem"), "--tlskey", certs("server-key.pem"))
@@ -312,6 +302,7 @@ def test_tls_flags(oracle, launch, tmp_path, certs):
     assert "TLS Server private key must be present and valid" in r.stdout + r.stderr
 
 
+@pytest.mark.against_go
 def test_handshake_first(oracle, launch, tmp_path, certs):
     nats = pytest.importorskip("nats")
     label, binary = oracle
@@ -354,6 +345,7 @@ def _allow_non_tls_conf(tmp_path, certs, **tls):
     return path
 
 
+@pytest.mark.against_go
 def test_allow_non_tls(oracle, launch, tmp_path, certs):
     label, binary = oracle
     srv = launch(binary, "-c", _allow_non_tls_conf(tmp_path, certs))
@@ -377,6 +369,7 @@ def test_allow_non_tls(oracle, launch, tmp_path, certs):
     raw.close()
 
 
+@pytest.mark.against_go
 def test_handshake_first_fallback(oracle, launch, tmp_path, certs):
     label, binary = oracle
     if label == "go2.9":
@@ -411,6 +404,7 @@ def test_handshake_first_fallback(oracle, launch, tmp_path, certs):
     raw.close()
 
 
+@pytest.mark.against_go
 def test_handshake_first_fallback_with_allow_non_tls(oracle, launch, tmp_path, certs):
     label, binary = oracle
     if label == "go2.9":

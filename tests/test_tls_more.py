@@ -31,20 +31,9 @@ import urllib.request
 
 import pytest
 
-from harness import HOST, SERVER_BIN, NatsServer, free_ports, go_server_binary, parse_info
+from harness import HOST, ORACLES, SERVER_BIN, NatsServer, free_ports, oracle_binary, parse_info
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make certificates")
-
-ORACLES = ["under-test", "go2.9", "go2.10+"]
-
-
-def oracle_binary(label):
-    if label == "under-test":
-        return SERVER_BIN
-    path = go_server_binary(label[2:])
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % label[2:])
-    return path
 
 
 def _openssl(*args, cwd):
@@ -211,6 +200,7 @@ def http_json(port, path):
 # /connz
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ORACLES)
 def test_connz_tls_fields(label, launch, certs):
     binary = oracle_binary(label)
@@ -276,6 +266,7 @@ def test_connz_tls_fields(label, launch, certs):
 # handshake_first with a fallback delay (Go 2.10+)
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ["under-test", "go2.10+"])
 def test_handshake_first_fallback(label, launch, certs):
     binary = oracle_binary(label)
@@ -311,6 +302,7 @@ def test_handshake_first_fallback(label, launch, certs):
     c.close()
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ["under-test", "go2.10+"])
 def test_handshake_first_auto(label, launch, certs):
     nats = pytest.importorskip("nats")
@@ -379,6 +371,7 @@ def _normalised(srv):
     return out
 
 
+@pytest.mark.against_go
 def test_handshake_error_log_lines_match_go(launch, certs):
     go = oracle_binary("go2.10+")
     conf = tls_block(certs, ca_file=certs("ca.pem"), verify=True, timeout=1)
@@ -403,6 +396,7 @@ def test_handshake_error_log_lines_match_go(launch, certs):
 # Expired certificates
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ORACLES)
 def test_expired_client_certificate(label, launch, certs):
     binary = oracle_binary(label)
@@ -442,6 +436,7 @@ class Node(NatsServer):
         super().__init__(tmp_path / ("%s.log" % name), args, port=self.client_port, binary=binary)
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ORACLES)
 def test_expired_route_certificate(label, tmp_path, certs):
     binary = oracle_binary(label)
@@ -504,6 +499,7 @@ def _map_login(port, certs, cert, connect=b'{"verbose":false}'):
     return c
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ORACLES)
 def test_verify_and_map(label, launch, certs):
     binary = oracle_binary(label)
@@ -605,6 +601,7 @@ def _before_pong(c, timeout=3.0):
     return before
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("label", ORACLES)
 def test_verify_and_map_with_accounts(label, launch, certs):
     binary = oracle_binary(label)
