@@ -1,4 +1,5 @@
-"""Fixtures for the raw-socket integration tests (helpers live in harness.py).
+"""Fixtures for the raw-socket integration tests (helpers live in harness.py,
+the TLS client and its certificates in tlsclient.py).
 
 Run against any server binary:
 
@@ -19,11 +20,13 @@ assertion once per server:
 
 import functools
 import os
+import shutil
 
 import pytest
 
 from harness import (ORACLES, SERVER_BIN, Client, ClusterNode, NatsServer, free_port, go_binary_or_skip,
                      oracle_binary)
+from tlsclient import client_certs
 
 
 @pytest.fixture(scope="session")
@@ -208,6 +211,15 @@ def go_new_bin():
 def go_bin(request):
     """The Go binary of each series in turn (skipped when not installed)."""
     return go_binary_or_skip(request.param)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """The certificates of the client TLS suites (tlsclient.client_certs);
+    ``certs(name)`` is a file's path."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make certificates")
+    return client_certs(tmp_path_factory.mktemp("certs"))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -41,6 +41,7 @@ from harness import (
     round_trip,
     wait_full_mesh,
 )
+from tlsclient import CLIENT_EXT, Certs, TlsClient, client_ctx, needs_openssl
 
 # (label, environment variable, qemu program, ELF class, ELF e_machine, how it is built)
 ARCHES = {
@@ -265,75 +266,43 @@ def _has_tls(arm):
     return "built without the \"tls\"" not in (r.stdout + r.stderr).replace("\n", " ")
 
 
+@needs_openssl
 def test_tls_on_arm_server(arm, tmp_path):
     """A TLS client with a client certificate (verify on) publishes and
     subscribes through the ARM server; a client without one is refused."""
-    import socket
     import ssl
 
-    from harness import HOST, parse_info
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make certificates")
     if not _has_tls(arm):
         pytest.skip("the %s binary was built without TLS (--minimal)" % arm.label)
-    d = str(tmp_path)
-
-    def ossl(*args):
-        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True, timeout=60)
-
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ca")
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-                      ("client", "extendedKeyUsage=clientAuth\n")):
-        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", name + "-key.pem", "-out", name + ".csr", "-subj", "/CN=" + name)
-        with open(os.path.join(d, name + ".ext"), "w") as f:
-            f.write(ext)
-        ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-             "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext")
-    path = lambda n: os.path.join(d, n)  # noqa: E731
+    certs = Certs(tmp_path)
+    certs.ca("ca")
+    certs.leaf("server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    certs.leaf("client", "ca", CLIENT_EXT)
     srv = QemuServer(tmp_path / "tls.log", arm.qemu, binary=arm.binary,
-                     extra_args=["--tlsverify", "--tlscert", path("server.pem"), "--tlskey",
-                                 path("server-key.pem"), "--tlscacert", path("ca.pem")])
+                     extra_args=["--tlsverify", "--tlscert", certs("server.pem"), "--tlskey",
+                                 certs("server-key.pem"), "--tlscacert", certs("ca.pem")])
     srv.start()
     try:
-        def connect(with_cert):
-            ctx = ssl.create_default_context(cafile=path("ca.pem"))
-            if with_cert:
-                ctx.load_cert_chain(path("client.pem"), path("client-key.pem"))
-            raw = socket.create_connection((HOST, srv.port), timeout=TRAFFIC_TIMEOUT)
-            buf = b""
-            while not buf.endswith(b"\r\n"):
-                buf += raw.recv(1)
-            assert parse_info(buf.decode())["tls_verify"] is True
-            s = ctx.wrap_socket(raw, server_hostname=HOST)
-            s.settimeout(TRAFFIC_TIMEOUT)
-            return s
+        def connect(cert):
+            c = TlsClient(srv.port, client_ctx(certs, cert), timeout=TRAFFIC_TIMEOUT)
+            assert c.info["tls_verify"] is True
+            return c
 
-        def read_until(s, want):
-            got = b""
-            while want not in got:
-                b = s.recv(65536)
-                assert b, "closed; got %r" % got
-                got += b
-            return got
-
-        s = connect(True)
+        c = connect("client")
         big = bytes(range(256)) * 400
-        s.sendall(b'CONNECT {"verbose":false}\r\nSUB t.a 1\r\nPUB t.a %d\r\n%s\r\nPING\r\n' % (len(big), big))
-        got = read_until(s, b"PONG\r\n")
+        c.send(b'CONNECT {"verbose":false}\r\nSUB t.a 1\r\nPUB t.a %d\r\n%s\r\nPING\r\n' % (len(big), big))
+        got = c.read_until(b"PONG\r\n", TRAFFIC_TIMEOUT)
         assert got.startswith(b"MSG t.a 1 %d\r\n%s\r\n" % (len(big), big)), got[:80]
         refused = False
         try:
-            bad = connect(False)
-            bad.sendall(b"PING\r\n")
-            refused = bad.recv(100) == b""
+            bad = connect(None)
+            bad.send(b"PING\r\n")
+            refused = bad.sock.recv(100) == b""
         except (ssl.SSLError, OSError):
             refused = True
         assert refused
-        s.sendall(b"PUB t.a 2\r\nok\r\nPING\r\n")
-        assert read_until(s, b"PONG\r\n").startswith(b"MSG t.a 1 2\r\nok\r\n")
-        s.close()
+        c.send(b"PUB t.a 2\r\nok\r\nPING\r\n")
+        assert c.read_until(b"PONG\r\n", TRAFFIC_TIMEOUT).startswith(b"MSG t.a 1 2\r\nok\r\n")
+        c.close()
     finally:
         srv.stop()

