@@ -964,6 +964,15 @@ def oracle_binary(label):
     return go_binary_or_skip(label[len("go"):])
 
 
+def client_info_cluster(srv):
+    """The cluster name the INFO of a new client connection to ``srv`` shows."""
+    c = Client(srv.port)
+    try:
+        return c.info.get("cluster")
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------------------
 # Traffic checks over a formed cluster
 # ---------------------------------------------------------------------------

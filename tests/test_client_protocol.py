@@ -3,14 +3,18 @@ queue groups, wildcards, UNSUB, echo, no_responders, and the error paths.
 
 All tests share one default-configured server per module; each test uses its
 own subjects and connections, and uses a PING/PONG round trip (never a sleep)
-to know the server has processed what was sent before.
+to know the server has processed what was sent before. The tests marked
+against_go start their own servers instead, the server under test and each
+Go version with the same assertions: CONNECT keys in any case and a null
+CONNECT, a second CONNECT merged into the first, HPUB without headers,
+subjects with an empty token, max_control_line counting the arguments only.
 """
 
 import json
 
 import pytest
 
-from harness import SERVER_IS_RNATS, hmsg, hpub, msg, pub
+from harness import SERVER_IS_RNATS, Client, hmsg, hpub, msg, pub
 
 UNKNOWN_OP = b"-ERR 'Unknown Protocol Operation'\r\n"
 
@@ -190,6 +194,27 @@ def test_second_connect_is_accepted(server, clients):
     c.send(b'CONNECT {"verbose":false}\r\nCONNECT {"verbose":true}\r\n')
     c.expect(b"+OK\r\n")
     c.send(b"PING\r\n")
+    c.expect(b"PONG\r\n")
+
+
+@pytest.mark.against_go
+def test_connect_keys_case_insensitive_and_null(oracle, launch):
+    srv = launch(oracle[1])
+    c = Client(srv.port)
+    c.send(b'CONNECT {"Verbose":true,"PEDANTIC":false}\r\nPING\r\n')
+    c.expect(b"+OK\r\nPONG\r\n")
+    c2 = Client(srv.port)
+    c2.send(b"CONNECT null\r\nPING\r\n")
+    c2.expect(b"+OK\r\nPONG\r\n")  # Go's defaults: verbose on
+
+
+@pytest.mark.against_go
+def test_second_connect_merges(oracle, launch):
+    srv = launch(oracle[1], "--user", "u", "--pass", "p")
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"user":"u","pass":"p"}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    c.send(b'CONNECT {"name":"again"}\r\nPING\r\n')
     c.expect(b"PONG\r\n")
 
 
@@ -446,6 +471,16 @@ def test_hpub_header_larger_than_total_closes_silently(connect):
     assert c.read_until_closed() == b""
 
 
+@pytest.mark.against_go
+def test_hpub_without_headers_closes_silently(oracle, launch):
+    srv = launch(oracle[1])
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    c.send(b"HPUB foo 12 99999999\r\n")
+    assert c.read_until_closed(timeout=3.0) == b""
+
+
 # ---------------------------------------------------------------------------
 # Subscriptions, queue groups, wildcards
 # ---------------------------------------------------------------------------
@@ -524,6 +559,39 @@ def test_published_wildcard_characters_are_literal_tokens(connect):
     c.send(b"SUB lit.* 1\r\nSUB lit.x 2\r\n" + pub("lit.*", "a") + b"PING\r\n")
     # "lit.*" published matches the "*" subscription but not the literal "lit.x".
     c.expect(msg("lit.*", 1, "a") + b"PONG\r\n")
+
+
+# Subjects with an empty token reach nobody.
+EMPTY_TOKEN_SUBJECTS = ["w.", ".w", "w..x", "."]
+
+
+@pytest.mark.against_go
+def test_empty_token_subjects_are_not_delivered(oracle, launch):
+    srv = launch(oracle[1])
+    sub = Client(srv.port)
+    sub.connect(pedantic=False)
+    sub.send("SUB > 1\r\nSUB w.* 2\r\nSUB w.> 3\r\nSUB *.w 4\r\n")
+    sub.ping()
+    pub = Client(srv.port)
+    pub.connect(pedantic=False)
+    for s in EMPTY_TOKEN_SUBJECTS:
+        pub.send("PUB %s 2\r\nhi\r\n" % s)
+    pub.send("PUB w.ok 2\r\nok\r\n")
+    pub.ping()
+    got = sorted((op.args[0], op.args[1]) for op in (sub.read_op() for _ in range(3)))
+    assert got == [("w.ok", "1"), ("w.ok", "2"), ("w.ok", "3")]
+    sub.ping()
+
+
+@pytest.mark.against_go
+def test_empty_token_subjects_pedantic_error(oracle, launch):
+    srv = launch(oracle[1])
+    c = Client(srv.port)
+    c.connect(pedantic=True)
+    for s in EMPTY_TOKEN_SUBJECTS:
+        c.send("PUB %s 2\r\nhi\r\n" % s)
+        assert c.read_line() == b"-ERR 'Invalid Publish Subject'\r\n"
+    c.ping()
 
 
 def test_duplicate_sid_is_ignored(connect):
@@ -777,6 +845,19 @@ def test_control_line_just_under_limit_is_fine(connect):
     subject = "cl." + "a" * 4000
     c.send(b"SUB " + subject.encode() + b" 1\r\n" + pub(subject, "x") + b"PING\r\n")
     c.expect(msg(subject, 1, "x") + b"PONG\r\n")
+
+
+@pytest.mark.against_go
+def test_control_line_limit_counts_arguments_only(oracle, launch):
+    srv = launch(oracle[1], conf="max_control_line: 32\n")
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    c.expect(b"PONG\r\n")
+    exact = b"s" * 30 + b" 1"  # 32 bytes of arguments
+    c.send(b"SUB " + exact + b"\r\nSUB   " + exact + b"\r\nPING" + b" " * 5000 + b"\r\n")
+    c.expect(b"PONG\r\n")
+    c.send(b"SUB " + b"s" * 31 + b" 1\r\n")
+    assert c.read_until_closed(timeout=3.0) == b"-ERR 'maximum control line exceeded'\r\n"
 
 
 def test_payload_over_max_payload(connect):

@@ -2,19 +2,23 @@
 and through a chain, one-hop forwarding with exact delivery counts, interest
 changes after the mesh formed, queue groups, request/reply and headers across
 servers, nodes dying and coming back, client discovery through async INFO and
-two servers dialing each other at the same time.
+two servers dialing each other at the same time. Queue groups split evenly
+over three servers, also for messages that arrive over a route: checked
+against the server under test and each Go version (marked against_go).
 
 Every server listens on 127.0.0.1 with free ports; mesh state is read from
 /varz ("routes"/"remotes" and "connect_urls").  Like the other suites this one
 runs against the Go server too (NATS_SERVER_BIN=/path/to/nats-server).
 """
 
+import os
 import re
 import time
 
 import pytest
 
 from harness import (
+    ClusterNode,
     check_bulk_in_order,
     check_headers,
     check_interest_changes,
@@ -23,9 +27,13 @@ from harness import (
     check_queue_members_leave,
     check_request_reply,
     check_subscribed_before_join,
+    collect_from,
     free_ports,
+    open_client,
+    pub,
     round_trip,
     subscribe_before_join,
+    sync_interest,
     wait_connect_urls,
     wait_full_mesh,
 )
@@ -121,6 +129,39 @@ def test_queue_group_without_member_on_publishing_server(mesh3):
 
 def test_queue_members_leaving(mesh3):
     check_queue_members_leave(mesh3, leaving_node=mesh3[1], staying_node=mesh3[2])
+
+
+@pytest.mark.against_go
+def test_queue_distribution_across_routes(oracle, tmp_path):
+    binary = oracle[1]
+    nodes = []
+    try:
+        seed = ClusterNode(tmp_path / "a.log", binary=binary, cluster_name="Q", debug=False)
+        nodes.append(seed.start())
+        for name in "bc":
+            n = ClusterNode(tmp_path / (name + ".log"), binary=binary, cluster_name="Q",
+                            routes=[seed], debug=False)
+            nodes.append(n.start())
+        wait_full_mesh(nodes)
+        subject = "dist.%s" % os.urandom(4).hex()
+        members = [open_client(n) for n in nodes for _ in range(2)]
+        pubc = open_client(nodes[0])
+        for m in members:
+            m.send("SUB %s grp 1\r\n" % subject)
+            sync_interest(m, [pubc])
+        total = 6000
+        for start in range(0, total, 500):
+            pubc.send(b"".join(pub(subject, b"%d" % i) for i in range(start, start + 500)))
+            round_trip(pubc)
+        got = collect_from(members, total, timeout=30)
+        counts = [len(ops) for ops in got]
+        assert sum(counts) == total, counts
+        share = total / len(members)
+        # Binomial spread is about 29 here; a biased pick is off by hundreds.
+        assert all(abs(c - share) < 150 for c in counts), counts
+    finally:
+        for n in nodes:
+            n.stop()
 
 
 def test_interest_existing_before_join_is_sent_on_route_registration(cluster):

@@ -1,5 +1,7 @@
-"""Authentication from the command line, server PINGs, and the slow-consumer
-limit.  Each test starts its own server because each needs its own options.
+"""Authentication from the command line, no_auth_user, server PINGs, and the
+slow-consumer limit.  Each test starts its own server because each needs its
+own options; the tests marked against_go start the server under test and
+each Go version, with the same assertions.
 """
 
 import json
@@ -7,7 +9,7 @@ import time
 
 import pytest
 
-from harness import msg, pub
+from harness import Client, msg, pub
 
 AUTH_VIOLATION = b"-ERR 'Authorization Violation'\r\n"
 
@@ -59,6 +61,24 @@ def test_user_auth_first_op_must_be_connect(user_server, clients, first):
     c = clients(user_server)
     c.send(first)
     assert c.read_until_closed() == AUTH_VIOLATION
+
+
+@pytest.mark.against_go
+@pytest.mark.parametrize("first", [b"PUB foo 99999999\r\n", b"SUB foo 1\r\n", b"PING\r\n", b"XYZ\r\n",
+                                   b"HPUB foo 1 99999999\r\n"])
+def test_auth_required_first_op_must_be_connect(oracle, launch, first):
+    srv = launch(oracle[1], "--user", "u", "--pass", "p")
+    c = Client(srv.port)
+    c.send(first)
+    assert c.read_until_closed(timeout=3.0) == AUTH_VIOLATION
+
+
+@pytest.mark.against_go
+def test_auth_checked_before_protocol(oracle, launch):
+    srv = launch(oracle[1], "--user", "u", "--pass", "p")
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"protocol":2}\r\n')
+    assert c.read_until_closed(timeout=3.0) == AUTH_VIOLATION
 
 
 def test_user_auth_timeout_without_connect(user_server, clients):
@@ -114,6 +134,45 @@ def test_token_auth_wrong(token_server, clients, creds):
 
 
 # ---------------------------------------------------------------------------
+# no_auth_user
+# ---------------------------------------------------------------------------
+
+NO_AUTH_CONF = """authorization { users = [
+  { user: a, password: a }
+  { user: limited, password: x, permissions: { publish: "ok.>" } }
+] }
+no_auth_user: limited
+"""
+
+
+@pytest.mark.against_go
+def test_no_auth_user_without_connect_gets_its_permissions(oracle, launch):
+    srv = launch(oracle[1], conf=NO_AUTH_CONF)
+    c = Client(srv.port)
+    c.send(b"PUB no 1\r\nx\r\nPUB ok.1 1\r\nx\r\nPING\r\n")
+    # No CONNECT: Go's defaults (verbose) and the no_auth_user's permissions.
+    assert c.read_line() == b"-ERR 'Permissions Violation for Publish to \"no\"'\r\n"
+    assert c.read_line() == b"+OK\r\n"
+    c.expect(b"PONG\r\n")
+    # Taken as no_auth_user: a CONNECT naming no one is refused (Go 2.9;
+    # newer Go servers accept it), one with credentials is accepted.
+    if oracle[0] != "go2.10+":
+        c.send(b'CONNECT {"verbose":false}\r\n')
+        assert c.read_until_closed() == AUTH_VIOLATION
+    c2 = Client(srv.port)
+    c2.send(b'PING\r\nCONNECT {"verbose":false,"user":"a","pass":"a"}\r\nPING\r\n')
+    c2.expect(b"PONG\r\nPONG\r\n")
+
+
+@pytest.mark.against_go
+def test_no_auth_user_is_not_assumed_for_a_password_alone(oracle, launch):
+    srv = launch(oracle[1], conf=NO_AUTH_CONF)
+    c = Client(srv.port)
+    c.send(b'CONNECT {"verbose":false,"pass":"x"}\r\nPING\r\n')
+    assert c.read_until_closed() == AUTH_VIOLATION
+
+
+# ---------------------------------------------------------------------------
 # PING / PONG
 # ---------------------------------------------------------------------------
 
@@ -130,6 +189,17 @@ def test_server_sends_first_ping_about_two_seconds_after_connect(start_server, c
     c.send(b"PONG\r\n")
     c.ping()
     c.assert_no_data(0.2)
+
+
+@pytest.mark.against_go
+def test_silent_client_is_pinged_from_accept(oracle, launch):
+    srv = launch(oracle[1], conf='ping_interval: "1s"\nping_max: 1\n')
+    c = Client(srv.port)  # reads INFO, then sends nothing at all
+    t0 = time.monotonic()
+    assert c.read_line(timeout=3) == b"PING\r\n"
+    assert 0.5 < time.monotonic() - t0 < 2.0
+    assert c.read_until_closed(timeout=3) == b"-ERR 'Stale Connection'\r\n"
+    assert time.monotonic() - t0 < 3.5
 
 
 # A client that never answers is dropped with -ERR 'Stale Connection' only

