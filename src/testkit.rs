@@ -62,7 +62,7 @@ pub fn client(s: &mut Server) -> usize {
 
 /// Adds an accepted route connection and returns its slot.
 pub fn route(s: &mut Server) -> usize {
-    let (line, payload) = crate::route::route_limits(&s.opts);
+    let (line, payload) = s.opts.server_link_limits();
     let state = RouteState { parser: RouteParser::new(line, payload), ..Default::default() };
     let cid = s.next_cid();
     let slot = s.conns.vacant_key();

@@ -706,6 +706,17 @@ pub fn version_text() -> String {
     format!("nats-server: v{COMPAT_VERSION}+rnats.{RNATS_VERSION}\n")
 }
 
+impl Options {
+    /// Limits of a connection to another server, route or leaf (control
+    /// line, payload), as the newer Go servers bound them: a control line up
+    /// to 16 times a client's (queue lists make relayed lines long), and a
+    /// message no bigger than a client of ours could ever be sent
+    /// (max_pending; Go keeps max_payload at or below it).
+    pub fn server_link_limits(&self) -> (usize, usize) {
+        (self.max_control_line.saturating_mul(16), self.max_pending.max(self.max_payload))
+    }
+}
+
 /// One `leafnodes.remotes` entry: the hub's URLs (tried in turn) and the
 /// local account the connection is bound to (`$G` when not given).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -137,11 +137,11 @@ impl Role {
                 cl.parser.set_max_payload(o.max_payload);
             }
             Role::Route(r) => {
-                let (line, payload) = crate::route::route_limits(o);
+                let (line, payload) = o.server_link_limits();
                 r.parser.set_limits(line, payload);
             }
             Role::Leaf(l) => {
-                let (line, payload) = crate::route::route_limits(o);
+                let (line, payload) = o.server_link_limits();
                 l.parser.set_limits(line, payload);
             }
             Role::Http => {}

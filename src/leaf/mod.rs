@@ -389,7 +389,7 @@ impl Server {
 
 #[cfg(test)]
 mod tests {
-    use super::remote::leaf_url;
+    use crate::sys::netaddr::leaf_url;
 
     #[test]
     fn leaf_urls_take_go_defaults() {

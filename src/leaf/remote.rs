@@ -15,32 +15,14 @@ use crate::leaf::state::LeafState;
 use crate::routing::accounts::AccId;
 use crate::server::timer::TimerKind;
 use crate::server::Server;
-use crate::sys::netaddr::RouteUrl;
+use crate::sys::netaddr::{leaf_url, RouteUrl};
 
-/// The hub's port when a URL names none (Go's DEFAULT_LEAFNODE_PORT).
-const DEFAULT_PORT: i64 = 7422;
 /// A dial that has not connected by then failed.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// The hub's INFO must arrive this soon after connecting.
 const FIRST_INFO_TIMEOUT: Duration = Duration::from_secs(1);
 /// First PING on a new leaf connection.
 const FIRST_PING: Duration = Duration::from_secs(1);
-
-/// Parses a remote's URL as Go does: any scheme, credentials before `@`,
-/// 7422 when no port is given.
-pub fn leaf_url(s: &str) -> Result<RouteUrl, String> {
-    let rest = s.split_once("://").map(|(_, r)| r).unwrap_or(s).trim_end_matches('/');
-    let hostport = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
-    let has_port = match hostport.rfind(']') {
-        Some(i) => hostport[i..].contains(':'),
-        None => hostport.contains(':') && hostport.matches(':').count() == 1,
-    };
-    if has_port {
-        RouteUrl::parse(s)
-    } else {
-        RouteUrl::parse(&format!("{rest}:{DEFAULT_PORT}"))
-    }
-}
 
 /// One configured remote and the connection serving it.
 pub struct LeafRemote {
@@ -106,7 +88,7 @@ impl Server {
         };
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
-        let (line, payload) = crate::route::route_limits(&self.opts);
+        let (line, payload) = self.opts.server_link_limits();
         let state = LeafState::new(RouteParser::leaf(line, payload), idx, account);
         let peer = addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
         let conn = Conn::new(cid, Role::Leaf(Box::new(state)), Box::new(Plain(sock)), peer);

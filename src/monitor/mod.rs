@@ -271,7 +271,7 @@ impl Server {
                 }
                 j.open(Some("urls"), b'[');
                 for u in &r.urls {
-                    if let Ok(u) = crate::leaf::remote::leaf_url(u) {
+                    if let Ok(u) = crate::sys::netaddr::leaf_url(u) {
                         j.item_str(&u.host_port());
                     }
                 }

@@ -33,7 +33,6 @@ use slab::Slab;
 
 use crate::conn::{CloseReason, Conn, Plain, Role, Transport};
 use crate::logging::trace_enabled;
-use crate::route::route_limits;
 use crate::route::state::RouteState;
 use crate::routing::fxhash::FxHashMap;
 use crate::server::timer::TimerKind;
@@ -301,7 +300,7 @@ impl Server {
     ) -> Option<usize> {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
-        let (line, payload) = route_limits(&self.opts);
+        let (line, payload) = self.opts.server_link_limits();
         let parser = rnats_protocol::route::RouteParser::new(line, payload);
         let solicited = host.is_some();
         let state = RouteState { parser, solicited, target, connecting: solicited, ..Default::default() };

@@ -36,14 +36,6 @@ const ROUTE_CONNECT_FIELDS: &[(&str, crate::conn::handshake_fields::JsonType)] =
     ("gateway", crate::conn::handshake_fields::JsonType::Str),
 ];
 
-/// Limits of a route connection (control line, payload), as the newer Go
-/// servers bound them: a control line up to 16 times a client's (queue
-/// lists make routed lines long), and a message no bigger than a client of
-/// ours could ever be sent (max_pending; Go keeps max_payload at or below it).
-pub fn route_limits(o: &crate::config::options::Options) -> (usize, usize) {
-    (o.max_control_line.saturating_mul(16), o.max_pending.max(o.max_payload))
-}
-
 /// 11 random bytes in unpadded base64url (15 characters), the shape of Go's
 /// nonce.
 fn route_nonce() -> [u8; 15] {

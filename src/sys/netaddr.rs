@@ -87,6 +87,25 @@ impl RouteUrl {
     }
 }
 
+/// The hub's port when a URL names none (Go's DEFAULT_LEAFNODE_PORT).
+const DEFAULT_LEAF_PORT: i64 = 7422;
+
+/// Parses a leaf node remote's URL as Go does: any scheme, credentials before `@`,
+/// 7422 when no port is given.
+pub fn leaf_url(s: &str) -> Result<RouteUrl, String> {
+    let rest = s.split_once("://").map(|(_, r)| r).unwrap_or(s).trim_end_matches('/');
+    let hostport = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let has_port = match hostport.rfind(']') {
+        Some(i) => hostport[i..].contains(':'),
+        None => hostport.contains(':') && hostport.matches(':').count() == 1,
+    };
+    if has_port {
+        RouteUrl::parse(s)
+    } else {
+        RouteUrl::parse(&format!("{rest}:{DEFAULT_LEAF_PORT}"))
+    }
+}
+
 /// `host:port` with IPv6 hosts in brackets.
 pub fn display_host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
