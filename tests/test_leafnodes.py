@@ -22,7 +22,7 @@ from harness import (
     assert_exactly_once,
     collect_msgs,
     free_port,
-    go_server_binary,
+    go_binary_or_skip,
     hpub,
     http_get_json,
     open_client,
@@ -35,19 +35,12 @@ HUBS = ["2.9", "2.10+"]
 LEAVES = ["under-test", "go"]
 
 
-def go_bin(series):
-    path = go_server_binary(series)
-    if path is None:
-        pytest.skip("no Go nats-server %s here" % series)
-    return path
-
-
 class Pair:
     """A hub with a leaf port and one leaf server dialing it."""
 
     def __init__(self, tmp_path, hub_series, leaf_kind, leaf_extra="", hub_extra="", remote_extra="", userinfo=""):
         self.tmp = tmp_path
-        self.hub_bin = go_bin(hub_series)
+        self.hub_bin = go_binary_or_skip(hub_series)
         self.leaf_bin = SERVER_BIN if leaf_kind == "under-test" else self.hub_bin
         self.leaf_port = free_port()
         self.hub_http = free_port()
@@ -122,6 +115,7 @@ def exchange(src, dst, subject, sub_subject=None, count=5):
         p.close()
 
 
+@pytest.mark.against_go
 @params
 def test_messages_both_ways(pair_factory, hub, leaf):
     pr = pair_factory(hub, leaf)
@@ -131,6 +125,7 @@ def test_messages_both_ways(pair_factory, hub, leaf):
     exchange(pr.hub, pr.leaf, "down.deep.x.y", "down.>")
 
 
+@pytest.mark.against_go
 @params
 def test_headers_and_request_reply_across(pair_factory, hub, leaf):
     pr = pair_factory(hub, leaf)
@@ -155,6 +150,7 @@ def test_headers_and_request_reply_across(pair_factory, hub, leaf):
             req.close()
 
 
+@pytest.mark.against_go
 @params
 def test_interest_changes_after_connect(pair_factory, hub, leaf):
     pr = pair_factory(hub, leaf)
@@ -179,6 +175,7 @@ def test_interest_changes_after_connect(pair_factory, hub, leaf):
         p.close()
 
 
+@pytest.mark.against_go
 @params
 def test_queue_groups_across_the_leaf(pair_factory, hub, leaf):
     """Members of group g on both sides: a publisher's own side takes every
@@ -221,6 +218,7 @@ def test_queue_groups_across_the_leaf(pair_factory, hub, leaf):
             c.close()
 
 
+@pytest.mark.against_go
 @params
 def test_leaf_reconnects_after_the_hub_restarts(pair_factory, hub, leaf):
     pr = pair_factory(hub, leaf)
@@ -244,6 +242,7 @@ def test_leaf_reconnects_after_the_hub_restarts(pair_factory, hub, leaf):
         s.close()
 
 
+@pytest.mark.against_go
 @params
 def test_remote_binds_a_local_account(pair_factory, hub, leaf):
     """The hub binds the leaf's user to its account A; the remote binds the
@@ -291,6 +290,7 @@ def test_unsupported_remote_settings_refuse_to_start(tmp_path):
     assert r.returncode == 1 and 'remote "hub" is not supported by this server yet' in r.stdout + r.stderr, r
 
 
+@pytest.mark.against_go
 @params
 def test_leaf_side_monitoring(pair_factory, hub, leaf):
     """On the leaf: /leafz lists the connection to the hub (name, spoke,
@@ -321,6 +321,7 @@ def test_leaf_side_monitoring(pair_factory, hub, leaf):
         p.close()
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("hub_series", ["2.9"])
 @pytest.mark.parametrize("leaf", LEAVES)
 def test_loop_through_a_hub_cluster_is_detected(tmp_path, hub_series, leaf):
@@ -329,7 +330,7 @@ def test_loop_through_a_hub_cluster_is_detected(tmp_path, hub_series, leaf):
     subject coming back) is a loop, reported with Go's error. As a Go 2.9
     leaf does; a Go 2.10+ leaf keeps both connections (see
     docs/compatibility.md)."""
-    hub_bin = go_bin(hub_series)
+    hub_bin = go_binary_or_skip(hub_series)
     leaf_bin = SERVER_BIN if leaf == "under-test" else hub_bin
     lports, cports = [free_port(), free_port()], [free_port(), free_port()]
     hubs = []
@@ -356,6 +357,7 @@ def test_loop_through_a_hub_cluster_is_detected(tmp_path, hub_series, leaf):
             h.stop()
 
 
+@pytest.mark.against_go
 @pytest.mark.parametrize("leaf", LEAVES)
 def test_reload_that_changes_remotes_is_refused(pair_factory, leaf):
     """A reload whose file changes the remotes is refused as a whole (Go
