@@ -10,8 +10,16 @@ from harness import HOST, free_ports, http_get_json, parse_info
 
 
 def route_conn(port, timeout=3.0):
-    s = socket.create_connection((HOST, port), timeout=timeout)
-    return s
+    """A connection to a route port, retried while the server is still
+    opening it (its client port may be up first)."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        try:
+            return socket.create_connection((HOST, port), timeout=timeout)
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def read_line(s, timeout=3.0):

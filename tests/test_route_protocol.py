@@ -88,9 +88,12 @@ class FakeRoute:
 
 
 def cluster_server(launch, binary, *extra):
+    """A server with a route port, returned once it listens there (the
+    client port may open first)."""
     _, cport = free_ports(2)
     srv = launch(binary, "-cluster", "nats://%s:%d" % (HOST, cport), *extra)
     srv.cluster_port = cport
+    srv.wait_for_log(r"Listening for route connections on", timeout=10.0)
     return srv
 
 
