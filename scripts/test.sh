@@ -3,7 +3,7 @@
 # raw-socket integration suites (Go oracle, differential harness, IPv6 in a
 # network namespace, clusters, hostile input) against the release binary, the
 # nats-py interop script, async-nats' own TLS and NKey tests
-# (scripts/client_suites.sh, the crate downloaded from crates.io) and the
+# (tests/interop/client_suites.sh, the crate downloaded from crates.io) and the
 # clustering page's example.
 #
 # It installs what the tests need when it is missing: a project-local Python
@@ -163,6 +163,6 @@ cargo build --release --quiet
 export NATS_SERVER_BIN="${NATS_SERVER_BIN:-$PWD/target/release/rnats-server}"
 arm_builds
 "$PY" -m pytest -q -rfE tests/
-"$PY" scripts/interop_nats_py.py
-PY="$PY" SUITE_SERVER_BIN="$NATS_SERVER_BIN" bash scripts/client_suites.sh
-"$PY" scripts/seed_example.py
+"$PY" tests/interop/nats_py.py
+PY="$PY" SUITE_SERVER_BIN="$NATS_SERVER_BIN" bash tests/interop/client_suites.sh
+"$PY" tests/interop/seed_example.py

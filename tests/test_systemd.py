@@ -1,4 +1,4 @@
-"""scripts/rnats.service and scripts/rnats.conf: the unit passes
+"""scripts/deploy/rnats.service and scripts/deploy/rnats.conf: the unit passes
 ``systemd-analyze verify`` (and its offline security review), the sample
 configuration is valid, and the commands and signals the unit uses work on
 the real binary: started with the unit's ExecStart (paths moved under the
@@ -26,8 +26,8 @@ from harness import (HOST, REPO_ROOT, SERVER_IS_RNATS, Client, NatsServer, Serve
 
 pytestmark = pytest.mark.skipif(not SERVER_IS_RNATS, reason="the unit and its sample configuration are rnats'")
 
-UNIT = os.path.join(REPO_ROOT, "scripts", "rnats.service")
-CONF = os.path.join(REPO_ROOT, "scripts", "rnats.conf")
+UNIT = os.path.join(REPO_ROOT, "scripts", "deploy", "rnats.service")
+CONF = os.path.join(REPO_ROOT, "scripts", "deploy", "rnats.conf")
 UNIT_BIN = "/usr/local/bin/rnats-server"
 UNIT_CONF = "/etc/rnats/rnats.conf"
 needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,

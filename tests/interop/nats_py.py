@@ -4,9 +4,9 @@
 Starts the server binary on 127.0.0.1 with a free port and runs a series of
 checks with the asyncio `nats` client from PyPI (package `nats-py`):
 
-    python3 scripts/interop_nats_py.py                      # target/release/rnats-server
-    NATS_SERVER_BIN=/usr/sbin/nats-server python3 scripts/interop_nats_py.py
-    python3 scripts/interop_nats_py.py --server-bin "$(which nats-server)"
+    python3 tests/interop/nats_py.py                      # target/release/rnats-server
+    NATS_SERVER_BIN=/usr/sbin/nats-server python3 tests/interop/nats_py.py
+    python3 tests/interop/nats_py.py --server-bin "$(which nats-server)"
 
 Every check prints `ok - <name>` or `not ok - <name>: <reason>`; the last
 line is `N passed, M failed` and the exit status is non-zero on any failure.
@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - environment problem, not a test failur
     print("nats-py is not installed (pip install nats-py)", file=sys.stderr)
     sys.exit(2)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_SERVER_BIN = REPO_ROOT / "target" / "release" / "rnats-server"
 HOST = "127.0.0.1"
 

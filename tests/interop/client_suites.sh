@@ -8,7 +8,7 @@
 # on crates.io (its tests/ and tests/configs/ ship in the crate): its
 # tests/tls_tests.rs and tests/nkey_tests.rs. Those tests start `nats-server`
 # from PATH through the upstream test-helper crate, which is not published;
-# scripts/client_suites/nats-server-shim provides the part of its API they
+# tests/interop/nats-server-shim provides the part of its API they
 # use, starting the server with the same arguments (--store_dir DIR -p -1
 # -l LOG -P PID -c CONFIG). Two tests that connect to a public demo server
 # on the Internet (custom_tls_client, tls_with_native_certs) are left out.
@@ -23,7 +23,7 @@
 # Exit status: 1 if a test that passes against the oracle fails against the
 # server under test, 2 if the suite could not be set up, else 0.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 ASYNC_NATS_VERSION=0.51.0
@@ -83,7 +83,7 @@ if [ ! -f "$CRATE/.prepared" ]; then
   chmod -R u+w "$CRATE"
   # Keep only the dev-dependencies these two test files use (tokio), add the
   # helper shim, and make the copy its own workspace.
-  "$PY" - "$CRATE/Cargo.toml" "$ROOT/scripts/client_suites/nats-server-shim" <<'EOF'
+  "$PY" - "$CRATE/Cargo.toml" "$ROOT/tests/interop/nats-server-shim" <<'EOF'
 import re, sys
 path, shim = sys.argv[1], sys.argv[2]
 out, keep = [], True

@@ -22,9 +22,9 @@ import sys
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("NATS_SERVER_BIN", os.path.join(ROOT, "target", "release", "rnats-server"))
-SEED_CONF = os.path.join(ROOT, "scripts", "seed", "seed.conf")
+SEED_CONF = os.path.join(ROOT, "scripts", "deploy", "seed.conf")
 PORTS = [4222, 4248, 5222, 5248, 6222, 6248, 8222]
 
 results = []
