@@ -371,3 +371,17 @@ def test_reload_that_changes_remotes_is_refused(pair_factory, leaf):
     pr.leaf.wait_for_log(r"config reload not supported for .*(leafnodes|LeafNode)", timeout=5.0)
     pr.wait_connected(timeout=2.0)
     exchange(pr.leaf, pr.hub, "after.reload")
+
+
+def test_remote_url_without_port_takes_7422(tmp_path):
+    """A remote URL without a port is the hub's port 7422 (Go's default):
+    the file loads and /varz lists host:7422."""
+    conf = tmp_path / "l.conf"
+    http = free_port()
+    conf.write_text('http: "%s:%d"\nleafnodes { remotes: [ { url: "nats-leaf://127.0.0.1" } ] }\n' % (HOST, http))
+    srv = NatsServer(tmp_path / "l.log", ["-c", str(conf)]).start()
+    try:
+        v = http_get_json(http, "/varz")
+        assert [r["urls"] for r in v["leaf"]["remotes"]] == [["127.0.0.1:7422"]], v["leaf"]
+    finally:
+        srv.stop()

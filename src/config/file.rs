@@ -692,7 +692,7 @@ impl Loader<'_> {
                                     format!("leafnode remote url {u:?}: websocket is not supported by this server yet"),
                                 ));
                             }
-                            crate::sys::netaddr::RouteUrl::parse(u)
+                            crate::sys::netaddr::leaf_url(u)
                                 .map_err(|e| self.err(r, format!("leafnode remote url {u:?}: {e}")))?;
                         }
                         o.leaf_remotes.push(remote);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Differential test: the same seeded scenarios on Go nats-server 2.9.10 and
-on rnats, compared byte for byte (see README.md, "Differential testing
+on rnats, compared byte for byte (see docs/testing.md, "Differential testing
 against Go").
 
     difftest.py ROUNDS SEED                 scenarios 0..ROUNDS-1 (1 in 3 is a
@@ -35,7 +35,7 @@ from dt_gen import make_scenario  # noqa: E402
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Differential test of rnats against Go nats-server 2.9.10 "
-                    "(README.md, \"Differential testing against Go\").",
+                    "(docs/testing.md, \"Differential testing against Go\").",
         epilog="Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), "
                "DIFFTEST_RNATS_BIN or NATS_SERVER_BIN (default "
                "target/release/rnats-server). Exit status: 0 no difference, "
