@@ -1,6 +1,6 @@
 """What this server does not provide yet is refused at start with a one-line
 error naming the key, instead of being ignored: services of the Go server
-(leaf nodes, gateways, WebSocket, MQTT, JetStream, subject mappings), so
+(leaf node TLS and credentials, gateways, WebSocket, MQTT, JetStream, subject mappings), so
 that nobody runs a box believing, say, that it reaches its hub, and security
 settings (operator, resolver, trusted keys, account exports, the system
 account, verify_and_map on routes), which fail closed. Go starts with each
@@ -13,7 +13,7 @@ import pytest
 from harness import SERVER_BIN, SERVER_IS_RNATS
 
 REFUSED = [
-    ("port", "leafnodes { port: -1 }\n"),
+    ("tls", "leafnodes { port: -1, tls { cert_file: c.pem, key_file: k.pem } }\n"),
     ("credentials", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", credentials: "x.creds" } ] }\n'),
     ("gateway", "gateway { name: G, port: -1 }\n"),
     ("websocket", "websocket { port: -1, no_tls: true }\n"),

@@ -345,7 +345,7 @@ impl Server {
     /// checked before and instead of a user name, as in Go); a client with
     /// no credentials may be taken as `no_auth_user`. Returns the user and
     /// its permissions, or `None`.
-    fn authenticate(&self, slot: usize, creds: &ConnectCreds) -> Option<(String, Option<Rc<Permissions>>)> {
+    pub fn authenticate(&self, slot: usize, creds: &ConnectCreds) -> Option<(String, Option<Rc<Permissions>>)> {
         let o = &self.opts;
         let (user, pass, token) = (creds.user.as_str(), creds.pass.as_str(), creds.token.as_str());
         if let Some(t) = &o.auth_token {

@@ -649,10 +649,12 @@ impl Loader<'_> {
         Ok(p)
     }
 
-    /// `leafnodes {}`: the remotes this server dials as a leaf node. The
-    /// accepting side (listen, authorization) and the remotes' TLS,
-    /// credentials, nkey, hub and deny lists are refused until implemented.
+    /// `leafnodes {}`: the port leaf nodes connect to (with its
+    /// authorization) and the remotes this server dials as a leaf node.
+    /// Leaf TLS, the remotes' credentials, nkey, hub and deny lists are
+    /// refused until implemented.
     fn leafnodes(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        let (mut host, mut port) = (None::<String>, None::<i64>);
         for (key, v) in self.map(it)? {
             match key.to_ascii_lowercase().as_str() {
                 "remotes" => {
@@ -704,10 +706,64 @@ impl Loader<'_> {
                         _ => self.duration(key, v)?,
                     }
                 }
+                "listen" => {
+                    let (h, p) = self.listen(v)?;
+                    host = h.or(host);
+                    port = Some(p);
+                }
+                "host" | "net" => host = Some(self.string(v)?),
+                "port" => port = Some(self.int(v)?),
+                "advertise" | "leafnode_advertise" => o.leaf_advertise = Some(self.string(v)?),
+                "no_advertise" => o.leaf_no_advertise = self.bool(v)?,
+                "authorization" => o.leaf_auth = self.leaf_authorization(v)?,
+                "compression" if matches!(&v.value, Value::String(m) if m.eq_ignore_ascii_case("off")) => {}
+                "compression" if matches!(&v.value, Value::Bool(false)) => {}
                 _ => return Err(self.err(v, format!("leafnodes {key:?} is not supported by this server yet"))),
             }
         }
+        if let Some(p) = port.filter(|p| *p != 0) {
+            o.leaf_listen = Some((host.unwrap_or_else(|| "0.0.0.0".into()), p));
+        }
         Ok(())
+    }
+
+    /// `leafnodes { authorization { user, password, account, timeout,
+    /// users } }` (users: `user`, `password`, `account` only, as in Go).
+    fn leaf_authorization(&mut self, it: &Item) -> Result<crate::config::options::LeafAuthOpts, String> {
+        use crate::config::options::{LeafAuthOpts, LeafUser};
+        let mut a = LeafAuthOpts::default();
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "user" | "username" => a.user = Some(self.string(v)?),
+                "password" | "pass" => a.pass = self.password(v)?,
+                "account" => a.account = Some(self.string(v)?),
+                "timeout" => a.timeout = Some(self.seconds(v)?),
+                "users" => {
+                    let Value::Array(list) = &v.value else { return Err(self.type_err(v, "[]interface {}")) };
+                    for entry in list {
+                        let mut u = LeafUser::default();
+                        for (uk, uv) in self.map(entry)? {
+                            match uk.to_ascii_lowercase().as_str() {
+                                "user" | "username" => u.name = self.string(uv)?,
+                                "password" | "pass" => u.password = self.password(uv)?,
+                                "account" => u.account = Some(self.string(uv)?),
+                                _ => return Err(self.err(uv, format!("Unknown field {uk:?} parsing leafnode user"))),
+                            }
+                        }
+                        a.users.push(u);
+                    }
+                }
+                _ => {
+                    return Err(
+                        self.err(v, format!("leafnodes authorization {key:?} is not supported by this server yet"))
+                    )
+                }
+            }
+        }
+        if a.user.is_some() && !a.users.is_empty() {
+            return Err(self.err(it, "can not have a single user/pass and a users array"));
+        }
+        Ok(a)
     }
 
     fn cluster(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
@@ -984,7 +1040,9 @@ mod tests {
             "jetstream: {}",
             "jetstream: enabled",
             "leafnodes { remotes: [ { url: \"nats://hub:7422\", credentials: x.creds } ] }",
-            "leafnodes { port: 7422 }",
+            "leafnodes { port: 7422, tls { cert_file: c, key_file: k } }",
+            "leafnodes { port: 7422, authorization { nkey: UABC } }",
+            "leafnodes { port: 7422, compression: s2_auto }",
             "gateway { name: G, port: 7222 }",
             "websocket { port: 8080, no_tls: true }",
             "mqtt { port: 1883 }",
@@ -993,6 +1051,17 @@ mod tests {
             let e = load_str(&format!("{refused}\n")).expect_err(refused);
             assert!(e.contains("not supported by this server yet"), "{refused}: {e}");
         }
+        let (o, _) = load_str(
+            "leafnodes { listen: \"127.0.0.1:7500\", authorization { users: [ {user: a, password: b, account: A} ] } }\n",
+        )
+        .expect("valid");
+        assert_eq!(o.leaf_listen, Some(("127.0.0.1".to_string(), 7500)));
+        assert_eq!(o.leaf_auth.users[0].account.as_deref(), Some("A"));
+        let (o, _) = load_str("leafnodes { host: 127.0.0.1 }\n").expect("valid");
+        assert_eq!(o.leaf_listen, None, "no port, no leaf listener");
+        assert!(load_str("leafnodes { port: 1, authorization { user: a, users: [ {user: b} ] } }\n")
+            .unwrap_err()
+            .contains("can not have a single user/pass and a users array"));
         assert!(load_str("port: \"4222\"\n").unwrap_err().contains("is string, not int64"));
         assert!(load_str("authorization { user: a, pass: b, token: c }\n")
             .unwrap_err()

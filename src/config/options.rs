@@ -178,6 +178,15 @@ pub struct Options {
     pub leaf_remotes: Vec<LeafRemoteOpts>,
     /// `leafnodes { reconnect }`: wait before dialing a hub again.
     pub leaf_reconnect: Duration,
+    /// `leafnodes { listen | host, port }`: where leaf nodes connect to this
+    /// server (no listener without a port).
+    pub leaf_listen: Option<(String, i64)>,
+    /// `leafnodes { advertise }`: the address given to leaf nodes instead.
+    pub leaf_advertise: Option<String>,
+    /// `leafnodes { no_advertise }`: keep our leaf URL out of route INFO.
+    pub leaf_no_advertise: bool,
+    /// `leafnodes { authorization {} }`.
+    pub leaf_auth: LeafAuthOpts,
     pub cluster_name: Option<String>,
     pub cluster_advertise: Option<String>,
     pub no_advertise: bool,
@@ -251,6 +260,10 @@ impl Default for Options {
             routes: Vec::new(),
             leaf_remotes: Vec::new(),
             leaf_reconnect: Duration::from_secs(1),
+            leaf_listen: None,
+            leaf_advertise: None,
+            leaf_no_advertise: false,
+            leaf_auth: LeafAuthOpts::default(),
             cluster_name: None,
             cluster_advertise: None,
             no_advertise: false,
@@ -722,6 +735,27 @@ impl Options {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeafRemoteOpts {
     pub urls: Vec<String>,
+    pub account: Option<String>,
+}
+
+/// `leafnodes { authorization {} }`: who may connect on the leaf port and
+/// the account each is bound to. Empty: the clients' rules apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafAuthOpts {
+    pub user: Option<String>,
+    pub pass: String,
+    /// The single user's account (`$G` when not given).
+    pub account: Option<String>,
+    pub users: Vec<LeafUser>,
+    /// Time allowed for CONNECT (the server's auth timeout when not given).
+    pub timeout: Option<Duration>,
+}
+
+/// An entry of `leafnodes.authorization.users`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafUser {
+    pub name: String,
+    pub password: String,
     pub account: Option<String>,
 }
 

@@ -18,7 +18,7 @@ pub enum Kind {
     Client,
     /// A connection to another server of the cluster.
     Route,
-    /// A leaf node connection to a hub.
+    /// A leaf node connection (to a hub of ours or from a leaf of ours).
     Leaf,
     /// A request to the HTTP monitoring port.
     Http,
@@ -163,7 +163,8 @@ impl Role {
         match self {
             Role::Client(cl) => cl.connected,
             Role::Route(r) => r.connect_seen,
-            Role::Leaf(_) | Role::Http => true,
+            Role::Leaf(l) => !l.is_hub_side() || l.info_seen,
+            Role::Http => true,
         }
     }
 }
@@ -255,7 +256,7 @@ impl Server {
         match c.role {
             Role::Client(_) => self.client_closed(c, reason),
             Role::Route(_) => self.route_closed(slot, c, reason),
-            Role::Leaf(_) => self.leaf_closed(c, reason),
+            Role::Leaf(_) => self.leaf_closed(slot, c, reason),
             Role::Http => {}
         }
     }

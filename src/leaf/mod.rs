@@ -1,27 +1,28 @@
-//! Leaf node connections, soliciting side: this server dials the hubs of
-//! `leafnodes { remotes }` (`remote`) and, over each connection, binds one
-//! local account to the hub.
+//! Leaf node connections. Each binds one local account to a peer server:
+//! we dial the hubs of `leafnodes { remotes }` (`remote`, we are the
+//! spoke) and accept leaf nodes on our leaf port (`hub`, we are their hub).
 //!
-//! The hub speaks first (INFO with a nonce and `info_on_connect`); we send
-//! CONNECT (credentials from the URL, our name, cluster and header
-//! support); the hub answers with an INFO carrying `connect_info`, and only
-//! then do we announce our interest: every local client subscription of
-//! the bound account plus the account's loop-detection subject
+//! The hub speaks first (INFO with a nonce and `info_on_connect`); the
+//! spoke sends CONNECT (credentials, its name, cluster and header
+//! support); the hub answers with an INFO carrying `connect_info`, and
+//! only then does interest flow: each side announces what the other may
+//! need (`interest` says which), with the account's loop-detection subject
 //! `$LDS.<random>`, then each change (`LS+`/`LS-`, queue weights as member
-//! counts). The hub's `LS+` become subscriptions owned by the connection;
-//! a local client's message matching one goes out once as `LMSG` (or
-//! `HMSG`), naming the queue groups picked over there. A message from the
-//! hub goes to local clients only (not to routes, not back), a queue group
-//! among them only if the hub named it. Receiving our own `$LDS.` subject
-//! means a loop: we say so, close, and dial again only after 30 s.
+//! counts). The peer's `LS+` become subscriptions owned by the connection;
+//! a matching message goes out once as `LMSG` (or `HMSG`), naming the
+//! queue groups picked over there. Which messages from a leaf link go on
+//! to routes and other links is decided in `routing::deliver`. Receiving
+//! our own `$LDS.` subject means a loop: we say so and close (a spoke
+//! dials again only after 30 s).
 
+pub mod hub;
+pub mod interest;
 pub mod remote;
 pub mod state;
 
 use std::rc::Rc;
 use std::time::Duration;
 
-use rnats_protocol::encode;
 use rnats_protocol::framing::{Frame, Status};
 use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::{RouteMsg, RouteOp};
@@ -30,6 +31,7 @@ use rnats_protocol::ParseError;
 use crate::config::options::COMPAT_VERSION;
 use crate::conn::lifecycle::Protocol;
 use crate::conn::{CloseReason, Conn, Kind};
+use crate::leaf::interest::Source;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
 use crate::routing::deliver::{Msg, Origin};
@@ -79,7 +81,20 @@ impl Server {
             log::trace!("{} - <<- [{verb}{}{args}]", conn.prefix, if args.is_empty() { "" } else { " " });
         }
         conn.active = true;
+        let Some(l) = conn.leaf() else { return false };
+        if l.is_hub_side() && !l.info_seen && !matches!(f.op, RouteOp::Connect(_)) {
+            // A leaf must start with CONNECT.
+            self.send_err(slot, "Authorization Violation");
+            self.close_after_flush(slot, CloseReason::AuthenticationViolation);
+            return false;
+        }
         match f.op {
+            RouteOp::Info(j) if l.is_hub_side() => {
+                // A leaf sends INFO only to negotiate compression, which
+                // this server does not offer.
+                let _ = j;
+                true
+            }
             RouteOp::Info(j) => self.process_leaf_info(slot, j),
             RouteOp::Ping => {
                 self.send_proto(slot, b"PONG\r\n");
@@ -96,6 +111,8 @@ impl Server {
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,
+            RouteOp::Connect(j) if l.is_hub_side() && !l.info_seen => self.process_leaf_connect(slot, j),
+            RouteOp::Connect(_) if l.is_hub_side() => true,
             RouteOp::Connect(_) => {
                 // We dialed: the hub does not send CONNECT.
                 self.send_err(slot, "Protocol Violation");
@@ -105,10 +122,16 @@ impl Server {
             RouteOp::Err(text) => {
                 let text = lossy(text).trim().trim_matches('\'').to_string();
                 log::error!("{} - Leafnode Error '{text}'", self.conns[slot].prefix);
-                if text.starts_with("Loop detected") {
+                let fatal =
+                    text.starts_with("Loop detected") || text.starts_with("remote leafnode has same cluster name");
+                if fatal {
                     if let Some(l) = self.conns[slot].leaf_mut() {
                         l.loop_detected = true;
                     }
+                }
+                if self.conns[slot].leaf().is_some_and(|l| l.is_hub_side() || l.established) && !fatal {
+                    // An established link only logs a peer's error, as Go.
+                    return true;
                 }
                 // Go reports the hub's refusal as the client closing.
                 self.mark_close(slot, CloseReason::ClientClosed);
@@ -119,6 +142,7 @@ impl Server {
                 let Some(l) = self.conns[slot].leaf_mut() else { return false };
                 if let Some(sub) = l.remote_subs.remove(key) {
                     self.sublist_mut(sub.account).remove(&sub);
+                    self.leaf_peer_interest(slot, &sub, -interest::weight_of(&sub));
                 }
                 true
             }
@@ -172,7 +196,7 @@ impl Server {
     }
 
     fn send_leaf_connect(&mut self, slot: usize) {
-        let (user, pass, account) = match self.conns[slot].leaf().map(|l| l.remote) {
+        let (user, pass, account) = match self.conns[slot].leaf().and_then(|l| l.remote) {
             Some(i) => match self.leaf_remotes.get(i) {
                 Some(r) => (r.url().user.clone(), r.url().pass.clone(), r.account),
                 None => return,
@@ -216,15 +240,19 @@ impl Server {
         Server::queue_flush(&mut self.pending_flush, c, slot);
     }
 
-    /// The hub accepted us: announce our interest and count the connection.
-    /// A second connection of the same account into the same hub cluster is
-    /// a loop (as Go finds it).
+    /// The handshake is over: announce our interest and count the
+    /// connection. On a spoke link, a second connection of the same account
+    /// into the same hub cluster is a loop (as Go finds it).
     fn leaf_established(&mut self, slot: usize) {
         let Some(l) = self.conns[slot].leaf() else { return };
-        let (acc, cluster) = (l.account, l.remote_cluster.clone());
-        let twin = !cluster.is_empty()
+        let (acc, cluster, hub_side) = (l.account, l.remote_cluster.clone(), l.is_hub_side());
+        let twin = !hub_side
+            && !cluster.is_empty()
             && self.conns.iter().any(|(s, c)| {
-                s != slot && c.leaf().is_some_and(|o| o.established && o.account == acc && o.remote_cluster == cluster)
+                s != slot
+                    && c.leaf().is_some_and(|o| {
+                        !o.is_hub_side() && o.established && o.account == acc && o.remote_cluster == cluster
+                    })
             });
         if twin {
             self.leaf_loop(slot, acc);
@@ -232,25 +260,16 @@ impl Server {
         }
         let Some(l) = self.conns[slot].leaf_mut() else { return };
         l.established = true;
-        let (acc, remote) = (l.account, l.remote);
+        let remote = l.remote;
         self.leaf_count += 1;
         let name = if l.remote_name.is_empty() { l.remote_id.clone() } else { l.remote_name.clone() };
-        if let Some(r) = self.leaf_remotes.get_mut(remote) {
+        if let Some(r) = remote.and_then(|i| self.leaf_remotes.get_mut(i)) {
             r.failures = 0;
         }
-        log::debug!("{} - Leafnode connection to {name} established", self.conns[slot].prefix);
-        let lds = self.leaf_lds(acc);
-        let mut out = Vec::new();
-        for ((a, key), n) in &self.local_interest {
-            if *a != acc {
-                continue;
-            }
-            match key.iter().position(|b| *b == b' ') {
-                None => encode::write_ls_plus(&mut out, key, None),
-                Some(i) => encode::write_ls_plus(&mut out, &key[..i], Some((&key[i + 1..], *n))),
-            }
+        if !hub_side {
+            log::debug!("{} - Leafnode connection to {name} established", self.conns[slot].prefix);
         }
-        encode::write_ls_plus(&mut out, &lds, None);
+        let out = self.leaf_initial_interest(slot);
         let c = &mut self.conns[slot];
         if trace_enabled() {
             for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -259,6 +278,23 @@ impl Server {
         }
         c.out.extend_from_slice(&out);
         Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// The peer's interest in `sub` changed by `delta` (1 or -1 for a plain
+    /// subscription, a weight difference for a queue): the other links
+    /// (and, from a leaf of ours, the routes) hear of it.
+    fn leaf_peer_interest(&mut self, slot: usize, sub: &Subscription, delta: i64) {
+        let Some(l) = self.conns[slot].leaf() else { return };
+        let (hub_side, cluster) = (l.is_hub_side(), l.remote_cluster.clone());
+        self.leaf_peer_interest_from(slot, hub_side, &cluster, sub, delta);
+    }
+
+    fn leaf_peer_interest_from(&mut self, slot: usize, hub_side: bool, cluster: &str, sub: &Subscription, delta: i64) {
+        let src = Source::Leaf { slot, hub_side, cluster };
+        self.leaf_interest_delta(sub.account, sub.subject(), sub.queue(), delta, src);
+        if hub_side {
+            self.leaf_node_interest_delta(sub.account, sub.subject(), sub.queue(), delta);
+        }
     }
 
     /// A loop through the hub: Go's error to the hub, close, and no new
@@ -309,7 +345,11 @@ impl Server {
         let Some(l) = conn.leaf_mut() else { return false };
         if let Some(existing) = l.remote_subs.get(key) {
             if let Some((_, w)) = queue {
-                existing.weight.set(w);
+                // A new weight: the change spreads as a difference.
+                let old = existing.clone();
+                let delta = i64::from(w) - i64::from(old.weight.get());
+                old.weight.set(w);
+                self.leaf_peer_interest(slot, &old, delta);
             }
             return true;
         }
@@ -318,6 +358,7 @@ impl Server {
         sub.weight.set(queue.map_or(1, |(_, w)| w));
         let sub = Rc::new(sub);
         l.remote_subs.insert(sub.clone());
+        self.leaf_peer_interest(slot, &sub, interest::weight_of(&sub));
         self.sublist_mut(acc).insert(sub);
         true
     }
@@ -338,42 +379,16 @@ impl Server {
         self.deliver(slot, acc, Origin::Leaf { queues: m.queues }, msg);
     }
 
-    /// Local interest in account `acc` changed from `before` to `after`
-    /// subscriptions: tell each established leaf connection of that account.
-    pub fn leaf_interest_changed(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, before: u32, after: u32) {
-        if self.leaf_count == 0 {
-            return;
-        }
-        let mut line = Vec::new();
-        match queue {
-            None if before == 0 && after > 0 => encode::write_ls_plus(&mut line, subject, None),
-            None if before > 0 && after == 0 => encode::write_ls_minus(&mut line, subject, None),
-            Some(q) if after > 0 && after != before => encode::write_ls_plus(&mut line, subject, Some((q, after))),
-            Some(q) if after == 0 && before > 0 => encode::write_ls_minus(&mut line, subject, Some(q)),
-            _ => return,
-        }
-        let slots: Vec<usize> = self.leaf_remotes.iter().filter_map(|r| r.slot).collect();
-        for s in slots {
-            let Some(c) = self.conns.get_mut(s) else { continue };
-            if !c.leaf().is_some_and(|l| l.established && l.account == acc) || c.closing.is_some() {
-                continue;
-            }
-            if trace_enabled() {
-                log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
-            }
-            c.out.extend_from_slice(&line);
-            Server::queue_flush(&mut self.pending_flush, c, s);
-        }
-    }
-
     /// A leaf connection was removed: the hub's interest goes, and its
     /// remote is dialed again (after 30 s when a loop was found).
-    pub fn leaf_closed(&mut self, c: &mut Conn, reason: CloseReason) {
+    pub fn leaf_closed(&mut self, slot: usize, c: &mut Conn, reason: CloseReason) {
         let quiet = c.quiet_close;
         let prefix = std::mem::take(&mut c.prefix);
         let Some(l) = c.leaf_mut() else { return };
+        let (hub_side, cluster) = (l.is_hub_side(), std::mem::take(&mut l.remote_cluster));
         for sub in l.remote_subs.drain() {
             self.sublist_mut(sub.account).remove(&sub);
+            self.leaf_peer_interest_from(slot, hub_side, &cluster, &sub, -interest::weight_of(&sub));
         }
         if l.established {
             self.leaf_count = self.leaf_count.saturating_sub(1);
@@ -382,8 +397,10 @@ impl Server {
             let acc = lossy(self.accounts.name(l.account));
             log::info!("{prefix} - Leafnode connection closed: {} account: {acc}", reason.as_str());
         }
-        let (remote, looped) = (l.remote, l.loop_detected);
-        self.leaf_remote_lost(remote, looped);
+        if let Some(remote) = l.remote {
+            let looped = l.loop_detected;
+            self.leaf_remote_lost(remote, looped);
+        }
     }
 }
 

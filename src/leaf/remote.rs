@@ -89,7 +89,7 @@ impl Server {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
         let (line, payload) = self.opts.server_link_limits();
-        let state = LeafState::new(RouteParser::leaf(line, payload), idx, account);
+        let state = LeafState::new(RouteParser::leaf(line, payload), Some(idx), account);
         let peer = addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
         let conn = Conn::new(cid, Role::Leaf(Box::new(state)), Box::new(Plain(sock)), peer);
         let slot = self.conns.insert(conn);

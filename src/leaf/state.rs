@@ -1,34 +1,44 @@
 //! What a leaf node connection holds beyond the connection itself: its
-//! parser, the remote it serves, the bound account, the handshake with the
-//! hub and the hub's interest.
+//! parser, which side of the link we are, the bound account, the handshake,
+//! the peer's interest and what we announced to it.
 
 use std::time::{Duration, Instant};
 
 use rnats_protocol::route::RouteParser;
 
 use crate::routing::accounts::AccId;
+use crate::routing::fxhash::FxHashMap;
 use crate::routing::sublist::SidIndex;
 
 pub struct LeafState {
     pub parser: RouteParser,
-    /// Index of the `leafnodes.remotes` entry this connection serves.
-    pub remote: usize,
-    /// The local account bound to the hub.
+    /// Index of the `leafnodes.remotes` entry this connection serves; None
+    /// for a leaf node that connected to our leaf port (we are its hub).
+    pub remote: Option<usize>,
+    /// The local account bound to the link.
     pub account: AccId,
     /// Dialed and not yet known to be connected.
     pub connecting: bool,
-    /// The hub's first INFO arrived (our CONNECT went out).
+    /// The first INFO arrived (spoke: our CONNECT went out) or CONNECT
+    /// arrived (hub).
     pub info_seen: bool,
-    /// The hub accepted our CONNECT: interest flows both ways.
+    /// Handshake over: interest flows both ways.
     pub established: bool,
     pub remote_id: String,
     pub remote_name: String,
+    /// The peer's cluster: the hub's from its INFO, a leaf's from CONNECT.
+    /// Interest and messages from that cluster never go back to it.
     pub remote_cluster: String,
-    /// The hub takes HMSG.
+    /// The peer takes HMSG.
     pub headers: bool,
-    /// The hub's interest, keyed by its LS+ arguments as sent.
+    /// The nonce of the INFO we sent (hub side).
+    pub nonce: String,
+    /// The peer's interest, keyed by its LS+ arguments as sent.
     pub remote_subs: SidIndex,
-    /// The hub or we found a loop: dial again only after a long wait.
+    /// Interest we announced, by `subject[ queue]`: how many subscriptions
+    /// (queue: members, summed weights) stand behind each LS+.
+    pub announced: FxHashMap<Box<[u8]>, u32>,
+    /// The peer or we found a loop: dial again only after a long wait.
     pub loop_detected: bool,
     /// When the oldest unanswered PING was queued, and the last round trip.
     pub ping_sent: Option<Instant>,
@@ -36,22 +46,30 @@ pub struct LeafState {
 }
 
 impl LeafState {
-    pub fn new(parser: RouteParser, remote: usize, account: AccId) -> LeafState {
+    pub fn new(parser: RouteParser, remote: Option<usize>, account: AccId) -> LeafState {
         LeafState {
             parser,
             remote,
             account,
-            connecting: true,
+            connecting: remote.is_some(),
             info_seen: false,
             established: false,
             remote_id: String::new(),
             remote_name: String::new(),
             remote_cluster: String::new(),
             headers: false,
+            nonce: String::new(),
             remote_subs: SidIndex::default(),
+            announced: FxHashMap::default(),
             loop_detected: false,
             ping_sent: None,
             rtt: None,
         }
+    }
+
+    /// We accepted this connection: the peer is a leaf node of ours.
+    #[inline]
+    pub fn is_hub_side(&self) -> bool {
+        self.remote.is_none()
     }
 }

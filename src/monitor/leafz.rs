@@ -35,7 +35,7 @@ impl Server {
         for (c, l) in leafs {
             j.open(None, b'{');
             j.str("name", if l.remote_name.is_empty() { &l.remote_id } else { &l.remote_name });
-            j.bool("is_spoke", true);
+            j.bool("is_spoke", !l.is_hub_side());
             j.str("account", &String::from_utf8_lossy(self.accounts.name(l.account)));
             j.str("ip", &c.peer.ip().to_string());
             j.num("port", c.peer.port());

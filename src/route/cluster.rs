@@ -694,6 +694,7 @@ impl Server {
         let Role::Route(r) = &mut c.role else { return };
         for sub in r.remote_subs.drain() {
             self.sublist_mut(sub.account).remove(&sub);
+            self.peer_interest_changed(&sub, -1, crate::leaf::interest::Source::Route);
         }
         if !c.quiet_close {
             if r.remote_name.is_empty() {
@@ -756,6 +757,13 @@ impl Server {
     /// stays (with at least our own URLs), and a peer without URLs changes
     /// nothing.
     pub fn refresh_peer_urls(&mut self) {
+        if self.leaf_listener.is_some() {
+            let leaf_urls = self.cluster_leaf_urls();
+            if leaf_urls != self.leaf_urls_sent {
+                self.leaf_urls_sent = leaf_urls;
+                self.leaf_urls_changed();
+            }
+        }
         let Some(c) = self.cluster.as_ref() else {
             return;
         };

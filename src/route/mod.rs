@@ -21,9 +21,11 @@ use crate::config::options::COMPAT_VERSION;
 use crate::conn::lifecycle::Protocol;
 use crate::conn::Kind;
 use crate::conn::{CloseReason, Conn};
+use crate::leaf::interest::Source;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::{AccId, SYSTEM_NAME};
 use crate::routing::deliver::{Msg, Origin};
+use crate::routing::interest_key;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
 use crate::sys::netaddr::{display_host_port, RouteUrl};
@@ -52,21 +54,6 @@ fn route_nonce() -> [u8; 15] {
         }
     }
     out
-}
-
-/// The key of this server's own interest (`local_interest`): the subject,
-/// and the queue after a blank.
-fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
-    match queue {
-        None => subject.into(),
-        Some(q) => {
-            let mut k = Vec::with_capacity(subject.len() + q.len() + 1);
-            k.extend_from_slice(subject);
-            k.push(b' ');
-            k.extend_from_slice(q);
-            k.into()
-        }
-    }
 }
 
 /// Peer-supplied bytes for a log line.
@@ -188,6 +175,16 @@ impl Server {
         if !self.opts.no_advertise {
             v.extend_from_slice(b",\"connect_urls\":[");
             for (i, u) in self.own_client_urls().iter().enumerate() {
+                if i > 0 {
+                    v.push(b',');
+                }
+                json::write_str(&mut v, u.as_bytes());
+            }
+            v.push(b']');
+        }
+        if !self.opts.leaf_no_advertise && self.leaf_addr.is_some() {
+            v.extend_from_slice(b",\"leafnode_urls\":[");
+            for (i, u) in self.own_leaf_urls().iter().enumerate() {
                 if i > 0 {
                     v.push(b',');
                 }
@@ -529,14 +526,19 @@ impl Server {
         self.register_route(slot, id)
     }
 
-    /// Sends all local interest to a newly registered route.
+    /// Sends all of this server's interest (its clients' and its leaf
+    /// nodes') to a newly registered route.
     pub fn send_local_subs(&mut self, slot: usize) {
         let mut out = Vec::new();
-        for ((acc, key), n) in &self.local_interest {
+        let mut all: crate::routing::fxhash::FxHashMap<&(AccId, Box<[u8]>), u32> = Default::default();
+        for (k, n) in self.local_interest.iter().chain(self.leaf_node_interest.iter()) {
+            *all.entry(k).or_insert(0) += *n;
+        }
+        for ((acc, key), n) in all {
             let account = self.accounts.name(*acc);
             match key.iter().position(|b| *b == b' ') {
                 None => encode::write_rs_plus(&mut out, account, key, None),
-                Some(i) => encode::write_rs_plus(&mut out, account, &key[..i], Some((&key[i + 1..], *n))),
+                Some(i) => encode::write_rs_plus(&mut out, account, &key[..i], Some((&key[i + 1..], n))),
             }
         }
         let conn = &mut self.conns[slot];
@@ -557,31 +559,62 @@ impl Server {
     }
 
     /// Applies a change of `delta` local subscriptions on `subject`/`queue`
-    /// and tells the routes the outcome once (a closing client's queue
-    /// members leave in one step, as Go announces them).
+    /// and tells the routes and leaf links the outcome once (a closing
+    /// client's queue members leave in one step, as Go announces them).
     pub fn local_interest_delta(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
+        let (before, after) = self.own_interest_delta(false, acc, subject, queue, delta);
+        self.leaf_interest_delta(acc, subject, queue, i64::from(after) - i64::from(before), Source::Local);
+    }
+
+    /// Interest of a leaf node of ours changed by `delta`: routes hear of it
+    /// as of our own.
+    pub fn leaf_node_interest_delta(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
+        self.own_interest_delta(true, acc, subject, queue, delta);
+    }
+
+    /// Applies `delta` to this server's interest as routes see it (its
+    /// clients' in `local_interest`, its leaf nodes' in
+    /// `leaf_node_interest`, `of_leafs` says which changes) and sends the
+    /// RS+/RS- that the sum calls for. Returns the changed count before and
+    /// after.
+    fn own_interest_delta(
+        &mut self,
+        of_leafs: bool,
+        acc: AccId,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        delta: i64,
+    ) -> (u32, u32) {
         let key = (acc, interest_key(subject, queue));
-        let n = self.local_interest.entry(key.clone()).or_insert(0);
+        let (map, other) = if of_leafs {
+            (&mut self.leaf_node_interest, &self.local_interest)
+        } else {
+            (&mut self.local_interest, &self.leaf_node_interest)
+        };
+        let n = map.entry(key.clone()).or_insert(0);
         let before = *n;
         *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
         let after = *n;
         if after == 0 {
-            self.local_interest.remove(&key);
+            map.remove(&key);
         }
-        self.leaf_interest_changed(acc, subject, queue, before, after);
+        let rest = other.get(&key).copied().unwrap_or(0);
+        let (total_before, total_after) = (before.saturating_add(rest), after.saturating_add(rest));
         let Some(c) = self.cluster.as_ref() else {
-            return;
+            return (before, after);
         };
         let mut line = Vec::new();
         let account = self.accounts.name(acc);
         match queue {
-            None if before == 0 && after > 0 => encode::write_rs_plus(&mut line, account, subject, None),
-            None if before > 0 && after == 0 => encode::write_rs_minus(&mut line, account, subject, None),
-            Some(q) if after > 0 && after != before => {
-                encode::write_rs_plus(&mut line, account, subject, Some((q, after)))
+            None if total_before == 0 && total_after > 0 => encode::write_rs_plus(&mut line, account, subject, None),
+            None if total_before > 0 && total_after == 0 => encode::write_rs_minus(&mut line, account, subject, None),
+            Some(q) if total_after > 0 && total_after != total_before => {
+                encode::write_rs_plus(&mut line, account, subject, Some((q, total_after)))
             }
-            Some(q) if after == 0 && before > 0 => encode::write_rs_minus(&mut line, account, subject, Some(q)),
-            _ => return,
+            Some(q) if total_after == 0 && total_before > 0 => {
+                encode::write_rs_minus(&mut line, account, subject, Some(q))
+            }
+            _ => return (before, after),
         }
         let slots: Vec<usize> = c.routes.values().copied().collect();
         for s in slots {
@@ -592,6 +625,7 @@ impl Server {
             conn.out.extend_from_slice(&line);
             Server::queue_flush(&mut self.pending_flush, conn, s);
         }
+        (before, after)
     }
 
     /// Takes a peer's interest, named by `key` (the RS+ arguments as sent,
@@ -614,8 +648,10 @@ impl Server {
         let cid = conn.cid;
         let Some(r) = conn.route_mut() else { return false };
         if let Some(existing) = r.remote_subs.get(key) {
-            if let Some((_, w)) = queue {
+            if let Some((q, w)) = queue {
+                let delta = i64::from(w) - i64::from(existing.weight.get());
                 existing.weight.set(w);
+                self.leaf_interest_delta(acc, subject, Some(q), delta, Source::Route);
             }
             return true;
         }
@@ -624,6 +660,7 @@ impl Server {
         sub.weight.set(queue.map_or(1, |(_, w)| w));
         let sub = Rc::new(sub);
         r.remote_subs.insert(sub.clone());
+        self.peer_interest_changed(&sub, 1, Source::Route);
         self.sublist_mut(acc).insert(sub);
         true
     }
@@ -636,6 +673,7 @@ impl Server {
         };
         if let Some(sub) = r.remote_subs.remove(key) {
             self.sublist_mut(sub.account).remove(&sub);
+            self.peer_interest_changed(&sub, -1, Source::Route);
         }
     }
 

@@ -50,8 +50,8 @@ pub enum Origin<'a> {
     /// A route peer, which picked this server for the queue groups named
     /// in `queues` (blank-separated).
     Route { queues: Option<&'a [u8]> },
-    /// A hub this server joined as a leaf node, naming the queue groups it
-    /// picked this server for. Such a message goes to local clients only.
+    /// A leaf link (a hub of ours or a leaf node of ours), naming the
+    /// queue groups it picked this server for.
     Leaf { queues: Option<&'a [u8]> },
 }
 
@@ -114,7 +114,8 @@ impl Server {
         if result.is_empty() {
             return false;
         }
-        // From a route or a hub: local clients only (one hop).
+        // From another server: local clients, and other links only as
+        // `relays` allows (one hop between routes).
         let from_route = !matches!(origin, Origin::Client);
         let mut delivered = false;
         let mut expired: Vec<Rc<Subscription>> = Vec::new();
@@ -123,8 +124,12 @@ impl Server {
         for sub in &result.psubs {
             if sub.owner == Kind::Client {
                 delivered |= self.deliver_to(from, sub, m, &mut expired);
-            } else if !from_route && sub.owner != Kind::Http && !sends.iter().any(|(s, _)| *s == sub.slot) {
-                // A route's or a hub's interest: the message goes there once.
+            } else if sub.owner != Kind::Http
+                && (!from_route || self.relays(from, sub.slot))
+                && !sends.iter().any(|(s, _)| *s == sub.slot)
+            {
+                // A route's or a leaf link's interest: the message goes
+                // there once.
                 sends.push((sub.slot, sub.cid));
             }
         }
@@ -152,7 +157,7 @@ impl Server {
                         }
                     }
                 }
-                if !taken && matches!(origin, Origin::Route { .. }) {
+                if !taken && (matches!(origin, Origin::Route { .. }) || self.relays(from, usize::MAX)) {
                     if let Some(rsub) = group.iter().find(|s| s.owner == Kind::Route && s.weight.get() > 0) {
                         if !sends.iter().any(|(s, _)| *s == rsub.slot) {
                             sends.push((rsub.slot, rsub.cid));
@@ -160,6 +165,9 @@ impl Server {
                         picks.push((rsub.slot, rsub.clone()));
                         taken = true;
                     }
+                }
+                if !taken && self.leaf_count > 0 {
+                    taken = self.relayed_leaf_fallback(from, group, &mut sends, &mut picks);
                 }
                 delivered |= taken;
                 continue;
@@ -207,6 +215,57 @@ impl Server {
         self.route_sends = sends;
         self.route_qpicks = picks;
         delivered
+    }
+
+    /// Whether a message that came from server link `from` goes on to
+    /// link `to` (`usize::MAX`: to any route), as Go forwards: from a route
+    /// to leaf nodes of ours; from a leaf node of ours to routes and every
+    /// other leaf link; from a hub of ours to leaf nodes of ours. Never back
+    /// to where it came from, nor to a link of the cluster it came from.
+    #[cold]
+    #[inline(never)]
+    fn relays(&self, from: usize, to: usize) -> bool {
+        if self.leaf_count == 0 {
+            return false;
+        }
+        let Some(Role::Leaf(src)) = self.conns.get(from).map(|c| &c.role) else {
+            // From a route: to leaf nodes of ours only.
+            return matches!(self.conns.get(to).map(|c| &c.role), Some(Role::Leaf(d)) if d.is_hub_side());
+        };
+        match self.conns.get(to).map(|c| &c.role) {
+            None => to == usize::MAX && src.is_hub_side(),
+            Some(Role::Route(_)) => src.is_hub_side(),
+            Some(Role::Leaf(dst)) => {
+                from != to
+                    && (src.is_hub_side() || dst.is_hub_side())
+                    && (src.remote_cluster.is_empty() || src.remote_cluster != dst.remote_cluster)
+            }
+            _ => false,
+        }
+    }
+
+    /// A queue group named by a server link with no local member to take
+    /// the message: the first member behind a link the message may go on
+    /// to (see `relays`).
+    #[cold]
+    #[inline(never)]
+    fn relayed_leaf_fallback(
+        &self,
+        from: usize,
+        group: &[Rc<Subscription>],
+        sends: &mut Vec<(usize, u64)>,
+        picks: &mut Vec<(usize, Rc<Subscription>)>,
+    ) -> bool {
+        let Some(lsub) =
+            group.iter().find(|s| s.owner == Kind::Leaf && s.weight.get() > 0 && self.relays(from, s.slot))
+        else {
+            return false;
+        };
+        if !sends.iter().any(|(s, _)| *s == lsub.slot) {
+            sends.push((lsub.slot, lsub.cid));
+        }
+        picks.push((lsub.slot, lsub.clone()));
+        true
     }
 
     /// Appends one RMSG (or HMSG) of account `acc` for route `slot`, naming

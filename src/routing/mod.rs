@@ -6,3 +6,18 @@ pub mod accounts;
 pub mod deliver;
 pub mod fxhash;
 pub mod sublist;
+
+/// The key of an interest as servers announce it to each other: the
+/// subject, and the queue after a blank.
+pub fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {
+    match queue {
+        None => subject.into(),
+        Some(q) => {
+            let mut k = Vec::with_capacity(subject.len() + q.len() + 1);
+            k.extend_from_slice(subject);
+            k.push(b' ');
+            k.extend_from_slice(q);
+            k.into()
+        }
+    }
+}

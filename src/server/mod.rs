@@ -42,6 +42,7 @@ const CLIENT_LISTENER: Token = Token(0);
 const HTTP_LISTENER: Token = Token(1);
 const SIGNAL: Token = Token(2);
 pub const ROUTE_LISTENER: Token = Token(3);
+pub const LEAF_LISTENER: Token = Token(4);
 /// Connection tokens are slab keys offset past the fixed tokens.
 const CONN_BASE: usize = 16;
 
@@ -102,12 +103,20 @@ pub struct Server {
     /// This server's own interest: (account, `subject` or `subject queue`)
     /// -> number of local subscriptions; what routes and hubs are told.
     pub local_interest: crate::routing::fxhash::FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
+    /// The interest of leaf nodes connected to us, as routes are told of it
+    /// (summed with `local_interest`): subscriptions, queue weights.
+    pub leaf_node_interest: crate::routing::fxhash::FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
     /// The hubs of `leafnodes { remotes }` and the connection of each.
     pub leaf_remotes: Vec<crate::leaf::remote::LeafRemote>,
     /// Each account's loop-detection subject, once a leaf connection used it.
     pub leaf_lds: Vec<(crate::routing::accounts::AccId, Box<[u8]>)>,
     /// Leaf connections past their handshake.
     pub leaf_count: usize,
+    /// The leaf node port (`leafnodes { listen }`) and its bound address.
+    pub leaf_listener: Option<TcpListener>,
+    pub leaf_addr: Option<SocketAddr>,
+    /// The cluster's leaf URLs as our leaf nodes last heard them.
+    pub leaf_urls_sent: Vec<String>,
     /// Per-message scratch: routes to forward to, and the queue members
     /// picked on each route. Kept here so forwarding does not allocate.
     pub route_sends: Vec<(usize, u64)>,
@@ -213,9 +222,13 @@ impl Server {
             info_tail: Vec::new(),
             cluster,
             local_interest: Default::default(),
+            leaf_node_interest: Default::default(),
             leaf_remotes: Vec::new(),
             leaf_lds: Vec::new(),
             leaf_count: 0,
+            leaf_listener: None,
+            leaf_addr: None,
+            leaf_urls_sent: Vec::new(),
             route_sends: Vec::new(),
             route_qpicks: Vec::new(),
             stats: ServerCounters::default(),
@@ -340,6 +353,7 @@ impl Server {
         }
         log::info!("Server is ready");
         self.start_cluster()?;
+        self.start_leaf_listener()?;
         self.start_leaf_remotes()?;
         self.write_ports_file();
         Ok(())
@@ -383,6 +397,7 @@ impl Server {
                     CLIENT_LISTENER => self.accept_clients(),
                     HTTP_LISTENER => self.accept_http(),
                     ROUTE_LISTENER => self.accept_routes(),
+                    LEAF_LISTENER => self.accept_leafs(),
                     SIGNAL => self.handle_signals(),
                     Token(t) => {
                         let slot = t - CONN_BASE;
@@ -495,6 +510,7 @@ impl Server {
                     self.accept_clients();
                     self.accept_http();
                     self.accept_routes();
+                    self.accept_leafs();
                 }
                 TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
                 TimerKind::LameDuckClose => self.lame_duck_close_next(),
@@ -593,6 +609,9 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut l);
         }
         if let Some(mut l) = self.http_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some(mut l) = self.leaf_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
         let slots: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();

@@ -1,0 +1,360 @@
+//! Leaf node connections, accepting side: leaf nodes dial our leaf port
+//! (`leafnodes { listen }`) and we are their hub.
+//!
+//! We speak first (INFO with a nonce, `info_on_connect` and the leaf URLs
+//! of our cluster); the leaf must send CONNECT before anything else and
+//! within the auth timeout. CONNECT is checked as Go checks it: the
+//! credentials against `leafnodes { authorization }` (or, without one,
+//! the clients' rules, the user's account being bound), then the leaf's
+//! language, cluster and gateway fields; a second link with the same name,
+//! cluster and account replaces the first. We answer with an INFO naming
+//! the bound account (`connect_info`) and send our interest.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::net::TcpStream;
+use rnats_protocol::json::{self, Value};
+use rnats_protocol::route::RouteParser;
+
+use crate::client::state::ConnectCreds;
+use crate::config::options::COMPAT_VERSION;
+use crate::conn::{CloseReason, Conn, Plain, Role};
+use crate::leaf::state::LeafState;
+use crate::logging::trace_enabled;
+use crate::routing::accounts::{AccId, GLOBAL};
+use crate::server::timer::TimerKind;
+use crate::server::{Server, LEAF_LISTENER};
+use crate::sys::netaddr::{display_host_port, is_unspecified};
+
+/// First PING on an accepted leaf connection, after its CONNECT.
+const FIRST_PING: Duration = Duration::from_secs(1);
+
+/// A fresh nonce for the INFO (15 characters of base64url, as Go's).
+fn nonce() -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut raw = [0u8; 15];
+    crate::sys::fill_random(&mut raw);
+    raw.iter().map(|b| B64[(*b & 63) as usize] as char).collect()
+}
+
+impl Server {
+    /// Opens the leaf node port when `leafnodes` has one.
+    pub fn start_leaf_listener(&mut self) -> Result<(), String> {
+        let Some((host, port)) = self.opts.leaf_listen.clone() else {
+            return Ok(());
+        };
+        let auth = &self.opts.leaf_auth;
+        let named = auth.account.iter().chain(auth.users.iter().filter_map(|u| u.account.as_ref()));
+        for a in named {
+            if self.accounts.id(a.as_bytes()).is_none() {
+                return Err(format!("cannot find local account {a:?} specified in leafnode authorization"));
+            }
+        }
+        let mut l = crate::sys::netaddr::listen(&host, port)
+            .map_err(|e| format!("Error listening on leafnode port: {}, {e}", display_host_port(&host, port as u16)))?;
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        self.register_listener(&mut l, LEAF_LISTENER)?;
+        log::info!("Listening for leafnode connections on {}", display_host_port(&host, addr.port()));
+        self.leaf_addr = Some(addr);
+        self.leaf_listener = Some(l);
+        self.leaf_urls_sent = self.own_leaf_urls();
+        Ok(())
+    }
+
+    pub fn accept_leafs(&mut self) {
+        loop {
+            let Some(l) = &self.leaf_listener else { return };
+            match l.accept() {
+                Ok((sock, peer)) => self.accept_leaf(sock, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.accept_failed("leafnode", e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept_leaf(&mut self, sock: TcpStream, peer: SocketAddr) {
+        let _ = sock.set_nodelay(true);
+        let cid = self.next_cid();
+        let (line, payload) = self.opts.server_link_limits();
+        let mut state = LeafState::new(RouteParser::leaf(line, payload), None, GLOBAL);
+        state.nonce = nonce();
+        let conn = Conn::new(cid, Role::Leaf(Box::new(state)), Box::new(Plain(sock)), peer);
+        let slot = self.conns.insert(conn);
+        if let Err(e) = self.register(slot) {
+            log::error!("Error registering leafnode connection: {e}");
+            self.conns.remove(slot);
+            return;
+        }
+        log::info!("{} - Leafnode connection created", self.conns[slot].prefix);
+        let info = self.leaf_hub_info(slot, false);
+        self.send_leaf_info(slot, &info);
+        let timeout = self.opts.leaf_auth.timeout.unwrap_or(self.opts.auth_timeout);
+        self.timers.add_in(timeout, TimerKind::AuthTimeout { slot, cid });
+        self.write_out(slot);
+    }
+
+    /// Our leaf URLs: `leafnodes.advertise`, or the listen address (each
+    /// global unicast address when bound to all interfaces).
+    pub fn own_leaf_urls(&self) -> Vec<String> {
+        let Some(addr) = self.leaf_addr else { return Vec::new() };
+        if let Some(a) = &self.opts.leaf_advertise {
+            return vec![if a.contains(':') { a.clone() } else { display_host_port(a, addr.port()) }];
+        }
+        let host = self.opts.leaf_listen.as_ref().map_or("0.0.0.0", |(h, _)| h.as_str());
+        if is_unspecified(host) {
+            let ips = crate::sys::interfaces::global_unicast_ips();
+            if !ips.is_empty() {
+                return ips.iter().map(|ip| display_host_port(&ip.to_string(), addr.port())).collect();
+            }
+        }
+        vec![display_host_port(host, addr.port())]
+    }
+
+    /// The leaf URLs of the cluster: ours, then each route peer's.
+    pub fn cluster_leaf_urls(&self) -> Vec<String> {
+        let mut urls = self.own_leaf_urls();
+        let Some(c) = &self.cluster else { return urls };
+        for slot in c.routes.values() {
+            let Some(r) = self.conns.get(*slot).and_then(|c| c.route()) else { continue };
+            let Some(list) = r.info.as_ref().and_then(|i| i.get("leafnode_urls")).and_then(Value::as_array) else {
+                continue;
+            };
+            for u in list.iter().filter_map(Value::as_str) {
+                if !urls.iter().any(|x| x == u) {
+                    urls.push(u.to_string());
+                }
+            }
+        }
+        urls
+    }
+
+    /// The INFO for leaf `slot`: the first one (with its id and nonce), or
+    /// the answer to its CONNECT (`connect_info`, the bound account), or
+    /// (neither) an update of the cluster's leaf URLs.
+    fn leaf_hub_info(&self, slot: usize, reply: bool) -> Vec<u8> {
+        let first = !reply && self.conns[slot].leaf().is_some_and(|l| !l.info_seen);
+        let mut v = Vec::with_capacity(512);
+        v.extend_from_slice(b"{\"server_id\":");
+        json::write_str(&mut v, self.server_id.as_bytes());
+        v.extend_from_slice(b",\"server_name\":");
+        json::write_str(&mut v, self.server_name.as_bytes());
+        v.extend_from_slice(b",\"version\":");
+        json::write_str(&mut v, COMPAT_VERSION.as_bytes());
+        v.extend_from_slice(b",\"proto\":1,\"go\":\"rnats\",\"host\":");
+        let own = self.own_leaf_urls();
+        let ip = own.first().cloned().unwrap_or_default();
+        let (host, port) = match ip.rsplit_once(':') {
+            Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']').to_string(), p.parse().unwrap_or(0u16)),
+            None => (ip.clone(), 0),
+        };
+        json::write_str(&mut v, host.as_bytes());
+        v.extend_from_slice(format!(",\"port\":{port},\"headers\":true,\"auth_required\":true").as_bytes());
+        v.extend_from_slice(format!(",\"max_payload\":{},\"ip\":", self.opts.max_payload).as_bytes());
+        json::write_str(&mut v, ip.as_bytes());
+        if first || reply {
+            v.extend_from_slice(format!(",\"client_id\":{}", self.conns[slot].cid).as_bytes());
+        }
+        if first {
+            if let Some(l) = self.conns[slot].leaf() {
+                v.extend_from_slice(b",\"nonce\":");
+                json::write_str(&mut v, l.nonce.as_bytes());
+            }
+        }
+        if let Some(c) = &self.cluster {
+            if !c.name.is_empty() {
+                v.extend_from_slice(b",\"cluster\":");
+                json::write_str(&mut v, c.name.as_bytes());
+            }
+        }
+        if reply {
+            v.extend_from_slice(b",\"connect_info\":true,\"remote_account\":");
+            let acc = self.conns[slot].leaf().map_or(GLOBAL, |l| l.account);
+            json::write_str(&mut v, self.accounts.name(acc));
+        }
+        v.extend_from_slice(b",\"info_on_connect\":true,\"leafnode_urls\":[");
+        for (i, u) in self.cluster_leaf_urls().iter().enumerate() {
+            if i > 0 {
+                v.push(b',');
+            }
+            json::write_str(&mut v, u.as_bytes());
+        }
+        v.extend_from_slice(b"]}");
+        v
+    }
+
+    fn send_leaf_info(&mut self, slot: usize, info: &[u8]) {
+        let c = &mut self.conns[slot];
+        if trace_enabled() {
+            log::trace!("{} - ->> [INFO {}]", c.prefix, String::from_utf8_lossy(info));
+        }
+        c.out.extend_from_slice(b"INFO ");
+        c.out.extend_from_slice(info);
+        c.out.extend_from_slice(b" \r\n");
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+    }
+
+    /// The cluster's leaf URLs changed: every leaf of ours hears of it.
+    pub fn leaf_urls_changed(&mut self) {
+        let slots: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closing.is_none() && c.leaf().is_some_and(|l| l.is_hub_side() && l.established))
+            .map(|(s, _)| s)
+            .collect();
+        for slot in slots {
+            let info = self.leaf_hub_info(slot, false);
+            self.send_leaf_info(slot, &info);
+        }
+    }
+
+    /// A leaf's CONNECT: authenticate, bind its account, check it as Go
+    /// does, answer and send our interest. False when the link is closed.
+    pub fn process_leaf_connect(&mut self, slot: usize, text: &[u8]) -> bool {
+        let v = match json::parse(text) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(Value::Null) => Value::Object(Vec::new()),
+            _ => {
+                self.mark_close(slot, CloseReason::ProtocolViolation);
+                return false;
+            }
+        };
+        let s = |k: &str| v.get_ignore_case(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let Some(l) = self.conns[slot].leaf() else { return false };
+        let creds = ConnectCreds {
+            user: s("user"),
+            pass: s("pass"),
+            token: s("auth_token"),
+            nkey: s("nkey"),
+            sig: s("sig"),
+            nonce: l.nonce.clone(),
+            ..Default::default()
+        };
+        let Some(account) = self.leaf_authenticate(slot, &creds, !s("jwt").is_empty()) else {
+            let prefix = &self.conns[slot].prefix;
+            if creds.user.is_empty() {
+                log::error!("{prefix} - authentication error");
+            } else {
+                log::error!("{prefix} - authentication error - User {:?}", creds.user);
+            }
+            self.send_err(slot, "Authorization Violation");
+            self.close_after_flush(slot, CloseReason::AuthenticationViolation);
+            return false;
+        };
+        let cluster = s("cluster");
+        let refusal = if !s("lang").is_empty() {
+            Some(("attempted to connect to leaf node port".to_string(), CloseReason::WrongPort))
+        } else if cluster.contains(' ') {
+            Some(("cluster name cannot contain spaces".to_string(), CloseReason::ProtocolViolation))
+        } else if !cluster.is_empty() && self.cluster.as_ref().is_some_and(|c| c.name == cluster) {
+            Some(("remote leafnode has same cluster name".to_string(), CloseReason::ClusterNameConflict))
+        } else if !s("gateway").is_empty() {
+            let text = format!("Rejecting connection from gateway {:?} on the leafnode port", s("gateway"));
+            Some((text, CloseReason::WrongGateway))
+        } else if v.get_ignore_case("is_hub").and_then(Value::as_bool).unwrap_or(false) {
+            Some((
+                "a leaf node declaring itself the hub is not supported by this server".to_string(),
+                CloseReason::ProtocolViolation,
+            ))
+        } else {
+            None
+        };
+        if let Some((text, reason)) = refusal {
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            self.close_after_flush(slot, reason);
+            return false;
+        }
+        let name = s("name");
+        let remote_account = s("remote_account");
+        let headers = v.get_ignore_case("headers").and_then(Value::as_bool).unwrap_or(false);
+        let Some(l) = self.conns[slot].leaf_mut() else { return false };
+        l.account = account;
+        l.remote_name = name.clone();
+        l.remote_id = s("server_id");
+        l.remote_cluster = cluster.clone();
+        l.headers = headers;
+        l.info_seen = true;
+        self.replace_duplicate_leaf(slot, &name, &cluster, account, &remote_account);
+        let info = self.leaf_hub_info(slot, true);
+        self.send_leaf_info(slot, &info);
+        let acc = String::from_utf8_lossy(self.accounts.name(account)).into_owned();
+        log::info!("{} - Leafnode connection created for account: {acc} ", self.conns[slot].prefix);
+        self.leaf_established(slot);
+        self.start_ping_timer(slot, FIRST_PING);
+        true
+    }
+
+    /// The account a leaf with `creds` is bound to, or None when refused:
+    /// `leafnodes.authorization` when it names users, else the clients'
+    /// rules (a user with permissions is refused: leaf links do not carry
+    /// them yet).
+    fn leaf_authenticate(&self, slot: usize, creds: &ConnectCreds, jwt: bool) -> Option<AccId> {
+        let auth = &self.opts.leaf_auth;
+        let account = |name: Option<&String>| match name {
+            None => Some(GLOBAL),
+            Some(a) => self.accounts.id(a.as_bytes()),
+        };
+        if jwt {
+            return None;
+        }
+        if let Some(u) = &auth.user {
+            let ok = creds.user == *u && crate::auth::password_matches(&auth.pass, &creds.pass);
+            return if ok { account(auth.account.as_ref()) } else { None };
+        }
+        if !auth.users.is_empty() {
+            let u = auth
+                .users
+                .iter()
+                .find(|u| u.name == creds.user && crate::auth::password_matches(&u.password, &creds.pass))?;
+            return account(u.account.as_ref());
+        }
+        if !self.opts.auth_required() {
+            return Some(GLOBAL);
+        }
+        let (user, perms) = self.authenticate(slot, creds)?;
+        if perms.is_some() {
+            log::error!(
+                "{} - user {user:?} has permissions, which leaf node connections do not support yet",
+                self.conns[slot].prefix
+            );
+            return None;
+        }
+        self.user_account(&user)
+    }
+
+    /// A leaf with the same name, cluster and account as `slot` already
+    /// connected (and both name the account they bind on their side): the
+    /// older link goes, as in Go.
+    fn replace_duplicate_leaf(&mut self, slot: usize, name: &str, cluster: &str, acc: AccId, remote_account: &str) {
+        if name.is_empty() || remote_account.is_empty() {
+            return;
+        }
+        let old: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(s, c)| {
+                *s != slot
+                    && c.closing.is_none()
+                    && c.leaf().is_some_and(|l| {
+                        l.is_hub_side()
+                            && l.established
+                            && l.account == acc
+                            && l.remote_name == name
+                            && l.remote_cluster == cluster
+                    })
+            })
+            .map(|(s, _)| s)
+            .collect();
+        for s in old {
+            log::error!("{} - Duplicate Remote LeafNode Connection", self.conns[s].prefix);
+            self.send_err(s, "Duplicate Remote LeafNode Connection");
+            self.close_after_flush(s, CloseReason::DuplicateRoute);
+        }
+    }
+}
