@@ -14,7 +14,7 @@ from harness import SERVER_BIN, SERVER_IS_RNATS
 
 REFUSED = [
     ("tls", "leafnodes { port: -1, tls { cert_file: c.pem, key_file: k.pem } }\n"),
-    ("credentials", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", credentials: "x.creds" } ] }\n'),
+    ("hub", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", hub: true } ] }\n'),
     ("gateway", "gateway { name: G, port: -1 }\n"),
     ("websocket", "websocket { port: -1, no_tls: true }\n"),
     ("mqtt", "mqtt { port: -1 }\n"),

@@ -165,6 +165,112 @@ fn base64url_encode(raw: &[u8], out: &mut String) {
     }
 }
 
+/// Prefix bits of a seed (base32 `S…`), in the first byte.
+const PREFIX_SEED: u8 = 18 << 3;
+
+/// RFC 4648 base32 (upper-case alphabet) without padding.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+fn base32_encode(raw: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(raw.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in raw {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// The nkey text (`U…`) of a user's raw public key.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub fn encode_user_key(key: &[u8; 32]) -> String {
+    let mut raw = Vec::with_capacity(35);
+    raw.push(PREFIX_USER);
+    raw.extend_from_slice(key);
+    let crc = crc16(&raw);
+    raw.extend_from_slice(&crc.to_le_bytes());
+    base32_encode(&raw)
+}
+
+/// The raw 32-byte Ed25519 seed of a user seed (`SU…`), its checksum
+/// checked.
+pub fn decode_user_seed(s: &str) -> Result<[u8; 32], KeyError> {
+    let raw = base32_decode(s.trim().as_bytes()).ok_or(KeyError::Encoding)?;
+    if raw.len() != 36 {
+        return Err(KeyError::Encoding);
+    }
+    let (body, crc) = raw.split_at(34);
+    if crc16(body) != u16::from_le_bytes([crc[0], crc[1]]) {
+        return Err(KeyError::Checksum);
+    }
+    let kind = ((body[0] & 7) << 5) | (body[1] >> 3);
+    if body[0] & 0xf8 != PREFIX_SEED || kind != PREFIX_USER {
+        return Err(KeyError::Prefix);
+    }
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&body[2..]);
+    Ok(seed)
+}
+
+/// Signs `msg` with the user seed `seed` (`SU…`): the user's public nkey
+/// and the signature as base64url without padding, as a Go leaf node
+/// signs a hub's nonce. Errors name what is wrong with the seed.
+#[cfg(feature = "tls")]
+pub fn sign(seed: &str, msg: &[u8]) -> Result<(String, String), String> {
+    use ring::signature::KeyPair;
+    let raw = decode_user_seed(seed).map_err(|e| e.to_string())?;
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&raw).map_err(|e| format!("nkeys: {e}"))?;
+    let public: [u8; 32] = pair.public_key().as_ref().try_into().map_err(|_| "nkeys: invalid public key")?;
+    let mut sig = String::with_capacity(86);
+    base64url_encode(pair.sign(msg).as_ref(), &mut sig);
+    Ok((encode_user_key(&public), sig))
+}
+
+/// Without the crypto provider nothing signs (credentials and nkey
+/// remotes are refused at start in such a build).
+#[cfg(not(feature = "tls"))]
+pub fn sign(_seed: &str, _msg: &[u8]) -> Result<(String, String), String> {
+    Err("signing needs the \"tls\" feature".into())
+}
+
+/// The user JWT and seed of a credentials file (`.creds`): the bodies of
+/// its first two armored blocks (a line of dashes, one line of
+/// `[A-Za-z0-9_-.=]`, a line of dashes), as Go reads them.
+pub fn parse_creds(text: &str) -> Option<(String, String)> {
+    let dashes = |l: &str| {
+        let l = l.trim();
+        l.len() >= 6 && l.starts_with("---") && l.ends_with("---")
+    };
+    let token = |l: &str| {
+        let l = l.trim();
+        !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'='))
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 2 < lines.len() {
+        if dashes(lines[i]) && token(lines[i + 1]) && dashes(lines[i + 2]) {
+            found.push(lines[i + 1].trim().to_string());
+            if found.len() == 2 {
+                break;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut it = found.into_iter();
+    Some((it.next()?, it.next()?))
+}
+
 /// A fresh nonce for a client's INFO: 11 random bytes in base64url
 /// without padding (15 characters), as Go makes it. `None` when no random
 /// bytes could be had (or in a build without the crypto provider): the
@@ -325,5 +431,34 @@ mod tests {
         let key = decode_user_key(KEY).unwrap();
         assert!(!verify(&key, NONCE.as_bytes(), &decode_sig(SIG_URL).unwrap()));
         assert_eq!(new_nonce(), None);
+    }
+
+    const SEED: &str = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU";
+
+    #[test]
+    fn a_seed_signs_as_the_nkeys_library_does() {
+        assert!(decode_user_seed(SEED).is_ok());
+        assert_eq!(decode_user_seed(KEY), Err(KeyError::Encoding));
+        assert_eq!(decode_user_seed(&SEED.replace("SUAM", "SUAN")), Err(KeyError::Checksum));
+        #[cfg(feature = "tls")]
+        {
+            let (public, sig) = sign(SEED, NONCE.as_bytes()).expect("signs");
+            assert_eq!((public.as_str(), sig.as_str()), (KEY, SIG_URL));
+        }
+        #[cfg(not(feature = "tls"))]
+        assert!(sign(SEED, NONCE.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_creds_file_gives_its_jwt_and_seed() {
+        let text = format!(
+            "-----BEGIN NATS USER JWT-----\r\neyJ0.eyJ1.c2ln\r\n------END NATS USER JWT------\r\n\r\n\
+             ************************* IMPORTANT *************************\nNKEY Seed printed below.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{SEED}\n------END USER NKEY SEED------\n"
+        );
+        assert_eq!(parse_creds(&text), Some(("eyJ0.eyJ1.c2ln".to_string(), SEED.to_string())));
+        assert_eq!(parse_creds("-----BEGIN X-----\nabc\n-----END X-----\n"), None);
+        assert_eq!(parse_creds(""), None);
+        assert_eq!(parse_creds("---\n---\n---"), None);
     }
 }

@@ -675,6 +675,17 @@ impl Loader<'_> {
                                 "no_randomize" | "dont_randomize" => {
                                     self.bool(rv)?;
                                 }
+                                "credentials" | "creds" => remote.credentials = Some(self.leaf_creds(rv)?),
+                                "nkey" | "seed" => {
+                                    let seed = self.string(rv)?;
+                                    crate::auth::nkeys::decode_user_seed(&seed)
+                                        .map_err(|e| self.err(rv, format!("leafnode remote nkey: {e}")))?;
+                                    self.needs_signing(rv, "nkey")?;
+                                    remote.nkey = Some(seed);
+                                }
+                                "deny_exports" | "deny_export" => remote.deny_exports = self.subject_list(rv)?,
+                                "deny_imports" | "deny_import" => remote.deny_imports = self.subject_list(rv)?,
+                                "tls" => remote.tls = Some(self.leaf_remote_tls(rv)?),
                                 _ => {
                                     return Err(self.err(
                                         rv,
@@ -685,6 +696,9 @@ impl Loader<'_> {
                         }
                         if remote.urls.is_empty() {
                             return Err(self.err(r, "leafnode remote has no url"));
+                        }
+                        if remote.credentials.is_some() && remote.nkey.is_some() {
+                            return Err(self.err(r, "leafnode remote can not have both credentials and nkey"));
                         }
                         for u in &remote.urls {
                             let lower = u.to_ascii_lowercase();
@@ -716,6 +730,23 @@ impl Loader<'_> {
                 "advertise" | "leafnode_advertise" => o.leaf_advertise = Some(self.string(v)?),
                 "no_advertise" => o.leaf_no_advertise = self.bool(v)?,
                 "authorization" => o.leaf_auth = self.leaf_authorization(v)?,
+                "tls" if cfg!(feature = "tls") => {
+                    let (t, timeout) = self.tls(v)?;
+                    if t.handshake_first || t.map {
+                        return Err(self.err(
+                            v,
+                            "leafnodes tls \"handshake_first\" and \"verify_and_map\" are not supported by this server yet",
+                        ));
+                    }
+                    o.leaf_tls = Some(t);
+                    o.leaf_tls_timeout = timeout.unwrap_or(o.leaf_tls_timeout);
+                }
+                "tls" => {
+                    return Err(self.err(
+                        v,
+                        "leafnodes \"tls\" is not supported by this build of the server (built without the \"tls\" feature)",
+                    ))
+                }
                 "compression" if matches!(&v.value, Value::String(m) if m.eq_ignore_ascii_case("off")) => {}
                 "compression" if matches!(&v.value, Value::Bool(false)) => {}
                 _ => return Err(self.err(v, format!("leafnodes {key:?} is not supported by this server yet"))),
@@ -725,6 +756,68 @@ impl Loader<'_> {
             o.leaf_listen = Some((host.unwrap_or_else(|| "0.0.0.0".into()), p));
         }
         Ok(())
+    }
+
+    /// A remote's credentials file: it must hold a JWT and a user seed.
+    fn leaf_creds(&mut self, it: &Item) -> Result<String, String> {
+        let path = self.string(it)?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| self.err(it, format!("leafnode remote credentials {path:?}: {e}")))?;
+        let Some((_, seed)) = crate::auth::nkeys::parse_creds(&text) else {
+            return Err(self.err(it, format!("leafnode remote credentials {path:?}: Credentials file malformed")));
+        };
+        crate::auth::nkeys::decode_user_seed(&seed)
+            .map_err(|e| self.err(it, format!("leafnode remote credentials {path:?}: {e}")))?;
+        self.needs_signing(it, "credentials")?;
+        Ok(path)
+    }
+
+    /// Signing a hub's nonce needs the crypto of the `tls` feature.
+    fn needs_signing(&self, it: &Item, key: &str) -> Result<(), String> {
+        if cfg!(feature = "tls") {
+            Ok(())
+        } else {
+            Err(self.err(
+                it,
+                format!(
+                    "leafnode remote {key:?} is not supported by this build of the server (built without the \"tls\" feature)"
+                ),
+            ))
+        }
+    }
+
+    /// A remote's `tls {}`.
+    fn leaf_remote_tls(&mut self, it: &Item) -> Result<crate::config::options::LeafTlsOpts, String> {
+        if !cfg!(feature = "tls") {
+            return Err(self.err(
+                it,
+                "leafnode remote \"tls\" is not supported by this build of the server (built without the \"tls\" feature)",
+            ));
+        }
+        let mut t = crate::config::options::LeafTlsOpts::default();
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "ca_file" => t.ca_file = self.tls_file(v, "ca_file")?,
+                "cert_file" => t.cert_file = self.tls_file(v, "cert_file")?,
+                "key_file" => t.key_file = self.tls_file(v, "key_file")?,
+                "server_name" => t.server_name = Some(self.string(v)?),
+                "timeout" => t.timeout = Some(self.seconds(v)?),
+                "verify" => {
+                    if !self.bool(v)? {
+                        return Err(
+                            self.err(v, "leafnode remote tls \"verify\": false is not supported by this server")
+                        );
+                    }
+                }
+                _ => {
+                    return Err(self.err(v, format!("leafnode remote tls {key:?} is not supported by this server yet")))
+                }
+            }
+        }
+        if t.cert_file.is_empty() != t.key_file.is_empty() {
+            return Err(self.err(it, "leafnode remote tls needs both 'cert_file' and 'key_file'"));
+        }
+        Ok(t)
     }
 
     /// `leafnodes { authorization { user, password, account, timeout,
@@ -1039,8 +1132,8 @@ mod tests {
             "system_account: A",
             "jetstream: {}",
             "jetstream: enabled",
-            "leafnodes { remotes: [ { url: \"nats://hub:7422\", credentials: x.creds } ] }",
-            "leafnodes { port: 7422, tls { cert_file: c, key_file: k } }",
+            "leafnodes { remotes: [ { url: \"nats://hub:7422\", hub: true } ] }",
+            "leafnodes { port: 7422, tls { cert_file: c, key_file: k, handshake_first: true } }",
             "leafnodes { port: 7422, authorization { nkey: UABC } }",
             "leafnodes { port: 7422, compression: s2_auto }",
             "gateway { name: G, port: 7222 }",

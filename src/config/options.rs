@@ -187,6 +187,9 @@ pub struct Options {
     pub leaf_no_advertise: bool,
     /// `leafnodes { authorization {} }`.
     pub leaf_auth: LeafAuthOpts,
+    /// `leafnodes { tls {} }`: TLS on the leaf port (after the INFO).
+    pub leaf_tls: Option<TlsOpts>,
+    pub leaf_tls_timeout: Duration,
     pub cluster_name: Option<String>,
     pub cluster_advertise: Option<String>,
     pub no_advertise: bool,
@@ -264,6 +267,8 @@ impl Default for Options {
             leaf_advertise: None,
             leaf_no_advertise: false,
             leaf_auth: LeafAuthOpts::default(),
+            leaf_tls: None,
+            leaf_tls_timeout: Duration::from_secs(2),
             cluster_name: None,
             cluster_advertise: None,
             no_advertise: false,
@@ -730,12 +735,37 @@ impl Options {
     }
 }
 
-/// One `leafnodes.remotes` entry: the hub's URLs (tried in turn) and the
-/// local account the connection is bound to (`$G` when not given).
+/// One `leafnodes.remotes` entry: the hub's URLs (tried in turn), the
+/// local account the connection is bound to (`$G` when not given), how we
+/// prove who we are, TLS, and the subjects kept off the link.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeafRemoteOpts {
     pub urls: Vec<String>,
     pub account: Option<String>,
+    /// A `.creds` file: its JWT goes in CONNECT, its seed signs the nonce.
+    pub credentials: Option<String>,
+    /// A user seed (`SU…`): its public key goes in CONNECT, it signs the
+    /// nonce.
+    pub nkey: Option<String>,
+    /// `tls {}`: TLS to the hub (after its first INFO, as Go).
+    pub tls: Option<LeafTlsOpts>,
+    /// Subjects never sent to the hub (`deny_exports`) or taken from it
+    /// (`deny_imports`, also sent in CONNECT as `deny_pub`).
+    pub deny_exports: Vec<String>,
+    pub deny_imports: Vec<String>,
+}
+
+/// A leaf remote's `tls {}`: the CA that signs the hub's certificate
+/// (the system's when not given), our certificate if the hub asks for one,
+/// and the name checked in the hub's certificate (the URL's host when not
+/// given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafTlsOpts {
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub server_name: Option<String>,
+    pub timeout: Option<Duration>,
 }
 
 /// `leafnodes { authorization {} }`: who may connect on the leaf port and

@@ -23,7 +23,17 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("cluster", old.cluster_listen != new.cluster_listen || old.cluster_name != new.cluster_name);
     check("cluster routes", old.routes != new.routes);
     check("cluster authorization", old.cluster_auth != new.cluster_auth);
-    check("leafnodes", old.leaf_remotes != new.leaf_remotes || old.leaf_reconnect != new.leaf_reconnect);
+    check(
+        "leafnodes",
+        old.leaf_remotes != new.leaf_remotes
+            || old.leaf_reconnect != new.leaf_reconnect
+            || old.leaf_listen != new.leaf_listen
+            || old.leaf_advertise != new.leaf_advertise
+            || old.leaf_no_advertise != new.leaf_no_advertise
+            || old.leaf_auth != new.leaf_auth
+            || old.leaf_tls != new.leaf_tls
+            || old.leaf_tls_timeout != new.leaf_tls_timeout,
+    );
     check("client_advertise", old.client_advertise != new.client_advertise);
     check("log_file", old.log_file != new.log_file);
     // Each account has its sublist and its name on routes; the users in

@@ -19,6 +19,8 @@ use std::time::Instant;
 use rnats_protocol::ParseError;
 
 pub use roles::{Kind, Role};
+#[cfg(feature = "tls")]
+pub use transport::Detached;
 pub use transport::{HandshakeFailed, Plain, Transport};
 
 /// Why a connection closed, named and worded like the Go server's closed

@@ -66,6 +66,12 @@ pub trait Transport {
     fn addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
         None
     }
+    /// The plaintext socket itself, for a session that turns to TLS after
+    /// a clear start (a leaf link after the hub's INFO); None for others.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    fn into_socket(self: Box<Self>) -> Option<mio::net::TcpStream> {
+        None
+    }
 }
 
 /// A read error that is a failed TLS handshake: logged as Go logs it
@@ -89,10 +95,35 @@ impl std::error::Error for HandshakeFailed {}
 /// Plaintext TCP.
 pub struct Plain(pub mio::net::TcpStream);
 
+/// What a connection holds while its socket moves from one transport to
+/// another: nothing to read or write.
+#[cfg(feature = "tls")]
+pub struct Detached;
+
+#[cfg(feature = "tls")]
+impl Transport for Detached {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+    fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        None
+    }
+    fn connect_state(&self) -> io::Result<bool> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+    fn shutdown(&mut self) {}
+}
+
 impl Transport for Plain {
     #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         io::Read::read(&mut self.0, buf)
+    }
+    fn into_socket(self: Box<Self>) -> Option<mio::net::TcpStream> {
+        Some(self.0)
     }
     #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

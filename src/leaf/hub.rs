@@ -93,10 +93,47 @@ impl Server {
         }
         log::info!("{} - Leafnode connection created", self.conns[slot].prefix);
         let info = self.leaf_hub_info(slot, false);
-        self.send_leaf_info(slot, &info);
+        if !self.leaf_accept_tls(slot, &info) {
+            self.send_leaf_info(slot, &info);
+        }
         let timeout = self.opts.leaf_auth.timeout.unwrap_or(self.opts.auth_timeout);
         self.timers.add_in(timeout, TimerKind::AuthTimeout { slot, cid });
         self.write_out(slot);
+    }
+
+    /// With `leafnodes { tls {} }`: the INFO goes out in clear, then the
+    /// leaf must start the TLS handshake (as Go). True when the INFO was
+    /// taken as the clear preamble.
+    #[cfg(feature = "tls")]
+    fn leaf_accept_tls(&mut self, slot: usize, info: &[u8]) -> bool {
+        let Some(config) = self.tls.leaf_server.clone() else { return false };
+        let c = &mut self.conns[slot];
+        let mut preamble = b"INFO ".to_vec();
+        preamble.extend_from_slice(info);
+        preamble.extend_from_slice(b" \r\n");
+        if trace_enabled() {
+            log::trace!("{} - ->> [INFO {}]", c.prefix, String::from_utf8_lossy(info));
+        }
+        let sock = std::mem::replace(&mut c.sock, Box::new(crate::conn::Detached));
+        match sock.into_socket().map(|s| crate::tls::Tls::new(s, config, preamble)) {
+            Some(Ok(t)) => {
+                c.sock = Box::new(t);
+                c.holds_output = true;
+                let cid = c.cid;
+                log::debug!("{} - Starting TLS leafnode server handshake", c.prefix);
+                self.timers.add_in(self.opts.leaf_tls_timeout, TimerKind::TlsTimeout { slot, cid });
+            }
+            _ => {
+                log::error!("{} - TLS leafnode session could not start", c.prefix);
+                self.mark_close(slot, CloseReason::TlsHandshakeError);
+            }
+        }
+        true
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn leaf_accept_tls(&mut self, _slot: usize, _info: &[u8]) -> bool {
+        false
     }
 
     /// Our leaf URLs: `leafnodes.advertise`, or the listen address (each
@@ -155,6 +192,12 @@ impl Server {
         };
         json::write_str(&mut v, host.as_bytes());
         v.extend_from_slice(format!(",\"port\":{port},\"headers\":true,\"auth_required\":true").as_bytes());
+        if let Some(t) = &self.opts.leaf_tls {
+            v.extend_from_slice(b",\"tls_required\":true");
+            if t.verify {
+                v.extend_from_slice(b",\"tls_verify\":true");
+            }
+        }
         v.extend_from_slice(format!(",\"max_payload\":{},\"ip\":", self.opts.max_payload).as_bytes());
         json::write_str(&mut v, ip.as_bytes());
         if first || reply {

@@ -17,6 +17,7 @@
 use rnats_protocol::encode;
 
 use crate::conn::{Conn, Role};
+use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
 use crate::routing::interest_key;
@@ -39,7 +40,7 @@ pub enum Source<'a> {
 
 impl Source<'_> {
     /// Whether leaf link `slot` (`l`) hears of interest from here.
-    fn reaches(&self, slot: usize, subject: &[u8], l: &crate::leaf::state::LeafState) -> bool {
+    fn reaches(&self, slot: usize, subject: &[u8], l: &LeafState) -> bool {
         let lds = subject.starts_with(b"$LDS.");
         match *self {
             Source::Local => true,
@@ -110,6 +111,9 @@ impl Server {
             if !l.established || l.account != acc || c.closing.is_some() || !src.reaches(slot, subject, l) {
                 continue;
             }
+            if !l.deny_imports.is_empty() && LeafState::denied(&l.deny_imports, subject) {
+                continue;
+            }
             line.clear();
             apply(l, &key, subject, queue, delta, &mut line);
             if line.is_empty() {
@@ -159,6 +163,10 @@ impl Server {
         let lds = self.leaf_lds(acc);
         changes.push((lds, 1));
         let Some(l) = self.conns[slot].leaf_mut() else { return Vec::new() };
+        if !l.deny_imports.is_empty() {
+            let subject = |k: &[u8]| k.split(|b| *b == b' ').next().unwrap_or_default().to_vec();
+            changes.retain(|(k, _)| !LeafState::denied(&l.deny_imports, &subject(k)));
+        }
         for (key, n) in changes {
             let e = l.announced.entry(key).or_insert(0);
             *e = (i64::from(*e) + n).clamp(0, i64::from(u32::MAX)) as u32;

@@ -32,10 +32,13 @@ use crate::config::options::COMPAT_VERSION;
 use crate::conn::lifecycle::Protocol;
 use crate::conn::{CloseReason, Conn, Kind};
 use crate::leaf::interest::Source;
+use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
 use crate::routing::deliver::{Msg, Origin};
 use crate::routing::sublist::Subscription;
+#[cfg(feature = "tls")]
+use crate::server::timer::TimerKind;
 use crate::server::Server;
 
 /// A spoke that found a loop waits this long before dialing again.
@@ -153,14 +156,24 @@ impl Server {
         }
     }
 
-    /// The hub's INFO: the first one gets our CONNECT; the one that
-    /// answers it (`connect_info`) makes the connection usable.
+    /// The hub's INFO: the first one gets our CONNECT (over TLS when the
+    /// remote has `tls {}` or the hub requires it); the one that answers
+    /// it (`connect_info`) makes the connection usable. Every INFO may
+    /// bring the hub cluster's leaf URLs, kept for failover.
     fn process_leaf_info(&mut self, slot: usize, text: &[u8]) -> bool {
         let Ok(v) = json::parse(text) else {
             self.mark_close(slot, CloseReason::ProtocolViolation);
             return false;
         };
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let Some(l) = self.conns[slot].leaf_mut() else { return false };
+        let remote = l.remote;
+        if let (Some(i), Some(list)) = (remote, v.get("leafnode_urls").and_then(Value::as_array)) {
+            let urls: Vec<String> = list.iter().filter_map(Value::as_str).map(String::from).collect();
+            if let Some(r) = self.leaf_remotes.get_mut(i) {
+                r.learn_urls(&urls);
+            }
+        }
         let Some(l) = self.conns[slot].leaf_mut() else { return false };
         if !l.info_seen {
             l.info_seen = true;
@@ -169,21 +182,20 @@ impl Server {
                 self.mark_close(slot, CloseReason::WrongPort);
                 return false;
             }
-            if v.get("tls_required").and_then(Value::as_bool).unwrap_or(false) {
-                log::error!(
-                    "{} - Leafnode Error: the hub requires TLS, which this server does not support on leaf connections yet",
-                    self.conns[slot].prefix
-                );
-                self.mark_close(slot, CloseReason::TlsHandshakeError);
-                return false;
-            }
+            let tls_required = v.get("tls_required").and_then(Value::as_bool).unwrap_or(false);
             let Some(l) = self.conns[slot].leaf_mut() else { return false };
             l.remote_id = s("server_id");
             l.remote_name = s("server_name");
             l.remote_cluster = s("cluster");
+            l.nonce = s("nonce");
             l.headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
             let waits = v.get("info_on_connect").and_then(Value::as_bool).unwrap_or(false);
-            self.send_leaf_connect(slot);
+            if !self.leaf_start_tls(slot, tls_required) {
+                return false;
+            }
+            if !self.send_leaf_connect(slot) {
+                return false;
+            }
             if !waits {
                 self.leaf_established(slot);
             }
@@ -195,18 +207,112 @@ impl Server {
         true
     }
 
-    fn send_leaf_connect(&mut self, slot: usize) {
-        let (user, pass, account) = match self.conns[slot].leaf().and_then(|l| l.remote) {
-            Some(i) => match self.leaf_remotes.get(i) {
-                Some(r) => (r.url().user.clone(), r.url().pass.clone(), r.account),
-                None => return,
-            },
-            None => return,
+    /// Turns a spoke link to TLS after the hub's first INFO when its remote
+    /// has `tls {}` or the hub requires TLS. False when the link is closed.
+    fn leaf_start_tls(&mut self, slot: usize, required: bool) -> bool {
+        let Some(i) = self.conns[slot].leaf().and_then(|l| l.remote) else { return true };
+        let Some(r) = self.leaf_remotes.get(i) else { return true };
+        #[cfg(feature = "tls")]
+        {
+            let config = match (&r.tls, required) {
+                (Some(c), _) => c.clone(),
+                (None, false) => return true,
+                (None, true) => match crate::tls::config::leaf_client_config(&Default::default()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        log::error!("{} - Leafnode Error: the hub requires TLS: {e}", self.conns[slot].prefix);
+                        self.mark_close(slot, CloseReason::TlsHandshakeError);
+                        return false;
+                    }
+                },
+            };
+            let host = r.opts.tls.as_ref().and_then(|t| t.server_name.clone()).unwrap_or_else(|| r.url().host.clone());
+            let timeout = r.opts.tls.as_ref().and_then(|t| t.timeout).unwrap_or(self.opts.tls_timeout);
+            let c = &mut self.conns[slot];
+            let sock = std::mem::replace(&mut c.sock, Box::new(crate::conn::Detached));
+            let session = sock.into_socket().map(|s| crate::tls::Tls::client(s, config, &host));
+            match session {
+                Some(Ok(t)) => {
+                    c.sock = Box::new(t);
+                    c.holds_output = true;
+                    let cid = c.cid;
+                    self.timers.add_in(timeout, TimerKind::TlsTimeout { slot, cid });
+                    true
+                }
+                other => {
+                    let e = match other {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "the connection is already encrypted".into(),
+                    };
+                    log::error!("{} - Leafnode Error: TLS to the hub: {e}", c.prefix);
+                    self.mark_close(slot, CloseReason::TlsHandshakeError);
+                    false
+                }
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = r;
+            if required {
+                log::error!(
+                    "{} - Leafnode Error: the hub requires TLS, which this build of the server does not have",
+                    self.conns[slot].prefix
+                );
+                self.mark_close(slot, CloseReason::TlsHandshakeError);
+                return false;
+            }
+            true
+        }
+    }
+
+    /// Our CONNECT to the hub: credentials (the URL's user and password;
+    /// the credentials file's JWT or the nkey, with the signature of the
+    /// hub's nonce), our name, cluster, header support, the deny list of
+    /// what we take from the hub. False (link closed) when the credentials
+    /// cannot be read or signed.
+    fn send_leaf_connect(&mut self, slot: usize) -> bool {
+        let Some(l) = self.conns[slot].leaf() else { return false };
+        let nonce = l.nonce.clone();
+        let Some(r) = l.remote.and_then(|i| self.leaf_remotes.get(i)) else { return false };
+        let (user, pass) = r.userinfo();
+        let account = r.account;
+        let signed = match (&r.opts.credentials, &r.opts.nkey) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map_err(|e| format!("credentials {path:?}: {e}"))
+                .and_then(|text| {
+                    crate::auth::nkeys::parse_creds(&text)
+                        .ok_or_else(|| format!("credentials {path:?}: Credentials file malformed"))
+                })
+                .and_then(|(jwt, seed)| {
+                    let (_, sig) = crate::auth::nkeys::sign(&seed, nonce.as_bytes())?;
+                    Ok(Some(("jwt", jwt, sig)))
+                }),
+            (None, Some(seed)) => {
+                crate::auth::nkeys::sign(seed, nonce.as_bytes()).map(|(k, sig)| Some(("nkey", k, sig)))
+            }
+            (None, None) => Ok(None),
         };
+        let signed = match signed {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("{} - Leafnode Error: {e}", self.conns[slot].prefix);
+                self.mark_close(slot, CloseReason::ProtocolViolation);
+                return false;
+            }
+        };
+        let deny_imports = r.opts.deny_imports.clone();
         let mut v = b"CONNECT {".to_vec();
         json::write_str(&mut v, b"version");
         v.push(b':');
         json::write_str(&mut v, COMPAT_VERSION.as_bytes());
+        if let Some((key, value, sig)) = &signed {
+            v.push(b',');
+            json::write_str(&mut v, key.as_bytes());
+            v.push(b':');
+            json::write_str(&mut v, value.as_bytes());
+            v.extend_from_slice(b",\"sig\":");
+            json::write_str(&mut v, sig.as_bytes());
+        }
         if let Some(u) = &user {
             v.extend_from_slice(b",\"user\":");
             json::write_str(&mut v, u.as_bytes());
@@ -228,7 +334,18 @@ impl Server {
             v.extend_from_slice(b",\"cluster\":");
             json::write_str(&mut v, c.as_bytes());
         }
-        v.extend_from_slice(b",\"headers\":true,\"remote_account\":");
+        v.extend_from_slice(b",\"headers\":true");
+        if !deny_imports.is_empty() {
+            v.extend_from_slice(b",\"deny_pub\":[");
+            for (i, d) in deny_imports.iter().enumerate() {
+                if i > 0 {
+                    v.push(b',');
+                }
+                json::write_str(&mut v, d.as_bytes());
+            }
+            v.push(b']');
+        }
+        v.extend_from_slice(b",\"remote_account\":");
         json::write_str(&mut v, self.accounts.name(account));
         v.extend_from_slice(b"}\r\n");
         let c = &mut self.conns[slot];
@@ -238,6 +355,7 @@ impl Server {
         }
         c.out.extend_from_slice(&v);
         Server::queue_flush(&mut self.pending_flush, c, slot);
+        true
     }
 
     /// The handshake is over: announce our interest and count the
@@ -340,6 +458,10 @@ impl Server {
             self.send_err(slot, "Invalid Subscription");
             return true;
         }
+        if self.conns[slot].leaf().is_some_and(|l| LeafState::denied(&l.deny_exports, subject)) {
+            // Nothing on that subject goes there.
+            return true;
+        }
         let conn = &mut self.conns[slot];
         let cid = conn.cid;
         let Some(l) = conn.leaf_mut() else { return false };
@@ -369,7 +491,11 @@ impl Server {
         c.stats.in_bytes += m.message.len() as u64;
         self.stats.in_msgs += 1;
         self.stats.in_bytes += m.message.len() as u64;
-        let Some(acc) = c.leaf().map(|l| l.account) else { return };
+        let Some(l) = c.leaf() else { return };
+        if !l.deny_imports.is_empty() && LeafState::denied(&l.deny_imports, m.subject) {
+            return;
+        }
+        let acc = l.account;
         if trace_enabled() && !m.message.is_empty() {
             let t = self.traced(m.message);
             log::trace!("{} - <<- MSG_PAYLOAD: [{t}]", self.conns[slot].prefix);

@@ -27,18 +27,61 @@ const FIRST_PING: Duration = Duration::from_secs(1);
 /// One configured remote and the connection serving it.
 pub struct LeafRemote {
     pub urls: Vec<RouteUrl>,
-    /// The URL dialed last (and the next to try after a failure).
+    /// URLs the hub's cluster announced (`leafnode_urls`), tried after ours.
+    pub learned: Vec<RouteUrl>,
+    /// The URL dialed last (and the next to try after a failure), an index
+    /// into `urls` followed by `learned`.
     pub current: usize,
     pub account: AccId,
     pub slot: Option<usize>,
     pub cid: u64,
     /// Dials that failed in a row (to log the first one only).
     pub failures: u64,
+    /// Credentials, TLS and deny lists from the configuration.
+    pub opts: crate::config::options::LeafRemoteOpts,
+    /// The TLS client configuration, when the remote has `tls {}`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl LeafRemote {
     pub fn url(&self) -> &RouteUrl {
-        &self.urls[self.current % self.urls.len()]
+        let n = self.urls.len() + self.learned.len();
+        let i = self.current % n.max(1);
+        self.urls.get(i).or_else(|| self.learned.get(i - self.urls.len())).unwrap_or(&self.urls[0])
+    }
+
+    /// The user and password to send: the current URL's, else those of the
+    /// first configured URL that has any (as Go reuses them for URLs the
+    /// hub announced).
+    pub fn userinfo(&self) -> (Option<String>, Option<String>) {
+        let u = self.url();
+        if u.user.is_some() {
+            return (u.user.clone(), u.pass.clone());
+        }
+        self.urls.iter().find(|u| u.user.is_some()).map_or((None, None), |u| (u.user.clone(), u.pass.clone()))
+    }
+
+    /// The hub's cluster announced its leaf URLs: those not configured are
+    /// kept to try after ours.
+    pub fn learn_urls(&mut self, urls: &[String]) {
+        let current = self.url().clone();
+        self.learned.clear();
+        for u in urls {
+            let Ok(url) = leaf_url(u) else { continue };
+            let known = |x: &RouteUrl| x.host == url.host && x.port == url.port;
+            if !self.urls.iter().any(known) && !self.learned.iter().any(known) {
+                self.learned.push(url);
+            }
+        }
+        // Keep pointing at the URL in use.
+        let n = self.urls.len() + self.learned.len();
+        self.current = (0..n)
+            .find(|i| {
+                let u = self.urls.get(*i).or_else(|| self.learned.get(*i - self.urls.len()));
+                u.is_some_and(|u| u.host == current.host && u.port == current.port)
+            })
+            .unwrap_or(0);
     }
 }
 
@@ -58,8 +101,24 @@ impl Server {
             if urls.is_empty() {
                 continue;
             }
+            #[cfg(feature = "tls")]
+            let tls = match &r.tls {
+                Some(t) => Some(crate::tls::config::leaf_client_config(t)?),
+                None => None,
+            };
             let idx = self.leaf_remotes.len();
-            self.leaf_remotes.push(LeafRemote { urls, current: 0, account, slot: None, cid: 0, failures: 0 });
+            self.leaf_remotes.push(LeafRemote {
+                urls,
+                learned: Vec::new(),
+                current: 0,
+                account,
+                slot: None,
+                cid: 0,
+                failures: 0,
+                opts: r,
+                #[cfg(feature = "tls")]
+                tls,
+            });
             self.timers.add_in(Duration::ZERO, TimerKind::LeafDial { remote: idx });
         }
         Ok(())
@@ -89,7 +148,11 @@ impl Server {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
         let (line, payload) = self.opts.server_link_limits();
-        let state = LeafState::new(RouteParser::leaf(line, payload), Some(idx), account);
+        let mut state = LeafState::new(RouteParser::leaf(line, payload), Some(idx), account);
+        if let Some(r) = self.leaf_remotes.get(idx) {
+            state.deny_exports = r.opts.deny_exports.clone();
+            state.deny_imports = r.opts.deny_imports.clone();
+        }
         let peer = addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
         let conn = Conn::new(cid, Role::Leaf(Box::new(state)), Box::new(Plain(sock)), peer);
         let slot = self.conns.insert(conn);
@@ -124,7 +187,7 @@ impl Server {
         let jitter = Duration::from_millis(self.rand() % 100);
         let Some(r) = self.leaf_remotes.get_mut(idx) else { return };
         r.slot = None;
-        r.current = (r.current + 1) % r.urls.len().max(1);
+        r.current = (r.current + 1) % (r.urls.len() + r.learned.len()).max(1);
         self.timers.add_in(delay + jitter, TimerKind::LeafDial { remote: idx });
     }
 

@@ -38,6 +38,10 @@ pub struct LeafState {
     /// Interest we announced, by `subject[ queue]`: how many subscriptions
     /// (queue: members, summed weights) stand behind each LS+.
     pub announced: FxHashMap<Box<[u8]>, u32>,
+    /// Subjects never sent over the link (a remote's `deny_exports`) and
+    /// never taken from it or asked for (`deny_imports`).
+    pub deny_exports: Vec<String>,
+    pub deny_imports: Vec<String>,
     /// The peer or we found a loop: dial again only after a long wait.
     pub loop_detected: bool,
     /// When the oldest unanswered PING was queued, and the last round trip.
@@ -61,10 +65,17 @@ impl LeafState {
             nonce: String::new(),
             remote_subs: SidIndex::default(),
             announced: FxHashMap::default(),
+            deny_exports: Vec::new(),
+            deny_imports: Vec::new(),
             loop_detected: false,
             ping_sent: None,
             rtt: None,
         }
+    }
+
+    /// Whether a deny list holds a pattern matching `subject`.
+    pub fn denied(list: &[String], subject: &[u8]) -> bool {
+        list.iter().any(|p| rnats_protocol::subject::matches(p.as_bytes(), subject))
     }
 
     /// We accepted this connection: the peer is a leaf node of ours.

@@ -286,7 +286,12 @@ impl Server {
         }
         let (headers, leaf) = match &c.role {
             Role::Route(r) => (r.headers, false),
-            Role::Leaf(l) => (l.headers, true),
+            Role::Leaf(l) => {
+                if !l.deny_exports.is_empty() && crate::leaf::state::LeafState::denied(&l.deny_exports, m.subject) {
+                    return false;
+                }
+                (l.headers, true)
+            }
             _ => return false,
         };
         let (hdr, body) = match m.header_len {

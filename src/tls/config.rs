@@ -33,6 +33,8 @@ pub struct Configs {
     pub route_client: Option<Arc<ClientConfig>>,
     /// https monitoring: the client certificate, no client verification.
     pub https: Option<Arc<ServerConfig>>,
+    /// The leaf port (`leafnodes { tls {} }`).
+    pub leaf_server: Option<Arc<ServerConfig>>,
 }
 
 impl Configs {
@@ -45,6 +47,9 @@ impl Configs {
             if o.https_port.is_some() {
                 c.https = Some(server_config(&TlsOpts { verify: false, ..t.clone() })?);
             }
+        }
+        if let Some(t) = &o.leaf_tls {
+            c.leaf_server = Some(server_config(t).map_err(|e| format!("leafnode TLS: {e}"))?);
         }
         if let Some(t) = &o.cluster_tls {
             let ctx = |e: String| format!("cluster TLS: {e}");
@@ -133,6 +138,47 @@ fn client_config(t: &TlsOpts) -> Result<Arc<ClientConfig>, String> {
         .with_custom_certificate_verifier(Arc::new(NotingServerVerifier(verifier)))
         .with_client_auth_cert(certs, key)
         .map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// The CA bundles of the common Linux distributions, for a leaf remote
+/// whose `tls {}` names no `ca_file`.
+const SYSTEM_CA_FILES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The client configuration of a leaf remote: trusts its `ca_file` (the
+/// system's CA bundle when not given) and presents its certificate when it
+/// has one.
+pub fn leaf_client_config(t: &crate::config::options::LeafTlsOpts) -> Result<Arc<ClientConfig>, String> {
+    let ca = if t.ca_file.is_empty() {
+        SYSTEM_CA_FILES
+            .iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or("leafnode remote TLS: no 'ca_file' given and no system CA bundle found")?
+            .to_string()
+    } else {
+        t.ca_file.clone()
+    };
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots(&ca)?);
+    let config = if t.cert_file.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let (certs, key) = cert_and_key(&TlsOpts {
+            cert_file: t.cert_file.clone(),
+            key_file: t.key_file.clone(),
+            ..Default::default()
+        })?;
+        builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("error parsing X509 certificate/key pair: {e}"))?
+    };
     Ok(Arc::new(config))
 }
 

@@ -16,7 +16,7 @@
 //! (both ends) and https monitoring start with the handshake too; a
 //! solicited route is the client side of its session.
 
-mod config;
+pub mod config;
 pub mod x509;
 
 pub use config::Configs;
