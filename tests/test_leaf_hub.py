@@ -484,3 +484,17 @@ def test_leaf_restart_gets_the_hub_interest_again(net, hub, leaf):
         exchange(h, lf, "after.restart")
     finally:
         s.close()
+
+
+@by_hub
+def test_varz_leaf_section(net, hub):
+    """/varz `leaf`: the leaf port, its auth and TLS timeouts, and each
+    remote with its account, URLs and deny lists, as Go shows them."""
+    h = net("hub", hub, listen=True, leaf_auth="user: a, password: b, timeout: 3")
+    lf = net("leaf", hub, remotes=[h.remote(userinfo="a:b@", extra=', deny_imports: ["x.>"], account: "$G"')])
+    wait_leafnodes({h: 1, lf: 1})
+    leaf = h.varz()["leaf"]
+    assert (leaf["host"], leaf["port"], leaf["auth_timeout"], leaf["tls_timeout"]) == \
+        ("127.0.0.1", h.leaf_port, 3, 2), leaf
+    assert lf.varz()["leaf"]["remotes"] == [
+        {"local_account": "$G", "urls": ["127.0.0.1:%d" % h.leaf_port], "deny": {"imports": ["x.>"]}}]

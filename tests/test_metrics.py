@@ -21,7 +21,7 @@ import urllib.parse
 
 import pytest
 
-from harness import (HOST, SERVER_IS_RNATS, Client, free_port, http_get_json, msg, pub, round_trip,
+from harness import (HOST, SERVER_IS_RNATS, Client, free_port, http_get_json, msg, open_client, pub, round_trip,
                      wait_full_mesh)
 
 pytestmark = pytest.mark.skipif(not SERVER_IS_RNATS, reason="/metrics is an rnats endpoint")
@@ -36,6 +36,8 @@ EXPORTER_NAME_LINTS = {
     'gnatsd_connz_in_msgs counter metrics should have "_total" suffix',
     'gnatsd_connz_out_msgs counter metrics should have "_total" suffix',
     'gnatsd_connz_total non-counter metrics should not have "_total" suffix',
+    'gnatsd_leafz_conn_nodes_total non-counter metrics should not have "_total" suffix',
+    'gnatsd_leafz_conn_subscriptions_total non-counter metrics should not have "_total" suffix',
 }
 
 # /varz numbers that change between two requests.
@@ -518,3 +520,39 @@ def test_prometheus_scrapes_a_cluster(cluster, tmp_path, prometheus_tools):
         assert len(per_route) == 6 and {ls["server_id"] for ls, _ in per_route} == set(ids)
     finally:
         prom.stop()
+
+
+def test_leaf_links_under_the_exporter_leafz_names(tmp_path):
+    """A hub with a Go leaf: gnatsd_leafz_* as the exporter's -leafz makes
+    them from /leafz (count, info, traffic, interest), for both ends, and
+    the mesh page draws the leaf link."""
+    from leafnet import Node, wait_leafnodes
+    hub = Node(tmp_path, "hub", "under-test", listen=True).start()
+    try:
+        leaf = Node(tmp_path, "edge", "2.10+", remotes=[hub.remote()]).start()
+        try:
+            wait_leafnodes({hub: 1, leaf: 1})
+            c = open_client(hub)
+            c.send("SUB from.leaf 1\r\n")
+            c.ping()
+            _, fams = get_metrics(hub.http_port)
+            row = hub.leafs()[0]
+            assert value_where(fams, "gnatsd_leafz_conn_nodes_total") == 1
+            labels = {"account": "$G", "ip": row["ip"], "port": str(row["port"]), "name": "edge"}
+
+            def one(family):
+                hits = [v for ls, v in fams[family]["samples"] if all(ls.get(k) == x for k, x in labels.items())]
+                assert len(hits) == 1, (family, fams[family]["samples"])
+                return hits[0]
+
+            assert one("gnatsd_leafz_info") == 1
+            assert one("gnatsd_leafz_conn_in_msgs") == row["in_msgs"]
+            assert one("gnatsd_leafz_conn_subscriptions_total") >= 1
+            assert fams["gnatsd_leafz_conn_rtt"]["type"] == "gauge"
+            status, _, page = get(hub.http_port, "/")
+            assert status == 200 and b'data-kind="leaf"' in page and b"leaf node of ours" in page
+            c.close()
+        finally:
+            leaf.stop()
+    finally:
+        hub.stop()

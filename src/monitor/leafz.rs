@@ -4,22 +4,40 @@
 
 use std::time::SystemTime;
 
+use crate::conn::Conn;
+use crate::leaf::state::LeafState;
 use crate::monitor::connz::Query;
 use crate::monitor::go_format::{go_duration, rfc3339, JsonOut};
 use crate::server::Server;
 
 impl Server {
+    /// The established leaf connections by id: what `/leafz` lists.
+    pub fn leaf_rows(&self) -> Vec<(&Conn, &LeafState)> {
+        let mut leafs: Vec<_> =
+            self.conns.iter().filter_map(|(_, c)| Some((c, c.leaf().filter(|l| l.established)?))).collect();
+        leafs.sort_by_key(|(c, _)| c.cid);
+        leafs
+    }
+
+    /// The name `/leafz` gives a connection: the peer server's name (its id
+    /// when it has none).
+    pub fn leaf_name(l: &LeafState) -> &str {
+        if l.remote_name.is_empty() {
+            &l.remote_id
+        } else {
+            &l.remote_name
+        }
+    }
+
     pub fn leafz(&self, query: &str) -> Result<Vec<u8>, String> {
         let q = Query::parse(query);
         let with_subs = q.bool("subs")?;
         let acc = q.get("acc").filter(|a| !a.is_empty());
-        let mut leafs: Vec<_> = self
-            .conns
-            .iter()
-            .filter_map(|(_, c)| Some((c, c.leaf().filter(|l| l.established)?)))
+        let leafs: Vec<_> = self
+            .leaf_rows()
+            .into_iter()
             .filter(|(_, l)| acc.is_none_or(|a| self.accounts.name(l.account) == a.as_bytes()))
             .collect();
-        leafs.sort_by_key(|(c, _)| c.cid);
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
@@ -34,7 +52,7 @@ impl Server {
         j.open(Some("leafs"), b'[');
         for (c, l) in leafs {
             j.open(None, b'{');
-            j.str("name", if l.remote_name.is_empty() { &l.remote_id } else { &l.remote_name });
+            j.str("name", Server::leaf_name(l));
             j.bool("is_spoke", !l.is_hub_side());
             j.str("account", &String::from_utf8_lossy(self.accounts.name(l.account)));
             j.str("ip", &c.peer.ip().to_string());

@@ -1,7 +1,7 @@
 //! The monitoring port's index page (`GET /`) and `/meshz.svg`: a drawing
 //! of the cluster as this server sees it, as inline SVG generated here (no
-//! script). This server sits in the centre; every registered route is a box
-//! around it with the peer's name, its direction (we dialed it or it dialed
+//! script). This server sits in the centre; every registered route and
+//! every leaf node link (dotted) is a box around it with the peer's name, its direction (we dialed it or it dialed
 //! us, `/routez` `did_solicit`), the round-trip time of its last PING, the
 //! bytes queued to it and its message rates. The page reloads itself every
 //! few seconds.
@@ -73,8 +73,12 @@ pub struct Peer {
     pub addr: String,
     /// We dialed the peer (`did_solicit`).
     pub solicited: bool,
-    /// The route is one of our configured `routes`.
+    /// The route is one of our configured `routes` (a leaf link: one of
+    /// our `leafnodes.remotes`).
     pub configured: bool,
+    /// A leaf node link rather than a route: to a hub of ours (solicited)
+    /// or from a leaf node of ours (accepted).
+    pub leaf: bool,
     pub rtt: Option<Duration>,
     pub pending: usize,
     pub in_msgs: u64,
@@ -271,6 +275,7 @@ pub fn svg(m: &Mesh) -> String {
         "rect.centre{fill:#fff8c5;stroke:#9a6700;stroke-width:2}\n",
         "line.solicited{stroke:#1f6feb;stroke-width:2.5}\n",
         "line.accepted{stroke:#1a7f37;stroke-width:2.5;stroke-dasharray:8 4}\n",
+        "line.leaf{stroke-width:1.5;stroke-dasharray:2 4}\n",
         "</style>\n",
     ));
     let _ = writeln!(
@@ -296,7 +301,8 @@ pub fn svg(m: &Mesh) -> String {
             if p.solicited { ("solicited", near_us, near_peer) } else { ("accepted", near_peer, near_us) };
         let _ = writeln!(
             o,
-            r#"<line class="{class}" data-rid="{}" x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" marker-end="url(#arrow-{class})"/>"#,
+            r#"<line class="{class}{}" data-rid="{}" x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" marker-end="url(#arrow-{class})"/>"#,
+            if p.leaf { " leaf" } else { "" },
             p.rid
         );
         let rtt = p.rtt.map_or_else(|| "rtt not measured yet".to_string(), |d| format!("rtt {}", go_duration(d)));
@@ -324,7 +330,13 @@ pub fn svg(m: &Mesh) -> String {
         None => "no cluster port".to_string(),
     };
     text(&mut o, cx, by + 58.0, "", &cluster);
-    text(&mut o, cx, by + 76.0, "", &format!("{} client(s) · {} route(s)", m.clients, m.peers.len()));
+    let leafs = m.peers.iter().filter(|p| p.leaf).count();
+    let links = if leafs == 0 {
+        format!("{} client(s) · {} route(s)", m.clients, m.peers.len())
+    } else {
+        format!("{} client(s) · {} route(s) · {leafs} leaf", m.clients, m.peers.len() - leafs)
+    };
+    text(&mut o, cx, by + 76.0, "", &links);
     o.push_str("</g>\n");
     if drawn.is_empty() {
         let why = if m.cluster.is_some() { "no routes connected" } else { "not clustered: no routes" };
@@ -335,10 +347,16 @@ pub fn svg(m: &Mesh) -> String {
     for (i, (p, &(dx, dy))) in drawn.iter().zip(&pos).enumerate() {
         let (px, py) = (cx + dx, cy + dy);
         let (x, y) = (px - NODE_W / 2.0, py - NODE_H / 2.0);
-        let dir = if p.solicited { "solicited (we dialed)" } else { "accepted (peer dialed)" };
+        let dir = match (p.leaf, p.solicited) {
+            (false, true) => "solicited (we dialed)",
+            (false, false) => "accepted (peer dialed)",
+            (true, true) => "leaf link to our hub",
+            (true, false) => "leaf node of ours",
+        };
         let _ = writeln!(
             o,
-            r#"<g class="peer" data-rid="{}" data-direction="{}"><title>{} ({}) {} rid {}</title>"#,
+            r#"<g class="peer" data-kind="{}" data-rid="{}" data-direction="{}"><title>{} ({}) {} rid {}</title>"#,
+            if p.leaf { "leaf" } else { "route" },
             p.rid,
             if p.solicited { "solicited" } else { "accepted" },
             escape(&p.name),
@@ -444,8 +462,34 @@ pub fn index_page(m: &Mesh) -> String {
     o
 }
 
+/// A link's message rates: since the previous load (`earlier` counts,
+/// `window` ago), or over its life when it has no earlier counts.
+fn rates_of(
+    c: &crate::conn::Conn,
+    earlier: Option<&(u64, u64, u64)>,
+    window: Option<Duration>,
+    wall: SystemTime,
+) -> Rates {
+    match (earlier, window) {
+        (Some(&(_, i, o)), Some(w)) => Rates {
+            in_per_sec: c.stats.in_msgs.saturating_sub(i) as f64 / w.as_secs_f64(),
+            out_per_sec: c.stats.out_msgs.saturating_sub(o) as f64 / w.as_secs_f64(),
+            since_start: false,
+        },
+        _ => {
+            let life = wall.duration_since(c.start).unwrap_or_default().as_secs_f64().max(1e-3);
+            Rates {
+                in_per_sec: c.stats.in_msgs as f64 / life,
+                out_per_sec: c.stats.out_msgs as f64 / life,
+                since_start: true,
+            }
+        }
+    }
+}
+
 impl Server {
     /// Collects the drawing's data from the routes (as `/routez` does) and
+    /// the leaf links (as `/leafz`), and
     /// keeps this load's message counts for the next load's rates.
     pub fn mesh(&mut self) -> Mesh {
         let now = Instant::now();
@@ -458,21 +502,7 @@ impl Server {
                 let Some(c) = self.conns.get(slot) else { continue };
                 let Some(r) = c.route() else { continue };
                 let earlier = prev.and_then(|p| p.rows.iter().find(|row| row.0 == c.cid));
-                let rates = match (earlier, window) {
-                    (Some(&(_, i, o)), Some(w)) => Rates {
-                        in_per_sec: c.stats.in_msgs.saturating_sub(i) as f64 / w.as_secs_f64(),
-                        out_per_sec: c.stats.out_msgs.saturating_sub(o) as f64 / w.as_secs_f64(),
-                        since_start: false,
-                    },
-                    _ => {
-                        let life = wall.duration_since(c.start).unwrap_or_default().as_secs_f64().max(1e-3);
-                        Rates {
-                            in_per_sec: c.stats.in_msgs as f64 / life,
-                            out_per_sec: c.stats.out_msgs as f64 / life,
-                            since_start: true,
-                        }
-                    }
-                };
+                let rates = rates_of(c, earlier, window, wall);
                 let configured = r.target.and_then(|t| cl.targets.get(t)).is_some_and(|t| t.explicit);
                 peers.push(Peer {
                     rid: c.cid,
@@ -481,6 +511,7 @@ impl Server {
                     addr: crate::sys::netaddr::display_host_port(&c.peer.ip().to_string(), c.peer.port()),
                     solicited: r.solicited,
                     configured,
+                    leaf: false,
                     rtt: r.rtt,
                     pending: c.pending(),
                     in_msgs: c.stats.in_msgs,
@@ -488,6 +519,23 @@ impl Server {
                     rates,
                 });
             }
+        }
+        for (c, l) in self.leaf_rows() {
+            let earlier = prev.and_then(|p| p.rows.iter().find(|row| row.0 == c.cid));
+            peers.push(Peer {
+                rid: c.cid,
+                name: Server::leaf_name(l).to_string(),
+                id: l.remote_id.clone(),
+                addr: crate::sys::netaddr::display_host_port(&c.peer.ip().to_string(), c.peer.port()),
+                solicited: !l.is_hub_side(),
+                configured: !l.is_hub_side(),
+                leaf: true,
+                rtt: l.rtt,
+                pending: c.pending(),
+                in_msgs: c.stats.in_msgs,
+                out_msgs: c.stats.out_msgs,
+                rates: rates_of(c, earlier, window, wall),
+            });
         }
         peers.sort_by_key(|p| p.rid);
         // Keep this load as the next window's start, unless the one kept is
@@ -520,6 +568,7 @@ mod tests {
             addr: format!("127.0.0.1:{}", 6000 + rid),
             solicited,
             configured: solicited,
+            leaf: false,
             rtt: if rid.is_multiple_of(2) { Some(Duration::from_micros(412)) } else { None },
             pending: 1536,
             in_msgs: 1_234_567,

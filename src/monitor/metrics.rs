@@ -1,6 +1,6 @@
 //! `GET /metrics`: the monitoring state in the Prometheus text exposition
 //! format (version 0.0.4), under the names prometheus-nats-exporter gives
-//! the same state when it polls `/varz`, `/connz` and `/routez`, so its
+//! the same state when it polls `/varz`, `/connz`, `/routez` and `/leafz`, so its
 //! dashboards and alerts work against rnats without the exporter.
 //!
 //! Nothing here computes a value of its own: `/varz` fields come from
@@ -22,6 +22,8 @@
 //!   `?connz_detailed=true` also one series per connection, labelled as
 //!   the exporter's `-connz_detailed` does.
 //! - `gnatsd_routez_num_routes` (the exporter skips the `routes` array).
+//! - `gnatsd_leafz_*`: what the exporter's `-leafz` takes from `/leafz`
+//!   (the count and, per connection, info, rtt, traffic, interest).
 //!
 //! The `rnats_*` families are what the exporter cannot give: per-route
 //! traffic and pending bytes, and slow consumers per connection kind.
@@ -317,6 +319,7 @@ impl Server {
         self.write_varz(&mut Flatten::new(&mut out, "varz", &self.server_id));
         self.write_connz_metrics(&mut out, detailed)?;
         self.write_routez_metrics(&mut out);
+        self.write_leafz_metrics(&mut out);
         self.write_slow_consumer_metrics(&mut out);
         Ok(out.into_bytes())
     }
@@ -464,6 +467,63 @@ impl Server {
                     ("remote_name", r.route.remote_name.as_str()),
                 ];
                 out.sample(name, &labels, &value(r));
+            }
+        }
+    }
+
+    /// `gnatsd_leafz_*`, as the exporter's `-leafz` makes them from
+    /// `/leafz`: the connection count, and per connection an info gauge,
+    /// the round trip in seconds, traffic and the peer's interest count
+    /// (all gauges, labelled by account, address and peer name).
+    fn write_leafz_metrics(&self, out: &mut Exposition) {
+        use MetricType::Gauge;
+        let id = self.server_id.as_str();
+        let leafs = self.leaf_rows();
+        out.single(
+            "gnatsd_leafz_conn_nodes_total",
+            "Leaf node connections (/leafz leafnodes)",
+            Gauge,
+            &[("server_id", id)],
+            &leafs.len(),
+        );
+        type Field = fn(&crate::conn::Conn, &crate::leaf::state::LeafState) -> f64;
+        let fields: [(&str, &str, Field); 7] = [
+            ("gnatsd_leafz_info", "A leaf node connection (/leafz)", |_, _| 1.0),
+            ("gnatsd_leafz_conn_rtt", "Round trip in seconds (/leafz rtt)", |_, l| {
+                l.rtt.unwrap_or_default().as_secs_f64()
+            }),
+            ("gnatsd_leafz_conn_in_msgs", "Messages received (/leafz in_msgs)", |c, _| c.stats.in_msgs as f64),
+            ("gnatsd_leafz_conn_out_msgs", "Messages sent (/leafz out_msgs)", |c, _| c.stats.out_msgs as f64),
+            ("gnatsd_leafz_conn_in_bytes", "Bytes received (/leafz in_bytes)", |c, _| c.stats.in_bytes as f64),
+            ("gnatsd_leafz_conn_out_bytes", "Bytes sent (/leafz out_bytes)", |c, _| c.stats.out_bytes as f64),
+            ("gnatsd_leafz_conn_subscriptions_total", "Interest of the peer (/leafz subscriptions)", |_, l| {
+                l.remote_subs.len() as f64
+            }),
+        ];
+        if leafs.is_empty() {
+            return;
+        }
+        let rows: Vec<(String, String, String)> = leafs
+            .iter()
+            .map(|(c, l)| {
+                let acc = String::from_utf8_lossy(self.accounts.name(l.account)).into_owned();
+                (acc, c.peer.ip().to_string(), c.peer.port().to_string())
+            })
+            .collect();
+        for (name, help, value) in fields {
+            if !out.family(name, help, Gauge) {
+                continue;
+            }
+            for ((c, l), (acc, ip, port)) in leafs.iter().zip(&rows) {
+                let labels = [
+                    ("server_id", id),
+                    ("account", acc.as_str()),
+                    ("account_id", acc.as_str()),
+                    ("ip", ip.as_str()),
+                    ("port", port.as_str()),
+                    ("name", Server::leaf_name(l)),
+                ];
+                out.sample(name, &labels, &value(c, l));
             }
         }
     }

@@ -259,26 +259,54 @@ impl Server {
             None => j.empty_obj("cluster"),
         }
         j.empty_obj("gateway");
-        if o.leaf_remotes.is_empty() {
+        if o.leaf_remotes.is_empty() && o.leaf_listen.is_none() {
             j.empty_obj("leaf");
         } else {
             j.open(Some("leaf"), b'{');
-            j.open(Some("remotes"), b'[');
-            for r in &o.leaf_remotes {
-                j.open(None, b'{');
-                if let Some(a) = &r.account {
-                    j.str("local_account", a);
-                }
-                j.open(Some("urls"), b'[');
-                for u in &r.urls {
-                    if let Ok(u) = crate::sys::netaddr::leaf_url(u) {
-                        j.item_str(&u.host_port());
+            if let Some((host, _)) = &o.leaf_listen {
+                j.str("host", host);
+                j.num("port", &self.leaf_addr.map_or(0, |a| a.port()));
+                let auth = o.leaf_auth.timeout.unwrap_or(o.auth_timeout);
+                j.num("auth_timeout", &auth.as_secs_f64());
+                j.num("tls_timeout", &o.leaf_tls_timeout.as_secs_f64());
+                if let Some(t) = &o.leaf_tls {
+                    j.bool("tls_required", true);
+                    if t.verify {
+                        j.bool("tls_verify", true);
                     }
                 }
-                j.close(b']');
-                j.close(b'}');
             }
-            j.close(b']');
+            if !o.leaf_remotes.is_empty() {
+                j.open(Some("remotes"), b'[');
+                for r in &o.leaf_remotes {
+                    j.open(None, b'{');
+                    if let Some(a) = &r.account {
+                        j.str("local_account", a);
+                    }
+                    j.open(Some("urls"), b'[');
+                    for u in &r.urls {
+                        if let Ok(u) = crate::sys::netaddr::leaf_url(u) {
+                            j.item_str(&u.host_port());
+                        }
+                    }
+                    j.close(b']');
+                    if !r.deny_exports.is_empty() || !r.deny_imports.is_empty() {
+                        j.open(Some("deny"), b'{');
+                        for (key, list) in [("exports", &r.deny_exports), ("imports", &r.deny_imports)] {
+                            if !list.is_empty() {
+                                j.open(Some(key), b'[');
+                                for d in list {
+                                    j.item_str(d);
+                                }
+                                j.close(b']');
+                            }
+                        }
+                        j.close(b'}');
+                    }
+                    j.close(b'}');
+                }
+                j.close(b']');
+            }
             j.close(b'}');
         }
         j.empty_obj("mqtt");
