@@ -31,7 +31,7 @@ Example:
   python3 scripts/bench.py --scenarios scale --no-resources
   python3 scripts/bench.py --scenarios tls --no-resources
   python3 scripts/bench.py --rounds 5 --msgs 4000000 --out bench.md
-  python3 scripts/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,scale,tls \
+  python3 scripts/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,scale,tls \
       --msgs 10000000 --out docs/benchmarks.md     # regenerates docs/benchmarks.md
   RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench.py   # Go vs Go
 """
@@ -359,28 +359,64 @@ def run_loadgen(lg, args, timeout):
 # Measurements
 
 
+def start_leaf_pair(binary, logdir, tag):
+    """A hub with a leaf port and a leaf server dialing it, both `binary`;
+    returns [hub, leaf]."""
+    for attempt in range(3):
+        leaf_port = free_ports(1)[0]
+        hub_conf = os.path.join(logdir, f"{tag}hub.conf")
+        leaf_conf = os.path.join(logdir, f"{tag}leaf.conf")
+        with open(hub_conf, "w") as f:
+            f.write(f'server_name: hub\nleafnodes {{ listen: "{HOST}:{leaf_port}" }}\n')
+        with open(leaf_conf, "w") as f:
+            f.write(f'server_name: edge\nleafnodes {{ remotes: [ {{ url: "nats-leaf://{HOST}:{leaf_port}" }} ] }}\n')
+        servers = []
+        try:
+            for name, conf in (("hub", hub_conf), ("leaf", leaf_conf)):
+                s = Server(binary, logdir, f"{tag}{name}", extra=["-c", conf])
+                servers.append(s)
+                s.start(free_ports(1)[0])
+            return servers
+        except StartError as e:
+            for s in servers:
+                s.stop()
+            if attempt == 2 or "in use" not in str(e).lower():
+                raise
+    raise StartError("unreachable")
+
+
+# Scenarios over a hub and its leaf: messages published on the first
+# server listed and received on the second ("leafup": leaf to hub).
+LEAF_SCENARIOS = {"leafup": (1, 0), "leafdown": (0, 1)}
+
+
 def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
     """One run of one scenario against a fresh server (or cluster)."""
-    nservers = {"routed": 2, "chain5": 5}.get(scen, 1)
+    nservers = {"routed": 2, "chain5": 5, "leafup": 2, "leafdown": 2}.get(scen, 1)
     servers = []
     try:
         try:
-            servers = start_servers(binary, logdir, f"{kind}-{scen}-", nservers)
+            if scen in LEAF_SCENARIOS:
+                servers = start_leaf_pair(binary, logdir, f"{kind}-{scen}-")
+            else:
+                servers = start_servers(binary, logdir, f"{kind}-{scen}-", nservers)
         except StartError as e:
             return {"ok": False, "unavailable": nservers > 1,
                     "error": f"server start failed: {e}"}
+        src, dst = LEAF_SCENARIOS.get(scen, (0, nservers - 1))
         lg_scen = "routed" if nservers > 1 else scen
-        args = [lg_scen, "--host", HOST, "--port", str(servers[0].port),
+        args = [lg_scen, "--host", HOST, "--port", str(servers[src].port),
                 "--msgs", str(count), "--size", str(opts.size),
                 "--timeout", str(opts.timeout)]
         if scen == "reqrep" and opts.reqrep_spin:
             args += ["--spin", "1"]
         if nservers > 1:
-            args += ["--port2", str(servers[-1].port)]
-            # Quick check that the cluster forms at all before the real run.
+            args += ["--port2", str(servers[dst].port)]
+            # Quick check that the cluster (or leaf link) forms at all
+            # before the real run.
             wait = opts.route_wait * (nservers - 1)
-            pre_args = ["routed", "--host", HOST, "--port", str(servers[0].port),
-                        "--port2", str(servers[-1].port), "--msgs", "1",
+            pre_args = ["routed", "--host", HOST, "--port", str(servers[src].port),
+                        "--port2", str(servers[dst].port), "--msgs", "1",
                         "--timeout", str(wait)]
             pre, _ = run_loadgen(lg, pre_args, wait + 15)
             if pre.get("ok") != "1":
@@ -1106,7 +1142,7 @@ def render(meta, results, resources, scen_counts, title=None):
              f"is repeated up to {plural(meta['retries'], 'time')}")
     L.append("- CPU/msg: server utime+stime per delivered message (per published "
              "message for `pub`, per request for `reqrep`; summed over all "
-             "servers for `routed`/`chain5`)")
+             "servers for `routed`/`chain5`/`leafup`/`leafdown`)")
     L.append("- lg share: load generator CPU / (load generator + server CPU); cores: "
              "CPU seconds / wall seconds; other load: cores used by unrelated "
              "processes during the runs (noise indicator, should be ~0)")
@@ -1376,8 +1412,8 @@ def main():
     ap.add_argument("--requests", type=int, default=20_000,
                     help="sequential requests for reqrep")
     ap.add_argument("--size", type=int, default=16, help="payload bytes")
-    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed",
-                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,"
+    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown",
+                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,"
                          "chain5 and of the scale and TLS scenarios " + ",".join(NEW_SCENARIOS)
                          + "; the groups `scale` and `tls` stand for "
                          + "; ".join(f"{k}: {','.join(v)}" for k, v in SCENARIO_GROUPS.items()))
@@ -1476,6 +1512,7 @@ def main():
         "pub": 2 * opts.msgs, "pubsub": opts.msgs, "queue": opts.msgs,
         "fanout": max(1, opts.msgs // 2), "routed": max(1, opts.msgs // 2),
         "chain5": max(1, opts.msgs // 2), "reqrep": opts.requests,
+        "leafup": max(1, opts.msgs // 2), "leafdown": max(1, opts.msgs // 2),
     }
     for s in scenarios:
         if s not in counts:
