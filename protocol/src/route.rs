@@ -218,11 +218,9 @@ impl RouteParser {
         if let State::Body(body) = self.state {
             return self.finish_msg(buf, body);
         }
-        if !self.leaf {
-            if let Some(frame) = self.whole_rmsg(buf) {
-                self.state.reset_line();
-                return Ok(Status::Complete(frame));
-            }
+        if let Some(frame) = self.whole_rmsg(buf) {
+            self.state.reset_line();
+            return Ok(Status::Complete(frame));
         }
         self.parse_line(buf)
     }
@@ -380,16 +378,22 @@ impl RouteParser {
         }
     }
 
-    /// The common RMSG in one pass: `RMSG <account> <subject> [<reply>]
-    /// <size>\r\n` (any case) with single spaces, the whole payload and its
-    /// `\r\n` in `buf`, within the limits. `None` for anything else, which
-    /// the general path then parses (or rejects) the same way.
+    /// The common message in one pass: `RMSG <account> <subject> [<reply>]
+    /// <size>\r\n` on a route, `LMSG <subject> [<reply>] <size>\r\n` (or
+    /// the same with `RMSG`) on a leaf connection, any case, single spaces,
+    /// the whole payload and its `\r\n` in `buf`, within the limits. `None`
+    /// for anything else, which the general path then parses (or rejects)
+    /// the same way.
     #[inline(always)]
     fn whole_rmsg<'a>(&self, buf: &'a [u8]) -> Option<Frame<'a, RouteOp<'a>>> {
         let head: [u8; 5] = *buf.first_chunk()?;
-        if head[4] != b' ' || !head[..4].eq_ignore_ascii_case(b"RMSG") {
+        if head[4] != b' '
+            || !(head[..4].eq_ignore_ascii_case(b"RMSG") || self.leaf && head[..4].eq_ignore_ascii_case(b"LMSG"))
+        {
             return None;
         }
+        // Arguments before the subject: the account, on a route.
+        let acct = usize::from(!self.leaf);
         let mut ends = [0usize; 4];
         let mut n = 0;
         let mut at = 5;
@@ -406,7 +410,10 @@ impl RouteParser {
                 _ => return None,
             }
         };
-        if !(3..=4).contains(&n) || *buf.get(line_len + 1)? != b'\n' || line_len - 4 > self.max_control_line {
+        if !(2 + acct..=3 + acct).contains(&n)
+            || *buf.get(line_len + 1)? != b'\n'
+            || line_len - 4 > self.max_control_line
+        {
             return None;
         }
         let len = parse_size(&buf[ends[n - 2] + 1..line_len])?;
@@ -418,10 +425,11 @@ impl RouteParser {
         if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
             return None;
         }
+        let subject_at = if self.leaf { 5 } else { ends[0] + 1 };
         let msg = RouteMsg {
-            account: &buf[5..ends[0]],
-            subject: &buf[ends[0] + 1..ends[1]],
-            reply: (n == 4).then(|| &buf[ends[1] + 1..ends[2]]),
+            account: if self.leaf { &buf[..0] } else { &buf[5..ends[0]] },
+            subject: &buf[subject_at..ends[acct]],
+            reply: (n == 3 + acct).then(|| &buf[ends[acct] + 1..ends[acct + 1]]),
             queues: None,
             header_len: None,
             message: &buf[start..end],
@@ -449,9 +457,9 @@ crate::framing::impl_frame_parser!(RouteParser, RouteOp);
 mod tests {
     use super::*;
 
-    /// The one-pass RMSG gives what the general path gives, or leaves the
-    /// input to it: RMSG-like lines built from a small alphabet, cut at
-    /// every length.
+    /// The one-pass RMSG (LMSG on a leaf connection) gives what the
+    /// general path gives, or leaves the input to it: message-like lines
+    /// built from a small alphabet, cut at every length, in both modes.
     #[test]
     fn whole_rmsg_agrees_with_the_general_path() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -466,7 +474,10 @@ mod tests {
         for _ in 0..50_000 {
             let seps: &[&[u8]] = &[b" ", b" ", b" ", b"  ", b"\t", b"\r"];
             let words: &[&[u8]] = &[b"$G", b"a.b", b"+", b"|", b"q", b"", b"a.b.c.d.e.f.g"];
-            let mut input = pick(&[b"RMSG", b"RMSG", b"rmsg", b"RMSg", b"HMSG"]).to_vec();
+            let verb = pick(&[b"RMSG", b"RMSG", b"rmsg", b"LMSG", b"lmsg", b"HMSG", b"RMSG ", b"LMSG "]);
+            // A trailing blank in the pick: the same verb on a leaf connection.
+            let leaf = verb.len() == 5;
+            let mut input = verb[..4].to_vec();
             input.extend_from_slice(pick(seps));
             for _ in 0..pick(&[b"x", b"xx", b"xxx", b"xxxx"]).len() {
                 input.extend_from_slice(pick(words));
@@ -484,10 +495,10 @@ mod tests {
             input.extend_from_slice(pick(&[b"\r\n", b"\r\n", b"\n", b"\r\nRMSG"]));
             for cut in 0..=input.len() {
                 let buf = &input[..cut];
-                let p = RouteParser::new(24, 10);
-                let Some(frame) = p.whole_rmsg(buf) else { continue };
+                let parser = || if leaf { RouteParser::leaf(24, 10) } else { RouteParser::new(24, 10) };
+                let Some(frame) = parser().whole_rmsg(buf) else { continue };
                 fast += 1;
-                let mut general = RouteParser::new(24, 10);
+                let mut general = parser();
                 match general.parse_line(buf) {
                     Ok(Status::Complete(want)) => assert_eq!(frame, want, "{buf:?}"),
                     other => panic!("{buf:?}: {other:?}"),
