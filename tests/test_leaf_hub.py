@@ -217,6 +217,27 @@ def test_hub_forwards_between_leaf_and_route_peer(net, hub, leaf):
     check_pubsub_all_pairs([lf, h1, h2], count=5)
 
 
+@pytest.mark.parametrize("hub", ["under-test", "2.10+"])
+@pytest.mark.parametrize("leaf", ["under-test", "2.10+"])
+def test_a_clustered_leaf_with_a_remote_on_each_member(net, hub, leaf):
+    """Leaf servers LA and LB form a cluster and each has its own remote to
+    the hub: every pair of servers exchanges messages exactly once (no
+    copy through the hub and back over the leaf cluster's route)."""
+    h = net("hub", hub, listen=True)
+    ca, cb = free_port(), free_port()
+
+    def cluster(mine, other):
+        return ('cluster { name: EDGE, listen: "%s:%d", routes: ["nats-route://%s:%d"] }'
+                % (HOST, mine, HOST, other))
+
+    la = net("la", leaf, remotes=[h.remote()], extra=cluster(ca, cb))
+    lb = net("lb", leaf, remotes=[h.remote()], extra=cluster(cb, ca))
+    wait_leafnodes({h: 2, la: 1, lb: 1})
+    wait_for(lambda: all(n.varz().get("remotes", n.varz().get("routes")) == 1 for n in (la, lb)),
+             "route between la and lb", [la, lb])
+    check_pubsub_all_pairs([h, la, lb], count=5)
+
+
 @by_hub_and_leaf
 def test_chain_of_leafs_reaches_the_hub(net, hub, leaf):
     """hub <- L1 <- L3: L1 (the leaf kind) listens for leafs and dials the
