@@ -2,15 +2,15 @@
 # Instruction-level profile of the server under one load, with valgrind's
 # callgrind (counts instructions, so it is repeatable on a busy machine).
 #
-#   scripts/profile.sh [pub|pubsub|fanout|queue] [MSGS]
+#   scripts/bench/profile.sh [pub|pubsub|fanout|queue] [MSGS]
 #
 # Builds target/profiling/rnats-server (release code with symbols), runs it
-# under callgrind while scripts/loadgen sends MSGS 16-byte messages, then
+# under callgrind while scripts/bench/loadgen sends MSGS 16-byte messages, then
 # prints instructions per message and the functions that cost the most
 # (self cost). The raw profile is left in target/profile-SCENARIO.callgrind
 # for callgrind_annotate or kcachegrind.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 scen=${1:-pubsub}
 msgs=${2:-200000}
 case "$scen" in pub | pubsub | fanout | queue) ;; *)
@@ -20,7 +20,7 @@ case "$scen" in pub | pubsub | fanout | queue) ;; *)
 esac
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
 cargo build -q --profile profiling
-(cd scripts/loadgen && cargo build -q --release)
+(cd scripts/bench/loadgen && cargo build -q --release)
 bin=target/profiling/rnats-server
 out=target/profile-$scen.callgrind
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -31,7 +31,7 @@ for _ in $(seq 1 200); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.05
 done
-result=$(scripts/loadgen/target/release/loadgen "$scen" --port "$port" --msgs "$msgs" --size 16 --timeout 120)
+result=$(scripts/bench/loadgen/target/release/loadgen "$scen" --port "$port" --msgs "$msgs" --size 16 --timeout 120)
 kill -INT "$pid"
 wait "$pid" || true
 trap - EXIT

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Instructions per message when the match cache cannot hold the working set:
 #
-#   scripts/profile-subjects.sh [SUBJECTS] [MSGS]     (defaults 100000 40000)
+#   scripts/bench/profile-subjects.sh [SUBJECTS] [MSGS]     (defaults 100000 40000)
 #
 # Runs target/profiling/rnats-server under callgrind with instrumentation off
 # while a subscriber takes SUBJECTS literal subscriptions plus 1 000
-# wildcards (scripts/subjects_load.py), on while a publisher sends MSGS
+# wildcards (scripts/bench/subjects_load.py), on while a publisher sends MSGS
 # 8-byte messages to random subjects among them, and prints the server's
 # instructions per published (and delivered) message. Deterministic for the
 # same binary and arguments, so usable on a busy machine.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 n=${1:-100000}
 m=${2:-40000}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
@@ -27,7 +27,7 @@ for _ in $(seq 1 300); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break
   sleep 0.1
 done
-coproc LOAD { python3 -u scripts/subjects_load.py "$port" "$n" "$m"; }
+coproc LOAD { python3 -u scripts/bench/subjects_load.py "$port" "$n" "$m"; }
 read -r _ <&"${LOAD[0]}"          # SETUP_DONE
 callgrind_control -i on "$pid" >/dev/null
 echo go >&"${LOAD[1]}"

@@ -2,11 +2,11 @@
 """Request/reply against its floor: server CPU per round for rnats and Go,
 and for a bare epoll relay that only moves bytes (`loadgen floor`).
 
-    python3 scripts/reqrep_floor.py [--rounds 5] [--msgs 20000]
+    python3 scripts/bench/reqrep_floor.py [--rounds 5] [--msgs 20000]
 
 Each round runs, in turn, the relay, our server and Go's server with one
 requester and one responder doing `--msgs` sequential request/reply rounds
-(the `reqrep` scenario of scripts/bench.py). The servers' CPU time is read
+(the `reqrep` scenario of scripts/bench/bench.py). The servers' CPU time is read
 from /proc/PID/task/*/schedstat (nanoseconds, user and system together);
 the user/system split and the voluntary context switches (sleeps in
 epoll_wait or futex) come from /proc/PID/stat and status. The relay does per
@@ -23,10 +23,10 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Seconds a fresh server idles before it is timed.
 WARM = 0.5
-LOADGEN = os.path.join(REPO, "scripts", "loadgen", "target", "release", "loadgen")
+LOADGEN = os.path.join(REPO, "scripts", "bench", "loadgen", "target", "release", "loadgen")
 
 
 def free_port():
@@ -80,7 +80,7 @@ def server_round(binary, msgs):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, proc)
-        # As scripts/bench.py: a process timed in its first few hundred
+        # As scripts/bench/bench.py: a process timed in its first few hundred
         # milliseconds is placed differently by the scheduler.
         time.sleep(WARM)
         c0 = proc_cpu(proc.pid)
@@ -130,7 +130,7 @@ def main():
     if not os.path.exists(LOADGEN) or "floor" not in subprocess.run(
             [LOADGEN], capture_output=True, text=True).stderr:
         subprocess.run(["cargo", "build", "-q", "--release"],
-                       cwd=os.path.join(REPO, "scripts", "loadgen"), check=True)
+                       cwd=os.path.join(REPO, "scripts", "bench", "loadgen"), check=True)
     rows = {"relay (floor)": [], "rnats": [], "Go": []}
     for i in range(opts.rounds):
         rows["relay (floor)"].append(floor_round(opts.msgs))

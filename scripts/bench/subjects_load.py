@@ -1,4 +1,4 @@
-"""Load for scripts/profile-subjects.sh: one subscriber on N literal
+"""Load for scripts/bench/profile-subjects.sh: one subscriber on N literal
 subjects (`telemetry.dev<i>.temp`) plus 1 000 wildcards (`cmd.<i>.*`), and a
 publisher sending M 8-byte messages to random subjects among the N.
 
