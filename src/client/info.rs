@@ -143,4 +143,44 @@ impl Server {
         write_str(&mut out, ip.to_string().as_bytes());
         out
     }
+
+    /// Lame duck mode: clients that take async INFO hear that this server
+    /// is going away (`ldm`) and of the cluster's other client URLs.
+    pub fn send_ldm_to_clients(&mut self) {
+        let own = self.own_client_urls();
+        let others: Vec<String> = self.cluster_client_urls().into_iter().filter(|u| !own.contains(u)).collect();
+        let slots: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.opts.protocol >= 1 && cl.connected))
+            .map(|(k, _)| k)
+            .collect();
+        for slot in slots {
+            let c = &self.conns[slot];
+            let mut line = self.client_info_prefix(c.cid, c.peer.ip());
+            if let Some(cl) = &self.cluster {
+                line.extend_from_slice(b",\"cluster\":");
+                rnats_protocol::json::write_str(&mut line, cl.name.as_bytes());
+            }
+            if !others.is_empty() {
+                line.extend_from_slice(b",\"connect_urls\":[");
+                for (i, u) in others.iter().enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    rnats_protocol::json::write_str(&mut line, u.as_bytes());
+                }
+                line.push(b']');
+            }
+            line.extend_from_slice(b",\"ldm\":true} \r\n");
+            let c = &mut self.conns[slot];
+            c.out.extend_from_slice(&line);
+            Server::queue_flush(&mut self.pending_flush, c, slot);
+        }
+    }
+
+    /// The first client still open (lame duck mode closes them one by one).
+    pub fn next_open_client(&self) -> Option<usize> {
+        self.conns.iter().find(|(_, c)| c.client().is_some() && c.closing.is_none()).map(|(k, _)| k)
+    }
 }

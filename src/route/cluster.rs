@@ -689,6 +689,23 @@ impl Server {
         self.dial_route(tid);
     }
 
+    /// Lame duck mode: every route hears (INFO with `ldm`) that this
+    /// server is going away.
+    pub fn send_ldm_to_routes(&mut self) {
+        let Some(c) = &self.cluster else { return };
+        let slots: Vec<usize> = c.routes.values().copied().collect();
+        let mut info = self.route_info_json();
+        info.pop();
+        info.extend_from_slice(b",\"ldm\":true}");
+        for slot in slots {
+            let conn = &mut self.conns[slot];
+            conn.out.extend_from_slice(b"INFO ");
+            conn.out.extend_from_slice(&info);
+            conn.out.extend_from_slice(b"\r\n");
+            Server::queue_flush(&mut self.pending_flush, conn, slot);
+        }
+    }
+
     /// Called when a route connection is removed.
     pub fn route_closed(&mut self, slot: usize, c: &mut Conn, reason: CloseReason) {
         let Role::Route(r) = &mut c.role else { return };
