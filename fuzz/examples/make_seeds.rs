@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::Path;
 
+use rnats_protocol::websocket::{unmask, write_frame_header, write_masked_frame_header, Opcode};
+
 /// Client streams; each is written with default limits and cut into reads
 /// by seed byte 0, and a few with small limits.
 const CLIENT: &[&[u8]] = &[
@@ -93,6 +95,67 @@ const HTTP: &[&[u8]] = &[
     b"GET /subsz?subs=1&test=a.%3E HTTP/1.1\r\n\r\n",
 ];
 
+/// WebSocket upgrade requests, each with the settings byte it is written
+/// with (limit, listener options; see `src/ws.rs`).
+const WS_REQUESTS: &[(u8, &[u8])] = &[
+    (0, b"GET /leafnode HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nNats-No-Masking: true\r\n\r\n"),
+    (0x38, b"GET /ws?x=1 HTTP/1.1\r\nHost: localhost:8080\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nOrigin: http://localhost:8080\r\nUser-Agent: Mozilla/5.0 Version/17 Safari/605\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAB==\r\nSec-WebSocket-Extensions: x, permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\nCookie: jwt=\"a.b\"; user=u\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"),
+    (0x20, b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 8, 13\r\nSec-WebSocket-Origin: https://example.com\r\n\r\n"),
+    (0, b"POST //a/../mqtt?x=\xc3\xa9 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET * HTTP/1.0\r\n\r\n"),
+    (0, b"GET / HTTP/1.1\r\nHost : x\r\nX: a\r\n b\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    (0, b"CONNECT x:1 HTTP/1.1\r\n\r\nGET http://u@[::1]:80/p HTTP/1.0\r\nConnection: keep-alive\r\nUpgrade: web\xc5\xbfocket\r\n\r\n"),
+    (0x80, b"HEAD /x/mqtt HTTP/1.1\nHost: [::1]\nConnection: close\n\n"),
+    (2, b"GET / HTTP/2.0\r\nHost: x\r\nX-Long-Header: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n"),
+];
+
+/// Masks `payload` with `key` behind a client frame header.
+fn client_frame(out: &mut Vec<u8>, opcode: Opcode, fin: bool, rsv1: bool, payload: &[u8], key: [u8; 4]) {
+    write_masked_frame_header(out, opcode, fin, rsv1, payload.len() as u64, key);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    unmask(&mut out[start..], key, 0);
+}
+
+/// WebSocket frame streams, each with its settings byte (0: masked frames
+/// expected, no compression; 8: compression; 0x40: unmasked frames).
+fn ws_frames() -> Vec<(u8, Vec<u8>)> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut seeds = vec![(0, b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58".to_vec())];
+    let mut s = Vec::new();
+    client_frame(&mut s, Opcode::Binary, false, false, b"SUB foo 1\r\nPI", key);
+    client_frame(&mut s, Opcode::Ping, true, false, b"hello-ping", [1, 2, 3, 4]);
+    client_frame(&mut s, Opcode::Continuation, true, false, b"NG\r\n", key);
+    client_frame(&mut s, Opcode::Close, true, false, b"\x03\xe8bye", key);
+    seeds.push((0, s));
+    let mut s = Vec::new();
+    client_frame(&mut s, Opcode::Binary, false, true, b"\xf2\x00\x00", key);
+    client_frame(&mut s, Opcode::Pong, true, false, b"", key);
+    client_frame(&mut s, Opcode::Continuation, true, false, b"\x00\x00", key);
+    client_frame(&mut s, Opcode::Text, true, false, &[b'x'; 300], key);
+    client_frame(&mut s, Opcode::Close, true, false, b"\x03\xe8\xff", key);
+    seeds.push((8, s));
+    let mut s = Vec::new();
+    write_frame_header(&mut s, Opcode::Binary, false, false, 130);
+    s.extend_from_slice(&[b'y'; 130]);
+    write_frame_header(&mut s, Opcode::Ping, true, false, 3);
+    s.extend_from_slice(b"abc");
+    write_frame_header(&mut s, Opcode::Continuation, true, false, 0);
+    write_frame_header(&mut s, Opcode::Close, true, false, 2);
+    s.extend_from_slice(b"\x03\xed");
+    seeds.push((0x40, s));
+    for bad in [
+        &b"\x89\xfe\x00\x7e"[..],
+        b"\x82\xff\x80\x00\x00\x00\x00\x00\x00\x00",
+        b"\x8d\x80\x00\x00\x00\x00",
+        b"\x88\x81\x00\x00\x00\x00\x03",
+        b"\xa2\x80",
+        b"\x82\x05hello",
+    ] {
+        seeds.push((0, bad.to_vec()));
+    }
+    seeds
+}
+
 fn write(dir: &Path, name: String, bytes: &[u8]) {
     fs::write(dir.join(name), bytes).expect("write a seed");
 }
@@ -105,7 +168,7 @@ fn with_prefix(prefix: &[u8], input: &[u8]) -> Vec<u8> {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
-    for t in ["client", "route", "json", "conf", "http"] {
+    for t in ["client", "route", "json", "conf", "http", "ws"] {
         fs::create_dir_all(root.join(t)).expect("create a seed directory");
     }
     let dir = root.join("client");
@@ -133,4 +196,11 @@ fn main() {
         write(&dir, format!("test-{i:02}"), &with_prefix(&[0, 0], s));
     }
     write(&dir, "small-limit".into(), &with_prefix(&[1, 5], HTTP[0]));
+    let dir = root.join("ws");
+    for (i, (settings, s)) in WS_REQUESTS.iter().enumerate() {
+        write(&dir, format!("request-{i:02}"), &with_prefix(&[*settings, 0], s));
+    }
+    for (i, (settings, s)) in ws_frames().iter().enumerate() {
+        write(&dir, format!("frames-{i:02}"), &with_prefix(&[*settings, 3], s));
+    }
 }

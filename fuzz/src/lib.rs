@@ -17,6 +17,7 @@ pub mod json;
 pub mod leaf;
 pub mod route;
 pub mod stream;
+pub mod ws;
 
 /// A small deterministic generator (xorshift64*), seeded from fuzz bytes so
 /// that every choice it makes is reproducible from the crashing input.

@@ -50,3 +50,8 @@ fn conf() {
 fn http() {
     replay("http", rnats_fuzz::http::check);
 }
+
+#[test]
+fn ws() {
+    replay("ws", rnats_fuzz::ws::check);
+}

@@ -17,5 +17,6 @@ pub mod route;
 pub mod subject;
 #[cfg(test)]
 mod testing;
+pub mod websocket;
 
 pub use framing::{Frame, FrameParser, ParseError, Status};
