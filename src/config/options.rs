@@ -187,6 +187,8 @@ pub struct Options {
     pub leaf_no_advertise: bool,
     /// `leafnodes { authorization {} }`.
     pub leaf_auth: LeafAuthOpts,
+    /// `websocket {}`: the WebSocket listener for clients.
+    pub websocket: Option<WsOpts>,
     /// `leafnodes { tls {} }`: TLS on the leaf port (after the INFO).
     pub leaf_tls: Option<TlsOpts>,
     pub leaf_tls_timeout: Duration,
@@ -268,6 +270,7 @@ impl Default for Options {
             leaf_no_advertise: false,
             leaf_auth: LeafAuthOpts::default(),
             leaf_tls: None,
+            websocket: None,
             leaf_tls_timeout: Duration::from_secs(2),
             cluster_name: None,
             cluster_advertise: None,
@@ -766,6 +769,58 @@ pub struct LeafTlsOpts {
     pub key_file: String,
     pub server_name: Option<String>,
     pub timeout: Option<Duration>,
+}
+
+/// `websocket {}`: where WebSocket clients connect (no listener without a
+/// port), TLS or not, the origin checks, and who may connect (`user` or
+/// `token` replace the server's rules for WebSocket clients).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsOpts {
+    pub host: String,
+    pub port: i64,
+    pub advertise: Option<String>,
+    pub no_tls: bool,
+    pub tls: Option<TlsOpts>,
+    pub tls_timeout: Option<Duration>,
+    pub same_origin: bool,
+    pub allowed_origins: Vec<String>,
+    pub handshake_timeout: Option<Duration>,
+    pub user: Option<String>,
+    pub pass: String,
+    pub token: Option<String>,
+    pub auth_timeout: Option<Duration>,
+    pub no_auth_user: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Default for WsOpts {
+    fn default() -> Self {
+        WsOpts {
+            host: "0.0.0.0".into(),
+            port: 0,
+            advertise: None,
+            no_tls: false,
+            tls: None,
+            tls_timeout: None,
+            same_origin: false,
+            allowed_origins: Vec::new(),
+            handshake_timeout: None,
+            user: None,
+            pass: String::new(),
+            token: None,
+            auth_timeout: None,
+            no_auth_user: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl WsOpts {
+    /// `authorization { user | token }` or `no_auth_user`: WebSocket
+    /// clients follow these instead of the server's rules.
+    pub fn overrides_auth(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || self.no_auth_user.is_some()
+    }
 }
 
 /// `leafnodes { authorization {} }`: who may connect on the leaf port and

@@ -34,6 +34,7 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
             || old.leaf_tls != new.leaf_tls
             || old.leaf_tls_timeout != new.leaf_tls_timeout,
     );
+    check("websocket", old.websocket != new.websocket);
     check("client_advertise", old.client_advertise != new.client_advertise);
     check("log_file", old.log_file != new.log_file);
     // Each account has its sublist and its name on routes; the users in

@@ -399,6 +399,7 @@ impl Server {
         self.write_out(slot);
         let mut c = self.conns.remove(slot);
         let reason = c.closing.or(c.pending_reason).unwrap_or(CloseReason::ClientClosed);
+        c.sock.closing(reason);
         if let Some(source) = c.sock.source() {
             let _ = self.poll.registry().deregister(source);
         }

@@ -12,6 +12,7 @@ pub mod handshake_fields;
 pub mod lifecycle;
 pub mod roles;
 pub mod transport;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -66,6 +66,13 @@ pub trait Transport {
     fn addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
         None
     }
+    /// The connection is closing for `reason`: a transport with a closing
+    /// message of its own (a WebSocket close frame) sends it, best effort.
+    fn closing(&mut self, _reason: crate::conn::CloseReason) {}
+    /// A WebSocket connection (`/connz` type `websocket`).
+    fn websocket(&self) -> bool {
+        false
+    }
     /// The plaintext socket itself, for a session that turns to TLS after
     /// a clear start (a leaf link after the hub's INFO); None for others.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]

@@ -105,6 +105,7 @@ fn sub_lists<'s>(j: &mut JsonOut, mode: &str, subs: impl Iterator<Item = &'s std
 /// connections over the NATS protocol only.
 pub const CLIENT_KIND: &str = "Client";
 pub const CLIENT_TYPE: &str = "nats";
+pub const WEBSOCKET_TYPE: &str = "websocket";
 
 /// Subscriptions listed per connection entry at most.
 const MAX_SUBS_KEPT: usize = 1024;
@@ -176,6 +177,8 @@ pub struct ConnRow {
     /// certificate, per certificate the client presented (few, short).
     pub peer_certs: Vec<[String; 3]>,
     pub subs: Vec<std::rc::Rc<Subscription>>,
+    /// `type`: `nats`, or `websocket` for a WebSocket client.
+    pub conn_type: &'static str,
 }
 
 impl ConnRow {
@@ -246,6 +249,7 @@ impl ConnRow {
             tls: c.sock.tls_state(),
             peer_certs: c.sock.peer_certs(),
             subs,
+            conn_type: if c.sock.websocket() { WEBSOCKET_TYPE } else { CLIENT_TYPE },
         }
     }
 }
@@ -386,7 +390,7 @@ impl Server {
             j.open(None, b'{');
             j.num("cid", c.cid);
             j.str("kind", CLIENT_KIND);
-            j.str("type", CLIENT_TYPE);
+            j.str("type", c.conn_type);
             j.str("ip", &c.ip);
             j.num("port", c.port);
             j.str("start", &rfc3339(c.start));
@@ -607,6 +611,7 @@ mod closed_tests {
             user: String::new(),
             tls: None,
             peer_certs: Vec::new(),
+            conn_type: CLIENT_TYPE,
             subs: (0..subs)
                 .map(|i| {
                     Rc::new(Subscription::new(

@@ -34,7 +34,7 @@ use std::fmt::{Display, Write as _};
 use std::time::SystemTime;
 
 use crate::conn::Kind;
-use crate::monitor::connz::{ConnRow, Query, RouteRow, CLIENT_KIND, CLIENT_TYPE};
+use crate::monitor::connz::{ConnRow, Query, RouteRow, CLIENT_KIND};
 use crate::monitor::go_format::Document;
 use crate::server::Server;
 
@@ -296,7 +296,7 @@ fn detail_labels<'a>(server_id: &'a str, c: &'a ConnRow, cid: &'a str, port: &'a
         ("server_id", server_id),
         ("cid", cid),
         ("kind", CLIENT_KIND),
-        ("type", CLIENT_TYPE),
+        ("type", c.conn_type),
         ("ip", &c.ip),
         ("port", port),
         ("name", &c.name),

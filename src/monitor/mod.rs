@@ -310,7 +310,40 @@ impl Server {
             j.close(b'}');
         }
         j.empty_obj("mqtt");
-        j.empty_obj("websocket");
+        match &o.websocket {
+            Some(w) if w.port != 0 => {
+                j.open(Some("websocket"), b'{');
+                j.str("host", &w.host);
+                j.num("port", &self.ws_addr.map_or(0, |a| a.port()));
+                if let Some(a) = &w.advertise {
+                    j.str("advertise", a);
+                }
+                if let Some(n) = &w.no_auth_user {
+                    j.str("no_auth_user", n);
+                }
+                if let Some(d) = w.handshake_timeout.filter(|d| !d.is_zero()) {
+                    j.num("handshake_timeout", &d.as_nanos());
+                }
+                if let Some(d) = w.auth_timeout {
+                    j.num("auth_timeout", &d.as_secs_f64());
+                }
+                if w.no_tls {
+                    j.bool("no_tls", true);
+                }
+                if w.same_origin {
+                    j.bool("same_origin", true);
+                }
+                if !w.allowed_origins.is_empty() {
+                    j.open(Some("allowed_origins"), b'[');
+                    for a in &w.allowed_origins {
+                        j.item_str(a);
+                    }
+                    j.close(b']');
+                }
+                j.close(b'}');
+            }
+            _ => j.empty_obj("websocket"),
+        }
         j.empty_obj("jetstream");
         j.num("tls_timeout", &o.tls_timeout.as_secs_f64());
         j.num("write_deadline", &o.write_deadline.as_nanos());

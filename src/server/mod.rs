@@ -43,6 +43,7 @@ const HTTP_LISTENER: Token = Token(1);
 const SIGNAL: Token = Token(2);
 pub const ROUTE_LISTENER: Token = Token(3);
 pub const LEAF_LISTENER: Token = Token(4);
+pub const WS_LISTENER: Token = Token(5);
 /// Connection tokens are slab keys offset past the fixed tokens.
 const CONN_BASE: usize = 16;
 
@@ -115,6 +116,11 @@ pub struct Server {
     /// The leaf node port (`leafnodes { listen }`) and its bound address.
     pub leaf_listener: Option<TcpListener>,
     pub leaf_addr: Option<SocketAddr>,
+    /// The WebSocket listener (`websocket {}`), its address and what its
+    /// connections share.
+    pub ws_listener: Option<TcpListener>,
+    pub ws_addr: Option<SocketAddr>,
+    pub ws_settings: Option<std::rc::Rc<crate::conn::websocket::WsSettings>>,
     /// The cluster's leaf URLs as our leaf nodes last heard them.
     pub leaf_urls_sent: Vec<String>,
     /// Per-message scratch: routes to forward to, and the queue members
@@ -229,6 +235,9 @@ impl Server {
             leaf_listener: None,
             leaf_addr: None,
             leaf_urls_sent: Vec::new(),
+            ws_listener: None,
+            ws_addr: None,
+            ws_settings: None,
             route_sends: Vec::new(),
             route_qpicks: Vec::new(),
             stats: ServerCounters::default(),
@@ -354,6 +363,7 @@ impl Server {
         log::info!("Server is ready");
         self.start_cluster()?;
         self.start_leaf_listener()?;
+        self.start_ws_listener()?;
         self.start_leaf_remotes()?;
         self.write_ports_file();
         Ok(())
@@ -398,6 +408,7 @@ impl Server {
                     HTTP_LISTENER => self.accept_http(),
                     ROUTE_LISTENER => self.accept_routes(),
                     LEAF_LISTENER => self.accept_leafs(),
+                    WS_LISTENER => self.accept_ws_clients(),
                     SIGNAL => self.handle_signals(),
                     Token(t) => {
                         let slot = t - CONN_BASE;
@@ -511,6 +522,7 @@ impl Server {
                     self.accept_http();
                     self.accept_routes();
                     self.accept_leafs();
+                    self.accept_ws_clients();
                 }
                 TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
                 TimerKind::LameDuckClose => self.lame_duck_close_next(),
@@ -522,7 +534,9 @@ impl Server {
                                 // time, it goes on in clear.
                                 self.write_out(slot);
                             } else {
-                                if c.role.is_server_link() {
+                                if c.sock.websocket() {
+                                    log::debug!("{} - websocket handshake timeout", c.prefix);
+                                } else if c.role.is_server_link() {
                                     log::error!("{} - TLS handshake timeout", c.prefix);
                                 } else {
                                     // Newer Go servers log a client's timeout
@@ -612,6 +626,9 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut l);
         }
         if let Some(mut l) = self.leaf_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some(mut l) = self.ws_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
         let slots: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();

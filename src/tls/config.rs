@@ -35,6 +35,8 @@ pub struct Configs {
     pub https: Option<Arc<ServerConfig>>,
     /// The leaf port (`leafnodes { tls {} }`).
     pub leaf_server: Option<Arc<ServerConfig>>,
+    /// The WebSocket listener (`websocket { tls {} }`).
+    pub websocket: Option<Arc<ServerConfig>>,
 }
 
 impl Configs {
@@ -47,6 +49,9 @@ impl Configs {
             if o.https_port.is_some() {
                 c.https = Some(server_config(&TlsOpts { verify: false, ..t.clone() })?);
             }
+        }
+        if let Some(t) = o.websocket.as_ref().and_then(|w| w.tls.as_ref()) {
+            c.websocket = Some(server_config(t).map_err(|e| format!("websocket TLS: {e}"))?);
         }
         if let Some(t) = &o.leaf_tls {
             c.leaf_server = Some(server_config(t).map_err(|e| format!("leafnode TLS: {e}"))?);

@@ -1,0 +1,421 @@
+//! WebSocket as a transport: the byte stream of a connection whose peer
+//! upgraded an HTTP request (`websocket {}`), beneath the client role like
+//! plain TCP and TLS. Nothing above it sees HTTP or frames.
+//!
+//! Reading: first the upgrade request, checked as the Go server checks it
+//! (`rnats_protocol::websocket`); a refused request gets Go's HTTP answer
+//! and the connection ends. Then frames: the payloads of data frames are
+//! handed up as one stream (unmasked, across frame boundaries), pings are
+//! answered with pongs, a close frame is answered and ends the stream. A
+//! frame the server refuses gets a close frame with Go's code and reason.
+//!
+//! Writing: what the connection writes before the upgrade (its INFO) waits
+//! for the 101; after it, each write is one binary frame (pieces of at most
+//! 4096 bytes for browsers), unmasked. When the server closes the
+//! connection, a close frame with Go's code for the reason goes last.
+//!
+//! Memory is bounded: the upgrade request by `MAX_HEAD`, a control frame by
+//! 125 bytes, and a data frame's payload is never buffered, whatever length
+//! it declares: it is handed up as it arrives.
+
+use std::io;
+use std::rc::Rc;
+use std::time::Instant;
+
+use rnats_protocol::framing::Status;
+use rnats_protocol::websocket::{
+    close_reply, unmask, validate_upgrade, write_close_frame, write_frame_header, write_pong, FrameDecoder, Kind,
+    Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE, MAX_HEAD,
+};
+
+use crate::conn::{CloseReason, Transport};
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+/// What the connection may write before the upgrade (its INFO, an -ERR).
+const EARLY_MAX: usize = 64 * 1024;
+
+/// The settings of a `websocket {}` listener that the transport needs.
+pub struct WsSettings {
+    pub tls: bool,
+    pub origins: Option<OriginPolicy>,
+    /// `headers {}`: extra lines of the 101.
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the upgrade request.
+    Request,
+    /// Frames both ways.
+    Open,
+    /// The request was refused or a close frame exchanged: the stream has
+    /// ended once what is held is written.
+    Done,
+}
+
+/// A data frame whose payload is still arriving.
+#[derive(Clone, Copy)]
+struct Payload {
+    left: u64,
+    mask: Option<[u8; 4]>,
+    offset: u64,
+}
+
+pub struct WebSocket {
+    inner: Box<dyn Transport>,
+    settings: Rc<WsSettings>,
+    phase: Phase,
+    request: RequestParser,
+    /// Bytes read from `inner` and not used yet, from `raw_pos`.
+    raw: Vec<u8>,
+    raw_pos: usize,
+    decoder: FrameDecoder,
+    payload: Option<Payload>,
+    /// Bytes for `inner` (the HTTP answer, frames) not written yet.
+    held: Vec<u8>,
+    held_pos: usize,
+    /// What the connection wrote before the upgrade.
+    early: Vec<u8>,
+    browser: bool,
+    eof: bool,
+    done_at: Option<Instant>,
+    /// Why the upgrade was refused, for the log.
+    refused: Option<String>,
+    /// The connection's log prefix.
+    label: String,
+}
+
+impl WebSocket {
+    pub fn new(inner: Box<dyn Transport>, settings: Rc<WsSettings>, label: String) -> WebSocket {
+        WebSocket {
+            inner,
+            settings,
+            phase: Phase::Request,
+            request: RequestParser::new(MAX_HEAD),
+            raw: Vec::new(),
+            raw_pos: 0,
+            decoder: FrameDecoder::new(true, false),
+            payload: None,
+            held: Vec::new(),
+            held_pos: 0,
+            early: Vec::new(),
+            browser: false,
+            eof: false,
+            done_at: None,
+            refused: None,
+            label,
+        }
+    }
+
+    /// Writes what is held; `Ok(true)` once nothing is.
+    fn write_held(&mut self) -> io::Result<bool> {
+        while self.held_pos < self.held.len() {
+            match self.inner.write(&self.held[self.held_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.held_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.held.clear();
+        self.held_pos = 0;
+        self.inner.flush()
+    }
+
+    /// Appends `data` as binary frames.
+    fn frame(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let piece = if self.browser { BROWSER_FRAME_SIZE } else { data.len() };
+        for chunk in data.chunks(piece) {
+            write_frame_header(&mut self.held, Opcode::Binary, true, false, chunk.len() as u64);
+            self.held.extend_from_slice(chunk);
+        }
+    }
+
+    /// The upgrade request in `raw`, when complete: the 101 (and the early
+    /// output as the first frame) or the refusal. `Ok(false)`: more bytes
+    /// needed.
+    fn handle_request(&mut self) -> io::Result<bool> {
+        let data = &self.raw[self.raw_pos..];
+        let req = match self.request.parse(data) {
+            Ok(Status::Partial) => return Ok(false),
+            Ok(Status::Complete(req)) => req,
+            Err(e) => {
+                e.write_response(&mut self.held);
+                self.refused = Some(format!("{e:?}"));
+                self.phase = Phase::Done;
+                return Ok(true);
+            }
+        };
+        let opts = UpgradeOptions {
+            tls: self.settings.tls,
+            compression: false,
+            mqtt: false,
+            origins: self.settings.origins.as_ref(),
+        };
+        let consumed = req.len;
+        match validate_upgrade(&req, &opts) {
+            Ok(up) if up.kind == Kind::Client => {
+                let extra: Vec<(&[u8], &[u8])> =
+                    self.settings.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+                up.write_response(&mut self.held, &extra);
+                self.browser = up.browser;
+                self.decoder = FrameDecoder::new(!up.no_masking, false);
+                let leftover = data.len() > consumed;
+                self.raw_pos += consumed;
+                self.phase = Phase::Open;
+                self.done_at = Some(Instant::now());
+                let early = std::mem::take(&mut self.early);
+                self.frame(&early);
+                if leftover {
+                    // As Go: bytes sent before the 101 end the connection.
+                    self.refused = Some("client sent data before handshake is complete".into());
+                    self.held.clear();
+                    self.phase = Phase::Done;
+                }
+            }
+            Ok(up) => {
+                self.refused = Some(match up.kind {
+                    Kind::Leaf => "Not configured to accept leaf node connections over websocket".into(),
+                    _ => "mqtt websocket endpoint not enabled".into(),
+                });
+                self.phase = Phase::Done;
+            }
+            Err(rej) => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                rej.write_response(&mut self.held, &req, now);
+                self.refused = Some(rej.to_string());
+                self.phase = Phase::Done;
+            }
+        }
+        Ok(true)
+    }
+
+    /// A whole control frame at `raw_pos` (header of `header_len`), or
+    /// `Ok(false)` when its payload has not all arrived.
+    fn handle_control(
+        &mut self,
+        opcode: Opcode,
+        header_len: usize,
+        len: usize,
+        mask: Option<[u8; 4]>,
+    ) -> io::Result<bool> {
+        let start = self.raw_pos + header_len;
+        if self.raw.len() < start + len {
+            return Ok(false);
+        }
+        let mut payload = [0u8; 125];
+        let payload = &mut payload[..len.min(125)];
+        payload.copy_from_slice(&self.raw[start..start + payload.len()]);
+        if let Some(key) = mask {
+            unmask(payload, key, 0);
+        }
+        self.raw_pos = start + len;
+        match opcode {
+            Opcode::Ping => write_pong(&mut self.held, payload),
+            Opcode::Close => {
+                match close_reply(payload) {
+                    Ok(reply) => reply.write_frame(&mut self.held),
+                    Err(e) => e.write_close_frame(&mut self.held),
+                }
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    /// Reads more from the socket into `raw`; `Ok(false)` at its end.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.raw_pos == self.raw.len() {
+            self.raw.clear();
+            self.raw_pos = 0;
+        } else if self.raw_pos > READ_CHUNK {
+            self.raw.drain(..self.raw_pos);
+            self.raw_pos = 0;
+        }
+        let len = self.raw.len();
+        self.raw.resize(len + READ_CHUNK, 0);
+        let res = self.inner.read(&mut self.raw[len..]);
+        let n = *res.as_ref().unwrap_or(&0);
+        self.raw.truncate(len + n);
+        match res {
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Go's close code for a connection closed for `reason` (2.10+).
+fn close_code(reason: CloseReason) -> u16 {
+    use rnats_protocol::websocket as ws;
+    match reason {
+        CloseReason::ClientClosed => ws::CLOSE_NORMAL,
+        CloseReason::AuthenticationTimeout
+        | CloseReason::AuthenticationViolation
+        | CloseReason::SlowConsumerPendingBytes
+        | CloseReason::SlowConsumerWriteDeadline
+        | CloseReason::MaxConnectionsExceeded
+        | CloseReason::MaxControlLineExceeded => ws::CLOSE_POLICY_VIOLATION,
+        CloseReason::TlsHandshakeError => ws::CLOSE_TLS_HANDSHAKE,
+        CloseReason::ParseError | CloseReason::ProtocolViolation | CloseReason::BadClientProtocolVersion => {
+            ws::CLOSE_PROTOCOL_ERROR
+        }
+        CloseReason::MaxPayloadExceeded => ws::CLOSE_MESSAGE_TOO_BIG,
+        CloseReason::ServerShutdown
+        | CloseReason::WriteError
+        | CloseReason::ReadError
+        | CloseReason::StaleConnection => ws::CLOSE_GOING_AWAY,
+        _ => ws::CLOSE_INTERNAL_ERROR,
+    }
+}
+
+impl Transport for WebSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        loop {
+            if self.phase == Phase::Done {
+                // What is held (an answer) goes out; the stream has ended.
+                let _ = self.write_held();
+                if let Some(why) = self.refused.take() {
+                    log::error!("{} - websocket handshake error: {why}", self.label);
+                }
+                return Ok(n);
+            }
+            if self.phase == Phase::Request {
+                if self.handle_request()? {
+                    if !self.write_held()? && self.phase == Phase::Open {
+                        // The rest of the 101 goes out with the next flush.
+                    }
+                    continue;
+                }
+            } else if let Some(mut p) = self.payload {
+                let avail = self.raw.len() - self.raw_pos;
+                let take = (p.left.min(avail as u64) as usize).min(buf.len() - n);
+                if take > 0 || p.left == 0 {
+                    let dst = &mut buf[n..n + take];
+                    dst.copy_from_slice(&self.raw[self.raw_pos..self.raw_pos + take]);
+                    if let Some(key) = p.mask {
+                        unmask(dst, key, p.offset);
+                    }
+                    self.raw_pos += take;
+                    n += take;
+                    p.left -= take as u64;
+                    p.offset += take as u64;
+                    self.payload = (p.left > 0).then_some(p);
+                    if n == buf.len() {
+                        return Ok(n);
+                    }
+                    continue;
+                }
+            } else {
+                match self.decoder.decode(&self.raw[self.raw_pos..]) {
+                    Ok(Status::Partial) => {}
+                    Ok(Status::Complete(h)) if h.opcode.is_control() => {
+                        if self.handle_control(h.opcode, h.header_len, h.payload_len as usize, h.mask)? {
+                            if self.write_held().is_err() {
+                                return Err(io::ErrorKind::BrokenPipe.into());
+                            }
+                            continue;
+                        }
+                    }
+                    Ok(Status::Complete(h)) => {
+                        self.raw_pos += h.header_len;
+                        self.payload = Some(Payload { left: h.payload_len, mask: h.mask, offset: 0 });
+                        continue;
+                    }
+                    Err(e) => {
+                        e.write_close_frame(&mut self.held);
+                        let _ = self.write_held();
+                        self.phase = Phase::Done;
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("websocket: {e}")));
+                    }
+                }
+            }
+            if self.eof {
+                return Ok(n);
+            }
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.eof = true;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => return Ok(n),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.phase {
+            Phase::Request => {
+                if self.early.len() + buf.len() > EARLY_MAX {
+                    return Err(io::ErrorKind::OutOfMemory.into());
+                }
+                self.early.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            Phase::Open => {
+                self.frame(buf);
+                Ok(buf.len())
+            }
+            // Nothing more goes to a peer whose stream has ended.
+            Phase::Done => Ok(buf.len()),
+        }
+    }
+
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        self.inner.source()
+    }
+
+    fn connect_state(&self) -> io::Result<bool> {
+        self.inner.connect_state()
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.write_held();
+        self.inner.shutdown();
+    }
+
+    fn flush(&mut self) -> io::Result<bool> {
+        self.write_held()
+    }
+
+    fn handshaking(&self) -> bool {
+        self.phase == Phase::Request
+    }
+
+    fn handshake_done_at(&self) -> Option<Instant> {
+        self.done_at
+    }
+
+    fn tls_state(&self) -> Option<(&'static str, String)> {
+        self.inner.tls_state()
+    }
+
+    fn peer_certs(&self) -> Vec<[String; 3]> {
+        self.inner.peer_certs()
+    }
+
+    fn peer_cert(&self) -> Option<&[u8]> {
+        self.inner.peer_cert()
+    }
+
+    fn closing(&mut self, reason: CloseReason) {
+        if self.phase == Phase::Open {
+            write_close_frame(&mut self.held, Some(close_code(reason)), reason.as_str().as_bytes());
+            self.phase = Phase::Done;
+            let _ = self.write_held();
+        }
+    }
+
+    fn websocket(&self) -> bool {
+        true
+    }
+}

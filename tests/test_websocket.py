@@ -1,0 +1,267 @@
+"""WebSocket clients (`websocket {}`), against the server under test and
+both Go series (the Go variants show the tests are right).
+
+Checked: the upgrade (101 and its accept key, the first frame is INFO with
+the WebSocket port) and its refusals (method, key, version, Upgrade
+header); masked frames required; NATS ops split across frames and several
+in one frame, with a control frame between fragments; 200 KB messages both
+ways between a WebSocket and a TCP client; ping/pong and close echo;
+`same_origin` and `allowed_origins`; `websocket { authorization }` applying
+to WebSocket clients only; /varz `websocket` and /connz `type`; nats-py
+over `ws://`. Every wait is bounded.
+"""
+
+import asyncio
+import os
+
+import pytest
+
+from harness import (
+    HOST,
+    SERVER_BIN,
+    NatsServer,
+    free_port,
+    go_binary_or_skip,
+    http_get_json,
+    open_client,
+    pub,
+    round_trip,
+)
+from wsclient import WsClient
+
+pytestmark = pytest.mark.against_go
+
+KINDS = ("under-test", "2.9", "2.10+")
+
+
+class WsServer(NatsServer):
+    def __init__(self, tmp, kind, ws_extra="", extra=""):
+        self.ws_port = free_port()
+        self.http_port = free_port()
+        conf = tmp / "ws.conf"
+        conf.write_text('http: "%s:%d"\n%s\nwebsocket {\n  listen: "%s:%d"\n  no_tls: true\n  %s\n}\n'
+                        % (HOST, self.http_port, extra, HOST, self.ws_port, ws_extra))
+        binary = SERVER_BIN if kind == "under-test" else go_binary_or_skip(kind)
+        super().__init__(tmp / "ws.log", ["-c", str(conf)], binary=binary)
+
+
+@pytest.fixture
+def ws_server(tmp_path):
+    started = []
+
+    def make(kind, **kw):
+        s = WsServer(tmp_path, kind, **kw).start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+by_kind = pytest.mark.parametrize("kind", KINDS)
+
+
+@by_kind
+def test_upgrade_then_info_in_the_first_frame(ws_server, kind):
+    s = ws_server(kind)
+    c = WsClient(s.ws_port)
+    try:
+        assert c.status == 101 and c.accept_ok(), (c.status, c.headers)
+        assert c.headers.get("upgrade", "").lower() == "websocket"
+        info = c.info()
+        # Go 2.9 names its client port; newer servers the WebSocket port.
+        assert info["port"] == (s.port if kind == "2.9" else s.ws_port) and info["client_id"] > 0, info
+        assert "connect_urls" not in info
+    finally:
+        c.close()
+
+
+@by_kind
+@pytest.mark.parametrize("bad,status", [
+    ({"method": "POST"}, 405),
+    ({"headers": {"Sec-WebSocket-Key": None}}, 400),
+    ({"version": "12"}, 400),
+    ({"headers": {"Upgrade": None}}, 400),
+    ({"headers": {"Connection": "keep-alive"}}, 400),
+])
+def test_refused_upgrades(ws_server, kind, bad, status):
+    s = ws_server(kind)
+    c = WsClient(s.ws_port, **bad)
+    try:
+        assert c.status == status, (c.status, c.headers, c.body)
+    finally:
+        c.close()
+
+
+@by_kind
+def test_an_unmasked_client_frame_ends_the_connection(ws_server, kind):
+    s = ws_server(kind)
+    c = WsClient(s.ws_port)
+    try:
+        c.info()
+        c.send_frame(b"PING\r\n", mask=False)
+        assert c.closed_within(3.0)
+    finally:
+        c.close()
+
+
+@by_kind
+def test_ops_across_frames_and_a_ping_between_fragments(ws_server, kind):
+    s = ws_server(kind)
+    c = WsClient(s.ws_port)
+    try:
+        c.info()
+        c.nats('CONNECT {"verbose":false}\r\n')
+        c.send_frame(b"SUB foo 1\r\nPUB foo 5\r\nhe", opcode=2, fin=False)
+        c.send_frame(b"llo\r\nPI", opcode=0, fin=False)
+        c.send_frame(b"hello-ping", opcode=9)
+        c.send_frame(b"NG\r\n", opcode=0, fin=True)
+        data, control = c.read_stream_until(b"PONG\r\n")
+        assert (10, b"hello-ping") in control, control
+        assert data == b"MSG foo 1 5\r\nhello\r\nPONG\r\n", data
+    finally:
+        c.close()
+
+
+@by_kind
+def test_close_is_echoed(ws_server, kind):
+    s = ws_server(kind)
+    c = WsClient(s.ws_port)
+    try:
+        c.info()
+        c.send_frame(b"\x03\xe8bye", opcode=8)
+        while True:
+            _, _, opcode, payload = c.recv_frame()
+            if opcode == 8:
+                assert payload == b"\x03\xe8bye", payload
+                break
+    finally:
+        c.close()
+
+
+@by_kind
+def test_large_messages_between_websocket_and_tcp_clients(ws_server, kind):
+    s = ws_server(kind)
+    w = WsClient(s.ws_port)
+    t = open_client(s)
+    try:
+        w.info()
+        w.nats('CONNECT {"verbose":false}\r\nSUB to.ws 1\r\nPING\r\n')
+        w.read_stream_until(b"PONG\r\n")
+        t.send("SUB to.tcp 2\r\n")
+        round_trip(t)
+        big = os.urandom(100_000).hex().encode()  # 200 000 bytes
+        t.send(pub("to.ws", big))
+        head_line = b"MSG to.ws 1 %d\r\n" % len(big)
+        data = b""
+        while len(data) < len(head_line) + len(big) + 2:
+            data += w.recv_frame(10.0)[3]
+        head = b"MSG to.ws 1 %d\r\n" % len(big)
+        assert data.startswith(head) and data[len(head):len(head) + len(big)] == big
+        w.nats(b"PUB to.tcp %d\r\n" % len(big) + big + b"\r\n")
+        op = t.read_op(10.0)
+        assert op.kind == "MSG" and op.payload == big
+    finally:
+        w.close()
+        t.close()
+
+
+@by_kind
+def test_same_origin(ws_server, kind):
+    s = ws_server(kind, ws_extra="same_origin: true")
+    good = WsClient(s.ws_port, headers={"Origin": "http://%s:%d" % (HOST, s.ws_port)})
+    bad = WsClient(s.ws_port, headers={"Origin": "http://%s:%d" % (HOST, s.ws_port + 1)})
+    absent = WsClient(s.ws_port)
+    try:
+        assert (good.status, bad.status, absent.status) == (101, 403, 101)
+    finally:
+        for c in (good, bad, absent):
+            c.close()
+
+
+@by_kind
+def test_allowed_origins(ws_server, kind):
+    s = ws_server(kind, ws_extra='allowed_origins: ["http://good.example:8080"]')
+    good = WsClient(s.ws_port, headers={"Origin": "http://good.example:8080"})
+    bad = WsClient(s.ws_port, headers={"Origin": "http://evil.example:8080"})
+    try:
+        assert (good.status, bad.status) == (101, 403)
+    finally:
+        good.close()
+        bad.close()
+
+
+@by_kind
+def test_websocket_authorization_applies_to_websocket_clients(ws_server, kind):
+    s = ws_server(kind, ws_extra="authorization { user: wu, password: wp }")
+    anon = WsClient(s.ws_port)
+    user = WsClient(s.ws_port)
+    try:
+        assert anon.info().get("auth_required") is True
+        anon.nats('CONNECT {"verbose":false}\r\nPING\r\n')
+        data, _ = anon.read_stream_until(b"\r\n")
+        assert data.startswith(b"-ERR 'Authorization Violation'"), data
+        user.info()
+        user.nats('CONNECT {"verbose":false,"user":"wu","pass":"wp"}\r\nPING\r\n')
+        data, _ = user.read_stream_until(b"\r\n")
+        assert data == b"PONG\r\n", data
+        # A TCP client of the same server needs no credentials.
+        open_client(s).close()
+    finally:
+        anon.close()
+        user.close()
+
+
+@by_kind
+def test_varz_and_connz(ws_server, kind):
+    s = ws_server(kind, ws_extra='same_origin: true\n  handshake_timeout: "3s"')
+    w = WsClient(s.ws_port, headers={"Origin": "http://%s:%d" % (HOST, s.ws_port)})
+    try:
+        w.info()
+        w.nats('CONNECT {"verbose":false,"name":"browser"}\r\nPING\r\n')
+        w.read_stream_until(b"PONG\r\n")
+        ws = http_get_json(s.http_port, "/varz")["websocket"]
+        assert (ws["host"], ws["port"], ws.get("no_tls"), ws.get("same_origin"), ws.get("handshake_timeout")) == \
+            (HOST, s.ws_port, True, True, 3_000_000_000), ws
+        conns = http_get_json(s.http_port, "/connz")["connections"]
+        mine = [c for c in conns if c.get("name") == "browser"]
+        assert len(mine) == 1 and mine[0]["type"] == "websocket", conns
+    finally:
+        w.close()
+
+
+@by_kind
+def test_nats_py_over_websocket(ws_server, kind):
+    pytest.importorskip("aiohttp")
+    import nats
+    s = ws_server(kind)
+
+    async def run():
+        ws = await nats.connect("ws://%s:%d" % (HOST, s.ws_port))
+        tcp = await nats.connect("nats://%s:%d" % (HOST, s.port))
+        try:
+            got = asyncio.get_running_loop().create_future()
+
+            async def on_msg(m):
+                if not got.done():
+                    got.set_result(m.data)
+
+            await ws.subscribe("from.tcp", cb=on_msg)
+            await ws.flush()
+
+            async def echo(m):
+                await m.respond(b"echo:" + m.data)
+
+            await tcp.subscribe("svc", cb=echo)
+            await tcp.flush()
+            await tcp.publish("from.tcp", b"x" * 70000)
+            data = await asyncio.wait_for(got, 5)
+            assert data == b"x" * 70000
+            r = await ws.request("svc", b"hi", timeout=5)
+            assert r.data == b"echo:hi"
+        finally:
+            await ws.close()
+            await tcp.close()
+
+    asyncio.run(run())
