@@ -31,7 +31,7 @@ Example:
   python3 scripts/bench/bench.py --scenarios scale --no-resources
   python3 scripts/bench/bench.py --scenarios tls --no-resources
   python3 scripts/bench/bench.py --rounds 5 --msgs 4000000 --out bench.md
-  python3 scripts/bench/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,scale,tls \
+  python3 scripts/bench/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,scale,tls \
       --msgs 10000000 --out docs/benchmarks.md     # regenerates docs/benchmarks.md
   RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench/bench.py   # Go vs Go
 """
@@ -385,6 +385,23 @@ def start_leaf_pair(binary, logdir, tag):
     raise StartError("unreachable")
 
 
+def start_ws_server(binary, logdir, tag):
+    """One server with a WebSocket listener (no TLS); returns (server, ws port)."""
+    for attempt in range(3):
+        ws_port = free_ports(1)[0]
+        conf = os.path.join(logdir, f"{tag}ws.conf")
+        with open(conf, "w") as f:
+            f.write(f'websocket {{ listen: "{HOST}:{ws_port}", no_tls: true }}\n')
+        s = Server(binary, logdir, f"{tag}ws", extra=["-c", conf])
+        try:
+            return s.start(free_ports(1)[0]), ws_port
+        except StartError as e:
+            s.stop()
+            if attempt == 2 or "in use" not in str(e).lower():
+                raise
+    raise StartError("unreachable")
+
+
 # Scenarios over a hub and its leaf: messages published on the first
 # server listed and received on the second ("leafup": leaf to hub).
 LEAF_SCENARIOS = {"leafup": (1, 0), "leafdown": (0, 1)}
@@ -395,19 +412,26 @@ def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
     nservers = {"routed": 2, "chain5": 5, "leafup": 2, "leafdown": 2}.get(scen, 1)
     servers = []
     try:
+        ws_port = None
         try:
             if scen in LEAF_SCENARIOS:
                 servers = start_leaf_pair(binary, logdir, f"{kind}-{scen}-")
+            elif scen == "wsfanout":
+                server, ws_port = start_ws_server(binary, logdir, f"{kind}-{scen}-")
+                servers = [server]
             else:
                 servers = start_servers(binary, logdir, f"{kind}-{scen}-", nservers)
         except StartError as e:
             return {"ok": False, "unavailable": nservers > 1,
                     "error": f"server start failed: {e}"}
         src, dst = LEAF_SCENARIOS.get(scen, (0, nservers - 1))
-        lg_scen = "routed" if nservers > 1 else scen
+        lg_scen = "routed" if nservers > 1 else ("fanout" if scen == "wsfanout" else scen)
         args = [lg_scen, "--host", HOST, "--port", str(servers[src].port),
                 "--msgs", str(count), "--size", str(opts.size),
                 "--timeout", str(opts.timeout)]
+        if ws_port is not None:
+            # Five subscribers over WebSocket, the publisher over TCP.
+            args += ["--ws-port", str(ws_port)]
         if scen == "reqrep" and opts.reqrep_spin:
             args += ["--spin", "1"]
         if nservers > 1:
@@ -1412,8 +1436,8 @@ def main():
     ap.add_argument("--requests", type=int, default=20_000,
                     help="sequential requests for reqrep")
     ap.add_argument("--size", type=int, default=16, help="payload bytes")
-    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown",
-                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,"
+    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout",
+                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,"
                          "chain5 and of the scale and TLS scenarios " + ",".join(NEW_SCENARIOS)
                          + "; the groups `scale` and `tls` stand for "
                          + "; ".join(f"{k}: {','.join(v)}" for k, v in SCENARIO_GROUPS.items()))
@@ -1513,6 +1537,7 @@ def main():
         "fanout": max(1, opts.msgs // 2), "routed": max(1, opts.msgs // 2),
         "chain5": max(1, opts.msgs // 2), "reqrep": opts.requests,
         "leafup": max(1, opts.msgs // 2), "leafdown": max(1, opts.msgs // 2),
+        "wsfanout": max(1, opts.msgs // 2),
     }
     for s in scenarios:
         if s not in counts:

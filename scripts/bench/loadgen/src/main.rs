@@ -71,6 +71,8 @@ struct Opts {
     seed: u64,
     pause: bool,
     tls_ca: Option<String>,
+    /// Subscribers connect over WebSocket to this port (`fanout`, `pubsub`).
+    ws_port: Option<u16>,
 }
 
 fn usage() -> ! {
@@ -79,7 +81,7 @@ fn usage() -> ! {
          [--host 127.0.0.1] [--port 4222] [--port2 P] [--msgs N] [--size 16] \
          [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1] [--bin PATH] \
          [--subjects N] [--wildcards W] [--duration SECS] [--rate SUBS_PER_S] [--live N] \
-         [--threads N] [--seed N] [--pause 0|1] [--tls-ca CA.pem]"
+         [--threads N] [--seed N] [--pause 0|1] [--tls-ca CA.pem] [--ws-port P]"
     );
     std::process::exit(2);
 }
@@ -120,6 +122,7 @@ fn parse_opts() -> Opts {
         seed: 1,
         pause: false,
         tls_ca: None,
+        ws_port: None,
     };
     while let Some(k) = args.next() {
         let v = args.next().unwrap_or_else(|| usage());
@@ -127,6 +130,7 @@ fn parse_opts() -> Opts {
             "--host" => o.host = v.clone(),
             "--port" => o.port = num(&k, &v),
             "--port2" => o.port2 = Some(num(&k, &v)),
+            "--ws-port" => o.ws_port = Some(num(&k, &v)),
             "--msgs" => o.msgs = num(&k, &v),
             "--size" => o.size = num(&k, &v),
             "--subs" => o.subs = Some(num(&k, &v)),
@@ -177,13 +181,123 @@ struct HdrCache {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Ws(Box<WsStream>),
 }
+
+/// A WebSocket client stream: writes go out as masked binary frames (a
+/// zero key: the server still unmasks), reads hand up the payloads of the
+/// server's frames.
+struct WsStream {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Payload bytes of the current frame not read yet.
+    left: u64,
+}
+
+impl WsStream {
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = self.tcp.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+impl Read for WsStream {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.left > 0 {
+                if self.start == self.end && self.fill()? == 0 {
+                    return Ok(0);
+                }
+                let n = (self.left as usize).min(self.end - self.start).min(b.len());
+                b[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+                self.start += n;
+                self.left -= n as u64;
+                return Ok(n);
+            }
+            let have = &self.buf[self.start..self.end];
+            let need = match have.get(1).map(|b| b & 0x7f) {
+                None => 2,
+                Some(126) => 4,
+                Some(127) => 10,
+                Some(_) => 2,
+            };
+            if have.len() < need {
+                if self.fill()? == 0 {
+                    return Ok(0);
+                }
+                continue;
+            }
+            let opcode = have[0] & 0x0f;
+            let len = match have[1] & 0x7f {
+                126 => u16::from_be_bytes([have[2], have[3]]) as u64,
+                127 => u64::from_be_bytes(have[2..10].try_into().unwrap_or([0; 8])),
+                n => n as u64,
+            };
+            self.start += need;
+            if opcode == 8 {
+                return Ok(0);
+            }
+            if opcode >= 8 {
+                // Control frames (none expected): skipped.
+                self.left = len;
+                let mut sink = [0u8; 125];
+                while self.left > 0 {
+                    if self.read(&mut sink)? == 0 {
+                        return Ok(0);
+                    }
+                }
+                continue;
+            }
+            self.left = len;
+        }
+    }
+}
+
+impl Write for WsStream {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let mut head = Vec::with_capacity(14 + b.len());
+        head.push(0x82);
+        match b.len() {
+            n if n < 126 => head.push(0x80 | n as u8),
+            n if n < 65536 => {
+                head.push(0x80 | 126);
+                head.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                head.push(0x80 | 127);
+                head.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        head.extend_from_slice(&[0, 0, 0, 0]);
+        head.extend_from_slice(b);
+        self.tcp.write_all(&head)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// Subscribers' WebSocket port (`--ws-port`).
+static WS_PORT: OnceLock<Option<u16>> = OnceLock::new();
 
 impl Stream {
     fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(t) => &t.sock,
+            Stream::Ws(w) => &w.tcp,
         }
     }
     fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
@@ -199,6 +313,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(b),
             Stream::Tls(t) => t.read(b),
+            Stream::Ws(w) => w.read(b),
         }
     }
 }
@@ -208,12 +323,14 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(b),
             Stream::Tls(t) => t.write(b),
+            Stream::Ws(w) => w.write(b),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(t) => t.flush(),
+            Stream::Ws(w) => w.flush(),
         }
     }
 }
@@ -338,6 +455,54 @@ impl Conn {
 
     /// As `open`, with `extra` operations sent right after CONNECT (before
     /// the PING) and a read buffer of `bufsize` bytes to start with.
+    /// A connection over WebSocket to `addr`: the upgrade, then INFO in
+    /// the first frame, then as `open`.
+    fn open_ws(addr: SocketAddr, timeout: Duration) -> Res<Conn> {
+        let deadline = Instant::now() + timeout;
+        let mut tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| ioe("connect", e))?;
+        tcp.set_nodelay(true).map_err(|e| ioe("nodelay", e))?;
+        tcp.set_read_timeout(Some(timeout)).map_err(|e| ioe("timeout", e))?;
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(req.as_bytes()).map_err(|e| ioe("upgrade", e))?;
+        let mut ws = WsStream { tcp, buf: vec![0u8; 256 * 1024], start: 0, end: 0, left: 0 };
+        let head_end = loop {
+            if let Some(i) = ws.buf[..ws.end].windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if Instant::now() >= deadline || ws.fill().map_err(|e| ioe("upgrade answer", e))? == 0 {
+                return Err("no upgrade answer".into());
+            }
+        };
+        if !ws.buf.starts_with(b"HTTP/1.1 101") {
+            return Err(format!("upgrade refused: {}", String::from_utf8_lossy(&ws.buf[..head_end.min(80)])));
+        }
+        ws.start = head_end;
+        let mut s = Stream::Ws(Box::new(ws));
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") {
+            if s.read(&mut byte).map_err(|e| ioe("waiting for INFO", e))? == 0 {
+                return Err("waiting for INFO: connection closed".into());
+            }
+            line.push(byte[0]);
+        }
+        let mut c = Conn {
+            s,
+            read_timeout: None,
+            hdr_cache: None,
+            cache_hdr: true,
+            buf: vec![0u8; 256 * 1024],
+            start: 0,
+            end: 0,
+        };
+        c.send(CONNECT)?;
+        c.flush_pong(deadline)?;
+        Ok(c)
+    }
+
     fn open_ops(addr: SocketAddr, timeout: Duration, extra: &[u8], bufsize: usize) -> Res<Conn> {
         let deadline = Instant::now() + timeout;
         let mut tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| ioe("connect", e))?;
@@ -639,7 +804,10 @@ fn run_sub(
     timeout: Duration,
 ) -> Res<SubOutcome> {
     let setup = (|| -> Res<Conn> {
-        let mut c = Conn::open(spec.addr, timeout)?;
+        let mut c = match WS_PORT.get().copied().flatten() {
+            Some(p) => Conn::open_ws(SocketAddr::new(spec.addr.ip(), p), timeout)?,
+            None => Conn::open(spec.addr, timeout)?,
+        };
         let mut ops = match &spec.queue {
             Some(q) => format!("SUB {SUBJECT} {q} 1\r\n"),
             None => format!("SUB {SUBJECT} 1\r\n"),
@@ -1167,6 +1335,7 @@ fn run_idle(o: &Opts, rep: &mut Report) -> Res<()> {
 fn main() {
     let o = parse_opts();
     let mut rep = Report::new(&o.scenario);
+    let _ = WS_PORT.set(o.ws_port);
     if let Err(e) = init_tls(o.tls_ca.as_deref()) {
         rep.add("ok", 0);
         rep.add("error", &e);
