@@ -183,3 +183,18 @@ def test_leaf_fails_over_to_the_other_hub_of_the_cluster(net, hub, leaf):
     wait_leafnodes({h2: 1, lf: 1}, timeout=15.0)
     exchange(lf, h2, "fo.up")
     exchange(h2, lf, "fo.down")
+
+
+@pytest.mark.parametrize("hub", ["2.9", "2.10+"])
+@pytest.mark.parametrize("leaf", LEAFS)
+@pytest.mark.parametrize("no_masking", [False, True], ids=["masked", "no-masking"])
+def test_leaf_over_websocket_to_a_go_hub(net, hub, leaf, no_masking):
+    """A remote with a ws:// URL dials the hub's websocket port (the upgrade
+    on /leafnode, then the leaf protocol inside frames)."""
+    ws_port = free_port()
+    h = net("hub", hub, listen=True, extra='websocket { listen: "%s:%d", no_tls: true }' % (HOST, ws_port))
+    extra = ", ws_no_masking: true" if no_masking else ""
+    lf = net("leaf", leaf, remotes=['{ url: "ws://%s:%d"%s }' % (HOST, ws_port, extra)])
+    wait_leafnodes({h: 1, lf: 1})
+    exchange(lf, h, "ws.up")
+    exchange(h, lf, "ws.down")

@@ -685,6 +685,15 @@ impl Loader<'_> {
                                 "deny_exports" | "deny_export" => remote.deny_exports = self.subject_list(rv)?,
                                 "deny_imports" | "deny_import" => remote.deny_imports = self.subject_list(rv)?,
                                 "tls" => remote.tls = Some(self.leaf_remote_tls(rv)?),
+                                "ws_no_masking" | "websocket_no_masking" => remote.ws_no_masking = self.bool(rv)?,
+                                "ws_compression" | "ws_compress" | "websocket_compress" | "websocket_compression" => {
+                                    if self.bool(rv)? {
+                                        return Err(self.err(
+                                            rv,
+                                            format!("leafnode remote {rk:?} is not supported by this server yet"),
+                                        ));
+                                    }
+                                }
                                 _ => {
                                     return Err(self.err(
                                         rv,
@@ -699,16 +708,28 @@ impl Loader<'_> {
                         if remote.credentials.is_some() && remote.nkey.is_some() {
                             return Err(self.err(r, "leafnode remote can not have both credentials and nkey"));
                         }
+                        let ws = remote.urls.iter().filter(|u| crate::sys::netaddr::is_ws_url(u)).count();
+                        if ws > 0 && ws < remote.urls.len() {
+                            return Err(self.err(
+                                r,
+                                format!(
+                                    "remote leaf node configuration cannot have a mix of websocket and non-websocket urls: {:?}",
+                                    remote.urls
+                                ),
+                            ));
+                        }
                         for u in &remote.urls {
-                            let lower = u.to_ascii_lowercase();
-                            if lower.starts_with("ws://") || lower.starts_with("wss://") {
-                                return Err(self.err(
-                                    r,
-                                    format!("leafnode remote url {u:?}: websocket is not supported by this server yet"),
-                                ));
-                            }
-                            crate::sys::netaddr::leaf_url(u)
-                                .map_err(|e| self.err(r, format!("leafnode remote url {u:?}: {e}")))?;
+                            let parsed = if ws > 0 {
+                                crate::sys::netaddr::leaf_ws_url(u).map(|_| ())
+                            } else {
+                                crate::sys::netaddr::leaf_url(u).map(|_| ())
+                            };
+                            parsed.map_err(|e| self.err(r, format!("leafnode remote url {u:?}: {e}")))?;
+                        }
+                        if ws > 0 && (remote.tls.is_some() || remote.urls.iter().any(|u| u.to_ascii_lowercase().starts_with("wss")))
+                            && !cfg!(feature = "tls")
+                        {
+                            return Err(self.err(r, "leafnode remote \"wss\" is not supported by this build of the server (built without the \"tls\" feature)"));
                         }
                         o.leaf_remotes.push(remote);
                     }

@@ -756,6 +756,8 @@ pub struct LeafRemoteOpts {
     /// (`deny_imports`, also sent in CONNECT as `deny_pub`).
     pub deny_exports: Vec<String>,
     pub deny_imports: Vec<String>,
+    /// `ws_no_masking`: ask a WebSocket hub for unmasked frames.
+    pub ws_no_masking: bool,
 }
 
 /// A leaf remote's `tls {}`: the CA that signs the hub's certificate

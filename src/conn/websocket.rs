@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use rnats_protocol::framing::Status;
 use rnats_protocol::websocket::{
-    close_reply, unmask, validate_upgrade, write_close_frame, write_frame_header, write_pong, FrameDecoder, Kind,
-    Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE, MAX_HEAD,
+    close_reply, unmask, validate_upgrade, write_close_frame, write_frame_header, write_masked_frame_header,
+    write_pong, FrameDecoder, Kind, Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE, MAX_HEAD,
 };
 
 use crate::conn::{CloseReason, Transport};
@@ -84,6 +84,17 @@ pub struct WebSocket {
     refused: Option<String>,
     /// The connection's log prefix.
     label: String,
+    /// We dialed (a leaf node remote over `ws://`): we send the upgrade
+    /// request, check the 101, and mask what we write.
+    dialer: Option<Dialer>,
+    /// Masking key state for our frames (dialing side), `None` unmasked.
+    mask: Option<u64>,
+}
+
+/// The dialing side's handshake: the key we sent.
+struct Dialer {
+    key: Vec<u8>,
+    no_masking: bool,
 }
 
 impl WebSocket {
@@ -105,7 +116,80 @@ impl WebSocket {
             done_at: None,
             refused: None,
             label,
+            dialer: None,
+            mask: None,
         }
+    }
+
+    /// The dialing side: the upgrade request for `path` on `host` (a leaf
+    /// node remote's `ws://` URL) goes out first; frames are masked unless
+    /// `no_masking` is asked for and granted.
+    pub fn dial(inner: Box<dyn Transport>, host: &str, path: &str, no_masking: bool, label: String) -> WebSocket {
+        let settings = Rc::new(WsSettings { tls: false, origins: None, headers: Vec::new() });
+        let mut ws = WebSocket::new(inner, settings, label);
+        let mut raw = [0u8; 16];
+        crate::sys::fill_random(&mut raw);
+        let mut key = Vec::new();
+        rnats_protocol::websocket::base64_encode(&mut key, &raw);
+        let mut seed = [0u8; 8];
+        crate::sys::fill_random(&mut seed);
+        ws.mask = Some(u64::from_le_bytes(seed) | 1);
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rnats\r\nConnection: Upgrade\r\n");
+        if no_masking {
+            req.push_str("Nats-No-Masking: true\r\n");
+        }
+        req.push_str("Sec-WebSocket-Key: ");
+        ws.held.extend_from_slice(req.as_bytes());
+        ws.held.extend_from_slice(&key);
+        ws.held.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n\r\n");
+        ws.dialer = Some(Dialer { key, no_masking });
+        ws.decoder = FrameDecoder::new(false, false);
+        ws
+    }
+
+    /// The hub's answer to our upgrade request, once complete: a 101 with
+    /// the right accept key opens the connection.
+    fn handle_answer(&mut self) -> io::Result<bool> {
+        let data = &self.raw[self.raw_pos..];
+        let Some(end) = memchr::memmem::find(data, b"\r\n\r\n") else {
+            if data.len() > 64 * 1024 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "websocket: upgrade answer too long"));
+            }
+            return Ok(false);
+        };
+        let head = String::from_utf8_lossy(&data[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap_or("");
+        let mut upgrade = false;
+        let mut connection = false;
+        let mut accept = String::new();
+        let mut no_masking = false;
+        for line in lines {
+            let Some((k, v)) = line.split_once(':') else { continue };
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            match k.as_str() {
+                "upgrade" => upgrade = v.eq_ignore_ascii_case("websocket"),
+                "connection" => connection = v.eq_ignore_ascii_case("upgrade"),
+                "sec-websocket-accept" => accept = v.to_string(),
+                "nats-no-masking" => no_masking = v.eq_ignore_ascii_case("true"),
+                _ => {}
+            }
+        }
+        let Some(d) = &self.dialer else { return Ok(false) };
+        let want = rnats_protocol::websocket::accept_key(&d.key);
+        let ok = status.split(' ').nth(1) == Some("101") && upgrade && connection && accept.as_bytes() == want;
+        if !ok {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("invalid websocket connection ({status})")));
+        }
+        if d.no_masking && no_masking {
+            self.mask = None;
+        }
+        self.raw_pos += end + 4;
+        self.phase = Phase::Open;
+        self.done_at = Some(Instant::now());
+        let early = std::mem::take(&mut self.early);
+        self.frame(&early);
+        Ok(true)
     }
 
     /// Writes what is held; `Ok(true)` once nothing is.
@@ -131,8 +215,23 @@ impl WebSocket {
         }
         let piece = if self.browser { BROWSER_FRAME_SIZE } else { data.len() };
         for chunk in data.chunks(piece) {
-            write_frame_header(&mut self.held, Opcode::Binary, true, false, chunk.len() as u64);
-            self.held.extend_from_slice(chunk);
+            match self.mask.as_mut() {
+                None => {
+                    write_frame_header(&mut self.held, Opcode::Binary, true, false, chunk.len() as u64);
+                    self.held.extend_from_slice(chunk);
+                }
+                Some(state) => {
+                    // A fresh key per frame (xorshift).
+                    *state ^= *state << 13;
+                    *state ^= *state >> 7;
+                    *state ^= *state << 17;
+                    let key = (*state as u32).to_le_bytes();
+                    write_masked_frame_header(&mut self.held, Opcode::Binary, true, false, chunk.len() as u64, key);
+                    let at = self.held.len();
+                    self.held.extend_from_slice(chunk);
+                    unmask(&mut self.held[at..], key, 0);
+                }
+            }
         }
     }
 
@@ -216,6 +315,11 @@ impl WebSocket {
         }
         self.raw_pos = start + len;
         match opcode {
+            Opcode::Ping if self.mask.is_some() => {
+                let key = [0u8; 4];
+                write_masked_frame_header(&mut self.held, Opcode::Pong, true, false, payload.len() as u64, key);
+                self.held.extend_from_slice(payload);
+            }
             Opcode::Ping => write_pong(&mut self.held, payload),
             Opcode::Close => {
                 match close_reply(payload) {
@@ -287,7 +391,11 @@ impl Transport for WebSocket {
                 }
                 return Ok(n);
             }
-            if self.phase == Phase::Request {
+            if self.phase == Phase::Request && self.dialer.is_some() {
+                if self.handle_answer()? {
+                    continue;
+                }
+            } else if self.phase == Phase::Request {
                 if self.handle_request()? {
                     if !self.write_held()? && self.phase == Phase::Open {
                         // The rest of the 101 goes out with the next flush.
@@ -408,7 +516,7 @@ impl Transport for WebSocket {
     }
 
     fn closing(&mut self, reason: CloseReason) {
-        if self.phase == Phase::Open {
+        if self.phase == Phase::Open && self.dialer.is_none() {
             write_close_frame(&mut self.held, Some(close_code(reason)), reason.as_str().as_bytes());
             self.phase = Phase::Done;
             let _ = self.write_held();

@@ -212,6 +212,10 @@ impl Server {
     fn leaf_start_tls(&mut self, slot: usize, required: bool) -> bool {
         let Some(i) = self.conns[slot].leaf().and_then(|l| l.remote) else { return true };
         let Some(r) = self.leaf_remotes.get(i) else { return true };
+        if r.is_ws() {
+            // TLS (wss) sits under the WebSocket, started before the upgrade.
+            return true;
+        }
         #[cfg(feature = "tls")]
         {
             let config = match (&r.tls, required) {

@@ -51,6 +51,22 @@ impl LeafRemote {
         self.urls.get(i).or_else(|| self.learned.get(i - self.urls.len())).unwrap_or(&self.urls[0])
     }
 
+    /// The remote dials WebSocket ports.
+    pub fn is_ws(&self) -> bool {
+        self.opts.urls.first().is_some_and(|u| crate::sys::netaddr::is_ws_url(u))
+    }
+
+    /// For a WebSocket remote: whether the current URL is `wss`, and the
+    /// path to upgrade on.
+    pub fn ws_target(&self) -> Option<(bool, String)> {
+        if !self.is_ws() {
+            return None;
+        }
+        let i = self.current % self.opts.urls.len().max(1);
+        let (_, wss, path) = crate::sys::netaddr::leaf_ws_url(self.opts.urls.get(i)?).ok()?;
+        Some((wss, path))
+    }
+
     /// The user and password to send: the current URL's, else those of the
     /// first configured URL that has any (as Go reuses them for URLs the
     /// hub announced).
@@ -65,6 +81,10 @@ impl LeafRemote {
     /// The hub's cluster announced its leaf URLs: those not configured are
     /// kept to try after ours.
     pub fn learn_urls(&mut self, urls: &[String]) {
+        if self.is_ws() {
+            // A WebSocket remote keeps to its own URLs.
+            return;
+        }
         let current = self.url().clone();
         self.learned.clear();
         for u in urls {
@@ -97,7 +117,12 @@ impl Server {
                     .id(name.as_bytes())
                     .ok_or_else(|| format!("cannot find local account {name:?} specified in leafnode authorization"))?,
             };
-            let urls = r.urls.iter().map(|u| leaf_url(u)).collect::<Result<Vec<_>, _>>()?;
+            let ws = r.urls.iter().any(|u| crate::sys::netaddr::is_ws_url(u));
+            let urls = r
+                .urls
+                .iter()
+                .map(|u| if ws { crate::sys::netaddr::leaf_ws_url(u).map(|w| w.0) } else { leaf_url(u) })
+                .collect::<Result<Vec<_>, _>>()?;
             if urls.is_empty() {
                 continue;
             }
@@ -154,7 +179,32 @@ impl Server {
             state.deny_imports = r.opts.deny_imports.clone();
         }
         let peer = addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
-        let conn = Conn::new(cid, Role::Leaf(Box::new(state)), Box::new(Plain(sock)), peer);
+        let ws = self.leaf_remotes.get(idx).and_then(|r| r.ws_target().map(|t| (t, r.opts.ws_no_masking)));
+        let is_ws = ws.is_some();
+        let transport: Box<dyn crate::conn::Transport> = match ws {
+            None => Box::new(Plain(sock)),
+            Some(((wss, path), no_masking)) => {
+                let inner: Box<dyn crate::conn::Transport> = if wss {
+                    match self.leaf_wss_inner(idx, sock, &url.host) {
+                        Some(t) => t,
+                        None => {
+                            self.leaf_dial_failed(idx, &url, "TLS session could not start");
+                            return;
+                        }
+                    }
+                } else {
+                    Box::new(Plain(sock))
+                };
+                let host = crate::sys::netaddr::display_host_port(&url.host, url.port.max(0) as u16);
+                let label = format!("{peer} - lid_ws:{cid}");
+                Box::new(crate::conn::websocket::WebSocket::dial(inner, &host, &path, no_masking, label))
+            }
+        };
+        let mut conn = Conn::new(cid, Role::Leaf(Box::new(state)), transport, peer);
+        conn.holds_output = is_ws;
+        if is_ws {
+            conn.prefix = format!("{peer} - lid_ws:{cid}");
+        }
         let slot = self.conns.insert(conn);
         if let Err(e) = self.register(slot) {
             log::error!("Error registering leafnode connection: {e}");
@@ -167,6 +217,24 @@ impl Server {
             r.cid = cid;
         }
         self.timers.add_in(DIAL_TIMEOUT, TimerKind::LeafDialTimeout { slot, cid });
+    }
+
+    /// The TLS session under a `wss://` remote: the remote's `tls {}`, or
+    /// the system's CA bundle.
+    #[cfg(feature = "tls")]
+    fn leaf_wss_inner(&self, idx: usize, sock: TcpStream, host: &str) -> Option<Box<dyn crate::conn::Transport>> {
+        let r = self.leaf_remotes.get(idx)?;
+        let config = match &r.tls {
+            Some(c) => c.clone(),
+            None => crate::tls::config::leaf_client_config(&Default::default()).ok()?,
+        };
+        let name = r.opts.tls.as_ref().and_then(|t| t.server_name.clone()).unwrap_or_else(|| host.to_string());
+        crate::tls::Tls::client(sock, config, &name).ok().map(|t| Box::new(t) as Box<dyn crate::conn::Transport>)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn leaf_wss_inner(&self, _idx: usize, _sock: TcpStream, _host: &str) -> Option<Box<dyn crate::conn::Transport>> {
+        None
     }
 
     fn leaf_dial_failed(&mut self, idx: usize, url: &RouteUrl, e: &str) {

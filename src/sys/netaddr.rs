@@ -106,6 +106,35 @@ pub fn leaf_url(s: &str) -> Result<RouteUrl, String> {
     }
 }
 
+/// Whether a leaf remote URL dials a WebSocket port (`ws://`, `wss://`).
+pub fn is_ws_url(s: &str) -> bool {
+    let lower = s.trim().to_ascii_lowercase();
+    lower.starts_with("ws://") || lower.starts_with("wss://")
+}
+
+/// A leaf remote's `ws://` or `wss://` URL: the address (port 80 or 443
+/// when not given), whether it is `wss`, and the path to upgrade on (Go
+/// 2.10+: the URL's path followed by `/leafnode`).
+pub fn leaf_ws_url(s: &str) -> Result<(RouteUrl, bool, String), String> {
+    let (scheme, rest) = s.trim().split_once("://").ok_or("not a websocket URL")?;
+    let wss = scheme.eq_ignore_ascii_case("wss");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let has_port = match hostport.rfind(']') {
+        Some(i) => hostport[i..].contains(':'),
+        None => hostport.matches(':').count() == 1,
+    };
+    let url = if has_port {
+        RouteUrl::parse(authority)?
+    } else {
+        RouteUrl::parse(&format!("{authority}:{}", if wss { 443 } else { 80 }))?
+    };
+    Ok((url, wss, format!("{path}/leafnode")))
+}
+
 /// `host:port` with IPv6 hosts in brackets.
 pub fn display_host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -118,6 +147,18 @@ pub fn display_host_port(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaf_websocket_urls() {
+        let (u, wss, path) = leaf_ws_url("ws://a:b@hub:8080").expect("parses");
+        assert_eq!(
+            (u.host.as_str(), u.port, u.user.as_deref(), wss, path.as_str()),
+            ("hub", 8080, Some("a"), false, "/leafnode")
+        );
+        let (u, wss, path) = leaf_ws_url("wss://hub.example/nats/").expect("parses");
+        assert_eq!((u.port, wss, path.as_str()), (443, true, "/nats/leafnode"));
+        assert!(is_ws_url("WS://x") && !is_ws_url("nats://x"));
+    }
 
     #[test]
     fn route_urls_parse_as_go_reads_them() {
