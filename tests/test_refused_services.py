@@ -1,6 +1,6 @@
 """What this server does not provide yet is refused at start with a one-line
 error naming the key, instead of being ignored: services of the Go server
-(leaf node TLS and credentials, gateways, WebSocket compression, MQTT, JetStream, subject mappings), so
+(leaf node TLS and credentials, gateways, WebSocket cookies, MQTT, JetStream, subject mappings), so
 that nobody runs a box believing, say, that it reaches its hub, and security
 settings (operator, resolver, trusted keys, account exports, the system
 account, verify_and_map on routes), which fail closed. Go starts with each
@@ -16,7 +16,7 @@ REFUSED = [
     ("handshake_first", "leafnodes { port: -1, tls { cert_file: c.pem, key_file: k.pem, handshake_first: true } }\n"),
     ("hub", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", hub: true } ] }\n'),
     ("gateway", "gateway { name: G, port: -1 }\n"),
-    ("compression", "websocket { port: -1, no_tls: true, compression: true }\n"),
+    ("jwt_cookie", "websocket { port: -1, no_tls: true, jwt_cookie: jwt }\n"),
     ("mqtt", "mqtt { port: -1 }\n"),
     ("jetstream", "jetstream: enabled\n"),
     ("jetstream", "jetstream { store_dir: /tmp/js }\n"),

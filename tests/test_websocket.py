@@ -13,6 +13,7 @@ over `ws://`. Every wait is bounded.
 
 import asyncio
 import os
+import zlib
 
 import pytest
 
@@ -265,3 +266,46 @@ def test_nats_py_over_websocket(ws_server, kind):
             await tcp.close()
 
     asyncio.run(run())
+
+
+def deflate(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    z = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert z.endswith(b"\x00\x00\xff\xff")
+    return z[:-4]
+
+
+def inflate(z):
+    return zlib.decompressobj(-15).decompress(z + b"\x00\x00\xff\xff")
+
+
+@by_kind
+def test_compression_negotiated_and_used(ws_server, kind):
+    s = ws_server(kind, ws_extra="compression: true")
+    offer = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+    c = WsClient(s.ws_port, headers=offer)
+    plain = WsClient(s.ws_port)
+    try:
+        ext = c.headers.get("sec-websocket-extensions", "")
+        assert ext == "permessage-deflate; server_no_context_takeover; client_no_context_takeover", c.headers
+        assert "sec-websocket-extensions" not in plain.headers
+        _, _, _, first = c.recv_frame()
+        info = inflate(first) if not first.startswith(b"INFO") else first
+        assert info.startswith(b"INFO "), info[:40]
+        body = b"compressible " * 100
+        ops = b'CONNECT {"verbose":false}\r\nSUB big 1\r\nPUB big %d\r\n%s\r\nPING\r\n' % (len(body), body)
+        c.send_frame(deflate(ops), rsv1=True)
+        got, compressed = b"", False
+        while b"PONG\r\n" not in got:
+            fin, rsv1, opcode, payload = c.recv_frame()
+            if rsv1:
+                compressed = True
+                while not fin:
+                    fin, _, _, more = c.recv_frame()
+                    payload += more
+                payload = inflate(payload)
+            got += payload
+        assert compressed and got == b"MSG big 1 %d\r\n%s\r\nPONG\r\n" % (len(body), body), got[:80]
+    finally:
+        c.close()
+        plain.close()

@@ -51,6 +51,8 @@ impl Server {
         }
         self.ws_settings = Some(Rc::new(WsSettings {
             tls: w.tls.is_some(),
+            compression: w.compression,
+            max_payload: self.opts.max_payload,
             origins: origins.is_active().then_some(origins),
             headers: w.headers.clone(),
         }));

@@ -827,8 +827,12 @@ impl Loader<'_> {
                     })
                 }
                 "compression" | "compress" => {
-                    if self.bool(v)? {
-                        return Err(self.err(v, "websocket \"compression\" is not supported by this server yet"));
+                    w.compression = self.bool(v)?;
+                    if w.compression && !cfg!(feature = "deflate") {
+                        return Err(self.err(
+                            v,
+                            "websocket \"compression\" is not supported by this build of the server (built without the \"deflate\" feature)",
+                        ));
                     }
                 }
                 "authorization" | "authentication" => {
@@ -1252,7 +1256,7 @@ mod tests {
             "leafnodes { port: 7422, authorization { nkey: UABC } }",
             "leafnodes { port: 7422, compression: s2_auto }",
             "gateway { name: G, port: 7222 }",
-            "websocket { port: 8080, no_tls: true, compression: true }",
+            "websocket { port: 8080, no_tls: true, jwt_cookie: jwt }",
             "mqtt { port: 1883 }",
             "mappings { a: b }",
         ] {

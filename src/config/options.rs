@@ -793,6 +793,8 @@ pub struct WsOpts {
     pub auth_timeout: Option<Duration>,
     pub no_auth_user: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// permessage-deflate when a client offers it.
+    pub compression: bool,
 }
 
 impl Default for WsOpts {
@@ -813,6 +815,7 @@ impl Default for WsOpts {
             auth_timeout: None,
             no_auth_user: None,
             headers: Vec::new(),
+            compression: false,
         }
     }
 }

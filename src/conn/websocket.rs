@@ -38,6 +38,10 @@ const EARLY_MAX: usize = 64 * 1024;
 /// The settings of a `websocket {}` listener that the transport needs.
 pub struct WsSettings {
     pub tls: bool,
+    /// `compression: true`: take a client's permessage-deflate offer.
+    pub compression: bool,
+    /// A compressed message may inflate to at most this (max_payload).
+    pub max_payload: usize,
     pub origins: Option<OriginPolicy>,
     /// `headers {}`: extra lines of the 101.
     pub headers: Vec<(String, String)>,
@@ -60,6 +64,9 @@ struct Payload {
     left: u64,
     mask: Option<[u8; 4]>,
     offset: u64,
+    /// Part of a compressed message (gathered, inflated at its end).
+    compressed: bool,
+    fin: bool,
 }
 
 pub struct WebSocket {
@@ -89,6 +96,15 @@ pub struct WebSocket {
     dialer: Option<Dialer>,
     /// Masking key state for our frames (dialing side), `None` unmasked.
     mask: Option<u64>,
+    /// permessage-deflate was agreed.
+    compress: bool,
+    /// The compressed message being gathered, and inflated bytes not yet
+    /// handed up (from `inflated_pos`).
+    zbuf: Vec<u8>,
+    inflated: Vec<u8>,
+    inflated_pos: usize,
+    /// Safari cannot take compressed messages in pieces.
+    no_compressed_fragments: bool,
 }
 
 /// The dialing side's handshake: the key we sent.
@@ -118,6 +134,11 @@ impl WebSocket {
             label,
             dialer: None,
             mask: None,
+            compress: false,
+            zbuf: Vec::new(),
+            inflated: Vec::new(),
+            inflated_pos: 0,
+            no_compressed_fragments: false,
         }
     }
 
@@ -125,7 +146,8 @@ impl WebSocket {
     /// node remote's `ws://` URL) goes out first; frames are masked unless
     /// `no_masking` is asked for and granted.
     pub fn dial(inner: Box<dyn Transport>, host: &str, path: &str, no_masking: bool, label: String) -> WebSocket {
-        let settings = Rc::new(WsSettings { tls: false, origins: None, headers: Vec::new() });
+        let settings =
+            Rc::new(WsSettings { tls: false, compression: false, max_payload: 0, origins: None, headers: Vec::new() });
         let mut ws = WebSocket::new(inner, settings, label);
         let mut raw = [0u8; 16];
         crate::sys::fill_random(&mut raw);
@@ -208,9 +230,24 @@ impl WebSocket {
         self.inner.flush()
     }
 
-    /// Appends `data` as binary frames.
+    /// Appends `data` as binary frames (compressed as one message when
+    /// agreed and larger than Go's threshold).
     fn frame(&mut self, data: &[u8]) {
         if data.is_empty() {
+            return;
+        }
+        #[cfg(feature = "deflate")]
+        if self.compress && data.len() > rnats_protocol::websocket::COMPRESS_THRESHOLD {
+            let z = pmd::deflate(data);
+            let piece = if self.browser && !self.no_compressed_fragments { BROWSER_FRAME_SIZE } else { z.len() };
+            let mut chunks = z.chunks(piece.max(1)).peekable();
+            let mut first = true;
+            while let Some(chunk) = chunks.next() {
+                let opcode = if first { Opcode::Binary } else { Opcode::Continuation };
+                write_frame_header(&mut self.held, opcode, chunks.peek().is_none(), first, chunk.len() as u64);
+                self.held.extend_from_slice(chunk);
+                first = false;
+            }
             return;
         }
         let piece = if self.browser { BROWSER_FRAME_SIZE } else { data.len() };
@@ -252,7 +289,7 @@ impl WebSocket {
         };
         let opts = UpgradeOptions {
             tls: self.settings.tls,
-            compression: false,
+            compression: self.settings.compression && cfg!(feature = "deflate"),
             mqtt: false,
             origins: self.settings.origins.as_ref(),
         };
@@ -263,7 +300,9 @@ impl WebSocket {
                     self.settings.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
                 up.write_response(&mut self.held, &extra);
                 self.browser = up.browser;
-                self.decoder = FrameDecoder::new(!up.no_masking, false);
+                self.compress = up.compress;
+                self.no_compressed_fragments = up.no_compressed_fragments;
+                self.decoder = FrameDecoder::new(!up.no_masking, up.compress);
                 let leftover = data.len() > consumed;
                 self.raw_pos += consumed;
                 self.phase = Phase::Open;
@@ -329,6 +368,56 @@ impl WebSocket {
                 self.phase = Phase::Done;
             }
             _ => {}
+        }
+        Ok(true)
+    }
+
+    /// Moves the arrived bytes of compressed frame `p` into `zbuf`; at the
+    /// end of the message, inflates it (fresh context, as agreed) into
+    /// `inflated`. `Ok(false)`: more bytes needed. A message too big
+    /// compressed or inflated is refused as Go refuses it.
+    fn gather_compressed(&mut self, mut p: Payload) -> io::Result<bool> {
+        let avail = self.raw.len() - self.raw_pos;
+        let take = p.left.min(avail as u64) as usize;
+        let limit = rnats_protocol::websocket::max_compressed_message_size(self.settings.max_payload as u64) as usize;
+        if self.zbuf.len() + take > limit {
+            self.phase = Phase::Done;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "maximum payload exceeded"));
+        }
+        let at = self.zbuf.len();
+        self.zbuf.extend_from_slice(&self.raw[self.raw_pos..self.raw_pos + take]);
+        if let Some(key) = p.mask {
+            unmask(&mut self.zbuf[at..], key, p.offset);
+        }
+        self.raw_pos += take;
+        p.left -= take as u64;
+        p.offset += take as u64;
+        if p.left > 0 {
+            self.payload = Some(p);
+            return Ok(take > 0);
+        }
+        self.payload = None;
+        if p.fin {
+            let z = std::mem::take(&mut self.zbuf);
+            #[cfg(feature = "deflate")]
+            match pmd::inflate(&z, self.settings.max_payload) {
+                Ok(data) => {
+                    self.inflated = data;
+                    self.inflated_pos = 0;
+                }
+                Err(e) => {
+                    write_close_frame(
+                        &mut self.held,
+                        Some(rnats_protocol::websocket::CLOSE_MESSAGE_TOO_BIG),
+                        e.as_bytes(),
+                    );
+                    let _ = self.write_held();
+                    self.phase = Phase::Done;
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            }
+            #[cfg(not(feature = "deflate"))]
+            drop(z);
         }
         Ok(true)
     }
@@ -402,6 +491,23 @@ impl Transport for WebSocket {
                     }
                     continue;
                 }
+            } else if self.inflated_pos < self.inflated.len() {
+                let take = (self.inflated.len() - self.inflated_pos).min(buf.len() - n);
+                buf[n..n + take].copy_from_slice(&self.inflated[self.inflated_pos..self.inflated_pos + take]);
+                self.inflated_pos += take;
+                n += take;
+                if self.inflated_pos == self.inflated.len() {
+                    self.inflated = Vec::new();
+                    self.inflated_pos = 0;
+                }
+                if n == buf.len() {
+                    return Ok(n);
+                }
+                continue;
+            } else if let Some(p) = self.payload.filter(|p| p.compressed) {
+                if self.gather_compressed(p)? {
+                    continue;
+                }
             } else if let Some(mut p) = self.payload {
                 let avail = self.raw.len() - self.raw_pos;
                 let take = (p.left.min(avail as u64) as usize).min(buf.len() - n);
@@ -434,7 +540,13 @@ impl Transport for WebSocket {
                     }
                     Ok(Status::Complete(h)) => {
                         self.raw_pos += h.header_len;
-                        self.payload = Some(Payload { left: h.payload_len, mask: h.mask, offset: 0 });
+                        self.payload = Some(Payload {
+                            left: h.payload_len,
+                            mask: h.mask,
+                            offset: 0,
+                            compressed: h.compressed,
+                            fin: h.fin,
+                        });
                         continue;
                     }
                     Err(e) => {
@@ -525,5 +637,67 @@ impl Transport for WebSocket {
 
     fn websocket(&self) -> bool {
         true
+    }
+}
+
+/// permessage-deflate with no context takeover, as the Go server uses it:
+/// each message deflated (level 1) and inflated with a fresh context.
+#[cfg(feature = "deflate")]
+mod pmd {
+    use std::cell::RefCell;
+
+    use miniz_oxide::deflate::core::{
+        compress_to_output, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
+    };
+
+    thread_local! {
+        /// One compressor for every connection (the reactor is one thread),
+        /// reset for each message: its tables are not held per connection.
+        static COMPRESSOR: RefCell<Option<Box<CompressorOxide>>> = const { RefCell::new(None) };
+    }
+
+    /// `data` deflated, sync-flushed, with the trailing `00 00 ff ff`
+    /// removed (RFC 7692).
+    pub fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() / 2 + 16);
+        COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            let comp =
+                c.get_or_insert_with(|| Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(1, -15, 0))));
+            comp.reset();
+            compress_to_output(comp, data, TDEFLFlush::Sync, |chunk| {
+                out.extend_from_slice(chunk);
+                true
+            });
+        });
+        if out.ends_with(&[0, 0, 0xff, 0xff]) {
+            out.truncate(out.len() - 4);
+        }
+        out
+    }
+
+    /// A compressed message inflated, at most `limit` bytes.
+    pub fn inflate(z: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+        let mut input = Vec::with_capacity(z.len() + 9);
+        input.extend_from_slice(z);
+        // The flush marker the sender removed, then an empty final block.
+        input.extend_from_slice(&[0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff]);
+        miniz_oxide::inflate::decompress_to_vec_with_limit(&input, limit).map_err(|e| match e.status {
+            miniz_oxide::inflate::TINFLStatus::HasMoreOutput => "maximum payload exceeded".to_string(),
+            _ => format!("invalid compressed message: {e}"),
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn messages_round_trip_and_the_limit_holds() {
+            let msg = b"PUB foo 11\r\nhello world\r\n".repeat(40);
+            let z = super::deflate(&msg);
+            assert!(z.len() < msg.len() / 4, "{} of {}", z.len(), msg.len());
+            assert_eq!(super::inflate(&z, 1 << 20).expect("inflates"), msg);
+            assert!(super::inflate(&z, 100).is_err());
+            assert!(super::inflate(b"\xff\xff\xff", 1 << 20).is_err());
+        }
     }
 }

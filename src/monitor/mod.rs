@@ -340,6 +340,9 @@ impl Server {
                     }
                     j.close(b']');
                 }
+                if w.compression {
+                    j.bool("compression", true);
+                }
                 j.close(b'}');
             }
             _ => j.empty_obj("websocket"),
