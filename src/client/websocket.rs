@@ -53,6 +53,7 @@ impl Server {
             tls: w.tls.is_some(),
             compression: w.compression,
             max_payload: self.opts.max_payload,
+            leaf: self.leaf_listener.is_some(),
             origins: origins.is_active().then_some(origins),
             headers: w.headers.clone(),
         }));

@@ -148,6 +148,13 @@ impl Server {
             let fanout = conn.fanout_reads;
             let limit = conn.sock.max_read().min(if fanout { FANOUT_READ } else { scratch.len() });
             let res = conn.sock.read(&mut scratch[..limit]);
+            if conn.sock.take_leaf_switch() {
+                self.ws_leaf_accepted(slot);
+            }
+            let Some(conn) = self.conns.get_mut(slot) else {
+                self.scratch = scratch;
+                return;
+            };
             let n = match res {
                 Ok(0) => {
                     self.scratch = scratch;

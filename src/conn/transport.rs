@@ -73,6 +73,11 @@ pub trait Transport {
     fn websocket(&self) -> bool {
         false
     }
+    /// The peer upgraded to a leaf node connection (a WebSocket upgrade on
+    /// `/leafnode`): true once, then the connection takes the leaf role.
+    fn take_leaf_switch(&mut self) -> bool {
+        false
+    }
     /// The plaintext socket itself, for a session that turns to TLS after
     /// a clear start (a leaf link after the hub's INFO); None for others.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]

@@ -42,6 +42,8 @@ pub struct WsSettings {
     pub compression: bool,
     /// A compressed message may inflate to at most this (max_payload).
     pub max_payload: usize,
+    /// Leaf node connections are taken (`/leafnode` upgrades).
+    pub leaf: bool,
     pub origins: Option<OriginPolicy>,
     /// `headers {}`: extra lines of the 101.
     pub headers: Vec<(String, String)>,
@@ -105,6 +107,9 @@ pub struct WebSocket {
     inflated_pos: usize,
     /// Safari cannot take compressed messages in pieces.
     no_compressed_fragments: bool,
+    /// The upgrade was on `/leafnode`: the connection becomes a leaf node
+    /// connection (taken once by the server).
+    leaf_switch: bool,
 }
 
 /// The dialing side's handshake: the key we sent.
@@ -139,6 +144,7 @@ impl WebSocket {
             inflated: Vec::new(),
             inflated_pos: 0,
             no_compressed_fragments: false,
+            leaf_switch: false,
         }
     }
 
@@ -146,8 +152,14 @@ impl WebSocket {
     /// node remote's `ws://` URL) goes out first; frames are masked unless
     /// `no_masking` is asked for and granted.
     pub fn dial(inner: Box<dyn Transport>, host: &str, path: &str, no_masking: bool, label: String) -> WebSocket {
-        let settings =
-            Rc::new(WsSettings { tls: false, compression: false, max_payload: 0, origins: None, headers: Vec::new() });
+        let settings = Rc::new(WsSettings {
+            tls: false,
+            compression: false,
+            max_payload: 0,
+            leaf: false,
+            origins: None,
+            headers: Vec::new(),
+        });
         let mut ws = WebSocket::new(inner, settings, label);
         let mut raw = [0u8; 16];
         crate::sys::fill_random(&mut raw);
@@ -295,7 +307,7 @@ impl WebSocket {
         };
         let consumed = req.len;
         match validate_upgrade(&req, &opts) {
-            Ok(up) if up.kind == Kind::Client => {
+            Ok(up) if up.kind == Kind::Client || up.kind == Kind::Leaf && self.settings.leaf => {
                 let extra: Vec<(&[u8], &[u8])> =
                     self.settings.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
                 up.write_response(&mut self.held, &extra);
@@ -308,7 +320,13 @@ impl WebSocket {
                 self.phase = Phase::Open;
                 self.done_at = Some(Instant::now());
                 let early = std::mem::take(&mut self.early);
-                self.frame(&early);
+                if up.kind == Kind::Leaf {
+                    // What was written for a client (its INFO) is dropped:
+                    // the leaf role speaks next.
+                    self.leaf_switch = true;
+                } else {
+                    self.frame(&early);
+                }
                 if leftover {
                     // As Go: bytes sent before the 101 end the connection.
                     self.refused = Some("client sent data before handshake is complete".into());
@@ -637,6 +655,10 @@ impl Transport for WebSocket {
 
     fn websocket(&self) -> bool {
         true
+    }
+
+    fn take_leaf_switch(&mut self) -> bool {
+        std::mem::take(&mut self.leaf_switch)
     }
 }
 

@@ -136,6 +136,29 @@ impl Server {
         false
     }
 
+    /// A WebSocket connection upgraded on `/leafnode`: it stops being a
+    /// client and becomes a leaf node of ours, which now gets the leaf
+    /// INFO and must send CONNECT in time (log prefix `lid_ws:N`, as Go).
+    pub fn ws_leaf_accepted(&mut self, slot: usize) {
+        let (line, payload) = self.opts.server_link_limits();
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        if c.client().is_some() {
+            self.client_count = self.client_count.saturating_sub(1);
+        }
+        let mut state = LeafState::new(RouteParser::leaf(line, payload), None, GLOBAL);
+        state.nonce = nonce();
+        c.role = Role::Leaf(Box::new(state));
+        c.prefix = format!("{} - lid_ws:{}", c.peer, c.cid);
+        c.out.clear();
+        c.out_pos = 0;
+        let cid = c.cid;
+        log::info!("{} - Leafnode connection created", c.prefix);
+        let info = self.leaf_hub_info(slot, false);
+        self.send_leaf_info(slot, &info);
+        let timeout = self.opts.leaf_auth.timeout.unwrap_or(self.opts.auth_timeout);
+        self.timers.add_in(timeout, TimerKind::AuthTimeout { slot, cid });
+    }
+
     /// Our leaf URLs: `leafnodes.advertise`, or the listen address (each
     /// global unicast address when bound to all interfaces).
     pub fn own_leaf_urls(&self) -> Vec<String> {
