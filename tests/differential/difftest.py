@@ -4,15 +4,19 @@ on rnats, compared byte for byte (see docs/testing.md, "Differential testing
 against Go").
 
     difftest.py ROUNDS SEED                 scenarios 0..ROUNDS-1 (1 in 3 is a
-                                            route scenario) + a few cluster
-                                            formations
+                                            route scenario), leaf scenarios
+                                            leaf:0..leaf:ROUNDS/5-1 and a few
+                                            cluster formations
     difftest.py --calibrate ROUNDS SEED     Go 2.9.10 against itself: must
                                             report no difference
     difftest.py --replay SEED INDEX         one scenario, printed in full
+    difftest.py --replay SEED leaf:N        one leaf scenario
     difftest.py --replay SEED cluster:N     one cluster formation
+    difftest.py --replay SEED leafmesh:N    one leaf formation (hubs and leafs)
 
-Options: --clusters N (formations; default ROUNDS/150, at least 1),
---no-clusters, --minimize (shrink one example per difference),
+Options: --clusters N (formations; default ROUNDS/150, at least 1; as many
+leaf formations), --no-clusters, --leafs N (leaf scenarios; default
+ROUNDS/5), --no-leafs, --minimize (shrink one example per difference),
 --show N (examples printed per difference, default 1), --keep-going.
 Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), DIFFTEST_RNATS_BIN
 or NATS_SERVER_BIN (default target/release/rnats-server).
@@ -29,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dt_cluster  # noqa: E402
 import dt_run  # noqa: E402
 from dt_core import GO_BIN, RNATS_BIN, Timing  # noqa: E402
-from dt_gen import make_scenario  # noqa: E402
+from dt_gen import make_scenario, parse_index  # noqa: E402
 
 
 def parse_args(argv):
@@ -45,15 +49,22 @@ def parse_args(argv):
     p.add_argument("--calibrate", action="store_true",
                    help="compare Go 2.9.10 with itself (expects no difference)")
     p.add_argument("--replay", nargs=2, metavar=("SEED", "INDEX"),
-                   help="run one scenario (INDEX) or formation (cluster:N) and print it")
+                   help="run one scenario (INDEX or leaf:N) or formation (cluster:N) "
+                        "and print it")
     p.add_argument("--clusters", type=int, default=None, metavar="N",
-                   help="cluster formations to run (default ROUNDS/150, at least 1)")
-    p.add_argument("--no-clusters", action="store_true", help="no cluster formations")
+                   help="cluster formations to run, and as many leaf formations "
+                        "(default ROUNDS/150, at least 1)")
+    p.add_argument("--no-clusters", action="store_true",
+                   help="no cluster or leaf formations")
+    p.add_argument("--leafs", type=int, default=None, metavar="N",
+                   help="leaf scenarios leaf:0..leaf:N-1 to run (default ROUNDS/5)")
+    p.add_argument("--no-leafs", action="store_true", help="no leaf scenarios")
     p.add_argument("--minimize", action="store_true",
                    help="shrink the example printed for each difference (up to 45 s each)")
     p.add_argument("--show", type=int, default=1, metavar="N",
                    help="examples printed per difference (default 1)")
-    p.add_argument("--start", type=int, default=0, metavar="I", help="first scenario index")
+    p.add_argument("--start", type=int, default=0, metavar="I",
+                   help="first scenario index (and first leaf scenario)")
     a = p.parse_args(argv)
     if a.replay is None and len(a.rest) != 2:
         p.error("need ROUNDS SEED (or --replay SEED INDEX)")
@@ -74,7 +85,13 @@ def replay(pair, seed, index, calibrate, minimize):
         res = dt_cluster.run_formation(seed, n, pair.ref, pair.cand, pair.workdir, calibrate)
         print(dt_cluster.describe(res))
         return 0 if res.ok else 1
-    scn = make_scenario(seed, int(index))
+    if index.startswith("leafmesh:"):
+        n = int(index.split(":", 1)[1])
+        res = dt_cluster.run_leaf_formation(seed, n, pair.ref, pair.cand, pair.workdir,
+                                            calibrate)
+        print(dt_cluster.describe_leaf(res))
+        return 0 if res.ok else 1
+    scn = make_scenario(seed, parse_index(index))
     skipped = pair.allow.skip_reason(scn)
     if skipped:
         print("(allowlist entry %r would skip this scenario; comparing anyway)" % skipped)
@@ -124,13 +141,22 @@ def main(argv=None):
             if (n + 1) % 50 == 0:
                 print("  %d scenarios, %.0f s" % (n + 1, time.monotonic() - t0), flush=True)
 
-        failing, counts = dt_run.run_rounds(pair, seed, range(a.start, a.start + rounds),
-                                            progress=progress)
+        nleafs = 0 if a.no_leafs else (a.leafs if a.leafs is not None else rounds // 5)
+        indices = list(range(a.start, a.start + rounds))
+        # Leaf scenarios interleaved, one after every five numbered ones.
+        leafs = ["leaf:%d" % i for i in range(a.start, a.start + nleafs)]
+        order = []
+        for n, i in enumerate(indices):
+            order.append(i)
+            if n % 5 == 4 and leafs:
+                order.append(leafs.pop(0))
+        order += leafs
+        failing, counts = dt_run.run_rounds(pair, seed, order, progress=progress)
         t1 = time.monotonic()
-        print("%d client + %d route scenarios in %.1f s; %d with differences; %d differed "
-              "once but not on the slow rerun; %d skipped by the allowlist" % (
-                  counts["client"], counts["route"], t1 - t0, len(failing), counts["flaky"],
-                  counts["skipped"]))
+        print("%d client + %d route + %d leaf scenarios in %.1f s; %d with differences; "
+              "%d differed once but not on the slow rerun; %d skipped by the allowlist" % (
+                  counts["client"], counts["route"], counts["leaf"], t1 - t0, len(failing),
+                  counts["flaky"], counts["skipped"]))
         if counts["flaky_indices"]:
             print("differed once only (timing): scenarios %s" % counts["flaky_indices"][:20])
         groups = dt_run.group(failing)
@@ -168,7 +194,18 @@ def main(argv=None):
                     print(dt_cluster.describe(res))
             print("%d cluster formations in %.1f s, %d failed" % (
                 nclusters, time.monotonic() - t2, bad))
-            if bad:
+            t3 = time.monotonic()
+            lbad = 0
+            for n in range(nclusters):
+                res = dt_cluster.run_leaf_formation(seed, n, pair.ref, pair.cand, pair.workdir,
+                                                    a.calibrate)
+                print(dt_cluster.leaf_summary_line(res))
+                if not res.ok:
+                    lbad += 1
+                    print(dt_cluster.describe_leaf(res))
+            print("%d leaf formations in %.1f s, %d failed" % (
+                nclusters, time.monotonic() - t3, lbad))
+            if bad or lbad:
                 status = 1
         return status
     finally:

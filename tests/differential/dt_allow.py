@@ -1,5 +1,6 @@
 """The allowlist of deliberate differences (allowlist.toml) and its mirror in
-docs/compatibility.md's "Known differences from the Go server" section."""
+docs/compatibility.md's "Known differences from the Go server" section (or,
+for an entry with ``documented``, the passage of the docs it quotes)."""
 
 import os
 import re
@@ -33,7 +34,10 @@ class Allowlist:
         self._skips = []
         self._skip_alls = []
         self._route_start_skips = []
+        self._leaf_start_skips = []
         self._beyond_skips = []
+        # id -> profile names an entry's skip rules are limited to.
+        self._profiles = {e["id"]: set(e["profiles"]) for e in entries if e.get("profiles")}
         for e in entries:
             if e.get("skip_sent"):
                 self._skips.append((e["id"], re.compile(e["skip_sent"].encode("latin-1"))))
@@ -47,6 +51,9 @@ class Allowlist:
             if e.get("skip_route_start"):
                 self._route_start_skips.append(
                     (e["id"], re.compile(e["skip_route_start"].encode("latin-1"))))
+            if e.get("skip_leaf_start"):
+                self._leaf_start_skips.append(
+                    (e["id"], re.compile(e["skip_leaf_start"].encode("latin-1"))))
             kinds = set(e.get("applies_to", ["client", "route"]))
             if e["rule"] == "drop-ops":
                 self._drops.append((re.compile(e["pattern"].encode("latin-1"), re.S), kinds))
@@ -57,31 +64,38 @@ class Allowlist:
     def ids(self):
         return [e["id"] for e in self.entries]
 
+    def _applies(self, ident, scenario):
+        profiles = self._profiles.get(ident)
+        return profiles is None or scenario.profile["name"] in profiles
+
     def skip_reason(self, scenario):
         """The id of the entry whose ``skip_sent`` matches a write of the
-        scenario, or None."""
-        route_conns, started = set(), set()
+        scenario (or another of its skip rules applies), or None."""
+        kinds, started = {}, set()
         writes = [step.data() for step in scenario.steps if step.kind == "send"]
         for ident, rxs in self._skip_alls:
-            if all(any(rx.search(w) for w in writes) for rx in rxs):
+            if self._applies(ident, scenario) and all(
+                    any(rx.search(w) for w in writes) for rx in rxs):
                 return ident
         if self._beyond_skips:
             ident = self._beyond_reason(scenario)
             if ident:
                 return ident
+        start_skips = {"route": self._route_start_skips, "leaf": self._leaf_start_skips}
         for step in scenario.steps:
-            if step.kind == "open" and step.conn_kind == "route":
-                route_conns.add(step.conn)
+            if step.kind == "open":
+                kinds[step.conn] = step.conn_kind or "client"
             if step.kind != "send":
                 continue
             data = step.data()
             for ident, rx in self._skips:
-                if rx.search(data):
+                if rx.search(data) and self._applies(ident, scenario):
                     return ident
-            if step.conn in route_conns and step.conn not in started:
+            kind = kinds.get(step.conn, "client")
+            if kind in start_skips and step.conn not in started:
                 started.add(step.conn)
-                for ident, rx in self._route_start_skips:
-                    if rx.match(data):
+                for ident, rx in start_skips[kind]:
+                    if rx.match(data) and self._applies(ident, scenario):
                         return ident
         return None
 
@@ -97,7 +111,8 @@ class Allowlist:
                 continue
             writes = step_writes(step, lambda d: d.replace(b"{{SELF_ID}}", SELF_ID_STAND_IN))
             for ident, rx, limit, conns in self._beyond_skips:
-                if kinds.get(step.conn, "client") not in conns:
+                if (kinds.get(step.conn, "client") not in conns
+                        or not self._applies(ident, scenario)):
                     continue
                 for w in writes:
                     if any(m.end() > limit for m in rx.finditer(w)):
@@ -149,6 +164,10 @@ def load(path=ALLOWLIST_PATH):
                                   and isinstance(b.get("bytes"), int) and b.get("conns")):
             raise AllowlistError("allowlist entry %r: skip_sent_beyond needs pattern, bytes "
                                  "and conns" % e["id"])
+        d = e.get("documented")
+        if d is not None and not (isinstance(d, dict) and isinstance(d.get("file"), str)
+                                  and isinstance(d.get("quote"), str) and d["quote"].strip()):
+            raise AllowlistError("allowlist entry %r: documented needs file and quote" % e["id"])
         if e["id"] in seen:
             raise AllowlistError("allowlist id %r appears twice" % e["id"])
         seen.add(e["id"])
@@ -182,11 +201,21 @@ def doc_bullets(section):
     return bullets
 
 
+def normalise_space(text):
+    return " ".join(text.split())
+
+
 def check_readme(doc_path=DOC_PATH, allowlist_path=ALLOWLIST_PATH):
     """Problems (a list of strings) between the known differences of
     docs/compatibility.md and the allowlist; empty when each bullet names
-    one allowlist id and each id has one bullet."""
+    one allowlist id and each id has one bullet.  An entry with
+    ``documented = { file, quote }`` follows a behaviour the docs describe
+    elsewhere (say, a newer Go version's, in compatibility.md's "Where Go
+    versions differ" table): it needs no bullet, but ``quote`` must appear in
+    ``file`` (relative to the repository; blanks and line breaks count as
+    one blank)."""
     allow = load(allowlist_path)
+    repo = os.path.dirname(os.path.dirname(doc_path))
     with open(doc_path, encoding="utf-8") as f:
         section = doc_section(f.read())
     problems = []
@@ -200,8 +229,23 @@ def check_readme(doc_path=DOC_PATH, allowlist_path=ALLOWLIST_PATH):
     for i in sorted(set(found)):
         if found.count(i) > 1:
             problems.append("%s lists allowlist id %r more than once" % (DOC_NAME, i))
+    elsewhere = {}
+    for e in allow.entries:
+        d = e.get("documented")
+        if d is None:
+            continue
+        elsewhere[e["id"]] = d
+        try:
+            with open(os.path.join(repo, d["file"]), encoding="utf-8") as f:
+                text = f.read()
+        except OSError as err:
+            problems.append("allowlist id %r: documented file %s: %s" % (e["id"], d["file"], err))
+            continue
+        if normalise_space(d["quote"]) not in normalise_space(text):
+            problems.append("allowlist id %r: %s does not contain %r" % (
+                e["id"], d["file"], d["quote"]))
     for i in allow.ids:
-        if i not in found:
+        if i not in found and i not in elsewhere:
             problems.append("allowlist id %r is not listed in %s's known differences" % (
                 i, DOC_NAME))
     for i in found:

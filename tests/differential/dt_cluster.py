@@ -1,5 +1,5 @@
-"""Cluster formation: the clustering page's three-server example with Go and
-rnats mixed.
+"""Cluster formations: the clustering page's three-server example with Go and
+rnats mixed, and leaf formations (hubs and leaf servers, further down).
 
 Formation N of seed S: a seed server listens on a cluster port, two others
 get ``-routes`` to it, nobody gets ``--cluster_name`` (so names are
@@ -315,8 +315,8 @@ def check_traffic(nodes, clients, count=20):
                 problems.append("subscriber on %s: messages of publisher %d out of order" % (
                     nodes[i].label, j))
     if sorted(total_q) != sorted(want_all):
-        problems.append("queue group over 3 nodes got %d deliveries for %d messages "
-                        "(duplicates %d)" % (len(total_q), len(want_all),
+        problems.append("queue group over %d nodes got %d deliveries for %d messages "
+                        "(duplicates %d)" % (len(nodes), len(total_q), len(want_all),
                                              len(total_q) - len(set(total_q))))
     return problems
 
@@ -336,6 +336,228 @@ def describe(res):
         out.append("  %s (cluster name %s) /routez: num_routes=%s remotes=%s" % (
             label, res.names.get(label), rz.get("num_routes"),
             [(r.get("remote_id", "?")[:8], r.get("did_solicit")) for r in rz.get("routes") or []]))
+    for label, lines in res.logs.items():
+        out.append("  --- %s log tail:" % label)
+        out += ["    " + x for x in lines]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------
+# Leaf formations
+# ---------------------------------------------------------------------------
+#
+# Leaf formation N of seed S (``--replay S leafmesh:N``): a hub H1 with a
+# leaf port, sometimes a route peer H2 of it (also with a leaf port), and one
+# or two leaf servers dialing H1 (the second one H2 when there is one);
+# sometimes the leaf port wants a user and the remotes carry it in their
+# URL.  Which binary sits in which position, the shape and the start order
+# come from the seed (all Go in calibration mode; at least one rnats
+# otherwise).
+#
+# Pass: every hub reports in /leafz the leafs that dial it and every leaf one
+# link (and H1/H2 their route in /routez) for 1.5 s and still after the
+# traffic check; a message published on any server reaches a subscriber on
+# every server exactly once, in order, and a queue group with a member on
+# every server gets each message exactly once.
+
+LEAF_SHAPES = [
+    # (hub peer?, leafs: which hub each dials); formation N has shape N % 4.
+    (True, ["H1", "H2"]),
+    (False, ["H1", "H1"]),
+    (True, ["H1"]),
+    (False, ["H1"]),
+]
+HUB_CLUSTER_NAME = "HUBC"
+
+
+class ConfNode(Node):
+    """A node started from a configuration file."""
+
+    def __init__(self, label, binary, workdir, role):
+        super().__init__(label, binary, workdir)
+        self.role = role
+        self.lport = free_ports(1)[0]
+        self.workdir = workdir
+        self.conf = {}
+
+    def write_conf(self, leaf_user, hubs, routes_to=None):
+        lines = ["server_name: %s" % self.label.split("-")[0],
+                 "listen: %s:%d" % (HOST, self.port),
+                 "http: %s:%d" % (HOST, self.mport)]
+        if self.role == "hub":
+            if hubs.get("peered"):
+                lines.append("cluster {\n  name: %s\n  listen: %s:%d%s\n}" % (
+                    HUB_CLUSTER_NAME, HOST, self.cport,
+                    ("\n  routes: [\"nats://%s:%d\"]" % (HOST, routes_to.cport))
+                    if routes_to else ""))
+            auth = ("\n  authorization { user: lu, password: lp }" if leaf_user else "")
+            lines.append("leafnodes {\n  listen: \"%s:%d\"%s\n}" % (HOST, self.lport, auth))
+        else:
+            hub = hubs[self.dials]
+            cred = "lu:lp@" if leaf_user else ""
+            lines.append("leafnodes {\n  remotes: [ { url: \"nats-leaf://%s%s:%d\" } ]\n}" % (
+                cred, HOST, hub.lport))
+        path = os.path.join(self.workdir, "leafmesh-%s.conf" % self.label)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.conf_path = path
+
+    def args(self):
+        return [self.binary, "-c", self.conf_path]
+
+
+def leaf_formation_plan(seed, index, calibrate):
+    rng = random.Random("%s:leafmesh:%d" % (seed, index))
+    peered, dials = LEAF_SHAPES[index % len(LEAF_SHAPES)]
+    roles = ["H1"] + (["H2"] if peered else []) + ["L%d" % (i + 1) for i in range(len(dials))]
+    if calibrate:
+        kinds = ["go"] * len(roles)
+    else:
+        kinds = [rng.choice(["go", "rnats"]) for _ in roles]
+        if "rnats" not in kinds:
+            kinds[rng.randrange(len(kinds))] = "rnats"
+    leaf_user = rng.random() < 0.4
+    delays = [rng.choice([0, 0, 0.05, 0.3, 0.8]) for _ in roles]
+    order = list(range(len(roles)))
+    if rng.random() < 0.5:
+        rng.shuffle(order)
+    return peered, dials, roles, kinds, leaf_user, delays, order
+
+
+class LeafFormationResult(FormationResult):
+    def __init__(self, seed, index, roles, kinds, dials, leaf_user):
+        super().__init__(seed, index, kinds)
+        self.roles = roles
+        self.dials = dials
+        self.leaf_user = leaf_user
+        self.leafz = {}
+
+
+def leaf_problems(nodes, want):
+    """Problems with the leaf links (and the hub route) as /leafz and
+    /routez show them; ``want``: label -> number of leaf links."""
+    problems = []
+    for n in nodes:
+        try:
+            lz = http_json(n.mport, "/leafz")
+        except (OSError, ValueError) as e:
+            problems.append("%s: /leafz: %s" % (n.label, e))
+            continue
+        got = lz.get("leafnodes")
+        listed = len(lz.get("leafs") or [])
+        if got != want[n.label] or listed != want[n.label]:
+            problems.append("%s: /leafz leafnodes=%s (%d listed), want %d" % (
+                n.label, got, listed, want[n.label]))
+    hubs = [n for n in nodes if n.role == "hub"]
+    if len(hubs) == 2:
+        problems += mesh_problems_n(hubs, 1)
+    return problems
+
+
+def mesh_problems_n(nodes, nroutes):
+    problems = []
+    for n in nodes:
+        try:
+            rz = http_json(n.mport, "/routez")
+        except (OSError, ValueError) as e:
+            problems.append("%s: /routez: %s" % (n.label, e))
+            continue
+        if rz.get("num_routes") != nroutes:
+            problems.append("%s: num_routes=%s, want %d" % (n.label, rz.get("num_routes"),
+                                                             nroutes))
+    return problems
+
+
+def run_leaf_formation(seed, index, go_bin, rnats_bin, workdir, calibrate=False):
+    peered, dials, roles, kinds, leaf_user, delays, order = leaf_formation_plan(
+        seed, index, calibrate)
+    res = LeafFormationResult(seed, index, roles, kinds, dials, leaf_user)
+    binaries = {"go": go_bin, "rnats": rnats_bin}
+    t0 = time.monotonic()
+    nodes = []
+    for role, kind in zip(roles, kinds):
+        n = ConfNode("%s-%s" % (role, kind), binaries[kind], workdir,
+                     "hub" if role.startswith("H") else "leaf")
+        nodes.append(n)
+    hubs = {"peered": peered}
+    for n in nodes:
+        if n.role == "hub":
+            hubs[n.label.split("-")[0]] = n
+    for n, role in zip(nodes, roles):
+        if n.role == "leaf":
+            n.dials = dials[int(role[1:]) - 1]
+    for n in nodes:
+        n.write_conf(leaf_user, hubs, routes_to=hubs["H1"] if n.label.startswith("H2") else None)
+    want = {n.label: 0 for n in nodes}
+    for n in nodes:
+        if n.role == "leaf":
+            want[n.label] = 1
+            want[hubs[n.dials].label] += 1
+    clients = []
+    try:
+        for i in order:
+            nodes[i].start()
+            time.sleep(delays[i])
+        deadline = time.monotonic() + MESH_TIMEOUT
+        problems = ["not checked"]
+        while time.monotonic() < deadline:
+            problems = leaf_problems(nodes, want)
+            if not problems:
+                stable_end = time.monotonic() + STABLE
+                while time.monotonic() < stable_end and not problems:
+                    time.sleep(0.1)
+                    problems = leaf_problems(nodes, want)
+                if not problems:
+                    break
+            time.sleep(0.1)
+        if problems:
+            res.problems += ["leaf links not up within %.0f s:" % MESH_TIMEOUT] + problems
+            return res
+        res.mesh_seconds = time.monotonic() - t0
+        res.problems += check_traffic(nodes, clients)
+        late = leaf_problems(nodes, want)
+        if late:
+            res.problems += ["leaf links changed after forming:"] + late
+        return res
+    except (OSError, ValueError) as e:
+        res.problems.append("error: %s" % e)
+        return res
+    finally:
+        for c in clients:
+            c.close()
+        for n in nodes:
+            try:
+                res.leafz[n.label] = http_json(n.mport, "/leafz")
+            except (OSError, ValueError):
+                pass
+        for n in nodes:
+            n.stop()
+            res.logs[n.label] = n.log_tail()
+        res.elapsed = time.monotonic() - t0
+
+
+def leaf_summary_line(res):
+    parts = []
+    for role, kind in zip(res.roles, res.kinds):
+        if role.startswith("L"):
+            parts.append("%s=%s->%s" % (role, kind, res.dials[int(role[1:]) - 1]))
+        else:
+            parts.append("%s=%s" % (role, kind))
+    return "leaf formation %d (seed %s): %s%s: %s%s" % (
+        res.index, res.seed, " ".join(parts), " (leaf user)" if res.leaf_user else "",
+        "ok" if res.ok else "FAILED",
+        (" (links after %.1f s)" % res.mesh_seconds) if res.mesh_seconds else "")
+
+
+def describe_leaf(res):
+    out = [leaf_summary_line(res),
+           "replay: scripts/difftest.sh --replay %s leafmesh:%d" % (res.seed, res.index)]
+    out += ["  " + p for p in res.problems]
+    for label, lz in res.leafz.items():
+        out.append("  %s /leafz: leafnodes=%s %s" % (
+            label, lz.get("leafnodes"),
+            [(x.get("name"), x.get("account"), x.get("subscriptions"))
+             for x in lz.get("leafs") or []]))
     for label, lines in res.logs.items():
         out.append("  --- %s log tail:" % label)
         out += ["    " + x for x in lines]

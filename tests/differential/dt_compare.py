@@ -4,17 +4,21 @@ What is normalised, and why (nothing else is):
 
 * INFO values that differ between any two server processes: ``server_id``
   (and ``server_name`` when it is the id), ``nonce``, ``client_id``,
-  ``version``, ``go``, ``git_commit``, and the listen ports (in ``port`` and
-  in ``connect_urls``), replaced by placeholders.  Key order, the other keys
-  and the framing are compared as sent.
+  ``version``, ``go``, ``git_commit``, and the listen ports (in ``port``,
+  ``ip``, ``connect_urls`` and ``leafnode_urls``), replaced by placeholders.
+  Key order, the other keys and the framing are compared as sent.
+* The random loop-detection subject (``$LDS.`` and 22 characters) a server
+  announces to its leafs.
 * A generated cluster name (servers started without one), wherever it
   appears.
 * ``PING`` from the server: timer driven (first one about a second or two
   after a connection starts), so dropped.
-* On a route: RS+/RS- ops within the PONG-delimited stretch that answers our
-  handshake or follows a client's disconnection; the Go server emits those
-  from a hash map walk, so their order is not part of the protocol and they
-  are sorted within that stretch.
+* On a route or leaf: RS+/RS- (LS+/LS-) ops within the PONG-delimited
+  stretch that answers our handshake or follows a disconnection; the Go
+  server emits those from a hash map walk, so their order is not part of the
+  protocol and they are sorted within that stretch.
+* On a leaf: the queue names an LMSG/HMSG lists (``| q1 q2``), which Go
+  collects from a map walk, sorted.
 * Copies of one message for several subscriptions of one connection: Go
   lists matching subscriptions from a map walk, so their order is random;
   each run of such copies is sorted by sid.
@@ -66,15 +70,44 @@ def norm_info(op, server_id, ports):
             if port.isdigit() and int(port) in ports:
                 return '"%s:<%s>"' % (host, ports[int(port)])
             return u.group(0)
-        return '"connect_urls":[' + re.sub(r'"([^"]*)"', one, m.group(1)) + "]"
+        return '"%s":[' % m.group(1) + re.sub(r'"([^"]*)"', one, m.group(2)) + "]"
 
-    text = re.sub(r'"connect_urls":\[([^\]]*)\]', repl_urls, text)
+    text = re.sub(r'"(connect_urls|leafnode_urls)":\[([^\]]*)\]', repl_urls, text)
+
+    def repl_ip(m):
+        host, _, port = m.group(1).rpartition(":")
+        if port.isdigit() and int(port) in ports:
+            return '"ip":"%s:<%s>"' % (host, ports[int(port)])
+        return m.group(0)
+
+    text = re.sub(r'"ip":"([^"]*)"', repl_ip, text)
     return text.encode("utf-8")
 
 
 def is_rs(op):
     head = op[:3].upper()
-    return head in (b"RS+", b"RS-")
+    return head in (b"RS+", b"RS-", b"LS+", b"LS-")
+
+
+LDS_SUBJECT_RE = re.compile(rb"\$LDS\.[A-Za-z0-9]{22}(?![A-Za-z0-9])")
+
+
+def sort_leaf_queues(op):
+    """An LMSG/HMSG with the queue names it lists sorted."""
+    nl = op.find(b"\n")
+    line = op[:nl + 1]
+    body = line.rstrip(b"\r\n")
+    parts = body.split(b" ")
+    verb = parts[0].upper()
+    if verb not in (b"LMSG", b"HMSG") or len(parts) < 4 or parts[2] not in (b"+", b"|"):
+        return op
+    nsizes = 2 if verb == b"HMSG" else 1
+    start = 4 if parts[2] == b"+" else 3
+    end = len(parts) - nsizes
+    if end - start < 2:
+        return op
+    parts[start:end] = sorted(parts[start:end])
+    return b" ".join(parts) + line[len(body):] + op[nl + 1:]
 
 
 def _copy_key(op):
@@ -149,11 +182,15 @@ def normalise(obs, allow):
                 continue
             if gen and gen in op:
                 op = op.replace(gen, b"<generated-cluster-name>")
+            if b"$LDS." in op:
+                op = LDS_SUBJECT_RE.sub(b"$LDS.<lds>", op)
+            if c["kind"] == "leaf" and op[1:4].upper() == b"MSG":
+                op = sort_leaf_queues(op)
             if op[:5].upper() == b"INFO ":
                 op = norm_info(op, obs.server_id, obs.ports)
             keep.append((op, seg))
         sortable = obs.sortable.get(idx, set())
-        if c["kind"] == "route" and sortable:
+        if c["kind"] in ("route", "leaf") and sortable:
             for seg in sortable:
                 pos = [i for i, (op, s) in enumerate(keep) if s == seg and is_rs(op)]
                 vals = sorted(keep[i][0] for i in pos)
@@ -187,7 +224,7 @@ def op_shape(op):
         return line.decode("latin-1")
     if verb == "INFO":
         return "INFO"
-    if verb in ("MSG", "HMSG", "RMSG", "RS+", "RS-", "LS+", "LS-"):
+    if verb in ("MSG", "HMSG", "RMSG", "LMSG", "RS+", "RS-", "LS+", "LS-"):
         return verb
     if verb in ("PONG", "+OK"):
         return verb

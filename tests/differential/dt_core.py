@@ -1,13 +1,14 @@
 """Running one scenario against one server binary, and comparing two runs.
 
 A scenario (see ``dt_gen``) is a list of steps over a few TCP connections:
-open a client or route connection, send some bytes (optionally split into
-several writes), close a connection.  ``run_scenario`` starts a fresh server
-for it, plays the steps and records every byte each connection received and
-whether the server closed it.  ``normalise`` turns such a record into what is
+open a client, route or leaf connection, send some bytes (optionally split
+into several writes), close a connection.  ``run_scenario`` starts a fresh
+server for it, plays the steps and records every byte each connection received
+and whether the server closed it.  ``normalise`` turns such a record into what is
 compared: server ops with the volatile INFO values replaced by placeholders,
-timer-driven server PINGs removed, RS+/RS- bursts whose order comes from a
-hash map sorted, deliveries to queue-group members pooled per scenario.
+timer-driven server PINGs removed, RS+/RS- and LS+/LS- bursts whose order
+comes from a hash map sorted, deliveries to queue-group members pooled per
+scenario.
 
 Determinism rests on three waits, all bounded:
 
@@ -72,6 +73,12 @@ class Timing:
 
 LISTEN_CLIENT_RE = re.compile(rb"Listening for client connections on [^\s]+:(\d+)")
 LISTEN_ROUTE_RE = re.compile(rb"Listening for route connections on [^\s]+:(\d+)")
+LISTEN_LEAF_RE = re.compile(rb"Listening for leafnode connections on [^\s]+:(\d+)")
+# The loop-detection subject a server announces to its leafs.
+LDS_RE = re.compile(rb"(?m)^LS\+ (\$LDS\.[A-Za-z0-9]+)\r\n")
+# Connection kinds that speak a server-to-server protocol: the runner
+# delimits what they receive with a PING at every step.
+PEER_KINDS = ("route", "leaf")
 
 
 class ServerStartError(RuntimeError):
@@ -89,6 +96,7 @@ class Server:
         self.proc = None
         self.client_port = None
         self.cluster_port = None
+        self.leaf_port = None
         self.log_path = os.path.join(workdir, "%s.log" % tag)
 
     def args(self):
@@ -111,14 +119,17 @@ class Server:
         finally:
             log.close()
         want_route = self.profile.get("cluster", False)
+        want_leaf = self.profile.get("leaf", False)
         deadline = time.monotonic() + timing.start
         while True:
             text = self.log_bytes()
             m = LISTEN_CLIENT_RE.search(text)
             r = LISTEN_ROUTE_RE.search(text) if want_route else None
-            if m and (r or not want_route):
+            lf = LISTEN_LEAF_RE.search(text) if want_leaf else None
+            if m and (r or not want_route) and (lf or not want_leaf):
                 self.client_port = int(m.group(1))
                 self.cluster_port = int(r.group(1)) if r else None
+                self.leaf_port = int(lf.group(1)) if lf else None
                 return self
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
@@ -276,6 +287,7 @@ class Conn:
         self.pongs_seen = 0
         self.parse_pos = 0
         self.first_info = None
+        self.lds = None           # the server's $LDS subject, seen on a leaf
         self.timeouts = []
         self.retired = False      # parser state unknown after a "hang" op
         self.sock = None
@@ -325,6 +337,10 @@ class Conn:
                 self.pongs_seen += 1
             if self.first_info is None and op[:5].upper() == b"INFO ":
                 self.first_info = op
+            if self.lds is None and self.kind == "leaf":
+                m = LDS_RE.match(op)
+                if m:
+                    self.lds = m.group(1)
         self.parse_pos = end
         return self.pongs_seen
 
@@ -471,11 +487,18 @@ class Player:
 
     # -- steps -------------------------------------------------------------
 
-    def substitute(self, data):
+    def substitute(self, data, conn=None):
         if b"{{" not in data:
             return data
         sid = (self.obs.server_id or "NOSERVERID").encode()
-        return data.replace(b"{{SELF_ID}}", sid)
+        data = data.replace(b"{{SELF_ID}}", sid)
+        if b"{{LDS}}" in data:
+            # The loop-detection subject the server announced on this leaf
+            # connection, sent back to it.
+            if conn is not None:
+                conn.count_pongs()
+            data = data.replace(b"{{LDS}}", (conn and conn.lds) or b"$LDS.none")
+        return data
 
     def run(self):
         try:
@@ -503,7 +526,8 @@ class Player:
     def play(self, no, step):
         srv = self.srv
         if step.kind == "open":
-            port = srv.cluster_port if step.conn_kind == "route" else srv.client_port
+            port = {"route": srv.cluster_port, "leaf": srv.leaf_port}.get(step.conn_kind,
+                                                                         srv.client_port)
             c = Conn(step.conn, step.conn_kind, port, self.t,
                      server_alive=lambda: srv.proc is not None and srv.proc.poll() is None)
             self.conns[step.conn] = c
@@ -518,6 +542,8 @@ class Player:
             self.obs.ports = {srv.client_port: "client_port"}
             if srv.cluster_port:
                 self.obs.ports[srv.cluster_port] = "cluster_port"
+            if srv.leaf_port:
+                self.obs.ports[srv.leaf_port] = "leaf_port"
             return
         c = self.conns.get(step.conn)
         if c is None:
@@ -537,7 +563,7 @@ class Player:
         elif step.kind == "send":
             self.send_step(no, c, step)
         # Any connection the server closed during this step: let the server
-        # finish tearing it down (interest removal, RS- to routes).
+        # finish tearing it down (interest removal, RS-/LS- to peers).
         newly = [x for i, x in self.conns.items()
                  if (x.eof or x.closed_by_us) and not closed_before.get(i, True)]
         for x in newly:
@@ -545,11 +571,11 @@ class Player:
                 self.wait_server_side_gone(x)
         if newly:
             for i, x in self.conns.items():
-                if x.kind == "route" and not x.eof and not x.closed_by_us and not x.retired:
+                if x.kind in PEER_KINDS and not x.eof and not x.closed_by_us and not x.retired:
                     self.obs.sortable.setdefault(i, set()).add(x.pongs_owed + 1)
-        # Routes delimit their segments with a PING at every step.
+        # Routes and leafs delimit their segments with a PING at every step.
         for i, x in self.conns.items():
-            if (x.kind == "route" and x is not c and not x.eof and not x.closed_by_us
+            if (x.kind in PEER_KINDS and x is not c and not x.eof and not x.closed_by_us
                     and not x.retired):
                 x.send(b"PING\r\n")
                 x.pongs_owed += 1
@@ -560,11 +586,11 @@ class Player:
             return
         owed = sum(op.pongs for op in step.ops)
         hang = any(op.end == "hang" for op in step.ops)
-        if step.sortable and c.kind == "route":
+        if step.sortable and c.kind in PEER_KINDS:
             self.obs.sortable.setdefault(step.conn, set()).add(c.pongs_owed + 1)
         if not hang:
             owed += 1
-        writes = step_writes(step, self.substitute)
+        writes = step_writes(step, lambda d: self.substitute(d, c))
         ok = True
         for n, w in enumerate(writes):
             if not c.send(w):

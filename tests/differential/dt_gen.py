@@ -3,6 +3,8 @@
 Scenario ``index`` of seed ``seed`` is built from ``random.Random("seed:index")``
 alone, so any scenario can be rebuilt on its own (``--replay SEED INDEX``).
 Indices with ``index % 3 == 2`` are route scenarios, the others client ones.
+Leaf scenarios (a fake leaf peer) are numbered apart, ``leaf:N``, so that
+adding them changed no existing index.
 
 A scenario is a list of steps over a few connections.  Each step sends one or
 more ops; every op carries what the Go server does with it as far as framing
@@ -14,7 +16,8 @@ that are probably closed.
 
 This module holds the data model, the server profiles and the spelling and
 splitting helpers; the client ops and scenarios are in ``dt_gen_client``, the
-fake route peer's in ``dt_gen_route``.
+fake route peer's in ``dt_gen_route``, the fake leaf peer's in
+``dt_gen_leaf``.
 """
 
 import random
@@ -67,13 +70,75 @@ PROFILES = {
 for _name, _p in PROFILES.items():
     _p["name"] = _name
 
+# Leaf scenarios: the server under test listens on a leaf port too.
+LEAF_LISTEN = 'leafnodes {\n  listen: "%s:-1"\n%s}\n'
+LEAF_AUTH = "  authorization { user: lu, password: lp }\n"
+LEAF_USERS = """  authorization {
+    users = [
+      {user: lg, password: lg}
+      {user: la, password: la, account: A}
+    ]
+  }
+"""
+LEAF_ACCOUNTS = """
+accounts {
+  A { users: [ {user: ca, password: ca} ] }
+}
+authorization { users: [ {user: cg, password: cg} ] }
+"""
+HUB_CLUSTER = "HUB"
+
+PROFILES.update({
+    "leaf": {"config": SMALL_CONF + LEAF_LISTEN % (HOST, ""), "leaf": True,
+             "limits": (MAX_PAYLOAD, MAX_CONTROL_LINE)},
+    "leaf_default": {"config": LEAF_LISTEN % (HOST, ""), "leaf": True,
+                     "limits": (1048576, 4096)},
+    # Leaf credentials of the leaf port's own.
+    "leaf_auth": {"config": SMALL_CONF + LEAF_LISTEN % (HOST, LEAF_AUTH), "leaf": True,
+                  "limits": (MAX_PAYLOAD, MAX_CONTROL_LINE), "leaf_auth": ("lu", "lp")},
+    # Leaf users bound to $G and to account A; clients in $G (cg) and A (ca).
+    "leaf_accounts": {"config": SMALL_CONF + LEAF_ACCOUNTS + LEAF_LISTEN % (HOST, LEAF_USERS),
+                      "leaf": True, "limits": (MAX_PAYLOAD, MAX_CONTROL_LINE),
+                      "leaf_users": {"lg": "$G", "la": "A"},
+                      "client_users": {"cg": "$G", "ca": "A"}},
+    # No leaf authorization: the clients' rules (one user) apply to leafs.
+    "leaf_clientauth": {"config": SMALL_CONF + LEAF_LISTEN % (HOST, ""), "leaf": True,
+                        "args": ["--user", "u", "--pass", "p"],
+                        "limits": (MAX_PAYLOAD, MAX_CONTROL_LINE), "leaf_auth": ("u", "p"),
+                        "client_users": {"u": "$G"}, "client_pass": "p",
+                        "leaf_fallback_auth": True},
+    # A named cluster (no peers): its name is in the leaf INFO, and a leaf
+    # claiming it is refused.
+    "leaf_cluster": {"config": SMALL_CONF + LEAF_LISTEN % (HOST, ""), "leaf": True,
+                     "cluster": True,
+                     "args": ["-cluster", "nats://%s:-1" % HOST, "--cluster_name", HUB_CLUSTER],
+                     "limits": (MAX_PAYLOAD, MAX_CONTROL_LINE), "hub_cluster": HUB_CLUSTER},
+})
+for _name, _p in PROFILES.items():
+    _p["name"] = _name
+
+LEAF_PROFILE_WEIGHTS = [("leaf", 40), ("leaf_default", 8), ("leaf_auth", 17),
+                        ("leaf_accounts", 15), ("leaf_clientauth", 10), ("leaf_cluster", 10)]
+
 CLIENT_PROFILE_WEIGHTS = [("small", 40), ("default", 15), ("auth", 15), ("token", 5),
                           ("perms", 18), ("perms_noauth", 7)]
 ROUTE_PROFILE_WEIGHTS = [("route", 72), ("route_auth", 13), ("route_dyn", 15)]
 
 
 def scenario_kind(index):
+    if isinstance(index, str):
+        if index.startswith("leaf:"):
+            return "leaf"
+        index = int(index)
     return "route" if index % 3 == 2 else "client"
+
+
+def parse_index(text):
+    """A scenario index as given on the command line: ``7`` or ``leaf:7``."""
+    text = str(text)
+    if text.startswith("leaf:"):
+        return "leaf:%d" % int(text.split(":", 1)[1])
+    return int(text)
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +178,7 @@ class Scenario:
 
     @property
     def name(self):
-        return "%s#%d (seed %s, %s, profile %s)" % (
+        return "%s#%s (seed %s, %s, profile %s)" % (
             self.kind, self.index, self.seed, "%d steps" % len(self.steps), self.profile["name"])
 
     def copy_with_steps(self, steps):
@@ -288,11 +353,17 @@ def choose_splits(rng, data, ops):
 # ---------------------------------------------------------------------------
 
 def make_scenario(seed, index):
-    rng = random.Random("%s:%d" % (seed, index))
+    index = parse_index(index)
+    rng = random.Random("%s:%s" % (seed, index))
     kind = scenario_kind(index)
     # The builders import this module's helpers, hence the late import.
     from dt_gen_client import ClientScenarioBuilder
+    from dt_gen_leaf import LeafScenarioBuilder
     from dt_gen_route import RouteScenarioBuilder
+    if kind == "leaf":
+        profile = PROFILES[weighted(rng, LEAF_PROFILE_WEIGHTS)]
+        scn = Scenario(kind, seed, index, profile)
+        return LeafScenarioBuilder(rng, scn).build()
     if kind == "route":
         profile = PROFILES[weighted(rng, ROUTE_PROFILE_WEIGHTS)]
         scn = Scenario(kind, seed, index, profile)

@@ -189,7 +189,7 @@ def describe_steps(scn):
 def describe_result(res, pair, label_ref="reference", label_cand="candidate", replay=None):
     scn = res.scn
     out = ["=" * 78,
-           "%s scenario %d (seed %s, profile %s)" % (scn.kind, scn.index, scn.seed,
+           "%s scenario %s (seed %s, profile %s)" % (scn.kind, scn.index, scn.seed,
                                                       scn.profile["name"])]
     if replay:
         out.append("replay: %s" % replay)
@@ -233,7 +233,7 @@ def run_rounds(pair, seed, indices, progress=None, stop_after=None):
     """Check scenarios ``indices`` of ``seed``.  Returns (results with
     differences, counts)."""
     failing = []
-    counts = {"client": 0, "route": 0, "flaky": 0, "errors": 0, "flaky_indices": [],
+    counts = {"client": 0, "route": 0, "leaf": 0, "flaky": 0, "errors": 0, "flaky_indices": [],
               "skipped": 0}
     confirmed = {}
     for n, index in enumerate(indices):

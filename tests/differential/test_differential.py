@@ -4,8 +4,10 @@ NATS_SERVER_BIN) as the candidate.  Any difference not in allowlist.toml
 fails, with a reproduction per kind of difference.
 
 Sizes can be changed with DIFFTEST_CI_ROUNDS (scenario indices, 1 in 3 a
-route scenario; default 750 = 500 client + 250 route) and
-DIFFTEST_CI_CLUSTERS (cluster formations, default 3).
+route scenario; default 750 = 500 client + 250 route), DIFFTEST_CI_LEAF_ROUNDS
+(leaf scenarios leaf:0.., default ROUNDS/5 = 150), DIFFTEST_CI_CLUSTERS
+(cluster formations, default 3) and DIFFTEST_CI_LEAF_FORMATIONS (leaf
+formations, default 2).
 """
 
 import os
@@ -27,8 +29,11 @@ from dt_gen import scenario_kind  # noqa: E402
 CI_SEED = "ci-1"
 CALIBRATION_SEED = "ci-cal-1"
 CI_ROUNDS = int(os.environ.get("DIFFTEST_CI_ROUNDS", "750"))
+CI_LEAF_ROUNDS = int(os.environ.get("DIFFTEST_CI_LEAF_ROUNDS", str(CI_ROUNDS // 5)))
 CI_CLUSTERS = int(os.environ.get("DIFFTEST_CI_CLUSTERS", "3"))
+CI_LEAF_FORMATIONS = int(os.environ.get("DIFFTEST_CI_LEAF_FORMATIONS", "2"))
 CALIBRATION_ROUNDS = 90
+CALIBRATION_LEAF_ROUNDS = 30
 SHRINK_GROUPS = 3
 SHRINK_BUDGET = 15.0
 SHOW_GROUPS = 8
@@ -62,7 +67,7 @@ def _report(pair, seed, failing, counts, calibrate=False):
     groups = dt_run.group(failing)
     ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
     lines = ["%d of %d scenarios differ (seed %s); %d distinct differences:" % (
-        len(failing), counts["client"] + counts["route"], seed, len(groups))]
+        len(failing), counts["client"] + counts["route"] + counts["leaf"], seed, len(groups))]
     for sig, results in ordered:
         lines.append("  %4d x %s   e.g. %s" % (len(results), sig, dt_run.replay_command(
             seed, results[0].scn.index, calibrate)))
@@ -82,7 +87,10 @@ def _report(pair, seed, failing, counts, calibrate=False):
 
 
 def _run_kind(pair, kind, seed=CI_SEED, rounds=CI_ROUNDS, calibrate=False):
-    indices = [i for i in range(rounds) if scenario_kind(i) == kind]
+    if kind == "leaf":
+        indices = ["leaf:%d" % i for i in range(CI_LEAF_ROUNDS)]
+    else:
+        indices = [i for i in range(rounds) if scenario_kind(i) == kind]
     t0 = time.monotonic()
     failing, counts = dt_run.run_rounds(pair, seed, indices)
     elapsed = time.monotonic() - t0
@@ -101,11 +109,18 @@ def test_route_scenarios(pair, record_property):
     record_property("measured", "%d route scenarios in %.1f s" % (counts["route"], elapsed))
 
 
+def test_leaf_scenarios(pair, record_property):
+    counts, elapsed = _run_kind(pair, "leaf")
+    record_property("measured", "%d leaf scenarios in %.1f s" % (counts["leaf"], elapsed))
+
+
 def test_calibration_go_against_go(go_bin):
     """The harness itself: Go against Go must show nothing."""
     p = dt_run.Pair(go_bin, go_bin)
     try:
-        failing, counts = dt_run.run_rounds(p, CALIBRATION_SEED, range(CALIBRATION_ROUNDS))
+        indices = list(range(CALIBRATION_ROUNDS)) + [
+            "leaf:%d" % i for i in range(CALIBRATION_LEAF_ROUNDS)]
+        failing, counts = dt_run.run_rounds(p, CALIBRATION_SEED, indices)
         if failing:
             pytest.fail(_report(p, CALIBRATION_SEED, failing, counts, calibrate=True),
                         pytrace=False)
@@ -122,5 +137,18 @@ def test_cluster_formations(pair, record_property):
             bad.append(dt_cluster.describe(res))
     record_property("measured", "%d cluster formations in %.1f s" % (
         CI_CLUSTERS, time.monotonic() - t0))
+    if bad:
+        pytest.fail("\n\n".join(bad), pytrace=False)
+
+
+def test_leaf_formations(pair, record_property):
+    t0 = time.monotonic()
+    bad = []
+    for n in range(CI_LEAF_FORMATIONS):
+        res = dt_cluster.run_leaf_formation(CI_SEED, n, pair.ref, pair.cand, pair.workdir)
+        if not res.ok:
+            bad.append(dt_cluster.describe_leaf(res))
+    record_property("measured", "%d leaf formations in %.1f s" % (
+        CI_LEAF_FORMATIONS, time.monotonic() - t0))
     if bad:
         pytest.fail("\n\n".join(bad), pytrace=False)
