@@ -519,3 +519,18 @@ def test_varz_leaf_section(net, hub):
         ("127.0.0.1", h.leaf_port, 3, 2), leaf
     assert lf.varz()["leaf"]["remotes"] == [
         {"local_account": "$G", "urls": ["127.0.0.1:%d" % h.leaf_port], "deny": {"imports": ["x.>"]}}]
+
+
+@pytest.mark.parametrize("server,dialer", [("under-test", "2.10+"), ("2.10+", "under-test"),
+                                           ("under-test", "under-test")],
+                         ids=lambda x: x)
+def test_a_remote_that_declares_itself_the_hub(net, server, dialer):
+    """`hub: true` on a remote: the dialing server is the hub of the link and
+    the server it reaches acts as the spoke (/leafz is_spoke on each side);
+    messages flow both ways."""
+    s = net("server", server, listen=True)
+    d = net("dialer", dialer, remotes=[s.remote(extra=", hub: true")])
+    wait_leafnodes({s: 1, d: 1})
+    assert s.leafs()[0]["is_spoke"] is True and d.leafs()[0]["is_spoke"] is False, (s.leafs(), d.leafs())
+    exchange(d, s, "hub.to.spoke")
+    exchange(s, d, "spoke.to.hub")

@@ -282,12 +282,12 @@ def test_remote_binds_a_local_account(pair_factory, hub, leaf):
 
 def test_unsupported_remote_settings_refuse_to_start(tmp_path):
     conf = tmp_path / "l.conf"
-    conf.write_text('leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", hub: true } ] }\n')
+    conf.write_text('leafnodes { remotes: [ { url: "ws://127.0.0.1:7422", ws_compression: true } ] }\n')
     import subprocess
     r = subprocess.run([SERVER_BIN, "-c", str(conf)], capture_output=True, timeout=10, text=True)
     if "rnats" not in subprocess.run([SERVER_BIN, "--version"], capture_output=True, text=True).stdout:
-        pytest.skip("Go supports hub: true")
-    assert r.returncode == 1 and 'remote "hub" is not supported by this server yet' in r.stdout + r.stderr, r
+        pytest.skip("Go supports ws_compression")
+    assert r.returncode == 1 and 'remote "ws_compression" is not supported by this server yet' in r.stdout + r.stderr, r
 
 
 @pytest.mark.against_go

@@ -14,7 +14,7 @@ from harness import SERVER_BIN, SERVER_IS_RNATS
 
 REFUSED = [
     ("handshake_first", "leafnodes { port: -1, tls { cert_file: c.pem, key_file: k.pem, handshake_first: true } }\n"),
-    ("hub", 'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:7422", hub: true } ] }\n'),
+    ("ws_compression", 'leafnodes { remotes: [ { url: "ws://127.0.0.1:7422", ws_compression: true } ] }\n'),
     ("gateway", "gateway { name: G, port: -1 }\n"),
     ("jwt_cookie", "websocket { port: -1, no_tls: true, jwt_cookie: jwt }\n"),
     ("mqtt", "mqtt { port: -1 }\n"),

@@ -244,8 +244,11 @@ impl RouteParser {
             Verb::Info => done(RouteOp::Info(text_after(line, args_at))),
             Verb::Connect => done(RouteOp::Connect(text_after(line, args_at))),
             Verb::Err => done(RouteOp::Err(text_after(line, args_at))),
+            // Go closes a leaf connection that sends SUB, and ignores its
+            // UNSUB; a route is the other way round (no -ERR either way).
+            Verb::Sub if self.leaf => Err(ParseError::BadArgs),
+            Verb::Unsub if self.leaf => done(RouteOp::Ignored),
             Verb::APlus | Verb::AMinus | Verb::Sub => done(RouteOp::Ignored),
-            // Go closes a route that sends UNSUB (no -ERR).
             Verb::Unsub => Err(ParseError::BadArgs),
             Verb::Pub | Verb::HPub => {
                 let t = Tokens::split(line, args_at);
@@ -287,7 +290,9 @@ impl RouteParser {
                 match t.count {
                     1 => done(RouteOp::Unsub { account: b"", subject, queue: None, key }),
                     2 => done(RouteOp::Unsub { account: b"", subject, queue: Some(span_of(line, t.at(1))), key }),
-                    _ => Err(ParseError::BadArgs),
+                    // Go looks the arguments up as a key, which such text
+                    // never is: nothing happens.
+                    _ => done(RouteOp::Ignored),
                 }
             }
             Verb::RsPlus | Verb::LsPlus => {

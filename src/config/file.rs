@@ -686,6 +686,7 @@ impl Loader<'_> {
                                 "deny_imports" | "deny_import" => remote.deny_imports = self.subject_list(rv)?,
                                 "tls" => remote.tls = Some(self.leaf_remote_tls(rv)?),
                                 "ws_no_masking" | "websocket_no_masking" => remote.ws_no_masking = self.bool(rv)?,
+                                "hub" => remote.hub = self.bool(rv)?,
                                 "ws_compression" | "ws_compress" | "websocket_compress" | "websocket_compression" => {
                                     if self.bool(rv)? {
                                         return Err(self.err(
@@ -1251,7 +1252,7 @@ mod tests {
             "system_account: A",
             "jetstream: {}",
             "jetstream: enabled",
-            "leafnodes { remotes: [ { url: \"nats://hub:7422\", hub: true } ] }",
+            "leafnodes { remotes: [ { url: \"nats://hub:7422\", ws_compression: true } ] }",
             "leafnodes { port: 7422, tls { cert_file: c, key_file: k, handshake_first: true } }",
             "leafnodes { port: 7422, authorization { nkey: UABC } }",
             "leafnodes { port: 7422, compression: s2_auto }",

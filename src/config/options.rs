@@ -758,6 +758,8 @@ pub struct LeafRemoteOpts {
     pub deny_imports: Vec<String>,
     /// `ws_no_masking`: ask a WebSocket hub for unmasked frames.
     pub ws_no_masking: bool,
+    /// `hub: true`: on this link we are the hub (CONNECT `is_hub`).
+    pub hub: bool,
 }
 
 /// A leaf remote's `tls {}`: the CA that signs the hub's certificate

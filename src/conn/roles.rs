@@ -163,7 +163,7 @@ impl Role {
         match self {
             Role::Client(cl) => cl.connected,
             Role::Route(r) => r.connect_seen,
-            Role::Leaf(l) => !l.is_hub_side() || l.info_seen,
+            Role::Leaf(l) => !l.accepted() || l.info_seen,
             Role::Http => true,
         }
     }

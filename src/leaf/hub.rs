@@ -238,20 +238,71 @@ impl Server {
                 json::write_str(&mut v, c.name.as_bytes());
             }
         }
+        // Go 2.9's key order: info_on_connect, connect_info, leafnode_urls,
+        // remote_account.
+        v.extend_from_slice(b",\"info_on_connect\":true");
         if reply {
-            v.extend_from_slice(b",\"connect_info\":true,\"remote_account\":");
-            let acc = self.conns[slot].leaf().map_or(GLOBAL, |l| l.account);
-            json::write_str(&mut v, self.accounts.name(acc));
+            v.extend_from_slice(b",\"connect_info\":true");
         }
-        v.extend_from_slice(b",\"info_on_connect\":true,\"leafnode_urls\":[");
+        v.extend_from_slice(b",\"leafnode_urls\":[");
         for (i, u) in self.cluster_leaf_urls().iter().enumerate() {
             if i > 0 {
                 v.push(b',');
             }
             json::write_str(&mut v, u.as_bytes());
         }
-        v.extend_from_slice(b"]}");
+        v.push(b']');
+        if reply {
+            v.extend_from_slice(b",\"remote_account\":");
+            let acc = self.conns[slot].leaf().map_or(GLOBAL, |l| l.account);
+            json::write_str(&mut v, self.accounts.name(acc));
+        }
+        v.push(b'}');
         v
+    }
+
+    /// A leaf's CONNECT after the first: a client's (`lang`) ends the link
+    /// as the first would; another gets the answering INFO and our whole
+    /// interest again, as from Go.
+    pub fn process_leaf_reconnect(&mut self, slot: usize, text: &[u8]) -> bool {
+        let lang = json::parse(text)
+            .ok()
+            .and_then(|v| v.get_ignore_case("lang").and_then(Value::as_str).map(|s| !s.is_empty()))
+            .unwrap_or(false);
+        if lang {
+            let text = "attempted to connect to leaf node port";
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, text);
+            self.close_after_flush(slot, CloseReason::WrongPort);
+            return false;
+        }
+        let info = self.leaf_hub_info(slot, true);
+        self.send_leaf_info(slot, &info);
+        let Some(l) = self.conns[slot].leaf() else { return false };
+        let mut out = Vec::new();
+        for (key, n) in &l.announced {
+            match key.iter().position(|b| *b == b' ') {
+                None => rnats_protocol::encode::write_ls_plus(&mut out, key, None),
+                Some(i) => rnats_protocol::encode::write_ls_plus(&mut out, &key[..i], Some((&key[i + 1..], *n))),
+            }
+        }
+        let c = &mut self.conns[slot];
+        c.out.extend_from_slice(&out);
+        Server::queue_flush(&mut self.pending_flush, c, slot);
+        true
+    }
+
+    /// An INFO from a leaf of ours (Go takes it): its header support and
+    /// cluster are what it says now; bad JSON ends the link.
+    pub fn process_leaf_peer_info(&mut self, slot: usize, text: &[u8]) -> bool {
+        let Ok(v) = json::parse(text) else {
+            self.mark_close(slot, CloseReason::ProtocolViolation);
+            return false;
+        };
+        let Some(l) = self.conns[slot].leaf_mut() else { return false };
+        l.headers = v.get("headers").and_then(Value::as_bool).unwrap_or(false);
+        l.remote_cluster = v.get("cluster").and_then(Value::as_str).unwrap_or("").to_string();
+        true
     }
 
     fn send_leaf_info(&mut self, slot: usize, info: &[u8]) {
@@ -270,7 +321,7 @@ impl Server {
         let slots: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.closing.is_none() && c.leaf().is_some_and(|l| l.is_hub_side() && l.established))
+            .filter(|(_, c)| c.closing.is_none() && c.leaf().is_some_and(|l| l.accepted() && l.established))
             .map(|(s, _)| s)
             .collect();
         for slot in slots {
@@ -282,10 +333,12 @@ impl Server {
     /// A leaf's CONNECT: authenticate, bind its account, check it as Go
     /// does, answer and send our interest. False when the link is closed.
     pub fn process_leaf_connect(&mut self, slot: usize, text: &[u8]) -> bool {
+        use crate::conn::handshake_fields::{types_ok, CONNECT_FIELDS};
         let v = match json::parse(text) {
-            Ok(v @ Value::Object(_)) => v,
+            Ok(v @ Value::Object(_)) if types_ok(&v, CONNECT_FIELDS) => v,
             Ok(Value::Null) => Value::Object(Vec::new()),
             _ => {
+                // As Go: a CONNECT it cannot decode ends the link silently.
                 self.mark_close(slot, CloseReason::ProtocolViolation);
                 return false;
             }
@@ -322,11 +375,6 @@ impl Server {
         } else if !s("gateway").is_empty() {
             let text = format!("Rejecting connection from gateway {:?} on the leafnode port", s("gateway"));
             Some((text, CloseReason::WrongGateway))
-        } else if v.get_ignore_case("is_hub").and_then(Value::as_bool).unwrap_or(false) {
-            Some((
-                "a leaf node declaring itself the hub is not supported by this server".to_string(),
-                CloseReason::ProtocolViolation,
-            ))
         } else {
             None
         };
@@ -337,7 +385,6 @@ impl Server {
             return false;
         }
         let name = s("name");
-        let remote_account = s("remote_account");
         let headers = v.get_ignore_case("headers").and_then(Value::as_bool).unwrap_or(false);
         let Some(l) = self.conns[slot].leaf_mut() else { return false };
         l.account = account;
@@ -346,7 +393,16 @@ impl Server {
         l.remote_cluster = cluster.clone();
         l.headers = headers;
         l.info_seen = true;
-        self.replace_duplicate_leaf(slot, &name, &cluster, account, &remote_account);
+        // A leaf that declares itself the hub makes us its spoke.
+        l.hub = !v.get_ignore_case("is_hub").and_then(Value::as_bool).unwrap_or(false);
+        // What the leaf will not take (its deny_imports): never sent, and
+        // asking for it is a violation.
+        l.deny_exports = v
+            .get_ignore_case("deny_pub")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        self.replace_duplicate_leaf(slot, &name, &cluster, account);
         let info = self.leaf_hub_info(slot, true);
         self.send_leaf_info(slot, &info);
         let acc = String::from_utf8_lossy(self.accounts.name(account)).into_owned();
@@ -395,10 +451,11 @@ impl Server {
     }
 
     /// A leaf with the same name, cluster and account as `slot` already
-    /// connected (and both name the account they bind on their side): the
-    /// older link goes, as in Go.
-    fn replace_duplicate_leaf(&mut self, slot: usize, name: &str, cluster: &str, acc: AccId, remote_account: &str) {
-        if name.is_empty() || remote_account.is_empty() {
+    /// connected: the older link goes, as in Go 2.9 (2.10+ also want both
+    /// to name the account they bind on their side, which 2.10+ leafs
+    /// always do).
+    fn replace_duplicate_leaf(&mut self, slot: usize, name: &str, cluster: &str, acc: AccId) {
+        if name.is_empty() {
             return;
         }
         let old: Vec<usize> = self
@@ -408,7 +465,7 @@ impl Server {
                 *s != slot
                     && c.closing.is_none()
                     && c.leaf().is_some_and(|l| {
-                        l.is_hub_side()
+                        l.accepted()
                             && l.established
                             && l.account == acc
                             && l.remote_name == name

@@ -12,7 +12,8 @@
 //! from; loop-detection subjects (`$LDS.`) go to every other link. Each
 //! link keeps what it was told (`LeafState::announced`): a plain subject is
 //! announced when its count leaves 0 and withdrawn when it returns to 0, a
-//! queue group's weight is announced on every change.
+//! queue group's weight (its members: a local client or a peer's
+//! subscription counts one) is announced on every change.
 
 use rnats_protocol::encode;
 
@@ -80,15 +81,6 @@ fn apply(
     }
 }
 
-/// How much a peer's subscription counts: its weight for a queue member.
-pub fn weight_of(sub: &Subscription) -> i64 {
-    if sub.queue().is_some() {
-        i64::from(sub.weight.get())
-    } else {
-        1
-    }
-}
-
 impl Server {
     /// Interest of account `acc` in `subject` (`queue`) changed by `delta`
     /// subscriptions (queue members or weight) at `src`: each leaf link
@@ -127,9 +119,11 @@ impl Server {
         }
     }
 
-    /// A peer's subscription `sub` came (`sign` 1) or went (-1).
+    /// A peer's subscription `sub` came (`sign` 1) or went (-1): it counts
+    /// one, queue member or not (a queue weight changes the count only
+    /// when the peer changes it, as Go counts).
     pub fn peer_interest_changed(&mut self, sub: &Subscription, sign: i64, src: Source<'_>) {
-        self.leaf_interest_delta(sub.account, sub.subject(), sub.queue(), sign * weight_of(sub), src);
+        self.leaf_interest_delta(sub.account, sub.subject(), sub.queue(), sign, src);
     }
 
     /// Everything link `slot` must hear of when it comes up: the local
@@ -146,6 +140,10 @@ impl Server {
             }
         }
         for (s, c) in self.conns.iter() {
+            if c.closing.is_some() || c.close_after_flush {
+                // Going (a duplicate being replaced): its interest with it.
+                continue;
+            }
             let (subs, src) = match &c.role {
                 Role::Route(r) => (&r.remote_subs, Source::Route),
                 Role::Leaf(o) if o.established => {
@@ -156,7 +154,10 @@ impl Server {
             let Some(l) = self.conns[slot].leaf() else { break };
             for sub in subs.values().filter(|sub| sub.account == acc) {
                 if src.reaches(slot, sub.subject(), l) {
-                    changes.push((interest_key(sub.subject(), sub.queue()), weight_of(sub)));
+                    // A queue member's weight counts here, where changes
+                    // count a member one (as Go announces them).
+                    let n = if sub.queue().is_some() { i64::from(sub.weight.get()) } else { 1 };
+                    changes.push((interest_key(sub.subject(), sub.queue()), n));
                 }
             }
         }

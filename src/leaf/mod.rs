@@ -85,19 +85,14 @@ impl Server {
         }
         conn.active = true;
         let Some(l) = conn.leaf() else { return false };
-        if l.is_hub_side() && !l.info_seen && !matches!(f.op, RouteOp::Connect(_)) {
+        if l.accepted() && !l.info_seen && !matches!(f.op, RouteOp::Connect(_)) {
             // A leaf must start with CONNECT.
             self.send_err(slot, "Authorization Violation");
             self.close_after_flush(slot, CloseReason::AuthenticationViolation);
             return false;
         }
         match f.op {
-            RouteOp::Info(j) if l.is_hub_side() => {
-                // A leaf sends INFO only to negotiate compression, which
-                // this server does not offer.
-                let _ = j;
-                true
-            }
+            RouteOp::Info(j) if l.accepted() => self.process_leaf_peer_info(slot, j),
             RouteOp::Info(j) => self.process_leaf_info(slot, j),
             RouteOp::Ping => {
                 self.send_proto(slot, b"PONG\r\n");
@@ -114,8 +109,8 @@ impl Server {
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,
-            RouteOp::Connect(j) if l.is_hub_side() && !l.info_seen => self.process_leaf_connect(slot, j),
-            RouteOp::Connect(_) if l.is_hub_side() => true,
+            RouteOp::Connect(j) if l.accepted() && !l.info_seen => self.process_leaf_connect(slot, j),
+            RouteOp::Connect(j) if l.accepted() => self.process_leaf_reconnect(slot, j),
             RouteOp::Connect(_) => {
                 // We dialed: the hub does not send CONNECT.
                 self.send_err(slot, "Protocol Violation");
@@ -132,7 +127,7 @@ impl Server {
                         l.loop_detected = true;
                     }
                 }
-                if self.conns[slot].leaf().is_some_and(|l| l.is_hub_side() || l.established) && !fatal {
+                if self.conns[slot].leaf().is_some_and(|l| l.accepted() || l.established) && !fatal {
                     // An established link only logs a peer's error, as Go.
                     return true;
                 }
@@ -145,7 +140,7 @@ impl Server {
                 let Some(l) = self.conns[slot].leaf_mut() else { return false };
                 if let Some(sub) = l.remote_subs.remove(key) {
                     self.sublist_mut(sub.account).remove(&sub);
-                    self.leaf_peer_interest(slot, &sub, -interest::weight_of(&sub));
+                    self.leaf_peer_interest(slot, &sub, -1);
                 }
                 true
             }
@@ -339,6 +334,9 @@ impl Server {
             json::write_str(&mut v, c.as_bytes());
         }
         v.extend_from_slice(b",\"headers\":true");
+        if self.conns[slot].leaf().is_some_and(|l| l.hub) {
+            v.extend_from_slice(b",\"is_hub\":true");
+        }
         if !deny_imports.is_empty() {
             v.extend_from_slice(b",\"deny_pub\":[");
             for (i, d) in deny_imports.iter().enumerate() {
@@ -369,11 +367,16 @@ impl Server {
         let Some(l) = self.conns[slot].leaf() else { return };
         let (acc, cluster, hub_side) = (l.account, l.remote_cluster.clone(), l.is_hub_side());
         let twin = !hub_side
+            && !l.accepted()
             && !cluster.is_empty()
             && self.conns.iter().any(|(s, c)| {
                 s != slot
                     && c.leaf().is_some_and(|o| {
-                        !o.is_hub_side() && o.established && o.account == acc && o.remote_cluster == cluster
+                        !o.is_hub_side()
+                            && !o.accepted()
+                            && o.established
+                            && o.account == acc
+                            && o.remote_cluster == cluster
                     })
             });
         if twin {
@@ -462,21 +465,37 @@ impl Server {
             self.send_err(slot, "Invalid Subscription");
             return true;
         }
-        if self.conns[slot].leaf().is_some_and(|l| LeafState::denied(&l.deny_exports, subject)) {
+        if let Some(l) = self.conns[slot].leaf().filter(|l| LeafState::denied(&l.deny_exports, subject)) {
+            if l.accepted() && rnats_protocol::subject::is_valid_literal_subject(subject) {
+                // The leaf asked for what it said it would not take.
+                let text = format!("Permissions Violation for Subscription to {:?}", lossy(subject));
+                log::error!("{} - {text}", self.conns[slot].prefix);
+                self.send_err(slot, &text);
+                self.close_after_flush(slot, CloseReason::ProtocolViolation);
+                return false;
+            }
             // Nothing on that subject goes there.
-            return true;
+            if !l.accepted() {
+                return true;
+            }
         }
         let conn = &mut self.conns[slot];
         let cid = conn.cid;
         let Some(l) = conn.leaf_mut() else { return false };
         if let Some(existing) = l.remote_subs.get(key) {
-            if let Some((_, w)) = queue {
+            let old = existing.clone();
+            let delta = match queue {
                 // A new weight: the change spreads as a difference.
-                let old = existing.clone();
-                let delta = i64::from(w) - i64::from(old.weight.get());
-                old.weight.set(w);
-                self.leaf_peer_interest(slot, &old, delta);
-            }
+                Some((_, w)) => {
+                    let d = i64::from(w) - i64::from(old.weight.get());
+                    old.weight.set(w);
+                    d
+                }
+                // The same interest again counts once more toward the
+                // other links (Go's reference count does the same).
+                None => 1,
+            };
+            self.leaf_peer_interest(slot, &old, delta);
             return true;
         }
         let mut sub = Subscription::new(slot, cid, Kind::Leaf, subject, queue.map(|(q, _)| q), key);
@@ -484,7 +503,7 @@ impl Server {
         sub.weight.set(queue.map_or(1, |(_, w)| w));
         let sub = Rc::new(sub);
         l.remote_subs.insert(sub.clone());
-        self.leaf_peer_interest(slot, &sub, interest::weight_of(&sub));
+        self.leaf_peer_interest(slot, &sub, 1);
         self.sublist_mut(acc).insert(sub);
         true
     }
@@ -518,7 +537,7 @@ impl Server {
         let (hub_side, cluster) = (l.is_hub_side(), std::mem::take(&mut l.remote_cluster));
         for sub in l.remote_subs.drain() {
             self.sublist_mut(sub.account).remove(&sub);
-            self.leaf_peer_interest_from(slot, hub_side, &cluster, &sub, -interest::weight_of(&sub));
+            self.leaf_peer_interest_from(slot, hub_side, &cluster, &sub, -1);
         }
         if l.established {
             self.leaf_count = self.leaf_count.saturating_sub(1);

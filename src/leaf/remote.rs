@@ -177,6 +177,7 @@ impl Server {
         if let Some(r) = self.leaf_remotes.get(idx) {
             state.deny_exports = r.opts.deny_exports.clone();
             state.deny_imports = r.opts.deny_imports.clone();
+            state.hub = r.opts.hub;
         }
         let peer = addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
         let ws = self.leaf_remotes.get(idx).and_then(|r| r.ws_target().map(|t| (t, r.opts.ws_no_masking)));

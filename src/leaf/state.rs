@@ -26,6 +26,10 @@ pub struct LeafState {
     pub established: bool,
     pub remote_id: String,
     pub remote_name: String,
+    /// We are the hub on this link: by default when we accepted it; a
+    /// remote with `hub: true` (and a leaf that says `is_hub`) swap it.
+    /// Interest and messages follow the hub/spoke rules by this.
+    pub hub: bool,
     /// The peer's cluster: the hub's from its INFO, a leaf's from CONNECT.
     /// Interest and messages from that cluster never go back to it.
     pub remote_cluster: String,
@@ -56,6 +60,7 @@ impl LeafState {
             remote,
             account,
             connecting: remote.is_some(),
+            hub: remote.is_none(),
             info_seen: false,
             established: false,
             remote_id: String::new(),
@@ -78,9 +83,17 @@ impl LeafState {
         list.iter().any(|p| rnats_protocol::subject::matches(p.as_bytes(), subject))
     }
 
-    /// We accepted this connection: the peer is a leaf node of ours.
+    /// We are the hub on this link (see `hub`): the peer is a leaf node of
+    /// ours as far as interest and messages go.
     #[inline]
     pub fn is_hub_side(&self) -> bool {
+        self.hub
+    }
+
+    /// We accepted the connection (the peer dialed our leaf port): we send
+    /// the first INFO and take its CONNECT.
+    #[inline]
+    pub fn accepted(&self) -> bool {
         self.remote.is_none()
     }
 }

@@ -256,9 +256,7 @@ impl Server {
         sends: &mut Vec<(usize, u64)>,
         picks: &mut Vec<(usize, Rc<Subscription>)>,
     ) -> bool {
-        let Some(lsub) =
-            group.iter().find(|s| s.owner == Kind::Leaf && s.weight.get() > 0 && self.relays(from, s.slot))
-        else {
+        let Some(lsub) = group.iter().find(|s| s.owner == Kind::Leaf && self.relays(from, s.slot)) else {
             return false;
         };
         if !sends.iter().any(|(s, _)| *s == lsub.slot) {
@@ -401,7 +399,8 @@ fn leaf_fallback(
     sends: &mut Vec<(usize, u64)>,
     picks: &mut Vec<(usize, Rc<Subscription>)>,
 ) -> bool {
-    let Some(lsub) = group.iter().find(|s| s.owner == Kind::Leaf && s.weight.get() > 0) else {
+    // A leaf member counts whatever weight its link gave (as Go).
+    let Some(lsub) = group.iter().find(|s| s.owner == Kind::Leaf) else {
         return false;
     };
     if !sends.iter().any(|(s, _)| *s == lsub.slot) {
