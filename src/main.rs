@@ -4,6 +4,7 @@ mod auth;
 mod client;
 mod config;
 mod conn;
+mod jetstream;
 mod leaf;
 mod logging;
 mod monitor;

@@ -116,6 +116,13 @@ impl Server {
             }
         }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
+        if let Some(js) = &self.jetstream {
+            v.extend_from_slice(b",\"jetstream\":true");
+            if let Some(d) = &js.opts.domain {
+                v.extend_from_slice(b",\"domain\":");
+                rnats_protocol::json::write_str(&mut v, d.as_bytes());
+            }
+        }
         self.info_head = v;
     }
 

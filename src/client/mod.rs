@@ -619,6 +619,9 @@ impl Server {
             let account = sub.account;
             self.sublist_mut(account).insert(sub);
             self.local_interest_changed(account, subj, queue, true);
+            if self.jetstream.is_some() {
+                self.js_interest_added(account, subj);
+            }
         }
         if verbose {
             self.send_ok(slot);

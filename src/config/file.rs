@@ -50,7 +50,6 @@ impl Env for FsEnv {
 /// mappings): a file with any of them is refused at start, never run
 /// believing it works.
 const REFUSED_TOP: &[&str] = &[
-    "jetstream",
     "gateway",
     "mqtt",
     "mappings",
@@ -71,7 +70,6 @@ const REFUSED_TOP: &[&str] = &[
 /// warning: none of them weakens protection or opens anything when ignored.
 const IGNORED_TOP: &[&str] = &[
     "no_system_account",
-    "store_dir",
     "server_tags",
     "server_metadata",
     "syslog",
@@ -188,6 +186,117 @@ impl Loader<'_> {
         }
     }
 
+    /// A size: an integer (the lexer reads `64MB` as one) or a string with
+    /// a unit (`1G`, `512MiB`).
+    fn size(&self, it: &Item) -> Result<i64, String> {
+        match &it.value {
+            Value::Integer(n) => Ok(*n),
+            Value::String(s) => {
+                crate::jetstream::parse_size(s).ok_or_else(|| self.err(it, format!("invalid size {s:?}")))
+            }
+            _ => Err(self.type_err(it, "int64")),
+        }
+    }
+
+    /// `jetstream: true|false|enabled|disabled` or `jetstream { ... }`.
+    fn jetstream(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
+        let on = |o: &mut Options, on: bool| {
+            if on {
+                o.jetstream.get_or_insert_with(Default::default);
+            } else {
+                o.jetstream = None;
+            }
+        };
+        match &it.value {
+            Value::Bool(b) => on(o, *b),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "enabled" | "enable" | "true" => on(o, true),
+                "disabled" | "disable" | "false" => on(o, false),
+                _ => return Err(self.err(it, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"))),
+            },
+            Value::Map(m) => {
+                let mut js = crate::jetstream::JsOpts::default();
+                let mut enabled = true;
+                for (key, v) in m {
+                    match key.to_ascii_lowercase().as_str() {
+                        "store" | "store_dir" | "storedir" => js.store_dir = Some(PathBuf::from(self.string(v)?)),
+                        "max_memory_store" | "max_mem_store" | "max_mem" => js.max_memory = Some(self.size(v)?),
+                        "max_file_store" | "max_file" => js.max_file = Some(self.size(v)?),
+                        "sync_interval" | "sync" => match &v.value {
+                            Value::String(s) if s.eq_ignore_ascii_case("always") => js.sync_always = true,
+                            _ => js.sync_interval = self.duration(key, v)?,
+                        },
+                        "domain" => js.domain = Some(self.string(v)?).filter(|d| !d.is_empty()),
+                        "enabled" | "enable" => enabled = self.bool(v)?,
+                        "strict" => js.strict = self.bool(v)?,
+                        "key" | "ek" | "encryption_key" | "prev_key" | "cipher" => {
+                            return Err(self.err(
+                                v,
+                                format!("jetstream {key:?}: encryption at rest is not supported by this server yet"),
+                            ))
+                        }
+                        "limits"
+                        | "unique_tag"
+                        | "max_outstanding_catchup"
+                        | "request_queue_limit"
+                        | "extension_hint"
+                        | "max_buffered_msgs"
+                        | "max_buffered_size" => {
+                            return Err(self.err(v, format!("jetstream {key:?} is not supported by this server yet")))
+                        }
+                        _ => self.unknown(key, v)?,
+                    }
+                }
+                if let Some(d) = &js.domain {
+                    if !crate::jetstream::valid_name(d) {
+                        return Err(self.err(it, format!("invalid domain name: {d:?}")));
+                    }
+                }
+                o.jetstream = enabled.then_some(js);
+            }
+            _ => return Err(self.type_err(it, "map[string]interface {}")),
+        }
+        Ok(())
+    }
+
+    /// An account's `jetstream`: enabled (unlimited), disabled, or limits.
+    fn account_jetstream(&mut self, it: &Item) -> Result<Option<crate::jetstream::JsLimits>, String> {
+        let unlimited = crate::jetstream::JsLimits::default();
+        match &it.value {
+            Value::Bool(b) => Ok(b.then_some(unlimited)),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "enabled" | "enable" | "true" => Ok(Some(unlimited)),
+                "disabled" | "disable" | "false" => Ok(None),
+                _ => Err(self.err(it, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"))),
+            },
+            Value::Map(m) => {
+                let mut l = unlimited;
+                for (key, v) in m {
+                    match key.to_ascii_lowercase().as_str() {
+                        "max_memory" | "max_mem" | "mem" | "memory" => l.max_memory = self.size(v)?,
+                        "max_store" | "max_file" | "max_disk" | "store" | "disk" => l.max_store = self.size(v)?,
+                        "max_streams" | "streams" => l.max_streams = self.int(v)?,
+                        "max_consumers" | "consumers" => l.max_consumers = self.int(v)?,
+                        "max_ack_pending" => l.max_ack_pending = self.int(v)?,
+                        "max_bytes_required"
+                        | "max_stream_bytes"
+                        | "max_bytes"
+                        | "mem_max_stream_bytes"
+                        | "disk_max_stream_bytes"
+                        | "tiers" => {
+                            return Err(
+                                self.err(v, format!("account jetstream {key:?} is not supported by this server yet"))
+                            )
+                        }
+                        _ => self.unknown(key, v)?,
+                    }
+                }
+                Ok(Some(l))
+            }
+            _ => Err(self.type_err(it, "map[string]interface {}")),
+        }
+    }
+
     fn top(&mut self, o: &mut Options, entries: &[(String, Item)]) -> Result<(), String> {
         for (key, it) in entries {
             let k = key.to_ascii_lowercase();
@@ -254,6 +363,8 @@ impl Loader<'_> {
                 "cluster" => self.cluster(o, it)?,
                 "leafnodes" | "leaf" => self.leafnodes(o, it)?,
                 "websocket" | "ws" => o.websocket = Some(self.websocket(it)?),
+                "jetstream" => self.jetstream(o, it)?,
+                "store_dir" => o.store_dir = Some(PathBuf::from(self.string(it)?)),
                 "accounts" => self.accounts(o, it)?,
                 "tls" if cfg!(feature = "tls") => {
                     let (t, timeout) = self.tls(it)?;
@@ -476,7 +587,12 @@ impl Loader<'_> {
                         match k.to_ascii_lowercase().as_str() {
                             "users" => users = Some(av),
                             "default_permissions" => defaults = Some(Rc::new(self.permissions(av)?)),
-                            "nkey" | "imports" | "exports" | "jetstream" | "mappings" | "maps" | "limits" => {
+                            "jetstream" => {
+                                if let Some(l) = self.account_jetstream(av)? {
+                                    o.account_js.push((name.clone(), l));
+                                }
+                            }
+                            "nkey" | "imports" | "exports" | "mappings" | "maps" | "limits" => {
                                 return Err(self
                                     .err(av, format!("account {name:?}: {k:?} is not supported by this server yet")))
                             }
@@ -1250,8 +1366,6 @@ mod tests {
             "trusted_keys: [ABC]",
             "trusted: ABC",
             "system_account: A",
-            "jetstream: {}",
-            "jetstream: enabled",
             "leafnodes { remotes: [ { url: \"nats://hub:7422\", ws_compression: true } ] }",
             "leafnodes { port: 7422, tls { cert_file: c, key_file: k, handshake_first: true } }",
             "leafnodes { port: 7422, authorization { nkey: UABC } }",
@@ -1361,7 +1475,7 @@ mod tests {
         for (text, err) in [
             ("accounts { A: { exports: [ { stream: x } ] } }", "account \"A\": \"exports\" is not supported"),
             ("accounts { A: { imports: [] } }", "\"imports\" is not supported"),
-            ("accounts { A: { jetstream: enabled } }", "\"jetstream\" is not supported"),
+            ("accounts { A: { jetstream: { max_bytes: 1 } } }", "account jetstream \"max_bytes\" is not supported"),
             ("accounts { A: { mappings: { a: b } } }", "\"mappings\" is not supported"),
             ("accounts { A: { limits: { max_connections: 1 } } }", "\"limits\" is not supported"),
             ("accounts { A: { nkey: ABC } }", "\"nkey\" is not supported"),

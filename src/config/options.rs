@@ -64,8 +64,8 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
     (&["tlskey"], "tlskey", Kind::Str, "Private key for server certificate"),
     (&["tlscacert"], "tlscacert", Kind::Str, "Client certificate CA for verification"),
     (&["tlsverify"], "tlsverify", Kind::Bool, "Enable TLS, verify client certificates"),
-    (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream (refused: not supported)"),
-    (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory (accepted, ignored without -js)"),
+    (&["js", "jetstream"], "jetstream", Kind::Bool, "Enable JetStream"),
+    (&["sd", "store_dir"], "store_dir", Kind::Str, "JetStream store directory"),
     (&["profile"], "profile", Kind::Int, "Profiling HTTP port (accepted, ignored)"),
     (
         &["sl", "signal"],
@@ -80,7 +80,7 @@ const FLAGS: &[(&[&str], &str, Kind, &str)] = &[
 
 /// Flags that would protect traffic or start a service this server does not
 /// have: refused at start (exit status 1) rather than ignored.
-const REFUSED_FLAGS: &[&str] = &["jetstream"];
+const REFUSED_FLAGS: &[&str] = &[];
 
 /// The client TLS flags: without the `tls` feature they are refused too.
 const TLS_FLAGS: &[&str] = &["tls", "tlscert", "tlskey", "tlscacert", "tlsverify"];
@@ -88,7 +88,6 @@ const TLS_FLAGS: &[&str] = &["tls", "tlscert", "tlskey", "tlscacert", "tlsverify
 /// Flags accepted and ignored with a warning: nothing is less protected
 /// without them.
 const IGNORED_FLAGS: &[(&str, &str)] = &[
-    ("store_dir", "JetStream is not supported"),
     ("syslog", "logging to syslog is not supported, the log goes to stderr or --log"),
     ("remote_syslog", "logging to syslog is not supported, the log goes to stderr or --log"),
     ("log_size_limit", "the log file is not rotated by size (SIGUSR1 reopens it)"),
@@ -189,6 +188,12 @@ pub struct Options {
     pub leaf_auth: LeafAuthOpts,
     /// `websocket {}`: the WebSocket listener for clients.
     pub websocket: Option<WsOpts>,
+    /// `jetstream {}` or `-js`: JetStream on this server.
+    pub jetstream: Option<crate::jetstream::JsOpts>,
+    /// `-sd`/`store_dir` given outside a `jetstream {}` block.
+    pub store_dir: Option<PathBuf>,
+    /// Accounts of `accounts {}` with `jetstream` enabled, and their limits.
+    pub account_js: Vec<(String, crate::jetstream::JsLimits)>,
     /// `leafnodes { tls {} }`: TLS on the leaf port (after the INFO).
     pub leaf_tls: Option<TlsOpts>,
     pub leaf_tls_timeout: Duration,
@@ -271,6 +276,9 @@ impl Default for Options {
             leaf_auth: LeafAuthOpts::default(),
             leaf_tls: None,
             websocket: None,
+            jetstream: None,
+            store_dir: None,
+            account_js: Vec::new(),
             leaf_tls_timeout: Duration::from_secs(2),
             cluster_name: None,
             cluster_advertise: None,
@@ -636,6 +644,28 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
     }
     if let Some(d) = string("ports_file_dir") {
         o.ports_file_dir = Some(PathBuf::from(d));
+    }
+    if let Some(d) = string("store_dir") {
+        o.store_dir = Some(PathBuf::from(d));
+    }
+    match flag("jetstream") {
+        Some(true) => {
+            o.jetstream.get_or_insert_with(Default::default);
+        }
+        Some(false) => o.jetstream = None,
+        None => {}
+    }
+    if let (Some(js), Some(d)) = (o.jetstream.as_mut(), o.store_dir.as_ref()) {
+        if string("store_dir").is_some() || js.store_dir.is_none() {
+            js.store_dir = Some(d.clone());
+        }
+    }
+    if o.jetstream.is_some() && (o.cluster_listen.is_some() || !o.routes.is_empty()) {
+        return Err(CliError(
+            "JetStream in a cluster (replicated streams) is not supported by this server yet: \
+             run JetStream on a server without routes"
+                .into(),
+        ));
     }
 
     // TLS flags as Go applies them: --tls=false turns TLS off (the file's

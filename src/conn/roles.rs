@@ -22,6 +22,8 @@ pub enum Kind {
     Leaf,
     /// A request to the HTTP monitoring port.
     Http,
+    /// The server itself (JetStream's subscriptions); no connection.
+    Internal,
 }
 
 /// A connection's role, owning the state only that role has. A client's
@@ -52,7 +54,7 @@ impl SlowConsumers {
             Kind::Client => self.clients,
             Kind::Route => self.routes,
             Kind::Leaf => self.leafs,
-            Kind::Http => self.http,
+            Kind::Http | Kind::Internal => self.http,
         }
     }
 
@@ -61,7 +63,7 @@ impl SlowConsumers {
             Kind::Client => &mut self.clients,
             Kind::Route => &mut self.routes,
             Kind::Leaf => &mut self.leafs,
-            Kind::Http => &mut self.http,
+            Kind::Http | Kind::Internal => &mut self.http,
         }
     }
 }

@@ -124,6 +124,9 @@ impl Server {
         for sub in &result.psubs {
             if sub.owner == Kind::Client {
                 delivered |= self.deliver_to(from, sub, m, &mut expired);
+            } else if sub.owner == Kind::Internal {
+                self.js_enqueue(from, acc, sub, m);
+                delivered = true;
             } else if sub.owner != Kind::Http
                 && (!from_route || self.relays(from, sub.slot))
                 && !sends.iter().any(|(s, _)| *s == sub.slot)
@@ -214,6 +217,65 @@ impl Server {
         picks.clear();
         self.route_sends = sends;
         self.route_qpicks = picks;
+        delivered
+    }
+
+    /// Delivers a message JetStream sends on `lookup` (a consumer's deliver
+    /// subject or a pull request's reply) while local clients see it under
+    /// `m.subject` (the subject it was stored with), as Go's consumers
+    /// deliver. Routes and leaf links get it under `lookup`, which is what
+    /// the other side routes by.
+    #[cold]
+    #[inline(never)]
+    pub fn deliver_shown(&mut self, acc: AccId, lookup: &[u8], m: Msg<'_>) -> bool {
+        let result = self.sublist_mut(acc).matches(lookup);
+        if result.is_empty() {
+            return false;
+        }
+        let routed = Msg { subject: lookup, ..m };
+        let mut delivered = false;
+        let mut expired: Vec<Rc<Subscription>> = Vec::new();
+        let mut sends: Vec<(usize, u64)> = Vec::new();
+        for sub in &result.psubs {
+            match sub.owner {
+                Kind::Client => delivered |= self.deliver_to(usize::MAX, sub, m, &mut expired),
+                Kind::Internal => {
+                    self.js_enqueue(usize::MAX, acc, sub, routed);
+                    delivered = true;
+                }
+                Kind::Route | Kind::Leaf => {
+                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                        sends.push((sub.slot, sub.cid));
+                    }
+                }
+                Kind::Http => {}
+            }
+        }
+        for group in &result.qsubs {
+            let n = group.len();
+            let start = (self.rand() % n as u64) as usize;
+            let mut taken = false;
+            for i in 0..n {
+                let sub = &group[(start + i) % n];
+                if sub.owner == Kind::Client && self.deliver_to(usize::MAX, sub, m, &mut expired) {
+                    taken = true;
+                    break;
+                }
+            }
+            if !taken {
+                if let Some(rsub) = group.iter().find(|s| matches!(s.owner, Kind::Route | Kind::Leaf)) {
+                    if !sends.iter().any(|(s, _)| *s == rsub.slot) {
+                        sends.push((rsub.slot, rsub.cid));
+                    }
+                }
+            }
+        }
+        for sub in expired {
+            self.remove_client_sub(&sub);
+        }
+        for (slot, cid) in sends {
+            delivered |= self.forward_to_route(slot, cid, acc, routed, &[]);
+        }
         delivered
     }
 

@@ -146,6 +146,10 @@ pub struct Server {
     ports_file: Option<std::path::PathBuf>,
     /// Route message counts at the previous load of the mesh page.
     pub mesh_prev: Option<crate::monitor::meshpage::RateSnapshot>,
+    /// JetStream, when enabled; its received messages; its output buffer.
+    pub jetstream: Option<Box<crate::jetstream::JetStream>>,
+    pub js_inbox: std::collections::VecDeque<crate::jetstream::Inbound>,
+    pub js_out: Vec<u8>,
 }
 
 /// A 56-character id in the shape of a Go server id (`N` + base32),
@@ -255,6 +259,9 @@ impl Server {
             accept_retry_pending: false,
             ports_file: None,
             mesh_prev: None,
+            jetstream: None,
+            js_inbox: std::collections::VecDeque::new(),
+            js_out: Vec::new(),
         })
     }
 
@@ -360,6 +367,7 @@ impl Server {
                 log::warn!("Clients that are not using \"TLS Handshake First\" option will fail to connect");
             }
         }
+        self.start_jetstream()?;
         log::info!("Server is ready");
         self.start_cluster()?;
         self.start_leaf_listener()?;
@@ -437,6 +445,9 @@ impl Server {
                 }
             }
             self.run_timers();
+            if !self.js_inbox.is_empty() {
+                self.run_jetstream();
+            }
             self.close_marked();
             if self.shutdown {
                 self.shutdown_now();
@@ -526,6 +537,7 @@ impl Server {
                 }
                 TimerKind::WriteDeadline { slot, cid } => self.check_write_deadline(slot, cid),
                 TimerKind::LameDuckClose => self.lame_duck_close_next(),
+                TimerKind::JetStream => self.jetstream_tick(),
                 TimerKind::TlsTimeout { slot, cid } => {
                     if let Some(c) = self.conns.get_mut(slot).filter(|c| c.cid == cid) {
                         if c.closing.is_none() && c.sock.handshaking() {
@@ -619,6 +631,7 @@ impl Server {
     /// Graceful stop: no more accepts, every connection flushed and closed.
     fn shutdown_now(&mut self) {
         log::info!("Initiating Shutdown...");
+        self.stop_jetstream();
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }

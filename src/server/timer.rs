@@ -34,6 +34,8 @@ pub enum TimerKind {
     WriteDeadline { slot: usize, cid: u64 },
     /// The client's TLS handshake must be complete by now.
     TlsTimeout { slot: usize, cid: u64 },
+    /// JetStream's nearest deadline.
+    JetStream,
     /// `handshake_first` fallback delay: the client sent nothing, INFO goes
     /// out in clear.
     TlsFallback { slot: usize, cid: u64 },

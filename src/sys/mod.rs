@@ -41,6 +41,19 @@ pub fn page_size() -> u64 {
     page.max(4096) as u64
 }
 
+/// Bytes available to this process on the file system holding `dir`.
+pub fn free_disk_space(dir: &std::path::Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call and
+    // statvfs only writes the plain-data struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    i64::try_from(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize))).ok()
+}
+
 /// Processors online (at least 1).
 pub fn cpus_online() -> i64 {
     // SAFETY: sysconf has no memory-safety preconditions.

@@ -1,0 +1,608 @@
+//! JetStream on one server: streams that store the messages published on
+//! their subjects (in memory or in a file), consumers that deliver them
+//! again with acknowledgements, and the `$JS.API` requests that manage
+//! both, as Go's server answers them.
+//!
+//! JetStream lives on the reactor like everything else. Its subscriptions
+//! (`$JS.API.>`, `$JS.ACK.>`, `$JS.FC.>` and each stream's subjects, in every
+//! account that has JetStream) are owned by [`Kind::Internal`]: the delivery
+//! path copies a matching message into `Server::js_inbox`, and the loop
+//! hands the queue to [`Server::run_jetstream`] after reading, so a message
+//! is stored (written to its file) before the PubAck is published. Time
+//! driven work (redelivery, request expiry, heartbeats, `max_age`, fsync,
+//! consumer state) runs from one timer set to the nearest deadline.
+
+pub mod api;
+pub mod config;
+pub mod consumer;
+pub mod store;
+pub mod stream;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rnats_protocol::json::{self, Value};
+
+use crate::conn::Kind;
+use crate::routing::accounts::AccId;
+use crate::routing::deliver::{Msg, Origin};
+use crate::routing::sublist::Subscription;
+use crate::server::timer::TimerKind;
+use crate::server::Server;
+
+pub use config::valid_name;
+use stream::Stream;
+
+/// The slot internal subscriptions name (no connection has it).
+pub const INTERNAL_SLOT: usize = usize::MAX - 1;
+
+/// `jetstream {}` and `-js`/`-sd`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsOpts {
+    pub store_dir: Option<PathBuf>,
+    pub max_memory: Option<i64>,
+    pub max_file: Option<i64>,
+    pub sync_interval: Duration,
+    pub sync_always: bool,
+    pub domain: Option<String>,
+    pub strict: bool,
+}
+
+impl Default for JsOpts {
+    fn default() -> Self {
+        JsOpts {
+            store_dir: None,
+            max_memory: None,
+            max_file: None,
+            sync_interval: Duration::from_secs(120),
+            sync_always: false,
+            domain: None,
+            strict: true,
+        }
+    }
+}
+
+/// An account's JetStream limits (-1: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsLimits {
+    pub max_memory: i64,
+    pub max_store: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+}
+
+impl Default for JsLimits {
+    fn default() -> Self {
+        JsLimits { max_memory: -1, max_store: -1, max_streams: -1, max_consumers: -1, max_ack_pending: -1 }
+    }
+}
+
+/// `64MB`, `1G`, `512KiB`, plain bytes.
+pub fn parse_size(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: i64 = s[..digits].parse().ok()?;
+    let unit = s[digits..].trim().to_ascii_uppercase();
+    let mult: i64 = match unit.as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// An API error as Go writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: u16,
+    pub err_code: u16,
+    pub description: String,
+}
+
+impl ApiError {
+    pub fn new(code: u16, err_code: u16, description: &str) -> ApiError {
+        ApiError { code, err_code, description: description.to_string() }
+    }
+    pub fn bad_json() -> ApiError {
+        ApiError::new(400, 10025, "invalid JSON")
+    }
+    pub fn stream_not_found() -> ApiError {
+        ApiError::new(404, 10059, "stream not found")
+    }
+    pub fn consumer_not_found() -> ApiError {
+        ApiError::new(404, 10014, "consumer not found")
+    }
+    pub fn bad_request() -> ApiError {
+        ApiError::new(400, 10003, "bad request")
+    }
+    pub fn to_value(&self) -> Value {
+        let mut o = config::Obj::default();
+        o.put("code", config::n(i64::from(self.code)));
+        o.put("err_code", config::n(i64::from(self.err_code)));
+        o.put("description", config::s(&self.description));
+        o.done()
+    }
+}
+
+/// Unix nanoseconds now.
+pub fn now_nanos() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Go's RFC 3339 text of Unix nanoseconds (the zero time for 0).
+pub fn time_text(ns: i64) -> String {
+    if ns <= 0 {
+        return "0001-01-01T00:00:00Z".to_string();
+    }
+    crate::monitor::go_format::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns as u64))
+}
+
+/// Reads an RFC 3339 time (`2006-01-02T15:04:05.999999999Z07:00`) into
+/// Unix nanoseconds.
+pub fn parse_rfc3339(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { t.get(r)?.parse().ok() };
+    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &t[start..i];
+        let mut digits = frac.chars().take(9).collect::<String>();
+        while digits.len() < 9 {
+            digits.push('0');
+        }
+        nanos = digits.parse().ok()?;
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' => 0,
+        b'+' | b'-' => {
+            let sign = if b[i] == b'-' { -1 } else { 1 };
+            let oh: i64 = t.get(i + 1..i + 3)?.parse().ok()?;
+            let om: i64 = t.get(i + 4..i + 6)?.parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (yy, mm) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let secs = days * 86400 + h * 3600 + mi * 60 + s - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// What an internal subscription is for, from its sid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Api,
+    Ack,
+    FlowControl,
+    Stream,
+}
+
+/// A message for JetStream, copied out of the read buffer.
+pub struct Inbound {
+    pub acc: AccId,
+    /// The publisher's slot and connection id (no-responders answers).
+    pub from: usize,
+    pub from_cid: u64,
+    target: Target,
+    /// For a stream's subscription: the stream's name.
+    stream: Rc<str>,
+    pub subject: Box<[u8]>,
+    pub reply: Option<Box<[u8]>>,
+    pub hdr_len: usize,
+    pub payload: Box<[u8]>,
+}
+
+impl Inbound {
+    pub fn hdr(&self) -> &[u8] {
+        &self.payload[..self.hdr_len.min(self.payload.len())]
+    }
+    pub fn data(&self) -> &[u8] {
+        &self.payload[self.hdr_len.min(self.payload.len())..]
+    }
+}
+
+/// JetStream of one account.
+pub struct JsAccount {
+    pub acc: AccId,
+    pub name: String,
+    pub limits: JsLimits,
+    pub streams: BTreeMap<String, Stream>,
+    subs: Vec<Rc<Subscription>>,
+    pub api_total: u64,
+    pub api_errors: u64,
+}
+
+impl JsAccount {
+    pub fn consumers(&self) -> usize {
+        self.streams.values().map(|s| s.consumers.len()).sum()
+    }
+    pub fn usage(&self, file: bool) -> u64 {
+        self.streams.values().filter(|s| s.cfg.file == file).map(|s| s.store.bytes).sum()
+    }
+}
+
+pub struct JetStream {
+    pub opts: JsOpts,
+    /// `<store_dir>/jetstream`.
+    pub root: PathBuf,
+    pub max_memory: i64,
+    pub max_store: i64,
+    pub accounts: Vec<JsAccount>,
+    /// The timer set for the nearest deadline, and the nearest wanted.
+    wake_at: Option<Instant>,
+    want_at: Option<Instant>,
+    next_sync: Instant,
+}
+
+impl JetStream {
+    /// Asks for the tick at `at` (or earlier).
+    pub fn want(&mut self, at: Instant) {
+        if self.want_at.is_none_or(|w| at < w) {
+            self.want_at = Some(at);
+        }
+    }
+
+    pub fn account_mut(&mut self, acc: AccId) -> Option<&mut JsAccount> {
+        self.accounts.iter_mut().find(|a| a.acc == acc)
+    }
+
+    pub fn account(&self, acc: AccId) -> Option<&JsAccount> {
+        self.accounts.iter().find(|a| a.acc == acc)
+    }
+
+    pub fn usage(&self, file: bool) -> u64 {
+        self.accounts.iter().map(|a| a.usage(file)).sum()
+    }
+
+    pub fn account_dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+/// Free bytes of the file system holding `dir`.
+fn free_space(dir: &std::path::Path) -> Option<i64> {
+    crate::sys::free_disk_space(dir)
+}
+
+/// Total memory of the machine in bytes.
+fn total_memory() -> Option<i64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+impl Server {
+    /// Enables JetStream at start: the store directory, the accounts that
+    /// have it, their streams and consumers read back from disk.
+    pub fn start_jetstream(&mut self) -> Result<(), String> {
+        let Some(opts) = self.opts.jetstream.clone() else { return Ok(()) };
+        let base = match &opts.store_dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = std::env::temp_dir().join("nats");
+                log::warn!("Temporary storage directory used, data could be lost on system reboot");
+                d
+            }
+        };
+        let root = base.join("jetstream");
+        std::fs::create_dir_all(&root).map_err(|e| format!("Could not create storage directory - {e}"))?;
+        let max_memory = opts.max_memory.unwrap_or_else(|| total_memory().map_or(256 << 20, |m| m / 4 * 3));
+        let max_store = opts.max_file.unwrap_or_else(|| free_space(&root).unwrap_or(1 << 40));
+        log::info!("Starting JetStream");
+        log::info!("----------------------------------------");
+        log::info!("  Max Memory:      {}", friendly_bytes(max_memory));
+        log::info!("  Max Storage:     {}", friendly_bytes(max_store));
+        log::info!("  Store Directory: \"{}\"", root.display());
+        if let Some(d) = &opts.domain {
+            log::info!("  Domain:          {d}");
+        }
+        log::info!("----------------------------------------");
+        let mut accounts = Vec::new();
+        if self.opts.accounts.is_empty() {
+            accounts.push((crate::routing::accounts::GLOBAL, "$G".to_string(), JsLimits::default()));
+        }
+        for (name, limits) in self.opts.account_js.clone() {
+            if let Some(id) = self.accounts.id(name.as_bytes()) {
+                accounts.push((id, name, limits));
+            }
+        }
+        let mut js = JetStream {
+            next_sync: Instant::now() + opts.sync_interval,
+            opts,
+            root,
+            max_memory,
+            max_store,
+            accounts: Vec::new(),
+            wake_at: None,
+            want_at: None,
+        };
+        for (acc, name, limits) in accounts {
+            js.accounts.push(JsAccount {
+                acc,
+                name: name.clone(),
+                limits,
+                streams: BTreeMap::new(),
+                subs: Vec::new(),
+                api_total: 0,
+                api_errors: 0,
+            });
+            let mut subjects: Vec<(&[u8], u8)> = vec![(b"$JS.API.>", b'A'), (b"$JS.ACK.>", b'K'), (b"$JS.FC.>", b'F')];
+            let domain_api = js.opts.domain.as_ref().map(|d| format!("$JS.{d}.API.>"));
+            if let Some(d) = &domain_api {
+                subjects.push((d.as_bytes(), b'A'));
+            }
+            for (subj, tag) in subjects {
+                let sub = self.internal_subscribe(acc, subj, &[tag]);
+                if let Some(a) = js.account_mut(acc) {
+                    a.subs.push(sub);
+                }
+            }
+            stream::recover_account(self, &mut js, acc);
+        }
+        let n = js.accounts.len();
+        log::info!("  Enabled JetStream for {n} account{}", if n == 1 { "" } else { "s" });
+        self.js_sync_timer(&mut js);
+        self.jetstream = Some(Box::new(js));
+        self.build_info_head();
+        Ok(())
+    }
+
+    fn js_sync_timer(&mut self, js: &mut JetStream) {
+        js.want(js.next_sync);
+    }
+
+    /// Subscribes JetStream to `subject` in account `acc`; the sid tells
+    /// what for (`A` API, `K` acks, `F` flow control, `S<name>` a stream).
+    pub fn internal_subscribe(&mut self, acc: AccId, subject: &[u8], sid: &[u8]) -> Rc<Subscription> {
+        let mut sub = Subscription::new(INTERNAL_SLOT, 0, Kind::Internal, subject, None, sid);
+        sub.account = acc;
+        let sub = Rc::new(sub);
+        self.sublist_mut(acc).insert(sub.clone());
+        self.local_interest_changed(acc, subject, None, true);
+        sub
+    }
+
+    pub fn internal_unsubscribe(&mut self, sub: &Rc<Subscription>) {
+        if self.sublist_mut(sub.account).remove(sub) {
+            self.local_interest_changed(sub.account, sub.subject(), None, false);
+        }
+    }
+
+    /// Called by delivery for a JetStream subscription: the message is
+    /// copied into the queue `run_jetstream` works through.
+    #[cold]
+    #[inline(never)]
+    pub fn js_enqueue(&mut self, from: usize, acc: AccId, sub: &Subscription, m: Msg<'_>) {
+        let sid = sub.sid();
+        let (target, stream): (Target, Rc<str>) = match sid.first() {
+            Some(b'A') => (Target::Api, Rc::from("")),
+            Some(b'K') => (Target::Ack, Rc::from("")),
+            Some(b'F') => (Target::FlowControl, Rc::from("")),
+            _ => (Target::Stream, Rc::from(std::str::from_utf8(&sid[1..]).unwrap_or(""))),
+        };
+        // Bounded: a queue this long means storage cannot keep up; the
+        // message is dropped as a slow consumer's would be.
+        if self.js_inbox.len() >= 1 << 20 {
+            log::warn!("JetStream inbound queue full, message on {} dropped", String::from_utf8_lossy(m.subject));
+            return;
+        }
+        let from_cid = self.conns.get(from).map_or(0, |c| c.cid);
+        self.js_inbox.push_back(Inbound {
+            acc,
+            from,
+            from_cid,
+            target,
+            stream,
+            subject: m.subject.into(),
+            reply: m.reply.map(Into::into),
+            hdr_len: m.header_len.unwrap_or(0),
+            payload: m.payload.into(),
+        });
+    }
+
+    /// Works through the messages JetStream received since the last pass.
+    pub fn run_jetstream(&mut self) {
+        let Some(mut js) = self.jetstream.take() else {
+            self.js_inbox.clear();
+            return;
+        };
+        // Messages JetStream itself publishes may come back (a consumer
+        // delivering to an API subject): bounded per pass.
+        let mut budget = 100_000usize;
+        while let Some(m) = self.js_inbox.pop_front() {
+            match m.target {
+                Target::Api => api::handle(self, &mut js, &m),
+                Target::Ack => consumer::handle_ack(self, &mut js, &m),
+                Target::FlowControl => consumer::handle_fc(self, &mut js, &m),
+                Target::Stream => stream::handle_publish(self, &mut js, &m),
+            }
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+        }
+        self.js_arm_timer(&mut js);
+        self.jetstream = Some(js);
+    }
+
+    fn js_arm_timer(&mut self, js: &mut JetStream) {
+        if let Some(at) = js.want_at.take() {
+            if js.wake_at.is_none_or(|w| at < w) {
+                js.wake_at = Some(at);
+                self.timers.add(at, TimerKind::JetStream);
+            }
+        }
+    }
+
+    /// The JetStream timer: everything due runs, the next one is set.
+    pub fn jetstream_tick(&mut self) {
+        let Some(mut js) = self.jetstream.take() else { return };
+        let now = Instant::now();
+        if js.wake_at.is_some_and(|w| w <= now) {
+            js.wake_at = None;
+        }
+        if now >= js.next_sync {
+            js.next_sync = now + js.opts.sync_interval;
+            for a in &mut js.accounts {
+                for s in a.streams.values_mut() {
+                    if let Err(e) = s.store.sync() {
+                        log::error!("JetStream sync of stream '{} > {}' failed: {e}", a.name, s.cfg.name);
+                    }
+                }
+            }
+        }
+        let next_sync = js.next_sync;
+        js.want(next_sync);
+        stream::tick(self, &mut js, now);
+        consumer::tick(self, &mut js, now);
+        self.js_arm_timer(&mut js);
+        self.jetstream = Some(js);
+    }
+
+    /// Publishes a message from JetStream in account `acc`.
+    pub fn js_publish(&mut self, acc: AccId, subject: &[u8], reply: Option<&[u8]>, hdr: &[u8], data: &[u8]) -> bool {
+        let mut buf = std::mem::take(&mut self.js_out);
+        buf.clear();
+        buf.extend_from_slice(hdr);
+        buf.extend_from_slice(data);
+        let m = Msg { subject, reply, header_len: if hdr.is_empty() { None } else { Some(hdr.len()) }, payload: &buf };
+        let r = self.deliver(usize::MAX, acc, Origin::Client, m);
+        self.js_out = buf;
+        r
+    }
+
+    /// Publishes a JSON API response.
+    pub fn js_respond(&mut self, acc: AccId, reply: &[u8], v: &Value) {
+        let mut body = Vec::with_capacity(256);
+        json::write_value(&mut body, v);
+        self.js_publish(acc, reply, None, b"", &body);
+    }
+
+    /// Delivers a consumer's message: routed by `to`, seen by clients
+    /// under the stored `subject`.
+    pub fn js_deliver(&mut self, acc: AccId, to: &[u8], subject: &[u8], reply: &[u8], hdr: &[u8], data: &[u8]) -> bool {
+        let mut buf = std::mem::take(&mut self.js_out);
+        buf.clear();
+        buf.extend_from_slice(hdr);
+        buf.extend_from_slice(data);
+        let m = Msg {
+            subject,
+            reply: Some(reply),
+            header_len: if hdr.is_empty() { None } else { Some(hdr.len()) },
+            payload: &buf,
+        };
+        let r = self.deliver_shown(acc, to, m);
+        self.js_out = buf;
+        r
+    }
+
+    /// Whether anyone (a client, a route or leaf link) listens on `subject`.
+    pub fn js_has_interest(&mut self, acc: AccId, subject: &[u8]) -> bool {
+        let r = self.sublist_mut(acc).matches(subject);
+        r.psubs.iter().any(|s| s.owner != Kind::Internal) || !r.qsubs.is_empty()
+    }
+
+    /// A client subscribed: push consumers waiting for that subject start.
+    #[cold]
+    #[inline(never)]
+    pub fn js_interest_added(&mut self, acc: AccId, subject: &[u8]) {
+        let Some(mut js) = self.jetstream.take() else { return };
+        consumer::interest_added(self, &mut js, acc, subject);
+        self.js_arm_timer(&mut js);
+        self.jetstream = Some(js);
+    }
+
+    /// Saves consumer state and syncs files at shutdown.
+    pub fn stop_jetstream(&mut self) {
+        let Some(mut js) = self.jetstream.take() else { return };
+        for a in &mut js.accounts {
+            for s in a.streams.values_mut() {
+                for c in s.consumers.values_mut() {
+                    c.save_state();
+                }
+                let _ = s.store.sync();
+            }
+        }
+        log::info!("JetStream shutdown");
+    }
+}
+
+/// Go's friendly byte counts in the start banner (`1.00 GB`).
+pub fn friendly_bytes(n: i64) -> String {
+    let f = n as f64;
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let units = ["KB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = f / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.2} {}", units[i])
+}
+
+/// The value of header `name` in a `NATS/1.0` header block.
+pub fn header<'a>(hdr: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    if hdr.is_empty() {
+        return None;
+    }
+    for line in hdr.split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        if line[..colon].eq_ignore_ascii_case(name.as_bytes()) {
+            let v = &line[colon + 1..];
+            let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+            let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+            return Some(&v[start..end.max(start)]);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip() {
+        let ns = 1_796_587_623_183_813_064i64;
+        assert_eq!(parse_rfc3339(&time_text(ns)), Some(ns));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01+01:00"), Some(-3_599_000_000_000));
+        assert_eq!(parse_rfc3339("bad"), None);
+    }
+
+    #[test]
+    fn headers_and_sizes() {
+        let h = b"NATS/1.0\r\nNats-Msg-Id: abc\r\nnats-expected-stream:  S \r\n\r\n";
+        assert_eq!(header(h, "Nats-Msg-Id"), Some(&b"abc"[..]));
+        assert_eq!(header(h, "Nats-Expected-Stream"), Some(&b"S"[..]));
+        assert_eq!(header(h, "X"), None);
+        assert_eq!(parse_size("64MB"), Some(64 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("x"), None);
+    }
+}

@@ -1,0 +1,559 @@
+//! A stream: its configuration, its store, its consumers, the checks a
+//! published message goes through before it is stored (Go's order and
+//! errors), the limits applied after, and the stream's files
+//! (`<account>/streams/<name>/meta.inf` and `msgs/`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rnats_protocol::json::{self, Value};
+
+use super::config::{self, Obj, Retention, StreamConfig};
+use super::consumer::Consumer;
+use super::store::{msg_size, Store};
+use super::{header, now_nanos, time_text, ApiError, Inbound, JetStream};
+use crate::routing::accounts::AccId;
+use crate::routing::sublist::Subscription;
+use crate::server::Server;
+
+pub struct Stream {
+    pub cfg: StreamConfig,
+    /// Creation time, Unix nanoseconds.
+    pub created: i64,
+    pub store: Store,
+    /// The stream's directory (file streams).
+    pub dir: Option<PathBuf>,
+    pub consumers: BTreeMap<String, Consumer>,
+    pub subs: Vec<Rc<Subscription>>,
+    /// `Nats-Msg-Id` → (sequence, time) within the duplicate window.
+    dedupe: HashMap<Box<[u8]>, u64>,
+    dedupe_order: VecDeque<(i64, Box<[u8]>)>,
+    /// `Nats-Msg-Id` of the last stored message.
+    last_msg_id: Vec<u8>,
+}
+
+/// The directory of stream `name` in account directory `acc_dir`.
+fn stream_dir(acc_dir: &Path, name: &str) -> PathBuf {
+    acc_dir.join("streams").join(name)
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Stream {
+    pub fn new(cfg: StreamConfig, dir: Option<PathBuf>, sync_always: bool) -> std::io::Result<Stream> {
+        let created = now_nanos();
+        let store = match &dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                Store::open(&d.join("msgs"), sync_always)?.0
+            }
+            None => Store::memory(),
+        };
+        let mut s = Stream {
+            cfg,
+            created,
+            store,
+            dir,
+            consumers: BTreeMap::new(),
+            subs: Vec::new(),
+            dedupe: HashMap::new(),
+            dedupe_order: VecDeque::new(),
+            last_msg_id: Vec::new(),
+        };
+        if s.cfg.first_seq > 1 && s.store.last_seq == 0 {
+            s.store.purge_to(s.cfg.first_seq)?;
+        }
+        s.write_meta()?;
+        Ok(s)
+    }
+
+    pub fn write_meta(&self) -> std::io::Result<()> {
+        let Some(d) = &self.dir else { return Ok(()) };
+        let mut o = Obj::default();
+        o.put("config", self.cfg.to_value());
+        o.put("created", config::s(&time_text(self.created)));
+        let mut out = Vec::new();
+        json::write_value(&mut out, &o.done());
+        write_atomic(&d.join("meta.inf"), &out)
+    }
+
+    /// The StreamState object Go reports.
+    pub fn state_value(&self, deleted_details: bool, subjects_filter: Option<&str>) -> (Value, usize) {
+        let st = &self.store;
+        let mut o = Obj::default();
+        o.put("messages", config::u(st.msgs()));
+        o.put("bytes", config::u(st.bytes));
+        o.put("first_seq", config::u(st.first()));
+        o.put("first_ts", config::s(&time_text(st.first_ts())));
+        o.put("last_seq", config::u(st.last_seq));
+        o.put("last_ts", config::s(&time_text(if st.last_seq == 0 { 0 } else { st.last_ts })));
+        let deleted = st.deleted();
+        if !deleted.is_empty() {
+            if deleted_details {
+                o.put("deleted", Value::Array(deleted.iter().map(|d| config::u(*d)).collect()));
+            }
+            o.put("num_deleted", config::u(deleted.len() as u64));
+        }
+        let mut total = 0;
+        if let Some(f) = subjects_filter.filter(|f| !f.is_empty()) {
+            let mut subs: Vec<(String, Value)> = st
+                .subjects()
+                .filter(|(k, _)| config::subject_matches(f.as_bytes(), k))
+                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), config::u(v.msgs)))
+                .collect();
+            subs.sort_by(|a, b| a.0.cmp(&b.0));
+            total = subs.len();
+            if !subs.is_empty() {
+                o.put("subjects", Value::Object(subs));
+            }
+        }
+        if st.num_subjects() > 0 {
+            o.put("num_subjects", config::u(st.num_subjects() as u64));
+        }
+        o.put("consumer_count", config::u(self.consumers.len() as u64));
+        (o.done(), total)
+    }
+
+    fn dedupe_prune(&mut self, now: i64) {
+        let window = self.cfg.duplicate_window;
+        while let Some((ts, _)) = self.dedupe_order.front() {
+            if now - *ts < window {
+                break;
+            }
+            if let Some((_, id)) = self.dedupe_order.pop_front() {
+                self.dedupe.remove(&id);
+            }
+        }
+    }
+
+    /// Removes message `seq` for a limit, a purge or an ack, telling the
+    /// consumers.
+    pub fn remove_msg(&mut self, seq: u64) -> bool {
+        let subj = self.store.meta(seq).map(|m| m.0);
+        match self.store.remove(seq) {
+            Ok(true) => {
+                if let Some(subj) = subj {
+                    for c in self.consumers.values_mut() {
+                        c.on_removed(seq, &subj);
+                    }
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                log::error!("JetStream stream '{}' could not erase message {seq}: {e}", self.cfg.name);
+                false
+            }
+        }
+    }
+
+    /// Purges with Go's options; returns how many went.
+    pub fn purge(&mut self, filter: Option<&str>, seq: Option<u64>, keep: Option<u64>) -> std::io::Result<u64> {
+        let n = match filter.filter(|f| !f.is_empty() && *f != ">") {
+            None => {
+                let upto = match (seq, keep) {
+                    (Some(s), _) => s,
+                    (None, Some(k)) if k > 0 => {
+                        let total = self.store.msgs();
+                        if k >= total {
+                            return Ok(0);
+                        }
+                        self.store.seqs_from(0).nth((total - k) as usize).unwrap_or(self.store.last_seq + 1)
+                    }
+                    _ => self.store.last_seq + 1,
+                };
+                self.store.purge_to(upto)?
+            }
+            Some(f) => {
+                let mut seqs: Vec<u64> = self
+                    .store
+                    .seqs_from(0)
+                    .filter(|s| self.store.meta(*s).is_some_and(|m| config::subject_matches(f.as_bytes(), &m.0)))
+                    .collect();
+                if let Some(s) = seq {
+                    seqs.retain(|x| *x < s);
+                }
+                if let Some(k) = keep {
+                    let k = k as usize;
+                    seqs.truncate(seqs.len().saturating_sub(k));
+                }
+                let mut n = 0;
+                for s in seqs {
+                    if self.store.remove(s)? {
+                        n += 1;
+                    }
+                }
+                n
+            }
+        };
+        for c in self.consumers.values_mut() {
+            c.after_purge(&self.store);
+        }
+        Ok(n)
+    }
+
+    /// Applies max_msgs, max_bytes and max_age (discard old).
+    fn enforce_limits(&mut self, now: i64) {
+        if self.cfg.max_msgs > 0 {
+            while self.store.msgs() > self.cfg.max_msgs as u64 {
+                let Some((s, _)) = self.store.oldest() else { break };
+                self.remove_msg(s);
+            }
+        }
+        if self.cfg.max_bytes > 0 {
+            while self.store.bytes > self.cfg.max_bytes as u64 {
+                let Some((s, _)) = self.store.oldest() else { break };
+                self.remove_msg(s);
+            }
+        }
+        self.expire(now);
+    }
+
+    fn expire(&mut self, now: i64) {
+        if self.cfg.max_age <= 0 {
+            return;
+        }
+        while let Some((s, ts)) = self.store.oldest() {
+            if now - ts < self.cfg.max_age {
+                break;
+            }
+            self.remove_msg(s);
+        }
+    }
+
+    /// Whether any consumer's filter takes `subject` (interest retention).
+    fn has_consumer_for(&self, subject: &[u8]) -> bool {
+        self.consumers.values().any(|c| c.takes(subject))
+    }
+
+    /// Go's checks and the store; Ok((seq, duplicate)).
+    fn process(&mut self, js_limits: (i64, u64), m: &Inbound) -> Result<(u64, bool), ApiError> {
+        let hdr = m.hdr();
+        let data = m.data();
+        if self.cfg.sealed {
+            return Err(ApiError::new(400, 10109, "invalid operation on sealed stream"));
+        }
+        if let Some(e) = header(hdr, "Nats-Expected-Stream") {
+            if e != self.cfg.name.as_bytes() {
+                return Err(ApiError::new(400, 10060, "expected stream does not match"));
+            }
+        }
+        let now = now_nanos();
+        let msg_id = header(hdr, "Nats-Msg-Id").filter(|v| !v.is_empty());
+        if let Some(id) = msg_id {
+            self.dedupe_prune(now);
+            if let Some(seq) = self.dedupe.get(id) {
+                return Ok((*seq, true));
+            }
+        }
+        if let Some(v) = header(hdr, "Nats-Expected-Last-Subject-Sequence") {
+            let want: u64 = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let have = self.store.last_on(&m.subject).unwrap_or(0);
+            if want != have {
+                return Err(ApiError::new(400, 10071, &format!("wrong last sequence: {have}")));
+            }
+        }
+        if let Some(v) = header(hdr, "Nats-Expected-Last-Sequence") {
+            let want: u64 = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+            if want != self.store.last_seq {
+                return Err(ApiError::new(400, 10071, &format!("wrong last sequence: {}", self.store.last_seq)));
+            }
+        }
+        if let Some(v) = header(hdr, "Nats-Expected-Last-Msg-Id") {
+            if v != self.last_msg_id.as_slice() {
+                return Err(ApiError::new(
+                    400,
+                    10070,
+                    &format!("wrong last msg ID: {}", String::from_utf8_lossy(&self.last_msg_id)),
+                ));
+            }
+        }
+        let rollup = header(hdr, "Nats-Rollup");
+        if let Some(r) = rollup {
+            if !self.cfg.allow_rollup || self.cfg.deny_purge {
+                return Err(ApiError::new(500, 10111, "rollup not permitted"));
+            }
+            if r != b"sub" && r != b"all" {
+                return Err(ApiError::new(
+                    500,
+                    10111,
+                    &format!("rollup value invalid: {:?}", String::from_utf8_lossy(r)),
+                ));
+            }
+        }
+        if self.cfg.max_msg_size >= 0 && (hdr.len() + data.len()) as i64 > self.cfg.max_msg_size {
+            return Err(ApiError::new(400, 10054, "message size exceeds maximum allowed"));
+        }
+        if hdr.len() > 65535 {
+            return Err(ApiError::new(400, 10097, "header size exceeds maximum allowed of 64k"));
+        }
+        let size = msg_size(self.cfg.file, m.subject.len(), hdr.len(), data.len());
+        let (server_limit, server_used) = js_limits;
+        if server_limit >= 0 && server_used + size > server_limit as u64 {
+            return Err(if self.cfg.file {
+                ApiError::new(500, 10047, "insufficient storage resources available")
+            } else {
+                ApiError::new(500, 10028, "insufficient memory resources available")
+            });
+        }
+        if self.cfg.discard_new {
+            if self.cfg.max_msgs > 0 && self.store.msgs() >= self.cfg.max_msgs as u64 {
+                return Err(ApiError::new(503, 10077, "maximum messages exceeded"));
+            }
+            if self.cfg.max_bytes > 0 && self.store.bytes + size > self.cfg.max_bytes as u64 {
+                return Err(ApiError::new(503, 10077, "maximum bytes exceeded"));
+            }
+            if self.cfg.discard_new_per_subject && self.cfg.max_msgs_per_subject > 0 {
+                let n = self.store.subject_state(&m.subject).map_or(0, |s| s.msgs);
+                if n >= self.cfg.max_msgs_per_subject as u64 {
+                    return Err(ApiError::new(503, 10077, "maximum messages per subject exceeded"));
+                }
+            }
+        }
+        let seq = if self.cfg.retention == Retention::Interest && !self.has_consumer_for(&m.subject) {
+            self.store.skip(now).map_err(store_error)?
+        } else {
+            self.store.append(now, &m.subject, hdr, data).map_err(store_error)?
+        };
+        self.last_msg_id = msg_id.map(<[u8]>::to_vec).unwrap_or_default();
+        if let Some(id) = msg_id {
+            self.dedupe.insert(id.into(), seq);
+            self.dedupe_order.push_back((now, id.into()));
+        }
+        if self.store.contains(seq) {
+            for c in self.consumers.values_mut() {
+                c.on_stored(seq, &m.subject);
+            }
+        }
+        match rollup {
+            Some(b"sub") => {
+                for s in self.store.seqs_on(&m.subject) {
+                    if s < seq {
+                        self.remove_msg(s);
+                    }
+                }
+            }
+            Some(b"all") => {
+                let _ = self.purge(None, Some(seq), None);
+            }
+            _ => {}
+        }
+        if self.cfg.max_msgs_per_subject > 0 {
+            let limit = self.cfg.max_msgs_per_subject as u64;
+            while self.store.subject_state(&m.subject).is_some_and(|s| s.msgs > limit) {
+                let Some(first) = self.store.first_on(&m.subject) else { break };
+                if !self.remove_msg(first) {
+                    break;
+                }
+            }
+        }
+        self.enforce_limits(now);
+        Ok((seq, false))
+    }
+
+    /// Rebuilds the duplicate window from stored `Nats-Msg-Id` headers.
+    fn rebuild_dedupe(&mut self) {
+        let now = now_nanos();
+        let window = self.cfg.duplicate_window;
+        let seqs: Vec<u64> = self.store.seqs_from(0).collect();
+        for s in seqs {
+            let Some((_, ts, hl, _)) = self.store.meta(s) else { continue };
+            if hl == 0 || now - ts >= window {
+                continue;
+            }
+            if let Some(m) = self.store.get(s) {
+                if let Some(id) = header(&m.hdr, "Nats-Msg-Id") {
+                    self.dedupe.insert(id.into(), s);
+                    self.dedupe_order.push_back((ts, id.into()));
+                }
+            }
+        }
+        if let Some(m) = self.store.get(self.store.last_seq) {
+            self.last_msg_id = header(&m.hdr, "Nats-Msg-Id").map(<[u8]>::to_vec).unwrap_or_default();
+        }
+    }
+}
+
+fn store_error(e: std::io::Error) -> ApiError {
+    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+        log::error!("JetStream out of storage: {e}");
+        ApiError::new(500, 10047, "insufficient storage resources available")
+    } else {
+        log::error!("JetStream store write failed: {e}");
+        ApiError::new(503, 10077, &e.to_string())
+    }
+}
+
+/// A message published on a stream's subjects.
+pub fn handle_publish(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
+    let server_limit = |file: bool| if file { js.max_store } else { js.max_memory };
+    let Some(a) = js.accounts.iter().find(|a| a.acc == m.acc) else { return };
+    let Some(s) = a.streams.get(&*m.stream) else { return };
+    let file = s.cfg.file;
+    let acc_limit = if file { a.limits.max_store } else { a.limits.max_memory };
+    let acc_used = a.usage(file);
+    let used = js.usage(file);
+    let limit = server_limit(file);
+    let domain = js.opts.domain.clone();
+    let Some(a) = js.account_mut(m.acc) else { return };
+    let Some(s) = a.streams.get_mut(&*m.stream) else { return };
+    let r = if acc_limit >= 0
+        && acc_used + msg_size(file, m.subject.len(), m.hdr().len(), m.data().len()) > acc_limit as u64
+    {
+        Err(ApiError::new(400, 10002, "resource limits exceeded for account"))
+    } else {
+        s.process((limit, used), m)
+    };
+    let name = s.cfg.name.clone();
+    let no_ack = s.cfg.no_ack;
+    if let Some(reply) = m.reply.as_deref().filter(|_| !no_ack) {
+        let mut o = Obj::default();
+        match r {
+            Ok((seq, dup)) => {
+                o.put("stream", config::s(&name));
+                if let Some(d) = &domain {
+                    o.put("domain", config::s(d));
+                }
+                o.put("seq", config::u(seq));
+                if dup {
+                    o.put("duplicate", Value::Bool(true));
+                }
+            }
+            Err(e) => {
+                o.put("error", e.to_value());
+                o.put("stream", config::s(&name));
+                o.put("seq", config::n(0));
+            }
+        }
+        srv.js_respond(m.acc, reply, &o.done());
+    }
+    super::consumer::pump_stream(srv, js, m.acc, &m.stream);
+}
+
+/// Time-driven stream work: max_age.
+pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
+    let wall = now_nanos();
+    let mut wants = Vec::new();
+    let mut touched = Vec::new();
+    for a in &mut js.accounts {
+        for s in a.streams.values_mut() {
+            if s.cfg.max_age > 0 {
+                let before = s.store.msgs();
+                s.expire(wall);
+                if s.store.msgs() != before {
+                    touched.push((a.acc, s.cfg.name.clone()));
+                }
+                if let Some((_, ts)) = s.store.oldest() {
+                    let left = (ts + s.cfg.max_age - wall).max(0) as u64;
+                    wants.push(
+                        now + Duration::from_nanos(left)
+                            .max(Duration::from_millis(250).min(Duration::from_nanos(s.cfg.max_age as u64))),
+                    );
+                }
+            }
+        }
+    }
+    for w in wants {
+        js.want(w);
+    }
+    for (acc, name) in touched {
+        super::consumer::pump_stream(srv, js, acc, &name);
+    }
+}
+
+/// Asks for the next max_age check of a stream that just stored.
+pub fn want_expiry(js: &mut JetStream, acc: AccId, name: &str) {
+    let Some(s) = js.account(acc).and_then(|a| a.streams.get(name)) else { return };
+    if s.cfg.max_age > 0 {
+        if let Some((_, ts)) = s.store.oldest() {
+            let left = (ts + s.cfg.max_age - now_nanos()).max(0) as u64;
+            js.want(Instant::now() + Duration::from_nanos(left));
+        }
+    }
+}
+
+/// Reads an account's streams and consumers back from its directory.
+pub fn recover_account(srv: &mut Server, js: &mut JetStream, acc: AccId) {
+    let Some(name) = js.account(acc).map(|a| a.name.clone()) else { return };
+    let dir = js.account_dir(&name).join("streams");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    let sync_always = js.opts.sync_always;
+    for d in dirs {
+        let meta = match std::fs::read(d.join("meta.inf")) {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn!("  Error reading stream metadata in {:?}: {e}", d);
+                continue;
+            }
+        };
+        let Some((cfg, created)) = json::parse(&meta).ok().and_then(|v| {
+            let mut cfg = StreamConfig::parse(v.get("config")?).ok()?;
+            cfg.normalize().ok()?;
+            let created = v.get("created").and_then(Value::as_str).and_then(super::parse_rfc3339).unwrap_or(0);
+            Some((cfg, created))
+        }) else {
+            log::warn!("  Error unmarshalling stream metadata for {:?}", d);
+            continue;
+        };
+        if !cfg.file {
+            continue;
+        }
+        let (store, cut) = match Store::open(&d.join("msgs"), sync_always) {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("  Error recreating stream {:?}: {e}", cfg.name);
+                continue;
+            }
+        };
+        if cut > 0 {
+            log::warn!(
+                "Stream '{} > {}': {cut} bytes of a damaged or incomplete tail cut from its file",
+                name,
+                cfg.name
+            );
+        }
+        log::info!("  Restored {} messages for stream '{} > {}'", store.msgs(), name, cfg.name);
+        let mut s = Stream {
+            cfg,
+            created,
+            store,
+            dir: Some(d.clone()),
+            consumers: BTreeMap::new(),
+            subs: Vec::new(),
+            dedupe: HashMap::new(),
+            dedupe_order: VecDeque::new(),
+            last_msg_id: Vec::new(),
+        };
+        s.rebuild_dedupe();
+        s.enforce_limits(now_nanos());
+        super::consumer::recover(&mut s, &d.join("obs"));
+        let sname = s.cfg.name.clone();
+        s.subs = subscribe_stream(srv, acc, &s.cfg);
+        if let Some(a) = js.account_mut(acc) {
+            a.streams.insert(sname.clone(), s);
+        }
+        want_expiry(js, acc, &sname);
+    }
+}
+
+/// Subscribes a stream to its subjects.
+pub fn subscribe_stream(srv: &mut Server, acc: AccId, cfg: &StreamConfig) -> Vec<Rc<Subscription>> {
+    let mut sid = Vec::with_capacity(cfg.name.len() + 1);
+    sid.push(b'S');
+    sid.extend_from_slice(cfg.name.as_bytes());
+    cfg.subjects.iter().map(|subj| srv.internal_subscribe(acc, subj.as_bytes(), &sid)).collect()
+}
+
+pub fn stream_dir_of(js: &JetStream, acc: AccId, name: &str) -> Option<PathBuf> {
+    let a = js.account(acc)?;
+    Some(stream_dir(&js.account_dir(&a.name), name))
+}
