@@ -33,7 +33,7 @@ FLAG_TABLE = [
     (["-VV"], "runs"), (["-DV"], "runs"), (["-DVV"], "runs"),
     (["--log_size_limit", "1000000"], "runs"), (["--max_traced_msg_len", "100"], "runs"),
     (["-sd", "{dir}"], "runs"), (["--store_dir", "{dir}"], "runs"),
-    (["-js"], "refused"), (["--jetstream"], "refused"),
+    (["-js", "-sd", "{dir}"], "runs"), (["--jetstream", "--store_dir", "{dir}"], "runs"),
     (["--user", "u", "--pass", "p"], "runs"), (["--auth", "tok"], "runs"),
     (["--tls"], "refused"), (["--tlscert", "{dir}/cert.pem"], "refused"),
     (["--tlskey", "{dir}/key.pem"], "refused"), (["--tlsverify"], "refused"),

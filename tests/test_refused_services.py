@@ -1,6 +1,6 @@
 """What this server does not provide yet is refused at start with a one-line
 error naming the key, instead of being ignored: services of the Go server
-(leaf node TLS and credentials, gateways, WebSocket cookies, MQTT, JetStream, subject mappings), so
+(leaf node TLS and credentials, gateways, WebSocket cookies, MQTT, JetStream encryption and server limits, subject mappings), so
 that nobody runs a box believing, say, that it reaches its hub, and security
 settings (operator, resolver, trusted keys, account exports, the system
 account, verify_and_map on routes), which fail closed. Go starts with each
@@ -18,8 +18,8 @@ REFUSED = [
     ("gateway", "gateway { name: G, port: -1 }\n"),
     ("jwt_cookie", "websocket { port: -1, no_tls: true, jwt_cookie: jwt }\n"),
     ("mqtt", "mqtt { port: -1 }\n"),
-    ("jetstream", "jetstream: enabled\n"),
-    ("jetstream", "jetstream { store_dir: /tmp/js }\n"),
+    ("key", "jetstream { store_dir: /tmp/js, key: s3cr3t }\n"),
+    ("limits", "jetstream { store_dir: /tmp/js, limits { max_ack_pending: 10 } }\n"),
     ("mappings", "mappings { a: b }\n"),
 ]
 

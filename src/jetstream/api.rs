@@ -91,9 +91,8 @@ pub fn handle(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
         return;
     }
     if toks.len() == 5 && toks[0] == "CONSUMER" && toks[1] == "MSG" && toks[2] == "NEXT" {
-        match reply {
-            Some(r) => consumer::next_request(srv, js, m, toks[3], toks[4], body, &r),
-            None => {}
+        if let Some(r) = reply {
+            consumer::next_request(srv, js, m, toks[3], toks[4], body, &r);
         }
         return;
     }

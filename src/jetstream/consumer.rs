@@ -174,9 +174,8 @@ impl Consumer {
     }
 
     pub fn on_removed(&mut self, seq: u64, subject: &[u8]) {
-        if self.lps.remove(&seq) {
-            self.num_pending = self.num_pending.saturating_sub(1);
-        } else if seq > self.sseq && self.takes(subject) && self.lps.is_empty() {
+        let counted = self.lps.is_empty() && seq > self.sseq && self.takes(subject);
+        if self.lps.remove(&seq) || counted {
             self.num_pending = self.num_pending.saturating_sub(1);
         }
         if self.pending.remove(&seq).is_some() {
@@ -955,7 +954,7 @@ pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
                 // Inactivity.
                 if c.cfg.inactive_threshold > 0 {
                     let limit = c.idle_since + Duration::from_nanos(c.cfg.inactive_threshold as u64);
-                    if limit <= now && c.pending.is_empty() || limit <= now && !c.durable {
+                    if limit <= now && (c.pending.is_empty() || !c.durable) {
                         to_delete.push((acc, sname.clone(), cname.clone()));
                     } else {
                         wants.push(limit.max(now + Duration::from_millis(100)));

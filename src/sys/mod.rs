@@ -51,7 +51,10 @@ pub fn free_disk_space(dir: &std::path::Path) -> Option<i64> {
     if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
         return None;
     }
-    i64::try_from(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize))).ok()
+    // The field types differ between targets (u32 on some 32-bit ones).
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
+    i64::try_from(free).ok()
 }
 
 /// Processors online (at least 1).
