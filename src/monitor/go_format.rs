@@ -64,6 +64,13 @@ impl JsonOut {
         self.first = false;
     }
 
+    /// Ends a value whose text was appended whole after `open` (its
+    /// opening brace removed): nothing more is written.
+    pub fn close_raw(&mut self) {
+        self.depth -= 1;
+        self.first = false;
+    }
+
     pub fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         write_str(&mut self.buf, v.as_bytes());

@@ -11,6 +11,7 @@
 
 pub mod connz;
 pub mod go_format;
+pub mod jsz;
 pub mod leafz;
 pub mod meshpage;
 pub mod metrics;
@@ -115,6 +116,10 @@ impl Server {
             "/leafz" => {
                 self.count_http("/leafz");
                 self.leafz(&target)
+            }
+            "/jsz" => {
+                self.count_http("/jsz");
+                self.jsz(&target)
             }
             "/subsz" | "/subscriptionsz" => {
                 self.count_http("/subsz");
@@ -347,7 +352,7 @@ impl Server {
             }
             _ => j.empty_obj("websocket"),
         }
-        j.empty_obj("jetstream");
+        self.write_varz_jetstream(j);
         j.num("tls_timeout", &o.tls_timeout.as_secs_f64());
         j.num("write_deadline", &o.write_deadline.as_nanos());
         j.time("start", self.start);
