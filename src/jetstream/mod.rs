@@ -512,7 +512,7 @@ impl Server {
             header_len: if hdr.is_empty() { None } else { Some(hdr.len()) },
             payload: &buf,
         };
-        let r = self.deliver_shown(acc, to, m);
+        let r = self.deliver_shown(usize::MAX, acc, to, m);
         self.js_out = buf;
         r
     }

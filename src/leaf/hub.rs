@@ -402,6 +402,7 @@ impl Server {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
+        l.add_js_denies();
         self.replace_duplicate_leaf(slot, &name, &cluster, account);
         let info = self.leaf_hub_info(slot, true);
         self.send_leaf_info(slot, &info);

@@ -465,6 +465,10 @@ impl Server {
             self.send_err(slot, "Invalid Subscription");
             return true;
         }
+        if LeafState::JS_DENIES.iter().any(|p| rnats_protocol::subject::matches(p.as_bytes(), subject)) {
+            // JetStream's subjects do not cross: ignored, as Go's deny does.
+            return true;
+        }
         if let Some(l) = self.conns[slot].leaf().filter(|l| LeafState::denied(&l.deny_exports, subject)) {
             if l.accepted() && rnats_protocol::subject::is_valid_literal_subject(subject) {
                 // The leaf asked for what it said it would not take.
@@ -525,6 +529,10 @@ impl Server {
         }
         let hdr = m.header_len.filter(|h| *h > 0);
         let msg = Msg { subject: m.subject, reply: m.reply, header_len: hdr, payload: m.message };
+        // JetStream deliveries carry `<ack reply>@<subject>`.
+        if m.reply.is_some_and(|r| r.starts_with(b"$JS.ACK.")) && self.deliver_js_relayed(slot, acc, msg) {
+            return;
+        }
         self.deliver(slot, acc, Origin::Leaf { queues: m.queues }, msg);
     }
 

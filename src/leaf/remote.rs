@@ -179,6 +179,7 @@ impl Server {
             state.deny_imports = r.opts.deny_imports.clone();
             state.hub = r.opts.hub;
         }
+        state.add_js_denies();
         let peer = addr.unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
         let ws = self.leaf_remotes.get(idx).and_then(|r| r.ws_target().map(|t| (t, r.opts.ws_no_masking)));
         let is_ws = ws.is_some();

@@ -78,6 +78,23 @@ impl LeafState {
         }
     }
 
+    /// JetStream's API and the key-value and object stores never cross a
+    /// leaf connection in either direction (Go adds these denies to every
+    /// leaf connection of an account other than the system account); a
+    /// domain's `$JS.<domain>.API.>` does.
+    pub const JS_DENIES: [&'static str; 3] = ["$JS.API.>", "$KV.>", "$OBJ.>"];
+
+    /// Adds [`Self::JS_DENIES`] to both deny lists.
+    pub fn add_js_denies(&mut self) {
+        for d in Self::JS_DENIES {
+            for list in [&mut self.deny_exports, &mut self.deny_imports] {
+                if !list.iter().any(|x| x == d) {
+                    list.push(d.to_string());
+                }
+            }
+        }
+    }
+
     /// Whether a deny list holds a pattern matching `subject`.
     pub fn denied(list: &[String], subject: &[u8]) -> bool {
         list.iter().any(|p| rnats_protocol::subject::matches(p.as_bytes(), subject))

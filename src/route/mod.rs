@@ -692,16 +692,12 @@ impl Server {
             log::debug!("{prefix} - Unknown account {a:?} for routed message on subject: {s:?}");
             return;
         };
-        // JetStream acks from Go nodes arrive as `<reply>@<subject>`.
-        let (subject, reply) = match m.reply {
-            Some(r) if r.starts_with(b"$JS.ACK.") => match r.iter().rposition(|b| *b == b'@') {
-                Some(i) => (&r[i + 1..], Some(&r[..i])),
-                None => (m.subject, m.reply),
-            },
-            _ => (m.subject, m.reply),
-        };
         let hdr = m.header_len.filter(|h| *h > 0);
-        let msg = Msg { subject, reply, header_len: hdr, payload: m.message };
+        let msg = Msg { subject: m.subject, reply: m.reply, header_len: hdr, payload: m.message };
+        // JetStream deliveries from Go nodes carry `<ack reply>@<subject>`.
+        if m.reply.is_some_and(|r| r.starts_with(b"$JS.ACK.")) && self.deliver_js_relayed(slot, acc, msg) {
+            return;
+        }
         self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
     }
 }

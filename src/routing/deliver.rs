@@ -220,31 +220,40 @@ impl Server {
         delivered
     }
 
-    /// Delivers a message JetStream sends on `lookup` (a consumer's deliver
-    /// subject or a pull request's reply) while local clients see it under
+    /// Delivers a JetStream consumer's message sent on `lookup` (a deliver
+    /// subject or a pull request's reply) that local clients see under
     /// `m.subject` (the subject it was stored with), as Go's consumers
     /// deliver. Routes and leaf links get it under `lookup`, which is what
-    /// the other side routes by.
+    /// the other side routes by, with `@<subject>` after the reply, as Go
+    /// sends it. `from` is the link it came over (`usize::MAX`: from this
+    /// server's JetStream).
     #[cold]
     #[inline(never)]
-    pub fn deliver_shown(&mut self, acc: AccId, lookup: &[u8], m: Msg<'_>) -> bool {
+    pub fn deliver_shown(&mut self, from: usize, acc: AccId, lookup: &[u8], m: Msg<'_>) -> bool {
         let result = self.sublist_mut(acc).matches(lookup);
         if result.is_empty() {
             return false;
         }
-        let routed = Msg { subject: lookup, ..m };
+        let mut reply_at = Vec::new();
+        if let Some(r) = m.reply {
+            reply_at.extend_from_slice(r);
+            reply_at.push(b'@');
+            reply_at.extend_from_slice(m.subject);
+        }
+        let routed = Msg { subject: lookup, reply: m.reply.map(|_| &reply_at[..]), ..m };
+        let local = from == usize::MAX;
         let mut delivered = false;
         let mut expired: Vec<Rc<Subscription>> = Vec::new();
         let mut sends: Vec<(usize, u64)> = Vec::new();
         for sub in &result.psubs {
             match sub.owner {
-                Kind::Client => delivered |= self.deliver_to(usize::MAX, sub, m, &mut expired),
+                Kind::Client => delivered |= self.deliver_to(from, sub, m, &mut expired),
                 Kind::Internal => {
-                    self.js_enqueue(usize::MAX, acc, sub, routed);
+                    self.js_enqueue(from, acc, sub, Msg { subject: lookup, ..m });
                     delivered = true;
                 }
                 Kind::Route | Kind::Leaf => {
-                    if !sends.iter().any(|(s, _)| *s == sub.slot) {
+                    if (local || self.relays(from, sub.slot)) && !sends.iter().any(|(s, _)| *s == sub.slot) {
                         sends.push((sub.slot, sub.cid));
                     }
                 }
@@ -257,12 +266,12 @@ impl Server {
             let mut taken = false;
             for i in 0..n {
                 let sub = &group[(start + i) % n];
-                if sub.owner == Kind::Client && self.deliver_to(usize::MAX, sub, m, &mut expired) {
+                if sub.owner == Kind::Client && self.deliver_to(from, sub, m, &mut expired) {
                     taken = true;
                     break;
                 }
             }
-            if !taken {
+            if !taken && local {
                 if let Some(rsub) = group.iter().find(|s| matches!(s.owner, Kind::Route | Kind::Leaf)) {
                     if !sends.iter().any(|(s, _)| *s == rsub.slot) {
                         sends.push((rsub.slot, rsub.cid));
@@ -277,6 +286,28 @@ impl Server {
             delivered |= self.forward_to_route(slot, cid, acc, routed, &[]);
         }
         delivered
+    }
+
+    /// A message from a route or leaf link whose reply is a JetStream ack
+    /// with `@<subject>` after it: delivered by its subject to clients that
+    /// see the stored subject. Go 2.10+ takes the first `@` after at least
+    /// eight dots, Go 2.9 the last one; they agree on the ack subjects
+    /// JetStream makes.
+    #[cold]
+    #[inline(never)]
+    pub fn deliver_js_relayed(&mut self, from: usize, acc: AccId, m: Msg<'_>) -> bool {
+        let Some(r) = m.reply else { return false };
+        let mut dots = 0;
+        let at = r.iter().enumerate().position(|(_, b)| {
+            if *b == b'.' {
+                dots += 1;
+            }
+            *b == b'@' && dots >= 8
+        });
+        let Some(i) = at else { return false };
+        let shown = Msg { subject: &r[i + 1..], reply: Some(&r[..i]), ..m };
+        self.deliver_shown(from, acc, m.subject, shown);
+        true
     }
 
     /// Whether a message that came from server link `from` goes on to
