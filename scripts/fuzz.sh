@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh SECONDS [TARGET...]
 #
-# Each target (all of client route leaf json conf http ws by default) runs for
+# Each target (all of client route leaf json conf http ws jsapi jsstore by default) runs for
 # SECONDS seconds of fuzzing, starting from its seeds (fuzz/seeds/<target>/,
 # copied into the working corpus fuzz/corpus/<target>/) and its dictionary
 # (fuzz/dicts/<target>.dict). Installs the nightly toolchain (minimal
@@ -18,7 +18,7 @@
 #   FUZZ_BUILD_LIMIT  seconds allowed for building one target (default 1800)
 set -euo pipefail
 
-ALL_TARGETS=(client route leaf json conf http ws)
+ALL_TARGETS=(client route leaf json conf http ws jsapi jsstore)
 
 usage() {
   echo "usage: $0 SECONDS [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2

@@ -14,6 +14,8 @@ pub mod conf;
 pub mod frames;
 pub mod http;
 pub mod json;
+pub mod jsapi;
+pub mod jsstore;
 pub mod leaf;
 pub mod route;
 pub mod stream;

@@ -55,3 +55,13 @@ fn http() {
 fn ws() {
     replay("ws", rnats_fuzz::ws::check);
 }
+
+#[test]
+fn jsapi() {
+    replay("jsapi", rnats_fuzz::jsapi::check);
+}
+
+#[test]
+fn jsstore() {
+    replay("jsstore", rnats_fuzz::jsstore::check);
+}

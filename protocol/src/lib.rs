@@ -12,6 +12,7 @@ pub mod conf;
 pub mod encode;
 pub mod framing;
 pub mod http;
+pub mod jetstream;
 pub mod json;
 pub mod route;
 pub mod subject;

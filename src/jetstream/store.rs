@@ -1,22 +1,15 @@
 //! A stream's messages: an index in memory (sequence → subject, time,
 //! sizes, where the bytes are) over either memory or one append-only file.
 //!
-//! The file (`msgs/1.blk` in the stream's directory) is a list of records,
-//! each checked by a CRC-32 over its bytes:
-//!
-//! ```text
-//! len u32 | kind u8 | seq u64 | ts i64 | subject_len u16 | hdr_len u32 | subject | hdr | data | crc u32
-//! ```
-//!
-//! `kind` 1 is a message, 2 erases message `seq`, 3 erases every message
-//! below `seq` (a purge; it also keeps `seq - 1` as the last sequence of an
-//! emptied stream). A message is written with one `write` before it is
-//! acknowledged; `fsync` follows at the sync interval, or after each write
-//! with `sync: always`. Reading a file stops at the first record that is
-//! cut short or fails its check: the file is truncated there, so a torn
-//! or damaged tail is never served. When erased records take more than half
-//! of the file it is rewritten with the live records only (a new file
-//! renamed over the old one).
+//! The file (`msgs/1.blk` in the stream's directory) is a list of records
+//! in the format of `rnats_protocol::jetstream::record`: messages, erasures
+//! of one message and purges below a sequence. A message is written with
+//! one `write` before it is acknowledged; `fsync` follows at the sync
+//! interval, or after each write with `sync: always`. Reading a file stops
+//! at the first record that is cut short or fails its check: the file is
+//! truncated there, so a torn or damaged tail is never served. When erased
+//! records take more than half of the file it is rewritten with the live
+//! records only (a new file renamed over the old one).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -25,41 +18,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-const KIND_MSG: u8 = 1;
-const KIND_DELETE: u8 = 2;
-const KIND_PURGE: u8 = 3;
-/// Record bytes besides subject, headers and data.
-const FIXED: usize = 4 + 1 + 8 + 8 + 2 + 4 + 4;
-/// Largest record accepted when reading a file (a message is at most the
-/// max payload plus a 64 KiB header block and a subject).
-pub const MAX_RECORD: usize = 64 * 1024 * 1024;
-/// Files are rewritten when erased records exceed this and half the file.
-const COMPACT_MIN: u64 = 1024 * 1024;
-
-/// CRC-32 (IEEE), table built at compile time.
-const CRC_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
+use rnats_protocol::jetstream::record::{
+    decode_record, encode_record, FIXED, KIND_DELETE, KIND_MSG, KIND_PURGE, MAX_RECORD,
 };
 
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
+/// Files are rewritten when erased records exceed this and half the file.
+const COMPACT_MIN: u64 = 1024 * 1024;
 
 /// One stored message as handed out: owned copies.
 #[derive(Debug, Clone)]
@@ -95,62 +59,6 @@ pub struct SubjState {
     pub msgs: u64,
     pub first: u64,
     pub last: u64,
-}
-
-/// A record decoded from a file.
-pub struct Record<'a> {
-    pub kind: u8,
-    pub seq: u64,
-    pub ts: i64,
-    pub subject: &'a [u8],
-    pub hdr: &'a [u8],
-    pub data: &'a [u8],
-}
-
-/// Decodes the record at the start of `b`: the record and its length, or
-/// `None` when `b` holds no whole, intact record.
-pub fn decode_record(b: &[u8]) -> Option<(Record<'_>, usize)> {
-    if b.len() < FIXED {
-        return None;
-    }
-    let len = u32::from_le_bytes(b[0..4].try_into().ok()?) as usize;
-    if !(FIXED..=MAX_RECORD).contains(&len) || len > b.len() {
-        return None;
-    }
-    let rec = &b[..len];
-    let crc = u32::from_le_bytes(rec[len - 4..].try_into().ok()?);
-    if crc32(&rec[..len - 4]) != crc {
-        return None;
-    }
-    let kind = rec[4];
-    let seq = u64::from_le_bytes(rec[5..13].try_into().ok()?);
-    let ts = i64::from_le_bytes(rec[13..21].try_into().ok()?);
-    let slen = u16::from_le_bytes(rec[21..23].try_into().ok()?) as usize;
-    let hlen = u32::from_le_bytes(rec[23..27].try_into().ok()?) as usize;
-    let body = &rec[27..len - 4];
-    if slen.checked_add(hlen)? > body.len() || !matches!(kind, KIND_MSG | KIND_DELETE | KIND_PURGE) {
-        return None;
-    }
-    Some((
-        Record { kind, seq, ts, subject: &body[..slen], hdr: &body[slen..slen + hlen], data: &body[slen + hlen..] },
-        len,
-    ))
-}
-
-fn encode_record(out: &mut Vec<u8>, kind: u8, seq: u64, ts: i64, subject: &[u8], hdr: &[u8], data: &[u8]) {
-    let start = out.len();
-    let len = FIXED + subject.len() + hdr.len() + data.len();
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.push(kind);
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&ts.to_le_bytes());
-    out.extend_from_slice(&(subject.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(hdr.len() as u32).to_le_bytes());
-    out.extend_from_slice(subject);
-    out.extend_from_slice(hdr);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// The file behind a file stream.
@@ -622,11 +530,6 @@ mod tests {
         let d = std::env::temp_dir().join(format!("rnats-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
-    }
-
-    #[test]
-    fn crc_known_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the store's `meta.inf`), given Go's defaults, checked with Go's errors,
 //! and written back in the order Go echoes them.
 
-use rnats_protocol::json::Value;
+use crate::json::Value;
 
 use super::ApiError;
 
@@ -371,10 +371,10 @@ impl StreamConfig {
         o.put("deny_purge", Value::Bool(self.deny_purge));
         o.put("allow_rollup_hdrs", Value::Bool(self.allow_rollup));
         let mut lim = Obj::default();
-        if self.limits_inactive_threshold > 0 {
+        if self.limits_inactive_threshold != 0 {
             lim.put("inactive_threshold", n(self.limits_inactive_threshold));
         }
-        if self.limits_max_ack_pending > 0 {
+        if self.limits_max_ack_pending != 0 {
             lim.put("max_ack_pending", n(self.limits_max_ack_pending));
         }
         o.put("consumer_limits", lim.done());
@@ -953,13 +953,13 @@ mod tests {
 
     #[test]
     fn stream_defaults_follow_go() {
-        let v = rnats_protocol::json::parse(br#"{"name":"S","max_age":60000000000}"#).unwrap();
+        let v = crate::json::parse(br#"{"name":"S","max_age":60000000000}"#).unwrap();
         let mut c = StreamConfig::parse(&v).unwrap();
         c.normalize().unwrap();
         assert_eq!(c.subjects, vec!["S".to_string()]);
         assert_eq!((c.max_msgs, c.max_consumers, c.num_replicas), (-1, -1, 1));
         assert_eq!(c.duplicate_window, 60_000_000_000);
-        let v = rnats_protocol::json::parse(br#"{"name":"S","subjects":["a.*","a.b"]}"#).unwrap();
+        let v = crate::json::parse(br#"{"name":"S","subjects":["a.*","a.b"]}"#).unwrap();
         let mut c = StreamConfig::parse(&v).unwrap();
         assert_eq!(c.normalize().unwrap_err().description, "subject \"a.b\" overlaps with \"a.*\"");
     }
