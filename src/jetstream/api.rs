@@ -533,8 +533,16 @@ fn msg_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, body
         return Err(fail(ApiError::new(500, 10057, "message delete not permitted")));
     }
     let seq = v.get("seq").and_then(Value::as_f64).map_or(0, |x| x as u64);
-    if seq == 0 || !s.remove_msg(seq) {
+    // Go's store errors: nothing at 0 or below the first message, past the
+    // end, or an interior sequence erased already.
+    if seq == 0 || (seq < s.store.first() && seq <= s.store.last_seq) {
         return Err(fail(ApiError::new(500, 10057, "no message found")));
+    }
+    if seq > s.store.last_seq {
+        return Err(fail(ApiError::new(500, 10057, "stream store EOF")));
+    }
+    if !s.remove_msg(seq) {
+        return Err(fail(ApiError::new(400, 10043, &format!("sequence {seq} not found"))));
     }
     consumer::pump_stream(srv, js, acc, name);
     let mut o = Obj::default();

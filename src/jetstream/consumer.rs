@@ -473,7 +473,13 @@ fn pump(
             }
             continue;
         };
-        let size = (msg.subject.len() + msg.hdr.len() + msg.data.len()) as i64;
+        // Go counts what goes out: subject, ack reply, headers, data (the
+        // reply's length as it will be written).
+        let dc_next = if redelivery { c.rdc.get(&sseq).copied().unwrap_or(1) + 1 } else { 1 };
+        let pending_after = if redelivery { c.num_pending } else { c.num_pending.saturating_sub(1) };
+        let reply_len =
+            format!("$JS.ACK.{stream}.{}.{dc_next}.{sseq}.{}.{}.{pending_after}", c.name, c.dseq + 1, msg.ts).len();
+        let size = (msg.subject.len() + reply_len + msg.hdr.len() + msg.data.len()) as i64;
         if let Some(r) = c.waiting.front_mut().filter(|_| !push) {
             if r.max_bytes > 0 && size > r.bytes_left {
                 let hdrs = pending_hdrs(r);

@@ -297,11 +297,11 @@ impl Stream {
         let size = msg_size(self.cfg.file, m.subject.len(), hdr.len(), data.len());
         let (server_limit, server_used) = js_limits;
         if server_limit >= 0 && server_used + size > server_limit as u64 {
-            return Err(if self.cfg.file {
-                ApiError::new(500, 10047, "insufficient storage resources available")
-            } else {
-                ApiError::new(500, 10028, "insufficient memory resources available")
-            });
+            log::error!(
+                "JetStream {} resource limits exceeded for server",
+                if self.cfg.file { "file" } else { "memory" }
+            );
+            return Err(ApiError::new(503, 10023, "insufficient resources"));
         }
         if self.cfg.discard_new {
             if self.cfg.max_msgs > 0 && self.store.msgs() >= self.cfg.max_msgs as u64 {

@@ -310,7 +310,7 @@ impl StreamConfig {
             }
             for other in &seen {
                 if subjects_collide(subj, other) {
-                    return bad(&format!("subject {subj:?} overlaps with {other:?}"));
+                    return bad(&format!("subject {other:?} overlaps with {subj:?}"));
                 }
             }
             if !self.no_ack {
@@ -620,7 +620,9 @@ impl ConsumerConfig {
                     && self.filter_subject.is_empty()
                     && self.filter_subjects.is_empty()
                 {
-                    // Go lets the stream's subjects stand in as the filter.
+                    return p(
+                        "consumer delivery policy is deliver last per subject, but optional filter subject is not set",
+                    );
                 }
             }
             DeliverPolicy::ByStartSequence => {
@@ -961,6 +963,6 @@ mod tests {
         assert_eq!(c.duplicate_window, 60_000_000_000);
         let v = crate::json::parse(br#"{"name":"S","subjects":["a.*","a.b"]}"#).unwrap();
         let mut c = StreamConfig::parse(&v).unwrap();
-        assert_eq!(c.normalize().unwrap_err().description, "subject \"a.b\" overlaps with \"a.*\"");
+        assert_eq!(c.normalize().unwrap_err().description, "subject \"a.*\" overlaps with \"a.b\"");
     }
 }
