@@ -4,6 +4,10 @@ mod auth;
 mod client;
 mod config;
 mod conn;
+#[cfg(feature = "jetstream")]
+mod jetstream;
+#[cfg(not(feature = "jetstream"))]
+#[path = "jetstream/disabled.rs"]
 mod jetstream;
 mod leaf;
 mod logging;

@@ -116,7 +116,7 @@ impl Server {
             }
         }
         v.extend_from_slice(format!(",\"max_payload\":{}", self.opts.max_payload).as_bytes());
-        if let Some(js) = &self.jetstream {
+        if let Some(js) = self.jetstream.as_deref() {
             v.extend_from_slice(b",\"jetstream\":true");
             if let Some(d) = &js.opts.domain {
                 v.extend_from_slice(b",\"domain\":");

@@ -192,7 +192,7 @@ impl Loader<'_> {
         match &it.value {
             Value::Integer(n) => Ok(*n),
             Value::String(s) => {
-                crate::jetstream::parse_size(s).ok_or_else(|| self.err(it, format!("invalid size {s:?}")))
+                crate::config::options::parse_size(s).ok_or_else(|| self.err(it, format!("invalid size {s:?}")))
             }
             _ => Err(self.type_err(it, "int64")),
         }
@@ -215,7 +215,7 @@ impl Loader<'_> {
                 _ => return Err(self.err(it, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"))),
             },
             Value::Map(m) => {
-                let mut js = crate::jetstream::JsOpts::default();
+                let mut js = crate::config::options::JsOpts::default();
                 let mut enabled = true;
                 for (key, v) in m {
                     match key.to_ascii_lowercase().as_str() {
@@ -248,7 +248,7 @@ impl Loader<'_> {
                     }
                 }
                 if let Some(d) = &js.domain {
-                    if !crate::jetstream::valid_name(d) {
+                    if !rnats_protocol::jetstream::config::valid_name(d) {
                         return Err(self.err(it, format!("invalid domain name: {d:?}")));
                     }
                 }
@@ -260,8 +260,8 @@ impl Loader<'_> {
     }
 
     /// An account's `jetstream`: enabled (unlimited), disabled, or limits.
-    fn account_jetstream(&mut self, it: &Item) -> Result<Option<crate::jetstream::JsLimits>, String> {
-        let unlimited = crate::jetstream::JsLimits::default();
+    fn account_jetstream(&mut self, it: &Item) -> Result<Option<crate::config::options::JsLimits>, String> {
+        let unlimited = crate::config::options::JsLimits::default();
         match &it.value {
             Value::Bool(b) => Ok(b.then_some(unlimited)),
             Value::String(s) => match s.to_ascii_lowercase().as_str() {

@@ -112,6 +112,65 @@ const TLS_HELP: &str = "TLS is not supported by this build of the server (built 
 feature): the --tls, --tlscert, --tlskey, --tlscacert and --tlsverify flags and\n\
 tls {} configuration blocks are refused.\n";
 
+/// `jetstream {}` and `-js`/`-sd`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsOpts {
+    pub store_dir: Option<PathBuf>,
+    pub max_memory: Option<i64>,
+    pub max_file: Option<i64>,
+    pub sync_interval: Duration,
+    pub sync_always: bool,
+    pub domain: Option<String>,
+    pub strict: bool,
+}
+
+impl Default for JsOpts {
+    fn default() -> Self {
+        JsOpts {
+            store_dir: None,
+            max_memory: None,
+            max_file: None,
+            sync_interval: Duration::from_secs(120),
+            sync_always: false,
+            domain: None,
+            strict: true,
+        }
+    }
+}
+
+/// An account's JetStream limits (-1: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsLimits {
+    pub max_memory: i64,
+    pub max_store: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+}
+
+impl Default for JsLimits {
+    fn default() -> Self {
+        JsLimits { max_memory: -1, max_store: -1, max_streams: -1, max_consumers: -1, max_ack_pending: -1 }
+    }
+}
+
+/// `64MB`, `1G`, `512KiB`, plain bytes.
+pub fn parse_size(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: i64 = s[..digits].parse().ok()?;
+    let unit = s[digits..].trim().to_ascii_uppercase();
+    let mult: i64 = match unit.as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 /// The client `tls {}` block (or the `--tls*` flags), as Go 2.9 reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOpts {
@@ -189,11 +248,11 @@ pub struct Options {
     /// `websocket {}`: the WebSocket listener for clients.
     pub websocket: Option<WsOpts>,
     /// `jetstream {}` or `-js`: JetStream on this server.
-    pub jetstream: Option<crate::jetstream::JsOpts>,
+    pub jetstream: Option<JsOpts>,
     /// `-sd`/`store_dir` given outside a `jetstream {}` block.
     pub store_dir: Option<PathBuf>,
     /// Accounts of `accounts {}` with `jetstream` enabled, and their limits.
-    pub account_js: Vec<(String, crate::jetstream::JsLimits)>,
+    pub account_js: Vec<(String, JsLimits)>,
     /// `leafnodes { tls {} }`: TLS on the leaf port (after the INFO).
     pub leaf_tls: Option<TlsOpts>,
     pub leaf_tls_timeout: Duration,
@@ -659,6 +718,11 @@ pub fn parse_args(args: &[String]) -> Result<Action, CliError> {
         if string("store_dir").is_some() || js.store_dir.is_none() {
             js.store_dir = Some(d.clone());
         }
+    }
+    if o.jetstream.is_some() && !cfg!(feature = "jetstream") {
+        return Err(CliError(
+            "JetStream is not supported by this build of the server (built without the \"jetstream\" feature)".into(),
+        ));
     }
     if o.jetstream.is_some() && (o.cluster_listen.is_some() || !o.routes.is_empty()) {
         return Err(CliError(

@@ -31,71 +31,12 @@ use crate::routing::sublist::Subscription;
 use crate::server::timer::TimerKind;
 use crate::server::Server;
 
-pub use rnats_protocol::jetstream::config::valid_name;
+pub use crate::config::options::{JsLimits, JsOpts};
 pub use rnats_protocol::jetstream::{config, parse_rfc3339, ApiError};
 use stream::Stream;
 
 /// The slot internal subscriptions name (no connection has it).
 pub const INTERNAL_SLOT: usize = usize::MAX - 1;
-
-/// `jetstream {}` and `-js`/`-sd`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsOpts {
-    pub store_dir: Option<PathBuf>,
-    pub max_memory: Option<i64>,
-    pub max_file: Option<i64>,
-    pub sync_interval: Duration,
-    pub sync_always: bool,
-    pub domain: Option<String>,
-    pub strict: bool,
-}
-
-impl Default for JsOpts {
-    fn default() -> Self {
-        JsOpts {
-            store_dir: None,
-            max_memory: None,
-            max_file: None,
-            sync_interval: Duration::from_secs(120),
-            sync_always: false,
-            domain: None,
-            strict: true,
-        }
-    }
-}
-
-/// An account's JetStream limits (-1: unlimited).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JsLimits {
-    pub max_memory: i64,
-    pub max_store: i64,
-    pub max_streams: i64,
-    pub max_consumers: i64,
-    pub max_ack_pending: i64,
-}
-
-impl Default for JsLimits {
-    fn default() -> Self {
-        JsLimits { max_memory: -1, max_store: -1, max_streams: -1, max_consumers: -1, max_ack_pending: -1 }
-    }
-}
-
-/// `64MB`, `1G`, `512KiB`, plain bytes.
-pub fn parse_size(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: i64 = s[..digits].parse().ok()?;
-    let unit = s[digits..].trim().to_ascii_uppercase();
-    let mult: i64 = match unit.as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
 
 /// Unix nanoseconds now.
 pub fn now_nanos() -> i64 {
@@ -515,14 +456,10 @@ mod tests {
     }
 
     #[test]
-    fn headers_and_sizes() {
+    fn headers() {
         let h = b"NATS/1.0\r\nNats-Msg-Id: abc\r\nnats-expected-stream:  S \r\n\r\n";
         assert_eq!(header(h, "Nats-Msg-Id"), Some(&b"abc"[..]));
         assert_eq!(header(h, "Nats-Expected-Stream"), Some(&b"S"[..]));
         assert_eq!(header(h, "X"), None);
-        assert_eq!(parse_size("64MB"), Some(64 << 20));
-        assert_eq!(parse_size("1G"), Some(1 << 30));
-        assert_eq!(parse_size("12"), Some(12));
-        assert_eq!(parse_size("x"), None);
     }
 }

@@ -66,6 +66,7 @@ impl JsonOut {
 
     /// Ends a value whose text was appended whole after `open` (its
     /// opening brace removed): nothing more is written.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     pub fn close_raw(&mut self) {
         self.depth -= 1;
         self.first = false;

@@ -11,6 +11,7 @@
 
 pub mod connz;
 pub mod go_format;
+#[cfg(feature = "jetstream")]
 pub mod jsz;
 pub mod leafz;
 pub mod meshpage;

@@ -149,6 +149,7 @@ pub struct Server {
     /// JetStream, when enabled; its received messages; its output buffer.
     pub jetstream: Option<Box<crate::jetstream::JetStream>>,
     pub js_inbox: std::collections::VecDeque<crate::jetstream::Inbound>,
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     pub js_out: Vec<u8>,
 }
 

@@ -35,6 +35,7 @@ pub enum TimerKind {
     /// The client's TLS handshake must be complete by now.
     TlsTimeout { slot: usize, cid: u64 },
     /// JetStream's nearest deadline.
+    #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     JetStream,
     /// `handshake_first` fallback delay: the client sent nothing, INFO goes
     /// out in clear.

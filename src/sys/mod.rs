@@ -42,6 +42,7 @@ pub fn page_size() -> u64 {
 }
 
 /// Bytes available to this process on the file system holding `dir`.
+#[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
 pub fn free_disk_space(dir: &std::path::Path) -> Option<i64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;

@@ -1,0 +1,58 @@
+//! A build without the `jetstream` feature: JetStream is refused at start
+//! (never ignored), `$JS.API` requests get the core no-responders status
+//! as from a Go server without JetStream, and `/jsz` says it is disabled.
+
+use std::collections::VecDeque;
+
+pub use crate::config::options::JsOpts;
+use crate::monitor::go_format::{Document, JsonOut};
+use crate::routing::accounts::AccId;
+use crate::routing::deliver::Msg;
+use crate::routing::sublist::Subscription;
+use crate::server::Server;
+
+/// Never built in this configuration.
+pub struct JetStream {
+    pub opts: JsOpts,
+}
+
+/// Never built in this configuration.
+pub struct Inbound;
+
+impl Server {
+    pub fn start_jetstream(&mut self) -> Result<(), String> {
+        if self.opts.jetstream.is_some() {
+            return Err(
+                "JetStream is not supported by this build of the server (built without the \"jetstream\" feature)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn run_jetstream(&mut self) {
+        self.js_inbox = VecDeque::new();
+    }
+
+    pub fn jetstream_tick(&mut self) {}
+
+    pub fn stop_jetstream(&mut self) {}
+
+    pub fn js_enqueue(&mut self, _from: usize, _acc: AccId, _sub: &Subscription, _m: Msg<'_>) {}
+
+    pub fn js_interest_added(&mut self, _acc: AccId, _subject: &[u8]) {}
+
+    pub fn write_varz_jetstream(&self, j: &mut dyn Document) {
+        j.empty_obj("jetstream");
+    }
+
+    pub fn jsz(&self, _query: &str) -> Result<Vec<u8>, String> {
+        let mut j = JsonOut::new();
+        j.open(None, b'{');
+        j.str("server_id", &self.server_id);
+        j.str("now", &crate::monitor::go_format::rfc3339(std::time::SystemTime::now()));
+        j.bool("disabled", true);
+        j.close(b'}');
+        Ok(j.buf)
+    }
+}
