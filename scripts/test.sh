@@ -3,7 +3,9 @@
 # raw-socket integration suites (Go oracle, differential harness, IPv6 in a
 # network namespace, clusters, hostile input) against the release binary, the
 # nats-py interop script, async-nats' own TLS and NKey tests
-# (tests/interop/client_suites.sh, the crate downloaded from crates.io) and the
+# (tests/interop/client_suites.sh, the crate downloaded from crates.io),
+# nats.py's JetStream suite beside Go (tests/interop/js_suites.sh, the sdist
+# downloaded from PyPI) and the
 # clustering page's example.
 #
 # It installs what the tests need when it is missing: a project-local Python
@@ -165,4 +167,5 @@ arm_builds
 "$PY" -m pytest -q -rfE tests/
 "$PY" tests/interop/nats_py.py
 PY="$PY" SUITE_SERVER_BIN="$NATS_SERVER_BIN" bash tests/interop/client_suites.sh
+SUITE_PY="$PY" SUITE_SERVER_BIN="$NATS_SERVER_BIN" bash tests/interop/js_suites.sh
 "$PY" tests/interop/seed_example.py

