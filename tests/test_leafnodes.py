@@ -385,3 +385,63 @@ def test_remote_url_without_port_takes_7422(tmp_path):
         assert [r["urls"] for r in v["leaf"]["remotes"]] == [["127.0.0.1:7422"]], v["leaf"]
     finally:
         srv.stop()
+
+
+def _domain_api(js, suffix, body=None, timeout=5.0):
+    """A JetStream API call through the domain ``edge``; the decoded reply."""
+    import json
+    m = js.request_ok("$JS.edge.API." + suffix, b"" if body is None else json.dumps(body).encode(),
+                      timeout=timeout)
+    assert m.status is None, "status reply to %s: %r" % (suffix, m.hdr)
+    return json.loads(m.data)
+
+
+@pytest.mark.against_go
+@params
+def test_hub_reaches_the_edge_jetstream_through_its_domain(pair_factory, tmp_path, hub, leaf):
+    """An edge box with JetStream in domain ``edge`` stores what is published
+    on it; a client of the hub manages and reads its streams as
+    ``$JS.edge.API``, messages published at the hub on the stream's subjects
+    are stored on the edge, and the plain ``$JS.API`` does not cross the
+    leaf connection (the hub's client gets no responders)."""
+    import json
+
+    from jsclient import JsClient, wait_for
+
+    p = pair_factory(hub, leaf, leaf_extra='jetstream { store_dir: "%s", domain: edge }' % (tmp_path / "js"))
+    edge = JsClient(p.leaf.port)
+    hubc = JsClient(p.hub.port)
+    try:
+        edge.add_stream("R", subjects=["r.>"])
+        for i in range(3):
+            assert edge.publish_ok("r.x", b"m%d" % i)["seq"] == i + 1
+        info = wait_for(lambda: _domain_api(hubc, "STREAM.INFO.R").get("state"), what="stream info via the domain")
+        assert (info["messages"], info["last_seq"]) == (3, 3), info
+        assert _domain_api(hubc, "INFO").get("domain") == "edge"
+        # Stored on the edge when published at the hub, once the edge's
+        # interest in r.> has reached the hub.
+        wait_for(lambda: hubc.request("r.hub", b"from-hub", timeout=0.5) is not None,
+                 what="a PubAck for a publish at the hub")
+        assert _domain_api(hubc, "STREAM.INFO.R")["state"]["messages"] == 4
+        created = _domain_api(hubc, "CONSUMER.CREATE.R.D", {
+            "stream_name": "R", "config": {"durable_name": "D", "ack_policy": "explicit"}})
+        assert created.get("name") == "D", created
+        reply = hubc.new_inbox() + ".pull"
+        sid = hubc.sub(reply)
+        hubc.flush()
+        hubc.send_pub("$JS.edge.API.CONSUMER.MSG.NEXT.R.D", json.dumps({"batch": 4, "expires": 3_000_000_000}),
+                      reply)
+        got = [m for m in hubc.msgs(sid, count=4, timeout=5.0) if m.status is None]
+        assert [(m.subject, m.data) for m in got] == [
+            ("r.x", b"m0"), ("r.x", b"m1"), ("r.x", b"m2"), ("r.hub", b"from-hub")], got
+        assert all(m.reply.startswith("$JS.ACK.R.D.1.") for m in got), [m.reply for m in got]
+        for m in got:
+            assert hubc.request(m.reply, b"+ACK") is not None, "no reply to the ack of %s" % m.reply
+        ci = _domain_api(hubc, "CONSUMER.INFO.R.D")
+        assert (ci["ack_floor"]["stream_seq"], ci["num_ack_pending"]) == (4, 0), ci
+        # The plain API stays on each side of the link.
+        m = hubc.request_ok("$JS.API.INFO", b"")
+        assert m.status == 503, m
+    finally:
+        edge.close()
+        hubc.close()
