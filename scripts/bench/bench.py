@@ -31,7 +31,7 @@ Example:
   python3 scripts/bench/bench.py --scenarios scale --no-resources
   python3 scripts/bench/bench.py --scenarios tls --no-resources
   python3 scripts/bench/bench.py --rounds 5 --msgs 4000000 --out bench.md
-  python3 scripts/bench/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,scale,tls \
+  python3 scripts/bench/bench.py --chain5 --scenarios pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,jspub,jspull,scale,tls \
       --msgs 10000000 --out docs/benchmarks.md     # regenerates docs/benchmarks.md
   RNATS_BIN=/usr/sbin/nats-server python3 scripts/bench/bench.py   # Go vs Go
 """
@@ -406,6 +406,11 @@ def start_ws_server(binary, logdir, tag):
 # server listed and received on the second ("leafup": leaf to hub).
 LEAF_SCENARIOS = {"leafup": (1, 0), "leafdown": (0, 1)}
 
+# JetStream on a file stream in a fresh store directory: "jspub" publishes
+# with a PubAck for each message; "jspull" fetches a stream filled before
+# the timed run with a durable pull consumer, acking each message.
+JS_SCENARIOS = ("jspub", "jspull")
+
 
 def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
     """One run of one scenario against a fresh server (or cluster)."""
@@ -419,6 +424,9 @@ def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
             elif scen == "wsfanout":
                 server, ws_port = start_ws_server(binary, logdir, f"{kind}-{scen}-")
                 servers = [server]
+            elif scen in JS_SCENARIOS:
+                store = tempfile.mkdtemp(prefix=f"{kind}-{scen}-", dir=logdir)
+                servers = start_servers(binary, logdir, f"{kind}-{scen}-", 1, extra=["-js", "-sd", store])
             else:
                 servers = start_servers(binary, logdir, f"{kind}-{scen}-", nservers)
         except StartError as e:
@@ -446,6 +454,12 @@ def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
             if pre.get("ok") != "1":
                 return {"ok": False, "unavailable": True,
                         "error": "cluster not formed: " + pre.get("error", "?")}
+        if scen == "jspull":
+            fill, _ = run_loadgen(lg, ["jsfill", "--host", HOST, "--port", str(servers[0].port),
+                                       "--msgs", str(count), "--size", str(opts.size),
+                                       "--timeout", str(opts.timeout)], opts.timeout + 30)
+            if fill.get("ok") != "1":
+                return {"ok": False, "unavailable": False, "error": "filling the stream: " + fill.get("error", "?")}
         # A process timed in its first few hundred milliseconds is placed
         # differently by the scheduler (a one-in-flight reqrep then costs
         # ours ~40% more and Go ~15% less than later on): every server, of
@@ -465,7 +479,7 @@ def measure_scenario(kind, binary, scen, count, opts, lg, logdir):
         published = int(res["published"])
         delivered = int(res["delivered"])
         elapsed = float(res["elapsed_s"])
-        denom = published if scen == "pub" else delivered
+        denom = published if scen in ("pub", "jspub") else delivered
         srv_cpu = cpu1 - cpu0
         r = {
             "ok": True,
@@ -1165,8 +1179,10 @@ def render(meta, results, resources, scen_counts, title=None):
              f"a run during which other processes used > {meta['noise_limit']} cores "
              f"is repeated up to {plural(meta['retries'], 'time')}")
     L.append("- CPU/msg: server utime+stime per delivered message (per published "
-             "message for `pub`, per request for `reqrep`; summed over all "
-             "servers for `routed`/`chain5`/`leafup`/`leafdown`)")
+             "message for `pub` and `jspub`, per request for `reqrep`; summed over all "
+             "servers for `routed`/`chain5`/`leafup`/`leafdown`; `jspub`: each message "
+             "stored in a file stream and acknowledged, `jspull`: fetched by a pull "
+             "consumer and acked)")
     L.append("- lg share: load generator CPU / (load generator + server CPU); cores: "
              "CPU seconds / wall seconds; other load: cores used by unrelated "
              "processes during the runs (noise indicator, should be ~0)")
@@ -1436,8 +1452,8 @@ def main():
     ap.add_argument("--requests", type=int, default=20_000,
                     help="sequential requests for reqrep")
     ap.add_argument("--size", type=int, default=16, help="payload bytes")
-    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout",
-                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,"
+    ap.add_argument("--scenarios", default="pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,jspub,jspull",
+                    help="comma separated subset of pub,pubsub,fanout,queue,reqrep,routed,leafup,leafdown,wsfanout,jspub,jspull,"
                          "chain5 and of the scale and TLS scenarios " + ",".join(NEW_SCENARIOS)
                          + "; the groups `scale` and `tls` stand for "
                          + "; ".join(f"{k}: {','.join(v)}" for k, v in SCENARIO_GROUPS.items()))
@@ -1538,6 +1554,7 @@ def main():
         "chain5": max(1, opts.msgs // 2), "reqrep": opts.requests,
         "leafup": max(1, opts.msgs // 2), "leafdown": max(1, opts.msgs // 2),
         "wsfanout": max(1, opts.msgs // 2),
+        "jspub": max(1, opts.msgs // 20), "jspull": max(1, opts.msgs // 20),
     }
     for s in scenarios:
         if s not in counts:

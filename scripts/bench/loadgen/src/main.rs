@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod floor;
+mod js;
 mod scale;
 use floor::{run_floor, run_relay};
 use scale::{run_churn, run_conns, run_storm, run_subjects};
@@ -77,7 +78,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup|subjects|conns|churn|pair|storm|floor \
+        "usage: loadgen pub|pubsub|fanout|queue|reqrep|routed|idle|startup|subjects|conns|churn|pair|storm|floor|jspub|jsfill|jspull \
          [--host 127.0.0.1] [--port 4222] [--port2 P] [--msgs N] [--size 16] \
          [--subs K] [--timeout 60] [--window BYTES] [--conns 1000] [--hold 60] [--spin 0|1] [--bin PATH] \
          [--subjects N] [--wildcards W] [--duration SECS] [--rate SUBS_PER_S] [--live N] \
@@ -1353,6 +1354,7 @@ fn main() {
         "startup" => run_startup(&o, &mut rep),
         "floor" => run_floor(&o, &mut rep),
         "relay" => run_relay(&o, &mut rep),
+        "jspub" | "jsfill" | "jspull" => js::run_js(&o, &mut rep),
         _ => usage(),
     };
     match r {
