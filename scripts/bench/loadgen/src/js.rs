@@ -108,7 +108,8 @@ pub fn run_js(o: &Opts, rep: &mut Report) -> Res<()> {
             );
             api(&mut c, &format!("$JS.API.CONSUMER.CREATE.{STREAM}.LGC"), &cfg, deadline)?;
             let next = format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.LGC");
-            let req = pub_op(&next, Some(PULL_INBOX), format!("{{\"batch\":{BATCH},\"expires\":5000000000}}").as_bytes());
+            let req =
+                pub_op(&next, Some(PULL_INBOX), format!("{{\"batch\":{BATCH},\"expires\":5000000000}}").as_bytes());
             let t0 = Instant::now();
             let (mut delivered, mut in_request) = (0u64, 0u64);
             let mut acks = Vec::with_capacity(64 * 1024);
