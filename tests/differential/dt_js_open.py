@@ -32,8 +32,9 @@ OPEN = {
         "request first",
     "consumer-create-check-order":
         "CONSUMER.CREATE check order: Go checks stream_name (10056) before the durable "
-        "name (10017), and a <filter> subject token against the config filter (10131) "
-        "before the stream lookup and the config checks; rnats the other way round",
+        "name (10017, 10018), and a <filter> subject token against the config filter "
+        "(10131) before the stream lookup and the config checks; rnats the other way "
+        "round",
     "filtered-create-without-filter":
         "CONSUMER.CREATE.<s>.<c>.<filter> with no filter in the config: rnats takes the "
         "filter from the subject, Go answers 10131",
@@ -42,8 +43,9 @@ OPEN = {
         "ephemeral as a durable, a durable with a config without durable_name): the "
         "inactive_threshold of the answer differs (Go keeps its own, rnats 5s or none)",
     "consumer-update-check-order":
-        "Re-creating a pull consumer as a push one: Go 'can not update pull consumer to "
-        "push based', rnats 'max waiting can not be updated' (both 10012)",
+        "Updating an existing consumer: Go checks what may not change first ('can not "
+        "update pull consumer to push based' where rnats says 'max waiting can not be "
+        "updated'; 10012/10149 where rnats answers 10084, 10100, 10101)",
     "discard-case":
         "discard \"NEW\" (any case) is taken by Go; rnats answers 10025 invalid JSON",
     "consumer-action-unknown":
@@ -71,8 +73,9 @@ OPEN = {
     "direct-get-empty-request":
         "DIRECT.GET with {} or {\"seq\":0}: Go 408 Empty Request, rnats 408 Bad Request",
     "consumer-config-check-order":
-        "Consumer config checks: Go checks push/pull rules (10088 idle heartbeat needs "
-        "push, ...) before the deliver policy (10094); rnats the other way round",
+        "Consumer config checks: Go checks the push/pull rules (10088, 10084) and the "
+        "consumer limit (10026) before the deliver policy (10094), filter overlaps "
+        "(10138, 10136) and workqueue rules (10101, 10100); rnats the other way round",
     "durable-create-extra-token":
         "CONSUMER.DURABLE.CREATE.<s>.<c>.<extra>: no Go handler takes it (no answer); "
         "rnats answers 10016",
@@ -126,7 +129,9 @@ OPEN = {
         "A -NAK for a delivery the consumer does not have pending (an earlier consumer "
         "of the same name) sets delivered.last_active in rnats; Go leaves it unset",
     "consumer-update-filter-pending":
-        "num_pending is not recomputed when an update changes a consumer's filter",
+        "An update that changes a consumer's filter is not fully applied by rnats: "
+        "num_pending is not recomputed, and pulls may still deliver what only the old "
+        "filter matched",
     "headers-only-max-bytes":
         "A headers_only delivery is counted against a pull request's max_bytes without "
         "its Nats-Msg-Size header (Nats-Pending-Bytes differ)",
