@@ -796,7 +796,7 @@ impl ConsumerConfig {
                 AckPolicy::Explicit => "explicit",
             }),
         );
-        if self.ack_wait > 0 {
+        if self.ack_wait != 0 {
             o.put("ack_wait", n(self.ack_wait));
         }
         if self.max_deliver != 0 {
