@@ -96,27 +96,24 @@ pub fn handle(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
         }
         return;
     }
-    let Some(reply) = reply else {
-        // Go runs a request without a reply and answers nothing.
-        let _ = dispatch(srv, js, m.acc, &toks, body);
-        return;
-    };
     if js.account(m.acc).is_none() {
         let e = ApiError::new(503, 10039, "JetStream not enabled for account");
-        let kind = response_kind(&toks);
-        if let Some(kind) = kind {
-            srv.js_respond(m.acc, &reply, &err_resp(kind, &e, &[]));
+        if let (Some(kind), Some(reply)) = (response_kind(&toks), &reply) {
+            srv.js_respond(m.acc, reply, &err_resp(kind, &e, &[]));
         }
         return;
     }
-    if let Some(v) = dispatch(srv, js, m.acc, &toks, body) {
-        if let Some(a) = js.account_mut(m.acc) {
+    // A request without a reply runs, counts, and is answered to nobody.
+    if let Some((v, count)) = dispatch(srv, js, m.acc, &toks, body) {
+        if let (Some(a), Some(failed)) = (js.account_mut(m.acc), count) {
             a.api_total += 1;
-            if v.get("error").is_some() {
+            if failed {
                 a.api_errors += 1;
             }
         }
-        srv.js_respond(m.acc, &reply, &v);
+        if let Some(reply) = reply {
+            srv.js_respond(m.acc, &reply, &v);
+        }
     }
 }
 
@@ -132,7 +129,7 @@ fn response_kind(toks: &[&str]) -> Option<&'static str> {
         ["STREAM", "PURGE", _] => "stream_purge_response",
         ["STREAM", "MSG", "GET", _] => "stream_msg_get_response",
         ["STREAM", "MSG", "DELETE", _] => "stream_msg_delete_response",
-        ["CONSUMER", "CREATE", ..] | ["CONSUMER", "DURABLE", "CREATE", ..] => "consumer_create_response",
+        ["CONSUMER", "CREATE", _, ..] | ["CONSUMER", "DURABLE", "CREATE", _, _] => "consumer_create_response",
         ["CONSUMER", "INFO", _, _] => "consumer_info_response",
         ["CONSUMER", "NAMES", _] => "consumer_names_response",
         ["CONSUMER", "LIST", _] => "consumer_list_response",
@@ -141,7 +138,15 @@ fn response_kind(toks: &[&str]) -> Option<&'static str> {
     })
 }
 
-fn dispatch(srv: &mut Server, js: &mut JetStream, acc: AccId, toks: &[&str], body: &[u8]) -> Option<Value> {
+/// The answer, and how it counts: as an API error, as a request, or (a
+/// message got, which Go answers outside its API layer) not at all.
+fn dispatch(
+    srv: &mut Server,
+    js: &mut JetStream,
+    acc: AccId,
+    toks: &[&str],
+    body: &[u8],
+) -> Option<(Value, Option<bool>)> {
     let kind = response_kind(toks)?;
     let r = match toks {
         ["INFO"] => account_info(js, acc),
@@ -151,11 +156,11 @@ fn dispatch(srv: &mut Server, js: &mut JetStream, acc: AccId, toks: &[&str], bod
         ["STREAM", "NAMES"] => stream_names(js, acc, body, false),
         ["STREAM", "LIST"] => stream_names(js, acc, body, true),
         ["STREAM", "DELETE", name] => stream_delete(srv, js, acc, name, body),
-        ["STREAM", "PURGE", name] => stream_purge(srv, js, acc, name, body),
+        ["STREAM", "PURGE", name] => stream_purge(js, acc, name, body),
         ["STREAM", "MSG", "GET", name] => msg_get(js, acc, name, body),
         ["STREAM", "MSG", "DELETE", name] => msg_delete(srv, js, acc, name, body),
         ["CONSUMER", "CREATE", stream, rest @ ..] => consumer_create(srv, js, acc, stream, rest, false, body),
-        ["CONSUMER", "DURABLE", "CREATE", stream, rest @ ..] => consumer_create(srv, js, acc, stream, rest, true, body),
+        ["CONSUMER", "DURABLE", "CREATE", stream, name] => consumer_create(srv, js, acc, stream, &[name], true, body),
         ["CONSUMER", "INFO", stream, name] => consumer_info(srv, js, acc, stream, name, body),
         ["CONSUMER", "NAMES", stream] => consumer_names(js, acc, stream, body, false),
         ["CONSUMER", "LIST", stream] => consumer_names(js, acc, stream, body, true),
@@ -163,8 +168,9 @@ fn dispatch(srv: &mut Server, js: &mut JetStream, acc: AccId, toks: &[&str], bod
         _ => return None,
     };
     Some(match r {
-        Ok(v) => v,
-        Err((e, extra)) => err_resp(kind, &e, &extra),
+        Ok(v) if matches!(toks, ["STREAM", "MSG", "GET", _]) => (v, None),
+        Ok(v) => (v, Some(false)),
+        Err((e, extra)) => (err_resp(kind, &e, &extra), Some(true)),
     })
 }
 
@@ -176,6 +182,13 @@ fn fail(e: ApiError) -> (ApiError, Vec<(&'static str, Value)>) {
 
 fn paged() -> Vec<(&'static str, Value)> {
     vec![("total", config::n(0)), ("offset", config::n(0)), ("limit", config::n(0))]
+}
+
+/// The empty page of an error answer to a names or list request.
+fn paged_items(key: &'static str, items: Value) -> Vec<(&'static str, Value)> {
+    let mut p = paged();
+    p.push((key, items));
+    p
 }
 
 fn limits_value(l: &super::JsLimits) -> Value {
@@ -197,8 +210,12 @@ fn account_info(js: &JetStream, acc: AccId) -> Reply {
     o.put("type", typ("account_info_response"));
     o.put("memory", config::u(a.usage(false)));
     o.put("storage", config::u(a.usage(true)));
-    o.put("reserved_memory", config::n(0));
-    o.put("reserved_storage", config::n(0));
+    // Go reserves the max_bytes of every stream that sets it.
+    let reserved = |file: bool| {
+        a.streams.values().filter(|s| s.cfg.file == file && s.cfg.max_bytes > 0).map(|s| s.cfg.max_bytes as u64).sum()
+    };
+    o.put("reserved_memory", config::u(reserved(false)));
+    o.put("reserved_storage", config::u(reserved(true)));
     o.put("streams", config::u(a.streams.len() as u64));
     o.put("consumers", config::u(a.consumers() as u64));
     o.put("limits", limits_value(&a.limits));
@@ -235,10 +252,9 @@ fn check_name_in_subject(name: &str, cfg_name: &str) -> Result<(), ApiError> {
 fn stream_create(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
     let v = parse_body(body).map_err(fail)?;
     let mut cfg = StreamConfig::parse(&v).map_err(fail)?;
-    if cfg.name.is_empty() {
-        cfg.name = name.to_string();
+    if name != cfg.name {
+        return Err(fail(ApiError::new(400, 10056, "stream name in subject does not match request")));
     }
-    check_name_in_subject(name, &cfg.name).map_err(fail)?;
     if cfg.name.contains(['/', '\\']) {
         return Err(fail(ApiError::new(400, 10128, "Stream name can not contain path separators")));
     }
@@ -374,16 +390,21 @@ fn apply_limits(s: &mut Stream) {
 
 fn stream_info(srv: &Server, js: &JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
     let v = parse_body(body).map_err(|e| (e, paged()))?;
+    let typed = || -> Result<(bool, String), ApiError> {
+        config::int(&v, "offset")?;
+        Ok((config::boolean(&v, "deleted_details")?, config::string(&v, "subjects_filter")?))
+    };
+    let (deleted, filter) = typed().map_err(|e| (e, paged()))?;
+    let filter = Some(filter.as_str()).filter(|f| !f.is_empty());
     let s = js.account(acc).and_then(|a| a.streams.get(name)).ok_or_else(|| (ApiError::stream_not_found(), paged()))?;
-    let deleted = v.get("deleted_details").and_then(Value::as_bool).unwrap_or(false);
-    let filter = v.get("subjects_filter").and_then(Value::as_str);
     let (state, total) = s.state_value(deleted, filter);
     let mut o = Obj::default();
     o.put("type", typ("stream_info_response"));
-    let with_filter = filter.is_some_and(|f| !f.is_empty());
-    o.put("total", config::u(if with_filter { total as u64 } else { 0 }));
+    // The page of subjects is described only when some subject matched.
+    let with_subjects = filter.is_some_and(|f| !f.is_empty()) && total > 0;
+    o.put("total", config::u(if with_subjects { total as u64 } else { 0 }));
     o.put("offset", config::n(0));
-    o.put("limit", config::u(if with_filter { SUBJECT_DETAILS_LIMIT as u64 } else { 0 }));
+    o.put("limit", config::u(if with_subjects { SUBJECT_DETAILS_LIMIT as u64 } else { 0 }));
     stream_info_fields(&mut o, s, &srv.server_name, true, state);
     if let Some(d) = &js.opts.domain {
         o.put("domain", config::s(d));
@@ -392,16 +413,19 @@ fn stream_info(srv: &Server, js: &JetStream, acc: AccId, name: &str, body: &[u8]
 }
 
 fn stream_names(js: &JetStream, acc: AccId, body: &[u8], list: bool) -> Reply {
-    let v = parse_body(body).map_err(|e| (e, paged()))?;
-    let offset = v.get("offset").and_then(Value::as_i64).unwrap_or(0).max(0) as usize;
-    let subject = v.get("subject").and_then(Value::as_str).filter(|s| !s.is_empty());
-    let a = js.account(acc).ok_or_else(|| (ApiError::new(503, 10039, "JetStream not enabled for account"), paged()))?;
+    let empty = || paged_items("streams", if list { Value::Array(Vec::new()) } else { Value::Null });
+    let v = parse_body(body).map_err(|e| (e, empty()))?;
+    let offset = config::int(&v, "offset").map_err(|e| (e, empty()))?.unwrap_or(0).max(0) as usize;
+    let subject = config::string(&v, "subject").map_err(|e| (e, empty()))?;
+    let subject = Some(subject.as_str()).filter(|s| !s.is_empty());
+    let a = js.account(acc).ok_or_else(|| (ApiError::new(503, 10039, "JetStream not enabled for account"), empty()))?;
     let matching: Vec<&Stream> = a
         .streams
         .values()
         .filter(|s| subject.is_none_or(|f| s.cfg.subjects.iter().any(|x| config::subjects_collide(x, f))))
         .collect();
     let limit = if list { LIST_LIMIT } else { NAMES_LIMIT };
+    let offset = offset.min(matching.len());
     let mut o = Obj::default();
     o.put("type", typ(if list { "stream_list_response" } else { "stream_names_response" }));
     o.put("total", config::u(matching.len() as u64));
@@ -456,9 +480,15 @@ fn stream_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     Ok(o.done())
 }
 
-fn stream_purge(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
-    let purged0 = || vec![("success", Value::Bool(false)), ("purged", config::n(0))];
+fn stream_purge(js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
+    let purged0 = || vec![("purged", config::n(0))];
     let v = parse_body(body).map_err(|e| (e, purged0()))?;
+    let filter = config::string(&v, "filter").map_err(|e| (e, purged0()))?;
+    let seq = config::uint(&v, "seq").map_err(|e| (e, purged0()))?.filter(|x| *x > 0);
+    let keep = config::uint(&v, "keep").map_err(|e| (e, purged0()))?.filter(|x| *x > 0);
+    if seq.is_some() && keep.is_some() {
+        return Err((ApiError::bad_request(), purged0()));
+    }
     let s = js
         .account_mut(acc)
         .and_then(|a| a.streams.get_mut(name))
@@ -469,14 +499,9 @@ fn stream_purge(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, bo
     if s.cfg.deny_purge {
         return Err((ApiError::new(500, 10110, "stream purge not permitted"), purged0()));
     }
-    let filter = v.get("filter").and_then(Value::as_str);
-    let seq = v.get("seq").and_then(Value::as_f64).map(|x| x as u64).filter(|x| *x > 0);
-    let keep = v.get("keep").and_then(Value::as_f64).map(|x| x as u64).filter(|x| *x > 0);
-    if seq.is_some() && keep.is_some() {
-        return Err((ApiError::bad_request(), purged0()));
-    }
+    let filter = Some(filter.as_str()).filter(|f| !f.is_empty());
+    // Consumers are not woken: what waits keeps waiting for new messages.
     let n = s.purge(filter, seq, keep).map_err(|e| (ApiError::new(500, 10075, &e.to_string()), purged0()))?;
-    consumer::pump_stream(srv, js, acc, name);
     let mut o = Obj::default();
     o.put("type", typ("stream_purge_response"));
     o.put("success", Value::Bool(true));
@@ -484,41 +509,102 @@ fn stream_purge(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, bo
     Ok(o.done())
 }
 
-/// Finds the message a MSG.GET / DIRECT.GET request names.
-fn find_msg(s: &Stream, v: &Value) -> Result<Option<u64>, ApiError> {
-    let seq = v.get("seq").and_then(Value::as_f64).map(|x| x as u64).filter(|x| *x > 0);
-    let last = v.get("last_by_subj").and_then(Value::as_str).filter(|x| !x.is_empty());
-    let next = v.get("next_by_subj").and_then(Value::as_str).filter(|x| !x.is_empty());
-    match (seq, last, next) {
-        (Some(_), Some(_), _) | (_, Some(_), Some(_)) => Err(ApiError::bad_request()),
-        (None, Some(l), None) => {
-            if config::valid_subject(l) && !l.contains(['*', '>']) {
-                Ok(s.store.last_on(l.as_bytes()))
-            } else {
-                // A wildcard: the last message on any subject it matches.
-                Ok(s.store
-                    .subjects()
-                    .filter(|(k, _)| config::subject_matches(l.as_bytes(), k))
-                    .map(|(_, st)| st.last)
-                    .max())
+/// A MSG.GET / DIRECT.GET request, typed as Go decodes it.
+#[derive(Default)]
+struct GetReq {
+    seq: u64,
+    last: String,
+    next: String,
+    batch: i64,
+    max_bytes: i64,
+    start_time: Option<i64>,
+    multi_last: usize,
+    up_to_seq: u64,
+    up_to_time: bool,
+}
+
+impl GetReq {
+    /// Go's decoder: `null` is no fields; a wrongly typed field is an error.
+    fn parse(body: &[u8]) -> Result<GetReq, ApiError> {
+        let v = match json::parse(body.trim_ascii()) {
+            Ok(Value::Null) => return Ok(GetReq::default()),
+            Ok(v @ Value::Object(_)) if body.len() <= MAX_REQUEST => v,
+            _ => return Err(ApiError::bad_json()),
+        };
+        let time = |k: &str| -> Result<Option<i64>, ApiError> {
+            match config::string(&v, k)?.as_str() {
+                "" if v.get(k).is_none_or(|x| *x == Value::Null) => Ok(None),
+                t => super::parse_rfc3339(t).map(Some).ok_or_else(ApiError::bad_json),
             }
-        }
-        (start, None, Some(n)) => {
-            let from = start.unwrap_or(1);
-            Ok(s.store.next_matching(from, |subj| config::subject_matches(n.as_bytes(), subj)))
-        }
-        (Some(q), None, None) => Ok(s.store.contains(q).then_some(q)),
-        (None, None, None) => Err(ApiError::bad_request()),
+        };
+        Ok(GetReq {
+            seq: config::uint(&v, "seq")?.unwrap_or(0),
+            last: config::string(&v, "last_by_subj")?,
+            next: config::string(&v, "next_by_subj")?,
+            batch: config::int(&v, "batch")?.unwrap_or(0),
+            max_bytes: config::int(&v, "max_bytes")?.unwrap_or(0),
+            start_time: time("start_time")?,
+            multi_last: config::strings(&v, "multi_last")?.len(),
+            up_to_seq: config::uint(&v, "up_to_seq")?.unwrap_or(0),
+            up_to_time: time("up_to_time")?.is_some(),
+        })
+    }
+
+    /// Nothing asked for.
+    fn is_empty(&self) -> bool {
+        self.seq == 0
+            && self.last.is_empty()
+            && self.next.is_empty()
+            && self.multi_last == 0
+            && self.start_time.is_none()
+    }
+
+    /// Fields that exclude each other.
+    fn conflicts(&self) -> bool {
+        let (seq, last, next, time) =
+            (self.seq > 0, !self.last.is_empty(), !self.next.is_empty(), self.start_time.is_some());
+        // Two of sequence, last-by-subject and start time, or last with next.
+        let given = [seq, last, time].iter().filter(|b| **b).count();
+        given > 1 || (last && next)
+    }
+}
+
+/// Finds the message a MSG.GET / DIRECT.GET request names.
+fn find_msg(s: &Stream, r: &GetReq) -> Option<u64> {
+    let from = match r.start_time {
+        Some(t) => s.store.first_at_or_after(t)?,
+        None => r.seq,
+    };
+    if !r.next.is_empty() {
+        let n = r.next.as_bytes();
+        return s.store.next_matching(from.max(1), |subj| config::subject_matches(n, subj));
+    }
+    if from > 0 {
+        return s.store.contains(from).then_some(from);
+    }
+    let l = r.last.as_str();
+    if config::valid_subject(l) && !l.contains(['*', '>']) {
+        s.store.last_on(l.as_bytes())
+    } else {
+        // A wildcard: the last message on any subject it matches.
+        s.store.subjects().filter(|(k, _)| config::subject_matches(l.as_bytes(), k)).map(|(_, st)| st.last).max()
     }
 }
 
 fn msg_get(js: &JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
-    if body.trim_ascii().is_empty() {
+    if is_empty(body) {
         return Err(fail(ApiError::bad_request()));
     }
-    let v = parse_body(body).map_err(fail)?;
+    let r = GetReq::parse(body).map_err(fail)?;
+    if r.batch > 0
+        || r.max_bytes > 0
+        || (r.seq == 0 && r.last.is_empty() && r.next.is_empty() && r.start_time.is_none())
+        || r.conflicts()
+    {
+        return Err(fail(ApiError::bad_request()));
+    }
     let s = js.account(acc).and_then(|a| a.streams.get(name)).ok_or_else(|| fail(ApiError::stream_not_found()))?;
-    let seq = find_msg(s, &v).map_err(fail)?;
+    let seq = find_msg(s, &r);
     let msg = seq.and_then(|q| s.store.get(q)).ok_or_else(|| fail(ApiError::new(404, 10037, "no message found")))?;
     let mut m = Obj::default();
     m.put("subject", config::s(&String::from_utf8_lossy(&msg.subject)));
@@ -537,7 +623,12 @@ fn msg_get(js: &JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
 }
 
 fn msg_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
+    if is_empty(body) {
+        return Err(fail(ApiError::bad_request()));
+    }
     let v = parse_body(body).map_err(fail)?;
+    let seq = config::uint(&v, "seq").map_err(fail)?.unwrap_or(0);
+    config::boolean(&v, "no_erase").map_err(fail)?;
     let s =
         js.account_mut(acc).and_then(|a| a.streams.get_mut(name)).ok_or_else(|| fail(ApiError::stream_not_found()))?;
     if s.cfg.sealed {
@@ -546,17 +637,21 @@ fn msg_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, body
     if s.cfg.deny_delete {
         return Err(fail(ApiError::new(500, 10057, "message delete not permitted")));
     }
-    let seq = v.get("seq").and_then(Value::as_f64).map_or(0, |x| x as u64);
-    // Go's store errors: nothing at 0 or below the first message, past the
-    // end, or an interior sequence erased already.
+    // The store's refusals are answered as results (Go does not count
+    // them as API errors): nothing at 0 or below the first message, past
+    // the end, or an interior sequence erased already; the memory store
+    // has one text for all.
+    let file = s.cfg.file;
+    let refused = |e: ApiError| Ok(err_resp("stream_msg_delete_response", &e, &[]));
+    let missing = || ApiError::new(400, 10043, &format!("sequence {seq} not found"));
     if seq == 0 || (seq < s.store.first() && seq <= s.store.last_seq) {
-        return Err(fail(ApiError::new(500, 10057, "no message found")));
+        return refused(if file { ApiError::new(500, 10057, "no message found") } else { missing() });
     }
     if seq > s.store.last_seq {
-        return Err(fail(ApiError::new(500, 10057, "stream store EOF")));
+        return refused(if file { ApiError::new(500, 10057, "stream store EOF") } else { missing() });
     }
     if !s.remove_msg(seq) {
-        return Err(fail(ApiError::new(400, 10043, &format!("sequence {seq} not found"))));
+        return refused(missing());
     }
     consumer::pump_stream(srv, js, acc, name);
     let mut o = Obj::default();
@@ -576,30 +671,31 @@ fn direct_get(srv: &mut Server, js: &mut JetStream, m: &Inbound, toks: &[&str]) 
     };
     let body = m.data();
     let status = |code: &str| format!("NATS/1.0 {code}\r\n\r\n").into_bytes();
-    let seq = if toks.len() > 1 {
-        if !body.trim_ascii().is_empty() {
+    let req = if body.is_empty() { Ok(GetReq::default()) } else { GetReq::parse(body) };
+    let Ok(mut r) = req else {
+        srv.js_publish(acc, reply, None, &status("408 Malformed Request"), b"");
+        return;
+    };
+    if toks.len() > 1 {
+        if !r.is_empty() || r.batch != 0 || r.up_to_seq != 0 || r.up_to_time {
             srv.js_publish(acc, reply, None, &status("408 Bad Request"), b"");
             return;
         }
-        let subj = toks[1..].join(".");
-        s.store.last_on(subj.as_bytes())
+        r.last = toks[1..].join(".");
     } else {
-        if body.trim_ascii().is_empty() {
+        if r.is_empty() {
             srv.js_publish(acc, reply, None, &status("408 Empty Request"), b"");
             return;
         }
-        let Ok(v) = parse_body(body) else {
-            srv.js_publish(acc, reply, None, &status("408 Malformed Request"), b"");
+        if r.conflicts()
+            || (!r.last.is_empty() && r.batch > 0)
+            || (r.multi_last > 0 && !(r.last.is_empty() && r.next.is_empty()))
+        {
+            srv.js_publish(acc, reply, None, &status("408 Bad Request"), b"");
             return;
-        };
-        match find_msg(s, &v) {
-            Ok(q) => q,
-            Err(_) => {
-                srv.js_publish(acc, reply, None, &status("408 Bad Request"), b"");
-                return;
-            }
         }
-    };
+    }
+    let seq = find_msg(s, &r);
     let Some(msg) = seq.and_then(|q| s.store.get(q)) else {
         srv.js_publish(acc, reply, None, &status("404 Message Not Found"), b"");
         return;
@@ -627,15 +723,25 @@ fn consumer_create(
     let stream_name = v.get("stream_name").and_then(Value::as_str).unwrap_or_default().to_string();
     let cfg_v = v.get("config").cloned().unwrap_or(Value::Object(Vec::new()));
     let mut cfg = config::ConsumerConfig::parse(&cfg_v).map_err(fail)?;
-    let action = v.get("action").and_then(Value::as_str).unwrap_or_default().to_string();
+    let action = match v.get("action") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(a)) if matches!(a.as_str(), "" | "create" | "update") => a.as_str(),
+        Some(_) => return Err(fail(ApiError::bad_json())),
+    };
+    // The consumer's name: from the subject, or the config's for the
+    // legacy ephemeral form; the subject's filter of the new form.
+    let (subject_name, filter) = match (durable_subject, rest) {
+        (true, _) => (rest[0].to_string(), None),
+        (false, []) => (cfg.name.clone(), None),
+        (false, [n, f @ ..]) => (n.to_string(), (!f.is_empty()).then(|| f.join("."))),
+    };
+    if stream_name != stream {
+        return Err(fail(ApiError::new(400, 10056, "stream name in subject does not match request")));
+    }
+    if subject_name.contains(['/', '\\']) {
+        return Err(fail(ApiError::new(400, 10127, "Consumer name can not contain path separators")));
+    }
     if durable_subject {
-        if rest.len() != 1 {
-            return Err(fail(ApiError::new(
-                400,
-                10016,
-                "consumer expected to be durable but no durable name set in subject",
-            )));
-        }
         if cfg.durable_name.is_empty() {
             return Err(fail(ApiError::new(
                 400,
@@ -643,68 +749,48 @@ fn consumer_create(
                 "consumer expected to be durable but a durable name was not set",
             )));
         }
-        if cfg.durable_name != rest[0] {
+        if cfg.durable_name != subject_name {
             return Err(fail(ApiError::new(
                 400,
                 10017,
                 "consumer name in subject does not match durable name in request",
             )));
         }
-    } else if rest.is_empty() {
-        if !cfg.durable_name.is_empty() {
-            return Err(fail(ApiError::new(
-                400,
-                10020,
-                "consumer expected to be ephemeral but a durable name was set in request",
-            )));
-        }
-    } else {
-        let name = rest[0];
-        if !cfg.durable_name.is_empty() && cfg.durable_name != name {
+        cfg.name = subject_name;
+    } else if !rest.is_empty() {
+        if !cfg.durable_name.is_empty() && cfg.durable_name != subject_name {
             return Err(fail(ApiError::new(
                 400,
                 10017,
                 "consumer name in subject does not match durable name in request",
             )));
         }
-        if rest.len() > 1 {
-            let filter = rest[1..].join(".");
-            if !cfg.filter_subjects.is_empty() {
-                return Err(fail(ApiError::new(
-                    400,
-                    10137,
-                    "consumer with multiple subject filters cannot use subject based API",
-                )));
-            }
-            if !cfg.filter_subject.is_empty() && cfg.filter_subject != filter {
-                return Err(fail(ApiError::new(
-                    400,
-                    10131,
-                    "Consumer create request did not match filtered subject from create subject",
-                )));
-            }
-            cfg.filter_subject = filter;
-        }
-        if !cfg.name.is_empty() && cfg.name != name {
+        cfg.name = subject_name;
+    } else if !cfg.durable_name.is_empty() {
+        return Err(fail(ApiError::new(
+            400,
+            10020,
+            "consumer expected to be ephemeral but a durable name was set in request",
+        )));
+    }
+    if let Some(filter) = filter {
+        if !cfg.filter_subjects.is_empty() {
             return Err(fail(ApiError::new(
                 400,
-                10132,
-                "Consumer Durable and Name have to be equal if both are provided",
+                10137,
+                "consumer with multiple subject filters cannot use subject based API",
             )));
         }
-        cfg.name = name.to_string();
-    }
-    if stream_name != stream {
-        return Err(fail(ApiError::new(400, 10056, "stream name in subject does not match request")));
-    }
-    if cfg.name.contains(['/', '\\']) || cfg.durable_name.contains(['/', '\\']) {
-        return Err(fail(ApiError::new(400, 10127, "Consumer name can not contain path separators")));
+        if cfg.filter_subject != filter {
+            return Err(fail(ApiError::new(
+                400,
+                10131,
+                "Consumer create request did not match filtered subject from create subject",
+            )));
+        }
     }
     if cfg.num_replicas > 1 {
         return Err(fail(ApiError::new(500, 10074, "replicas > 1 not supported in non-clustered mode")));
-    }
-    if !cfg.durable_name.is_empty() && !cfg.name.is_empty() && cfg.durable_name != cfg.name {
-        return Err(fail(ApiError::new(400, 10132, "Consumer Durable and Name have to be equal if both are provided")));
     }
     let limits = js.account(acc).map(|a| a.limits).unwrap_or_default();
     let total = js.account(acc).map_or(0, |a| a.consumers());
@@ -719,34 +805,16 @@ fn consumer_create(
         cfg.max_ack_pending = limits.max_ack_pending;
     }
     cfg.check(&s.cfg).map_err(fail)?;
-    if s.cfg.retention == Retention::WorkQueue {
-        if cfg.ack_policy != config::AckPolicy::Explicit {
-            return Err(fail(ApiError::new(400, 10084, "consumer in pull mode requires ack policy")));
-        }
-        if cfg.deliver_policy != config::DeliverPolicy::All {
-            return Err(fail(ApiError::new(400, 10101, "consumer must be deliver all on workqueue stream")));
-        }
+    let wq = s.cfg.retention == Retention::WorkQueue;
+    // Whether the consumer's filters are apart from every other consumer's.
+    let partition_unique = |s: &Stream, cfg: &config::ConsumerConfig, own: &str| {
         let mine = cfg.filters();
-        for (n, c) in &s.consumers {
-            if Some(n.as_str()) == Some(cfg.name.as_str()).filter(|x| !x.is_empty()) || *n == cfg.durable_name {
-                continue;
-            }
-            let theirs = c.cfg.filters();
-            if mine.is_empty() && theirs.is_empty() {
-                return Err(fail(ApiError::new(
-                    400,
-                    10099,
-                    "multiple non-filtered consumers not allowed on workqueue stream",
-                )));
-            }
-            if mine.is_empty()
-                || theirs.is_empty()
-                || mine.iter().any(|a| theirs.iter().any(|b| config::subjects_collide(a, b)))
-            {
-                return Err(fail(ApiError::new(400, 10100, "filtered consumer not unique on workqueue stream")));
-            }
-        }
-    }
+        mine.is_empty()
+            || s.consumers.iter().filter(|(n, _)| n.as_str() != own).all(|(_, c)| {
+                let theirs = c.cfg.filters();
+                !theirs.is_empty() && !mine.iter().any(|a| theirs.iter().any(|b| config::subjects_collide(a, b)))
+            })
+    };
     let name = if durable {
         cfg.durable_name.clone()
     } else if !cfg.name.is_empty() {
@@ -766,8 +834,12 @@ fn consumer_create(
         if action == "create" {
             return Err(fail(ApiError::new(400, 10148, "consumer already exists")));
         }
+        if wq && !partition_unique(s, &new_cfg, &name) {
+            return Err(fail(ApiError::new(400, 10100, "filtered consumer not unique on workqueue stream")));
+        }
+        let Some(c) = s.consumers.get_mut(&name) else { return Err(fail(ApiError::consumer_not_found())) };
         c.cfg.check_update(&new_cfg).map_err(fail)?;
-        c.cfg = new_cfg;
+        c.reconfigure(new_cfg, &s.store);
         c.write_meta();
         let v = created_value(c, stream, &s.store);
         consumer::pump_stream(srv, js, acc, stream);
@@ -782,11 +854,31 @@ fn consumer_create(
     {
         return Err(fail(ApiError::new(400, 10026, "maximum consumers limit reached")));
     }
-    if cfg.name.is_empty() {
-        cfg.name = name.clone();
+    if wq {
+        if cfg.ack_policy != config::AckPolicy::Explicit {
+            return Err(fail(ApiError::new(400, 10098, "workqueue stream requires explicit ack")));
+        }
+        if cfg.deliver_policy != config::DeliverPolicy::All {
+            return Err(fail(ApiError::new(400, 10101, "consumer must be deliver all on workqueue stream")));
+        }
+        if !s.consumers.is_empty() {
+            if cfg.filters().is_empty() {
+                return Err(fail(ApiError::new(
+                    400,
+                    10099,
+                    "multiple non-filtered consumers not allowed on workqueue stream",
+                )));
+            }
+            if !partition_unique(s, &cfg, &name) {
+                return Err(fail(ApiError::new(400, 10100, "filtered consumer not unique on workqueue stream")));
+            }
+        }
     }
     let dir = if s.cfg.file && !cfg.mem_storage { stream_dir.map(|d| consumer_dir(&d, &name)) } else { None };
-    let c = Consumer::new(name.clone(), cfg, durable, &s.store, dir);
+    let mut c = Consumer::new(name.clone(), cfg, durable, &s.store, dir);
+    if !c.cfg.is_pull() {
+        c.push_bound = srv.js_has_interest(acc, c.cfg.deliver_subject.as_bytes());
+    }
     c.write_meta();
     let v = created_value(&c, stream, &s.store);
     s.consumers.insert(name, c);
@@ -830,11 +922,13 @@ fn consumer_info(srv: &mut Server, js: &mut JetStream, acc: AccId, stream: &str,
 }
 
 fn consumer_names(js: &JetStream, acc: AccId, stream: &str, body: &[u8], list: bool) -> Reply {
-    let v = parse_body(body).map_err(|e| (e, paged()))?;
-    let offset = v.get("offset").and_then(Value::as_i64).unwrap_or(0).max(0) as usize;
+    let empty = || paged_items("consumers", Value::Array(Vec::new()));
+    let v = parse_body(body).map_err(|e| (e, empty()))?;
+    let offset = config::int(&v, "offset").map_err(|e| (e, empty()))?.unwrap_or(0).max(0) as usize;
     let s =
-        js.account(acc).and_then(|a| a.streams.get(stream)).ok_or_else(|| (ApiError::stream_not_found(), paged()))?;
+        js.account(acc).and_then(|a| a.streams.get(stream)).ok_or_else(|| (ApiError::stream_not_found(), empty()))?;
     let limit = if list { LIST_LIMIT } else { NAMES_LIMIT };
+    let offset = offset.min(s.consumers.len());
     let mut o = Obj::default();
     o.put("type", typ(if list { "consumer_list_response" } else { "consumer_names_response" }));
     o.put("total", config::u(s.consumers.len() as u64));

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rnats_protocol::jetstream::next;
 use rnats_protocol::json::{self, Value};
 
 use super::config::{self, AckPolicy, ConsumerConfig, DeliverPolicy, Obj, Retention};
@@ -62,6 +63,8 @@ pub struct Consumer {
     pub waiting: VecDeque<PullReq>,
     pub num_pending: u64,
     pub last_active: i64,
+    /// When an ack was last applied (Go's ack_floor.last_active).
+    pub ack_last_active: i64,
     pub push_bound: bool,
     idle_since: Instant,
     hb_next: Option<Instant>,
@@ -94,6 +97,7 @@ impl Consumer {
             waiting: VecDeque::new(),
             num_pending: 0,
             last_active: 0,
+            ack_last_active: 0,
             push_bound: false,
             idle_since: Instant::now(),
             hb_next: None,
@@ -108,41 +112,55 @@ impl Consumer {
         c
     }
 
+    /// The start position as Go's `selectStartingSeqNo` picks it: the
+    /// next sequence to look at, kept here as the one before it.
     fn set_start(&mut self, store: &Store) {
-        let first = store.first().max(1);
-        self.sseq = match self.cfg.deliver_policy {
-            DeliverPolicy::All => first - 1,
-            DeliverPolicy::New => store.last_seq,
-            DeliverPolicy::Last => {
-                let mut last = None;
-                let mut s = store.last_seq;
-                while s >= first && s > 0 {
-                    if store.meta(s).is_some_and(|m| self.takes(&m.0)) {
-                        last = Some(s);
-                        break;
+        let (first, last) = (store.first(), store.last_seq);
+        let opt = self.cfg.opt_start_seq;
+        let mut next = if opt > 0 {
+            opt
+        } else {
+            match self.cfg.deliver_policy {
+                DeliverPolicy::All => first,
+                DeliverPolicy::Last if self.filters.is_empty() => last,
+                DeliverPolicy::Last => {
+                    // The last message the filters take (0 if none).
+                    let mut s = last;
+                    while s >= first.max(1) && !store.meta(s).is_some_and(|m| self.takes(&m.0)) {
+                        s -= 1;
                     }
-                    s -= 1;
-                }
-                last.map_or(store.last_seq, |l| l - 1)
-            }
-            DeliverPolicy::ByStartSequence => self.cfg.opt_start_seq.saturating_sub(1),
-            DeliverPolicy::ByStartTime => {
-                let t = self.cfg.opt_start_time.as_ref().map_or(0, |x| x.1);
-                let found = store.seqs_from(0).find(|s| store.meta(*s).is_some_and(|m| m.1 >= t));
-                found.map_or(store.last_seq, |s| s - 1)
-            }
-            DeliverPolicy::LastPerSubject => {
-                let mut lps = BTreeSet::new();
-                for (subj, st) in store.subjects() {
-                    if self.takes(subj) {
-                        lps.insert(st.last);
+                    if s >= first.max(1) {
+                        s
+                    } else {
+                        0
                     }
                 }
-                let start = lps.iter().next().map_or(store.last_seq, |s| s - 1);
-                self.lps = lps;
-                start
+                DeliverPolicy::LastPerSubject => {
+                    let mut lps = BTreeSet::new();
+                    for (subj, st) in store.subjects() {
+                        if self.takes(subj) {
+                            lps.insert(st.last);
+                        }
+                    }
+                    let start = lps.iter().next().copied().unwrap_or(last);
+                    self.lps = lps;
+                    start
+                }
+                DeliverPolicy::ByStartTime => {
+                    let t = self.cfg.opt_start_time.as_ref().map_or(0, |x| x.1);
+                    store.first_at_or_after(t).unwrap_or(last + 1)
+                }
+                DeliverPolicy::New | DeliverPolicy::ByStartSequence => last + 1,
             }
         };
+        if first == 0 && opt == 0 {
+            next = 1;
+        } else if next > last && opt == 0 {
+            next = last + 1;
+        } else if next < first {
+            next = first;
+        }
+        self.sseq = next.saturating_sub(1);
         self.ack_floor_s = self.sseq;
     }
 
@@ -178,39 +196,122 @@ impl Consumer {
         if self.lps.remove(&seq) || counted {
             self.num_pending = self.num_pending.saturating_sub(1);
         }
-        if self.pending.remove(&seq).is_some() {
-            self.rdc.remove(&seq);
-            self.update_floor();
+        // A pending message that leaves the stream is acked for good (with
+        // ack policy all, so is everything below it); a redelivered one
+        // that was not pending only loses its count.
+        if let Some(cseq) = self.pending.get(&seq).map(|p| p.cseq) {
+            ack(self, seq, cseq);
+        } else if self.rdc.remove(&seq).is_some() {
+            self.ack_last_active = now_nanos();
         }
     }
 
+    /// At recovery: deliveries whose message is gone count as acked.
     pub fn after_purge(&mut self, store: &Store) {
         let gone: Vec<u64> = self.pending.keys().copied().filter(|s| !store.contains(*s)).collect();
         for s in gone {
             self.pending.remove(&s);
             self.rdc.remove(&s);
         }
-        let first = store.first();
-        if self.sseq + 1 < first {
-            self.sseq = first.saturating_sub(1);
+        self.purged(store, Some(store.first()), false);
+    }
+
+    /// After a purge, as Go's consumer purge: a consumer the purge covers
+    /// (`start`: the first sequence it may still deliver, 0 for none)
+    /// moves up to it, and its deliveries below it count as acked (for a
+    /// consumer wider than the purge, also those whose message is gone).
+    /// Others keep their state.
+    pub fn purged(&mut self, store: &Store, start: Option<u64>, wider: bool) {
+        if let Some(start) = start {
+            let start = if start == 0 && !wider { store.last_seq + 1 } else { start };
+            if self.sseq + 1 < start {
+                self.sseq = start - 1;
+            }
+            if self.ack_floor_s < start {
+                let floor = start.saturating_sub(1);
+                self.ack_floor_s = floor;
+                let drop: Vec<u64> =
+                    self.pending.keys().copied().filter(|s| *s <= floor || (wider && !store.contains(*s))).collect();
+                if !drop.is_empty() {
+                    self.ack_last_active = now_nanos();
+                }
+                for s in drop {
+                    if let Some(p) = self.pending.remove(&s) {
+                        self.ack_floor_c = self.ack_floor_c.max(p.cseq);
+                        self.dseq = self.dseq.max(self.ack_floor_c);
+                    }
+                    self.rdc.remove(&s);
+                }
+            }
+            // Queued redeliveries are dropped; what stays pending is
+            // redelivered when its ack wait runs out.
+            for s in std::mem::take(&mut self.rdq) {
+                if let Some(p) = self.pending.get_mut(&s) {
+                    p.queued = false;
+                }
+            }
         }
         self.update_floor();
         self.recount(store);
     }
 
-    /// Everything below the first unacked delivery is acked.
+    /// Takes an updated configuration; new filters apply to what is
+    /// still to be delivered.
+    pub fn reconfigure(&mut self, cfg: ConsumerConfig, store: &Store) {
+        let filters: Vec<Vec<u8>> = cfg.filters().into_iter().map(String::into_bytes).collect();
+        let refilter = filters != self.filters;
+        self.cfg = cfg;
+        if refilter {
+            self.filters = filters;
+            self.recount(store);
+        }
+        self.dirty = true;
+    }
+
+    /// With nothing pending, everything delivered is acked.
     fn update_floor(&mut self) {
-        match self.pending.iter().next() {
-            Some((s, p)) => {
+        if self.pending.is_empty() {
+            self.ack_floor_s = self.sseq;
+            self.ack_floor_c = self.dseq;
+        }
+        self.dirty = true;
+    }
+
+    /// Go's `moveAckFloor` after the pending delivery (`cseq`, `sseq`)
+    /// was acked: the floor moves only when that delivery was the next one
+    /// above it, and then up to just below the next pending delivery.
+    fn move_floor(&mut self, cseq: u64, sseq: u64) {
+        if self.pending.is_empty() {
+            self.update_floor();
+            return;
+        }
+        if cseq == self.ack_floor_c + 1 {
+            self.ack_floor_c = cseq;
+            self.ack_floor_s = sseq;
+            if let Some((s, p)) = self.pending.range(sseq + 1..=self.sseq).next() {
+                self.ack_floor_c = p.cseq.saturating_sub(1);
                 self.ack_floor_s = s - 1;
-                self.ack_floor_c = p.cseq - 1;
-            }
-            None => {
-                self.ack_floor_s = self.sseq;
-                self.ack_floor_c = self.dseq;
             }
         }
         self.dirty = true;
+    }
+
+    /// A delivery that reached max_deliver: no longer pending, counted as
+    /// redelivered (Go's `hasMaxDeliveries`).
+    fn give_up(&mut self, sseq: u64) {
+        let dc = self.rdc.get(&sseq).copied().unwrap_or(1);
+        if let Some(p) = self.pending.remove(&sseq) {
+            self.move_floor(p.cseq, sseq);
+        }
+        self.rdc.insert(sseq, dc);
+    }
+
+    /// Removes a pending delivery as acked.
+    fn settle(&mut self, sseq: u64) -> bool {
+        let Some(p) = self.pending.remove(&sseq) else { return false };
+        self.rdc.remove(&sseq);
+        self.move_floor(p.cseq, sseq);
+        true
     }
 
     /// Whether stream message `seq` needs nothing more from this consumer.
@@ -232,6 +333,12 @@ impl Consumer {
     /// new one the filters take. `None` when nothing can go now.
     fn next(&mut self, store: &Store) -> Option<(u64, bool)> {
         while let Some(s) = self.rdq.front().copied() {
+            let dc = self.rdc.get(&s).copied().unwrap_or(1);
+            if self.cfg.max_deliver > 0 && dc as i64 >= self.cfg.max_deliver {
+                self.rdq.pop_front();
+                self.give_up(s);
+                continue;
+            }
             if self.pending.contains_key(&s) && store.contains(s) {
                 return Some((s, true));
             }
@@ -277,6 +384,9 @@ impl Consumer {
         let mut f = Obj::default();
         f.put("consumer_seq", config::u(self.ack_floor_c));
         f.put("stream_seq", config::u(self.ack_floor_s));
+        if self.ack_last_active > 0 {
+            f.put("last_active", config::s(&time_text(self.ack_last_active)));
+        }
         o.put("ack_floor", f.done());
         o.put("num_ack_pending", config::u(self.pending.len() as u64));
         o.put("num_redelivered", config::u(self.rdc.len() as u64));
@@ -479,7 +589,15 @@ fn pump(
         let pending_after = if redelivery { c.num_pending } else { c.num_pending.saturating_sub(1) };
         let reply_len =
             format!("$JS.ACK.{stream}.{}.{dc_next}.{sseq}.{}.{}.{pending_after}", c.name, c.dseq + 1, msg.ts).len();
-        let size = (msg.subject.len() + reply_len + msg.hdr.len() + msg.data.len()) as i64;
+        let (hdr, data) = if c.cfg.headers_only {
+            let mut h = if msg.hdr.is_empty() { b"NATS/1.0\r\n\r\n".to_vec() } else { msg.hdr.clone() };
+            h.truncate(h.len().saturating_sub(2));
+            h.extend_from_slice(format!("Nats-Msg-Size: {}\r\n\r\n", msg.data.len()).as_bytes());
+            (h, Vec::new())
+        } else {
+            (msg.hdr, msg.data)
+        };
+        let size = (msg.subject.len() + reply_len + hdr.len() + data.len()) as i64;
         if let Some(r) = c.waiting.front_mut().filter(|_| !push) {
             if r.max_bytes > 0 && size > r.bytes_left {
                 let hdrs = pending_hdrs(r);
@@ -510,24 +628,15 @@ fn pump(
         c.idle_since = now;
         let ack = format!("$JS.ACK.{stream}.{}.{dc}.{sseq}.{cseq}.{}.{}", c.name, msg.ts, c.num_pending);
         if c.cfg.ack_policy == AckPolicy::None {
-            c.update_floor();
+            c.ack_floor_c = cseq;
+            c.ack_floor_s = sseq;
+            c.dirty = true;
         } else {
             let dl = now + c.ack_wait_for(dc);
             wants.push(dl);
             c.pending.insert(sseq, Pending { cseq, ts: wall, deadline: dl, queued: false });
-            if !redelivery && c.pending.len() == 1 {
-                c.update_floor();
-            }
         }
         c.dirty = true;
-        let (hdr, data) = if c.cfg.headers_only {
-            let mut h = if msg.hdr.is_empty() { b"NATS/1.0\r\n\r\n".to_vec() } else { msg.hdr.clone() };
-            h.truncate(h.len().saturating_sub(2));
-            h.extend_from_slice(format!("Nats-Msg-Size: {}\r\n\r\n", msg.data.len()).as_bytes());
-            (h, Vec::new())
-        } else {
-            (msg.hdr, msg.data)
-        };
         let to: Vec<u8> = if push {
             c.cfg.deliver_subject.clone().into_bytes()
         } else {
@@ -568,16 +677,17 @@ fn pump(
         }
         let _ = retention;
     }
-    // Requests that must not wait: answered now.
-    if c.cfg.is_pull() {
+    // At the end of what there is to deliver (not when max_ack_pending
+    // holds it back), no_wait requests end with 404, except one with an
+    // expiry that got nothing yet: it waits for a message or its expiry.
+    let held = c.cfg.ack_policy != AckPolicy::None
+        && c.cfg.max_ack_pending > 0
+        && c.pending.len() as i64 >= c.cfg.max_ack_pending;
+    if c.cfg.is_pull() && !held {
         let mut keep = VecDeque::with_capacity(c.waiting.len());
         while let Some(r) = c.waiting.pop_front() {
-            if r.no_wait {
-                if r.expires.is_some() && r.delivered > 0 {
-                    send_status(srv, acc, &r.reply, "408 Request Timeout", &pending_hdrs(&r));
-                } else {
-                    send_status(srv, acc, &r.reply, "404 No Messages", &[]);
-                }
+            if r.no_wait && (r.expires.is_none() || r.delivered > 0) {
+                send_status(srv, acc, &r.reply, "404 No Messages", &[]);
             } else {
                 keep.push_back(r);
             }
@@ -609,52 +719,26 @@ pub fn pump_stream(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str)
     }
 }
 
-/// Parses a pull request body: empty (1), an integer, or JSON.
-pub fn parse_pull(body: &[u8], reply: &[u8]) -> Result<PullReq, String> {
-    let mut r = PullReq {
+/// Parses a pull request body (empty, an integer, or JSON) as Go does;
+/// the error is the text of Go's decoder.
+pub fn parse_pull(body: &[u8], reply: &[u8]) -> Result<(PullReq, next::NextRequest), String> {
+    let n = next::parse(body)?;
+    if n.heartbeat > 0 && n.heartbeat.saturating_mul(2) > n.expires {
+        return Err("heartbeat value too large".into());
+    }
+    let now = Instant::now();
+    let r = PullReq {
         reply: reply.to_vec(),
-        batch: 1,
-        max_bytes: 0,
-        bytes_left: 0,
-        expires: None,
-        no_wait: false,
-        hb: None,
-        hb_next: None,
+        batch: if n.batch <= 0 { 1 } else { n.batch },
+        max_bytes: n.max_bytes.max(0),
+        bytes_left: n.max_bytes.max(0),
+        expires: (n.expires > 0).then(|| now + Duration::from_nanos(n.expires as u64)),
+        no_wait: n.no_wait,
+        hb: (n.heartbeat > 0).then(|| Duration::from_nanos(n.heartbeat as u64)),
+        hb_next: (n.heartbeat > 0).then(|| now + Duration::from_nanos(n.heartbeat as u64)),
         delivered: 0,
     };
-    let t = body.trim_ascii();
-    if t.is_empty() {
-        return Ok(r);
-    }
-    if t.iter().all(u8::is_ascii_digit) {
-        r.batch = std::str::from_utf8(t).ok().and_then(|x| x.parse().ok()).unwrap_or(1);
-        return Ok(r);
-    }
-    let v = json::parse(t).map_err(|e| e.to_string())?;
-    if !matches!(v, Value::Object(_)) {
-        return Err("json: cannot unmarshal into Go value of type server.JSApiConsumerGetNextRequest".into());
-    }
-    let num = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    r.batch = num("batch").max(0);
-    if r.batch == 0 {
-        r.batch = 1;
-    }
-    r.max_bytes = num("max_bytes").max(0);
-    r.bytes_left = r.max_bytes;
-    let exp = num("expires");
-    if exp > 0 {
-        r.expires = Some(Instant::now() + Duration::from_nanos(exp as u64));
-    }
-    r.no_wait = v.get("no_wait").and_then(Value::as_bool).unwrap_or(false);
-    let hb = num("idle_heartbeat");
-    if hb > 0 {
-        if exp > 0 && hb > exp / 2 {
-            return Err("heartbeat value too large".into());
-        }
-        r.hb = Some(Duration::from_nanos(hb as u64));
-        r.hb_next = Some(Instant::now() + Duration::from_nanos(hb as u64));
-    }
-    Ok(r)
+    Ok((r, n))
 }
 
 /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
@@ -677,31 +761,60 @@ pub fn next_request(
         send_status(srv, acc, reply, "409 Consumer is push based", &[]);
         return;
     }
-    let r = match parse_pull(body, reply) {
+    let (r, n) = match parse_pull(body, reply) {
         Ok(r) => r,
         Err(e) => {
             send_status(srv, acc, reply, &format!("400 Bad Request - {e}"), &[]);
             return;
         }
     };
-    if c.cfg.max_batch > 0 && r.batch > c.cfg.max_batch {
+    if c.cfg.max_batch > 0 && n.batch > c.cfg.max_batch {
         send_status(srv, acc, reply, &format!("409 Exceeded MaxRequestBatch of {}", c.cfg.max_batch), &[]);
         return;
     }
-    if c.cfg.max_expires > 0 {
-        let exp = r.expires.map(|e| e.saturating_duration_since(Instant::now()));
-        if exp.is_none_or(|e| e.as_nanos() as i64 > c.cfg.max_expires + 1_000_000) {
-            let d = crate::monitor::go_format::go_duration(Duration::from_nanos(c.cfg.max_expires as u64));
-            send_status(srv, acc, reply, &format!("409 Exceeded MaxRequestExpires of {d}"), &[]);
-            return;
-        }
+    if c.cfg.max_expires > 0 && n.expires > c.cfg.max_expires {
+        let d = crate::monitor::go_format::go_duration(Duration::from_nanos(c.cfg.max_expires as u64));
+        send_status(srv, acc, reply, &format!("409 Exceeded MaxRequestExpires of {d}"), &[]);
+        return;
     }
-    if c.cfg.max_bytes > 0 && r.max_bytes > c.cfg.max_bytes {
+    if c.cfg.max_bytes > 0 && n.max_bytes > c.cfg.max_bytes {
         send_status(srv, acc, reply, &format!("409 Exceeded MaxRequestMaxBytes of {}", c.cfg.max_bytes), &[]);
         return;
     }
+    if n.json {
+        // Priority groups: this server has no priority policies.
+        let bad = if n.min_pending != 0 || n.min_ack_pending != 0 {
+            Some("Not a Overflow Priority consumer")
+        } else if !n.id.is_empty() {
+            Some("Not a Pinned Client Priority consumer")
+        } else if !(0..=9).contains(&n.priority) {
+            Some("Priority must be between 0 and 9")
+        } else {
+            None
+        };
+        if let Some(b) = bad {
+            send_status(srv, acc, reply, &format!("400 Bad Request - {b}"), &[]);
+            return;
+        }
+    }
+    // Requests whose requester went away no longer count.
+    c.waiting.retain(|w| srv.js_has_interest(acc, &w.reply));
+    if r.no_wait {
+        let msgs = c.num_pending + c.rdq.len() as u64;
+        if msgs == 0 && r.expires.is_none() {
+            send_status(srv, acc, reply, "404 No Messages", &[]);
+            return;
+        }
+        let batches: i64 = c.waiting.iter().map(|w| w.batch).sum();
+        if msgs > 0 && (msgs as i64) < batches {
+            send_status(srv, acc, reply, "408 Requests Pending", &[]);
+            return;
+        }
+    }
     if c.waiting.len() as i64 >= c.cfg.max_waiting.max(1) {
-        send_status(srv, acc, reply, "409 Exceeded MaxWaiting", &[]);
+        if r.hb.is_none() {
+            send_status(srv, acc, reply, "409 Exceeded MaxWaiting", &[]);
+        }
         return;
     }
     let mut wants = Vec::new();
@@ -722,11 +835,23 @@ pub fn next_request(
 /// An ack: `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<cseq>.<ts>.<pending>`.
 pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
     let toks: Vec<&[u8]> = m.subject.split(|b| *b == b'.').collect();
-    if toks.len() != 9 {
+    // Only consumers that take acks listen on their ack subjects: for
+    // anything else the requester hears that nobody is there.
+    let listening = |js: &mut JetStream| -> Option<(String, String)> {
+        if toks.len() != 9 {
+            return None;
+        }
+        let (stream, name) = (std::str::from_utf8(toks[2]).ok()?, std::str::from_utf8(toks[3]).ok()?);
+        let c = js.account_mut(m.acc)?.streams.get(stream)?.consumers.get(name)?;
+        (c.cfg.ack_policy != AckPolicy::None).then(|| (stream.to_string(), name.to_string()))
+    };
+    let Some((stream, name)) = listening(js) else {
+        super::api::no_responders(srv, m);
         return;
-    }
-    let (Ok(stream), Ok(name)) = (std::str::from_utf8(toks[2]), std::str::from_utf8(toks[3])) else { return };
-    let Some(sseq) = std::str::from_utf8(toks[5]).ok().and_then(|t| t.parse::<u64>().ok()) else { return };
+    };
+    let (stream, name) = (stream.as_str(), name.as_str());
+    let token = |i: usize| std::str::from_utf8(toks[i]).ok().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    let (sseq, dseq) = (token(5), token(6));
     let acc = m.acc;
     let body = m.data();
     let (verb, rest) = match body.iter().position(|b| *b == b' ') {
@@ -736,27 +861,39 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
     let mut next: Option<Vec<u8>> = None;
     let mut acked = false;
     let mut wants = Vec::new();
+    // Go answers an ack of something not delivered yet (and an ack that
+    // asks for more) with nothing, and any other ack payload.
+    let mut answer = sseq != 0;
     {
         let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(stream)) else { return };
         let Some(c) = s.consumers.get_mut(name) else { return };
         let now = Instant::now();
         c.idle_since = now;
-        c.last_active = now_nanos();
+        let delivered = sseq <= c.sseq || c.cfg.flow_control;
         match verb {
-            b"" | b"+ACK" | b"+OK" => acked = ack(c, sseq),
+            b"" | b"+ACK" | b"+OK" => {
+                answer &= delivered;
+                acked = ack(c, sseq, dseq);
+            }
             b"+NXT" => {
-                acked = ack(c, sseq);
+                answer = false;
+                acked = ack(c, sseq, dseq);
                 next = Some(rest.to_vec());
             }
             b"-NAK" => {
                 let delay = parse_delay(rest);
                 if let Some(p) = c.pending.get_mut(&sseq) {
+                    // A delay re-dates the delivery; a plain NAK does not.
+                    if delay.is_some() {
+                        c.last_active = now_nanos();
+                    }
                     match delay {
                         Some(d) if !d.is_zero() => {
                             // The tick queues it for redelivery then.
                             p.deadline = now + d;
                             p.queued = false;
                             wants.push(p.deadline);
+                            c.rdq.retain(|q| *q != sseq);
                         }
                         _ => {
                             if !p.queued {
@@ -770,11 +907,15 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
             b"+WPI" => {
                 let w = c.ack_wait_for(c.rdc.get(&sseq).copied().unwrap_or(1));
                 if let Some(p) = c.pending.get_mut(&sseq) {
+                    c.last_active = now_nanos();
                     p.deadline = now + w;
                     wants.push(p.deadline);
                 }
             }
-            b"+TERM" => acked = ack(c, sseq),
+            t if t.starts_with(b"+TERM") => {
+                answer &= delivered;
+                acked = ack(c, sseq, dseq);
+            }
             _ => {}
         }
     }
@@ -785,11 +926,10 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
         after_ack(js, acc, stream, sseq);
     }
     if let Some(reply) = m.reply.as_deref() {
-        match next {
-            Some(req) => next_request(srv, js, m, stream, name, &req, reply),
-            None => {
-                srv.js_publish(acc, reply, None, b"", b"");
-            }
+        if let Some(req) = next {
+            next_request(srv, js, m, stream, name, &req, reply);
+        } else if answer {
+            srv.js_publish(acc, reply, None, b"", b"");
         }
     }
     pump_stream(srv, js, acc, stream);
@@ -809,27 +949,38 @@ fn parse_delay(rest: &[u8]) -> Option<Duration> {
     crate::config::file::parse_go_duration(std::str::from_utf8(t).ok()?)
 }
 
-/// Applies an ack of `sseq`; true if it was pending.
-fn ack(c: &mut Consumer, sseq: u64) -> bool {
-    let hit = match c.cfg.ack_policy {
+/// Applies an ack of delivery (`dseq`, `sseq`) as Go does; true if it
+/// settled something pending.
+fn ack(c: &mut Consumer, sseq: u64, dseq: u64) -> bool {
+    if sseq > c.sseq {
+        // Not delivered yet: ignored.
+        return false;
+    }
+    match c.cfg.ack_policy {
+        AckPolicy::None => false,
         AckPolicy::All => {
+            if dseq <= c.ack_floor_c || sseq <= c.ack_floor_s {
+                return false;
+            }
+            c.ack_floor_c = dseq;
+            c.ack_floor_s = sseq;
+            c.dseq = c.dseq.max(dseq);
             let below: Vec<u64> = c.pending.range(..=sseq).map(|(s, _)| *s).collect();
             for s in &below {
                 c.pending.remove(s);
                 c.rdc.remove(s);
             }
+            c.ack_last_active = now_nanos();
+            c.dirty = true;
             !below.is_empty()
         }
-        _ => {
-            let hit = c.pending.remove(&sseq).is_some();
+        AckPolicy::Explicit => {
+            let hit = c.settle(sseq);
             c.rdc.remove(&sseq);
+            c.ack_last_active = now_nanos();
             hit
         }
-    };
-    if hit {
-        c.update_floor();
     }
-    hit
 }
 
 /// Retention after an ack: a work queue forgets the message, interest
@@ -895,8 +1046,7 @@ pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
                 for seq in due {
                     let dc = c.rdc.get(&seq).copied().unwrap_or(1);
                     if c.cfg.max_deliver > 0 && dc as i64 >= c.cfg.max_deliver {
-                        c.pending.remove(&seq);
-                        c.update_floor();
+                        c.give_up(seq);
                         continue;
                     }
                     if let Some(p) = c.pending.get_mut(&seq) {

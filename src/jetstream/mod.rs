@@ -382,8 +382,9 @@ impl Server {
 
     /// Whether anyone (a client, a route or leaf link) listens on `subject`.
     pub fn js_has_interest(&mut self, acc: AccId, subject: &[u8]) -> bool {
+        // A stream listening on the subject is interest too, as in Go.
         let r = self.sublist_mut(acc).matches(subject);
-        r.psubs.iter().any(|s| s.owner != Kind::Internal) || !r.qsubs.is_empty()
+        !r.psubs.is_empty() || !r.qsubs.is_empty()
     }
 
     /// A client subscribed: push consumers waiting for that subject start.

@@ -187,6 +187,11 @@ impl Store {
         self.msgs.values().next().map_or(0, |e| e.ts)
     }
 
+    /// The first message stored at or after `ts` (nanoseconds).
+    pub fn first_at_or_after(&self, ts: i64) -> Option<u64> {
+        self.msgs.iter().find(|(_, e)| e.ts >= ts).map(|(s, _)| *s)
+    }
+
     /// The first sequence as Go reports it (0 for a stream never written).
     pub fn first(&self) -> u64 {
         match self.msgs.keys().next() {

@@ -193,8 +193,30 @@ impl Stream {
                 n
             }
         };
+        // Which consumers the purge moves, and where to (Go's rules): all
+        // for a purge of everything; for a purge by subject those whose
+        // filters all lie inside it (to its first message left) and those
+        // whose filters take it (to the stream's first message).
+        let first = self.store.first();
+        let filter = filter.filter(|f| !f.is_empty());
+        let first_of_filter = filter.map(|f| {
+            self.store.next_matching(first.max(1), |subj| config::subject_matches(f.as_bytes(), subj)).unwrap_or(0)
+        });
         for c in self.consumers.values_mut() {
-            c.after_purge(&self.store);
+            let (start, wider) = match (filter, first_of_filter) {
+                (Some(f), Some(ff)) => {
+                    let filters = c.cfg.filters();
+                    if !filters.is_empty() && filters.iter().all(|x| config::subject_is_subset(x, f)) {
+                        (Some(ff), false)
+                    } else if filters.is_empty() || filters.iter().any(|x| config::subject_is_subset(f, x)) {
+                        (Some(first), true)
+                    } else {
+                        (None, false)
+                    }
+                }
+                _ => (Some(first), false),
+            };
+            c.purged(&self.store, start, wider);
         }
         Ok(n)
     }
@@ -266,7 +288,7 @@ impl Stream {
                 return Err(ApiError::new(400, 10071, &format!("wrong last sequence: {}", self.store.last_seq)));
             }
         }
-        if let Some(v) = header(hdr, "Nats-Expected-Last-Msg-Id") {
+        if let Some(v) = header(hdr, "Nats-Expected-Last-Msg-Id").filter(|v| !v.is_empty()) {
             if v != self.last_msg_id.as_slice() {
                 return Err(ApiError::new(
                     400,
@@ -304,16 +326,24 @@ impl Stream {
             return Err(ApiError::new(503, 10023, "insufficient resources"));
         }
         if self.cfg.discard_new {
-            if self.cfg.max_msgs > 0 && self.store.msgs() >= self.cfg.max_msgs as u64 {
+            // At its subject's limit the message replaces the subject's
+            // oldest, so the stream's limits only refuse it if that does not
+            // make room; discard_new_per_subject refuses it unless it is a
+            // rollup (which restores the limit).
+            let mmp = self.cfg.max_msgs_per_subject;
+            let at_subject_limit = self.store.subject_state(&m.subject).filter(|st| mmp > 0 && st.msgs >= mmp as u64);
+            if at_subject_limit.is_some() && self.cfg.discard_new_per_subject && rollup.is_none() {
+                return Err(ApiError::new(503, 10077, "maximum messages per subject exceeded"));
+            }
+            if self.cfg.max_msgs > 0 && self.store.msgs() >= self.cfg.max_msgs as u64 && at_subject_limit.is_none() {
                 return Err(ApiError::new(503, 10077, "maximum messages exceeded"));
             }
             if self.cfg.max_bytes > 0 && self.store.bytes + size > self.cfg.max_bytes as u64 {
-                return Err(ApiError::new(503, 10077, "maximum bytes exceeded"));
-            }
-            if self.cfg.discard_new_per_subject && self.cfg.max_msgs_per_subject > 0 {
-                let n = self.store.subject_state(&m.subject).map_or(0, |s| s.msgs);
-                if n >= self.cfg.max_msgs_per_subject as u64 {
-                    return Err(ApiError::new(503, 10077, "maximum messages per subject exceeded"));
+                let freed = at_subject_limit
+                    .and_then(|st| self.store.meta(st.first))
+                    .map_or(0, |(subject, _, h, d)| msg_size(self.cfg.file, subject.len(), h, d));
+                if freed < size {
+                    return Err(ApiError::new(503, 10077, "maximum bytes exceeded"));
                 }
             }
         }

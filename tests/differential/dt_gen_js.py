@@ -128,51 +128,11 @@ class JsScenarioBuilder:
         self.scn.steps.append(Step("send", 0, ops=[op]))
 
     def api(self, suffix, body=b"", tag="api", expect=None, reply=True):
-        suffix = self.retarget_invalid(suffix, body)
         r = self.reply(tag) if reply else None
         data = pub_bytes("$JS.API." + suffix, body, r)
         if expect is None:
             expect = ("one", r) if r else ("none",)
         return JsOp(data, expect, note=suffix.split(".")[0].lower())
-
-    # Stream-scoped requests whose body Go refuses before looking the stream
-    # up: (prefix, whether an empty body or {} is refused too).
-    CHECKED_FIRST = [("STREAM.MSG.GET.", True), ("STREAM.MSG.DELETE.", True),
-                     ("STREAM.PURGE.", False), ("STREAM.INFO.", False),
-                     ("CONSUMER.NAMES.", False), ("CONSUMER.LIST.", False)]
-
-    def retarget_invalid(self, suffix, body):
-        """A request with a body Go refuses, to a stream the model does not
-        have: sent to a model stream instead while
-        ``checks-before-stream-lookup`` is open."""
-        if not masked("checks-before-stream-lookup") or not self.m.streams:
-            return suffix
-        for prefix, empty_refused in self.CHECKED_FIRST:
-            if not suffix.startswith(prefix):
-                continue
-            name = suffix[len(prefix):]
-            if name in self.m.streams or "." in name:
-                return suffix
-            bad = False
-            try:
-                j = json.loads(body) if body.strip() else {}
-                if not isinstance(j, dict):
-                    bad = True
-                elif empty_refused and not j:
-                    bad = True
-                elif prefix == "STREAM.PURGE." and j.get("seq") and j.get("keep"):
-                    bad = True
-                elif prefix == "STREAM.MSG.GET." and (
-                        (not j.get("seq") and not j.get("last_by_subj")
-                         and not j.get("next_by_subj"))
-                        or (j.get("seq") and j.get("last_by_subj"))
-                        or (j.get("last_by_subj") and j.get("next_by_subj"))):
-                    bad = True
-            except ValueError:
-                bad = True
-            if bad:
-                return prefix + sorted(self.m.streams)[0]
-        return suffix
 
     # -- names ---------------------------------------------------------------
 
@@ -274,12 +234,6 @@ class JsScenarioBuilder:
             cfg["description"] = "a stream"
         if rng.random() < 0.05:
             cfg["no_ack"] = False
-        if cfg.get("discard") == "new" and masked("discard-new-limit-order"):
-            # One limit only: which one is reported first differs.
-            limits = [k for k in ("max_msgs", "max_bytes", "max_msgs_per_subject")
-                      if cfg.get(k, -1) > 0]
-            for k in limits[1:]:
-                del cfg[k]
             if "max_msgs_per_subject" not in cfg:
                 cfg.pop("discard_new_per_subject", None)
         return cfg
@@ -297,12 +251,8 @@ class JsScenarioBuilder:
             cfg["sealed"] = True
         elif kind == "retention":
             cfg["retention"] = rng.choice(["bogus", "Limits", ""])
-            if cfg["retention"] == "" and masked("retention-empty-string"):
-                cfg["retention"] = "bogus"
         elif kind == "discard":
             cfg["discard"] = rng.choice(["bogus", "NEW"])
-            if cfg["discard"] == "NEW" and masked("discard-case"):
-                cfg["discard"] = "bogus"
         elif kind == "subject":
             cfg["subjects"] = rng.choice([["a..b"], ["s1.a", "s1.a"], ["s1.*", "s1.a"],
                                           [""], ["$JS.API.>"], ["foo bar"]])
@@ -324,8 +274,6 @@ class JsScenarioBuilder:
             cfg["storage"] = rng.choice(["disk", "mem"])
         elif kind == "name":
             cfg["name"] = rng.choice(["", "x*", "a b"])
-            if cfg["name"] == "" and masked("stream-create-name-from-subject"):
-                cfg["name"] = "x*"
         else:
             return rng.choice([b'{"name":"%s","max_msgs":"5"}' % name.encode(),
                                b'{"name":"%s","subjects":"s1.a"}' % name.encode(),
@@ -344,8 +292,6 @@ class JsScenarioBuilder:
             # (Nor JSON that is not an object: what Go 2.15 makes of those
             # varies by endpoint and differs from 2.10.)
             body = rng.choice([b"{", b'{"name":', b"{bad}", b"{}"])
-            if body == b"{}" and masked("stream-create-name-from-subject"):
-                body = b"{bad}"
         else:
             cfg = self.stream_config(name)
             if not valid and rng.random() < 0.05:
@@ -481,8 +427,6 @@ class JsScenarioBuilder:
             body = b"" if rng.random() < 0.85 else b'{"seq":1}'
             return self.api("DIRECT.GET.%s.%s" % (name, subj), body)
         body = self.get_body(direct=True)
-        if masked("direct-get-empty-request") and body in (b"{}", b'{"seq":0}'):
-            body = b'{"seq":1}'
         return self.api("DIRECT.GET." + name, body)
 
     def msg_delete(self):
@@ -490,8 +434,6 @@ class JsScenarioBuilder:
         seq = rng.randint(0, 8)
         body = rng.choice([jdump({"seq": seq}), jdump({"seq": seq}),
                            jdump({"seq": seq, "no_erase": True}), b"", b"{}", b"{bad"])
-        if body in (b"", b"{}") and masked("msg-delete-empty-body"):
-            body = b"{bad"
         return self.api("STREAM.MSG.DELETE." + self.stream_name(), body)
 
     # -- publishing ----------------------------------------------------------
@@ -522,8 +464,6 @@ class JsScenarioBuilder:
                                     str(rng.randint(0, 6))))
                 elif h == "last_id":
                     v = rng.choice(MSG_IDS + [""])
-                    if v == "" and masked("expected-last-msg-id-empty"):
-                        v = MSG_IDS[0]
                     headers.append(("Nats-Expected-Last-Msg-Id", v))
                 elif h == "rollup":
                     headers.append(("Nats-Rollup", rng.choice(["sub", "sub", "all"])))
@@ -627,8 +567,6 @@ class JsScenarioBuilder:
             # Push consumer; nobody subscribes to its deliver subject, so it
             # delivers nothing.
             cfg["deliver_subject"] = rng.choice(["push.a", "push.b", "s1.a"])
-            if cfg["deliver_subject"] == "s1.a" and masked("push-bound-internal-interest"):
-                cfg["deliver_subject"] = "push.a"
             if durable and masked("consumer-update-check-order"):
                 # A name of their own: never an update between pull and push.
                 cfg["durable_name"] = "P" + durable
@@ -662,29 +600,6 @@ class JsScenarioBuilder:
                 cfg["filter_subjects"] = ["s1.b"]
             else:
                 cfg["replay_policy"] = "fast"
-        # Open differences (dt_js_open), stepped around without new draws.
-        pull = "deliver_subject" not in cfg
-        if "<bad>" in cfg and masked("consumer-config-check-order"):
-            # One error at a time: a consistent deliver policy beside it.
-            if cfg.get("deliver_policy") == "last_per_subject" and not (
-                    cfg.get("filter_subject") or cfg.get("filter_subjects")):
-                cfg["filter_subject"] = "s1.a"
-            if cfg.get("deliver_policy") == "by_start_sequence":
-                cfg.setdefault("opt_start_seq", 1)
-            elif "opt_start_seq" in cfg:
-                cfg["deliver_policy"] = "by_start_sequence"
-        if (masked("pull-ack-none-max-ack-pending") and pull
-                and cfg.get("ack_policy", "none") == "none"):
-            cfg.pop("max_ack_pending", None)
-        if wq and cfg.get("ack_policy") == "all" and masked("wq-ack-all"):
-            cfg["ack_policy"] = "explicit"
-        if (wq and masked("wq-unfiltered-second") and not cfg.get("filter_subject")
-                and not cfg.get("filter_subjects")):
-            cfg["filter_subject"] = "%s.%s" % (stream.lower(), (durable or name or "e").lower())
-        if cfg.get("headers_only") and masked("headers-only-max-bytes"):
-            del cfg["headers_only"]
-        if masked("max-expires-without-expires"):
-            cfg.pop("max_expires", None)
         return cfg
 
     def consumer_create(self, valid=False):
@@ -699,13 +614,9 @@ class JsScenarioBuilder:
         body_stream = stream
         if not valid and rng.random() < 0.04:
             body_stream = rng.choice(STREAM_NAMES + ["X"])
-            if form == "bad" and masked("consumer-create-check-order"):
-                body_stream = stream
         action = None
         if not valid and rng.random() < 0.15:
             action = rng.choice(["create", "update", "", "bogus"])
-        if action == "bogus" and masked("consumer-action-unknown"):
-            action = "create"
         tag = "api"
         if form == "named":
             cfg = self.consumer_config(stream, durable=name)
@@ -736,14 +647,9 @@ class JsScenarioBuilder:
                 cfg["filter_subject"] = filt
             elif r < 0.8:
                 cfg.pop("filter_subject", None)
-                if masked("filtered-create-without-filter"):
-                    cfg["filter_subject"] = filt
             else:
                 cfg["filter_subject"] = "s2.y"
                 cfg["<bad>"] = True
-                if masked("consumer-create-check-order"):
-                    cfg["filter_subject"] = filt
-                    del cfg["<bad>"]
             subj = "CONSUMER.CREATE.%s.%s.%s" % (stream, name, filt)
             track = (stream, name)
             known = self.m.consumers.get(track)
@@ -764,21 +670,18 @@ class JsScenarioBuilder:
                 cfg.pop("durable_name", None)
                 subj = "CONSUMER.DURABLE.CREATE.%s.%s" % (stream, name)
             elif kind == "name_mismatch":
-                cfg["name"] = name if masked("consumer-name-vs-subject") else "OTHER"
+                # Go takes the subject's name.
+                cfg["name"] = "OTHER"
                 subj = "CONSUMER.CREATE.%s.%s" % (stream, name)
-                if masked("consumer-name-vs-subject"):
-                    track = (stream, name)
+                track = (stream, name)
             elif kind == "bad_name":
                 cfg["durable_name"] = rng.choice(["a b", "x*", "a>"])
                 subj = "CONSUMER.CREATE.%s" % stream
             else:
                 # One token too many: no handler takes it, Go does not answer.
                 subj = "CONSUMER.DURABLE.CREATE.%s.%s.extra" % (stream, name)
-                if masked("durable-create-extra-token"):
-                    subj = "CONSUMER.DURABLE.CREATE.%s.%s" % (stream, name)
-                else:
-                    return self.api(subj, jdump({"stream_name": stream, "config": cfg}),
-                                    expect=("none",))
+                return self.api(subj, jdump({"stream_name": stream, "config": cfg}),
+                                expect=("none",))
         else:
             if masked("ephemeral-to-durable-update"):
                 name = "J" + name     # never an update of another kind
@@ -801,12 +704,8 @@ class JsScenarioBuilder:
         if valid:
             cfg.pop("deliver_subject", None)
             cfg.pop("flow_control", None)
-            if (cfg.get("ack_policy", "none") == "none"
-                    and masked("pull-ack-none-max-ack-pending")):
-                cfg.pop("max_ack_pending", None)
         req = {"stream_name": body_stream, "config": cfg}
-        if not valid and rng.random() < 0.05 and not (
-                form == "bad" and masked("consumer-create-check-order")):
+        if not valid and rng.random() < 0.05:
             req.pop("stream_name")
         if action is not None:
             req["action"] = action
@@ -851,8 +750,6 @@ class JsScenarioBuilder:
             exp = rng.choice([30, 60, 100])
             return jdump({"batch": batch, "expires": exp * MS}), "pull", batch, False, exp / 1e3
         if r < 0.77:
-            if masked("no-wait-expires-empty"):
-                return jdump({"batch": batch, "no_wait": True}), "nw", batch, False, 0.0
             return (jdump({"batch": batch, "no_wait": True, "expires": 100 * MS}), "pull",
                     batch, False, 0.1)
         if r < 0.87:
@@ -869,8 +766,6 @@ class JsScenarioBuilder:
         # batch of 1 without expiry, which may wait for the rest of the
         # scenario.)
         body = rng.choice([b"{bad", b'{"batch":"2"}', b'{"batch":1,"no_wait":1}'])
-        if masked("pull-json-types"):
-            body = b"{bad"
         return body, "pull", batch, True, 0.0
 
     def pull(self):
@@ -885,11 +780,6 @@ class JsScenarioBuilder:
         rng = self.rng
         k = weighted(rng, [(0, 50), (1, 25), (2, 15), (3, 10)])
         target = "{{ACK:%d}}" % k
-        if masked("ack-no-responders"):
-            # Only deliveries of consumers that listen for acks, as the
-            # server's answers so far tell (the runner leaves the op out
-            # when there is none).
-            target = "{{ACK:%d:*}}" % k
         kind = weighted(rng, [("+ACK", 35), ("", 6), ("-NAK", 18), ("-NAK delay", 5),
                               ("+WPI", 8), ("+TERM", 10), ("+TERM reason", 3), ("+NXT", 12),
                               ("+OK", 2), ("bogus", 1)])

@@ -7,14 +7,14 @@ use crate::json::Value;
 use super::ApiError;
 
 /// Go's largest durations and counts in the JSON are int64.
-fn int(v: &Value, k: &str) -> Result<Option<i64>, ApiError> {
+pub fn int(v: &Value, k: &str) -> Result<Option<i64>, ApiError> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(x) => x.as_i64().map(Some).ok_or_else(ApiError::bad_json),
     }
 }
 
-fn uint(v: &Value, k: &str) -> Result<Option<u64>, ApiError> {
+pub fn uint(v: &Value, k: &str) -> Result<Option<u64>, ApiError> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Integer(n)) if *n >= 0 => Ok(Some(*n as u64)),
@@ -23,7 +23,7 @@ fn uint(v: &Value, k: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn string(v: &Value, k: &str) -> Result<String, ApiError> {
+pub fn string(v: &Value, k: &str) -> Result<String, ApiError> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -31,7 +31,16 @@ fn string(v: &Value, k: &str) -> Result<String, ApiError> {
     }
 }
 
-fn boolean(v: &Value, k: &str) -> Result<bool, ApiError> {
+/// A string field that is absent (or null) as `None`.
+fn enum_string(v: &Value, k: &str) -> Result<Option<String>, ApiError> {
+    match v.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_json()),
+    }
+}
+
+pub fn boolean(v: &Value, k: &str) -> Result<bool, ApiError> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -39,7 +48,7 @@ fn boolean(v: &Value, k: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn strings(v: &Value, k: &str) -> Result<Vec<String>, ApiError> {
+pub fn strings(v: &Value, k: &str) -> Result<Vec<String>, ApiError> {
     match v.get(k) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(a)) => {
@@ -163,20 +172,23 @@ impl StreamConfig {
                 return Err(ApiError::new(500, 10052, &format!("{what} are not supported by this server")));
             }
         }
-        let retention = match string(v, "retention")?.as_str() {
-            "" | "limits" => Retention::Limits,
-            "interest" => Retention::Interest,
-            "workqueue" => Retention::WorkQueue,
+        // An absent enum takes its default; an empty string is no value
+        // (Go's decoders refuse it), and only `discard` ignores case.
+        let retention = match enum_string(v, "retention")?.as_deref() {
+            None | Some("limits") => Retention::Limits,
+            Some("interest") => Retention::Interest,
+            Some("workqueue") => Retention::WorkQueue,
             _ => return Err(ApiError::bad_json()),
         };
-        let discard_new = match string(v, "discard")?.as_str() {
-            "" | "old" => false,
-            "new" => true,
+        let discard = enum_string(v, "discard")?.map(|d| d.to_ascii_lowercase());
+        let discard_new = match discard.as_deref() {
+            None | Some("old") => false,
+            Some("new") => true,
             _ => return Err(ApiError::bad_json()),
         };
-        let file = match string(v, "storage")?.as_str() {
-            "" | "file" => true,
-            "memory" => false,
+        let file = match enum_string(v, "storage")?.as_deref() {
+            None | Some("file") => true,
+            Some("memory") => false,
             _ => return Err(ApiError::bad_json()),
         };
         let limits = v.get("consumer_limits");
@@ -186,9 +198,9 @@ impl StreamConfig {
                 _ => Ok(0),
             }
         };
-        let compression = match string(v, "compression")?.as_str() {
-            "" | "none" => "none".to_string(),
-            "s2" => return Err(ApiError::new(500, 10052, "stream compression is not supported by this server")),
+        let compression = match enum_string(v, "compression")?.as_deref() {
+            None | Some("none") => "none".to_string(),
+            Some("s2") => return Err(ApiError::new(500, 10052, "stream compression is not supported by this server")),
             _ => return Err(ApiError::bad_json()),
         };
         Ok(StreamConfig {
@@ -474,24 +486,24 @@ impl ConsumerConfig {
         if !matches!(v, Value::Object(_)) {
             return Err(ApiError::bad_json());
         }
-        let deliver_policy = match string(v, "deliver_policy")?.as_str() {
-            "" | "all" | "undefined" => DeliverPolicy::All,
-            "last" => DeliverPolicy::Last,
-            "new" => DeliverPolicy::New,
-            "by_start_sequence" => DeliverPolicy::ByStartSequence,
-            "by_start_time" => DeliverPolicy::ByStartTime,
-            "last_per_subject" => DeliverPolicy::LastPerSubject,
+        let deliver_policy = match enum_string(v, "deliver_policy")?.as_deref() {
+            None | Some("all" | "undefined") => DeliverPolicy::All,
+            Some("last") => DeliverPolicy::Last,
+            Some("new") => DeliverPolicy::New,
+            Some("by_start_sequence") => DeliverPolicy::ByStartSequence,
+            Some("by_start_time") => DeliverPolicy::ByStartTime,
+            Some("last_per_subject") => DeliverPolicy::LastPerSubject,
             _ => return Err(ApiError::bad_json()),
         };
-        let ack_policy = match string(v, "ack_policy")?.as_str() {
-            "" | "none" => AckPolicy::None,
-            "all" => AckPolicy::All,
-            "explicit" => AckPolicy::Explicit,
+        let ack_policy = match enum_string(v, "ack_policy")?.as_deref() {
+            None | Some("none") => AckPolicy::None,
+            Some("all") => AckPolicy::All,
+            Some("explicit") => AckPolicy::Explicit,
             _ => return Err(ApiError::bad_json()),
         };
-        let replay_original = match string(v, "replay_policy")?.as_str() {
-            "" | "instant" => false,
-            "original" => true,
+        let replay_original = match enum_string(v, "replay_policy")?.as_deref() {
+            None | Some("instant") => false,
+            Some("original") => true,
             _ => return Err(ApiError::bad_json()),
         };
         let opt_start_time = match string(v, "opt_start_time")? {
@@ -594,9 +606,98 @@ impl ConsumerConfig {
         if !self.name.is_empty() && !valid_name(&self.name) {
             return Err(ApiError::new(400, 10103, "durable name can not contain '.', '*', '>'"));
         }
+        if self.num_replicas > 1 {
+            return Err(ApiError::new(500, 10074, "replicas > 1 not supported in non-clustered mode"));
+        }
+        if self.num_replicas < 0 {
+            return Err(ApiError::new(400, 10133, "replicas count cannot be negative"));
+        }
+        if !self.backoff.is_empty() && self.max_deliver > 0 && self.backoff.len() as i64 > self.max_deliver {
+            return Err(ApiError::new(400, 10116, "max deliver is required to be > length of backoff values"));
+        }
         if self.description.len() > 4096 {
             return Err(ApiError::new(400, 10107, "consumer description is too long, maximum allowed is 4096"));
         }
+        if self.is_pull() {
+            if self.ack_policy == AckPolicy::None && stream.retention == Retention::WorkQueue {
+                return Err(ApiError::new(400, 10084, "consumer in pull mode requires ack policy"));
+            }
+            if self.idle_heartbeat > 0 {
+                return Err(ApiError::new(400, 10088, "consumer idle heartbeat requires a push based consumer"));
+            }
+            if self.flow_control {
+                return Err(ApiError::new(400, 10089, "consumer flow control requires a push based consumer"));
+            }
+            if self.max_batch < 0 {
+                return Err(ApiError::new(400, 10114, "consumer max request batch needs to be > 0"));
+            }
+            if self.max_expires != 0 && self.max_expires < 1_000_000 {
+                return Err(ApiError::new(400, 10115, "consumer max request expires needs to be >= 1ms"));
+            }
+        } else {
+            if self.deliver_subject.contains(['*', '>']) {
+                return Err(ApiError::new(400, 10079, "consumer deliver subject has wildcards"));
+            }
+            if !valid_subject(&self.deliver_subject) {
+                return Err(ApiError::new(400, 10112, "invalid push consumer deliver subject"));
+            }
+            if stream.subjects.iter().any(|s| subjects_collide(s, &self.deliver_subject)) {
+                return Err(ApiError::new(400, 10081, "consumer deliver subject forms a cycle"));
+            }
+            if self.max_waiting > 0 {
+                return Err(ApiError::new(400, 10080, "consumer in push mode can not set max waiting"));
+            }
+            if self.ack_policy == AckPolicy::None && self.max_ack_pending > 0 {
+                return Err(ApiError::new(400, 10082, "consumer requires ack policy for max ack pending"));
+            }
+            if self.idle_heartbeat > 0 && self.idle_heartbeat < MS100 {
+                return Err(ApiError::new(400, 10083, "consumer idle heartbeat needs to be >= 100ms"));
+            }
+        }
+        if !self.filter_subject.is_empty() && !self.filter_subjects.is_empty() {
+            return Err(ApiError::new(
+                400,
+                10136,
+                "consumer cannot have both FilterSubject and FilterSubjects specified",
+            ));
+        }
+        if !self.filter_subject.is_empty() && !valid_subject(&self.filter_subject) {
+            return Err(ApiError::new(
+                400,
+                10093,
+                "consumer filter subject is not a valid subset of the interest subjects",
+            ));
+        }
+        if self.filter_subjects.iter().any(String::is_empty) {
+            return Err(ApiError::new(400, 10139, "consumer filter in FilterSubjects cannot be empty"));
+        }
+        for (i, f) in self.filter_subjects.iter().enumerate() {
+            if !valid_subject(f) {
+                return Err(ApiError::new(
+                    400,
+                    10093,
+                    "consumer filter subject is not a valid subset of the interest subjects",
+                ));
+            }
+            if self.filter_subjects.iter().enumerate().any(|(j, g)| j != i && subjects_collide(f, g)) {
+                return Err(ApiError::new(400, 10138, "consumer subject filters cannot overlap"));
+            }
+        }
+        self.check_deliver_policy()?;
+        if self.flow_control && self.idle_heartbeat <= 0 {
+            return Err(ApiError::new(400, 10108, "consumer with flow control also needs heartbeats"));
+        }
+        if !self.durable_name.is_empty() && !self.name.is_empty() && self.durable_name != self.name {
+            return Err(ApiError::new(400, 10132, "Consumer Durable and Name have to be equal if both are provided"));
+        }
+        if self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > 128 * 1024 {
+            return Err(ApiError::new(400, 10135, "consumer metadata exceeds maximum size of 128 KB"));
+        }
+        Ok(())
+    }
+
+    /// The start position rules of the deliver policy (10094).
+    fn check_deliver_policy(&self) -> Result<(), ApiError> {
         let p = |t: &str| Err(ApiError::new(400, 10094, t));
         match self.deliver_policy {
             DeliverPolicy::All | DeliverPolicy::Last | DeliverPolicy::New | DeliverPolicy::LastPerSubject => {
@@ -647,78 +748,6 @@ impl ConsumerConfig {
                     );
                 }
             }
-        }
-        if self.num_replicas > 1 {
-            return Err(ApiError::new(500, 10074, "replicas > 1 not supported in non-clustered mode"));
-        }
-        if self.num_replicas < 0 {
-            return Err(ApiError::new(400, 10133, "replicas count cannot be negative"));
-        }
-        if !self.backoff.is_empty() && self.max_deliver > 0 && self.backoff.len() as i64 > self.max_deliver {
-            return Err(ApiError::new(400, 10116, "max deliver is required to be > length of backoff values"));
-        }
-        if !self.filter_subject.is_empty() && !self.filter_subjects.is_empty() {
-            return Err(ApiError::new(
-                400,
-                10136,
-                "consumer cannot have both FilterSubject and FilterSubjects specified",
-            ));
-        }
-        for (i, f) in self.filter_subjects.iter().enumerate() {
-            if f.is_empty() {
-                return Err(ApiError::new(400, 10139, "consumer filter in FilterSubjects cannot be empty"));
-            }
-            if self.filter_subjects[..i].iter().any(|g| subjects_collide(f, g)) {
-                return Err(ApiError::new(400, 10138, "consumer subject filters cannot overlap"));
-            }
-        }
-        for f in self.filters() {
-            if !valid_subject(&f) {
-                return Err(ApiError::new(
-                    400,
-                    10093,
-                    "consumer filter subject is not a valid subset of the interest subjects",
-                ));
-            }
-        }
-        if self.is_pull() {
-            if self.idle_heartbeat > 0 {
-                return Err(ApiError::new(400, 10088, "consumer idle heartbeat requires a push based consumer"));
-            }
-            if self.flow_control {
-                return Err(ApiError::new(400, 10089, "consumer flow control requires a push based consumer"));
-            }
-            if self.max_batch < 0 {
-                return Err(ApiError::new(400, 10114, "consumer max request batch needs to be > 0"));
-            }
-            if self.max_expires != 0 && self.max_expires < 1_000_000 {
-                return Err(ApiError::new(400, 10115, "consumer max request expires needs to be >= 1ms"));
-            }
-        } else {
-            if self.max_waiting > 0 {
-                return Err(ApiError::new(400, 10080, "consumer in push mode can not set max waiting"));
-            }
-            if self.deliver_subject.contains(['*', '>']) {
-                return Err(ApiError::new(400, 10079, "consumer deliver subject has wildcards"));
-            }
-            if !valid_subject(&self.deliver_subject) {
-                return Err(ApiError::new(400, 10112, "invalid push consumer deliver subject"));
-            }
-            if stream.subjects.iter().any(|s| subjects_collide(s, &self.deliver_subject)) {
-                return Err(ApiError::new(400, 10081, "consumer deliver subject forms a cycle"));
-            }
-            if self.idle_heartbeat > 0 && self.idle_heartbeat < MS100 {
-                return Err(ApiError::new(400, 10083, "consumer idle heartbeat needs to be >= 100ms"));
-            }
-            if self.flow_control && self.idle_heartbeat <= 0 {
-                return Err(ApiError::new(400, 10108, "consumer with flow control also needs heartbeats"));
-            }
-        }
-        if self.ack_policy == AckPolicy::None && self.max_ack_pending > 0 {
-            return Err(ApiError::new(400, 10082, "consumer requires ack policy for max ack pending"));
-        }
-        if self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > 128 * 1024 {
-            return Err(ApiError::new(400, 10135, "consumer metadata exceeds maximum size of 128 KB"));
         }
         Ok(())
     }

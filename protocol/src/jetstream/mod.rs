@@ -4,6 +4,7 @@
 //! point takes arbitrary input (the `jsapi` and `jsstore` fuzz targets).
 
 pub mod config;
+pub mod next;
 pub mod record;
 
 use crate::json::Value;
