@@ -1,15 +1,22 @@
-//! JetStream API request bodies: stream and consumer configurations.
+//! JetStream API request bodies: stream and consumer configurations, and
+//! pull requests.
 //!
 //! Input: a JSON text. A configuration that parses and passes Go's checks
 //! must be a fixed point: written back (`to_value`), read again and
 //! normalized, it is the same configuration. A consumer configuration gets
-//! Go's defaults from a stream and is checked against it. Nothing panics
-//! on any input.
+//! Go's defaults from a stream and is checked against it. JSON that Go's
+//! scanner refuses is refused by the JSON parser too. Nothing panics on any
+//! input.
 
 use rnats_protocol::jetstream::config::{ConsumerConfig, StreamConfig};
+use rnats_protocol::jetstream::next;
 use rnats_protocol::json::{parse, write_value};
 
 pub fn check(data: &[u8]) {
+    let _ = next::parse(data);
+    if next::syntax_error(data).is_some() {
+        assert!(parse(data).is_err(), "JSON Go refuses is refused");
+    }
     let Ok(v) = parse(data) else { return };
     let stream = match StreamConfig::parse(&v) {
         Ok(mut c) => match c.normalize() {
