@@ -342,6 +342,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         return Err(fail(ApiError::stream_not_found()));
     };
     let resubscribe = s.cfg.subjects != cfg.subjects;
+    let old_per_subject = s.cfg.max_msgs_per_subject;
     s.cfg = cfg;
     if let Err(e) = s.write_meta() {
         log::error!("JetStream could not write stream metadata: {e}");
@@ -356,13 +357,17 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
         return Err(fail(ApiError::stream_not_found()));
     };
-    apply_limits(s);
+    apply_limits(s, old_per_subject);
     let v = stream_created(srv, s, false);
     Ok(v)
 }
 
-fn apply_limits(s: &mut Stream) {
-    if s.cfg.max_msgs_per_subject > 0 {
+/// Go's store limits after an update: the per-subject limit when it was
+/// lowered or set, the stream's message and byte limits for discard old
+/// (a discard-new stream keeps what it holds).
+fn apply_limits(s: &mut Stream, old_per_subject: i64) {
+    let per_subject = s.cfg.max_msgs_per_subject;
+    if per_subject > 0 && (old_per_subject <= 0 || per_subject < old_per_subject) {
         let limit = s.cfg.max_msgs_per_subject as u64;
         let subjects: Vec<Vec<u8>> =
             s.store.subjects().filter(|(_, st)| st.msgs > limit).map(|(k, _)| k.to_vec()).collect();
@@ -373,6 +378,9 @@ fn apply_limits(s: &mut Stream) {
                 s.remove_msg(*seq);
             }
         }
+    }
+    if s.cfg.discard_new {
+        return;
     }
     if s.cfg.max_msgs > 0 {
         while s.store.msgs() > s.cfg.max_msgs as u64 {

@@ -352,12 +352,6 @@ class JsScenarioBuilder:
         elif change == "rollup":
             cfg["allow_rollup_hdrs"] = rng.random() < 0.7
         old = self.m.streams.get(name, {})
-        if cfg.get("discard") == "new" and masked("update-limits-discard-new"):
-            for k in ("max_msgs", "max_bytes", "max_msgs_per_subject"):
-                if k in old:
-                    cfg[k] = old[k]
-                else:
-                    cfg.pop(k, None)
         old_retention = old.get("retention", "limits")
         if (cfg.get("retention") == "interest" and old_retention != "interest"
                 and masked("retention-update-interest")):

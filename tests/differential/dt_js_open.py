@@ -36,10 +36,6 @@ OPEN = {
         "No-wait pull requests while max_ack_pending holds deliveries back: both keep "
         "them waiting, but after redeliveries of NAKed messages Go may end them with 404, "
         "and its 408 Requests Pending counts negative batches",
-    # -- publishing -----------------------------------------------------------------
-    "update-limits-discard-new":
-        "STREAM.UPDATE lowering max_msgs/max_msgs_per_subject of a discard-new stream: Go "
-        "keeps the messages above the new limit, rnats removes the oldest",
     # -- consumer state -------------------------------------------------------------
     "floor-stream-seq":
         "delivered.stream_seq and ack_floor.stream_seq of a filtered consumer that has "
