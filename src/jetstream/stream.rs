@@ -94,12 +94,8 @@ impl Stream {
         o.put("first_ts", config::s(&time_text(st.first_ts())));
         o.put("last_seq", config::u(st.last_seq));
         o.put("last_ts", config::s(&time_text(if st.last_seq == 0 { 0 } else { st.last_ts })));
-        let deleted = st.deleted();
-        if !deleted.is_empty() {
-            if deleted_details {
-                o.put("deleted", Value::Array(deleted.iter().map(|d| config::u(*d)).collect()));
-            }
-            o.put("num_deleted", config::u(deleted.len() as u64));
+        if st.num_subjects() > 0 {
+            o.put("num_subjects", config::u(st.num_subjects() as u64));
         }
         let mut total = 0;
         if let Some(f) = subjects_filter.filter(|f| !f.is_empty()) {
@@ -114,8 +110,17 @@ impl Stream {
                 o.put("subjects", Value::Object(subs));
             }
         }
-        if st.num_subjects() > 0 {
-            o.put("num_subjects", config::u(st.num_subjects() as u64));
+        let mut deleted = st.deleted();
+        if deleted_details && self.cfg.file && st.first() == 0 && st.last_seq == 0 {
+            // Go's file store counts sequence 0 of a stream never written
+            // to as deleted when the details are asked for.
+            deleted.push(0);
+        }
+        if !deleted.is_empty() {
+            o.put("num_deleted", config::u(deleted.len() as u64));
+            if deleted_details {
+                o.put("deleted", Value::Array(deleted.iter().map(|d| config::u(*d)).collect()));
+            }
         }
         o.put("consumer_count", config::u(self.consumers.len() as u64));
         (o.done(), total)

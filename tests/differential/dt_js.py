@@ -379,12 +379,6 @@ def open_masks(doc):
             for k in ("delivered", "ack_floor"):
                 if isinstance(d.get(k), dict) and d[k].get("consumer_seq") == 0:
                     d[k].pop("stream_seq", None)
-        st = d.get("state")
-        if isinstance(st, dict) and st.get("messages") == 0 and st.get("last_seq") == 0 \
-                and masked("empty-stream-details"):
-            st.pop("deleted", None)
-            st.pop("num_deleted", None)
-            st["first_seq"] = 0
     return doc
 
 
@@ -578,9 +572,6 @@ FIELD_PAIRS = [
     ("deleted-at-tail", "stream_update_response", {"state.num_deleted (only reference)"}),
     ("deleted-at-tail", "stream_list_response", {"streams[].state.num_deleted (only reference)"}),
     ("ack-floor-stream-seq-pending", "consumer_info_response", {"ack_floor.stream_seq"}),
-    ("rollup-account-storage", "account_info_response", {"storage"}),
-    ("rollup-account-storage", "account_info_response", {"memory"}),
-    ("rollup-account-storage", "account_info_response", {"memory", "storage"}),
     ("ephemeral-to-durable-update", "consumer_create_response",
      {"config.inactive_threshold (only candidate)"}),
     ("ephemeral-to-durable-update", "consumer_create_response",

@@ -66,13 +66,10 @@ OPEN = {
         "A last_per_subject consumer after its stream changed (updated, re-created with "
         "the same config, messages deleted): Go and rnats deliver from different "
         "positions (Go's skip list of the creation time)",
-    "rollup-account-storage":
-        "Account info storage/memory after a Nats-Rollup purge: rnats keeps counting the "
-        "rolled-up messages",
-    # -- response fields ----------------------------------------------------------
-    "empty-stream-details":
-        "Empty file streams: Go lists deleted [0] (num_deleted 1) with deleted_details "
-        "and keeps first_seq 0 after PURGE {seq}; rnats does neither",
+    "push-bound-internal-interest":
+        "A push consumer whose deliver subject only a stream listens on: Go reports "
+        "push_bound in some answers and not in others (a named ephemeral delivering "
+        "last from an empty stream); rnats always reports it",
 }
 
 
