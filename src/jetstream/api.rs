@@ -343,6 +343,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     };
     let resubscribe = s.cfg.subjects != cfg.subjects;
     let old_per_subject = s.cfg.max_msgs_per_subject;
+    let to_interest = cfg.retention == Retention::Interest && s.cfg.retention != Retention::Interest;
     s.cfg = cfg;
     if let Err(e) = s.write_meta() {
         log::error!("JetStream could not write stream metadata: {e}");
@@ -358,6 +359,12 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         return Err(fail(ApiError::stream_not_found()));
     };
     apply_limits(s, old_per_subject);
+    if to_interest && s.consumers.is_empty() {
+        // Nobody is interested in what the stream holds (Go keeps it when
+        // there are consumers).
+        let seqs: Vec<u64> = s.store.seqs_from(0).collect();
+        s.drop_unneeded(&seqs);
+    }
     let v = stream_created(srv, s, false);
     Ok(v)
 }

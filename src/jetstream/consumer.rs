@@ -538,7 +538,9 @@ fn pending_hdrs(r: &PullReq) -> [(&'static str, String); 2] {
     [("Nats-Pending-Messages", r.batch.to_string()), ("Nats-Pending-Bytes", r.bytes_left.max(0).to_string())]
 }
 
-/// Hands out what a consumer can deliver now.
+/// Hands out what a consumer can deliver now; deliveries that count as
+/// acks (ack none on an interest stream) are added to `acked_by_delivery`.
+#[allow(clippy::too_many_arguments)]
 fn pump(
     srv: &mut Server,
     acc: AccId,
@@ -547,6 +549,7 @@ fn pump(
     store: &Store,
     c: &mut Consumer,
     wants: &mut Vec<Instant>,
+    acked_by_delivery: &mut Vec<u64>,
 ) {
     if c.deleted {
         return;
@@ -631,6 +634,9 @@ fn pump(
             c.ack_floor_c = cseq;
             c.ack_floor_s = sseq;
             c.dirty = true;
+            if retention == Retention::Interest {
+                acked_by_delivery.push(sseq);
+            }
         } else {
             let dl = now + c.ack_wait_for(dc);
             wants.push(dl);
@@ -675,7 +681,6 @@ fn pump(
                 }
             }
         }
-        let _ = retention;
     }
     // At the end of what there is to deliver (not when max_ack_pending
     // holds it back), no_wait requests end with 404, except one with an
@@ -705,13 +710,16 @@ fn send_fc(srv: &mut Server, acc: AccId, c: &Consumer, reply: &[u8]) {
 pub fn pump_stream(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str) {
     let mut wants = Vec::new();
     if let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) {
-        let Stream { store, consumers, cfg, .. } = s;
+        let mut delivered = Vec::new();
+        let Stream { store, consumers, cfg, .. } = &mut *s;
         for c in consumers.values_mut() {
-            pump(srv, acc, &cfg.name, cfg.retention, store, c, &mut wants);
+            pump(srv, acc, &cfg.name, cfg.retention, store, c, &mut wants, &mut delivered);
             if c.dirty {
                 wants.push(Instant::now() + Duration::from_millis(100));
             }
         }
+        // A delivery to an ack-none consumer is its ack.
+        s.drop_unneeded(&delivered);
     }
     super::stream::want_expiry(js, acc, name);
     for w in wants {
@@ -1166,12 +1174,7 @@ pub fn delete_consumer(srv: &mut Server, js: &mut JetStream, acc: AccId, stream:
     if retention == Retention::Interest {
         // Messages nobody is interested in any more go.
         let seqs: Vec<u64> = s.store.seqs_from(0).collect();
-        for seq in seqs {
-            let Some((subj, ..)) = s.store.meta(seq) else { continue };
-            if s.consumers.values().filter(|c| c.takes(&subj)).all(|c| c.is_done_with(seq)) {
-                s.remove_msg(seq);
-            }
-        }
+        s.drop_unneeded(&seqs);
     }
     true
 }

@@ -256,6 +256,21 @@ impl Stream {
     }
 
     /// Whether any consumer's filter takes `subject` (interest retention).
+    /// Interest retention: removes the messages among `seqs` that every
+    /// consumer taking them is done with (all of them when none takes
+    /// them).
+    pub fn drop_unneeded(&mut self, seqs: &[u64]) {
+        if self.cfg.retention != Retention::Interest {
+            return;
+        }
+        for &seq in seqs {
+            let Some((subject, ..)) = self.store.meta(seq) else { continue };
+            if self.consumers.values().filter(|c| c.takes(&subject)).all(|c| c.is_done_with(seq)) {
+                self.remove_msg(seq);
+            }
+        }
+    }
+
     fn has_consumer_for(&self, subject: &[u8]) -> bool {
         self.consumers.values().any(|c| c.takes(subject))
     }

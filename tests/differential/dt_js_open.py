@@ -48,16 +48,16 @@ OPEN = {
         "Messages removed at the end of a stream (acked on an interest or workqueue "
         "stream) are listed by Go in num_deleted/deleted; rnats leaves them out",
     "interest-retention-removal":
-        "Interest retention: messages no consumer needs any more (delivered to an "
-        "ack-none consumer, acked by every interested consumer) are removed by Go and "
-        "kept by rnats (purge counts, state, pending tokens differ)",
+        "Interest retention: both remove what every interested consumer is done with "
+        "(acked, or delivered to an ack-none consumer), but states still differ after "
+        "purges of interest streams (first_seq of a stream that never held a message)",
     "consumer-update-filter-pending":
         "An update that changes a consumer's filter is not fully applied by rnats: "
         "num_pending is not recomputed, and pulls may still deliver what only the old "
         "filter matched",
     "retention-update-interest":
-        "STREAM.UPDATE to interest retention without consumers: Go drops the stored "
-        "messages nobody is interested in, rnats keeps them",
+        "STREAM.UPDATE to interest retention: both drop what the stream holds when it "
+        "has no consumers; the states that follow can still differ (first_seq)",
     "ack-pending-token":
         "Pending counts (a delivery's ack subject token; num_pending of by_start_sequence "
         "consumers): Go's running estimate can be larger than the matching messages "
