@@ -853,7 +853,8 @@ fn consumer_create(
             return Err(fail(ApiError::new(400, 10100, "filtered consumer not unique on workqueue stream")));
         }
         let Some(c) = s.consumers.get_mut(&name) else { return Err(fail(ApiError::consumer_not_found())) };
-        c.cfg.check_update(&new_cfg).map_err(fail)?;
+        let bound = !c.cfg.is_pull() && srv.js_has_interest(acc, c.cfg.deliver_subject.as_bytes());
+        c.cfg.check_update(&new_cfg, bound).map_err(fail)?;
         c.reconfigure(new_cfg, &s.store);
         c.write_meta();
         let v = created_value(c, stream, &s.store);

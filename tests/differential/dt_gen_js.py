@@ -563,9 +563,6 @@ class JsScenarioBuilder:
             cfg["deliver_subject"] = rng.choice(["push.a", "push.b", "s1.a"])
             if cfg["deliver_subject"] == "s1.a" and masked("push-bound-internal-interest"):
                 cfg["deliver_subject"] = "push.a"
-            if durable and masked("consumer-update-check-order"):
-                # A name of their own: never an update between pull and push.
-                cfg["durable_name"] = "P" + durable
             cfg.pop("max_batch", None)
             cfg.pop("max_expires", None)
             cfg.pop("max_bytes", None)

@@ -554,10 +554,6 @@ def hunk_signature(oa, ob):
 # codes: (id, response type, Go's err_code, rnats' err_code).  While open,
 # the candidate's answer is taken as the reference's (dt_js_open).
 ERROR_CODE_PAIRS = [
-    ("consumer-update-check-order", "consumer_create_response", 10012, 10101),
-    ("consumer-update-check-order", "consumer_create_response", 10012, 10084),
-    ("consumer-update-check-order", "consumer_create_response", 10149, 10101),
-    ("consumer-update-check-order", "consumer_create_response", 10149, 10100),
 ]
 
 # Open differences confined to a few fields of one answer: (id, response

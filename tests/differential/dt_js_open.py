@@ -27,10 +27,6 @@ OPEN = {
         "Re-creating a consumer under the same name with the other durability (a named "
         "ephemeral as a durable, a durable with a config without durable_name): the "
         "inactive_threshold of the answer differs (Go keeps its own, rnats 5s or none)",
-    "consumer-update-check-order":
-        "Updating an existing consumer: Go checks what may not change first ('can not "
-        "update pull consumer to push based' where rnats says 'max waiting can not be "
-        "updated'; 10012/10149 where rnats answers 10084, 10100, 10101)",
     # -- pull requests ------------------------------------------------------------
     "max-ack-pending-no-wait":
         "No-wait pull requests while max_ack_pending holds deliveries back: both keep "

@@ -752,11 +752,15 @@ impl ConsumerConfig {
         Ok(())
     }
 
-    /// Go's update rules (`checkNewConsumerConfig`).
-    pub fn check_update(&self, new: &ConsumerConfig) -> Result<(), ApiError> {
+    /// Go's update rules (`checkNewConsumerConfig`), in its order;
+    /// `subject_bound`: whether the current deliver subject has interest.
+    pub fn check_update(&self, new: &ConsumerConfig, subject_bound: bool) -> Result<(), ApiError> {
         let bad = |t: &str| Err(ApiError::new(500, 10012, t));
         if self.deliver_policy != new.deliver_policy {
             return bad("deliver policy can not be updated");
+        }
+        if self.mem_storage != new.mem_storage {
+            return bad("storage type can not be updated");
         }
         if self.opt_start_seq != new.opt_start_seq {
             return bad("start sequence can not be updated");
@@ -776,15 +780,22 @@ impl ConsumerConfig {
         if self.flow_control != new.flow_control {
             return bad("flow control can not be updated");
         }
+        if self.deliver_subject != new.deliver_subject {
+            if self.is_pull() {
+                return bad("can not update pull consumer to push based");
+            }
+            if new.is_pull() {
+                return bad("can not update push consumer to pull based");
+            }
+            if subject_bound {
+                return Err(ApiError::new(400, 10013, "consumer name already in use"));
+            }
+        }
         if self.max_waiting != new.max_waiting {
             return bad("max waiting can not be updated");
         }
-        if self.is_pull() != new.is_pull() {
-            return bad(if self.is_pull() {
-                "can not update pull consumer to push based"
-            } else {
-                "can not update push consumer to pull based"
-            });
+        if !new.backoff.is_empty() && new.max_deliver != -1 && new.backoff.len() as i64 > new.max_deliver {
+            return Err(ApiError::new(400, 10116, "max deliver is required to be > length of backoff values"));
         }
         Ok(())
     }
