@@ -814,7 +814,10 @@ fn consumer_create(
         return Err(fail(ApiError::stream_not_found()));
     };
     let durable = !cfg.durable_name.is_empty();
-    let ephemeral = !durable;
+    // Ephemerals get Go's default inactive_threshold; an update keeps the
+    // durability of the consumer it updates.
+    let target = if durable { &cfg.durable_name } else { &cfg.name };
+    let ephemeral = s.consumers.get(target.as_str()).map_or(!durable, |c| !c.durable);
     cfg.set_defaults(&s.cfg, ephemeral);
     if limits.max_ack_pending > 0 && (cfg.max_ack_pending > limits.max_ack_pending || cfg.max_ack_pending == 0) {
         cfg.max_ack_pending = limits.max_ack_pending;
@@ -855,6 +858,7 @@ fn consumer_create(
         let Some(c) = s.consumers.get_mut(&name) else { return Err(fail(ApiError::consumer_not_found())) };
         let bound = !c.cfg.is_pull() && srv.js_has_interest(acc, c.cfg.deliver_subject.as_bytes());
         c.cfg.check_update(&new_cfg, bound).map_err(fail)?;
+        c.durable = !new_cfg.durable_name.is_empty();
         c.reconfigure(new_cfg, &s.store);
         c.write_meta();
         let v = created_value(c, stream, &s.store);

@@ -282,6 +282,13 @@ impl Stream {
         if self.cfg.sealed {
             return Err(ApiError::new(400, 10109, "invalid operation on sealed stream"));
         }
+        // Sizes come before any header expectation, as in Go.
+        if self.cfg.max_msg_size >= 0 && (hdr.len() + data.len()) as i64 > self.cfg.max_msg_size {
+            return Err(ApiError::new(400, 10054, "message size exceeds maximum allowed"));
+        }
+        if hdr.len() > 65535 {
+            return Err(ApiError::new(400, 10097, "header size exceeds maximum allowed of 64k"));
+        }
         if let Some(e) = header(hdr, "Nats-Expected-Stream") {
             if e != self.cfg.name.as_bytes() {
                 return Err(ApiError::new(400, 10060, "expected stream does not match"));
@@ -329,12 +336,6 @@ impl Stream {
                     &format!("rollup value invalid: {:?}", String::from_utf8_lossy(r)),
                 ));
             }
-        }
-        if self.cfg.max_msg_size >= 0 && (hdr.len() + data.len()) as i64 > self.cfg.max_msg_size {
-            return Err(ApiError::new(400, 10054, "message size exceeds maximum allowed"));
-        }
-        if hdr.len() > 65535 {
-            return Err(ApiError::new(400, 10097, "header size exceeds maximum allowed of 64k"));
         }
         let size = msg_size(self.cfg.file, m.subject.len(), hdr.len(), data.len());
         let (server_limit, server_used) = js_limits;

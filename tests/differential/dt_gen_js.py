@@ -626,8 +626,6 @@ class JsScenarioBuilder:
             track = None
             self.m.ephemerals += 1
         elif form == "named_ephemeral":
-            if masked("ephemeral-to-durable-update"):
-                name = "E" + name     # never the name of a durable
             cfg = self.consumer_config(stream, name=name)
             subj = "CONSUMER.CREATE.%s.%s" % (stream, name)
             track = (stream, name)
@@ -676,8 +674,6 @@ class JsScenarioBuilder:
                 return self.api(subj, jdump({"stream_name": stream, "config": cfg}),
                                 expect=("none",))
         else:
-            if masked("ephemeral-to-durable-update"):
-                name = "J" + name     # never an update of another kind
             subj = "CONSUMER.CREATE.%s.%s" % (stream, name)
             body = rng.choice([b"", b"{", b'{"stream_name":"%s"}' % stream.encode(),
                                b'{"stream_name":"%s","config":"x"}' % stream.encode(),

@@ -22,11 +22,6 @@ refers to a deleted id fails loudly (``masked`` raises KeyError).
 import os
 
 OPEN = {
-    # -- API bodies and check order ---------------------------------------------
-    "ephemeral-to-durable-update":
-        "Re-creating a consumer under the same name with the other durability (a named "
-        "ephemeral as a durable, a durable with a config without durable_name): the "
-        "inactive_threshold of the answer differs (Go keeps its own, rnats 5s or none)",
     # -- pull requests ------------------------------------------------------------
     "max-ack-pending-no-wait":
         "No-wait pull requests while max_ack_pending holds deliveries back: both keep "
