@@ -201,7 +201,8 @@ impl Store {
         }
     }
 
-    /// Sequences of interior gaps (erased messages between first and last).
+    /// Sequences of gaps (erased messages between the first message and the
+    /// last sequence).
     pub fn deleted(&self) -> Vec<u64> {
         let mut out = Vec::new();
         let mut expect = match self.msgs.keys().next() {
@@ -215,6 +216,8 @@ impl Store {
             }
             expect = s + 1;
         }
+        // Removed at the tail: the last sequence stays, as in Go.
+        out.extend(expect..=self.last_seq);
         out
     }
 

@@ -562,11 +562,6 @@ ERROR_CODE_PAIRS = [
 # While open, a candidate answer differing from the reference's in those
 # paths only is taken as the reference's.
 FIELD_PAIRS = [
-    ("deleted-at-tail", "stream_info_response",
-     {"state.deleted (only reference)", "state.num_deleted (only reference)"}),
-    ("deleted-at-tail", "stream_create_response", {"state.num_deleted (only reference)"}),
-    ("deleted-at-tail", "stream_update_response", {"state.num_deleted (only reference)"}),
-    ("deleted-at-tail", "stream_list_response", {"streams[].state.num_deleted (only reference)"}),
     ("ack-floor-stream-seq-pending", "consumer_info_response", {"ack_floor.stream_seq"}),
     ("ack-floor-stream-seq-pending", "consumer_list_response",
      {"consumers[].ack_floor.stream_seq"}),

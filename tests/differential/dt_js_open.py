@@ -35,9 +35,6 @@ OPEN = {
         "ack_floor.stream_seq after a purge by subject removes deliveries still pending: "
         "Go's floor depends on whether its consumer purge or its asynchronous acks of "
         "the removed deliveries run first",
-    "deleted-at-tail":
-        "Messages removed at the end of a stream (acked on an interest or workqueue "
-        "stream) are listed by Go in num_deleted/deleted; rnats leaves them out",
     "interest-retention-removal":
         "Interest retention: both remove what every interested consumer is done with "
         "(acked, or delivered to an ack-none consumer), but states still differ after "
