@@ -358,19 +358,79 @@ def test_loop_through_a_hub_cluster_is_detected(tmp_path, hub_series, leaf):
 
 
 @pytest.mark.against_go
+@pytest.mark.parametrize("hub", HUBS)
 @pytest.mark.parametrize("leaf", LEAVES)
-def test_reload_that_changes_remotes_is_refused(pair_factory, leaf):
-    """A reload whose file changes the remotes is refused as a whole (Go
-    reloads no leaf node setting): the error is logged and the connection
-    to the hub stays."""
+def test_reload_that_changes_a_remote_setting_is_refused(pair_factory, hub, leaf):
+    """A reload that changes a setting of a remote that stays (here `hub`)
+    is refused as a whole, by Go 2.9 and 2.10+ alike: the error is logged
+    and the connection to the hub stays."""
     import signal
-    pr = pair_factory("2.9", leaf)
+    pr = pair_factory(hub, leaf)
     text = pr.leaf_conf.read_text()
-    pr.leaf_conf.write_text(text.replace("nats-leaf://", "nats-leaf://nobody:x@"))
+    pr.leaf_conf.write_text(text.replace(" } ] }", ", hub: true } ] }"))
+    assert pr.leaf_conf.read_text() != text
     pr.leaf.proc.send_signal(signal.SIGHUP)
-    pr.leaf.wait_for_log(r"config reload not supported for .*(leafnodes|LeafNode)", timeout=5.0)
+    pr.leaf.wait_for_log(r"config reload not supported for LeafNode", timeout=5.0)
     pr.wait_connected(timeout=2.0)
     exchange(pr.leaf, pr.hub, "after.reload")
+
+
+@pytest.mark.against_go
+@pytest.mark.parametrize("leaf", ["under-test", "go"])
+def test_reload_removes_and_adds_remotes(tmp_path, leaf):
+    """A reload whose remotes differ (Go 2.11+ reloads them): a remote
+    that is gone is closed and not dialed again, with Go's log line; a new
+    one is dialed; messages flow through the new hub."""
+    import signal
+    go = go_binary_or_skip("2.10+")
+    leaf_bin = SERVER_BIN if leaf == "under-test" else go
+    hubs, lports, https = [], [free_port(), free_port()], [free_port(), free_port()]
+    for i in range(2):
+        conf = tmp_path / ("hub%d.conf" % i)
+        conf.write_text("server_name: hub%d\nhttp: \"%s:%d\"\nleafnodes { listen: \"%s:%d\" }\n"
+                        % (i, HOST, https[i], HOST, lports[i]))
+        hubs.append(NatsServer(tmp_path / ("hub%d.log" % i), ["-c", str(conf)], binary=go).start())
+    leaf_http = free_port()
+    conf = tmp_path / "leaf.conf"
+
+    def write(i):
+        conf.write_text("server_name: edge\nhttp: \"%s:%d\"\nleafnodes { reconnect: 1, remotes: [ "
+                        "{ url: \"nats-leaf://%s:%d\" } ] }\n" % (HOST, leaf_http, HOST, lports[i]))
+
+    def leafs(i):
+        return len(http_get_json(https[i], "/leafz").get("leafs") or [])
+
+    def wait(cond, what, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    write(0)
+    lf = NatsServer(tmp_path / "leaf.log", ["-c", str(conf)], binary=leaf_bin).start()
+    try:
+        wait(lambda: leafs(0) == 1, "leaf never reached hub0")
+        write(1)
+        lf.proc.send_signal(signal.SIGHUP)
+        lf.wait_for_log(r"Reloaded: LeafNode Remote urls=\[\"nats-leaf://%s:%d\"\], account=\"\$G\" removed"
+                        % (HOST.replace(".", r"\."), lports[0]), timeout=5.0)
+        wait(lambda: leafs(1) == 1, "leaf never reached hub1 after the reload")
+        wait(lambda: leafs(0) == 0, "the removed remote's connection stayed")
+        assert "config reload not supported" not in lf.log_text()
+        exchange(lf, hubs[1], "through.new.remote")
+        exchange(hubs[1], lf, "back.through.new.remote")
+        # The removed remote is not dialed again: three reconnect delays
+        # later hub0 still has no leaf.
+        seen = lf.log_text().count("Leafnode connection created")
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            assert leafs(0) == 0, "the removed remote was dialed again"
+            time.sleep(0.1)
+        assert lf.log_text().count("Leafnode connection created") == seen
+    finally:
+        lf.stop()
+        for h in hubs:
+            h.stop()
 
 
 def test_remote_url_without_port_takes_7422(tmp_path):

@@ -1,7 +1,8 @@
 //! Configuration reload on SIGHUP: the file is read again with the original
 //! command line applied over it, as at startup. Logging, authorization and
-//! permissions, client limits and timers, and TLS certificates (files read
-//! again, for new connections) take effect at once; options that need a new
+//! permissions, client limits and timers, TLS certificates (files read
+//! again, for new connections) and leaf node remotes (added, removed, or
+//! with a new `tls {}`) take effect at once; options that need a new
 //! listener (addresses, ports, cluster settings, server name, TLS turned on
 //! or off) cannot change and make the whole reload fail.
 
@@ -23,15 +24,16 @@ fn fixed_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("cluster", old.cluster_listen != new.cluster_listen || old.cluster_name != new.cluster_name);
     check("cluster routes", old.routes != new.routes);
     check("cluster authorization", old.cluster_auth != new.cluster_auth);
+    // The leaf port's TLS certificates can change (read again below), and
+    // the remotes (compared one by one in leaf::remote::plan_leaf_reload).
     check(
         "leafnodes",
-        old.leaf_remotes != new.leaf_remotes
-            || old.leaf_reconnect != new.leaf_reconnect
+        old.leaf_reconnect != new.leaf_reconnect
             || old.leaf_listen != new.leaf_listen
             || old.leaf_advertise != new.leaf_advertise
             || old.leaf_no_advertise != new.leaf_no_advertise
             || old.leaf_auth != new.leaf_auth
-            || old.leaf_tls != new.leaf_tls
+            || old.leaf_tls.is_some() != new.leaf_tls.is_some()
             || old.leaf_tls_timeout != new.leaf_tls_timeout,
     );
     check("websocket", old.websocket != new.websocket);
@@ -76,12 +78,19 @@ impl Server {
             log::error!("Failed to reload server configuration: config reload not supported for {}", fixed.join(", "));
             return;
         }
+        let leaf_plan = match self.plan_leaf_reload(&new) {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("Failed to reload server configuration: config reload not supported for LeafNode: {e}");
+                return;
+            }
+        };
         // Certificate, key and CA files are read again whether or not their
         // names changed (rotation in place); sessions already up keep theirs.
         #[cfg(feature = "tls")]
         match crate::tls::Configs::build(&new) {
             Ok(c) => {
-                if new.tls.is_some() || new.cluster_tls.is_some() {
+                if new.tls.is_some() || new.cluster_tls.is_some() || new.leaf_tls.is_some() {
                     log::info!("Reloaded: TLS certificates");
                 }
                 self.tls = c;
@@ -92,6 +101,7 @@ impl Server {
             }
         }
         let old = std::mem::replace(&mut self.opts, new);
+        self.apply_leaf_reload(leaf_plan);
         let o = &self.opts;
         macro_rules! changed {
             ($($f:ident),*) => {$(
