@@ -96,6 +96,31 @@ def test_refused_upgrades(ws_server, kind, bad, status):
 
 
 @by_kind
+def test_a_refused_upgrade_keeps_the_connection_for_another_request(ws_server, kind):
+    """After refusing an HTTP/1.1 request, the connection stays open (HTTP
+    keep-alive, as Go's HTTP server keeps it): a second, valid upgrade on
+    it gets its 101 and the INFO."""
+    from wsclient import upgrade_request
+    s = ws_server(kind)
+    c = WsClient(s.ws_port, version="12")
+    try:
+        assert c.status == 400, (c.status, c.headers)
+        req, c.key = upgrade_request(s.ws_port)
+        c.sock.sendall(req)
+        head = c._read_until(b"\r\n\r\n", 5.0)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        c.headers = {}
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                c.headers[k.strip().lower()] = v.strip()
+        assert c.accept_ok(), c.headers
+        assert c.info()["client_id"] > 0
+    finally:
+        c.close()
+
+
+@by_kind
 def test_an_unmasked_client_frame_ends_the_connection(ws_server, kind):
     s = ws_server(kind)
     c = WsClient(s.ws_port)
@@ -309,3 +334,67 @@ def test_compression_negotiated_and_used(ws_server, kind):
     finally:
         c.close()
         plain.close()
+
+
+MIXES = [("under-test", "under-test"), ("under-test", "2.9"), ("2.10+", "under-test"), ("2.9", "2.9"),
+         ("2.10+", "2.10+")]
+
+
+@pytest.mark.parametrize("first,second", MIXES, ids=["%s+%s" % m for m in MIXES])
+def test_websocket_urls_of_the_cluster(tmp_path, first, second):
+    """Two clustered servers with WebSocket listeners gossip them: a
+    WebSocket client's INFO lists both servers' WebSocket URLs as
+    `connect_urls` (a client connected before the second server came hears
+    of it in an async INFO), /varz lists them as `ws_connect_urls`, and TCP
+    clients never see them. Alone, a server sends none."""
+    import json
+    import time
+    cports = [free_port(), free_port()]
+    servers, ws_ports, http_ports = [], [free_port(), free_port()], [free_port(), free_port()]
+
+    def start(i, kind):
+        conf = tmp_path / ("s%d.conf" % i)
+        conf.write_text('server_name: s%d\nhttp: "%s:%d"\nwebsocket { listen: "%s:%d", no_tls: true }\n'
+                        'cluster { name: C, listen: "%s:%d", routes: ["nats-route://%s:%d"] }\n'
+                        % (i, HOST, http_ports[i], HOST, ws_ports[i], HOST, cports[i], HOST, cports[1 - i]))
+        binary = SERVER_BIN if kind == "under-test" else go_binary_or_skip(kind)
+        s = NatsServer(tmp_path / ("s%d.log" % i), ["-c", str(conf)], binary=binary).start()
+        servers.append(s)
+        return s
+
+    urls = sorted("%s:%d" % (HOST, p) for p in ws_ports)
+    try:
+        start(0, first)
+        early = WsClient(ws_ports[0])
+        try:
+            assert "connect_urls" not in early.info()
+            early.nats('CONNECT {"verbose":false,"protocol":1}\r\nPING\r\n')
+            early.read_stream_until(b"PONG\r\n")
+            start(1, second)
+            data, _ = early.read_stream_until(b"connect_urls", timeout=10.0)
+            if b"\r\n" not in data[data.index(b"INFO "):]:
+                data += early.read_stream_until(b"\r\n")[0]
+            line = data[data.index(b"INFO "):]
+            info = json.loads(line[5:line.index(b"\r\n")])
+            assert sorted(info.get("connect_urls", [])) == urls, info
+            assert info["port"] in (ws_ports[0], servers[0].port), info
+        finally:
+            early.close()
+        for i in range(2):
+            deadline = time.monotonic() + 10
+            while sorted(http_get_json(http_ports[i], "/varz").get("ws_connect_urls", [])) != urls:
+                assert time.monotonic() < deadline, http_get_json(http_ports[i], "/varz")
+                time.sleep(0.05)
+            w = WsClient(ws_ports[i])
+            try:
+                assert sorted(w.info().get("connect_urls", [])) == urls
+            finally:
+                w.close()
+            c = open_client(servers[i])
+            try:
+                assert not set(c.info.get("connect_urls", [])) & set(urls), c.info
+            finally:
+                c.close()
+    finally:
+        for s in servers:
+            s.stop()

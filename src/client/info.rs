@@ -39,15 +39,26 @@ impl Server {
         self.cluster.as_ref().map_or(0, |c| c.urls_version)
     }
 
+    /// The version of the URL list client `slot` is told of: the
+    /// cluster's client URLs, or its WebSocket URLs for a WebSocket client.
+    pub fn info_version_of(&self, slot: usize) -> u64 {
+        let ws = self.conns.get(slot).is_some_and(|c| c.sock.websocket());
+        self.cluster.as_ref().map_or(0, |c| if ws { c.ws_urls_version } else { c.urls_version })
+    }
+
     /// Sends the current INFO to `slot` (async INFO for protocol-1 clients).
     pub fn send_info(&mut self, slot: usize) {
-        let version = self.urls_version();
+        let version = self.info_version_of(slot);
         let Some(c) = self.conns.get(slot) else {
             return;
         };
         let (cid, ip) = (c.cid, c.peer.ip());
         let mut line = Vec::with_capacity(self.info_head.len() + self.info_tail.len() + 64);
-        self.write_client_info(&mut line, cid, ip, None);
+        if c.sock.websocket() {
+            self.write_ws_client_info(&mut line, cid, ip, None);
+        } else {
+            self.write_client_info(&mut line, cid, ip, None);
+        }
         let c = &mut self.conns[slot];
         if crate::logging::trace_enabled() {
             log::trace!("{} - ->> [{}]", c.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
@@ -59,12 +70,14 @@ impl Server {
         Server::queue_flush(&mut self.pending_flush, c, slot);
     }
 
-    /// Cluster membership changed: tell clients that accept async INFO.
-    pub fn send_async_info(&mut self) {
+    /// The cluster's client URLs (`clients`) or WebSocket URLs (`ws`)
+    /// changed: tell the clients concerned that accept async INFO.
+    pub fn send_async_info(&mut self, clients: bool, ws: bool) {
         let slots: Vec<usize> = self
             .conns
             .iter()
             .filter(|(_, c)| c.closing.is_none() && c.client().is_some_and(|cl| cl.opts.protocol >= 1 && cl.ponged))
+            .filter(|(_, c)| if c.sock.websocket() { ws } else { clients })
             .map(|(k, _)| k)
             .collect();
         for slot in slots {

@@ -172,7 +172,7 @@ impl Server {
                 // Async INFO reaches a protocol-1 client only once it had
                 // its first PONG; cluster changes since its first INFO come
                 // right after that PONG (Go queues the PONG, then the INFO).
-                let version = self.cluster.as_ref().map_or(0, |c| c.urls_version);
+                let version = self.info_version_of(slot);
                 let Some(cl) = self.client_state(slot) else { return false };
                 let stale = cl.opts.protocol >= 1 && !cl.ponged && cl.info_version != version;
                 cl.ponged = true;

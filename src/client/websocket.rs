@@ -1,6 +1,7 @@
 //! Clients over WebSocket (`websocket {}`): the listener, the INFO such a
 //! client gets (the WebSocket listener's address, `tls_required` when it
-//! runs TLS, no `connect_urls`), and its authentication, which
+//! runs TLS, the cluster's WebSocket URLs as `connect_urls`), and its
+//! authentication, which
 //! `websocket { authorization { user | token }, no_auth_user }` replaces
 //! for these clients, as in Go. The connection itself is an ordinary
 //! client over the WebSocket transport (`conn::websocket`).
@@ -86,6 +87,7 @@ impl Server {
         let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
         parser.set_headers(false);
         let mut state = ClientState::new(parser);
+        state.info_version = self.cluster.as_ref().map_or(0, |c| c.ws_urls_version);
         let nonce = if self.opts.nonce_required() { crate::auth::nkeys::new_nonce() } else { None };
         let mut info = Vec::new();
         self.write_ws_client_info(&mut info, cid, peer.ip(), nonce.as_deref());
@@ -188,6 +190,16 @@ impl Server {
         if let Some(c) = self.cluster.as_ref().filter(|c| !c.name.is_empty()) {
             out.extend_from_slice(b",\"cluster\":");
             write_str(out, c.name.as_bytes());
+        }
+        if let Some(urls) = self.cluster_ws_urls() {
+            out.extend_from_slice(b",\"connect_urls\":[");
+            for (i, u) in urls.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, u.as_bytes());
+            }
+            out.push(b']');
         }
         out.extend_from_slice(b"} \r\n");
     }

@@ -25,7 +25,8 @@ use std::time::Instant;
 use rnats_protocol::framing::Status;
 use rnats_protocol::websocket::{
     close_reply, unmask, validate_upgrade, write_close_frame, write_frame_header, write_masked_frame_header,
-    write_pong, FrameDecoder, Kind, Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE, MAX_HEAD,
+    write_pong, Body, FrameDecoder, Kind, Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE,
+    MAX_HEAD,
 };
 
 use crate::conn::{CloseReason, Transport};
@@ -344,8 +345,19 @@ impl WebSocket {
             Err(rej) => {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 rej.write_response(&mut self.held, &req, now);
-                self.refused = Some(rej.to_string());
-                self.phase = Phase::Done;
+                // As Go's HTTP server, an HTTP/1.1 connection stays open for
+                // another request unless the refused one had a body or
+                // asked for the connection to close.
+                let close = req
+                    .header_values(b"Connection")
+                    .any(|v| v.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")));
+                if req.version == (1, 1) && req.body == Body::None && !close {
+                    log::error!("{} - websocket handshake error: {rej}", self.label);
+                    self.raw_pos += consumed;
+                } else {
+                    self.refused = Some(rej.to_string());
+                    self.phase = Phase::Done;
+                }
             }
         }
         Ok(true)

@@ -220,6 +220,13 @@ impl Server {
             }
             j.close(b']');
         }
+        if let Some(urls) = self.cluster_ws_urls() {
+            j.open(Some("ws_connect_urls"), b'[');
+            for u in urls {
+                j.item_str(&u);
+            }
+            j.close(b']');
+        }
         j.num("max_connections", &o.max_connections);
         if o.max_subscriptions > 0 {
             j.num("max_subscriptions", &o.max_subscriptions);

@@ -171,6 +171,9 @@ pub struct Cluster {
     pub urls_version: u64,
     /// Client URLs learned from registered peers (sorted, no duplicates).
     pub peer_urls: Vec<String>,
+    /// The same for WebSocket clients (`ws_connect_urls` of the peers).
+    pub ws_urls_version: u64,
+    pub ws_peer_urls: Vec<String>,
 }
 
 impl Cluster {
@@ -190,6 +193,8 @@ impl Cluster {
             routes: FxHashMap::default(),
             urls_version: 0,
             peer_urls: Vec::new(),
+            ws_urls_version: 0,
+            ws_peer_urls: Vec::new(),
         }
     }
 }
@@ -759,10 +764,12 @@ impl Server {
         }
     }
 
-    pub fn set_peer_urls(&mut self, slot: usize, urls: Vec<String>) {
+    /// A peer in lame duck mode: its client and WebSocket URLs go.
+    pub fn clear_peer_urls(&mut self, slot: usize) {
         if let Some(r) = self.conns[slot].route_mut() {
-            if r.connect_urls != urls {
-                r.connect_urls = urls;
+            if !r.connect_urls.is_empty() || !r.ws_connect_urls.is_empty() {
+                r.connect_urls.clear();
+                r.ws_connect_urls.clear();
                 self.refresh_peer_urls();
             }
         }
@@ -785,23 +792,31 @@ impl Server {
             return;
         };
         let advertised = if self.opts.no_advertise { Default::default() } else { c.routes.clone() };
-        let mut urls: Vec<String> = advertised
-            .values()
-            .filter_map(|slot| self.conns.get(*slot)?.route())
-            .flat_map(|r| r.connect_urls.iter().cloned())
-            .collect();
+        let peers = || advertised.values().filter_map(|slot| self.conns.get(*slot)?.route());
+        let mut urls: Vec<String> = peers().flat_map(|r| r.connect_urls.iter().cloned()).collect();
         urls.sort();
         urls.dedup();
+        let mut ws_urls: Vec<String> = peers().flat_map(|r| r.ws_connect_urls.iter().cloned()).collect();
+        ws_urls.sort();
+        ws_urls.dedup();
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        if urls == c.peer_urls {
-            return;
+        let (clients, ws) = (urls != c.peer_urls, ws_urls != c.ws_peer_urls);
+        if clients {
+            c.peer_urls = urls;
+            c.urls_version += 1;
         }
-        c.peer_urls = urls;
-        c.urls_version += 1;
-        self.build_info_tail();
-        self.send_async_info();
+        if ws {
+            c.ws_peer_urls = ws_urls;
+            c.ws_urls_version += 1;
+        }
+        if clients {
+            self.build_info_tail();
+        }
+        if clients || ws {
+            self.send_async_info(clients, ws);
+        }
     }
 
     /// Client URLs of this server: `client_advertise`, or the listen
@@ -809,17 +824,30 @@ impl Server {
     /// when bound to all interfaces).
     pub fn own_client_urls(&self) -> Vec<String> {
         let port = self.client_addr.map(|a| a.port()).unwrap_or(0);
-        if let Some(a) = &self.opts.client_advertise {
-            return vec![if a.contains(':') { a.clone() } else { display_host_port(a, port) }];
+        connect_urls(self.opts.client_advertise.as_deref(), &self.opts.host, port)
+    }
+
+    /// WebSocket URLs of this server (`websocket { advertise }` or its
+    /// listen address, as for clients); none without a WebSocket listener.
+    pub fn own_ws_urls(&self) -> Vec<String> {
+        match (&self.opts.websocket, self.ws_addr) {
+            (Some(w), Some(a)) => connect_urls(w.advertise.as_deref(), &w.host, a.port()),
+            _ => Vec::new(),
         }
-        let host = self.opts.host.as_str();
-        if is_unspecified(host) {
-            let ips = crate::sys::interfaces::global_unicast_ips();
-            if !ips.is_empty() {
-                return ips.iter().map(|ip| display_host_port(&ip.to_string(), port)).collect();
+    }
+
+    /// Every WebSocket URL of the cluster for WebSocket clients' INFO:
+    /// ours, then the peers', once a peer announced any (as Go lists
+    /// them); None before that.
+    pub fn cluster_ws_urls(&self) -> Option<Vec<String>> {
+        let c = self.cluster.as_ref().filter(|c| c.ws_urls_version > 0)?;
+        let mut urls = self.own_ws_urls();
+        for u in &c.ws_peer_urls {
+            if !urls.contains(u) {
+                urls.push(u.clone());
             }
         }
-        vec![display_host_port(host, port)]
+        Some(urls)
     }
 
     /// Every client URL of the cluster for client INFO: ours first, then
@@ -842,6 +870,22 @@ impl Server {
         }
         urls
     }
+}
+
+/// The URLs a listener is reached at: `advertise` (with the listener's
+/// port when it has none), else its host, or each global unicast address
+/// of the machine when it listens on all of them.
+fn connect_urls(advertise: Option<&str>, host: &str, port: u16) -> Vec<String> {
+    if let Some(a) = advertise {
+        return vec![if a.contains(':') { a.to_string() } else { display_host_port(a, port) }];
+    }
+    if is_unspecified(host) {
+        let ips = crate::sys::interfaces::global_unicast_ips();
+        if !ips.is_empty() {
+            return ips.iter().map(|ip| display_host_port(&ip.to_string(), port)).collect();
+        }
+    }
+    vec![display_host_port(host, port)]
 }
 
 #[cfg(test)]

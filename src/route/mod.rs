@@ -181,6 +181,17 @@ impl Server {
                 json::write_str(&mut v, u.as_bytes());
             }
             v.push(b']');
+            let ws = self.own_ws_urls();
+            if !ws.is_empty() {
+                v.extend_from_slice(b",\"ws_connect_urls\":[");
+                for (i, u) in ws.iter().enumerate() {
+                    if i > 0 {
+                        v.push(b',');
+                    }
+                    json::write_str(&mut v, u.as_bytes());
+                }
+                v.push(b']');
+            }
         }
         if !self.opts.leaf_no_advertise && self.leaf_addr.is_some() {
             v.extend_from_slice(b",\"leafnode_urls\":[");
@@ -465,7 +476,7 @@ impl Server {
             } else if v.get("ldm").and_then(Value::as_bool) == Some(true) {
                 // Only lame duck mode changes a registered peer's client URLs
                 // (Go keeps those of its first INFO otherwise).
-                self.set_peer_urls(slot, Vec::new());
+                self.clear_peer_urls(slot);
             }
             return true;
         }
@@ -506,11 +517,13 @@ impl Server {
                 fields.push(("ip".into(), Value::String(ip)));
             }
         }
-        let urls: Vec<String> = v
-            .get("connect_urls")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
-            .unwrap_or_default();
+        let list = |key: &str| -> Vec<String> {
+            v.get(key)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let (urls, ws_urls) = (list("connect_urls"), list("ws_connect_urls"));
         let Some(r) = self.conns[slot].route_mut() else { return false };
         r.info_seen = true;
         r.remote_id = id.clone();
@@ -520,6 +533,7 @@ impl Server {
         r.headers = headers;
         r.info = Some(info);
         r.connect_urls = urls;
+        r.ws_connect_urls = ws_urls;
         if solicited {
             self.send_route_info(slot);
         }

@@ -31,6 +31,8 @@ pub struct RouteState {
     /// The peer's first INFO, kept to gossip it to other peers.
     pub info: Option<Value>,
     pub connect_urls: Vec<String>,
+    /// The peer's `ws_connect_urls`: where its WebSocket clients connect.
+    pub ws_connect_urls: Vec<String>,
     /// Remote interest keyed by its RS+ arguments as sent (Go's key: `$G
     /// subject`, `$G subject queue`, blanks as the peer wrote them).
     pub remote_subs: SidIndex,
