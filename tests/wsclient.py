@@ -35,11 +35,11 @@ class WsClient:
     """One connection to a WebSocket port: ``status`` and ``headers`` of the
     answer to the upgrade; then frames."""
 
-    def __init__(self, port, path="/", headers=None, method="GET", key=None, version="13", timeout=5.0):
+    def __init__(self, port, path="/", headers=None, method="GET", key=None, version="13", timeout=5.0, body=b""):
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
         self.buf = b""
         req, self.key = upgrade_request(port, path, headers, method, key, version)
-        self.sock.sendall(req)
+        self.sock.sendall(req + body)
         head = self._read_until(b"\r\n\r\n", timeout)
         lines = head.decode("latin-1").split("\r\n")
         self.status = int(lines[0].split(" ")[1])

@@ -25,7 +25,7 @@ use std::time::Instant;
 use rnats_protocol::framing::Status;
 use rnats_protocol::websocket::{
     close_reply, unmask, validate_upgrade, write_close_frame, write_frame_header, write_masked_frame_header,
-    write_pong, Body, FrameDecoder, Kind, Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE,
+    write_pong, FrameDecoder, Kind, Next, Opcode, OriginPolicy, RequestParser, UpgradeOptions, BROWSER_FRAME_SIZE,
     MAX_HEAD,
 };
 
@@ -92,6 +92,9 @@ pub struct WebSocket {
     done_at: Option<Instant>,
     /// Why the upgrade was refused, for the log.
     refused: Option<String>,
+    /// Body bytes of a refused request still to drop before the next
+    /// request on a kept connection.
+    discard: u64,
     /// The connection's log prefix.
     label: String,
     /// We dialed (a leaf node remote over `ws://`): we send the upgrade
@@ -137,6 +140,7 @@ impl WebSocket {
             eof: false,
             done_at: None,
             refused: None,
+            discard: 0,
             label,
             dialer: None,
             mask: None,
@@ -289,6 +293,14 @@ impl WebSocket {
     /// output as the first frame) or the refusal. `Ok(false)`: more bytes
     /// needed.
     fn handle_request(&mut self) -> io::Result<bool> {
+        if self.discard > 0 {
+            let n = self.discard.min((self.raw.len() - self.raw_pos) as u64);
+            self.raw_pos += n as usize;
+            self.discard -= n;
+            if self.discard > 0 {
+                return Ok(false);
+            }
+        }
         let data = &self.raw[self.raw_pos..];
         let req = match self.request.parse(data) {
             Ok(Status::Partial) => return Ok(false),
@@ -344,19 +356,18 @@ impl WebSocket {
             }
             Err(rej) => {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                rej.write_response(&mut self.held, &req, now);
-                // As Go's HTTP server, an HTTP/1.1 connection stays open for
-                // another request unless the refused one had a body or
-                // asked for the connection to close.
-                let close = req
-                    .header_values(b"Connection")
-                    .any(|v| v.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")));
-                if req.version == (1, 1) && req.body == Body::None && !close {
-                    log::error!("{} - websocket handshake error: {rej}", self.label);
-                    self.raw_pos += consumed;
-                } else {
-                    self.refused = Some(rej.to_string());
-                    self.phase = Phase::Done;
+                // As Go's HTTP server, the connection may stay open for
+                // another request (after the refused one's body).
+                match rej.write_response(&mut self.held, &req, now) {
+                    Next::KeepAlive { skip } => {
+                        log::error!("{} - websocket handshake error: {rej}", self.label);
+                        self.raw_pos += consumed;
+                        self.discard = skip;
+                    }
+                    Next::Close => {
+                        self.refused = Some(rej.to_string());
+                        self.phase = Phase::Done;
+                    }
                 }
             }
         }
