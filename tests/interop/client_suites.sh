@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Runs a real client library's own TLS and NKey tests, with its own
-# configuration files, certificates and keys, against the server under test
-# and against Go's nats-server 2.10+ (the control), and prints per-test
+# Runs a real client library's own TLS, NKey and WebSocket tests, with its
+# own configuration files, certificates and keys, against the server under
+# test and against Go's nats-server 2.10+ (the control), and prints per-test
 # results side by side.
 #
 # The client is the Rust crate async-nats, at a pinned version, as published
 # on crates.io (its tests/ and tests/configs/ ship in the crate): its
-# tests/tls_tests.rs and tests/nkey_tests.rs. Those tests start `nats-server`
-# from PATH through the upstream test-helper crate, which is not published;
-# tests/interop/nats-server-shim provides the part of its API they
-# use, starting the server with the same arguments (--store_dir DIR -p -1
-# -l LOG -P PID -c CONFIG). Two tests that connect to a public demo server
-# on the Internet (custom_tls_client, tls_with_native_certs) are left out.
+# tests/tls_tests.rs, tests/nkey_tests.rs and tests/websocket_test.rs (built
+# with the crate's `websockets` feature; `core` over ws://localhost:8444,
+# `tls` over wss://localhost:8445 with a user and password). Those tests
+# start `nats-server` from PATH through the upstream test-helper crate, which
+# is not published; tests/interop/nats-server-shim provides the part of its
+# API they use, starting the server with the same arguments (--store_dir DIR
+# -p -1 -l LOG -P PID -c CONFIG). Two tests that connect to a public demo
+# server on the Internet (custom_tls_client, tls_with_native_certs) are left
+# out.
+#
+# The WebSocket tests bind fixed ports, so each server's pass runs in a
+# private network namespace (unshare -n as root, else unshare -rn) when one
+# can be made, else on the host's network, where 8444 and 8445 must be free.
 #
 # Environment:
 #   SUITE_SERVER_BIN  server under test (default: target/release/rnats-server,
@@ -44,6 +51,9 @@ for b in "$SERVER" "$ORACLE"; do
     exit 2
   fi
 done
+# Absolute, for the symbolic links below.
+SERVER=$(realpath "$SERVER")
+ORACLE=$(realpath "$ORACLE")
 echo "client_suites.sh: server under test: $SERVER ($("$SERVER" --version 2>&1 | head -1))"
 echo "client_suites.sh: oracle: $ORACLE ($("$ORACLE" --version 2>&1 | head -1))"
 mkdir -p "$WORK"
@@ -81,8 +91,10 @@ if [ ! -f "$CRATE/.prepared" ]; then
   rm -rf "$CRATE"
   cp -r "$(dirname "$MANIFEST")" "$CRATE"
   chmod -R u+w "$CRATE"
-  # Keep only the dev-dependencies these two test files use (tokio), add the
-  # helper shim, and make the copy its own workspace.
+  # Keep only the dev-dependencies these test files use (tokio; what
+  # websocket_test.rs uses besides, futures-util and bytes, are ordinary
+  # dependencies of the crate), add the helper shim, and make the copy its
+  # own workspace.
   "$PY" - "$CRATE/Cargo.toml" "$ROOT/tests/interop/nats-server-shim" <<'EOF'
 import re, sys
 path, shim = sys.argv[1], sys.argv[2]
@@ -99,7 +111,7 @@ open(path, "w").write("".join(out))
 EOF
   touch "$CRATE/.prepared"
 fi
-TESTS=(--test tls_tests --test nkey_tests)
+TESTS=(--features websockets --test tls_tests --test nkey_tests --test websocket_test)
 # The client's tests are an ordinary build: not this repository's static
 # linking (.cargo/config.toml, found from the work directory), which
 # proc-macro crates cannot take.
@@ -108,16 +120,27 @@ echo "client_suites.sh: building async-nats $ASYNC_NATS_VERSION tests"
 (cd "$CRATE" && CARGO_TARGET_DIR=$WORK/target flock "$LOCK" cargo test --quiet --no-run "${TESTS[@]}")
 
 # --- runs -------------------------------------------------------------------
+# A private network namespace with its loopback up, when one can be made; the
+# tests are built already, so cargo runs them --offline there.
+if [ "$(id -u)" = 0 ]; then NSFLAGS=(-n); else NSFLAGS=(-r -n); fi
+NETNS=()
+if unshare "${NSFLAGS[@]}" sh -c 'ip link set lo up' 2>/dev/null; then
+  NETNS=(unshare "${NSFLAGS[@]}" sh -c 'ip link set lo up && exec "$@"' sh)
+else
+  echo "client_suites.sh: no private network namespace (unshare ${NSFLAGS[*]}); the" \
+    "WebSocket tests need ports 8444 and 8445 free"
+fi
 # run LABEL BINARY: the suite with BINARY as `nats-server` on PATH; writes
-# "name ok|FAILED" lines to $WORK/LABEL.results.
+# "name ok|FAILED" lines to $WORK/LABEL.results. --no-fail-fast: a failing
+# test file does not keep the next ones from running.
 run() {
   local label=$1 bin=$2 skips=()
   mkdir -p "$WORK/bin-$label"
   ln -sf "$bin" "$WORK/bin-$label/nats-server"
   for s in "${SKIP[@]}"; do skips+=(--skip "$s"); done
   (cd "$CRATE" && PATH="$WORK/bin-$label:$PATH" CARGO_TARGET_DIR=$WORK/target \
-    timeout 600 cargo test "${TESTS[@]}" -- --test-threads=1 "${skips[@]}" \
-    >"$WORK/$label.log" 2>&1) || true
+    timeout 600 "${NETNS[@]}" cargo test --offline --no-fail-fast "${TESTS[@]}" \
+    -- --test-threads=1 "${skips[@]}" >"$WORK/$label.log" 2>&1) || true
   # libtest prints "test NAME ... ok" under "Running tests/FILE.rs"; what a
   # test prints itself (a server's startup error) can come between the name
   # and the verdict.

