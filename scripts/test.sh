@@ -2,9 +2,9 @@
 # Runs every test: the protocol crate's and the server's unit tests, the
 # raw-socket integration suites (Go oracle, differential harness, IPv6 in a
 # network namespace, clusters, hostile input) against the release binary, the
-# nats-py interop script, async-nats' own TLS and NKey tests
+# nats-py interop script, async-nats' own TLS, NKey and WebSocket tests
 # (tests/interop/client_suites.sh, the crate downloaded from crates.io),
-# nats.py's JetStream suite beside Go (tests/interop/js_suites.sh, the sdist
+# nats.py's JetStream and WebSocket suites beside Go (tests/interop/js_suites.sh, the sdist
 # downloaded from PyPI) and the
 # clustering page's example.
 #

@@ -505,3 +505,81 @@ def test_hub_reaches_the_edge_jetstream_through_its_domain(pair_factory, tmp_pat
     finally:
         edge.close()
         hubc.close()
+
+
+CLUSTER_MIXES = [("under-test", "under-test"), ("2.10+", "under-test"), ("under-test", "2.10+"),
+                 ("2.9", "under-test"), ("2.10+", "2.10+")]
+
+
+@pytest.mark.against_go
+@pytest.mark.parametrize("leaves", ["under-test", "2.10+"])
+@pytest.mark.parametrize("h1,h2", CLUSTER_MIXES, ids=["%s+%s" % m for m in CLUSTER_MIXES])
+def test_leaf_cluster_on_a_hub_cluster_gets_each_message_once(tmp_path, h1, h2, leaves):
+    """A leaf cluster (LA, LB, cluster EDGE) whose members dial different
+    servers of a hub cluster (LA -> H1, LB -> H2): interest and messages
+    from EDGE carry their origin over the hub's route (LS+/LMSG), so
+    nothing comes back into EDGE through the other member's link. Each
+    message reaches each subscriber exactly once: LA to LB, LA to H2, H2
+    to LA, H1 to LB."""
+    bins = {k: (SERVER_BIN if k == "under-test" else go_binary_or_skip(k)) for k in (h1, h2, leaves)}
+    hc, hl, hh = [free_port(), free_port()], [free_port(), free_port()], [free_port(), free_port()]
+    lc, lh = [free_port(), free_port()], [free_port(), free_port()]
+    servers = []
+
+    def start(name, kind, conf_text):
+        conf = tmp_path / (name + ".conf")
+        conf.write_text(conf_text)
+        s = NatsServer(tmp_path / (name + ".log"), ["-c", str(conf)], binary=bins[kind]).start()
+        servers.append(s)
+        return s
+
+    def wait(cond, what, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if cond():
+                    return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, what + "\n" + "\n".join(
+                "--- %s\n%s" % (s.log_path, s.log_text()[-1500:]) for s in servers)
+            time.sleep(0.05)
+
+    try:
+        hubs = [start("h%d" % i, kind, 'server_name: h%d\nhttp: "%s:%d"\nleafnodes { listen: "%s:%d" }\n'
+                      'cluster { name: HUB, listen: "%s:%d", routes: ["nats-route://%s:%d"] }\n'
+                      % (i, HOST, hh[i], HOST, hl[i], HOST, hc[i], HOST, hc[1 - i]))
+                for i, kind in enumerate((h1, h2))]
+        edges = [start("l%d" % i, leaves, 'server_name: l%d\nhttp: "%s:%d"\n'
+                       'cluster { name: EDGE, listen: "%s:%d", routes: ["nats-route://%s:%d"] }\n'
+                       'leafnodes { remotes: [ { url: "nats-leaf://%s:%d" } ] }\n'
+                       % (i, HOST, lh[i], HOST, lc[i], HOST, lc[1 - i], HOST, hl[i]))
+                 for i in range(2)]
+        for port in hh + lh:
+            wait(lambda: len(http_get_json(port, "/routez").get("routes") or []) >= 1, "routes not up")
+        for port in hh:
+            wait(lambda: len(http_get_json(port, "/leafz").get("leafs") or []) == 1, "leaf not connected")
+
+        def once(src, dst, subject):
+            s = open_client(dst)
+            p = open_client(src)
+            try:
+                s.send("SUB %s 1\r\n" % subject)
+                sync_interest(s, [p])
+                payloads = ["m%d-%s" % (i, os.urandom(3).hex()) for i in range(10)]
+                p.send(b"".join(pub(subject, x) for x in payloads))
+                round_trip(p)
+                got = collect_msgs(s, len(payloads), timeout=5.0, settle=0.5)
+                assert_exactly_once([op.payload for op in got], payloads, "%s -> %s" % (src.log_path, dst.log_path))
+            finally:
+                s.close()
+                p.close()
+
+        la, lb = edges
+        once(la, lb, "edge.east")
+        once(la, hubs[1], "edge.up")
+        once(hubs[1], la, "hub.down")
+        once(hubs[0], lb, "hub.across")
+    finally:
+        for s in reversed(servers):
+            s.stop()

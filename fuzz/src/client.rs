@@ -88,7 +88,7 @@ impl Checks for ClientParser {
                 }
                 assert_eq!(
                     parse_whole(RouteParser::default(), &out),
-                    RouteOp::Sub { account: b"$G", subject, queue, key: &key }
+                    RouteOp::Sub { account: b"$G", subject, queue, key: &key, origin: None }
                 );
             }
             ClientOp::Err(text) => err_round_trip(unlimited(), text, |t| ClientOp::Err(t)),

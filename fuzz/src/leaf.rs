@@ -69,13 +69,15 @@ impl Checks for LeafParser {
                 check_payload(buf, f, body_start, m.message);
             }
             RouteOp::Ignored => assert_eq!(f.len, body_start),
-            RouteOp::Sub { account, subject, queue, key } => {
+            RouteOp::Sub { account, subject, queue, key, origin } => {
+                assert!(origin.is_none());
                 assert!(account.is_empty() && is_token(subject));
                 assert!(queue.is_none_or(|(q, _)| is_token(q)));
                 assert!(within(line, key) && key.starts_with(subject));
                 assert_eq!(f.len, body_start);
             }
-            RouteOp::Unsub { account, subject, queue, key } => {
+            RouteOp::Unsub { account, subject, queue, key, origin } => {
+                assert!(origin.is_none());
                 assert!(account.is_empty() && is_token(subject) && queue.is_none_or(is_token));
                 assert!(within(line, key) && key.starts_with(subject));
                 assert_eq!(f.len, body_start);
@@ -107,7 +109,7 @@ impl Checks for LeafParser {
                 let key = canonical_key(subject, queue.map(|(q, _)| q));
                 assert_eq!(
                     parse_whole(LeafParser::new(), &out),
-                    RouteOp::Sub { account: b"", subject, queue, key: &key }
+                    RouteOp::Sub { account: b"", subject, queue, key: &key, origin: None }
                 );
             }
             RouteOp::Unsub { subject, queue, .. } => {
@@ -115,7 +117,7 @@ impl Checks for LeafParser {
                 let key = canonical_key(subject, queue);
                 assert_eq!(
                     parse_whole(LeafParser::new(), &out),
-                    RouteOp::Unsub { account: b"", subject, queue, key: &key }
+                    RouteOp::Unsub { account: b"", subject, queue, key: &key, origin: None }
                 );
             }
             RouteOp::Err(text) => err_round_trip(LeafParser::new(), text, |t| RouteOp::Err(t)),

@@ -3,7 +3,7 @@
 //! Input: one byte choosing how the rest is cut into reads, then the bytes
 //! a peer server sends.
 
-use rnats_protocol::encode::{write_rmsg, write_rs_minus, write_rs_plus};
+use rnats_protocol::encode::{write_rmsg, write_route_lmsg, write_route_ls_plus, write_rs_minus, write_rs_plus};
 use rnats_protocol::framing::is_arg_separator;
 use rnats_protocol::route::{RouteMsg, RouteOp, RouteParser};
 use rnats_protocol::Frame;
@@ -41,14 +41,14 @@ impl Checks for RouteParser {
             }
             // A+, A- and SUB: one line.
             RouteOp::Ignored => assert_eq!(f.len, body_start),
-            RouteOp::Sub { account, subject, queue, key } => {
-                assert!(is_token(account) && is_token(subject));
+            RouteOp::Sub { account, subject, queue, key, origin } => {
+                assert!(is_token(account) && is_token(subject) && origin.is_none_or(is_token));
                 assert!(queue.is_none_or(|(q, _)| is_token(q)));
                 assert!(within(line, key));
                 assert_eq!(f.len, body_start);
             }
-            RouteOp::Unsub { account, subject, queue, key } => {
-                assert!(is_token(account) && is_token(subject) && queue.is_none_or(is_token));
+            RouteOp::Unsub { account, subject, queue, key, origin } => {
+                assert!(is_token(account) && is_token(subject) && queue.is_none_or(is_token) && origin.is_none());
                 assert!(within(line, key) && key.starts_with(account));
                 assert_eq!(f.len, body_start);
             }
@@ -68,15 +68,27 @@ impl Checks for RouteParser {
                     .queues
                     .map(|q| q.split(|c| is_arg_separator(*c)).filter(|t| !t.is_empty()).collect())
                     .unwrap_or_default();
-                write_rmsg(
-                    &mut out,
-                    m.account,
-                    m.subject,
-                    m.reply,
-                    &mut queues.iter().copied(),
-                    m.header_len,
-                    m.message,
-                );
+                match m.origin {
+                    Some(o) => write_route_lmsg(
+                        &mut out,
+                        o,
+                        m.account,
+                        m.subject,
+                        m.reply,
+                        &mut queues.iter().copied(),
+                        m.header_len,
+                        m.message,
+                    ),
+                    None => write_rmsg(
+                        &mut out,
+                        m.account,
+                        m.subject,
+                        m.reply,
+                        &mut queues.iter().copied(),
+                        m.header_len,
+                        m.message,
+                    ),
+                }
                 let got = parse_whole(RouteParser::default(), &out);
                 let RouteOp::Msg(g) = got else { panic!("not a message: {got:?}") };
                 let joined = (!queues.is_empty()).then(|| queues.join(&b' '));
@@ -84,12 +96,15 @@ impl Checks for RouteParser {
                 assert_eq!(g, want, "{:?} parsed back differently", String::from_utf8_lossy(&out));
             }
             // Written back with single blanks: the key is that text's.
-            RouteOp::Sub { account, subject, queue, .. } => {
-                write_rs_plus(&mut out, account, subject, queue);
+            RouteOp::Sub { account, subject, queue, origin, .. } => {
+                match origin {
+                    Some(o) => write_route_ls_plus(&mut out, o, account, subject, queue),
+                    None => write_rs_plus(&mut out, account, subject, queue),
+                }
                 let key = canonical_key(account, subject, queue.map(|(q, _)| q));
                 assert_eq!(
                     parse_whole(RouteParser::default(), &out),
-                    RouteOp::Sub { account, subject, queue, key: &key }
+                    RouteOp::Sub { account, subject, queue, key: &key, origin }
                 );
             }
             RouteOp::Unsub { account, subject, queue, .. } => {
@@ -97,7 +112,7 @@ impl Checks for RouteParser {
                 let key = canonical_key(account, subject, queue);
                 assert_eq!(
                     parse_whole(RouteParser::default(), &out),
-                    RouteOp::Unsub { account, subject, queue, key: &key }
+                    RouteOp::Unsub { account, subject, queue, key: &key, origin: None }
                 );
             }
             RouteOp::Err(text) => err_round_trip(RouteParser::default(), text, |t| RouteOp::Err(t)),

@@ -152,6 +152,26 @@ pub fn write_lmsg(
     write_relayed(out, None, subject, reply, queues, header_len, message)
 }
 
+/// A message of a leaf node of ours on a route to a peer that takes
+/// leaf origins (`lnoc`): `LMSG <origin> <account> ...`, the origin being
+/// the leaf's cluster, with a header size always (0 without headers).
+#[allow(clippy::too_many_arguments)]
+pub fn write_route_lmsg(
+    out: &mut Vec<u8>,
+    origin: &[u8],
+    account: &[u8],
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &mut dyn Iterator<Item = &[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    out.extend_from_slice(b"LMSG ");
+    put(out, origin);
+    out.push(b' ');
+    write_relayed_args(out, Some(account), subject, reply, queues, Some(header_len.unwrap_or(0)), message)
+}
+
 fn write_relayed(
     out: &mut Vec<u8>,
     account: Option<&[u8]>,
@@ -161,12 +181,26 @@ fn write_relayed(
     header_len: Option<usize>,
     message: &[u8],
 ) {
-    out.reserve(account.map_or(0, <[u8]>::len) + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32);
     out.extend_from_slice(match (header_len.is_some(), account.is_some()) {
         (true, _) => b"HMSG ",
         (false, true) => b"RMSG ",
         (false, false) => b"LMSG ",
     });
+    write_relayed_args(out, account, subject, reply, queues, header_len, message)
+}
+
+/// Everything of a relayed message after its verb.
+#[inline(always)]
+fn write_relayed_args(
+    out: &mut Vec<u8>,
+    account: Option<&[u8]>,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: &mut dyn Iterator<Item = &[u8]>,
+    header_len: Option<usize>,
+    message: &[u8],
+) {
+    out.reserve(account.map_or(0, <[u8]>::len) + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32);
     if let Some(account) = account {
         put(out, account);
         out.push(b' ');
@@ -223,6 +257,53 @@ pub fn write_rs_plus(out: &mut Vec<u8>, account: &[u8], subject: &[u8], queue: O
     out.extend_from_slice(b"RS+ ");
     out.extend_from_slice(account);
     out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some((q, w)) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+        out.push(b' ');
+        write_u64(out, w as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `LS+ <origin> <acc> <subject> [<queue> <weight>]`: interest of
+/// a leaf node of ours (of cluster `origin`) for a route peer.
+pub fn write_route_ls_plus(
+    out: &mut Vec<u8>,
+    origin: &[u8],
+    account: &[u8],
+    subject: &[u8],
+    queue: Option<(&[u8], u32)>,
+) {
+    out.extend_from_slice(b"LS+ ");
+    out.extend_from_slice(origin);
+    out.push(b' ');
+    out.extend_from_slice(account);
+    out.push(b' ');
+    write_interest_tail(out, subject, queue);
+}
+
+/// Appends `LS- <origin> <acc> <subject> [queue]` (the origin only for a
+/// peer that announced `lnocu`: `origin` empty otherwise).
+pub fn write_route_ls_minus(out: &mut Vec<u8>, origin: &[u8], account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
+    out.extend_from_slice(b"LS- ");
+    if !origin.is_empty() {
+        out.extend_from_slice(origin);
+        out.push(b' ');
+    }
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some(q) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `<subject>[ <queue> <weight>]\r\n`.
+fn write_interest_tail(out: &mut Vec<u8>, subject: &[u8], queue: Option<(&[u8], u32)>) {
     out.extend_from_slice(subject);
     if let Some((q, w)) = queue {
         out.push(b' ');
@@ -351,5 +432,21 @@ mod tests {
             assert_eq!(&v[..3], b"pre");
             assert_eq!(&v[3..], &src[..n]);
         }
+    }
+
+    #[test]
+    fn leaf_origin_forms_for_routes() {
+        let mut v = Vec::new();
+        write_route_ls_plus(&mut v, b"L1", b"$G", b"foo", None);
+        write_route_ls_plus(&mut v, b"L1", b"$G", b"bar", Some((b"q", 3)));
+        write_route_ls_minus(&mut v, b"L1", b"$G", b"bar", Some(b"q"));
+        write_route_ls_minus(&mut v, b"", b"$G", b"foo", None);
+        write_route_lmsg(&mut v, b"L1", b"$G", b"foo", Some(b"r"), &mut std::iter::empty(), None, b"hi");
+        write_route_lmsg(&mut v, b"L1", b"$G", b"foo", None, &mut [&b"q"[..]].into_iter(), Some(2), b"h\r");
+        assert_eq!(
+            String::from_utf8_lossy(&v),
+            "LS+ L1 $G foo\r\nLS+ L1 $G bar q 3\r\nLS- L1 $G bar q\r\nLS- $G foo\r\n\
+             LMSG L1 $G foo r 0 2\r\nhi\r\nLMSG L1 $G foo | q 2 2\r\nh\r\r\n"
+        );
     }
 }

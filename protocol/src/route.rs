@@ -29,6 +29,8 @@ pub struct RouteMsg<'a> {
     /// Header length for HMSG (`message` starts with the header block).
     pub header_len: Option<usize>,
     pub message: &'a [u8],
+    /// LMSG on a route: the cluster of the leaf node it came from.
+    pub origin: Option<&'a [u8]>,
 }
 
 /// An op received on a route connection. Slices borrow the caller's buffer.
@@ -49,12 +51,17 @@ pub enum RouteOp<'a> {
         /// the account on (LS+: from the byte after the origin's first
         /// blank), without the weight and the byte before it, blanks kept.
         key: &'a [u8],
+        /// LS+: the cluster of the leaf node the interest came from.
+        origin: Option<&'a [u8]>,
     },
-    /// `RS- <acc> <subj> [<queue>]` (LS- alike).
+    /// `RS- <acc> <subj> [<queue>]`, LS- alike, with the origin first
+    /// from a peer that announced `lnocu` (see [`RouteParser::set_lnocu`]).
     Unsub {
         account: &'a [u8],
         subject: &'a [u8],
         queue: Option<&'a [u8]>,
+        /// LS- from an `lnocu` peer: the interest's origin cluster.
+        origin: Option<&'a [u8]>,
         /// The arguments as sent, blanks kept: an RS- removes the interest
         /// whose RS+ had exactly this [`RouteOp::Sub`] key.
         key: &'a [u8],
@@ -142,6 +149,7 @@ struct MsgArgs {
     reply: Option<Span>,
     queues: Option<Span>,
     header_len: Option<usize>,
+    origin: Option<Span>,
 }
 
 impl Message for MsgArgs {
@@ -156,6 +164,7 @@ impl Message for MsgArgs {
             queues: self.queues.map(|s| span_of(line, s)),
             header_len: self.header_len,
             message,
+            origin: self.origin.map(|s| span_of(line, s)),
         })
     }
 }
@@ -174,6 +183,8 @@ pub struct RouteParser {
     max_control_line: usize,
     max_payload: usize,
     leaf: bool,
+    /// LS- names its origin first (the peer announced `lnocu`).
+    lnocu: bool,
 }
 
 impl Default for RouteParser {
@@ -187,14 +198,20 @@ impl RouteParser {
     /// A parser refusing control lines longer than `max_control_line` and
     /// payloads larger than `max_payload` before buffering them.
     pub fn new(max_control_line: usize, max_payload: usize) -> Self {
-        RouteParser { state: State::IDLE, max_control_line, max_payload, leaf: false }
+        RouteParser { state: State::IDLE, max_control_line, max_payload, leaf: false, lnocu: false }
     }
 
     /// A parser of the leaf node protocol (see the type's documentation),
     /// with the same limits as [`RouteParser::new`]. Messages and interest
     /// come out with an empty `account`: the connection's binding names it.
     pub fn leaf(max_control_line: usize, max_payload: usize) -> Self {
-        RouteParser { state: State::IDLE, max_control_line, max_payload, leaf: true }
+        RouteParser { state: State::IDLE, max_control_line, max_payload, leaf: true, lnocu: false }
+    }
+
+    /// The peer announced `lnocu`: its LS- names the origin cluster first,
+    /// as its LS+ does.
+    pub fn set_lnocu(&mut self, on: bool) {
+        self.lnocu = on;
     }
 
     /// New limits for the ops still to come (a configuration reload).
@@ -264,6 +281,7 @@ impl RouteParser {
                     reply: (n == 2 + sizes).then(|| t.at(1)),
                     queues: None,
                     header_len,
+                    origin: None,
                 };
                 self.finish_msg(buf, Body { args, args_at, line_len, start: next, len })
             }
@@ -272,13 +290,21 @@ impl RouteParser {
                 let subject = span_of(line, t.at(0));
                 let key_start = t.at(0).0 as usize;
                 match t.count {
-                    1 => done(RouteOp::Sub { account: b"", subject, queue: None, key: &line[key_start..] }),
+                    1 => {
+                        done(RouteOp::Sub { account: b"", subject, queue: None, key: &line[key_start..], origin: None })
+                    }
                     3 => {
                         let weight = span_of(line, t.at(2));
                         let w = parse_size(weight).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
                         let key_end = line.len().saturating_sub(weight.len() + 1);
                         let key = line.get(key_start..key_end).unwrap_or_default();
-                        done(RouteOp::Sub { account: b"", subject, queue: Some((span_of(line, t.at(1)), w)), key })
+                        done(RouteOp::Sub {
+                            account: b"",
+                            subject,
+                            queue: Some((span_of(line, t.at(1)), w)),
+                            key,
+                            origin: None,
+                        })
                     }
                     _ => Err(ParseError::BadArgs),
                 }
@@ -288,8 +314,14 @@ impl RouteParser {
                 let subject = span_of(line, t.at(0));
                 let key = line.get(t.at(0).0 as usize..).unwrap_or_default();
                 match t.count {
-                    1 => done(RouteOp::Unsub { account: b"", subject, queue: None, key }),
-                    2 => done(RouteOp::Unsub { account: b"", subject, queue: Some(span_of(line, t.at(1))), key }),
+                    1 => done(RouteOp::Unsub { account: b"", subject, queue: None, key, origin: None }),
+                    2 => done(RouteOp::Unsub {
+                        account: b"",
+                        subject,
+                        queue: Some(span_of(line, t.at(1))),
+                        key,
+                        origin: None,
+                    }),
                     // Go looks the arguments up as a key, which such text
                     // never is: nothing happens.
                     _ => done(RouteOp::Ignored),
@@ -300,6 +332,7 @@ impl RouteParser {
                 // LS+ (interest that came from a leaf node) names its origin first.
                 let o = usize::from(verb == Verb::LsPlus);
                 let (account, subject) = (span_of(line, t.at(o)), span_of(line, t.at(o + 1)));
+                let origin = (o == 1).then(|| span_of(line, t.at(0)));
                 // Go keys the interest by the text of its arguments, cut by
                 // lengths: after the origin and one byte, before the weight
                 // and one byte (whatever blanks surround them).
@@ -308,7 +341,7 @@ impl RouteParser {
                 match t.count - o.min(t.count) {
                     2 => {
                         let key = line.get(key_start..).unwrap_or_default();
-                        done(RouteOp::Sub { account, subject, queue: None, key })
+                        done(RouteOp::Sub { account, subject, queue: None, key, origin })
                     }
                     4 => {
                         // Go reads a weight as it reads a size: 1 to 9
@@ -319,18 +352,28 @@ impl RouteParser {
                         let w = parse_size(weight).and_then(|w| u32::try_from(w).ok()).unwrap_or(0);
                         let key_end = line.len().saturating_sub(weight.len() + 1);
                         let key = line.get(key_start..key_end).unwrap_or_default();
-                        done(RouteOp::Sub { account, subject, queue: Some((span_of(line, t.at(o + 2)), w)), key })
+                        done(RouteOp::Sub {
+                            account,
+                            subject,
+                            queue: Some((span_of(line, t.at(o + 2)), w)),
+                            key,
+                            origin,
+                        })
                     }
                     _ => Err(ParseError::BadArgs),
                 }
             }
             Verb::RsMinus | Verb::LsMinus => {
                 let t = Tokens::split(line, args_at);
-                let (account, subject) = (span_of(line, t.at(0)), span_of(line, t.at(1)));
-                let key = line.get(t.at(0).0 as usize..).unwrap_or_default();
-                match t.count {
-                    2 => done(RouteOp::Unsub { account, subject, queue: None, key }),
-                    3 => done(RouteOp::Unsub { account, subject, queue: Some(span_of(line, t.at(2))), key }),
+                let o = usize::from(verb == Verb::LsMinus && self.lnocu);
+                let (account, subject) = (span_of(line, t.at(o)), span_of(line, t.at(o + 1)));
+                let origin = (o == 1).then(|| span_of(line, t.at(0)));
+                let key = line.get(t.at(o).0 as usize..).unwrap_or_default();
+                match t.count - o.min(t.count) {
+                    2 => done(RouteOp::Unsub { account, subject, queue: None, key, origin }),
+                    3 => {
+                        done(RouteOp::Unsub { account, subject, queue: Some(span_of(line, t.at(o + 2))), key, origin })
+                    }
                     _ => Err(ParseError::BadArgs),
                 }
             }
@@ -355,6 +398,7 @@ impl RouteParser {
                     reply: None,
                     queues: None,
                     header_len: None,
+                    origin: (skip == 1).then(|| t.at(0)),
                 };
                 let plain = skip + acct + 1 + sizes;
                 if n == plain + 1 {
@@ -438,6 +482,7 @@ impl RouteParser {
             queues: None,
             header_len: None,
             message: &buf[start..end],
+            origin: None,
         };
         Some(Frame { op: RouteOp::Msg(msg), line: &buf[..line_len], args_at: 4, len: end + 2 })
     }
@@ -523,6 +568,19 @@ mod tests {
         testing::error(RouteParser::default, input)
     }
 
+    /// An LMSG from a route: [`m`] with origin cluster `c`.
+    fn lm(
+        account: &'static [u8],
+        subject: &'static [u8],
+        reply: Option<&'static [u8]>,
+        queues: Option<&'static [u8]>,
+        header_len: Option<usize>,
+        message: &'static [u8],
+    ) -> String {
+        let msg = RouteMsg { account, subject, reply, queues, header_len, message, origin: Some(b"c") };
+        format!("{:?}", RouteOp::Msg(msg))
+    }
+
     fn m(
         account: &'static [u8],
         subject: &'static [u8],
@@ -531,7 +589,7 @@ mod tests {
         header_len: Option<usize>,
         message: &'static [u8],
     ) -> String {
-        format!("{:?}", RouteOp::Msg(RouteMsg { account, subject, reply, queues, header_len, message }))
+        format!("{:?}", RouteOp::Msg(RouteMsg { account, subject, reply, queues, header_len, message, origin: None }))
     }
 
     fn leaf_ok(input: &[u8]) -> Vec<String> {
@@ -548,10 +606,16 @@ mod tests {
         assert_eq!(
             leaf_ok(b"LS+ foo\r\nLS+ bar q1 2\r\nLS- foo\r\nls- bar q1\r\n"),
             vec![
-                s(RouteOp::Sub { account: b"", subject: b"foo", queue: None, key: b"foo" }),
-                s(RouteOp::Sub { account: b"", subject: b"bar", queue: Some((b"q1", 2)), key: b"bar q1" }),
-                s(RouteOp::Unsub { account: b"", subject: b"foo", queue: None, key: b"foo" }),
-                s(RouteOp::Unsub { account: b"", subject: b"bar", queue: Some(b"q1"), key: b"bar q1" }),
+                s(RouteOp::Sub { account: b"", subject: b"foo", queue: None, key: b"foo", origin: None }),
+                s(RouteOp::Sub {
+                    account: b"",
+                    subject: b"bar",
+                    queue: Some((b"q1", 2)),
+                    key: b"bar q1",
+                    origin: None
+                }),
+                s(RouteOp::Unsub { account: b"", subject: b"foo", queue: None, key: b"foo", origin: None }),
+                s(RouteOp::Unsub { account: b"", subject: b"bar", queue: Some(b"q1"), key: b"bar q1", origin: None }),
             ]
         );
         assert_eq!(
@@ -603,11 +667,23 @@ mod tests {
         assert_eq!(
             ok(b"RS+ $G foo\r\nRS+ $G bar q1 2\r\nRS- $G foo\r\nrs- $G bar q1\r\nLS+ c $G x\r\nA+ x\r\n"),
             vec![
-                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo" }),
-                s(RouteOp::Sub { account: b"$G", subject: b"bar", queue: Some((b"q1", 2)), key: b"$G bar q1" }),
-                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo" }),
-                s(RouteOp::Unsub { account: b"$G", subject: b"bar", queue: Some(b"q1"), key: b"$G bar q1" }),
-                s(RouteOp::Sub { account: b"$G", subject: b"x", queue: None, key: b"$G x" }),
+                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo", origin: None }),
+                s(RouteOp::Sub {
+                    account: b"$G",
+                    subject: b"bar",
+                    queue: Some((b"q1", 2)),
+                    key: b"$G bar q1",
+                    origin: None
+                }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo", origin: None }),
+                s(RouteOp::Unsub {
+                    account: b"$G",
+                    subject: b"bar",
+                    queue: Some(b"q1"),
+                    key: b"$G bar q1",
+                    origin: None
+                }),
+                s(RouteOp::Sub { account: b"$G", subject: b"x", queue: None, key: b"$G x", origin: Some(b"c") }),
                 s(RouteOp::Ignored),
             ]
         );
@@ -621,23 +697,41 @@ mod tests {
         let k = |op: RouteOp| format!("{op:?}");
         assert_eq!(
             key(b"RS+ $G  a.b.c  rq1  2\r\n"),
-            k(RouteOp::Sub { account: b"$G", subject: b"a.b.c", queue: Some((b"rq1", 2)), key: b"$G  a.b.c  rq1 " })
+            k(RouteOp::Sub {
+                account: b"$G",
+                subject: b"a.b.c",
+                queue: Some((b"rq1", 2)),
+                key: b"$G  a.b.c  rq1 ",
+                origin: None
+            })
         );
         assert_eq!(
             key(b"RS+\t$G foo q 1  \r\n"),
-            k(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 1)), key: b"$G foo q 1" })
+            k(RouteOp::Sub {
+                account: b"$G",
+                subject: b"foo",
+                queue: Some((b"q", 1)),
+                key: b"$G foo q 1",
+                origin: None
+            })
         );
         assert_eq!(
             key(b"RS+ $G w.* \r\n"),
-            k(RouteOp::Sub { account: b"$G", subject: b"w.*", queue: None, key: b"$G w.* " })
+            k(RouteOp::Sub { account: b"$G", subject: b"w.*", queue: None, key: b"$G w.* ", origin: None })
         );
         assert_eq!(
             key(b"RS- $G w.* \n"),
-            k(RouteOp::Unsub { account: b"$G", subject: b"w.*", queue: None, key: b"$G w.* " })
+            k(RouteOp::Unsub { account: b"$G", subject: b"w.*", queue: None, key: b"$G w.* ", origin: None })
         );
         assert_eq!(
             key(b"LS+ C1  $G foo q 1\r\n"),
-            k(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 1)), key: b" $G foo q" })
+            k(RouteOp::Sub {
+                account: b"$G",
+                subject: b"foo",
+                queue: Some((b"q", 1)),
+                key: b" $G foo q",
+                origin: Some(b"C1")
+            })
         );
     }
 
@@ -677,16 +771,54 @@ mod tests {
         assert_eq!(
             ok(b"LMSG c $G foo r 2 4\r\nhiab\r\nLMSG c $G foo + r q1 0 1\r\nx\r\nPING\r\n"),
             vec![
-                m(b"$G", b"foo", Some(b"r"), None, Some(2), b"hiab"),
-                m(b"$G", b"foo", Some(b"r"), Some(b"q1"), Some(0), b"x"),
+                lm(b"$G", b"foo", Some(b"r"), None, Some(2), b"hiab"),
+                lm(b"$G", b"foo", Some(b"r"), Some(b"q1"), Some(0), b"x"),
                 s(RouteOp::Ping)
             ]
         );
         assert_eq!(
             ok(b"LS+ c $G foo q 2\r\nLS- $G foo q\r\n"),
             vec![
-                s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", 2)), key: b"$G foo q" }),
-                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: Some(b"q"), key: b"$G foo q" }),
+                s(RouteOp::Sub {
+                    account: b"$G",
+                    subject: b"foo",
+                    queue: Some((b"q", 2)),
+                    key: b"$G foo q",
+                    origin: Some(b"c")
+                }),
+                s(RouteOp::Unsub {
+                    account: b"$G",
+                    subject: b"foo",
+                    queue: Some(b"q"),
+                    key: b"$G foo q",
+                    origin: None
+                }),
+            ]
+        );
+        // From a peer that announced lnocu, LS- names the origin too.
+        let lnocu = || {
+            let mut p = RouteParser::default();
+            p.set_lnocu(true);
+            p
+        };
+        assert_eq!(
+            testing::ops(lnocu, b"LS- c $G foo q\r\nLS- c $G foo\r\nRS- $G foo q\r\n"),
+            vec![
+                s(RouteOp::Unsub {
+                    account: b"$G",
+                    subject: b"foo",
+                    queue: Some(b"q"),
+                    key: b"$G foo q",
+                    origin: Some(b"c")
+                }),
+                s(RouteOp::Unsub { account: b"$G", subject: b"foo", queue: None, key: b"$G foo", origin: Some(b"c") }),
+                s(RouteOp::Unsub {
+                    account: b"$G",
+                    subject: b"foo",
+                    queue: Some(b"q"),
+                    key: b"$G foo q",
+                    origin: None
+                }),
             ]
         );
     }
@@ -722,7 +854,15 @@ mod tests {
     fn client_ops_on_a_route() {
         let s = |op: RouteOp| format!("{op:?}");
         let none = |reply, header_len, message| {
-            s(RouteOp::Msg(RouteMsg { account: b"", subject: b"foo", reply, queues: None, header_len, message }))
+            s(RouteOp::Msg(RouteMsg {
+                account: b"",
+                subject: b"foo",
+                reply,
+                queues: None,
+                header_len,
+                message,
+                origin: None,
+            }))
         };
         assert_eq!(
             ok(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nHPUB foo r 2 4\r\nhiab\r\n"),
@@ -738,7 +878,13 @@ mod tests {
         let sub = |w: u32| {
             format!(
                 "{:?}",
-                RouteOp::Sub { account: b"$G", subject: b"foo.>", queue: Some((b"rq1", w)), key: b"$G foo.> rq1" }
+                RouteOp::Sub {
+                    account: b"$G",
+                    subject: b"foo.>",
+                    queue: Some((b"rq1", w)),
+                    key: b"$G foo.> rq1",
+                    origin: None
+                }
             )
         };
         let cases: &[(&str, u32)] = &[
@@ -779,13 +925,23 @@ mod tests {
     fn reply_without_queues_and_odd_weights() {
         let s = |op: RouteOp| format!("{op:?}");
         let msg = |reply: Option<&'static [u8]>, header_len, message: &'static [u8]| {
-            s(RouteOp::Msg(RouteMsg { account: b"$G", subject: b"foo", reply, queues: None, header_len, message }))
+            s(RouteOp::Msg(RouteMsg {
+                account: b"$G",
+                subject: b"foo",
+                reply,
+                queues: None,
+                header_len,
+                message,
+                origin: None,
+            }))
         };
         assert_eq!(
             ok(b"RMSG $G foo + r.1 2\r\nhi\r\nHMSG $G foo + r.1 2 4\r\nhiab\r\n"),
             vec![msg(Some(b"r.1"), None, b"hi"), msg(Some(b"r.1"), Some(2), b"hiab")]
         );
-        let sub = |w| s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", w)), key: b"$G foo q" });
+        let sub = |w| {
+            s(RouteOp::Sub { account: b"$G", subject: b"foo", queue: Some((b"q", w)), key: b"$G foo q", origin: None })
+        };
         assert_eq!(
             ok(b"RS+ $G foo q -1\r\nRS+ $G foo q 9999999999\r\nRS+ $G foo q 0\r\n"),
             vec![sub(0), sub(0), sub(0)]

@@ -391,6 +391,7 @@ impl Server {
         l.remote_name = name.clone();
         l.remote_id = s("server_id");
         l.remote_cluster = cluster.clone();
+        l.origin = (!cluster.is_empty()).then(|| std::rc::Rc::from(cluster.as_bytes()));
         l.headers = headers;
         l.info_seen = true;
         // A leaf that declares itself the hub makes us its spoke.

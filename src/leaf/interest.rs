@@ -29,7 +29,11 @@ use crate::server::Server;
 #[derive(Clone, Copy)]
 pub enum Source<'a> {
     Local,
-    Route,
+    /// A route peer; `cluster` is the origin of interest that a leaf node
+    /// over there has (empty for plain interest).
+    Route {
+        cluster: &'a [u8],
+    },
     /// A leaf link: `hub_side` when the peer is a leaf node of ours,
     /// `cluster` the peer's cluster.
     Leaf {
@@ -45,7 +49,9 @@ impl Source<'_> {
         let lds = subject.starts_with(b"$LDS.");
         match *self {
             Source::Local => true,
-            Source::Route => lds || l.is_hub_side(),
+            Source::Route { cluster } => {
+                (lds || l.is_hub_side()) && (cluster.is_empty() || cluster != l.remote_cluster.as_bytes())
+            }
             Source::Leaf { slot: from, hub_side, cluster } => {
                 from != slot
                     && (cluster.is_empty() || cluster != l.remote_cluster)
@@ -145,7 +151,7 @@ impl Server {
                 continue;
             }
             let (subs, src) = match &c.role {
-                Role::Route(r) => (&r.remote_subs, Source::Route),
+                Role::Route(r) => (&r.remote_subs, Source::Route { cluster: b"" }),
                 Role::Leaf(o) if o.established => {
                     (&o.remote_subs, Source::Leaf { slot: s, hub_side: o.is_hub_side(), cluster: &o.remote_cluster })
                 }
@@ -153,6 +159,10 @@ impl Server {
             };
             let Some(l) = self.conns[slot].leaf() else { break };
             for sub in subs.values().filter(|sub| sub.account == acc) {
+                let src = match src {
+                    Source::Route { .. } => Source::Route { cluster: crate::route::key_origin(sub.sid()) },
+                    other => other,
+                };
                 if src.reaches(slot, sub.subject(), l) {
                     // A queue member's weight counts here, where changes
                     // count a member one (as Go announces them).

@@ -418,7 +418,7 @@ impl Server {
         let src = Source::Leaf { slot, hub_side, cluster };
         self.leaf_interest_delta(sub.account, sub.subject(), sub.queue(), delta, src);
         if hub_side {
-            self.leaf_node_interest_delta(sub.account, sub.subject(), sub.queue(), delta);
+            self.leaf_node_interest_delta(sub.account, sub.subject(), sub.queue(), delta, cluster.as_bytes());
         }
     }
 

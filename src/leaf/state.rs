@@ -33,6 +33,9 @@ pub struct LeafState {
     /// The peer's cluster: the hub's from its INFO, a leaf's from CONNECT.
     /// Interest and messages from that cluster never go back to it.
     pub remote_cluster: String,
+    /// `remote_cluster` of a leaf node of ours, shared with the messages
+    /// it sends on to routes (LMSG names it); None when it has none.
+    pub origin: Option<std::rc::Rc<[u8]>>,
     /// The peer takes HMSG.
     pub headers: bool,
     /// The nonce of the INFO we sent (hub side).
@@ -66,6 +69,7 @@ impl LeafState {
             remote_id: String::new(),
             remote_name: String::new(),
             remote_cluster: String::new(),
+            origin: None,
             headers: false,
             nonce: String::new(),
             remote_subs: SidIndex::default(),

@@ -104,6 +104,7 @@ const INFO_FIELDS: &[(&str, bool)] = &[
     ("import", true),
     ("export", true),
     ("lnoc", true),
+    ("lnocu", true),
     ("info_on_connect", true),
     ("connect_info", true),
     ("gateway", true),
@@ -716,7 +717,8 @@ impl Server {
         let Role::Route(r) = &mut c.role else { return };
         for sub in r.remote_subs.drain() {
             self.sublist_mut(sub.account).remove(&sub);
-            self.peer_interest_changed(&sub, -1, crate::leaf::interest::Source::Route);
+            let cluster = crate::route::key_origin(sub.sid());
+            self.peer_interest_changed(&sub, -1, crate::leaf::interest::Source::Route { cluster });
         }
         if !c.quiet_close {
             if r.remote_name.is_empty() {

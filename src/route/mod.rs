@@ -38,6 +38,57 @@ const ROUTE_CONNECT_FIELDS: &[(&str, crate::conn::handshake_fields::JsonType)] =
     ("gateway", crate::conn::handshake_fields::JsonType::Str),
 ];
 
+/// The key of a peer's interest: as sent (Go's key), or, for interest of
+/// a leaf node over there from a peer that names origins in LS- too
+/// (`lnocu`), NUL, the origin cluster and a blank before it, so that it
+/// is apart from plain interest in the same subject and from another
+/// origin's (Go keys them apart the same way).
+fn origin_key<'a>(origin: Option<&[u8]>, key: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    match origin {
+        None => std::borrow::Cow::Borrowed(key),
+        Some(o) => {
+            let mut k = Vec::with_capacity(o.len() + key.len() + 2);
+            k.push(0);
+            k.extend_from_slice(o);
+            k.push(b' ');
+            k.extend_from_slice(key);
+            std::borrow::Cow::Owned(k)
+        }
+    }
+}
+
+/// The subject and queue of an interest key (`subject[ queue]`).
+fn split_key(key: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match key.iter().position(|b| *b == b' ') {
+        None => (key, None),
+        Some(i) => (&key[..i], Some(&key[i + 1..])),
+    }
+}
+
+/// What a route hears when a count of interest goes from `before` to
+/// `after`: `write(out, Some(weight))` when it appears (and, for a queue
+/// group, on every change of its weight), `write(out, None)` when it drops
+/// to 0.
+fn interest_line(out: &mut Vec<u8>, queued: bool, before: u32, after: u32, write: impl Fn(&mut Vec<u8>, Option<u32>)) {
+    if before == after {
+        return;
+    }
+    if after == 0 {
+        write(out, None);
+    } else if before == 0 || queued {
+        write(out, Some(after));
+    }
+}
+
+/// The origin cluster in a key made by [`origin_key`] (empty for plain
+/// interest).
+pub fn key_origin(key: &[u8]) -> &[u8] {
+    match key.split_first() {
+        Some((0, rest)) => rest.split(|b| *b == b' ').next().unwrap_or_default(),
+        _ => b"",
+    }
+}
+
 /// 11 random bytes in unpadded base64url (15 characters), the shape of Go's
 /// nonce.
 fn route_nonce() -> [u8; 15] {
@@ -203,7 +254,7 @@ impl Server {
             }
             v.push(b']');
         }
-        v.extend_from_slice(b",\"lnoc\":true}");
+        v.extend_from_slice(b",\"lnoc\":true,\"lnocu\":true}");
         v
     }
 
@@ -270,7 +321,7 @@ impl Server {
                 self.mark_close(slot, CloseReason::ParseError);
                 false
             }
-            RouteOp::Sub { account, subject, queue, key } => {
+            RouteOp::Sub { account, subject, queue, key, origin } => {
                 // Interest counts from CONNECT on (Go takes it before the
                 // peer's INFO); `+OK` only for interest taken. Interest in
                 // an account this server does not have is logged and
@@ -288,18 +339,20 @@ impl Server {
                     }
                     return true;
                 };
-                if self.remote_sub(slot, acc, key, subject, queue) {
+                let lnocu = self.conns[slot].route().is_some_and(|r| r.lnocu);
+                let key = origin_key(origin.filter(|_| lnocu), key);
+                if self.remote_sub(slot, acc, &key, subject, queue) {
                     self.route_ok(slot);
                 }
                 true
             }
-            RouteOp::Unsub { account, subject, key, .. } => {
+            RouteOp::Unsub { account, subject, key, origin, .. } => {
                 if self.accounts.id(account).is_none() {
                     let (prefix, a, s) = (&self.conns[slot].prefix, lossy(account), lossy(subject));
                     log::debug!("{prefix} - Unknown account {a:?} for subject {s:?}");
                     return true;
                 }
-                self.remote_unsub(slot, key);
+                self.remote_unsub(slot, &origin_key(origin, key));
                 self.route_ok(slot);
                 true
             }
@@ -367,6 +420,7 @@ impl Server {
         r.connect_seen = true;
         r.headers = flag("headers");
         r.verbose = flag("verbose");
+        r.lnoc |= flag("lnoc");
         if r.remote_id.is_empty() {
             r.remote_id = s("name");
         }
@@ -531,6 +585,9 @@ impl Server {
         let solicited = r.solicited;
         // The first INFO decides, on accepted routes too (over the CONNECT's).
         r.headers = headers;
+        r.lnoc = v.get("lnoc").and_then(Value::as_bool).unwrap_or(false);
+        r.lnocu = v.get("lnocu").and_then(Value::as_bool).unwrap_or(false);
+        r.parser.set_lnocu(r.lnocu);
         r.info = Some(info);
         r.connect_urls = urls;
         r.ws_connect_urls = ws_urls;
@@ -541,19 +598,38 @@ impl Server {
     }
 
     /// Sends all of this server's interest (its clients' and its leaf
-    /// nodes') to a newly registered route.
+    /// nodes') to a newly registered route: to a peer that keys leaf
+    /// origins apart (`lnocu`), the interest of leaf nodes with a cluster
+    /// as LS+ naming it and the rest as RS+; to others, all as RS+.
     pub fn send_local_subs(&mut self, slot: usize) {
+        let split = self.conns[slot].route().is_some_and(|r| r.lnocu);
         let mut out = Vec::new();
-        let mut all: crate::routing::fxhash::FxHashMap<&(AccId, Box<[u8]>), u32> = Default::default();
+        let mut all: crate::routing::fxhash::FxHashMap<&(AccId, Box<[u8]>), i64> = Default::default();
         for (k, n) in self.local_interest.iter().chain(self.leaf_node_interest.iter()) {
-            *all.entry(k).or_insert(0) += *n;
+            *all.entry(k).or_insert(0) += i64::from(*n);
+        }
+        if split {
+            for (k, n) in &self.leaf_origin_total {
+                *all.entry(k).or_insert(0) -= i64::from(*n);
+            }
+            for ((acc, key, origin), n) in &self.leaf_origin_interest {
+                let (subject, queue) = split_key(key);
+                encode::write_route_ls_plus(
+                    &mut out,
+                    origin,
+                    self.accounts.name(*acc),
+                    subject,
+                    queue.map(|q| (q, *n)),
+                );
+            }
         }
         for ((acc, key), n) in all {
-            let account = self.accounts.name(*acc);
-            match key.iter().position(|b| *b == b' ') {
-                None => encode::write_rs_plus(&mut out, account, key, None),
-                Some(i) => encode::write_rs_plus(&mut out, account, &key[..i], Some((&key[i + 1..], n))),
+            if n <= 0 {
+                continue;
             }
+            let (subject, queue) = split_key(key);
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            encode::write_rs_plus(&mut out, self.accounts.name(*acc), subject, queue.map(|q| (q, n)));
         }
         let conn = &mut self.conns[slot];
         if trace_enabled() {
@@ -576,67 +652,112 @@ impl Server {
     /// and tells the routes and leaf links the outcome once (a closing
     /// client's queue members leave in one step, as Go announces them).
     pub fn local_interest_delta(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
-        let (before, after) = self.own_interest_delta(false, acc, subject, queue, delta);
+        let (before, after) = self.own_interest_delta(None, acc, subject, queue, delta);
         self.leaf_interest_delta(acc, subject, queue, i64::from(after) - i64::from(before), Source::Local);
     }
 
-    /// Interest of a leaf node of ours changed by `delta`: routes hear of it
-    /// as of our own.
-    pub fn leaf_node_interest_delta(&mut self, acc: AccId, subject: &[u8], queue: Option<&[u8]>, delta: i64) {
-        self.own_interest_delta(true, acc, subject, queue, delta);
+    /// Interest of a leaf node of ours (of cluster `origin`, empty if it
+    /// has none) changed by `delta`: routes hear of it as of our own, or
+    /// as the leaf's (LS+ naming the origin) when they key origins apart.
+    pub fn leaf_node_interest_delta(
+        &mut self,
+        acc: AccId,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        delta: i64,
+        origin: &[u8],
+    ) {
+        self.own_interest_delta(Some(origin), acc, subject, queue, delta);
     }
 
     /// Applies `delta` to this server's interest as routes see it (its
-    /// clients' in `local_interest`, its leaf nodes' in
-    /// `leaf_node_interest`, `of_leafs` says which changes) and sends the
-    /// RS+/RS- that the sum calls for. Returns the changed count before and
-    /// after.
+    /// clients' in `local_interest` when `leaf` is None, else its leaf
+    /// nodes' in `leaf_node_interest`, and per origin cluster in
+    /// `leaf_origin_interest`) and sends what the sums call for: to peers
+    /// that key leaf origins apart (`lnocu`), RS+/RS- for the interest
+    /// without an origin and LS+/LS- for each origin's; to the others,
+    /// RS+/RS- for the whole. Returns the changed count before and after.
     fn own_interest_delta(
         &mut self,
-        of_leafs: bool,
+        leaf: Option<&[u8]>,
         acc: AccId,
         subject: &[u8],
         queue: Option<&[u8]>,
         delta: i64,
     ) -> (u32, u32) {
         let key = (acc, interest_key(subject, queue));
-        let (map, other) = if of_leafs {
+        let apply = |n: &mut u32| {
+            let before = *n;
+            *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
+            (before, *n)
+        };
+        let (map, other) = if leaf.is_some() {
             (&mut self.leaf_node_interest, &self.local_interest)
         } else {
             (&mut self.local_interest, &self.leaf_node_interest)
         };
-        let n = map.entry(key.clone()).or_insert(0);
-        let before = *n;
-        *n = (i64::from(*n) + delta).clamp(0, i64::from(u32::MAX)) as u32;
-        let after = *n;
+        let (before, after) = apply(map.entry(key.clone()).or_insert(0));
         if after == 0 {
             map.remove(&key);
         }
         let rest = other.get(&key).copied().unwrap_or(0);
         let (total_before, total_after) = (before.saturating_add(rest), after.saturating_add(rest));
+        // The origin's own count, and the plain interest (the whole less
+        // every origin's) for peers that key origins apart.
+        let origin = leaf.filter(|o| !o.is_empty());
+        let mut origin_counts = (0, 0);
+        if let Some(o) = origin {
+            let okey = (acc, key.1.clone(), Box::<[u8]>::from(o));
+            let e = self.leaf_origin_interest.entry(okey.clone()).or_insert(0);
+            origin_counts = apply(e);
+            if origin_counts.1 == 0 {
+                self.leaf_origin_interest.remove(&okey);
+            }
+            let t = self.leaf_origin_total.entry(key.clone()).or_insert(0);
+            apply(t);
+            if *t == 0 {
+                self.leaf_origin_total.remove(&key);
+            }
+        }
         let Some(c) = self.cluster.as_ref() else {
             return (before, after);
         };
-        let mut line = Vec::new();
         let account = self.accounts.name(acc);
-        match queue {
-            None if total_before == 0 && total_after > 0 => encode::write_rs_plus(&mut line, account, subject, None),
-            None if total_before > 0 && total_after == 0 => encode::write_rs_minus(&mut line, account, subject, None),
-            Some(q) if total_after > 0 && total_after != total_before => {
-                encode::write_rs_plus(&mut line, account, subject, Some((q, total_after)))
+        let queued = queue.is_some();
+        let mut whole = Vec::new();
+        interest_line(&mut whole, queued, total_before, total_after, |out, w| match w {
+            Some(w) => encode::write_rs_plus(out, account, subject, queue.map(|q| (q, w))),
+            None => encode::write_rs_minus(out, account, subject, queue),
+        });
+        let mut split = Vec::new();
+        match origin {
+            None => {
+                let ot = self.leaf_origin_total.get(&key).copied().unwrap_or(0);
+                let (b, a) = (total_before.saturating_sub(ot), total_after.saturating_sub(ot));
+                interest_line(&mut split, queued, b, a, |out, w| match w {
+                    Some(w) => encode::write_rs_plus(out, account, subject, queue.map(|q| (q, w))),
+                    None => encode::write_rs_minus(out, account, subject, queue),
+                });
             }
-            Some(q) if total_after == 0 && total_before > 0 => {
-                encode::write_rs_minus(&mut line, account, subject, Some(q))
-            }
-            _ => return (before, after),
+            Some(o) => interest_line(&mut split, queued, origin_counts.0, origin_counts.1, |out, w| match w {
+                Some(w) => encode::write_route_ls_plus(out, o, account, subject, queue.map(|q| (q, w))),
+                None => encode::write_route_ls_minus(out, o, account, subject, queue),
+            }),
+        }
+        if whole.is_empty() && split.is_empty() {
+            return (before, after);
         }
         let slots: Vec<usize> = c.routes.values().copied().collect();
         for s in slots {
             let conn = &mut self.conns[s];
+            let line = if conn.route().is_some_and(|r| r.lnocu) { &split } else { &whole };
+            if line.is_empty() {
+                continue;
+            }
             if trace_enabled() {
                 log::trace!("{} - ->> [{}]", conn.prefix, String::from_utf8_lossy(&line[..line.len() - 2]));
             }
-            conn.out.extend_from_slice(&line);
+            conn.out.extend_from_slice(line);
             Server::queue_flush(&mut self.pending_flush, conn, s);
         }
         (before, after)
@@ -665,7 +786,8 @@ impl Server {
             if let Some((q, w)) = queue {
                 let delta = i64::from(w) - i64::from(existing.weight.get());
                 existing.weight.set(w);
-                self.leaf_interest_delta(acc, subject, Some(q), delta, Source::Route);
+                let cluster = key_origin(key);
+                self.leaf_interest_delta(acc, subject, Some(q), delta, Source::Route { cluster });
             }
             return true;
         }
@@ -674,7 +796,7 @@ impl Server {
         sub.weight.set(queue.map_or(1, |(_, w)| w));
         let sub = Rc::new(sub);
         r.remote_subs.insert(sub.clone());
-        self.peer_interest_changed(&sub, 1, Source::Route);
+        self.peer_interest_changed(&sub, 1, Source::Route { cluster: key_origin(key) });
         self.sublist_mut(acc).insert(sub);
         true
     }
@@ -687,7 +809,7 @@ impl Server {
         };
         if let Some(sub) = r.remote_subs.remove(key) {
             self.sublist_mut(sub.account).remove(&sub);
-            self.peer_interest_changed(&sub, -1, Source::Route);
+            self.peer_interest_changed(&sub, -1, Source::Route { cluster: key_origin(key) });
         }
     }
 
@@ -712,7 +834,19 @@ impl Server {
         if m.reply.is_some_and(|r| r.starts_with(b"$JS.ACK.")) && self.deliver_js_relayed(slot, acc, msg) {
             return;
         }
-        self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
+        match m.origin {
+            None => {
+                self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
+            }
+            Some(o) => {
+                // A leaf node's message over there: not back to leaf nodes
+                // of its cluster (see `relays`).
+                self.lmsg_origin.clear();
+                self.lmsg_origin.extend_from_slice(o);
+                self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
+                self.lmsg_origin.clear();
+            }
+        }
     }
 }
 

@@ -28,6 +28,11 @@ pub struct RouteState {
     pub connect_seen: bool,
     pub info_seen: bool,
     pub headers: bool,
+    /// The peer takes LS+/LS-/LMSG with the origin cluster of a leaf
+    /// node's interest and messages (`lnoc`), and names the origin in LS-
+    /// too (`lnocu`, which keys such interest apart from plain interest).
+    pub lnoc: bool,
+    pub lnocu: bool,
     /// The peer's first INFO, kept to gossip it to other peers.
     pub info: Option<Value>,
     pub connect_urls: Vec<String>,

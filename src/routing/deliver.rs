@@ -48,7 +48,8 @@ pub enum Origin<'a> {
     /// A client (the slot's own subscriptions see it only with echo).
     Client,
     /// A route peer, which picked this server for the queue groups named
-    /// in `queues` (blank-separated).
+    /// in `queues` (blank-separated). The origin cluster an LMSG names is
+    /// in `Server::lmsg_origin` while it is delivered.
     Route { queues: Option<&'a [u8]> },
     /// A leaf link (a hub of ours or a leaf node of ours), naming the
     /// queue groups it picked this server for.
@@ -210,8 +211,8 @@ impl Server {
         for sub in expired {
             self.remove_client_sub(&sub);
         }
-        for &(slot, cid) in &sends {
-            delivered |= self.forward_to_route(slot, cid, acc, m, &picks);
+        if !sends.is_empty() {
+            delivered |= self.forward_all(from, acc, matches!(origin, Origin::Leaf { .. }), m, &sends, &picks);
         }
         sends.clear();
         picks.clear();
@@ -283,7 +284,7 @@ impl Server {
             self.remove_client_sub(&sub);
         }
         for (slot, cid) in sends {
-            delivered |= self.forward_to_route(slot, cid, acc, routed, &[]);
+            delivered |= self.forward_to_route(slot, cid, acc, routed, &[], b"");
         }
         delivered
     }
@@ -314,7 +315,8 @@ impl Server {
     /// link `to` (`usize::MAX`: to any route), as Go forwards: from a route
     /// to leaf nodes of ours; from a leaf node of ours to routes and every
     /// other leaf link; from a hub of ours to leaf nodes of ours. Never back
-    /// to where it came from, nor to a link of the cluster it came from.
+    /// to where it came from, nor to a link of the cluster it came from
+    /// (from a route: the origin its LMSG named, `lmsg_origin`).
     #[cold]
     #[inline(never)]
     fn relays(&self, from: usize, to: usize) -> bool {
@@ -322,8 +324,11 @@ impl Server {
             return false;
         }
         let Some(Role::Leaf(src)) = self.conns.get(from).map(|c| &c.role) else {
-            // From a route: to leaf nodes of ours only.
-            return matches!(self.conns.get(to).map(|c| &c.role), Some(Role::Leaf(d)) if d.is_hub_side());
+            // From a route: to leaf nodes of ours only, not to those of
+            // the cluster the message came from.
+            let cluster = &self.lmsg_origin;
+            return matches!(self.conns.get(to).map(|c| &c.role), Some(Role::Leaf(d))
+                if d.is_hub_side() && (cluster.is_empty() || d.remote_cluster.as_bytes() != &cluster[..]));
         };
         match self.conns.get(to).map(|c| &c.role) {
             None => to == usize::MAX && src.is_hub_side(),
@@ -359,8 +364,32 @@ impl Server {
         true
     }
 
+    /// The message goes to each link in `sends` once. From a leaf node of
+    /// ours with a cluster (`from_leaf`), routes that take it learn the
+    /// message's origin (LMSG).
+    #[inline(never)]
+    fn forward_all(
+        &mut self,
+        from: usize,
+        acc: AccId,
+        from_leaf: bool,
+        m: Msg<'_>,
+        sends: &[(usize, u64)],
+        picks: &[(usize, Rc<Subscription>)],
+    ) -> bool {
+        let leaf_origin = if from_leaf { self.conns.get(from).and_then(|c| c.leaf()?.origin.clone()) } else { None };
+        let origin: &[u8] = leaf_origin.as_deref().unwrap_or_default();
+        let mut delivered = false;
+        for &(slot, cid) in sends {
+            delivered |= self.forward_to_route(slot, cid, acc, m, picks, origin);
+        }
+        delivered
+    }
+
     /// Appends one RMSG (or HMSG) of account `acc` for route `slot`, naming
-    /// the queue groups picked on it.
+    /// the queue groups picked on it; an LMSG naming `origin` (the cluster
+    /// of the leaf node of ours it came from, when not empty) to a route
+    /// peer that takes it.
     fn forward_to_route(
         &mut self,
         slot: usize,
@@ -368,6 +397,7 @@ impl Server {
         acc: AccId,
         m: Msg<'_>,
         picks: &[(usize, Rc<Subscription>)],
+        origin: &[u8],
     ) -> bool {
         let Some(c) = self.conns.get_mut(slot) else {
             return false;
@@ -375,13 +405,13 @@ impl Server {
         if c.cid != cid || c.closing.is_some() {
             return false;
         }
-        let (headers, leaf) = match &c.role {
-            Role::Route(r) => (r.headers, false),
+        let (headers, leaf, lnoc) = match &c.role {
+            Role::Route(r) => (r.headers, false, r.lnoc),
             Role::Leaf(l) => {
                 if !l.deny_exports.is_empty() && crate::leaf::state::LeafState::denied(&l.deny_exports, m.subject) {
                     return false;
                 }
-                (l.headers, true)
+                (l.headers, true, false)
             }
             _ => return false,
         };
@@ -393,6 +423,9 @@ impl Server {
         let mut queues = picks.iter().filter(|(s, _)| *s == slot).filter_map(|(_, q)| q.queue());
         if leaf {
             encode::write_lmsg(&mut c.out, m.subject, m.reply, &mut queues, hdr, body);
+        } else if lnoc && !origin.is_empty() {
+            let account = self.accounts.name(acc);
+            encode::write_route_lmsg(&mut c.out, origin, account, m.subject, m.reply, &mut queues, hdr, body);
         } else {
             encode::write_rmsg(&mut c.out, self.accounts.name(acc), m.subject, m.reply, &mut queues, hdr, body);
         }

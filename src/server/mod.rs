@@ -50,6 +50,9 @@ const CONN_BASE: usize = 16;
 /// Wait before accepting again after an accept failed.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
+/// Interest of leaf nodes by account, `subject[ queue]` and origin cluster.
+pub type OriginKey = (crate::routing::accounts::AccId, Box<[u8]>, Box<[u8]>);
+
 /// Server-wide message and connection counters shown in `/varz`.
 #[derive(Debug, Default)]
 pub struct ServerCounters {
@@ -107,6 +110,12 @@ pub struct Server {
     /// The interest of leaf nodes connected to us, as routes are told of it
     /// (summed with `local_interest`): subscriptions, queue weights.
     pub leaf_node_interest: crate::routing::fxhash::FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
+    /// The part of `leaf_node_interest` from leaf nodes with a cluster, by
+    /// (account, key, origin cluster), and its sum by (account, key).
+    pub leaf_origin_interest: crate::routing::fxhash::FxHashMap<OriginKey, u32>,
+    pub leaf_origin_total: crate::routing::fxhash::FxHashMap<(crate::routing::accounts::AccId, Box<[u8]>), u32>,
+    /// While a route's LMSG is delivered: the origin cluster it names.
+    pub lmsg_origin: Vec<u8>,
     /// The hubs of `leafnodes { remotes }` and the connection of each.
     pub leaf_remotes: Vec<crate::leaf::remote::LeafRemote>,
     /// Each account's loop-detection subject, once a leaf connection used it.
@@ -234,6 +243,9 @@ impl Server {
             cluster,
             local_interest: Default::default(),
             leaf_node_interest: Default::default(),
+            leaf_origin_interest: Default::default(),
+            leaf_origin_total: Default::default(),
+            lmsg_origin: Vec::new(),
             leaf_remotes: Vec::new(),
             leaf_lds: Vec::new(),
             leaf_count: 0,

@@ -28,6 +28,8 @@ What is normalised, and why (nothing else is):
   scenario, keyed by group instead of sid.
 * JetStream scenarios (``js:N``): what dt_js's docstring lists (JSON
   compared parsed, times, random names, Go 2.11+ additions).
+* Route INFO: the ``lnocu`` flag of Go 2.10+ (rnats announces it; the
+  reference, Go 2.9.10, does not).
 * Whatever the allowlist (allowlist.toml) says.
 """
 
@@ -59,6 +61,9 @@ def norm_info(op, server_id, ports):
     text = re.sub(r'"(version|go|git_commit|nonce|server_id|server_name)":"((?:[^"\\]|\\.)*)"',
                   repl_str, text)
     text = re.sub(r'"client_id":\d+', '"client_id":"<client_id>"', text)
+    # Go 2.10+ announces `lnocu` (origins in LS-) on routes, as rnats does;
+    # the reference, Go 2.9.10, predates it.
+    text = text.replace(',"lnocu":true', '')
 
     def repl_port(m):
         p = int(m.group(1))
