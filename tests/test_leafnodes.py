@@ -583,3 +583,66 @@ def test_leaf_cluster_on_a_hub_cluster_gets_each_message_once(tmp_path, h1, h2, 
     finally:
         for s in reversed(servers):
             s.stop()
+
+
+@pytest.mark.against_go
+@pytest.mark.parametrize("hub", ["2.10+", "under-test"])
+def test_leaf_interest_outlives_plain_interest_of_the_same_subject(tmp_path, hub):
+    """A hub server H1 (Go 2.10+ or rnats) with a leaf node of cluster
+    EDGE, routed to rnats H2: a client of H1 and the leaf subscribe to the
+    same subject, then the client leaves. H1 withdraws its plain interest
+    (RS-) but keeps the leaf's (LS+ naming EDGE): a publisher on H2 still
+    reaches the leaf's subscriber."""
+    bins = {"h1": SERVER_BIN if hub == "under-test" else go_binary_or_skip(hub), "h2": SERVER_BIN,
+            "leaf": go_binary_or_skip("2.10+")}
+    hc, hh, ll = [free_port(), free_port()], [free_port(), free_port()], free_port()
+    servers = []
+
+    def start(name, text):
+        conf = tmp_path / (name + ".conf")
+        conf.write_text(text)
+        s = NatsServer(tmp_path / (name + ".log"), ["-c", str(conf)], binary=bins[name]).start()
+        servers.append(s)
+        return s
+
+    def wait(cond, what, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    try:
+        h1 = start("h1", 'server_name: h1\nhttp: "%s:%d"\nleafnodes { listen: "%s:%d" }\n'
+                   'cluster { name: HUB, listen: "%s:%d", routes: ["nats-route://%s:%d"] }\n'
+                   % (HOST, hh[0], HOST, ll, HOST, hc[0], HOST, hc[1]))
+        h2 = start("h2", 'server_name: h2\nhttp: "%s:%d"\n'
+                   'cluster { name: HUB, listen: "%s:%d", routes: ["nats-route://%s:%d"] }\n'
+                   % (HOST, hh[1], HOST, hc[1], HOST, hc[0]))
+        leaf = start("leaf", 'server_name: l\ncluster { name: EDGE, listen: "%s:-1" }\n'
+                     'leafnodes { remotes: [ { url: "nats-leaf://%s:%d" } ] }\n' % (HOST, HOST, ll))
+        wait(lambda: len(http_get_json(hh[0], "/leafz").get("leafs") or []) == 1, "leaf not connected")
+        wait(lambda: len(http_get_json(hh[1], "/routez").get("routes") or []) >= 1, "routes not up")
+        ls = open_client(leaf)
+        cs = open_client(h1)
+        p = open_client(h2)
+        try:
+            ls.send("SUB both.here 1\r\n")
+            cs.send("SUB both.here 1\r\n")
+            sync_interest(ls, [p])
+            sync_interest(cs, [p])
+            cs.send("UNSUB 1\r\n")
+            round_trip(cs)
+            # H2 hears of the UNSUB: a probe of the client's no longer
+            # arrives anywhere once a later SUB of it has reached H2.
+            sync_interest(cs, [p], sid=9998)
+            payloads = ["m%d-%s" % (i, os.urandom(3).hex()) for i in range(5)]
+            p.send(b"".join(pub("both.here", x) for x in payloads))
+            round_trip(p)
+            got = collect_msgs(ls, len(payloads), timeout=5.0)
+            assert_exactly_once([op.payload for op in got], payloads, "h2 -> leaf after the client left")
+        finally:
+            for c in (ls, cs, p):
+                c.close()
+    finally:
+        for s in reversed(servers):
+            s.stop()
