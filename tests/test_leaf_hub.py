@@ -431,6 +431,82 @@ def test_raw_leaf_exchanges_lmsg(net, hub):
         c.close()
 
 
+PERMS_USER = ('authorization { users = [ { user: edge, password: pw, permissions: {'
+              ' publish: { allow: ["to.hub.>"] },'
+              ' subscribe: { allow: ["from.hub.>"], deny: ["from.hub.secret"] } } },'
+              ' { user: local, password: pw } ] }')
+
+
+@by_hub
+def test_leaf_user_permissions(net, hub):
+    """A leaf bound to a server user with permissions (no leaf
+    authorization block, so the clients' users apply), in the user's
+    terms: the reply INFO carries them (`import` what the leaf may
+    receive, `export` what it may send); the hub announces only the
+    subscriptions the leaf may publish to; messages the user may not
+    receive do not reach the leaf; an LS+ for a subject it may not
+    receive is a violation that closes the link."""
+    h = net("hub", hub, listen=True, extra=PERMS_USER)
+    c = Client(h.port, timeout=5.0)
+    c.connect(verbose=False, pedantic=False, user="local", **{"pass": "pw"})
+    c.ping(timeout=5.0)
+    r = RawLeaf(h)
+    try:
+        c.send("SUB to.hub.x 1\r\nSUB other 2\r\nSUB from.hub.x 3\r\n")
+        round_trip(c)
+        info = r.connect_leaf(user="edge", **{"pass": "pw"})
+        assert info.get("import") == {"allow": ["from.hub.>"], "deny": ["from.hub.secret"]}, info
+        assert info.get("export") == {"allow": ["to.hub.>"]}, info
+        # The interest comes in one batch after the reply INFO: all of it is
+        # there before the PONG.
+        r.send(b"PING\r\n")
+        _, before = r.wait_op(lambda op: op[0] == "PONG", "PONG")
+        announced = {op[1] for op in before if op[0] == "LS+"}
+        assert any(a.startswith("$LDS.") for a in announced), announced
+        assert "to.hub.x" in announced and not announced & {"other", "from.hub.x"}, announced
+        # Allowed and denied subjects for messages to the leaf.
+        r.send(b"LS+ from.hub.>\r\n")
+        r.sync()
+        c.send(pub("from.hub.secret", "no") + pub("from.hub.ok", "yes"))
+        round_trip(c)
+        (verb, rest, payload), _ = r.wait_op(lambda op: op[0] == "LMSG", "LMSG from.hub.ok")
+        assert (rest.split()[0], payload) == ("from.hub.ok", b"yes"), (verb, rest, payload)
+        r.send(b"LS+ from.hub.secret\r\n")
+        (verb, rest, _), _ = r.wait_op(lambda op: op[0] == "-ERR", "-ERR")
+        assert rest == "'Permissions Violation for Subscription to \"from.hub.secret\"'", rest
+    finally:
+        r.close()
+        c.close()
+
+
+@pytest.mark.parametrize("hub", ["under-test", "2.10+"], ids=["hub-under-test", "hub-2.10+"])
+def test_leaf_user_may_publish_only_what_the_user_may(net, hub):
+    """A leaf bound to a user with publish permissions: its LMSG on an
+    allowed subject reaches a hub client, one on another subject is a
+    violation that closes the link (Go 2.11.16+; Go 2.9 delivers it)."""
+    h = net("hub", hub, listen=True, extra=PERMS_USER)
+    c = Client(h.port, timeout=5.0)
+    c.connect(verbose=False, pedantic=False, user="local", **{"pass": "pw"})
+    c.ping(timeout=5.0)
+    r = RawLeaf(h)
+    try:
+        c.send("SUB to.hub.y 1\r\nSUB other 2\r\n")
+        round_trip(c)
+        r.connect_leaf(user="edge", **{"pass": "pw"})
+        r.sync()
+        r.send(b"LMSG to.hub.y 2\r\nok\r\n")
+        r.sync()
+        got = collect_msgs(c, 1, timeout=5.0)
+        assert [op.raw for op in got] == [msg("to.hub.y", 1, "ok")], got
+        r.send(b"LMSG other 2\r\nno\r\n")
+        (verb, rest, _), _ = r.wait_op(lambda op: op[0] == "-ERR", "-ERR")
+        assert rest == "'Permissions Violation for Publish to \"other\"'", rest
+        assert collect_msgs(c, None, timeout=0.3) == []
+    finally:
+        r.close()
+        c.close()
+
+
 # ---------------------------------------------------------------------------
 # Monitoring and restarts
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
@@ -238,6 +239,37 @@ impl Server {
                 json::write_str(&mut v, c.name.as_bytes());
             }
         }
+        // What a leaf bound to a user with permissions must enforce, in
+        // the user's terms: `import` what it may receive, `export` what
+        // it may send (Go's names and escaping).
+        if reply {
+            if let Some(p) = self.conns[slot].leaf().and_then(|l| l.perms.clone()) {
+                for (name, perms) in [("import", &p.subscribe), ("export", &p.publish)] {
+                    if let Some(sp) = perms {
+                        v.extend_from_slice(format!(",\"{name}\":{{").as_bytes());
+                        let mut first = true;
+                        for (key, list) in [("allow", &sp.allow), ("deny", &sp.deny)] {
+                            if list.is_empty() {
+                                continue;
+                            }
+                            if !first {
+                                v.push(b',');
+                            }
+                            first = false;
+                            v.extend_from_slice(format!("\"{key}\":[").as_bytes());
+                            for (i, x) in list.iter().enumerate() {
+                                if i > 0 {
+                                    v.push(b',');
+                                }
+                                json::write_str(&mut v, x.as_bytes());
+                            }
+                            v.push(b']');
+                        }
+                        v.push(b'}');
+                    }
+                }
+            }
+        }
         // Go 2.9's key order: info_on_connect, connect_info, leafnode_urls,
         // remote_account.
         v.extend_from_slice(b",\"info_on_connect\":true");
@@ -354,7 +386,7 @@ impl Server {
             nonce: l.nonce.clone(),
             ..Default::default()
         };
-        let Some(account) = self.leaf_authenticate(slot, &creds, !s("jwt").is_empty()) else {
+        let Some((account, perms)) = self.leaf_authenticate(slot, &creds, !s("jwt").is_empty()) else {
             let prefix = &self.conns[slot].prefix;
             if creds.user.is_empty() {
                 log::error!("{prefix} - authentication error");
@@ -404,6 +436,12 @@ impl Server {
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
         l.add_js_denies();
+        if let Some(sub) = perms.as_ref().and_then(|p| p.subscribe.as_ref()) {
+            // What the user may not receive never goes to the leaf, and
+            // asking for it is a violation, as for `deny_pub`.
+            l.deny_exports.extend(sub.deny.iter().cloned());
+        }
+        l.perms = perms;
         self.replace_duplicate_leaf(slot, &name, &cluster, account);
         let info = self.leaf_hub_info(slot, true);
         self.send_leaf_info(slot, &info);
@@ -414,15 +452,20 @@ impl Server {
         true
     }
 
-    /// The account a leaf with `creds` is bound to, or None when refused:
-    /// `leafnodes.authorization` when it names users, else the clients'
-    /// rules (a user with permissions is refused: leaf links do not carry
-    /// them yet).
-    fn leaf_authenticate(&self, slot: usize, creds: &ConnectCreds, jwt: bool) -> Option<AccId> {
+    /// The account a leaf with `creds` is bound to and the user's
+    /// permissions, or None when refused: `leafnodes.authorization` when it
+    /// names users, else the clients' rules (a user with `allow_responses`
+    /// is refused: leaf links do not carry it).
+    fn leaf_authenticate(
+        &self,
+        slot: usize,
+        creds: &ConnectCreds,
+        jwt: bool,
+    ) -> Option<(AccId, Option<Rc<crate::auth::Permissions>>)> {
         let auth = &self.opts.leaf_auth;
         let account = |name: Option<&String>| match name {
-            None => Some(GLOBAL),
-            Some(a) => self.accounts.id(a.as_bytes()),
+            None => Some((GLOBAL, None)),
+            Some(a) => Some((self.accounts.id(a.as_bytes())?, None)),
         };
         if jwt {
             return None;
@@ -439,17 +482,17 @@ impl Server {
             return account(u.account.as_ref());
         }
         if !self.opts.auth_required() {
-            return Some(GLOBAL);
+            return Some((GLOBAL, None));
         }
         let (user, perms) = self.authenticate(slot, creds)?;
-        if perms.is_some() {
+        if perms.as_ref().is_some_and(|p| p.responses.is_some()) {
             log::error!(
-                "{} - user {user:?} has permissions, which leaf node connections do not support yet",
+                "{} - user {user:?} has allow_responses, which leaf node connections do not support",
                 self.conns[slot].prefix
             );
             return None;
         }
-        self.user_account(&user)
+        Some((self.user_account(&user)?, perms))
     }
 
     /// A leaf with the same name, cluster and account as `slot` already

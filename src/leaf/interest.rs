@@ -112,6 +112,9 @@ impl Server {
             if !l.deny_imports.is_empty() && LeafState::denied(&l.deny_imports, subject) {
                 continue;
             }
+            if !l.may_hear_of(subject) {
+                continue;
+            }
             line.clear();
             apply(l, &key, subject, queue, delta, &mut line);
             if line.is_empty() {
@@ -174,9 +177,12 @@ impl Server {
         let lds = self.leaf_lds(acc);
         changes.push((lds, 1));
         let Some(l) = self.conns[slot].leaf_mut() else { return Vec::new() };
-        if !l.deny_imports.is_empty() {
+        if !l.deny_imports.is_empty() || l.perms.is_some() {
             let subject = |k: &[u8]| k.split(|b| *b == b' ').next().unwrap_or_default().to_vec();
-            changes.retain(|(k, _)| !LeafState::denied(&l.deny_imports, &subject(k)));
+            changes.retain(|(k, _)| {
+                let s = subject(k);
+                !LeafState::denied(&l.deny_imports, &s) && l.may_hear_of(&s)
+            });
         }
         for (key, n) in changes {
             let e = l.announced.entry(key).or_insert(0);

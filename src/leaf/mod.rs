@@ -469,7 +469,13 @@ impl Server {
             // JetStream's subjects do not cross: ignored, as Go's deny does.
             return true;
         }
-        if let Some(l) = self.conns[slot].leaf().filter(|l| LeafState::denied(&l.deny_exports, subject)) {
+        let refused = |l: &LeafState| {
+            LeafState::denied(&l.deny_exports, subject)
+                || l.perms.as_ref().and_then(|p| p.subscribe.as_ref()).is_some_and(|sp| {
+                    rnats_protocol::subject::is_valid_literal_subject(subject) && !sp.allows_subscribe(subject, None)
+                })
+        };
+        if let Some(l) = self.conns[slot].leaf().filter(|l| refused(l)) {
             if l.accepted() && rnats_protocol::subject::is_valid_literal_subject(subject) {
                 // The leaf asked for what it said it would not take.
                 let text = format!("Permissions Violation for Subscription to {:?}", lossy(subject));
@@ -520,6 +526,18 @@ impl Server {
         self.stats.in_bytes += m.message.len() as u64;
         let Some(l) = c.leaf() else { return };
         if !l.deny_imports.is_empty() && LeafState::denied(&l.deny_imports, m.subject) {
+            return;
+        }
+        // As Go 2.11.16+: a leaf bound to a user may send only what the
+        // user may publish (replies and JetStream acks aside).
+        let refused = |pp: &crate::auth::SubjectPerms| {
+            !(m.subject.starts_with(b"_R_.") || m.subject.starts_with(b"$JS.ACK.") || pp.allows_publish(m.subject))
+        };
+        if l.perms.as_ref().and_then(|p| p.publish.as_ref()).is_some_and(refused) {
+            let text = format!("Permissions Violation for Publish to {:?}", lossy(m.subject));
+            log::error!("{} - {text}", self.conns[slot].prefix);
+            self.send_err(slot, &text);
+            self.close_after_flush(slot, CloseReason::ProtocolViolation);
             return;
         }
         let acc = l.account;

@@ -49,6 +49,11 @@ pub struct LeafState {
     /// never taken from it or asked for (`deny_imports`).
     pub deny_exports: Vec<String>,
     pub deny_imports: Vec<String>,
+    /// A leaf node of ours bound to a user with permissions, in the
+    /// user's terms: `publish` what the leaf may send us (and so the
+    /// interest we announce to it), `subscribe` what it may ask for and
+    /// receive (its deny list is in `deny_exports` too).
+    pub perms: Option<std::rc::Rc<crate::auth::Permissions>>,
     /// The peer or we found a loop: dial again only after a long wait.
     pub loop_detected: bool,
     /// When the oldest unanswered PING was queued, and the last round trip.
@@ -70,6 +75,7 @@ impl LeafState {
             remote_name: String::new(),
             remote_cluster: String::new(),
             origin: None,
+            perms: None,
             headers: false,
             nonce: String::new(),
             remote_subs: SidIndex::default(),
@@ -102,6 +108,16 @@ impl LeafState {
     /// Whether a deny list holds a pattern matching `subject`.
     pub fn denied(list: &[String], subject: &[u8]) -> bool {
         list.iter().any(|p| rnats_protocol::subject::matches(p.as_bytes(), subject))
+    }
+
+    /// Whether the link hears of interest in `subject`: a leaf node of
+    /// ours bound to a user with publish permissions only of what it may
+    /// publish (the loop-detection subject always).
+    pub fn may_hear_of(&self, subject: &[u8]) -> bool {
+        match self.perms.as_ref().and_then(|p| p.publish.as_ref()) {
+            None => true,
+            Some(pp) => subject.starts_with(b"$LDS.") || pp.allows_subscribe(subject, None),
+        }
     }
 
     /// We are the hub on this link (see `hub`): the peer is a leaf node of
