@@ -21,7 +21,7 @@ mod testkit;
 #[cfg(feature = "tls")]
 mod tls;
 
-use config::options::{parse_args, Action};
+use config::cli::{parse_args, Action};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

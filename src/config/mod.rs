@@ -1,7 +1,8 @@
-//! What the server is told to do: the option types and the command line
-//! (`options`), the configuration file (`file`), and reload on SIGHUP
-//! (`reload`).
+//! What the server is told to do: the option types (`options`), the
+//! command line (`cli`), the configuration file (`file`), and reload on
+//! SIGHUP (`reload`).
 
+pub mod cli;
 pub mod file;
 pub mod options;
 pub mod reload;

@@ -6,7 +6,8 @@
 //! listener (addresses, ports, cluster settings, server name, TLS turned on
 //! or off) cannot change and make the whole reload fail.
 
-use crate::config::options::{parse_args, Action, Options};
+use crate::config::cli::{parse_args, Action};
+use crate::config::options::Options;
 use crate::server::Server;
 
 /// Options that can only be set at startup: (name, changed?).

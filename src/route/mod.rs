@@ -834,18 +834,14 @@ impl Server {
         if m.reply.is_some_and(|r| r.starts_with(b"$JS.ACK.")) && self.deliver_js_relayed(slot, acc, msg) {
             return;
         }
-        match m.origin {
-            None => {
-                self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
-            }
-            Some(o) => {
-                // A leaf node's message over there: not back to leaf nodes
-                // of its cluster (see `relays`).
-                self.lmsg_origin.clear();
-                self.lmsg_origin.extend_from_slice(o);
-                self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
-                self.lmsg_origin.clear();
-            }
+        // A leaf node's message over there (LMSG): not back to leaf nodes
+        // of its cluster (see `relays`).
+        if let Some(o) = m.origin {
+            self.lmsg_origin.extend_from_slice(o);
+        }
+        self.deliver(slot, acc, Origin::Route { queues: m.queues }, msg);
+        if m.origin.is_some() {
+            self.lmsg_origin.clear();
         }
     }
 }

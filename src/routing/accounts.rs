@@ -13,11 +13,7 @@
 use crate::routing::fxhash::FxHashMap;
 use crate::routing::sublist::Sublist;
 
-/// An account's index: 0 is the global account.
-pub type AccId = u16;
-
-/// The global account's index.
-pub const GLOBAL: AccId = 0;
+pub use crate::routing::{AccId, GLOBAL};
 
 /// The global account's name.
 pub const GLOBAL_NAME: &[u8] = b"$G";

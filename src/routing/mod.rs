@@ -7,6 +7,12 @@ pub mod deliver;
 pub mod fxhash;
 pub mod sublist;
 
+/// An account's index (see `accounts`): 0 is the global account.
+pub type AccId = u16;
+
+/// The global account's index.
+pub const GLOBAL: AccId = 0;
+
 /// The key of an interest as servers announce it to each other: the
 /// subject, and the queue after a blank.
 pub fn interest_key(subject: &[u8], queue: Option<&[u8]>) -> Box<[u8]> {

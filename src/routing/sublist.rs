@@ -54,7 +54,7 @@ pub struct Subscription {
     pub owner: Kind,
     has_queue: bool,
     /// The account whose sublist holds it (set before it is shared).
-    pub account: crate::routing::accounts::AccId,
+    pub account: crate::routing::AccId,
 }
 
 impl Subscription {
@@ -75,7 +75,7 @@ impl Subscription {
             weight: Cell::new(1),
             owner,
             has_queue: queue.is_some(),
-            account: crate::routing::accounts::GLOBAL,
+            account: crate::routing::GLOBAL,
         }
     }
 
