@@ -136,7 +136,17 @@ pub fn write_rmsg(
     header_len: Option<usize>,
     message: &[u8],
 ) {
-    write_relayed(out, Some(account), subject, reply, queues, header_len, message)
+    write_relayed(
+        out,
+        relayed_verb(header_len, Some(account)),
+        b"",
+        Some(account),
+        subject,
+        reply,
+        queues,
+        header_len,
+        message,
+    )
 }
 
 /// The same message on a leaf node connection: `LMSG` (or `HMSG`) without
@@ -149,7 +159,7 @@ pub fn write_lmsg(
     header_len: Option<usize>,
     message: &[u8],
 ) {
-    write_relayed(out, None, subject, reply, queues, header_len, message)
+    write_relayed(out, relayed_verb(header_len, None), b"", None, subject, reply, queues, header_len, message)
 }
 
 /// A message of a leaf node of ours on a route to a peer that takes
@@ -166,33 +176,29 @@ pub fn write_route_lmsg(
     header_len: Option<usize>,
     message: &[u8],
 ) {
-    out.extend_from_slice(b"LMSG ");
-    put(out, origin);
-    out.push(b' ');
-    write_relayed_args(out, Some(account), subject, reply, queues, Some(header_len.unwrap_or(0)), message)
+    let header_len = Some(header_len.unwrap_or(0));
+    write_relayed(out, b"LMSG ", origin, Some(account), subject, reply, queues, header_len, message)
 }
 
-fn write_relayed(
-    out: &mut Vec<u8>,
-    account: Option<&[u8]>,
-    subject: &[u8],
-    reply: Option<&[u8]>,
-    queues: &mut dyn Iterator<Item = &[u8]>,
-    header_len: Option<usize>,
-    message: &[u8],
-) {
-    out.extend_from_slice(match (header_len.is_some(), account.is_some()) {
+/// The verb of a relayed message: HMSG with headers, else RMSG on a route
+/// (with an account) or LMSG on a leaf connection.
+#[inline(always)]
+fn relayed_verb(header_len: Option<usize>, account: Option<&[u8]>) -> &'static [u8] {
+    match (header_len.is_some(), account.is_some()) {
         (true, _) => b"HMSG ",
         (false, true) => b"RMSG ",
         (false, false) => b"LMSG ",
-    });
-    write_relayed_args(out, account, subject, reply, queues, header_len, message)
+    }
 }
 
-/// Everything of a relayed message after its verb.
-#[inline(always)]
-fn write_relayed_args(
+/// A relayed message: `verb`, then `origin` and a blank when not empty,
+/// then the account (if any), the subject, the reply and queue names, the
+/// sizes and the payload.
+#[allow(clippy::too_many_arguments)]
+fn write_relayed(
     out: &mut Vec<u8>,
+    verb: &[u8],
+    origin: &[u8],
     account: Option<&[u8]>,
     subject: &[u8],
     reply: Option<&[u8]>,
@@ -201,6 +207,11 @@ fn write_relayed_args(
     message: &[u8],
 ) {
     out.reserve(account.map_or(0, <[u8]>::len) + subject.len() + reply.map_or(0, |r| r.len() + 1) + message.len() + 32);
+    out.extend_from_slice(verb);
+    if !origin.is_empty() {
+        put(out, origin);
+        out.push(b' ');
+    }
     if let Some(account) = account {
         put(out, account);
         out.push(b' ');
