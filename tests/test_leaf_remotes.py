@@ -201,3 +201,24 @@ def test_leaf_over_websocket(net, hub, leaf, no_masking):
     exchange(h, lf, "ws.down")
     if hub != "2.9":  # 2.9.10's /leafz has no is_spoke
         assert h.leafs()[0]["is_spoke"] is False
+
+
+@pytest.mark.parametrize("hub", ["2.10+", "under-test"])
+@pytest.mark.parametrize("leaf", LEAFS)
+def test_websocket_leaf_fails_over_to_the_other_hub_of_the_cluster(net, hub, leaf):
+    """A remote with one ws:// URL, to a hub cluster whose servers have
+    WebSocket ports: the hub's INFO lists the other servers' WebSocket URLs
+    (ws_connect_urls), and when its hub goes, the leaf dials one of those."""
+    c1, c2, w1, w2 = free_port(), free_port(), free_port(), free_port()
+    cluster = ('cluster { name: HUB, listen: "%s:%%d", routes: ["nats-route://%s:%d", "nats-route://%s:%d"] }\n'
+               'websocket { listen: "%s:%%d", no_tls: true }' % (HOST, HOST, c1, HOST, c2, HOST))
+    h1 = net("h1", hub, listen=True, extra=cluster % (c1, w1))
+    h2 = net("h2", "2.10+" if hub == "under-test" else hub, listen=True, extra=cluster % (c2, w2))
+    wait_for(lambda: h1.varz().get("routes", 0) >= 1 and h2.varz().get("routes", 0) >= 1, "hub routes", [h1, h2])
+    wait_for(lambda: "%s:%d" % (HOST, w2) in (h1.varz().get("ws_connect_urls") or []), "ws urls gossiped", [h1, h2])
+    lf = net("leaf", leaf, remotes=['{ url: "ws://%s:%d" }' % (HOST, w1)])
+    wait_leafnodes({h1: 1, lf: 1})
+    h1.stop()
+    wait_leafnodes({h2: 1, lf: 1}, timeout=15.0)
+    exchange(lf, h2, "wsfo.up")
+    exchange(h2, lf, "wsfo.down")

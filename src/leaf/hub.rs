@@ -239,6 +239,17 @@ impl Server {
                 json::write_str(&mut v, c.name.as_bytes());
             }
         }
+        // The peers' WebSocket URLs, for leafs that dial over WebSocket.
+        if let Some(c) = self.cluster.as_ref().filter(|c| !c.ws_peer_urls.is_empty()) {
+            v.extend_from_slice(b",\"ws_connect_urls\":[");
+            for (i, u) in c.ws_peer_urls.iter().enumerate() {
+                if i > 0 {
+                    v.push(b',');
+                }
+                json::write_str(&mut v, u.as_bytes());
+            }
+            v.push(b']');
+        }
         // What a leaf bound to a user with permissions must enforce, in
         // the user's terms: `import` what it may receive, `export` what
         // it may send (Go's names and escaping).

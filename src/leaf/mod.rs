@@ -163,7 +163,11 @@ impl Server {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let Some(l) = self.conns[slot].leaf_mut() else { return false };
         let remote = l.remote;
-        if let (Some(i), Some(list)) = (remote, v.get("leafnode_urls").and_then(Value::as_array)) {
+        // A WebSocket remote fails over to the WebSocket URLs the hub's
+        // cluster announces, the others to its leaf URLs.
+        let ws = remote.and_then(|i| self.leaf_remotes.get(i)).is_some_and(|r| r.is_ws());
+        let key = if ws { "ws_connect_urls" } else { "leafnode_urls" };
+        if let (Some(i), Some(list)) = (remote, v.get(key).and_then(Value::as_array)) {
             let urls: Vec<String> = list.iter().filter_map(Value::as_str).map(String::from).collect();
             if let Some(r) = self.leaf_remotes.get_mut(i) {
                 r.learn_urls(&urls);

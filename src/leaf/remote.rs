@@ -91,17 +91,15 @@ impl LeafRemote {
         self.urls.iter().find(|u| u.user.is_some()).map_or((None, None), |u| (u.user.clone(), u.pass.clone()))
     }
 
-    /// The hub's cluster announced its leaf URLs: those not configured are
-    /// kept to try after ours.
+    /// The hub's cluster announced its leaf URLs (its WebSocket URLs, for
+    /// a remote that dials WebSocket, taken with the scheme of ours): those
+    /// not configured are kept to try after ours.
     pub fn learn_urls(&mut self, urls: &[String]) {
-        if self.is_ws() {
-            // A WebSocket remote keeps to its own URLs.
-            return;
-        }
         let current = self.url().clone();
         self.learned.clear();
         for u in urls {
-            let Ok(url) = leaf_url(u) else { continue };
+            let url = if self.is_ws() { leaf_url(&format!("nats://{u}")) } else { leaf_url(u) };
+            let Ok(url) = url else { continue };
             let known = |x: &RouteUrl| x.host == url.host && x.port == url.port;
             if !self.urls.iter().any(known) && !self.learned.iter().any(known) {
                 self.learned.push(url);

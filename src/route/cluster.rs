@@ -819,6 +819,9 @@ impl Server {
         if clients || ws {
             self.send_async_info(clients, ws);
         }
+        if ws && self.leaf_listener.is_some() {
+            self.leaf_urls_changed();
+        }
     }
 
     /// Client URLs of this server: `client_advertise`, or the listen
