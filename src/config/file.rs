@@ -765,9 +765,8 @@ impl Loader<'_> {
     }
 
     /// `leafnodes {}`: the port leaf nodes connect to (with its
-    /// authorization) and the remotes this server dials as a leaf node.
-    /// Leaf TLS, the remotes' credentials, nkey, hub and deny lists are
-    /// refused until implemented.
+    /// authorization and TLS) and the remotes this server dials as a leaf
+    /// node; S2 compression and the keys not listed here are refused.
     fn leafnodes(&mut self, o: &mut Options, it: &Item) -> Result<(), String> {
         let (mut host, mut port) = (None::<String>, None::<i64>);
         for (key, v) in self.map(it)? {
