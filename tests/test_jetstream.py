@@ -133,6 +133,22 @@ def test_account_info_shape_and_usage(js):
     assert r["api"]["errors"] >= errors_before + 1, r
 
 
+@ALL
+def test_null_request_bodies_are_requests_without_fields(js):
+    """A JSON `null` body (what async-nats sends for a request without
+    arguments) is decoded as a request with no fields, as Go decodes it;
+    other non-object bodies stay invalid."""
+    js.add_stream("S", subjects=["s.>"])
+    js.publish_ok("s.x", b"one")
+    r = js.api("STREAM.INFO.S", b"null")
+    assert "error" not in r and r["config"]["name"] == "S" and r["state"]["messages"] == 1, r
+    assert js.api("STREAM.NAMES", b"null")["streams"] == ["S"]
+    r = js.api("STREAM.PURGE.S", b"null")
+    assert (r.get("success"), r.get("purged")) == (True, 1), r
+    r = js.api("STREAM.INFO.S", b"[]")
+    assert r["error"]["err_code"] == 10025, r
+
+
 @NEW
 def test_stream_create_normalized_config(js):
     r = js.api("STREAM.CREATE.ORDERS", {"name": "ORDERS"})

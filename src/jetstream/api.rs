@@ -53,6 +53,9 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     }
     match json::parse(t) {
         Ok(v @ Value::Object(_)) => Ok(v),
+        // Go decodes `null` into a request with no fields (clients such
+        // as async-nats send it for requests without arguments).
+        Ok(Value::Null) => Ok(Value::Object(Vec::new())),
         _ => Err(ApiError::bad_json()),
     }
 }
