@@ -682,6 +682,38 @@ def test_stream_update(js):
     assert_error(js.api_err("STREAM.UPDATE.NOPE", {"name": "NOPE"}), 404, 10059, "stream not found")
 
 
+@NEW
+def test_stream_update_consumer_limits_checked_against_consumers(js):
+    js.add_stream("S", subjects=["s.>"])
+    js.add_consumer("S", "BIG", durable_name="BIG", ack_policy="explicit", max_ack_pending=500)
+    js.add_consumer("S", "SMALL", durable_name="SMALL", ack_policy="explicit", max_ack_pending=50)
+    cfg = js.stream_info("S")["config"]
+    e = js.api_err("STREAM.UPDATE.S", dict(cfg, consumer_limits={"max_ack_pending": 100}))
+    assert_error(e, 500, 10069, "change to limits violates consumers: BIG")
+    assert js.stream_info("S")["config"].get("consumer_limits", {}) == {}
+    r = js.api_ok("STREAM.UPDATE.S", dict(cfg, consumer_limits={"max_ack_pending": 500}))
+    assert r["config"]["consumer_limits"] == {"max_ack_pending": 500}, r["config"]
+    # Durable consumers have no inactive threshold: nothing exceeds one.
+    r = js.api_ok("STREAM.UPDATE.S", dict(r["config"], consumer_limits={
+        "max_ack_pending": 500, "inactive_threshold": 10 * SEC}))
+    assert r["config"]["consumer_limits"]["inactive_threshold"] == 10 * SEC
+
+
+@NEW
+def test_stream_info_subjects_filter_offset(js):
+    js.add_stream("S", subjects=["s.>"])
+    for subj in ("s.c", "s.a", "s.b", "s.a"):
+        js.publish_ok(subj, b"x")
+    r = js.stream_info("S", {"subjects_filter": "s.*", "offset": 1})
+    assert r["state"]["subjects"] == {"s.b": 1, "s.c": 1}, r["state"]
+    assert (r["total"], r["offset"], r["limit"]) == (3, 1, 100000), r
+    r = js.stream_info("S", {"subjects_filter": "s.*", "offset": 7})
+    assert "subjects" not in r["state"], r["state"]
+    assert (r["total"], r["offset"]) == (3, 7), r
+    r = js.stream_info("S", {"subjects_filter": "x.*", "offset": 1})
+    assert (r["total"], r["offset"], r["limit"]) == (0, 0, 0), r
+
+
 @ALL
 def test_interest_retention_without_consumers(js):
     js.add_stream("I", subjects=["i.>"], retention="interest")
@@ -1519,6 +1551,47 @@ def restart(launch, srv, binary, store, how):
         srv.stop()
         assert srv.proc.returncode is not None
     return start_js(launch, binary, store)
+
+
+def disk_usage(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+@ALL
+def test_limits_keep_the_store_on_disk_bounded(oracle, launch, tmp_path):
+    """A stream held at max_bytes while six times that goes through it: the
+    space of what the limit removed comes back (old blocks go), and the
+    store reads back the same after a restart."""
+    binary = oracle[1]
+    store = tmp_path / "store"
+    srv = start_js(launch, binary, store)
+    c = JsClient(srv.port)
+    limit = 4 << 20
+    c.add_stream("B", subjects=["b.>"], max_bytes=limit)
+    body = bytes(range(256)) * 64          # 16 KiB
+    n = 1600                               # 25 MiB in all
+    for i in range(n):
+        c.publish_ok("b.%d" % (i % 7), b"%06d" % i + body)
+    for seq in (n - 100, n - 50):
+        c.api_ok("STREAM.MSG.DELETE.B", {"seq": seq})
+    before = c.stream_info("B")["state"]
+    assert before["bytes"] <= limit and before["last_seq"] == n, before
+    used = disk_usage(store)
+    assert used < 14 << 20, "store holds %d bytes for a stream of %d" % (used, before["bytes"])
+    c.close()
+    srv = restart(launch, srv, binary, store, "term")
+    c = JsClient(srv.port)
+    try:
+        after = c.stream_info("B")["state"]
+        for k in ("messages", "bytes", "first_seq", "last_seq", "num_deleted"):
+            assert after[k] == before[k], (k, before, after)
+        first = after["first_seq"]
+        assert c.get_msg("B", first)[1] == b"%06d" % (first - 1) + body
+        assert c.get_msg("B", n)[1] == b"%06d" % (n - 1) + body
+        assert c.get_msg("B", n - 50) is None
+        assert c.publish_ok("b.x", b"next")["seq"] == n + 1
+    finally:
+        c.close()
 
 
 @ALL

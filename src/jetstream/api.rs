@@ -15,7 +15,6 @@ use crate::server::Server;
 const MAX_REQUEST: usize = 1 << 20;
 const NAMES_LIMIT: usize = 1024;
 const LIST_LIMIT: usize = 256;
-const SUBJECT_DETAILS_LIMIT: usize = 100_000;
 
 fn typ(name: &str) -> Value {
     config::s(&format!("io.nats.jetstream.api.v1.{name}"))
@@ -336,6 +335,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     let old = a.streams.get(name).ok_or_else(|| fail(ApiError::stream_not_found()))?;
     check_stream_bytes(&a.limits, &cfg).map_err(fail)?;
     old.cfg.check_update(&mut cfg).map_err(fail)?;
+    check_consumer_limits(old, &cfg).map_err(fail)?;
     if a.streams.iter().any(|(n, s)| {
         n != name && s.cfg.subjects.iter().any(|x| cfg.subjects.iter().any(|y| config::subjects_collide(x, y)))
     }) {
@@ -370,6 +370,30 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     }
     let v = stream_created(srv, s, false);
     Ok(v)
+}
+
+/// A raised or new stream-level consumer limit must hold for the
+/// consumers the stream has.
+fn check_consumer_limits(old: &Stream, cfg: &StreamConfig) -> Result<(), ApiError> {
+    let (inactive, ack_pending) = (cfg.limits_inactive_threshold, cfg.limits_max_ack_pending);
+    let changed = (inactive > 0 && inactive != old.cfg.limits_inactive_threshold)
+        || (ack_pending > 0 && ack_pending != old.cfg.limits_max_ack_pending);
+    if !changed {
+        return Ok(());
+    }
+    let over: Vec<&str> = old
+        .consumers
+        .values()
+        .filter(|c| {
+            (inactive > 0 && c.cfg.inactive_threshold > inactive)
+                || (ack_pending > 0 && c.cfg.max_ack_pending > ack_pending)
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(500, 10069, &format!("change to limits violates consumers: {}", over.join(", "))))
 }
 
 /// Go's store limits after an update: the per-subject limit when it was
@@ -408,21 +432,21 @@ fn apply_limits(s: &mut Stream, old_per_subject: i64) {
 
 fn stream_info(srv: &Server, js: &JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
     let v = parse_body(body).map_err(|e| (e, paged()))?;
-    let typed = || -> Result<(bool, String), ApiError> {
-        config::int(&v, "offset")?;
-        Ok((config::boolean(&v, "deleted_details")?, config::string(&v, "subjects_filter")?))
+    let typed = || -> Result<(i64, bool, String), ApiError> {
+        let offset = config::int(&v, "offset")?.unwrap_or(0).max(0);
+        Ok((offset, config::boolean(&v, "deleted_details")?, config::string(&v, "subjects_filter")?))
     };
-    let (deleted, filter) = typed().map_err(|e| (e, paged()))?;
+    let (offset, deleted, filter) = typed().map_err(|e| (e, paged()))?;
     let filter = Some(filter.as_str()).filter(|f| !f.is_empty());
     let s = js.account(acc).and_then(|a| a.streams.get(name)).ok_or_else(|| (ApiError::stream_not_found(), paged()))?;
-    let (state, total) = s.state_value(deleted, filter);
+    let (state, total) = s.state_value(deleted, filter.map(|f| (f, usize::try_from(offset).unwrap_or(usize::MAX))));
     let mut o = Obj::default();
     o.put("type", typ("stream_info_response"));
     // The page of subjects is described only when some subject matched.
     let with_subjects = filter.is_some_and(|f| !f.is_empty()) && total > 0;
     o.put("total", config::u(if with_subjects { total as u64 } else { 0 }));
-    o.put("offset", config::n(0));
-    o.put("limit", config::u(if with_subjects { SUBJECT_DETAILS_LIMIT as u64 } else { 0 }));
+    o.put("offset", config::n(if with_subjects { offset } else { 0 }));
+    o.put("limit", config::u(if with_subjects { stream::SUBJECT_DETAILS_LIMIT as u64 } else { 0 }));
     stream_info_fields(&mut o, s, &srv.server_name, true, state);
     if let Some(d) = &js.opts.domain {
         o.put("domain", config::s(d));

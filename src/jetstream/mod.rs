@@ -305,6 +305,9 @@ impl Server {
                 break;
             }
         }
+        if js.accounts.iter().any(|a| a.streams.values().any(|s| s.store.needs_tidy())) {
+            js.want(Instant::now());
+        }
         self.js_arm_timer(&mut js);
         self.jetstream = Some(js);
     }
@@ -337,6 +340,7 @@ impl Server {
         }
         let next_sync = js.next_sync;
         js.want(next_sync);
+        tidy_one_block(&mut js);
         stream::tick(self, &mut js, now);
         consumer::tick(self, &mut js, now);
         self.js_arm_timer(&mut js);
@@ -409,6 +413,28 @@ impl Server {
             }
         }
         log::info!("JetStream shutdown");
+    }
+}
+
+/// Rewrites at most one block of one stream's store (bounded work per
+/// wake-up); another wake-up follows while blocks wait.
+fn tidy_one_block(js: &mut JetStream) {
+    let mut done = false;
+    for a in &mut js.accounts {
+        for s in a.streams.values_mut().filter(|s| s.store.needs_tidy()) {
+            if done {
+                js.want_at = Some(Instant::now());
+                return;
+            }
+            if let Err(e) = s.store.tidy() {
+                log::error!("JetStream could not rewrite a block of stream '{} > {}': {e}", a.name, s.cfg.name);
+            }
+            done = true;
+            if s.store.needs_tidy() {
+                js.want_at = Some(Instant::now());
+                return;
+            }
+        }
     }
 }
 

@@ -1,17 +1,24 @@
 //! A stream's messages: an index in memory (sequence → subject, time,
-//! sizes, where the bytes are) over either memory or one append-only file.
+//! sizes, where the bytes are) over either memory or block files.
 //!
-//! The file (`msgs/1.blk` in the stream's directory) is a list of records
-//! in the format of `rnats_protocol::jetstream::record`: messages, erasures
-//! of one message and purges below a sequence. A message is written with
+//! A file stream keeps its records in numbered block files
+//! (`msgs/1.blk`, `msgs/2.blk`, ...) in the format of
+//! `rnats_protocol::jetstream::record`: messages, erasures of one message
+//! and purges below a sequence. Records are appended to the last block;
+//! past [`BLOCK_SIZE`] a new block is started. A message is written with
 //! one `write` before it is acknowledged; `fsync` follows at the sync
-//! interval, or after each write with `sync: always`. Reading a file stops
-//! at the first record that is cut short or fails its check: the file is
-//! truncated there, so a torn or damaged tail is never served. When erased
-//! records take more than half of the file it is rewritten with the live
-//! records only (a new file renamed over the old one).
+//! interval, or after each write with `sync: always`.
+//!
+//! Opening reads the blocks in order. Reading a block stops at the first
+//! record that is cut short or fails its check: the block is truncated
+//! there, so a torn or damaged tail is never served.
+//!
+//! Space comes back a block at a time: the first block goes once it holds
+//! no live message, and [`Store::tidy`] rewrites one other block whose
+//! records are mostly erased (live messages, and the erasures that still
+//! hide records in earlier blocks), so no step copies more than one block.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -22,8 +29,11 @@ use rnats_protocol::jetstream::record::{
     decode_record, encode_record, FIXED, KIND_DELETE, KIND_MSG, KIND_PURGE, MAX_RECORD,
 };
 
-/// Files are rewritten when erased records exceed this and half the file.
-const COMPACT_MIN: u64 = 1024 * 1024;
+/// A new block is started when the last one has reached this size.
+pub const BLOCK_SIZE: u64 = 4 * 1024 * 1024;
+/// A block is rewritten when erased records take half of it and at least
+/// this many bytes (or when no live message is left in it).
+const COMPACT_MIN: u64 = 64 * 1024;
 
 /// One stored message as handed out: owned copies.
 #[derive(Debug, Clone)]
@@ -38,8 +48,8 @@ pub struct StoredMsg {
 
 #[derive(Debug)]
 enum Loc {
-    /// Offset of the record in the file.
-    File(u64),
+    /// Block number and offset of the record in it.
+    File { blk: u32, at: u64 },
     /// Headers then data.
     Mem(Box<[u8]>),
 }
@@ -53,6 +63,13 @@ struct Entry {
     loc: Loc,
 }
 
+impl Entry {
+    /// Bytes of its record in a block file.
+    fn rec_len(&self) -> u64 {
+        (FIXED + self.subject.len() + self.hdr_len as usize + self.data_len as usize) as u64
+    }
+}
+
 /// Per-subject counts: how many, the first and last sequence.
 #[derive(Debug, Clone, Copy)]
 pub struct SubjState {
@@ -61,15 +78,51 @@ pub struct SubjState {
     pub last: u64,
 }
 
-/// The file behind a file stream.
-struct StoreFile {
-    path: PathBuf,
+/// One block file.
+struct Block {
     file: File,
     len: u64,
     /// Bytes of records that no longer hold a live message.
     dead: u64,
+    /// Live messages whose record is here.
+    live: u64,
+    /// Lowest and highest sequence of the message records here (0 for none).
+    min_seq: u64,
+    max_seq: u64,
+    /// The highest sequence a record here vouches for (messages, erasures,
+    /// purges).
+    top: u64,
     dirty: bool,
+}
+
+impl Block {
+    fn new(file: File) -> Block {
+        Block { file, len: 0, dead: 0, live: 0, min_seq: 0, max_seq: 0, top: 0, dirty: false }
+    }
+
+    fn note_msg(&mut self, seq: u64) {
+        if self.min_seq == 0 {
+            self.min_seq = seq;
+        }
+        self.max_seq = seq;
+        self.top = self.top.max(seq);
+    }
+
+    fn wants_rewrite(&self) -> bool {
+        self.live == 0 || (self.dead >= COMPACT_MIN && self.dead * 2 >= self.len)
+    }
+}
+
+/// The blocks behind a file stream.
+struct StoreFile {
+    dir: PathBuf,
+    blocks: BTreeMap<u32, Block>,
+    /// Blocks that may be worth rewriting.
+    tidy: BTreeSet<u32>,
+    block_size: u64,
     sync_always: bool,
+    /// A block was created or removed since the directory was synced.
+    dir_dirty: bool,
 }
 
 /// The messages of one stream.
@@ -95,6 +148,86 @@ pub fn msg_size(file: bool, subject: usize, hdr: usize, data: usize) -> u64 {
     }
 }
 
+fn block_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n}.blk"))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl StoreFile {
+    /// The block records are appended to, started anew past the block size.
+    fn active(&mut self) -> io::Result<(u32, &mut Block)> {
+        let (&n, last) = self.blocks.iter().next_back().ok_or_else(|| io::Error::other("no block"))?;
+        if last.len >= self.block_size {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(block_path(&self.dir, n + 1))?;
+            self.blocks.insert(n + 1, Block::new(file));
+            self.dir_dirty = true;
+            // The block just left may be worth a rewrite now.
+            if self.blocks.get(&n).is_some_and(Block::wants_rewrite) {
+                self.tidy.insert(n);
+            }
+        }
+        let (&n, b) = self.blocks.iter_mut().next_back().ok_or_else(|| io::Error::other("no block"))?;
+        Ok((n, b))
+    }
+
+    /// Appends one record to the active block; on error nothing of it stays.
+    fn write(&mut self, rec: &[u8]) -> io::Result<(u32, u64)> {
+        let sync_always = self.sync_always;
+        let (n, b) = self.active()?;
+        let at = b.len;
+        if let Err(e) = b.file.write_all(rec) {
+            // A short write (disk full) must not leave half a record that
+            // later ones would follow.
+            let _ = b.file.set_len(b.len);
+            let _ = b.file.seek(SeekFrom::Start(b.len));
+            return Err(e);
+        }
+        b.len += rec.len() as u64;
+        b.dirty = true;
+        if sync_always {
+            b.file.sync_data()?;
+            b.dirty = false;
+            if self.dir_dirty {
+                sync_dir(&self.dir)?;
+                self.dir_dirty = false;
+            }
+        }
+        Ok((n, at))
+    }
+
+    /// A record in block `n` stopped holding a live message.
+    fn dead(&mut self, n: u32, bytes: u64, was_live: bool) {
+        if let Some(b) = self.blocks.get_mut(&n) {
+            b.dead += bytes;
+            if was_live {
+                b.live = b.live.saturating_sub(1);
+            }
+            let last = self.blocks.keys().next_back().copied();
+            if Some(n) != last && self.blocks.get(&n).is_some_and(Block::wants_rewrite) {
+                self.tidy.insert(n);
+            }
+        }
+    }
+
+    /// Removes the block file `n`.
+    fn unlink(&mut self, n: u32) -> io::Result<()> {
+        // Kept in the list when the file stays: its records still count.
+        std::fs::remove_file(block_path(&self.dir, n))?;
+        self.blocks.remove(&n);
+        self.tidy.remove(&n);
+        self.dir_dirty = true;
+        Ok(())
+    }
+}
+
 impl Store {
     pub fn memory() -> Store {
         Store {
@@ -110,60 +243,116 @@ impl Store {
     }
 
     /// Opens (or creates) the file store in `dir`, reading every intact
-    /// record; a damaged or cut tail is truncated away (its length is
-    /// returned for the log).
+    /// record; a damaged or cut tail of a block is truncated away (the
+    /// bytes cut are returned for the log).
     pub fn open(dir: &Path, sync_always: bool) -> io::Result<(Store, u64)> {
+        Store::open_blocks(dir, sync_always, BLOCK_SIZE)
+    }
+
+    pub fn open_blocks(dir: &Path, sync_always: bool, block_size: u64) -> io::Result<(Store, u64)> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("1.blk");
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        let mut data = Vec::new();
-        file.read_to_end(&mut data)?;
+        let mut numbers = Vec::new();
+        for ent in std::fs::read_dir(dir)? {
+            let name = ent?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(n) = name.strip_suffix(".blk").and_then(|n| n.parse::<u32>().ok()) {
+                numbers.push(n);
+            } else if name.ends_with(".tmp") {
+                // A rewrite that did not finish: the block it was for is whole.
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+        }
+        numbers.sort_unstable();
         let mut s = Store::memory();
+        let mut f = StoreFile {
+            dir: dir.to_path_buf(),
+            blocks: BTreeMap::new(),
+            tidy: BTreeSet::new(),
+            block_size,
+            sync_always,
+            dir_dirty: false,
+        };
+        if numbers.is_empty() {
+            numbers.push(1);
+        }
+        let mut cut = 0u64;
+        let mut data = Vec::new();
+        for n in numbers {
+            let mut file =
+                OpenOptions::new().read(true).write(true).create(true).truncate(false).open(block_path(dir, n))?;
+            data.clear();
+            file.read_to_end(&mut data)?;
+            let mut b = Block::new(file);
+            let pos = s.replay(n, &data, &mut b);
+            if pos < data.len() {
+                cut += (data.len() - pos) as u64;
+                b.file.set_len(pos as u64)?;
+                b.file.sync_all()?;
+            }
+            b.file.seek(SeekFrom::Start(pos as u64))?;
+            b.len = pos as u64;
+            f.blocks.insert(n, b);
+        }
+        // What each block still holds.
+        for e in s.msgs.values() {
+            if let Loc::File { blk, .. } = e.loc {
+                if let Some(b) = f.blocks.get_mut(&blk) {
+                    b.live += 1;
+                    b.dead += e.rec_len();
+                }
+            }
+        }
+        let last = f.blocks.keys().next_back().copied();
+        for (n, b) in &mut f.blocks {
+            // `dead` held the live bytes; the rest of the block is dead.
+            b.dead = b.len.saturating_sub(b.dead);
+            if Some(*n) != last && b.wants_rewrite() {
+                f.tidy.insert(*n);
+            }
+        }
+        s.file = Some(f);
+        s.drop_empty_blocks();
+        Ok((s, cut))
+    }
+
+    /// Applies the intact records at the start of `data` (block `n`);
+    /// returns where they end.
+    fn replay(&mut self, n: u32, data: &[u8], b: &mut Block) -> usize {
         let mut pos = 0usize;
-        let mut dead = 0u64;
-        while let Some((r, n)) = decode_record(&data[pos..]) {
+        while let Some((r, len)) = decode_record(&data[pos..]) {
             match r.kind {
                 KIND_MSG => {
-                    if r.seq > s.last_seq {
-                        s.insert_entry(r.seq, r.ts, r.subject, r.hdr.len(), r.data.len(), Loc::File(pos as u64), true);
-                    } else {
-                        dead += n as u64;
+                    if r.seq > self.last_seq {
+                        let loc = Loc::File { blk: n, at: pos as u64 };
+                        self.insert_entry(r.seq, r.ts, r.subject, r.hdr.len(), r.data.len(), loc, true);
+                        b.note_msg(r.seq);
                     }
                 }
                 KIND_DELETE => {
-                    dead += n as u64;
-                    if r.seq > s.last_seq {
+                    b.top = b.top.max(r.seq);
+                    if r.seq > self.last_seq {
                         // A sequence used without a message kept.
-                        s.last_seq = r.seq;
-                        if s.msgs.is_empty() {
-                            s.first_seq = r.seq + 1;
+                        self.last_seq = r.seq;
+                        if self.msgs.is_empty() {
+                            self.first_seq = r.seq + 1;
                         }
                     }
-                    if let Some(e) = s.remove_entry(r.seq, true) {
-                        dead += (FIXED + e.subject.len() + e.hdr_len as usize + e.data_len as usize) as u64;
-                    }
+                    self.remove_entry(r.seq, true);
                 }
                 _ => {
-                    dead += n as u64;
-                    dead += s.purge_below(r.seq, true).1;
-                    if r.seq > s.last_seq + 1 {
-                        s.last_seq = r.seq - 1;
+                    b.top = b.top.max(r.seq.saturating_sub(1));
+                    self.purge_below(r.seq, true);
+                    if r.seq > self.last_seq + 1 {
+                        self.last_seq = r.seq - 1;
                     }
-                    if s.msgs.is_empty() {
-                        s.first_seq = s.last_seq + 1;
+                    if self.msgs.is_empty() {
+                        self.first_seq = self.last_seq + 1;
                     }
                 }
             }
-            pos += n;
+            pos += len;
         }
-        let cut = (data.len() - pos) as u64;
-        if cut > 0 {
-            file.set_len(pos as u64)?;
-            file.sync_all()?;
-        }
-        file.seek(SeekFrom::Start(pos as u64))?;
-        s.file = Some(StoreFile { path, file, len: pos as u64, dead, dirty: false, sync_always });
-        Ok((s, cut))
+        pos
     }
 
     pub fn msgs(&self) -> u64 {
@@ -262,16 +451,13 @@ impl Store {
         Some(e)
     }
 
-    /// Erases every message below `seq` from the index; returns how many
-    /// and their record bytes.
-    fn purge_below(&mut self, seq: u64, file: bool) -> (u64, u64) {
+    /// Erases every message below `seq` from the index; returns what went.
+    fn purge_below(&mut self, seq: u64, file: bool) -> BTreeMap<u64, Entry> {
         let keep = self.msgs.split_off(&seq);
         let gone = std::mem::replace(&mut self.msgs, keep);
-        let mut rec = 0u64;
         for (s, e) in &gone {
             self.bytes =
                 self.bytes.saturating_sub(msg_size(file, e.subject.len(), e.hdr_len as usize, e.data_len as usize));
-            rec += (FIXED + e.subject.len() + e.hdr_len as usize + e.data_len as usize) as u64;
             if let Some(st) = self.subjects.get_mut(&e.subject) {
                 st.msgs -= 1;
                 if st.msgs == 0 {
@@ -291,18 +477,13 @@ impl Store {
             }
         }
         self.first_seq = self.msgs.keys().next().copied().unwrap_or(seq.max(self.last_seq + 1));
-        (gone.len() as u64, rec)
+        gone
     }
 
     /// Stores a message as sequence `last_seq + 1`; in a file store it is
     /// written before this returns (and synced with `sync: always`).
     pub fn append(&mut self, ts: i64, subject: &[u8], hdr: &[u8], data: &[u8]) -> io::Result<u64> {
         let seq = self.last_seq + 1;
-        self.store_at(seq, ts, subject, hdr, data)?;
-        Ok(seq)
-    }
-
-    fn store_at(&mut self, seq: u64, ts: i64, subject: &[u8], hdr: &[u8], data: &[u8]) -> io::Result<()> {
         if subject.len() > u16::MAX as usize || FIXED + subject.len() + hdr.len() + data.len() > MAX_RECORD {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too large"));
         }
@@ -310,9 +491,12 @@ impl Store {
             Some(f) => {
                 self.buf.clear();
                 encode_record(&mut self.buf, KIND_MSG, seq, ts, subject, hdr, data);
-                let at = f.len;
-                write_record(f, &self.buf)?;
-                Loc::File(at)
+                let (blk, at) = f.write(&self.buf)?;
+                if let Some(b) = f.blocks.get_mut(&blk) {
+                    b.note_msg(seq);
+                    b.live += 1;
+                }
+                Loc::File { blk, at }
             }
             None => {
                 let mut b = Vec::with_capacity(hdr.len() + data.len());
@@ -323,7 +507,7 @@ impl Store {
         };
         let file = self.file.is_some();
         self.insert_entry(seq, ts, subject, hdr.len(), data.len(), loc, file);
-        Ok(())
+        Ok(seq)
     }
 
     /// Skips a sequence without storing anything (interest retention with
@@ -343,10 +527,20 @@ impl Store {
         if let Some(f) = &mut self.file {
             self.buf.clear();
             encode_record(&mut self.buf, kind, seq, 0, b"", b"", b"");
-            write_record(f, &self.buf)?;
-            f.dead += self.buf.len() as u64;
+            let (blk, _) = f.write(&self.buf)?;
+            if let Some(b) = f.blocks.get_mut(&blk) {
+                b.top = b.top.max(if kind == KIND_PURGE { seq.saturating_sub(1) } else { seq });
+            }
+            f.dead(blk, self.buf.len() as u64, false);
         }
         Ok(())
+    }
+
+    /// The record of `e` stopped holding a live message.
+    fn forget(&mut self, e: &Entry) {
+        if let (Some(f), Loc::File { blk, .. }) = (&mut self.file, &e.loc) {
+            f.dead(*blk, e.rec_len(), true);
+        }
     }
 
     /// Erases message `seq`; false if there is none.
@@ -357,11 +551,9 @@ impl Store {
         self.write_tomb(KIND_DELETE, seq)?;
         let file = self.file.is_some();
         if let Some(e) = self.remove_entry(seq, file) {
-            if let Some(f) = &mut self.file {
-                f.dead += (FIXED + e.subject.len() + e.hdr_len as usize + e.data_len as usize) as u64;
-            }
+            self.forget(&e);
         }
-        self.maybe_compact()?;
+        self.drop_empty_blocks();
         Ok(true)
     }
 
@@ -369,15 +561,141 @@ impl Store {
     pub fn purge_to(&mut self, seq: u64) -> io::Result<u64> {
         self.write_tomb(KIND_PURGE, seq)?;
         let file = self.file.is_some();
-        let (n, rec) = self.purge_below(seq, file);
+        let gone = self.purge_below(seq, file);
         if seq > self.last_seq + 1 {
             self.last_seq = seq - 1;
         }
-        if let Some(f) = &mut self.file {
-            f.dead += rec;
+        for e in gone.values() {
+            self.forget(e);
         }
-        self.maybe_compact()?;
-        Ok(n)
+        self.drop_empty_blocks();
+        Ok(gone.len() as u64)
+    }
+
+    /// Removes the first blocks while they hold no live message: the
+    /// erasures in them only hide records of their own or of blocks
+    /// already gone. The last block stays.
+    fn drop_empty_blocks(&mut self) {
+        if let Err(e) = self.try_drop_empty_blocks() {
+            log::warn!("JetStream could not remove an emptied block file: {e}");
+        }
+    }
+
+    fn try_drop_empty_blocks(&mut self) -> io::Result<()> {
+        let last_seq = self.last_seq;
+        let Some(f) = &mut self.file else { return Ok(()) };
+        loop {
+            let mut it = f.blocks.iter();
+            let (Some((&n, b)), Some(_)) = (it.next(), it.next()) else { return Ok(()) };
+            if b.live > 0 {
+                return Ok(());
+            }
+            if b.top >= last_seq && !f.blocks.range(n + 1..).any(|(_, x)| x.top >= last_seq) {
+                // The last sequence is only vouched for here.
+                self.buf.clear();
+                encode_record(&mut self.buf, KIND_DELETE, last_seq, 0, b"", b"", b"");
+                let (blk, _) = f.write(&self.buf)?;
+                if let Some(x) = f.blocks.get_mut(&blk) {
+                    x.top = x.top.max(last_seq);
+                    x.dead += self.buf.len() as u64;
+                }
+                continue;
+            }
+            f.unlink(n)?;
+        }
+    }
+
+    /// Whether a block is waiting to be rewritten.
+    pub fn needs_tidy(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| !f.tidy.is_empty())
+    }
+
+    /// Rewrites one block waiting for it (see the module comment); a
+    /// block left with nothing needed is removed.
+    pub fn tidy(&mut self) -> io::Result<()> {
+        let last_seq = self.last_seq;
+        let Some(f) = &mut self.file else { return Ok(()) };
+        let Some(n) = f.tidy.pop_first() else { return Ok(()) };
+        let active = f.blocks.keys().next_back().copied();
+        let Some(b) = f.blocks.get(&n) else { return Ok(()) };
+        if Some(n) == active || !b.wants_rewrite() {
+            return Ok(());
+        }
+        let mut data = vec![0u8; b.len as usize];
+        b.file.read_exact_at(&mut data, 0)?;
+        // Earlier blocks' ranges of message records: the erasures that
+        // fall in one still hide a record there.
+        let earlier: Vec<(u64, u64)> =
+            f.blocks.range(..n).filter(|(_, x)| x.min_seq > 0).map(|(_, x)| (x.min_seq, x.max_seq)).collect();
+        let hides = |seq: u64| earlier.iter().any(|(lo, hi)| *lo <= seq && seq <= *hi);
+        let hides_below = |seq: u64| earlier.iter().any(|(lo, _)| *lo < seq);
+        let mut out = Vec::new();
+        let mut moved = Vec::new();
+        let (mut min_seq, mut max_seq, mut top) = (0u64, 0u64, 0u64);
+        let mut pos = 0usize;
+        while let Some((r, len)) = decode_record(&data[pos..]) {
+            let rec = &data[pos..pos + len];
+            let keep = match r.kind {
+                KIND_MSG => {
+                    let live = self
+                        .msgs
+                        .get(&r.seq)
+                        .is_some_and(|e| matches!(e.loc, Loc::File { blk, at } if blk == n && at == pos as u64));
+                    if live {
+                        moved.push((r.seq, out.len() as u64));
+                        if min_seq == 0 {
+                            min_seq = r.seq;
+                        }
+                        max_seq = r.seq;
+                        top = top.max(r.seq);
+                    }
+                    live
+                }
+                KIND_DELETE => {
+                    let keep = hides(r.seq) || r.seq >= last_seq;
+                    if keep {
+                        top = top.max(r.seq);
+                    }
+                    keep
+                }
+                _ => {
+                    let keep = hides_below(r.seq) || r.seq > last_seq;
+                    if keep {
+                        top = top.max(r.seq.saturating_sub(1));
+                    }
+                    keep
+                }
+            };
+            if keep {
+                out.extend_from_slice(rec);
+            }
+            pos += len;
+        }
+        if out.is_empty() {
+            return f.unlink(n);
+        }
+        let path = block_path(&f.dir, n);
+        let tmp = path.with_extension("tmp");
+        {
+            let mut nf = File::create(&tmp)?;
+            nf.write_all(&out)?;
+            nf.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        sync_dir(&f.dir)?;
+        let mut nb = Block::new(OpenOptions::new().read(true).write(true).open(&path)?);
+        nb.len = out.len() as u64;
+        let live_bytes: u64 = moved.iter().map(|(s, _)| self.msgs.get(s).map_or(0, Entry::rec_len)).sum();
+        nb.dead = nb.len.saturating_sub(live_bytes);
+        nb.live = moved.len() as u64;
+        (nb.min_seq, nb.max_seq, nb.top) = (min_seq, max_seq, top);
+        f.blocks.insert(n, nb);
+        for (seq, at) in moved {
+            if let Some(e) = self.msgs.get_mut(&seq) {
+                e.loc = Loc::File { blk: n, at };
+            }
+        }
+        Ok(())
     }
 
     /// Sequences at or after `from`, in order (a snapshot of the keys).
@@ -399,7 +717,7 @@ impl Store {
         self.msgs.contains_key(&seq)
     }
 
-    /// Reads message `seq` (from the file for a file store).
+    /// Reads message `seq` (from its block for a file store).
     pub fn get(&self, seq: u64) -> Option<StoredMsg> {
         let e = self.msgs.get(&seq)?;
         let (hdr, data) = match &e.loc {
@@ -407,11 +725,10 @@ impl Store {
                 let h = (e.hdr_len as usize).min(b.len());
                 (b[..h].to_vec(), b[h..].to_vec())
             }
-            Loc::File(at) => {
-                let f = self.file.as_ref()?;
-                let len = FIXED + e.subject.len() + e.hdr_len as usize + e.data_len as usize;
-                let mut buf = vec![0u8; len];
-                f.file.read_exact_at(&mut buf, *at).ok()?;
+            Loc::File { blk, at } => {
+                let b = self.file.as_ref()?.blocks.get(blk)?;
+                let mut buf = vec![0u8; e.rec_len() as usize];
+                b.file.read_exact_at(&mut buf, *at).ok()?;
                 let (r, _) = decode_record(&buf)?;
                 if r.seq != seq {
                     return None;
@@ -422,67 +739,18 @@ impl Store {
         Some(StoredMsg { seq, ts: e.ts, subject: e.subject.clone(), hdr, data })
     }
 
-    /// fsync of the file if written since the last one.
+    /// fsync of the blocks written since the last one.
     pub fn sync(&mut self) -> io::Result<()> {
         if let Some(f) = &mut self.file {
-            if f.dirty {
-                f.file.sync_data()?;
-                f.dirty = false;
+            for b in f.blocks.values_mut() {
+                if b.dirty {
+                    b.file.sync_data()?;
+                    b.dirty = false;
+                }
             }
-        }
-        Ok(())
-    }
-
-    /// Rewrites the file with the live records when erased ones are most
-    /// of it.
-    fn maybe_compact(&mut self) -> io::Result<()> {
-        let Some(f) = &self.file else { return Ok(()) };
-        if f.dead < COMPACT_MIN || f.dead * 2 < f.len {
-            return Ok(());
-        }
-        self.compact()
-    }
-
-    pub fn compact(&mut self) -> io::Result<()> {
-        let Some(f) = &mut self.file else { return Ok(()) };
-        let tmp = f.path.with_extension("tmp");
-        let mut out = Vec::new();
-        let mut moved = Vec::with_capacity(self.msgs.len());
-        // Where the stream starts, and its last sequence when that message
-        // is gone, survive as tombstones.
-        let first = self.msgs.keys().next().copied().unwrap_or(self.last_seq + 1);
-        encode_record(&mut out, KIND_PURGE, first, 0, b"", b"", b"");
-        for (seq, e) in &self.msgs {
-            let Loc::File(at) = e.loc else { continue };
-            let len = FIXED + e.subject.len() + e.hdr_len as usize + e.data_len as usize;
-            let start = out.len();
-            out.resize(start + len, 0);
-            f.file.read_exact_at(&mut out[start..], at)?;
-            moved.push((*seq, start as u64));
-        }
-        if self.last_seq > 0 && !self.msgs.contains_key(&self.last_seq) {
-            encode_record(&mut out, KIND_DELETE, self.last_seq, 0, b"", b"", b"");
-        }
-        {
-            let mut nf = File::create(&tmp)?;
-            nf.write_all(&out)?;
-            nf.sync_all()?;
-        }
-        std::fs::rename(&tmp, &f.path)?;
-        if let Some(dir) = f.path.parent() {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        let mut file = OpenOptions::new().read(true).write(true).open(&f.path)?;
-        file.seek(SeekFrom::End(0))?;
-        f.file = file;
-        f.len = out.len() as u64;
-        f.dead = 0;
-        f.dirty = false;
-        for (seq, at) in moved {
-            if let Some(e) = self.msgs.get_mut(&seq) {
-                e.loc = Loc::File(at);
+            if f.dir_dirty {
+                sync_dir(&f.dir)?;
+                f.dir_dirty = false;
             }
         }
         Ok(())
@@ -511,23 +779,6 @@ impl Store {
             None => Vec::new(),
         }
     }
-}
-
-fn write_record(f: &mut StoreFile, rec: &[u8]) -> io::Result<()> {
-    if let Err(e) = f.file.write_all(rec) {
-        // A short write (disk full) must not leave half a record that
-        // later ones would follow.
-        let _ = f.file.set_len(f.len);
-        let _ = f.file.seek(SeekFrom::Start(f.len));
-        return Err(e);
-    }
-    f.len += rec.len() as u64;
-    f.dirty = true;
-    if f.sync_always {
-        f.file.sync_data()?;
-        f.dirty = false;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -595,25 +846,116 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    fn blk_files(d: &Path) -> Vec<u32> {
+        let mut v: Vec<u32> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".blk")?.parse().ok())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     #[test]
-    fn compaction_keeps_live_messages_and_last_seq() {
-        let d = tmpdir("compact");
-        let (mut s, _) = Store::open(&d, false).unwrap();
-        let big = vec![7u8; 100_000];
-        for i in 0..30 {
-            s.append(i, b"k", b"", &big).unwrap();
+    fn front_blocks_go_when_emptied_and_last_seq_stays() {
+        let d = tmpdir("front");
+        let (mut s, _) = Store::open_blocks(&d, false, 1000).unwrap();
+        let body = vec![1u8; 500];
+        for i in 0..10 {
+            s.append(i, b"k", b"", &body).unwrap();
         }
-        s.purge_to(29).unwrap();
-        assert_eq!(s.msgs(), 2);
+        // Two records per block.
+        assert_eq!(blk_files(&d), vec![1, 2, 3, 4, 5]);
+        for seq in 1..=4 {
+            assert!(s.remove(seq).unwrap());
+        }
+        assert_eq!(blk_files(&d), vec![3, 4, 5, 6]);
+        // Interest-style skips, then everything erased: the last
+        // sequence survives in what is left.
+        s.skip(20).unwrap();
+        s.purge_to(12).unwrap();
+        assert_eq!((s.first(), s.last_seq, s.msgs()), (12, 11, 0));
+        assert_eq!(blk_files(&d).len(), 1, "{:?}", blk_files(&d));
         drop(s);
-        let len = std::fs::metadata(d.join("1.blk")).unwrap().len();
-        assert!(len < 300_000, "{len}");
-        let (mut s, _) = Store::open(&d, false).unwrap();
-        assert_eq!((s.first(), s.last_seq, s.msgs()), (29, 30, 2));
-        s.purge_to(31).unwrap();
-        s.compact().unwrap();
-        let (s, _) = Store::open(&d, false).unwrap();
-        assert_eq!((s.first(), s.last_seq, s.msgs()), (31, 30, 0));
+        let (s, _) = Store::open_blocks(&d, false, 1000).unwrap();
+        assert_eq!((s.first(), s.last_seq, s.msgs()), (12, 11, 0));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn tidy_rewrites_one_block_and_keeps_needed_erasures() {
+        let d = tmpdir("tidy");
+        let (mut s, _) = Store::open_blocks(&d, false, 200_000).unwrap();
+        let big = vec![7u8; 30_000];
+        for i in 0..20 {
+            s.append(i, if i % 2 == 0 { b"a" } else { b"b" }, b"", &big).unwrap();
+        }
+        // Blocks 1..=3 (7 + 7 + 6 messages). Erase most of block 2 and one
+        // message of block 1, the erasures landing in block 3.
+        let blocks = blk_files(&d);
+        assert_eq!(blocks, vec![1, 2, 3]);
+        assert!(s.remove(3).unwrap());
+        for seq in 8..=13 {
+            assert!(s.remove(seq).unwrap());
+        }
+        // Block 2 keeps one message (14) and is queued; block 3 gets more
+        // records and the next block starts.
+        for i in 20..30 {
+            s.append(i, b"c", b"", &big).unwrap();
+        }
+        assert!(s.needs_tidy());
+        let before = std::fs::metadata(d.join("2.blk")).unwrap().len();
+        s.tidy().unwrap();
+        let after = std::fs::metadata(d.join("2.blk")).unwrap().len();
+        assert!(after < before / 4, "{before} -> {after}");
+        assert_eq!(s.get(14).unwrap().data, big);
+        drop(s);
+        // Message 3 (block 1) stays erased, 14 stays, nothing resurrects.
+        let (mut s, cut) = Store::open_blocks(&d, false, 200_000).unwrap();
+        assert_eq!(cut, 0);
+        assert!(s.get(3).is_none() && (8..=13).all(|q| s.get(q).is_none()));
+        assert_eq!(s.get(14).unwrap().data, big);
+        assert_eq!((s.msgs(), s.last_seq), (30 - 7, 30));
+        // Block 3 goes too: its erasure of 3 still hides a record of block
+        // 1 and is kept; those of 8..=13 hide nothing any more.
+        for seq in 15..=20 {
+            assert!(s.remove(seq).unwrap());
+        }
+        let mut steps = 0;
+        while s.needs_tidy() {
+            s.tidy().unwrap();
+            steps += 1;
+        }
+        assert!(steps >= 1);
+        assert!(std::fs::metadata(d.join("3.blk")).unwrap().len() < 31_000);
+        drop(s);
+        let (s, _) = Store::open_blocks(&d, false, 200_000).unwrap();
+        assert!(s.get(3).is_none() && s.get(9).is_none() && s.get(15).is_none());
+        let mut gaps = vec![3];
+        gaps.extend(8..=13);
+        gaps.extend(15..=20);
+        assert_eq!((s.msgs(), s.last_seq, s.deleted()), (17, 30, gaps));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn erased_block_behind_a_live_one_is_rewritten_away() {
+        let d = tmpdir("middle");
+        let (mut s, _) = Store::open_blocks(&d, false, 1000).unwrap();
+        let body = vec![2u8; 1000];
+        for i in 0..4 {
+            s.append(i, b"k", b"", &body).unwrap();
+        }
+        // One message per block: keep 1, erase 2 and 3.
+        s.remove(2).unwrap();
+        s.remove(3).unwrap();
+        assert!(s.needs_tidy());
+        while s.needs_tidy() {
+            s.tidy().unwrap();
+        }
+        assert!(!d.join("2.blk").exists() && !d.join("3.blk").exists(), "{:?}", blk_files(&d));
+        drop(s);
+        let (s, _) = Store::open_blocks(&d, false, 1000).unwrap();
+        assert_eq!(s.seqs_from(0).collect::<Vec<_>>(), vec![1, 4]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

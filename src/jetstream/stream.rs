@@ -18,6 +18,9 @@ use crate::routing::accounts::AccId;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
 
+/// Most subjects one stream info answer lists (Go's `JSMaxSubjectDetails`).
+pub const SUBJECT_DETAILS_LIMIT: usize = 100_000;
+
 pub struct Stream {
     pub cfg: StreamConfig,
     /// Creation time, Unix nanoseconds.
@@ -85,7 +88,10 @@ impl Stream {
     }
 
     /// The StreamState object Go reports.
-    pub fn state_value(&self, deleted_details: bool, subjects_filter: Option<&str>) -> (Value, usize) {
+    /// With a subjects filter, `state.subjects` holds the page of matching
+    /// subjects (in order) that starts at `offset`; the number of matches
+    /// is returned beside it.
+    pub fn state_value(&self, deleted_details: bool, subjects_filter: Option<(&str, usize)>) -> (Value, usize) {
         let st = &self.store;
         let mut o = Obj::default();
         o.put("messages", config::u(st.msgs()));
@@ -98,7 +104,7 @@ impl Stream {
             o.put("num_subjects", config::u(st.num_subjects() as u64));
         }
         let mut total = 0;
-        if let Some(f) = subjects_filter.filter(|f| !f.is_empty()) {
+        if let Some((f, offset)) = subjects_filter.filter(|(f, _)| !f.is_empty()) {
             let mut subs: Vec<(String, Value)> = st
                 .subjects()
                 .filter(|(k, _)| config::subject_matches(f.as_bytes(), k))
@@ -106,6 +112,9 @@ impl Stream {
                 .collect();
             subs.sort_by(|a, b| a.0.cmp(&b.0));
             total = subs.len();
+            let start = offset.min(total);
+            subs.truncate(start.saturating_add(SUBJECT_DETAILS_LIMIT).min(total));
+            subs.drain(..start);
             if !subs.is_empty() {
                 o.put("subjects", Value::Object(subs));
             }
