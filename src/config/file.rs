@@ -789,12 +789,15 @@ impl Loader<'_> {
                                 "no_randomize" | "dont_randomize" => {
                                     self.bool(rv)?;
                                 }
+                                #[cfg(not(feature = "tls"))]
+                                "credentials" | "creds" | "nkey" | "seed" => return Err(self.no_signing(rv, rk)),
+                                #[cfg(feature = "tls")]
                                 "credentials" | "creds" => remote.credentials = Some(self.leaf_creds(rv)?),
+                                #[cfg(feature = "tls")]
                                 "nkey" | "seed" => {
                                     let seed = self.string(rv)?;
                                     crate::auth::nkeys::decode_user_seed(&seed)
                                         .map_err(|e| self.err(rv, format!("leafnode remote nkey: {e}")))?;
-                                    self.needs_signing(rv, "nkey")?;
                                     remote.nkey = Some(seed);
                                 }
                                 "deny_exports" | "deny_export" => remote.deny_exports = self.subject_list(rv)?,
@@ -994,6 +997,7 @@ impl Loader<'_> {
     }
 
     /// A remote's credentials file: it must hold a JWT and a user seed.
+    #[cfg(feature = "tls")]
     fn leaf_creds(&mut self, it: &Item) -> Result<String, String> {
         let path = self.string(it)?;
         let text = std::fs::read_to_string(&path)
@@ -1003,22 +1007,16 @@ impl Loader<'_> {
         };
         crate::auth::nkeys::decode_user_seed(&seed)
             .map_err(|e| self.err(it, format!("leafnode remote credentials {path:?}: {e}")))?;
-        self.needs_signing(it, "credentials")?;
         Ok(path)
     }
 
     /// Signing a hub's nonce needs the crypto of the `tls` feature.
-    fn needs_signing(&self, it: &Item, key: &str) -> Result<(), String> {
-        if cfg!(feature = "tls") {
-            Ok(())
-        } else {
-            Err(self.err(
-                it,
-                format!(
-                    "leafnode remote {key:?} is not supported by this build of the server (built without the \"tls\" feature)"
-                ),
-            ))
-        }
+    #[cfg(not(feature = "tls"))]
+    fn no_signing(&self, it: &Item, key: &str) -> String {
+        self.err(
+            it,
+            format!("leafnode remote {key:?} is not supported by this build of the server (built without the \"tls\" feature)"),
+        )
     }
 
     /// A remote's `tls {}`.
@@ -1401,6 +1399,24 @@ mod tests {
         assert!(load_str("TOKEN: \"s\"\nauthorization { token: \"x\" }\n")
             .unwrap_err()
             .contains("unknown field \"TOKEN\""));
+    }
+
+    #[test]
+    fn leaf_remote_nkey_and_credentials_need_the_tls_build() {
+        let seed = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU";
+        let text = format!("leafnodes {{ remotes: [ {{ url: \"nats://h:7422\", nkey: {seed} }} ] }}\n");
+        let creds = "leafnodes { remotes: [ { url: \"nats://h:7422\", credentials: /nonexistent/u.creds } ] }\n";
+        if cfg!(feature = "tls") {
+            let (o, _) = load_str(&text).expect("nkey remote");
+            assert_eq!(o.leaf_remotes[0].nkey.as_deref(), Some(seed));
+            assert!(load_str(creds).unwrap_err().contains("leafnode remote credentials \"/nonexistent/u.creds\""));
+            return;
+        }
+        let refused = "is not supported by this build of the server (built without the \"tls\" feature)";
+        let e = load_str(&text).unwrap_err();
+        assert!(e.contains(&format!("leafnode remote \"nkey\" {refused}")), "{e}");
+        let e = load_str(creds).unwrap_err();
+        assert!(e.contains(&format!("leafnode remote \"credentials\" {refused}")), "{e}");
     }
 
     #[test]

@@ -275,11 +275,17 @@ impl Server {
     /// cannot be read or signed.
     fn send_leaf_connect(&mut self, slot: usize) -> bool {
         let Some(l) = self.conns[slot].leaf() else { return false };
+        #[cfg(feature = "tls")]
         let nonce = l.nonce.clone();
         let Some(r) = l.remote.and_then(|i| self.leaf_remotes.get(i)) else { return false };
         let (user, pass) = r.userinfo();
         let account = r.account;
-        let signed = match (&r.opts.credentials, &r.opts.nkey) {
+        let signed: Result<Option<(&str, String, String)>, String> = match (&r.opts.credentials, &r.opts.nkey) {
+            // Without the crypto of the `tls` feature nothing signs (such
+            // remotes are refused at start).
+            #[cfg(not(feature = "tls"))]
+            (Some(_), _) | (None, Some(_)) => Err("signing needs the \"tls\" feature".to_string()),
+            #[cfg(feature = "tls")]
             (Some(path), _) => std::fs::read_to_string(path)
                 .map_err(|e| format!("credentials {path:?}: {e}"))
                 .and_then(|text| {
@@ -290,6 +296,7 @@ impl Server {
                     let (_, sig) = crate::auth::nkeys::sign(&seed, nonce.as_bytes())?;
                     Ok(Some(("jwt", jwt, sig)))
                 }),
+            #[cfg(feature = "tls")]
             (None, Some(seed)) => {
                 crate::auth::nkeys::sign(seed, nonce.as_bytes()).map(|(k, sig)| Some(("nkey", k, sig)))
             }
