@@ -8,17 +8,20 @@ in one frame, with a control frame between fragments; 200 KB messages both
 ways between a WebSocket and a TCP client; ping/pong and close echo;
 `same_origin` and `allowed_origins`; `websocket { authorization }` applying
 to WebSocket clients only; /varz `websocket` and /connz `type`; nats-py
-over `ws://`. Every wait is bounded.
+and the nats.ws client (node) over `ws://`. Every wait is bounded.
 """
 
 import asyncio
 import os
+import shutil
+import subprocess
 import zlib
 
 import pytest
 
 from harness import (
     HOST,
+    REPO_ROOT,
     SERVER_BIN,
     NatsServer,
     free_port,
@@ -297,6 +300,43 @@ def test_nats_py_over_websocket(ws_server, kind):
             await tcp.close()
 
     asyncio.run(run())
+
+
+# The nats.ws client and the WebSocket it runs on in node, pinned.
+NATSWS_PACKAGES = ("nats.ws@1.30.3", "ws@8.23.1")
+NATSWS_SCRIPT = os.path.join(REPO_ROOT, "tests", "interop", "natsws_client.cjs")
+
+
+def natsws_modules():
+    """node_modules with the pinned nats.ws, installed from the npm
+    registry into target/npm-natsws on first use."""
+    prefix = os.path.join(REPO_ROOT, "target", "npm-natsws")
+    modules = os.path.join(prefix, "node_modules")
+    if not os.path.exists(os.path.join(modules, "nats.ws", "package.json")):
+        os.makedirs(prefix, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund",
+                            *NATSWS_PACKAGES], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, "npm install %s failed:\n%s" % (" ".join(NATSWS_PACKAGES), r.stderr[-2000:])
+    return modules
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
+                    reason="node and npm are not installed (Debian: apt-get install -y nodejs npm)")
+@by_kind
+@pytest.mark.parametrize("compression", ["off", "on"])
+def test_nats_ws_client(ws_server, kind, compression):
+    """The nats.ws client library over `ws://` (its `ws` WebSocket offers
+    permessage-deflate, taken when the server has compression on):
+    subscriptions, request and reply with headers, a 200 KB message, a
+    queue group, no responders, drain."""
+    modules = natsws_modules()
+    s = ws_server(kind, ws_extra="compression: true" if compression == "on" else "")
+    env = dict(os.environ, NODE_PATH=modules)
+    r = subprocess.run(["node", NATSWS_SCRIPT, "ws://%s:%d" % (HOST, s.ws_port)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and not any(line.startswith("not ok") for line in lines), r.stdout + r.stderr
+    assert sum(line.startswith("ok - ") for line in lines) == 7, r.stdout
 
 
 def deflate(data):
