@@ -20,6 +20,7 @@ plus any paths listed in ``NATS_GO_SERVER_BINS`` (os.pathsep-separated).
 import http.client
 import json
 import os
+import random
 import re
 import resource
 import select
@@ -64,11 +65,31 @@ LISTEN_RE = re.compile(r"Listening for client connections on (\S+):(\d+)")
 # Ports and the server process
 # ---------------------------------------------------------------------------
 
+# Ports for servers are picked below the kernel's ephemeral range, where
+# outbound connections take their local ports: a port picked here and bound
+# by a server a moment later cannot have been taken by a connection (of a
+# leaf, a route or a client) in between. Ports handed out recently are not
+# handed out again.
+_PORT_LOW = 20000
+_handed_out = set()
+_port_rng = random.Random()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_HIGH = max(_PORT_LOW + 2000, min(32000, _ephemeral_low()))
+
+
 def free_port():
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """Return a TCP port on 127.0.0.1 that was free a moment ago, outside
+    the ephemeral range."""
+    return free_ports(1)[0]
 
 
 def port_accepts(port, timeout=0.2):
@@ -535,17 +556,25 @@ def hpub(subject, header, payload, reply=None):
 # ---------------------------------------------------------------------------
 
 def free_ports(n):
-    """``n`` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """``n`` distinct TCP ports on 127.0.0.1 that were free a moment ago,
+    outside the ephemeral range (see ``free_port``)."""
+    if len(_handed_out) > (_PORT_HIGH - _PORT_LOW) // 2:
+        _handed_out.clear()
+    ports = []
+    for _ in range(20 * (_PORT_HIGH - _PORT_LOW)):
+        if len(ports) == n:
+            return ports
+        p = _port_rng.randrange(_PORT_LOW, _PORT_HIGH)
+        if p in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, p))
+            except OSError:
+                continue
+        _handed_out.add(p)
+        ports.append(p)
+    raise RuntimeError("no free TCP port between %d and %d" % (_PORT_LOW, _PORT_HIGH))
 
 
 def http_get_json(port, path, timeout=2.0):
