@@ -321,6 +321,23 @@ def test_stream_purge(js):
     assert js.api_err("STREAM.PURGE.NOPE")["err_code"] == 10059
 
 
+@NEW
+@pytest.mark.parametrize("storage", ["file", "memory"])
+def test_purge_up_to_sequence_one_purges_nothing(js, storage):
+    js.add_stream("S", subjects=["s.>"], storage=storage)
+    r = js.api("STREAM.PURGE.S", {"seq": 1})
+    assert (r.get("success"), r.get("purged")) == (True, 0), r
+    st = js.state("S")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (0, 0, 0), st
+    for subj in ("s.a", "s.b", "s.a"):
+        js.publish_ok(subj, b"x")
+    assert js.api("STREAM.PURGE.S", {"seq": 1})["purged"] == 0
+    assert js.api("STREAM.PURGE.S", {"seq": 1, "filter": "s.a"})["purged"] == 0
+    st = js.state("S")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (3, 1, 3), st
+    assert js.api("STREAM.PURGE.S", {"seq": 2})["purged"] == 1
+
+
 @ALL
 def test_stream_info_subjects_filter_and_deleted_details(js):
     js.add_stream("S", subjects=["s.>"])

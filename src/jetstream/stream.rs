@@ -170,6 +170,10 @@ impl Stream {
 
     /// Purges with Go's options; returns how many went.
     pub fn purge(&mut self, filter: Option<&str>, seq: Option<u64>, keep: Option<u64>) -> std::io::Result<u64> {
+        if seq == Some(1) {
+            // Up to but not including the first sequence: nothing.
+            return Ok(0);
+        }
         let n = match filter.filter(|f| !f.is_empty() && *f != ">") {
             None => {
                 let upto = match (seq, keep) {
