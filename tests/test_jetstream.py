@@ -1039,6 +1039,31 @@ def test_pull_waiting_requests(js):
 
 
 @ALL
+def test_pull_requests_told_of_shutdown(js):
+    """A server stopping tells each waiting pull request that it is void,
+    with what it still wanted, so clients pull again after reconnecting."""
+    js.add_stream("S", subjects=["s.>"])
+    js.add_consumer("S", "D", durable_name="D", ack_policy="explicit")
+    inbox = js.new_inbox()
+    sid = js.sub(inbox + ".*")
+    js.send_pull("S", "D", {"batch": 3, "expires": 30 * SEC}, inbox + ".a")
+    js.send_pull("S", "D", {"batch": 2, "max_bytes": 500, "expires": 30 * SEC}, inbox + ".b")
+    js.flush()
+    wait_for(lambda: js.consumer_info("S", "D")["num_waiting"] == 2, 5, what="requests waiting")
+    js.server.stop()
+    got = {}
+    for _ in range(2):
+        m = js.next_msg(sid, 5)
+        assert m is not None, got
+        got[m.subject] = m
+    assert sorted(got) == [inbox + ".a", inbox + ".b"], got
+    for m in got.values():
+        assert (m.status, m.description) == (409, "Server Shutdown"), m
+    assert pending_headers(got[inbox + ".a"]) == ("3", "0"), got
+    assert pending_headers(got[inbox + ".b"]) == ("2", "500"), got
+
+
+@ALL
 def test_ack_of_ack_and_ack_effects(js):
     js.add_stream("S", subjects=["s.>"])
     publish_n(js, "s.x", 4)

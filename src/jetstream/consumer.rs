@@ -534,6 +534,11 @@ fn send_status(srv: &mut Server, acc: AccId, to: &[u8], code: &str, extra: &[(&s
     srv.js_publish(acc, to, None, &h, b"");
 }
 
+/// What a pull request still waiting at shutdown is told.
+pub fn shutdown_status(r: &PullReq) -> Vec<u8> {
+    status("409 Server Shutdown", &pending_hdrs(r))
+}
+
 fn pending_hdrs(r: &PullReq) -> [(&'static str, String); 2] {
     [("Nats-Pending-Messages", r.batch.to_string()), ("Nats-Pending-Bytes", r.bytes_left.max(0).to_string())]
 }

@@ -401,16 +401,25 @@ impl Server {
         self.jetstream = Some(js);
     }
 
-    /// Saves consumer state and syncs files at shutdown.
+    /// At shutdown: tells every waiting pull request that it is void
+    /// (`409 Server Shutdown` with what it still wanted, as Go), then saves
+    /// consumer state and syncs files.
     pub fn stop_jetstream(&mut self) {
         let Some(mut js) = self.jetstream.take() else { return };
+        let mut void = Vec::new();
         for a in &mut js.accounts {
             for s in a.streams.values_mut() {
                 for c in s.consumers.values_mut() {
+                    for r in c.waiting.drain(..) {
+                        void.push((a.acc, consumer::shutdown_status(&r), r.reply));
+                    }
                     c.save_state();
                 }
                 let _ = s.store.sync();
             }
+        }
+        for (acc, hdr, reply) in void {
+            self.js_publish(acc, &reply, None, &hdr, b"");
         }
         log::info!("JetStream shutdown");
     }
