@@ -1212,6 +1212,32 @@ def test_max_ack_pending(js):
     assert [m.data for m in data_msgs(got)] == [b"m1"], got
 
 
+@NEW
+def test_no_wait_pull_held_by_max_ack_pending_ends_at_heartbeat(js):
+    """A no_wait request that max_ack_pending holds back ends with 404 at its
+    first heartbeat time (after delivering some), instead of waiting and
+    taking the next messages once acks free room."""
+    js.add_stream("S", subjects=["s.>"])
+    publish_n(js, "s.x", 4)
+    js.add_consumer("S", "D", durable_name="D", ack_policy="explicit", max_ack_pending=2)
+    inbox = js.new_inbox()
+    sid = js.sub(inbox)
+    js.send_pull("S", "D", {"batch": 10, "no_wait": True, "expires": 3 * SEC,
+                            "idle_heartbeat": 200 * MS}, inbox)
+    got = []
+    while not got or got[-1].status is None:
+        m = js.next_msg(sid, 3)
+        assert m is not None, got
+        got.append(m)
+    assert [m.data for m in data_msgs(got)] == [b"m0", b"m1"], got
+    assert statuses(got) == [(404, "No Messages")], got
+    for m in data_msgs(got):
+        js.request_ok(m.reply, b"")
+    # Nothing more reaches the ended request once acks free room.
+    assert js.next_msg(sid, 0.5) is None
+    js.unsub(sid)
+
+
 @ALL
 def test_consumer_info_counters(js):
     js.add_stream("S", subjects=["s.>"])

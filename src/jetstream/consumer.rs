@@ -1068,11 +1068,23 @@ pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
                     c.rdq.push_back(seq);
                     pump_it = true;
                 }
-                // Pull requests.
+                // Pull requests. When one of them is due (its expiry or
+                // heartbeat), no_wait requests still waiting (held back by
+                // max_ack_pending) end as at the end of the stream: 404,
+                // except one with an expiry that got nothing yet (Go
+                // checks its waiting requests so on each such timer).
+                let eos = c
+                    .waiting
+                    .iter()
+                    .any(|r| r.expires.is_some_and(|e| e <= now) || r.hb_next.is_some_and(|h| h <= now));
                 let mut keep = VecDeque::with_capacity(c.waiting.len());
                 while let Some(mut r) = c.waiting.pop_front() {
                     if r.expires.is_some_and(|e| e <= now) {
                         send_status(srv, acc, &r.reply, "408 Request Timeout", &pending_hdrs(&r));
+                        continue;
+                    }
+                    if eos && r.no_wait && (r.expires.is_none() || r.delivered > 0) {
+                        send_status(srv, acc, &r.reply, "404 No Messages", &[]);
                         continue;
                     }
                     if let Some(e) = r.expires {
