@@ -1164,6 +1164,39 @@ def test_in_progress_resets_ack_wait(js):
     assert time.monotonic() - last_wpi >= 0.5
 
 
+@NEW
+@pytest.mark.parametrize("max_deliver", [1, 2])
+def test_nak_at_max_deliver(js, max_deliver):
+    """A message NAKed at its last allowed delivery leaves the pending set
+    when the next pull comes, without moving the ack floor or counting as
+    redelivered once more; the pull gets the next message instead."""
+    js.add_stream("S", subjects=["s.>"])
+    js.publish_ok("s.x", b"m")
+    js.publish_ok("s.x", b"n")
+    js.add_consumer("S", "D", durable_name="D", ack_policy="explicit", max_deliver=max_deliver)
+
+    def one():
+        got = js.pull("S", "D", {"batch": 1, "no_wait": True}, timeout=3)
+        assert len(got) == 1, got
+        return got[0]
+
+    for _ in range(max_deliver):
+        m = one()
+        assert m.data == b"m", m
+        js.request_ok(m.reply, b"-NAK")
+    m = one()
+    assert m.data == b"n", m
+    info = js.consumer_info("S", "D")
+    state = (info["num_redelivered"], info["num_ack_pending"], info["ack_floor"]["consumer_seq"],
+             info["ack_floor"]["stream_seq"])
+    assert state == (max_deliver - 1, 1, 0, 0), info
+    assert one().status == 404
+    js.request_ok(m.reply, b"+ACK")
+    info = js.consumer_info("S", "D")
+    assert info["num_ack_pending"] == 0, info
+    assert (info["ack_floor"]["consumer_seq"], info["ack_floor"]["stream_seq"]) == (max_deliver + 1, 2), info
+
+
 @ALL
 def test_backoff_and_max_deliver(js):
     js.add_stream("S", subjects=["s.>"])

@@ -333,16 +333,22 @@ impl Consumer {
     /// new one the filters take. `None` when nothing can go now.
     fn next(&mut self, store: &Store) -> Option<(u64, bool)> {
         while let Some(s) = self.rdq.front().copied() {
-            let dc = self.rdc.get(&s).copied().unwrap_or(1);
-            if self.cfg.max_deliver > 0 && dc as i64 >= self.cfg.max_deliver {
+            if !self.pending.contains_key(&s) || !store.contains(s) {
+                // Acked, terminated or gone since it was queued.
                 self.rdq.pop_front();
-                self.give_up(s);
                 continue;
             }
-            if self.pending.contains_key(&s) && store.contains(s) {
-                return Some((s, true));
+            let dc = self.rdc.get(&s).copied().unwrap_or(1);
+            if self.cfg.max_deliver > 0 && dc as i64 >= self.cfg.max_deliver {
+                // Queued (NAKed) at its last delivery: it leaves the
+                // pending set without moving the ack floor or counting as
+                // redelivered once more (Go 2.10+).
+                self.rdq.pop_front();
+                self.pending.remove(&s);
+                self.dirty = true;
+                continue;
             }
-            self.rdq.pop_front();
+            return Some((s, true));
         }
         if self.cfg.ack_policy != AckPolicy::None
             && self.cfg.max_ack_pending > 0
@@ -612,6 +618,12 @@ fn pump(
                 let to = r.reply.clone();
                 c.waiting.pop_front();
                 send_status(srv, acc, &to, "409 Message Size Exceeds MaxBytes", &hdrs);
+                if redelivery && c.waiting.is_empty() {
+                    // Taken for redelivery and given to nobody: it queues
+                    // again behind the others, as in Go.
+                    c.rdq.pop_front();
+                    c.rdq.push_back(sseq);
+                }
                 continue;
             }
         }

@@ -663,12 +663,19 @@ def _pending_token_masks(na, nb):
             if not m:
                 return None
             return (p[0], p[1], m.group(1), p[4], p[5])
+        # The n-th delivery with a key stands for the reference's n-th one
+        # (a consumer re-created under its name repeats ack subjects).
         ref = {}
         for op in a["ops"]:
             k = key(op)
             if k is not None:
-                ref.setdefault(k, op)
+                ref.setdefault(k, []).append(op)
+        seen = {}
         for i, op in enumerate(b["ops"]):
             k = key(op)
-            if k is not None and k in ref:
-                b["ops"][i] = ref[k]
+            if k is None or k not in ref:
+                continue
+            n = seen.get(k, 0)
+            seen[k] = n + 1
+            if n < len(ref[k]):
+                b["ops"][i] = ref[k][n]
