@@ -725,11 +725,24 @@ fn send_fc(srv: &mut Server, acc: AccId, c: &Consumer, reply: &[u8]) {
 
 /// Runs delivery for every consumer of a stream.
 pub fn pump_stream(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str) {
+    pump_some(srv, js, acc, name, None);
+}
+
+/// Runs delivery for one consumer: what its own acks, pull requests and
+/// flow control answers wake (Go wakes only that consumer's loop).
+pub fn pump_consumer(srv: &mut Server, js: &mut JetStream, acc: AccId, stream: &str, name: &str) {
+    pump_some(srv, js, acc, stream, Some(name));
+}
+
+fn pump_some(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, only: Option<&str>) {
     let mut wants = Vec::new();
     if let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) {
         let mut delivered = Vec::new();
         let Stream { store, consumers, cfg, .. } = &mut *s;
-        for c in consumers.values_mut() {
+        for (cname, c) in consumers.iter_mut() {
+            if only.is_some_and(|o| o != cname.as_str()) {
+                continue;
+            }
             pump(srv, acc, &cfg.name, cfg.retention, store, c, &mut wants, &mut delivered);
             if c.dirty {
                 wants.push(Instant::now() + Duration::from_millis(100));
@@ -854,7 +867,7 @@ pub fn next_request(
     for w in wants {
         js.want(w);
     }
-    pump_stream(srv, js, acc, stream);
+    pump_consumer(srv, js, acc, stream, name);
 }
 
 /// An ack: `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<cseq>.<ts>.<pending>`.
@@ -957,7 +970,7 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
             srv.js_publish(acc, reply, None, b"", b"");
         }
     }
-    pump_stream(srv, js, acc, stream);
+    pump_consumer(srv, js, acc, stream, name);
 }
 
 /// `-NAK` delay: `{"delay": ns}` or a Go duration.
@@ -1041,7 +1054,7 @@ pub fn handle_fc(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
             c.fc_bytes = 0;
         }
     }
-    pump_stream(srv, js, m.acc, stream);
+    pump_consumer(srv, js, m.acc, stream, name);
 }
 
 /// Time-driven consumer work: redelivery, request expiry, heartbeats,

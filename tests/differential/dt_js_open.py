@@ -24,9 +24,11 @@ import os
 OPEN = {
     # -- pull requests ------------------------------------------------------------
     "max-ack-pending-no-wait":
-        "No-wait pull requests while max_ack_pending holds deliveries back: both keep "
-        "them waiting, but after redeliveries of NAKed messages Go may end them with 404, "
-        "and its 408 Requests Pending counts negative batches",
+        "No-wait pull requests while max_ack_pending holds deliveries back: both end "
+        "them when the hold lifts with nothing to deliver, Go only when that consumer's "
+        "own loop wakes (its acks, requests and request timers, a message its filter "
+        "takes), rnats also on stream events (a purge, a message delete, a consumer "
+        "created on the stream)",
     # -- consumer state -------------------------------------------------------------
     "floor-stream-seq":
         "delivered.stream_seq and ack_floor.stream_seq of a filtered consumer that has "
