@@ -467,13 +467,20 @@ impl Store {
                 }
             }
         }
-        // Subjects whose first message went: their new first.
-        let stale: Vec<Rc<[u8]>> =
-            self.subjects.iter().filter(|(_, st)| st.first == 0).map(|(k, _)| k.clone()).collect();
-        for k in stale {
-            let first = self.msgs.iter().find(|(_, e)| e.subject == k).map_or(0, |(s, _)| *s);
-            if let Some(st) = self.subjects.get_mut(&k) {
-                st.first = first;
+        // Subjects whose first message went: their new first, found in one
+        // pass over what is left, stopping once every one is found.
+        let mut stale = self.subjects.values().filter(|st| st.first == 0).count();
+        if stale > 0 {
+            for (s, e) in &self.msgs {
+                if let Some(st) = self.subjects.get_mut(&e.subject) {
+                    if st.first == 0 {
+                        st.first = *s;
+                        stale -= 1;
+                        if stale == 0 {
+                            break;
+                        }
+                    }
+                }
             }
         }
         self.first_seq = self.msgs.keys().next().copied().unwrap_or(seq.max(self.last_seq + 1));
@@ -813,6 +820,22 @@ mod tests {
         assert!(s.get(3).is_none());
         assert_eq!(s.deleted(), vec![3]);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn purge_moves_each_subjects_first_to_what_is_left() {
+        let mut s = Store::memory();
+        // a at 1, 4, 7; b at 2, 5; c at 3; d at 6, 8.
+        for subj in ["a", "b", "c", "a", "b", "d", "a", "d"] {
+            s.append(0, subj.as_bytes(), b"", b"x").unwrap();
+        }
+        assert_eq!(s.purge_to(5).unwrap(), 4);
+        let mut st: Vec<(Vec<u8>, u64, u64, u64)> =
+            s.subjects().map(|(k, v)| (k.to_vec(), v.msgs, v.first, v.last)).collect();
+        st.sort();
+        let want: Vec<(Vec<u8>, u64, u64, u64)> =
+            vec![(b"a".to_vec(), 1, 7, 7), (b"b".to_vec(), 1, 5, 5), (b"d".to_vec(), 2, 6, 8)];
+        assert_eq!(st, want);
     }
 
     #[test]
