@@ -437,6 +437,13 @@ impl Store {
             st.msgs -= 1;
             if st.msgs == 0 {
                 gone = true;
+            } else if st.msgs == 1 {
+                // One left (a key-value bucket keeping one per key): no scan.
+                if st.first == seq {
+                    st.first = st.last;
+                } else {
+                    st.last = st.first;
+                }
             } else if st.first == seq {
                 st.first = self.msgs.range(seq..).find(|(_, x)| x.subject == e.subject).map_or(st.last, |(s, _)| *s);
             } else if st.last == seq {
@@ -836,6 +843,25 @@ mod tests {
         let want: Vec<(Vec<u8>, u64, u64, u64)> =
             vec![(b"a".to_vec(), 1, 7, 7), (b"b".to_vec(), 1, 5, 5), (b"d".to_vec(), 2, 6, 8)];
         assert_eq!(st, want);
+    }
+
+    #[test]
+    fn removing_down_to_one_message_keeps_subject_bounds() {
+        let mut s = Store::memory();
+        // a at 1, 3, 5; b at 2, 4.
+        for subj in ["a", "b", "a", "b", "a"] {
+            s.append(0, subj.as_bytes(), b"", b"x").unwrap();
+        }
+        let bounds = |s: &Store, k: &[u8]| s.subjects().find(|(x, _)| *x == k).map(|(_, v)| (v.msgs, v.first, v.last));
+        assert!(s.remove(1).unwrap());
+        assert_eq!(bounds(&s, b"a"), Some((2, 3, 5)));
+        assert!(s.remove(4).unwrap());
+        assert_eq!(bounds(&s, b"b"), Some((1, 2, 2)));
+        assert!(s.remove(3).unwrap());
+        assert_eq!(bounds(&s, b"a"), Some((1, 5, 5)));
+        s.append(0, b"a", b"", b"x").unwrap();
+        assert!(s.remove(6).unwrap());
+        assert_eq!(bounds(&s, b"a"), Some((1, 5, 5)));
     }
 
     #[test]
