@@ -18,7 +18,7 @@
 //! records are mostly erased (live messages, and the erasures that still
 //! hide records in earlier blocks), so no step copies more than one block.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -78,6 +78,37 @@ pub struct SubjState {
     pub last: u64,
 }
 
+/// The sequences of one subject's messages, oldest first: removing its
+/// oldest or newest (limits, key-value updates) is O(1), without walking
+/// the stream.
+#[derive(Debug, Default)]
+struct Subj {
+    seqs: VecDeque<u64>,
+}
+
+impl Subj {
+    fn state(&self) -> SubjState {
+        SubjState {
+            msgs: self.seqs.len() as u64,
+            first: self.seqs.front().copied().unwrap_or(0),
+            last: self.seqs.back().copied().unwrap_or(0),
+        }
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if self.seqs.front() == Some(&seq) {
+            self.seqs.pop_front();
+        } else if self.seqs.back() == Some(&seq) {
+            self.seqs.pop_back();
+        } else if let Ok(i) = self.seqs.binary_search(&seq) {
+            self.seqs.remove(i);
+        }
+        if self.seqs.capacity() > 8 && self.seqs.len() < self.seqs.capacity() / 4 {
+            self.seqs.shrink_to(self.seqs.len() * 2);
+        }
+    }
+}
+
 /// One block file.
 struct Block {
     file: File,
@@ -128,7 +159,7 @@ struct StoreFile {
 /// The messages of one stream.
 pub struct Store {
     msgs: BTreeMap<u64, Entry>,
-    subjects: HashMap<Rc<[u8]>, SubjState>,
+    subjects: HashMap<Rc<[u8]>, Subj>,
     pub first_seq: u64,
     pub last_seq: u64,
     pub last_ts: i64,
@@ -364,11 +395,11 @@ impl Store {
     }
 
     pub fn subject_state(&self, subject: &[u8]) -> Option<SubjState> {
-        self.subjects.get(subject).copied()
+        self.subjects.get(subject).map(Subj::state)
     }
 
-    pub fn subjects(&self) -> impl Iterator<Item = (&[u8], &SubjState)> {
-        self.subjects.iter().map(|(k, v)| (&**k, v))
+    pub fn subjects(&self) -> impl Iterator<Item = (&[u8], SubjState)> {
+        self.subjects.iter().map(|(k, v)| (&**k, v.state()))
     }
 
     /// Time of the first message (0 when empty).
@@ -416,9 +447,7 @@ impl Store {
             Some((k, _)) => k.clone(),
             None => Rc::from(subject),
         };
-        let st = self.subjects.entry(subject.clone()).or_insert(SubjState { msgs: 0, first: seq, last: seq });
-        st.msgs += 1;
-        st.last = seq;
+        self.subjects.entry(subject.clone()).or_default().seqs.push_back(seq);
         if self.msgs.is_empty() {
             self.first_seq = seq;
         }
@@ -434,22 +463,8 @@ impl Store {
             self.bytes.saturating_sub(msg_size(file, e.subject.len(), e.hdr_len as usize, e.data_len as usize));
         let mut gone = false;
         if let Some(st) = self.subjects.get_mut(&e.subject) {
-            st.msgs -= 1;
-            if st.msgs == 0 {
-                gone = true;
-            } else if st.msgs == 1 {
-                // One left (a key-value bucket keeping one per key): no scan.
-                if st.first == seq {
-                    st.first = st.last;
-                } else {
-                    st.last = st.first;
-                }
-            } else if st.first == seq {
-                st.first = self.msgs.range(seq..).find(|(_, x)| x.subject == e.subject).map_or(st.last, |(s, _)| *s);
-            } else if st.last == seq {
-                st.last =
-                    self.msgs.range(..seq).rev().find(|(_, x)| x.subject == e.subject).map_or(st.first, |(s, _)| *s);
-            }
+            st.remove(seq);
+            gone = st.seqs.is_empty();
         }
         if gone {
             self.subjects.remove(&e.subject);
@@ -465,29 +480,15 @@ impl Store {
         for (s, e) in &gone {
             self.bytes =
                 self.bytes.saturating_sub(msg_size(file, e.subject.len(), e.hdr_len as usize, e.data_len as usize));
+            let mut empty = false;
             if let Some(st) = self.subjects.get_mut(&e.subject) {
-                st.msgs -= 1;
-                if st.msgs == 0 {
-                    self.subjects.remove(&e.subject);
-                } else if st.first == *s {
-                    st.first = 0;
-                }
+                // Everything below `seq` goes, so a subject's gone
+                // messages are its oldest.
+                st.remove(*s);
+                empty = st.seqs.is_empty();
             }
-        }
-        // Subjects whose first message went: their new first, found in one
-        // pass over what is left, stopping once every one is found.
-        let mut stale = self.subjects.values().filter(|st| st.first == 0).count();
-        if stale > 0 {
-            for (s, e) in &self.msgs {
-                if let Some(st) = self.subjects.get_mut(&e.subject) {
-                    if st.first == 0 {
-                        st.first = *s;
-                        stale -= 1;
-                        if stale == 0 {
-                            break;
-                        }
-                    }
-                }
+            if empty {
+                self.subjects.remove(&e.subject);
             }
         }
         self.first_seq = self.msgs.keys().next().copied().unwrap_or(seq.max(self.last_seq + 1));
@@ -772,12 +773,12 @@ impl Store {
 
     /// The last message on `subject` (a literal subject).
     pub fn last_on(&self, subject: &[u8]) -> Option<u64> {
-        self.subjects.get(subject).map(|s| s.last)
+        self.subjects.get(subject).and_then(|s| s.seqs.back().copied())
     }
 
     /// Sequence of the oldest message on `subject`.
     pub fn first_on(&self, subject: &[u8]) -> Option<u64> {
-        self.subjects.get(subject).map(|s| s.first)
+        self.subjects.get(subject).and_then(|s| s.seqs.front().copied())
     }
 
     pub fn oldest(&self) -> Option<(u64, i64)> {
@@ -786,12 +787,7 @@ impl Store {
 
     /// Sequences of the messages on `subject` (a literal), oldest first.
     pub fn seqs_on(&self, subject: &[u8]) -> Vec<u64> {
-        match self.subjects.get(subject) {
-            Some(st) => {
-                self.msgs.range(st.first..=st.last).filter(|(_, e)| &*e.subject == subject).map(|(s, _)| *s).collect()
-            }
-            None => Vec::new(),
-        }
+        self.subjects.get(subject).map(|st| st.seqs.iter().copied().collect()).unwrap_or_default()
     }
 }
 
