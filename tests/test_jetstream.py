@@ -642,6 +642,20 @@ def test_rollup(js):
     assert_error(e, 500, 10052, "roll-ups require the purge permission")
 
 
+@ALL
+def test_rollup_after_the_limits(js):
+    """The stream's limits apply to the new message first, the rollup after:
+    at max_msgs the oldest goes, then the subject's older messages."""
+    js.add_stream("R", subjects=["r.>"], allow_rollup_hdrs=True, max_msgs=3)
+    for subj in ("r.b", "r.a", "r.c"):
+        js.publish_ok(subj, subj)
+    a = js.publish_ok("r.c", b"sum", headers={"Nats-Rollup": "sub"})
+    assert a["seq"] == 4
+    st = js.state("R")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (2, 2, 4), st
+    assert [js.get_msg("R", s) is not None for s in range(1, 5)] == [False, True, False, True]
+
+
 @NEW
 def test_rollup_invalid_value(js):
     js.add_stream("R", subjects=["r.>"], allow_rollup_hdrs=True)

@@ -396,6 +396,18 @@ impl Stream {
                 c.on_stored(seq, &m.subject);
             }
         }
+        if self.cfg.max_msgs_per_subject > 0 {
+            let limit = self.cfg.max_msgs_per_subject as u64;
+            while self.store.subject_state(&m.subject).is_some_and(|s| s.msgs > limit) {
+                let Some(first) = self.store.first_on(&m.subject) else { break };
+                if !self.remove_msg(first) {
+                    break;
+                }
+            }
+        }
+        self.enforce_limits(now);
+        // The rollup follows the limits, which the store applies as it
+        // stores the message (Go).
         match rollup {
             Some(b"sub") => {
                 // Go purges by the subject as a filter (a subject with
@@ -410,16 +422,6 @@ impl Stream {
             }
             _ => {}
         }
-        if self.cfg.max_msgs_per_subject > 0 {
-            let limit = self.cfg.max_msgs_per_subject as u64;
-            while self.store.subject_state(&m.subject).is_some_and(|s| s.msgs > limit) {
-                let Some(first) = self.store.first_on(&m.subject) else { break };
-                if !self.remove_msg(first) {
-                    break;
-                }
-            }
-        }
-        self.enforce_limits(now);
         Ok((seq, false))
     }
 
