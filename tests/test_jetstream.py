@@ -338,6 +338,56 @@ def test_purge_up_to_sequence_one_purges_nothing(js, storage):
     assert js.api("STREAM.PURGE.S", {"seq": 2})["purged"] == 1
 
 
+def publish_many(js, subject_of, n, chunk=500):
+    """Publish ``n`` messages (``subject_of(i)``, payload ``i``) with acks,
+    ``chunk`` in flight at a time; asserts that every one was stored."""
+    for start in range(0, n, chunk):
+        count = min(chunk, n - start)
+        for i in range(start, start + count):
+            js.send_pub(subject_of(i), b"%d" % i, reply=js.new_inbox())
+        acks = [json.loads(m.data) for m in js.msgs(1, count=count, timeout=10)]
+        assert len(acks) == count and all("seq" in a for a in acks), acks[:3]
+
+
+@NEW
+def test_purges_and_limits_erasing_many_messages(js):
+    # More messages than a server may erase in one go: each request is
+    # still answered once, with its whole effect.
+    n = 10_000
+    js.add_stream("S", subjects=["s.>"])
+    publish_many(js, lambda i: "s.%s.%d" % ("ab"[i % 2], i % 50), n)
+    assert js.api("STREAM.PURGE.S", {"filter": "s.a.>", "keep": 100})["purged"] == 4900
+    st = js.state("S")
+    assert (st["messages"], st["first_seq"], st["num_subjects"]) == (5100, 2, 50), st
+    assert js.api("STREAM.PURGE.S", {"seq": 7001})["purged"] == 3500
+    st = js.state("S")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (1600, 7002, n), st
+    assert js.api("STREAM.PURGE.S", {"keep": 10})["purged"] == 1590
+    st = js.state("S")
+    assert (st["messages"], st["first_seq"], st.get("num_deleted", 0)) == (10, 9991, 0), st
+
+    # Lowered limits: 50 per subject leaves the newest 1500, max_msgs the
+    # newest 1000 of those; a consumer's pending count follows.
+    js.add_stream("T", subjects=["t.>"])
+    publish_many(js, lambda i: "t.%d" % (i % 30), 9000)
+    js.add_consumer("T", "C", ack_policy="explicit")
+    cfg = js.stream_info("T")["config"]
+    cfg.update(max_msgs=1000, max_msgs_per_subject=50)
+    st = js.api_ok("STREAM.UPDATE.T", cfg)["state"]
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (1000, 8001, 9000), st
+    assert js.consumer_info("T", "C")["num_pending"] == 1000
+    assert js.get_msg("T", 8000) is None and js.get_msg("T", 8001)[0] == "t.20"
+    assert js.api("STREAM.PURGE.T")["purged"] == 1000
+    assert js.consumer_info("T", "C")["num_pending"] == 0
+
+    # max_age expiring them all at once.
+    js.add_stream("A", subjects=["a.>"], max_age=SEC)
+    publish_many(js, lambda i: "a.%d" % (i % 7), 6000)
+    wait_for(lambda: js.state("A")["messages"] == 0, 15, 0.05, "messages expired")
+    st = js.state("A")
+    assert (st["first_seq"], st["last_seq"], st.get("num_subjects", 0)) == (6001, 6000, 0), st
+
+
 @ALL
 def test_stream_info_subjects_filter_and_deleted_details(js):
     js.add_stream("S", subjects=["s.>"])

@@ -7,7 +7,7 @@ use rnats_protocol::json::{self, Value};
 use super::config::{self, Obj, Retention, StreamConfig};
 use super::consumer::{self, consumer_dir, Consumer};
 use super::stream::{self, Stream};
-use super::{now_nanos, time_text, ApiError, Inbound, JetStream};
+use super::{now_nanos, time_text, ApiError, Inbound, JetStream, Resume, ERASE_PER_PASS};
 use crate::routing::accounts::AccId;
 use crate::server::Server;
 
@@ -107,6 +107,10 @@ pub fn handle(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
     }
     // A request without a reply runs, counts, and is answered to nobody.
     if let Some((v, count)) = dispatch(srv, js, m.acc, &toks, body) {
+        if js.resume.is_some() {
+            // Not done yet: runs again in the next pass.
+            return;
+        }
         if let (Some(a), Some(failed)) = (js.account_mut(m.acc), count) {
             a.api_total += 1;
             if failed {
@@ -321,6 +325,9 @@ fn stream_created(srv: &Server, s: &Stream, created: bool) -> Value {
 }
 
 fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
+    if let Some(r) = js.resume.take() {
+        return stream_update_limits(srv, js, acc, name, r);
+    }
     let v = parse_body(body).map_err(fail)?;
     let mut cfg = StreamConfig::parse(&v).map_err(fail)?;
     if cfg.name.is_empty() {
@@ -361,15 +368,8 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
         return Err(fail(ApiError::stream_not_found()));
     };
-    apply_limits(s, old_per_subject);
-    if to_interest && s.consumers.is_empty() {
-        // Nobody is interested in what the stream holds (Go keeps it when
-        // there are consumers).
-        let seqs: Vec<u64> = s.store.seqs_from(0).collect();
-        s.drop_unneeded(&seqs);
-    }
-    let v = stream_created(srv, s, false);
-    Ok(v)
+    let plan = limits_plan(s, old_per_subject);
+    stream_update_limits(srv, js, acc, name, Resume { erased: 0, plan: Some(plan), to_interest })
 }
 
 /// A raised or new stream-level consumer limit must hold for the
@@ -396,38 +396,50 @@ fn check_consumer_limits(old: &Stream, cfg: &StreamConfig) -> Result<(), ApiErro
     Err(ApiError::new(500, 10069, &format!("change to limits violates consumers: {}", over.join(", "))))
 }
 
-/// Go's store limits after an update: the per-subject limit when it was
-/// lowered or set, the stream's message and byte limits for discard old
-/// (a discard-new stream keeps what it holds).
-fn apply_limits(s: &mut Stream, old_per_subject: i64) {
+/// What Go's store limits erase after an update, in order: the
+/// per-subject limit when it was lowered or set, the stream's message and
+/// byte limits for discard old (a discard-new stream keeps what it holds).
+fn limits_plan(s: &Stream, old_per_subject: i64) -> Vec<u64> {
     let per_subject = s.cfg.max_msgs_per_subject;
+    let mut plan = Vec::new();
     if per_subject > 0 && (old_per_subject <= 0 || per_subject < old_per_subject) {
-        let limit = s.cfg.max_msgs_per_subject as u64;
-        let subjects: Vec<Vec<u8>> =
-            s.store.subjects().filter(|(_, st)| st.msgs > limit).map(|(k, _)| k.to_vec()).collect();
-        for subj in subjects {
-            let seqs = s.store.seqs_on(&subj);
-            let drop = seqs.len().saturating_sub(limit as usize);
-            for seq in &seqs[..drop] {
-                s.remove_msg(*seq);
-            }
+        let limit = per_subject as u64;
+        for (subj, st) in s.store.subjects().filter(|(_, st)| st.msgs > limit) {
+            let seqs = s.store.seqs_on(subj);
+            plan.extend_from_slice(&seqs[..(st.msgs - limit) as usize]);
         }
+        plan.sort_unstable();
     }
-    if s.cfg.discard_new {
-        return;
+    if !s.cfg.discard_new {
+        let over = s.store.over_limits(s.cfg.max_msgs, s.cfg.max_bytes, &plan);
+        plan.extend(over);
+        plan.sort_unstable();
     }
-    if s.cfg.max_msgs > 0 {
-        while s.store.msgs() > s.cfg.max_msgs as u64 {
-            let Some((seq, _)) = s.store.oldest() else { break };
-            s.remove_msg(seq);
-        }
+    plan
+}
+
+/// The end of a stream update: the new limits erase what they must, at
+/// most [`ERASE_PER_PASS`] messages a pass (`Null` while more are left),
+/// then the answer.
+fn stream_update_limits(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, mut r: Resume) -> Reply {
+    let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
+        return Err(fail(ApiError::stream_not_found()));
+    };
+    let mut plan = r.plan.take().unwrap_or_default();
+    let now: Vec<u64> = plan.drain(..plan.len().min(ERASE_PER_PASS)).collect();
+    r.erased += s.remove_msgs(&now);
+    if !plan.is_empty() {
+        r.plan = Some(plan);
+        js.resume = Some(r);
+        return Ok(Value::Null);
     }
-    if s.cfg.max_bytes > 0 {
-        while s.store.bytes > s.cfg.max_bytes as u64 {
-            let Some((seq, _)) = s.store.oldest() else { break };
-            s.remove_msg(seq);
-        }
+    if r.to_interest && s.consumers.is_empty() {
+        // Nobody is interested in what the stream holds (Go keeps it when
+        // there are consumers).
+        let seqs: Vec<u64> = s.store.seqs_from(0).collect();
+        s.drop_unneeded(&seqs);
     }
+    Ok(stream_created(srv, s, false))
 }
 
 fn stream_info(srv: &Server, js: &JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
@@ -523,6 +535,7 @@ fn stream_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
 }
 
 fn stream_purge(js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Reply {
+    let resume = js.resume.take();
     let purged0 = || vec![("purged", config::n(0))];
     let v = parse_body(body).map_err(|e| (e, purged0()))?;
     let filter = config::string(&v, "filter").map_err(|e| (e, purged0()))?;
@@ -543,7 +556,15 @@ fn stream_purge(js: &mut JetStream, acc: AccId, name: &str, body: &[u8]) -> Repl
     }
     let filter = Some(filter.as_str()).filter(|f| !f.is_empty());
     // Consumers are not woken: what waits keeps waiting for new messages.
-    let n = s.purge(filter, seq, keep).map_err(|e| (ApiError::new(500, 10075, &e.to_string()), purged0()))?;
+    let mut r = resume.unwrap_or_default();
+    let done =
+        s.purge(filter, seq, keep, &mut r).map_err(|e| (ApiError::new(500, 10075, &e.to_string()), purged0()))?;
+    let n = r.erased;
+    if !done {
+        // Answered once the last slice is done.
+        js.resume = Some(r);
+        return Ok(Value::Null);
+    }
     let mut o = Obj::default();
     o.put("type", typ("stream_purge_response"));
     o.put("success", Value::Bool(true));

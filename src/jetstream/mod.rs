@@ -115,6 +115,26 @@ pub struct JetStream {
     wake_at: Option<Instant>,
     want_at: Option<Instant>,
     next_sync: Instant,
+    /// A request done in slices: it stays at the head of the queue and
+    /// runs again each pass until done, nothing behind it running first.
+    pub resume: Option<Resume>,
+}
+
+/// Messages a request erases in one pass of the event loop; a purge that
+/// erases more goes on in the next passes, so other connections are
+/// served between slices.
+pub const ERASE_PER_PASS: usize = 4096;
+
+/// What a request done in slices did so far.
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// Messages erased in earlier passes.
+    pub erased: u64,
+    /// The sequences still to erase, when worked out on the first pass.
+    pub plan: Option<Vec<u64>>,
+    /// A stream update turning to interest retention: afterwards, what
+    /// nobody is interested in goes.
+    pub to_interest: bool,
 }
 
 impl JetStream {
@@ -192,6 +212,7 @@ impl Server {
         }
         let mut js = JetStream {
             next_sync: Instant::now() + opts.sync_interval,
+            resume: None,
             opts,
             root,
             max_memory,
@@ -300,8 +321,14 @@ impl Server {
                 Target::FlowControl => consumer::handle_fc(self, &mut js, &m),
                 Target::Stream => stream::handle_publish(self, &mut js, &m),
             }
+            if js.resume.is_some() {
+                self.js_inbox.push_front(m);
+                js.want(Instant::now());
+                break;
+            }
             budget -= 1;
             if budget == 0 {
+                js.want(Instant::now());
                 break;
             }
         }
@@ -340,7 +367,10 @@ impl Server {
         }
         let next_sync = js.next_sync;
         js.want(next_sync);
-        tidy_one_block(&mut js);
+        if js.resume.is_none() {
+            // A block a purge is emptying is better left to the purge.
+            tidy_one_block(&mut js);
+        }
         stream::tick(self, &mut js, now);
         consumer::tick(self, &mut js, now);
         self.js_arm_timer(&mut js);

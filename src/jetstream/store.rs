@@ -35,6 +35,9 @@ pub const BLOCK_SIZE: u64 = 4 * 1024 * 1024;
 /// this many bytes (or when no live message is left in it).
 const COMPACT_MIN: u64 = 64 * 1024;
 
+/// Erasures of a mass removal written with one `write`.
+const ERASE_BATCH: usize = 4096;
+
 /// One stored message as handed out: owned copies.
 #[derive(Debug, Clone)]
 pub struct StoredMsg {
@@ -421,6 +424,14 @@ impl Store {
         }
     }
 
+    /// How many sequences `deleted` lists, without listing them.
+    pub fn num_deleted(&self) -> u64 {
+        match self.msgs.keys().next() {
+            Some(first) => (self.last_seq + 1 - first).saturating_sub(self.msgs.len() as u64),
+            None => 0,
+        }
+    }
+
     /// Sequences of gaps (erased messages between the first message and the
     /// last sequence).
     pub fn deleted(&self) -> Vec<u64> {
@@ -474,9 +485,15 @@ impl Store {
     }
 
     /// Erases every message below `seq` from the index; returns what went.
-    fn purge_below(&mut self, seq: u64, file: bool) -> BTreeMap<u64, Entry> {
-        let keep = self.msgs.split_off(&seq);
-        let gone = std::mem::replace(&mut self.msgs, keep);
+    fn purge_below(&mut self, seq: u64, file: bool) -> Vec<(u64, Entry)> {
+        // One by one from the front: `split_off` would count what stays.
+        let mut gone = Vec::new();
+        while let Some(e) = self.msgs.first_entry() {
+            if *e.key() >= seq {
+                break;
+            }
+            gone.push(e.remove_entry());
+        }
         for (s, e) in &gone {
             self.bytes =
                 self.bytes.saturating_sub(msg_size(file, e.subject.len(), e.hdr_len as usize, e.data_len as usize));
@@ -572,6 +589,43 @@ impl Store {
         Ok(true)
     }
 
+    /// Erases the messages among `seqs` (ascending), their erasures
+    /// written [`ERASE_BATCH`] to a write; `gone` hears of each erased
+    /// message with its subject. Returns how many were erased; on a write
+    /// error, those of the earlier batches stay erased.
+    pub fn remove_many(&mut self, seqs: &[u64], mut gone: impl FnMut(u64, &[u8])) -> io::Result<u64> {
+        let mut n = 0;
+        let mut rec = Vec::new();
+        for batch in seqs.chunks(ERASE_BATCH) {
+            if let Some(f) = &mut self.file {
+                rec.clear();
+                let mut top = 0;
+                for &s in batch.iter().filter(|s| self.msgs.contains_key(s)) {
+                    encode_record(&mut rec, KIND_DELETE, s, 0, b"", b"", b"");
+                    top = s;
+                }
+                if rec.is_empty() {
+                    continue;
+                }
+                let (blk, _) = f.write(&rec)?;
+                if let Some(b) = f.blocks.get_mut(&blk) {
+                    b.top = b.top.max(top);
+                }
+                f.dead(blk, rec.len() as u64, false);
+            }
+            let file = self.file.is_some();
+            for &s in batch {
+                if let Some(e) = self.remove_entry(s, file) {
+                    gone(s, &e.subject);
+                    self.forget(&e);
+                    n += 1;
+                }
+            }
+        }
+        self.drop_empty_blocks();
+        Ok(n)
+    }
+
     /// Erases every message below `seq`; returns how many.
     pub fn purge_to(&mut self, seq: u64) -> io::Result<u64> {
         self.write_tomb(KIND_PURGE, seq)?;
@@ -580,7 +634,7 @@ impl Store {
         if seq > self.last_seq + 1 {
             self.last_seq = seq - 1;
         }
-        for e in gone.values() {
+        for (_, e) in &gone {
             self.forget(e);
         }
         self.drop_empty_blocks();
@@ -781,6 +835,55 @@ impl Store {
         self.subjects.get(subject).and_then(|s| s.seqs.front().copied())
     }
 
+    /// The oldest messages to erase so that at most `max_msgs` messages
+    /// and `max_bytes` bytes remain (a limit of 0 or less is none), once
+    /// the messages in `going` (ascending) are gone too.
+    pub fn over_limits(&self, max_msgs: i64, max_bytes: i64, going: &[u64]) -> Vec<u64> {
+        let file = self.file.is_some();
+        let size = |e: &Entry| msg_size(file, e.subject.len(), e.hdr_len as usize, e.data_len as usize);
+        let mut msgs = self.msgs.len() as u64;
+        let mut bytes = self.bytes;
+        for e in going.iter().filter_map(|s| self.msgs.get(s)) {
+            msgs -= 1;
+            bytes = bytes.saturating_sub(size(e));
+        }
+        let mut out = Vec::new();
+        for (s, e) in self.msgs.iter().filter(|(s, _)| going.binary_search(s).is_err()) {
+            let over_msgs = max_msgs > 0 && msgs > max_msgs as u64;
+            let over_bytes = max_bytes > 0 && bytes > max_bytes as u64;
+            if !over_msgs && !over_bytes {
+                break;
+            }
+            out.push(*s);
+            msgs -= 1;
+            bytes = bytes.saturating_sub(size(e));
+        }
+        out
+    }
+
+    /// The oldest messages stored at or before `ts` (nanoseconds), at
+    /// most `max` of them.
+    pub fn older_than(&self, ts: i64, max: usize) -> Vec<u64> {
+        self.msgs.iter().take_while(|(_, e)| e.ts <= ts).take(max).map(|(s, _)| *s).collect()
+    }
+
+    /// Sequences of the messages whose subject matches `filter`, in
+    /// order: found through the subjects, not by walking the messages.
+    pub fn seqs_matching(&self, filter: &[u8]) -> Vec<u64> {
+        let literal = !filter.split(|b| *b == b'.').any(|t| t == b"*" || t == b">");
+        if literal {
+            return self.seqs_on(filter);
+        }
+        let mut out = Vec::new();
+        for (subject, st) in &self.subjects {
+            if rnats_protocol::jetstream::config::subject_matches(filter, subject) {
+                out.extend(st.seqs.iter().copied());
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     pub fn oldest(&self) -> Option<(u64, i64)> {
         self.msgs.iter().next().map(|(s, e)| (*s, e.ts))
     }
@@ -821,7 +924,7 @@ mod tests {
         assert_eq!(s.last_seq, 10);
         assert_eq!(s.get(10).unwrap().data, b"m9");
         assert!(s.get(3).is_none());
-        assert_eq!(s.deleted(), vec![3]);
+        assert_eq!((s.deleted(), s.num_deleted()), (vec![3], 1));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -978,7 +1081,8 @@ mod tests {
         let mut gaps = vec![3];
         gaps.extend(8..=13);
         gaps.extend(15..=20);
-        assert_eq!((s.msgs(), s.last_seq, s.deleted()), (17, 30, gaps));
+        assert_eq!((s.msgs(), s.last_seq, s.num_deleted()), (17, 30, gaps.len() as u64));
+        assert_eq!(s.deleted(), gaps);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -1018,5 +1122,31 @@ mod tests {
         assert_eq!(s.subject_state(b"a").map(|x| x.first), Some(4));
         assert!(s.subject_state(b"b").is_none());
         assert_eq!(s.bytes, 1 + 1 + 16);
+    }
+
+    #[test]
+    fn mass_erasures_span_batches_and_survive_reopening() {
+        let d = tmpdir("many");
+        let n = 3 * ERASE_BATCH as u64;
+        let (mut s, _) = Store::open_blocks(&d, false, 64 * 1024).unwrap();
+        for i in 0..n {
+            s.append(i as i64, if i % 2 == 0 { b"e" } else { b"o" }, b"", b"x").unwrap();
+        }
+        let evens: Vec<u64> = (1..=n).step_by(2).collect();
+        assert_eq!(s.seqs_matching(b"e"), evens);
+        let mut told = 0;
+        assert_eq!(s.remove_many(&evens, |_, subj| told += usize::from(subj == b"e")).unwrap(), n / 2);
+        assert_eq!(told as u64, n / 2);
+        // Already gone: nothing to erase, nothing written.
+        assert_eq!(s.remove_many(&evens[..10], |_, _| unreachable!()).unwrap(), 0);
+        assert_eq!(s.over_limits(10, 0, &[]), (2..n - 19).step_by(2).collect::<Vec<_>>());
+        assert_eq!(s.older_than(7, 100), vec![2, 4, 6, 8]);
+        let (msgs, first, deleted) = (s.msgs(), s.first(), s.num_deleted());
+        drop(s);
+        let (s, _) = Store::open_blocks(&d, false, 64 * 1024).unwrap();
+        assert_eq!((s.msgs(), s.first(), s.num_deleted()), (msgs, first, deleted));
+        assert!(s.subject_state(b"e").is_none());
+        assert_eq!(s.seqs_matching(b"*"), (2..=n).step_by(2).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -13,7 +13,7 @@ use rnats_protocol::json::{self, Value};
 use super::config::{self, Obj, Retention, StreamConfig};
 use super::consumer::Consumer;
 use super::store::{msg_size, Store};
-use super::{header, now_nanos, time_text, ApiError, Inbound, JetStream};
+use super::{header, now_nanos, time_text, ApiError, Inbound, JetStream, Resume, ERASE_PER_PASS};
 use crate::routing::accounts::AccId;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
@@ -119,17 +119,19 @@ impl Stream {
                 o.put("subjects", Value::Object(subs));
             }
         }
-        let mut deleted = st.deleted();
-        if deleted_details && self.cfg.file && st.first() == 0 && st.last_seq == 0 {
-            // Go's file store counts sequence 0 of a stream never written
-            // to as deleted when the details are asked for.
-            deleted.push(0);
-        }
-        if !deleted.is_empty() {
-            o.put("num_deleted", config::u(deleted.len() as u64));
-            if deleted_details {
+        if deleted_details {
+            let mut deleted = st.deleted();
+            if self.cfg.file && st.first() == 0 && st.last_seq == 0 {
+                // Go's file store counts sequence 0 of a stream never
+                // written to as deleted when the details are asked for.
+                deleted.push(0);
+            }
+            if !deleted.is_empty() {
+                o.put("num_deleted", config::u(deleted.len() as u64));
                 o.put("deleted", Value::Array(deleted.iter().map(|d| config::u(*d)).collect()));
             }
+        } else if st.num_deleted() > 0 {
+            o.put("num_deleted", config::u(st.num_deleted()));
         }
         o.put("consumer_count", config::u(self.consumers.len() as u64));
         (o.done(), total)
@@ -168,49 +170,89 @@ impl Stream {
         }
     }
 
-    /// Purges with Go's options; returns how many went.
-    pub fn purge(&mut self, filter: Option<&str>, seq: Option<u64>, keep: Option<u64>) -> std::io::Result<u64> {
+    /// Erases the messages among `seqs` (ascending) in one pass, telling
+    /// consumers as `remove_msg` does; returns how many went.
+    pub fn remove_msgs(&mut self, seqs: &[u64]) -> u64 {
+        let consumers = &mut self.consumers;
+        let r = self.store.remove_many(seqs, |seq, subj| {
+            for c in consumers.values_mut() {
+                c.on_removed(seq, subj);
+            }
+        });
+        match r {
+            Ok(n) => n,
+            Err(e) => {
+                log::error!("JetStream stream '{}' could not erase messages: {e}", self.cfg.name);
+                0
+            }
+        }
+    }
+
+    /// Purges with Go's options, all at once (a rollup); returns how many
+    /// went.
+    pub fn purge_now(&mut self, filter: Option<&str>, seq: Option<u64>, keep: Option<u64>) -> std::io::Result<u64> {
+        let mut r = Resume::default();
+        while !self.purge(filter, seq, keep, &mut r)? {}
+        Ok(r.erased)
+    }
+
+    /// Purges with Go's options, erasing at most [`ERASE_PER_PASS`]
+    /// messages: false while more are left (call again with the same
+    /// `r`). `r.erased` counts what went.
+    pub fn purge(
+        &mut self,
+        filter: Option<&str>,
+        seq: Option<u64>,
+        keep: Option<u64>,
+        r: &mut Resume,
+    ) -> std::io::Result<bool> {
         if seq == Some(1) {
             // Up to but not including the first sequence: nothing.
-            return Ok(0);
+            return Ok(true);
         }
-        let n = match filter.filter(|f| !f.is_empty() && *f != ">") {
+        match filter.filter(|f| !f.is_empty() && *f != ">") {
             None => {
-                let upto = match (seq, keep) {
-                    (Some(s), _) => s,
-                    (None, Some(k)) if k > 0 => {
-                        let total = self.store.msgs();
-                        if k >= total {
-                            return Ok(0);
-                        }
-                        self.store.seqs_from(0).nth((total - k) as usize).unwrap_or(self.store.last_seq + 1)
-                    }
-                    _ => self.store.last_seq + 1,
+                let (upto, count) = match (seq, keep) {
+                    (Some(s), _) => (s, None),
+                    (None, Some(k)) if k > 0 => (self.store.last_seq + 1, Some(self.store.msgs().saturating_sub(k))),
+                    _ => (self.store.last_seq + 1, None),
                 };
-                self.store.purge_to(upto)?
+                if count == Some(0) && r.erased == 0 {
+                    return Ok(true);
+                }
+                let n = count.map_or(ERASE_PER_PASS, |c| (c as usize).min(ERASE_PER_PASS));
+                // The first message left: beyond this pass's share, or the
+                // first one to keep.
+                let stop = self.store.seqs_from(0).take_while(|x| *x < upto).nth(n);
+                let last_pass = stop.is_none() || count.is_some_and(|c| c as usize <= ERASE_PER_PASS);
+                r.erased += self.store.purge_to(stop.unwrap_or(upto))?;
+                if !last_pass {
+                    return Ok(false);
+                }
             }
             Some(f) => {
-                let mut seqs: Vec<u64> = self
-                    .store
-                    .seqs_from(0)
-                    .filter(|s| self.store.meta(*s).is_some_and(|m| config::subject_matches(f.as_bytes(), &m.0)))
-                    .collect();
-                if let Some(s) = seq {
-                    seqs.retain(|x| *x < s);
-                }
-                if let Some(k) = keep {
-                    let k = k as usize;
-                    seqs.truncate(seqs.len().saturating_sub(k));
-                }
-                let mut n = 0;
-                for s in seqs {
-                    if self.store.remove(s)? {
-                        n += 1;
+                let mut plan = match r.plan.take() {
+                    Some(p) => p,
+                    None => {
+                        let mut seqs = self.store.seqs_matching(f.as_bytes());
+                        if let Some(s) = seq {
+                            seqs.retain(|x| *x < s);
+                        }
+                        if let Some(k) = keep {
+                            let k = k as usize;
+                            seqs.truncate(seqs.len().saturating_sub(k));
+                        }
+                        seqs
                     }
+                };
+                let now: Vec<u64> = plan.drain(..plan.len().min(ERASE_PER_PASS)).collect();
+                r.erased += self.store.remove_many(&now, |_, _| {})?;
+                if !plan.is_empty() {
+                    r.plan = Some(plan);
+                    return Ok(false);
                 }
-                n
             }
-        };
+        }
         // Which consumers the purge moves, and where to (Go's rules): all
         // for a purge of everything; for a purge by subject those whose
         // filters all lie inside it (to its first message left) and those
@@ -236,36 +278,25 @@ impl Stream {
             };
             c.purged(&self.store, start, wider);
         }
-        Ok(n)
+        Ok(true)
     }
 
     /// Applies max_msgs, max_bytes and max_age (discard old).
     fn enforce_limits(&mut self, now: i64) {
-        if self.cfg.max_msgs > 0 {
-            while self.store.msgs() > self.cfg.max_msgs as u64 {
-                let Some((s, _)) = self.store.oldest() else { break };
-                self.remove_msg(s);
-            }
-        }
-        if self.cfg.max_bytes > 0 {
-            while self.store.bytes > self.cfg.max_bytes as u64 {
-                let Some((s, _)) = self.store.oldest() else { break };
-                self.remove_msg(s);
-            }
-        }
-        self.expire(now);
+        let over = self.store.over_limits(self.cfg.max_msgs, self.cfg.max_bytes, &[]);
+        self.remove_msgs(&over);
+        self.expire(now, usize::MAX);
     }
 
-    fn expire(&mut self, now: i64) {
+    /// Erases at most `max` messages older than max_age; false when more
+    /// are left.
+    fn expire(&mut self, now: i64, max: usize) -> bool {
         if self.cfg.max_age <= 0 {
-            return;
+            return true;
         }
-        while let Some((s, ts)) = self.store.oldest() {
-            if now - ts < self.cfg.max_age {
-                break;
-            }
-            self.remove_msg(s);
-        }
+        let old = self.store.older_than(now.saturating_sub(self.cfg.max_age), max);
+        self.remove_msgs(&old);
+        old.len() < max
     }
 
     /// Whether any consumer's filter takes `subject` (interest retention).
@@ -276,12 +307,16 @@ impl Stream {
         if self.cfg.retention != Retention::Interest {
             return;
         }
-        for &seq in seqs {
-            let Some((subject, ..)) = self.store.meta(seq) else { continue };
-            if self.consumers.values().filter(|c| c.takes(&subject)).all(|c| c.is_done_with(seq)) {
-                self.remove_msg(seq);
-            }
-        }
+        let done: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|&seq| {
+                self.store.meta(seq).is_some_and(|(subject, ..)| {
+                    self.consumers.values().filter(|c| c.takes(&subject)).all(|c| c.is_done_with(seq))
+                })
+            })
+            .collect();
+        self.remove_msgs(&done);
     }
 
     fn has_consumer_for(&self, subject: &[u8]) -> bool {
@@ -414,11 +449,11 @@ impl Stream {
                 // wildcard tokens takes every subject they match), keeping
                 // the newest message.
                 if let Ok(subject) = std::str::from_utf8(&m.subject) {
-                    let _ = self.purge(Some(subject), None, Some(1));
+                    let _ = self.purge_now(Some(subject), None, Some(1));
                 }
             }
             Some(b"all") => {
-                let _ = self.purge(None, Some(seq), None);
+                let _ = self.purge_now(None, Some(seq), None);
             }
             _ => {}
         }
@@ -513,7 +548,9 @@ pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
         for s in a.streams.values_mut() {
             if s.cfg.max_age > 0 {
                 let before = s.store.msgs();
-                s.expire(wall);
+                if !s.expire(wall, ERASE_PER_PASS) {
+                    wants.push(now);
+                }
                 if s.store.msgs() != before {
                     touched.push((a.acc, s.cfg.name.clone()));
                 }
