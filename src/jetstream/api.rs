@@ -368,7 +368,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
         return Err(fail(ApiError::stream_not_found()));
     };
-    let plan = limits_plan(s, old_per_subject);
+    let plan = per_subject_plan(s, old_per_subject);
     stream_update_limits(srv, js, acc, name, Resume { erased: 0, plan: Some(plan), to_interest })
 }
 
@@ -396,10 +396,9 @@ fn check_consumer_limits(old: &Stream, cfg: &StreamConfig) -> Result<(), ApiErro
     Err(ApiError::new(500, 10069, &format!("change to limits violates consumers: {}", over.join(", "))))
 }
 
-/// What Go's store limits erase after an update, in order: the
-/// per-subject limit when it was lowered or set, the stream's message and
-/// byte limits for discard old (a discard-new stream keeps what it holds).
-fn limits_plan(s: &Stream, old_per_subject: i64) -> Vec<u64> {
+/// What the per-subject limit erases after an update that lowered or set
+/// it (the stream's other limits follow in `stream_update_limits`).
+fn per_subject_plan(s: &Stream, old_per_subject: i64) -> Vec<u64> {
     let per_subject = s.cfg.max_msgs_per_subject;
     let mut plan = Vec::new();
     if per_subject > 0 && (old_per_subject <= 0 || per_subject < old_per_subject) {
@@ -410,25 +409,34 @@ fn limits_plan(s: &Stream, old_per_subject: i64) -> Vec<u64> {
         }
         plan.sort_unstable();
     }
-    if !s.cfg.discard_new {
-        let over = s.store.over_limits(s.cfg.max_msgs, s.cfg.max_bytes, &plan);
-        plan.extend(over);
-        plan.sort_unstable();
-    }
     plan
 }
 
-/// The end of a stream update: the new limits erase what they must, at
-/// most [`ERASE_PER_PASS`] messages a pass (`Null` while more are left),
-/// then the answer.
+/// The end of a stream update, as Go's store applies new limits: the
+/// per-subject limit (`r.plan`), then the message and byte limits for
+/// discard old (a discard-new stream keeps what it holds); at most
+/// [`ERASE_PER_PASS`] messages a pass (`Null` while more are left), then
+/// the answer.
 fn stream_update_limits(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, mut r: Resume) -> Reply {
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
         return Err(fail(ApiError::stream_not_found()));
     };
     let mut plan = r.plan.take().unwrap_or_default();
-    let now: Vec<u64> = plan.drain(..plan.len().min(ERASE_PER_PASS)).collect();
-    r.erased += s.remove_msgs(&now);
-    if !plan.is_empty() {
+    let more = if plan.is_empty() {
+        let over = match s.cfg.discard_new {
+            true => Vec::new(),
+            false => s.store.over_limits(s.cfg.max_msgs, s.cfg.max_bytes, &[], ERASE_PER_PASS),
+        };
+        let n = s.remove_msgs(&over);
+        r.erased += n;
+        // Nothing erased (a write error, logged): no pass would do better.
+        n > 0 && over.len() == ERASE_PER_PASS
+    } else {
+        let now: Vec<u64> = plan.drain(..plan.len().min(ERASE_PER_PASS)).collect();
+        r.erased += s.remove_msgs(&now);
+        true
+    };
+    if more {
         r.plan = Some(plan);
         js.resume = Some(r);
         return Ok(Value::Null);

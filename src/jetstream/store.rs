@@ -16,7 +16,8 @@
 //! Space comes back a block at a time: the first block goes once it holds
 //! no live message, and [`Store::tidy`] rewrites one other block whose
 //! records are mostly erased (live messages, and the erasures that still
-//! hide records in earlier blocks), so no step copies more than one block.
+//! hide records in earlier blocks) a slice of records per call, so no
+//! step copies more than one block's worth.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -35,6 +36,8 @@ pub const BLOCK_SIZE: u64 = 4 * 1024 * 1024;
 /// this many bytes (or when no live message is left in it).
 const COMPACT_MIN: u64 = 64 * 1024;
 
+/// Bytes of records a call of [`Store::tidy`] looks at.
+const TIDY_STEP: usize = 256 * 1024;
 /// Erasures of a mass removal written with one `write`.
 const ERASE_BATCH: usize = 4096;
 
@@ -147,6 +150,23 @@ impl Block {
     }
 }
 
+/// A block rewrite under way: the block's bytes, how far its records were
+/// looked at, what is kept of them and where its live messages go.
+struct Rewrite {
+    n: u32,
+    data: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    /// (sequence, offset in the block, offset in `out`).
+    moved: Vec<(u64, u64, u64)>,
+    /// Ranges of message records in earlier blocks.
+    earlier: Vec<(u64, u64)>,
+    /// Lowest and highest message, and highest sequence vouched for, kept.
+    seqs: (u64, u64, u64),
+    /// What is kept, written to the block's temporary file (not synced).
+    tmp: Option<File>,
+}
+
 /// The blocks behind a file stream.
 struct StoreFile {
     dir: PathBuf,
@@ -157,6 +177,7 @@ struct StoreFile {
     sync_always: bool,
     /// A block was created or removed since the directory was synced.
     dir_dirty: bool,
+    rewrite: Option<Rewrite>,
 }
 
 /// The messages of one stream.
@@ -305,6 +326,7 @@ impl Store {
             block_size,
             sync_always,
             dir_dirty: false,
+            rewrite: None,
         };
         if numbers.is_empty() {
             numbers.push(1);
@@ -589,7 +611,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Erases the messages among `seqs` (ascending), their erasures
+    /// Erases the messages among `seqs` (in any order), their erasures
     /// written [`ERASE_BATCH`] to a write; `gone` hears of each erased
     /// message with its subject. Returns how many were erased; on a write
     /// error, those of the earlier batches stay erased.
@@ -602,7 +624,7 @@ impl Store {
                 let mut top = 0;
                 for &s in batch.iter().filter(|s| self.msgs.contains_key(s)) {
                     encode_record(&mut rec, KIND_DELETE, s, 0, b"", b"", b"");
-                    top = s;
+                    top = top.max(s);
                 }
                 if rec.is_empty() {
                     continue;
@@ -676,94 +698,122 @@ impl Store {
 
     /// Whether a block is waiting to be rewritten.
     pub fn needs_tidy(&self) -> bool {
-        self.file.as_ref().is_some_and(|f| !f.tidy.is_empty())
+        self.file.as_ref().is_some_and(|f| !f.tidy.is_empty() || f.rewrite.is_some())
     }
 
-    /// Rewrites one block waiting for it (see the module comment); a
-    /// block left with nothing needed is removed.
+    /// Works on the rewrite of one block waiting for it (see the module
+    /// comment): looks at [`TIDY_STEP`] bytes of its records a call, and
+    /// once all are seen, writes what is kept in their place (a block left
+    /// with nothing needed is removed).
     pub fn tidy(&mut self) -> io::Result<()> {
-        let last_seq = self.last_seq;
         let Some(f) = &mut self.file else { return Ok(()) };
-        let Some(n) = f.tidy.pop_first() else { return Ok(()) };
-        let active = f.blocks.keys().next_back().copied();
-        let Some(b) = f.blocks.get(&n) else { return Ok(()) };
-        if Some(n) == active || !b.wants_rewrite() {
+        let mut rw = match f.rewrite.take() {
+            Some(rw) => rw,
+            None => {
+                let Some(n) = f.tidy.pop_first() else { return Ok(()) };
+                let active = f.blocks.keys().next_back().copied();
+                let Some(b) = f.blocks.get(&n) else { return Ok(()) };
+                if Some(n) == active || !b.wants_rewrite() {
+                    return Ok(());
+                }
+                let mut data = vec![0u8; b.len as usize];
+                b.file.read_exact_at(&mut data, 0)?;
+                // Earlier blocks' ranges of message records: the erasures
+                // that fall in one still hide a record there.
+                let earlier =
+                    f.blocks.range(..n).filter(|(_, x)| x.min_seq > 0).map(|(_, x)| (x.min_seq, x.max_seq)).collect();
+                Rewrite { n, data, pos: 0, out: Vec::new(), moved: Vec::new(), earlier, seqs: (0, 0, 0), tmp: None }
+            }
+        };
+        if !f.blocks.contains_key(&rw.n) {
+            // Removed meanwhile (emptied at the front).
             return Ok(());
         }
-        let mut data = vec![0u8; b.len as usize];
-        b.file.read_exact_at(&mut data, 0)?;
-        // Earlier blocks' ranges of message records: the erasures that
-        // fall in one still hide a record there.
-        let earlier: Vec<(u64, u64)> =
-            f.blocks.range(..n).filter(|(_, x)| x.min_seq > 0).map(|(_, x)| (x.min_seq, x.max_seq)).collect();
-        let hides = |seq: u64| earlier.iter().any(|(lo, hi)| *lo <= seq && seq <= *hi);
-        let hides_below = |seq: u64| earlier.iter().any(|(lo, _)| *lo < seq);
-        let mut out = Vec::new();
-        let mut moved = Vec::new();
-        let (mut min_seq, mut max_seq, mut top) = (0u64, 0u64, 0u64);
-        let mut pos = 0usize;
-        while let Some((r, len)) = decode_record(&data[pos..]) {
-            let rec = &data[pos..pos + len];
+        let last_seq = self.last_seq;
+        let stop = rw.pos + TIDY_STEP;
+        while rw.pos < stop {
+            let Some((r, len)) = decode_record(&rw.data[rw.pos..]) else { break };
+            let (n, at) = (rw.n, rw.pos as u64);
+            let hides = |seq: u64| rw.earlier.iter().any(|(lo, hi)| *lo <= seq && seq <= *hi);
+            let hides_below = |seq: u64| rw.earlier.iter().any(|(lo, _)| *lo < seq);
+            let (min_seq, max_seq, top) = &mut rw.seqs;
             let keep = match r.kind {
                 KIND_MSG => {
                     let live = self
                         .msgs
                         .get(&r.seq)
-                        .is_some_and(|e| matches!(e.loc, Loc::File { blk, at } if blk == n && at == pos as u64));
+                        .is_some_and(|e| matches!(e.loc, Loc::File { blk, at: a } if blk == n && a == at));
                     if live {
-                        moved.push((r.seq, out.len() as u64));
-                        if min_seq == 0 {
-                            min_seq = r.seq;
+                        rw.moved.push((r.seq, at, rw.out.len() as u64));
+                        if *min_seq == 0 {
+                            *min_seq = r.seq;
                         }
-                        max_seq = r.seq;
-                        top = top.max(r.seq);
+                        *max_seq = r.seq;
+                        *top = (*top).max(r.seq);
                     }
                     live
                 }
                 KIND_DELETE => {
                     let keep = hides(r.seq) || r.seq >= last_seq;
                     if keep {
-                        top = top.max(r.seq);
+                        *top = (*top).max(r.seq);
                     }
                     keep
                 }
                 _ => {
                     let keep = hides_below(r.seq) || r.seq > last_seq;
                     if keep {
-                        top = top.max(r.seq.saturating_sub(1));
+                        *top = (*top).max(r.seq.saturating_sub(1));
                     }
                     keep
                 }
             };
             if keep {
-                out.extend_from_slice(rec);
+                rw.out.extend_from_slice(&rw.data[rw.pos..rw.pos + len]);
             }
-            pos += len;
+            rw.pos += len;
         }
-        if out.is_empty() {
+        if rw.pos < rw.data.len() && decode_record(&rw.data[rw.pos..]).is_some() {
+            f.rewrite = Some(rw);
+            return Ok(());
+        }
+        let n = rw.n;
+        if rw.out.is_empty() {
             return f.unlink(n);
         }
         let path = block_path(&f.dir, n);
         let tmp = path.with_extension("tmp");
-        {
+        let Some(nf) = rw.tmp.take() else {
+            // Written now, synced at the next call: the disk works
+            // meanwhile.
             let mut nf = File::create(&tmp)?;
-            nf.write_all(&out)?;
-            nf.sync_all()?;
-        }
+            nf.write_all(&rw.out)?;
+            crate::sys::start_writeback(&nf);
+            rw.tmp = Some(nf);
+            f.rewrite = Some(rw);
+            return Ok(());
+        };
+        nf.sync_all()?;
+        drop(nf);
         std::fs::rename(&tmp, &path)?;
         sync_dir(&f.dir)?;
         let mut nb = Block::new(OpenOptions::new().read(true).write(true).open(&path)?);
-        nb.len = out.len() as u64;
-        let live_bytes: u64 = moved.iter().map(|(s, _)| self.msgs.get(s).map_or(0, Entry::rec_len)).sum();
-        nb.dead = nb.len.saturating_sub(live_bytes);
-        nb.live = moved.len() as u64;
-        (nb.min_seq, nb.max_seq, nb.top) = (min_seq, max_seq, top);
-        f.blocks.insert(n, nb);
-        for (seq, at) in moved {
+        nb.len = rw.out.len() as u64;
+        let mut live_bytes = 0;
+        for (seq, old, at) in rw.moved {
+            // A message erased since its record was looked at stays dead
+            // here (its erasure is in a later block).
             if let Some(e) = self.msgs.get_mut(&seq) {
-                e.loc = Loc::File { blk: n, at };
+                if matches!(e.loc, Loc::File { blk, at: a } if blk == n && a == old) {
+                    e.loc = Loc::File { blk: n, at };
+                    live_bytes += e.rec_len();
+                    nb.live += 1;
+                }
             }
         }
+        nb.dead = nb.len.saturating_sub(live_bytes);
+        (nb.min_seq, nb.max_seq, nb.top) = rw.seqs;
+        f.blocks.insert(n, nb);
         Ok(())
     }
 
@@ -837,8 +887,8 @@ impl Store {
 
     /// The oldest messages to erase so that at most `max_msgs` messages
     /// and `max_bytes` bytes remain (a limit of 0 or less is none), once
-    /// the messages in `going` (ascending) are gone too.
-    pub fn over_limits(&self, max_msgs: i64, max_bytes: i64, going: &[u64]) -> Vec<u64> {
+    /// the messages in `going` (ascending) are gone too; at most `max`.
+    pub fn over_limits(&self, max_msgs: i64, max_bytes: i64, going: &[u64], max: usize) -> Vec<u64> {
         let file = self.file.is_some();
         let size = |e: &Entry| msg_size(file, e.subject.len(), e.hdr_len as usize, e.data_len as usize);
         let mut msgs = self.msgs.len() as u64;
@@ -851,7 +901,7 @@ impl Store {
         for (s, e) in self.msgs.iter().filter(|(s, _)| going.binary_search(s).is_err()) {
             let over_msgs = max_msgs > 0 && msgs > max_msgs as u64;
             let over_bytes = max_bytes > 0 && bytes > max_bytes as u64;
-            if !over_msgs && !over_bytes {
+            if (!over_msgs && !over_bytes) || out.len() == max {
                 break;
             }
             out.push(*s);
@@ -870,18 +920,36 @@ impl Store {
     /// Sequences of the messages whose subject matches `filter`, in
     /// order: found through the subjects, not by walking the messages.
     pub fn seqs_matching(&self, filter: &[u8]) -> Vec<u64> {
-        let literal = !filter.split(|b| *b == b'.').any(|t| t == b"*" || t == b">");
-        if literal {
-            return self.seqs_on(filter);
-        }
         let mut out = Vec::new();
-        for (subject, st) in &self.subjects {
-            if rnats_protocol::jetstream::config::subject_matches(filter, subject) {
-                out.extend(st.seqs.iter().copied());
-            }
-        }
+        self.each_subject_matching(filter, |st| out.extend(st.seqs.iter().copied()));
         out.sort_unstable();
         out
+    }
+
+    /// The first message whose subject matches `filter`.
+    pub fn first_matching(&self, filter: &[u8]) -> Option<u64> {
+        let mut first = None;
+        self.each_subject_matching(filter, |st| {
+            if let Some(s) = st.seqs.front() {
+                first = Some(first.map_or(*s, |f: u64| f.min(*s)));
+            }
+        });
+        first
+    }
+
+    fn each_subject_matching(&self, filter: &[u8], mut each: impl FnMut(&Subj)) {
+        let literal = !filter.split(|b| *b == b'.').any(|t| t == b"*" || t == b">");
+        if literal {
+            if let Some(st) = self.subjects.get(filter) {
+                each(st);
+            }
+            return;
+        }
+        for (subject, st) in &self.subjects {
+            if rnats_protocol::jetstream::config::subject_matches(filter, subject) {
+                each(st);
+            }
+        }
     }
 
     pub fn oldest(&self) -> Option<(u64, i64)> {
@@ -1052,6 +1120,10 @@ mod tests {
         }
         assert!(s.needs_tidy());
         let before = std::fs::metadata(d.join("2.blk")).unwrap().len();
+        // The first call looks at the records and writes what stays, the
+        // second syncs it and puts it in place.
+        s.tidy().unwrap();
+        assert_eq!(std::fs::metadata(d.join("2.blk")).unwrap().len(), before);
         s.tidy().unwrap();
         let after = std::fs::metadata(d.join("2.blk")).unwrap().len();
         assert!(after < before / 4, "{before} -> {after}");
@@ -1134,12 +1206,14 @@ mod tests {
         }
         let evens: Vec<u64> = (1..=n).step_by(2).collect();
         assert_eq!(s.seqs_matching(b"e"), evens);
+        assert_eq!((s.first_matching(b"o"), s.first_matching(b"*"), s.first_matching(b"x")), (Some(2), Some(1), None));
         let mut told = 0;
         assert_eq!(s.remove_many(&evens, |_, subj| told += usize::from(subj == b"e")).unwrap(), n / 2);
         assert_eq!(told as u64, n / 2);
         // Already gone: nothing to erase, nothing written.
         assert_eq!(s.remove_many(&evens[..10], |_, _| unreachable!()).unwrap(), 0);
-        assert_eq!(s.over_limits(10, 0, &[]), (2..n - 19).step_by(2).collect::<Vec<_>>());
+        assert_eq!(s.over_limits(10, 0, &[], usize::MAX), (2..n - 19).step_by(2).collect::<Vec<_>>());
+        assert_eq!(s.over_limits(10, 0, &[2, 6], 3), vec![4, 8, 10]);
         assert_eq!(s.older_than(7, 100), vec![2, 4, 6, 8]);
         let (msgs, first, deleted) = (s.msgs(), s.first(), s.num_deleted());
         drop(s);

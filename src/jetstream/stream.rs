@@ -259,9 +259,7 @@ impl Stream {
         // whose filters take it (to the stream's first message).
         let first = self.store.first();
         let filter = filter.filter(|f| !f.is_empty());
-        let first_of_filter = filter.map(|f| {
-            self.store.next_matching(first.max(1), |subj| config::subject_matches(f.as_bytes(), subj)).unwrap_or(0)
-        });
+        let first_of_filter = filter.map(|f| self.store.first_matching(f.as_bytes()).unwrap_or(0));
         for c in self.consumers.values_mut() {
             let (start, wider) = match (filter, first_of_filter) {
                 (Some(f), Some(ff)) => {
@@ -283,20 +281,20 @@ impl Stream {
 
     /// Applies max_msgs, max_bytes and max_age (discard old).
     fn enforce_limits(&mut self, now: i64) {
-        let over = self.store.over_limits(self.cfg.max_msgs, self.cfg.max_bytes, &[]);
+        let over = self.store.over_limits(self.cfg.max_msgs, self.cfg.max_bytes, &[], usize::MAX);
         self.remove_msgs(&over);
         self.expire(now, usize::MAX);
     }
 
     /// Erases at most `max` messages older than max_age; false when more
-    /// are left.
+    /// are left (and erasing works).
     fn expire(&mut self, now: i64, max: usize) -> bool {
         if self.cfg.max_age <= 0 {
             return true;
         }
         let old = self.store.older_than(now.saturating_sub(self.cfg.max_age), max);
-        self.remove_msgs(&old);
-        old.len() < max
+        let n = self.remove_msgs(&old);
+        old.len() < max || n == 0
     }
 
     /// Whether any consumer's filter takes `subject` (interest retention).

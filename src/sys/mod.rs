@@ -59,6 +59,17 @@ pub fn free_disk_space(dir: &std::path::Path) -> Option<i64> {
 }
 
 /// Processors online (at least 1).
+/// Starts writing `file`'s dirty pages to disk without waiting for them, so
+/// that a later fsync of it has little left to wait for.
+pub fn start_writeback(file: &std::fs::File) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: `file` is an open descriptor for the whole call; the call only
+    // schedules I/O (an error leaves the fsync all the work).
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 pub fn cpus_online() -> i64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).max(1) as i64
