@@ -11,6 +11,7 @@ pub mod client;
 pub mod conf;
 pub mod encode;
 pub mod framing;
+pub mod gotime;
 pub mod http;
 pub mod jetstream;
 pub mod json;

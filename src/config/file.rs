@@ -626,21 +626,21 @@ impl Loader<'_> {
     /// Checks a new account's name: not `$G` (Go's reserved name), not the
     /// system account (not supported), not defined twice, usable on routes.
     fn account_name(&self, o: &Options, it: &Item, name: &str) -> Result<(), String> {
-        if name.as_bytes() == crate::routing::accounts::GLOBAL_NAME {
+        if name.as_bytes() == super::options::GLOBAL_ACCOUNT {
             return Err(self.err(it, format!("{name:?} is a Reserved Account")));
         }
-        if name == crate::routing::accounts::SYSTEM_NAME {
+        if name == super::options::SYSTEM_ACCOUNT {
             return Err(self.err(it, format!("the system account {name:?} is not supported by this server yet")));
         }
         if o.accounts.iter().any(|a| a == name) {
             return Err(self.err(it, format!("Duplicate Account Entry: {name}")));
         }
-        if !crate::routing::accounts::valid_name(name) {
+        if !super::options::valid_account_name(name) {
             return Err(
                 self.err(it, format!("account name {name:?} must not be empty or hold blanks or control characters"))
             );
         }
-        if o.accounts.len() + 1 >= crate::routing::accounts::AccId::MAX as usize {
+        if o.accounts.len() + 1 >= super::options::MAX_ACCOUNTS {
             return Err(self.err(it, "too many accounts"));
         }
         Ok(())

@@ -1,8 +1,7 @@
 //! What the server is told to do: the option types (`options`), the
-//! command line (`cli`), the configuration file (`file`), and reload on
-//! SIGHUP (`reload`).
+//! command line (`cli`) and the configuration file (`file`). Reload on
+//! SIGHUP applies them to a running server (`server::reload`).
 
 pub mod cli;
 pub mod file;
 pub mod options;
-pub mod reload;

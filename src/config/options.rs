@@ -410,3 +410,19 @@ pub struct LeafUser {
     pub password: String,
     pub account: Option<String>,
 }
+
+/// The global account's name.
+pub const GLOBAL_ACCOUNT: &[u8] = b"$G";
+
+/// Go's default name of the system account.
+pub const SYSTEM_ACCOUNT: &str = "$SYS";
+
+/// Accounts a server can hold, `$G` included (an account's index is a
+/// `u16`).
+pub const MAX_ACCOUNTS: usize = u16::MAX as usize;
+
+/// Whether `name` can name an account on routes: not empty, no blank or
+/// control character (it is written into RS+ and RMSG lines).
+pub fn valid_account_name(name: &str) -> bool {
+    !name.is_empty() && !name.bytes().any(|b| b <= b' ' || b == 0x7f)
+}

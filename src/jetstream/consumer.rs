@@ -811,7 +811,7 @@ pub fn next_request(
         return;
     }
     if c.cfg.max_expires > 0 && n.expires > c.cfg.max_expires {
-        let d = crate::monitor::go_format::go_duration(Duration::from_nanos(c.cfg.max_expires as u64));
+        let d = rnats_protocol::gotime::go_duration(Duration::from_nanos(c.cfg.max_expires as u64));
         send_status(srv, acc, reply, &format!("409 Exceeded MaxRequestExpires of {d}"), &[]);
         return;
     }

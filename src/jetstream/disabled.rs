@@ -50,7 +50,7 @@ impl Server {
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
-        j.str("now", &crate::monitor::go_format::rfc3339(std::time::SystemTime::now()));
+        j.str("now", &rnats_protocol::gotime::rfc3339(std::time::SystemTime::now()));
         j.bool("disabled", true);
         j.close(b'}');
         Ok(j.buf)

@@ -32,7 +32,8 @@ use crate::server::timer::TimerKind;
 use crate::server::Server;
 
 pub use crate::config::options::{JsLimits, JsOpts};
-pub use rnats_protocol::jetstream::{config, parse_rfc3339, ApiError};
+pub use rnats_protocol::gotime::parse_rfc3339;
+pub use rnats_protocol::jetstream::{config, ApiError};
 use stream::Stream;
 
 /// The slot internal subscriptions name (no connection has it).
@@ -48,7 +49,7 @@ pub fn time_text(ns: i64) -> String {
     if ns <= 0 {
         return "0001-01-01T00:00:00Z".to_string();
     }
-    crate::monitor::go_format::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns as u64))
+    rnats_protocol::gotime::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns as u64))
 }
 
 /// What an internal subscription is for, from its sid.

@@ -4,9 +4,10 @@
 use std::time::{Instant, SystemTime};
 
 use crate::conn::{Conn, Kind};
-use crate::monitor::go_format::{go_duration, rfc3339, uptime, JsonOut};
+use crate::monitor::go_format::JsonOut;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
+use rnats_protocol::gotime::{go_duration, rfc3339, uptime};
 
 /// Decoded query string parameters of a request (`sort=subs&limit=2`).
 pub struct Query(Vec<(String, String)>);

@@ -79,7 +79,7 @@ impl Server {
         let mut j = JsonOut::new();
         j.open(None, b'{');
         j.str("server_id", &self.server_id);
-        j.str("now", &crate::monitor::go_format::rfc3339(SystemTime::now()));
+        j.str("now", &rnats_protocol::gotime::rfc3339(SystemTime::now()));
         let Some(js) = &self.jetstream else {
             j.bool("disabled", true);
             j.close(b'}');

@@ -7,8 +7,9 @@ use std::time::SystemTime;
 use crate::conn::Conn;
 use crate::leaf::state::LeafState;
 use crate::monitor::connz::Query;
-use crate::monitor::go_format::{go_duration, rfc3339, JsonOut};
+use crate::monitor::go_format::JsonOut;
 use crate::server::Server;
+use rnats_protocol::gotime::{go_duration, rfc3339};
 
 impl Server {
     /// The established leaf connections by id: what `/leafz` lists.

@@ -19,8 +19,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::options::{COMPAT_VERSION, RNATS_VERSION};
-use crate::monitor::go_format::{go_duration, rfc3339};
 use crate::server::Server;
+use rnats_protocol::gotime::{go_duration, rfc3339};
 
 /// Seconds between reloads of the index page.
 pub const REFRESH_SECS: u32 = 5;

@@ -24,8 +24,9 @@ use rnats_protocol::http::HttpError;
 
 use crate::config::options::{COMPAT_VERSION, RNATS_VERSION};
 use crate::conn::{CloseReason, Conn, Plain, Role};
-use crate::monitor::go_format::{uptime, Document, JsonOut};
+use crate::monitor::go_format::{Document, JsonOut};
 use crate::server::Server;
+use rnats_protocol::gotime::uptime;
 
 const MAX_REQUEST: usize = 16 * 1024;
 

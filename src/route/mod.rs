@@ -18,12 +18,13 @@ use rnats_protocol::route::{RouteMsg, RouteOp};
 use rnats_protocol::ParseError;
 
 use crate::config::options::COMPAT_VERSION;
+use crate::config::options::SYSTEM_ACCOUNT;
 use crate::conn::lifecycle::Protocol;
 use crate::conn::Kind;
 use crate::conn::{CloseReason, Conn};
 use crate::leaf::interest::Source;
 use crate::logging::trace_enabled;
-use crate::routing::accounts::{AccId, SYSTEM_NAME};
+use crate::routing::accounts::AccId;
 use crate::routing::deliver::{Msg, Origin};
 use crate::routing::interest_key;
 use crate::routing::sublist::Subscription;
@@ -331,7 +332,7 @@ impl Server {
                 }
                 let Some(acc) = self.accounts.id(account) else {
                     let (prefix, a, s) = (&self.conns[slot].prefix, lossy(account), lossy(subject));
-                    if account == SYSTEM_NAME.as_bytes() {
+                    if account == SYSTEM_ACCOUNT.as_bytes() {
                         // Go peers announce their system account's services.
                         log::debug!("{prefix} - Unknown account {a:?} for remote subject {s:?}");
                     } else {

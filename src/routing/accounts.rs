@@ -15,11 +15,7 @@ use crate::routing::sublist::Sublist;
 
 pub use crate::routing::{AccId, GLOBAL};
 
-/// The global account's name.
-pub const GLOBAL_NAME: &[u8] = b"$G";
-
-/// Go's default name of the system account.
-pub const SYSTEM_NAME: &str = "$SYS";
+use crate::config::options::GLOBAL_ACCOUNT;
 
 /// The configured accounts (names and sublists); the global account's
 /// sublist is `Server::sublist`.
@@ -43,7 +39,7 @@ impl Accounts {
     /// `$G` and the named accounts (checked by the configuration loader:
     /// unique, not reserved, at most `AccId::MAX` of them).
     pub fn new(names: &[String]) -> Accounts {
-        let mut all: Vec<Box<[u8]>> = vec![GLOBAL_NAME.into()];
+        let mut all: Vec<Box<[u8]>> = vec![GLOBAL_ACCOUNT.into()];
         all.extend(names.iter().take(AccId::MAX as usize).map(|n| n.as_bytes().into()));
         let sublists = (1..all.len()).map(|_| Sublist::default()).collect();
         let by_name = all.iter().enumerate().skip(1).map(|(i, n)| (n.clone(), i as AccId)).collect();
@@ -53,7 +49,7 @@ impl Accounts {
     /// The index of the account named `name`.
     #[inline]
     pub fn id(&self, name: &[u8]) -> Option<AccId> {
-        if name == GLOBAL_NAME {
+        if name == GLOBAL_ACCOUNT {
             return Some(GLOBAL);
         }
         self.by_name.get(name).copied()
@@ -63,7 +59,7 @@ impl Accounts {
     /// caller holds).
     #[inline]
     pub fn name(&self, id: AccId) -> &[u8] {
-        self.names.get(id as usize).map_or(GLOBAL_NAME, |n| n)
+        self.names.get(id as usize).map_or(GLOBAL_ACCOUNT, |n| n)
     }
 
     /// The name as text (names come from the configuration file).
@@ -83,12 +79,6 @@ impl Accounts {
     }
 }
 
-/// Whether `name` can name an account on routes: not empty, no blank or
-/// control character (it is written into RS+ and RMSG lines).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.bytes().any(|b| b <= b' ' || b == 0x7f)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,8 +93,9 @@ mod tests {
         assert_eq!(a.id(b"$SYS"), None);
         assert_eq!((a.name(0), a.name(1), a.name(2)), (&b"$G"[..], &b"A"[..], &b"B"[..]));
         assert_eq!(a.sublists().count(), 2);
-        assert!(valid_name("DEREK") && valid_name("a.b-c"));
-        assert!(!valid_name("") && !valid_name("a b") && !valid_name("a\r") && !valid_name("a\tb"));
+        use crate::config::options::valid_account_name as valid;
+        assert!(valid("DEREK") && valid("a.b-c"));
+        assert!(!valid("") && !valid("a b") && !valid("a\r") && !valid("a\tb"));
     }
 
     mod handlers {

@@ -9,6 +9,7 @@ pub mod sublist;
 
 /// An account's index (see `accounts`): 0 is the global account.
 pub type AccId = u16;
+const _: () = assert!(AccId::MAX as usize == crate::config::options::MAX_ACCOUNTS);
 
 /// The global account's index.
 pub const GLOBAL: AccId = 0;

@@ -17,6 +17,7 @@
 
 pub mod lameduck;
 pub mod portsfile;
+pub mod reload;
 pub mod signals;
 pub mod timer;
 

@@ -35,7 +35,7 @@ pub fn take_rejected() -> Vec<CertificateDer<'static>> {
 }
 
 fn rfc3339(t: UnixTime) -> String {
-    crate::monitor::go_format::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs()))
+    rnats_protocol::gotime::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs()))
 }
 
 /// SHA-256 in hex, by the crypto provider's hash.

@@ -509,7 +509,7 @@ impl ConsumerConfig {
         let opt_start_time = match string(v, "opt_start_time")? {
             t if t.is_empty() || t == "0001-01-01T00:00:00Z" => None,
             t => {
-                let ns = super::parse_rfc3339(&t).ok_or_else(ApiError::bad_json)?;
+                let ns = crate::gotime::parse_rfc3339(&t).ok_or_else(ApiError::bad_json)?;
                 Some((t, ns))
             }
         };
