@@ -581,6 +581,34 @@ def test_expected_headers(js):
     assert b"Nats-Expected-Last-Msg-Id: m7\r\n" in js.get_msg("S", 8)[2]
 
 
+@NEW
+def test_expected_last_sequence_of_another_subject(js):
+    # Nats-Expected-Last-Subject-Sequence-Subject (Go 2.11+) names the
+    # subject, or wildcard, whose last message the check looks at.
+    js.add_stream("S", subjects=["s.>"])
+    for subj in ("s.a.1", "s.b.1", "s.a.2", "s.b.2"):
+        js.publish_ok(subj, b"x")
+
+    def check(last, seq_subject):
+        return js.publish("s.new", b"y", headers={
+            "Nats-Expected-Last-Subject-Sequence": str(last),
+            "Nats-Expected-Last-Subject-Sequence-Subject": seq_subject})
+
+    a = check(1, "s.b.1")
+    assert_error(a["error"], 400, 10071, "wrong last sequence: 2")
+    a = check(3, "s.a.*")
+    assert a == {"stream": "S", "seq": 5}, a
+    a = check(4, "s.b.>")
+    assert a == {"stream": "S", "seq": 6}, a
+    a = check(0, "s.z.*")
+    assert a == {"stream": "S", "seq": 7}, a
+    a = check(5, "s.*")
+    assert_error(a["error"], 400, 10071, "wrong last sequence: 7")
+    a = js.publish("s.new", b"z", headers={"Nats-Expected-Last-Subject-Sequence-Subject": "s.a.1"})
+    assert_error(a["error"], 400, 10193, "missing sequence for expected last sequence per subject")
+    assert js.state("S")["messages"] == 7
+
+
 @ALL
 def test_max_msg_size(js):
     cfg = js.add_stream("S", subjects=["s.>"], max_msg_size=10)["config"]

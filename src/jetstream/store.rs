@@ -937,6 +937,13 @@ impl Store {
         first
     }
 
+    /// The last message whose subject matches `filter`.
+    pub fn last_matching(&self, filter: &[u8]) -> Option<u64> {
+        let mut last = None;
+        self.each_subject_matching(filter, |st| last = last.max(st.seqs.back().copied()));
+        last
+    }
+
     fn each_subject_matching(&self, filter: &[u8], mut each: impl FnMut(&Subj)) {
         let literal = !filter.split(|b| *b == b'.').any(|t| t == b"*" || t == b">");
         if literal {

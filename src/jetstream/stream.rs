@@ -348,12 +348,21 @@ impl Stream {
                 return Ok((*seq, true));
             }
         }
+        // The subject whose last message is checked may be another one, a
+        // wildcard too (Go 2.11+).
+        let checked = header(hdr, "Nats-Expected-Last-Subject-Sequence-Subject").filter(|v| !v.is_empty());
         if let Some(v) = header(hdr, "Nats-Expected-Last-Subject-Sequence") {
             let want: u64 = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
-            let have = self.store.last_on(&m.subject).unwrap_or(0);
+            let have = match checked {
+                Some(s) => self.store.last_matching(s),
+                None => self.store.last_on(&m.subject),
+            };
+            let have = have.unwrap_or(0);
             if want != have {
                 return Err(ApiError::new(400, 10071, &format!("wrong last sequence: {have}")));
             }
+        } else if checked.is_some() {
+            return Err(ApiError::new(400, 10193, "missing sequence for expected last sequence per subject"));
         }
         if let Some(v) = header(hdr, "Nats-Expected-Last-Sequence") {
             let want: u64 = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
