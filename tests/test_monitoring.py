@@ -65,7 +65,9 @@ def test_connz_paging_sorting_and_closed(monitored, clients):
     for i in range(3):
         c = clients(srv)
         c.connect(name="p%d" % i)
-        c.send(b"SUB s.%d %d\r\n" % (i, i) * (i + 1) + b"PING\r\n")
+        # No PONG may be left unread: closing a socket with unread input
+        # resets the connection, which the server reports as a read error.
+        c.send(b"SUB s.%d %d\r\n" % (i, i) * (i + 1))
         c.flush()
         cs.append(c)
     z = http_get_json(http, "/connz?sort=subs&limit=2&offset=0")
