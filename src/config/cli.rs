@@ -549,7 +549,7 @@ fn send_signal(arg: &str) -> Result<(), String> {
 
 /// `--version` output in the Go format that client test kits parse. rnats'
 /// own version rides along as semver build metadata, which version
-/// comparisons ignore: `nats-server: v2.9.0+rnats.0.1.0`.
+/// comparisons ignore: `nats-server: v2.10.0+rnats.0.1.0`.
 pub fn version_text() -> String {
     format!("nats-server: v{COMPAT_VERSION}+rnats.{RNATS_VERSION}\n")
 }

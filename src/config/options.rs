@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The Go server version whose client and route protocol level rnats
-/// implements. INFO, `/varz` and `--version` report it so client libraries
-/// enable exactly the features this server has.
-pub const COMPAT_VERSION: &str = "2.9.0";
+/// The Go server version whose client-facing features rnats has (the
+/// JetStream API of 2.10, nothing of 2.11+). INFO, `/varz` and `--version`
+/// report it so client libraries enable exactly the features this server
+/// has.
+pub const COMPAT_VERSION: &str = "2.10.0";
 /// rnats' own version.
 pub const RNATS_VERSION: &str = env!("CARGO_PKG_VERSION");
 
