@@ -610,6 +610,41 @@ def test_expected_last_sequence_of_another_subject(js):
 
 
 @ALL
+def test_stream_and_consumer_action_advisories(js):
+    streams = js.sub("$JS.EVENT.ADVISORY.STREAM.>")
+    consumers = js.sub("$JS.EVENT.ADVISORY.CONSUMER.>")
+    js.flush()
+    cfg = js.add_stream("S", subjects=["s.>"])["config"]
+    cfg["max_msgs"] = 10
+    js.api_ok("STREAM.UPDATE.S", cfg)
+    js.add_consumer("S", "C", ack_policy="explicit")
+    js.api_ok("CONSUMER.DELETE.S.C")
+    js.add_consumer("S", "D", ack_policy="explicit")
+    js.api_ok("STREAM.DELETE.S")
+
+    def seen(sid, count):
+        out = []
+        for m in js.msgs(sid, count=count):
+            a = json.loads(m.data)
+            assert set(a) >= {"type", "id", "timestamp", "stream", "action"}, a
+            assert len(a["id"]) == 22 and parse_ts(a["timestamp"]) > 0, a
+            out.append((m.subject, a["type"].rsplit(".", 1)[1], a["stream"], a.get("consumer"), a["action"]))
+        return out
+
+    assert seen(streams, 3) == [
+        ("$JS.EVENT.ADVISORY.STREAM.CREATED.S", "stream_action", "S", None, "create"),
+        ("$JS.EVENT.ADVISORY.STREAM.UPDATED.S", "stream_action", "S", None, "modify"),
+        ("$JS.EVENT.ADVISORY.STREAM.DELETED.S", "stream_action", "S", None, "delete"),
+    ]
+    assert seen(consumers, 4) == [
+        ("$JS.EVENT.ADVISORY.CONSUMER.CREATED.S.C", "consumer_action", "S", "C", "create"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.S.C", "consumer_action", "S", "C", "delete"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.CREATED.S.D", "consumer_action", "S", "D", "create"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.S.D", "consumer_action", "S", "D", "delete"),
+    ]
+
+
+@ALL
 def test_max_msg_size(js):
     cfg = js.add_stream("S", subjects=["s.>"], max_msg_size=10)["config"]
     assert cfg["max_msg_size"] == 10

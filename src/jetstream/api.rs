@@ -7,7 +7,7 @@ use rnats_protocol::json::{self, Value};
 use super::config::{self, Obj, Retention, StreamConfig};
 use super::consumer::{self, consumer_dir, Consumer};
 use super::stream::{self, Stream};
-use super::{now_nanos, time_text, ApiError, Inbound, JetStream, Resume, ERASE_PER_PASS};
+use super::{now_nanos, time_text, Action, ApiError, Inbound, JetStream, Resume, ERASE_PER_PASS};
 use crate::routing::accounts::AccId;
 use crate::server::Server;
 
@@ -296,9 +296,11 @@ fn stream_create(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         .map_err(|e| fail(ApiError::new(500, 10049, &format!("could not create stream: {e}"))))?;
     s.subs = stream::subscribe_stream(srv, acc, &s.cfg);
     let v = stream_created(srv, &s, true);
+    let name = s.cfg.name.clone();
     if let Some(a) = js.account_mut(acc) {
-        a.streams.insert(s.cfg.name.clone(), s);
+        a.streams.insert(name.clone(), s);
     }
+    srv.js_advisory(js, acc, &name, None, Action::Create);
     Ok(v)
 }
 
@@ -364,6 +366,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         }
         s.subs = stream::subscribe_stream(srv, acc, &s.cfg);
     }
+    srv.js_advisory(js, acc, name, None, Action::Modify);
     // New limits apply at once.
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
         return Err(fail(ApiError::stream_not_found()));
@@ -528,8 +531,10 @@ fn stream_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
                 let h = b"NATS/1.0 409 Consumer Deleted\r\n\r\n";
                 srv.js_publish(acc, &r.reply, None, h, b"");
             }
+            srv.js_advisory(js, acc, name, Some(&c.name), Action::Delete);
         }
     }
+    srv.js_advisory(js, acc, name, None, Action::Delete);
     if let Some(d) = s.dir.take() {
         drop(s);
         if let Err(e) = std::fs::remove_dir_all(&d) {
@@ -957,7 +962,8 @@ fn consumer_create(
     }
     c.write_meta();
     let v = created_value(&c, stream, &s.store);
-    s.consumers.insert(name, c);
+    s.consumers.insert(name.clone(), c);
+    srv.js_advisory(js, acc, stream, Some(&name), Action::Create);
     js.want(std::time::Instant::now() + std::time::Duration::from_millis(100));
     consumer::pump_stream(srv, js, acc, stream);
     Ok(v)

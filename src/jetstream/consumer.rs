@@ -1218,5 +1218,6 @@ pub fn delete_consumer(srv: &mut Server, js: &mut JetStream, acc: AccId, stream:
         let seqs: Vec<u64> = s.store.seqs_from(0).collect();
         s.drop_unneeded(&seqs);
     }
+    srv.js_advisory(js, acc, stream, Some(name), super::Action::Delete);
     true
 }

@@ -121,6 +121,14 @@ pub struct JetStream {
     pub resume: Option<Resume>,
 }
 
+/// What an action advisory tells of a stream or consumer.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    Create,
+    Modify,
+    Delete,
+}
+
 /// Messages a request erases in one pass of the event loop; a purge that
 /// erases more goes on in the next passes, so other connections are
 /// served between slices.
@@ -388,6 +396,41 @@ impl Server {
         let r = self.deliver(usize::MAX, acc, Origin::Client, m);
         self.js_out = buf;
         r
+    }
+
+    /// Go's advisory that a stream (`consumer` None) or a consumer was
+    /// created, changed or deleted, on `$JS.EVENT.ADVISORY.STREAM.CREATED.
+    /// <stream>` and the like; built and sent only when someone listens.
+    pub fn js_advisory(&mut self, js: &JetStream, acc: AccId, stream: &str, consumer: Option<&str>, action: Action) {
+        let (word, verb) = match action {
+            Action::Create => ("CREATED", "create"),
+            Action::Modify => ("UPDATED", "modify"),
+            Action::Delete => ("DELETED", "delete"),
+        };
+        let (kind, subject) = match consumer {
+            None => ("stream_action", format!("$JS.EVENT.ADVISORY.STREAM.{word}.{stream}")),
+            Some(c) => ("consumer_action", format!("$JS.EVENT.ADVISORY.CONSUMER.{word}.{stream}.{c}")),
+        };
+        if !self.js_has_interest(acc, subject.as_bytes()) {
+            return;
+        }
+        const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut id = [0u8; 22];
+        crate::sys::fill_random(&mut id);
+        let id: String = id.iter().map(|b| ALNUM[*b as usize % ALNUM.len()] as char).collect();
+        let mut o = config::Obj::default();
+        o.put("type", config::s(&format!("io.nats.jetstream.advisory.v1.{kind}")));
+        o.put("id", config::s(&id));
+        o.put("timestamp", config::s(&rnats_protocol::gotime::rfc3339(SystemTime::now())));
+        o.put("stream", config::s(stream));
+        if let Some(c) = consumer {
+            o.put("consumer", config::s(c));
+        }
+        o.put("action", config::s(verb));
+        if let Some(d) = &js.opts.domain {
+            o.put("domain", config::s(d));
+        }
+        self.js_respond(acc, subject.as_bytes(), &o.done());
     }
 
     /// Publishes a JSON API response.
