@@ -844,6 +844,24 @@ def test_stream_update_consumer_limits_checked_against_consumers(js):
 
 
 @NEW
+def test_consumer_limits_of_the_stream_bound_new_consumers(js):
+    js.add_stream("S", subjects=["s.>"], consumer_limits={
+        "max_ack_pending": 20, "inactive_threshold": 60 * SEC})
+    c = js.add_consumer("S", "C", durable_name="C", ack_policy="explicit")["config"]
+    assert (c["max_ack_pending"], c["inactive_threshold"]) == (20, 60 * SEC), c
+    c = js.add_consumer("S", "D", durable_name="D", ack_policy="explicit", max_ack_pending=19,
+                        inactive_threshold=59 * SEC)["config"]
+    assert (c["max_ack_pending"], c["inactive_threshold"]) == (19, 59 * SEC), c
+    # Checked before the consumer's existence.
+    e = js.api_err("CONSUMER.CREATE.S.D", {"stream_name": "S", "action": "create", "config": {
+        "durable_name": "D", "ack_policy": "explicit", "max_ack_pending": 100}})
+    assert_error(e, 400, 10121, "consumer max ack pending exceeds system limit of 20")
+    e = js.api_err("CONSUMER.CREATE.S.E", {"stream_name": "S", "config": {
+        "durable_name": "E", "ack_policy": "explicit", "inactive_threshold": 90 * SEC}})
+    assert_error(e, 400, 10153, "consumer inactive threshold exceeds system limit of 1m0s")
+
+
+@NEW
 def test_stream_info_subjects_filter_offset(js):
     js.add_stream("S", subjects=["s.>"])
     for subj in ("s.c", "s.a", "s.b", "s.a"):

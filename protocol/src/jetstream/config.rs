@@ -693,6 +693,16 @@ impl ConsumerConfig {
         if self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > 128 * 1024 {
             return Err(ApiError::new(400, 10135, "consumer metadata exceeds maximum size of 128 KB"));
         }
+        // The stream's consumer_limits bound what a consumer may ask for.
+        let lim = stream.limits_max_ack_pending;
+        if lim > 0 && self.max_ack_pending > lim {
+            return Err(ApiError::new(400, 10121, &format!("consumer max ack pending exceeds system limit of {lim}")));
+        }
+        let lim = stream.limits_inactive_threshold;
+        if lim > 0 && self.inactive_threshold > lim {
+            let lim = crate::gotime::go_duration(std::time::Duration::from_nanos(lim as u64));
+            return Err(ApiError::new(400, 10153, &format!("consumer inactive threshold exceeds system limit of {lim}")));
+        }
         Ok(())
     }
 
