@@ -61,6 +61,7 @@ pub fn free_disk_space(dir: &std::path::Path) -> Option<i64> {
 /// Processors online (at least 1).
 /// Starts writing `file`'s dirty pages to disk without waiting for them, so
 /// that a later fsync of it has little left to wait for.
+#[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
 pub fn start_writeback(file: &std::fs::File) {
     use std::os::unix::io::AsRawFd;
     // SAFETY: `file` is an open descriptor for the whole call; the call only

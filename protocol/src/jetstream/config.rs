@@ -701,7 +701,11 @@ impl ConsumerConfig {
         let lim = stream.limits_inactive_threshold;
         if lim > 0 && self.inactive_threshold > lim {
             let lim = crate::gotime::go_duration(std::time::Duration::from_nanos(lim as u64));
-            return Err(ApiError::new(400, 10153, &format!("consumer inactive threshold exceeds system limit of {lim}")));
+            return Err(ApiError::new(
+                400,
+                10153,
+                &format!("consumer inactive threshold exceeds system limit of {lim}"),
+            ));
         }
         Ok(())
     }
