@@ -610,7 +610,7 @@ def test_expected_last_sequence_of_another_subject(js):
 
 
 @ALL
-def test_stream_and_consumer_action_advisories(js):
+def test_stream_and_consumer_action_advisories(js, oracle):
     streams = js.sub("$JS.EVENT.ADVISORY.STREAM.>")
     consumers = js.sub("$JS.EVENT.ADVISORY.CONSUMER.>")
     js.flush()
@@ -631,11 +631,17 @@ def test_stream_and_consumer_action_advisories(js):
             out.append((m.subject, a["type"].rsplit(".", 1)[1], a["stream"], a.get("consumer"), a["action"]))
         return out
 
-    assert seen(streams, 3) == [
+    expected = [
         ("$JS.EVENT.ADVISORY.STREAM.CREATED.S", "stream_action", "S", None, "create"),
         ("$JS.EVENT.ADVISORY.STREAM.UPDATED.S", "stream_action", "S", None, "modify"),
         ("$JS.EVENT.ADVISORY.STREAM.DELETED.S", "stream_action", "S", None, "delete"),
     ]
+    got = seen(streams, 3)
+    if oracle[0] != "under-test" and len(got) == 2:
+        # Go queues the deleted advisory on the stream's own outbound queue,
+        # which the deletion stops: it is sometimes never sent.
+        expected = expected[:2]
+    assert got == expected
     assert seen(consumers, 4) == [
         ("$JS.EVENT.ADVISORY.CONSUMER.CREATED.S.C", "consumer_action", "S", "C", "create"),
         ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.S.C", "consumer_action", "S", "C", "delete"),
