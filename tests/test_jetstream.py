@@ -388,6 +388,45 @@ def test_purges_and_limits_erasing_many_messages(js):
     assert (st["first_seq"], st["last_seq"], st.get("num_subjects", 0)) == (6001, 6000, 0), st
 
 
+@NEW
+def test_interest_stream_losing_consumers_drops_what_nobody_wants(js):
+    # More messages than a server may erase in one go: the deletion is
+    # answered once, with its whole effect.
+    n = 10_000
+    js.add_stream("I", subjects=["i.>"], retention="interest")
+    js.add_consumer("I", "A", ack_policy="explicit", filter_subject="i.a")
+    js.add_consumer("I", "B", ack_policy="explicit", filter_subject="i.b")
+    publish_many(js, lambda i: "i.%s" % "ab"[i % 2], n)
+    assert js.state("I")["messages"] == n
+    js.api_ok("CONSUMER.DELETE.I.B")
+    st = js.state("I")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (n // 2, 1, n), st
+    assert st.get("num_subjects") == 1 and js.consumer_info("I", "A")["num_pending"] == n // 2, st
+    # The last consumer gone, the stream is purged.
+    js.api_ok("CONSUMER.DELETE.I.A")
+    st = js.state("I")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (0, n + 1, n), st
+    # The same for an empty stream: its first sequence moves to 1.
+    js.add_stream("E", subjects=["e.>"], retention="interest")
+    js.add_consumer("E", "C", ack_policy="explicit")
+    js.api_ok("CONSUMER.DELETE.E.C")
+    st = js.state("E")
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (0, 1, 0), st
+
+    # What nobody takes is not kept, so no discard-new limit refuses it.
+    js.add_stream("N", subjects=["n.>"], retention="interest", max_msgs=1, max_bytes=100, discard="new")
+    for _ in range(2):
+        assert "seq" in js.publish("n.a", b"z" * 400)
+    assert js.state("N")["messages"] == 0
+
+    # A stream turning to interest retention without consumers.
+    cfg = js.add_stream("L", subjects=["l.>"])["config"]
+    publish_many(js, lambda i: "l.%d" % (i % 9), n)
+    cfg["retention"] = "interest"
+    st = js.api_ok("STREAM.UPDATE.L", cfg)["state"]
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (0, n + 1, n), st
+
+
 @ALL
 def test_stream_info_subjects_filter_and_deleted_details(js):
     js.add_stream("S", subjects=["s.>"])

@@ -372,7 +372,7 @@ fn stream_update(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         return Err(fail(ApiError::stream_not_found()));
     };
     let plan = per_subject_plan(s, old_per_subject);
-    stream_update_limits(srv, js, acc, name, Resume { erased: 0, plan: Some(plan), to_interest })
+    stream_update_limits(srv, js, acc, name, Resume { plan: Some(plan), to_interest, ..Resume::default() })
 }
 
 /// A raised or new stream-level consumer limit must hold for the
@@ -421,6 +421,13 @@ fn per_subject_plan(s: &Stream, old_per_subject: i64) -> Vec<u64> {
 /// [`ERASE_PER_PASS`] messages a pass (`Null` while more are left), then
 /// the answer.
 fn stream_update_limits(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, mut r: Resume) -> Reply {
+    if r.sweeping {
+        if !sweep_slice(js, acc, name, true) {
+            return Ok(Value::Null);
+        }
+        let s = js.account(acc).and_then(|a| a.streams.get(name)).ok_or_else(|| fail(ApiError::stream_not_found()))?;
+        return Ok(stream_created(srv, s, false));
+    }
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
         return Err(fail(ApiError::stream_not_found()));
     };
@@ -445,11 +452,16 @@ fn stream_update_limits(srv: &mut Server, js: &mut JetStream, acc: AccId, name: 
         return Ok(Value::Null);
     }
     if r.to_interest && s.consumers.is_empty() {
-        // Nobody is interested in what the stream holds (Go keeps it when
-        // there are consumers).
-        let seqs: Vec<u64> = s.store.seqs_from(0).collect();
-        s.drop_unneeded(&seqs);
+        // Nothing is kept for nobody (with consumers, Go's choice of what
+        // goes follows their ack floors: kept).
+        s.start_sweep(0, false);
     }
+    if !sweep_slice(js, acc, name, true) {
+        return Ok(Value::Null);
+    }
+    let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(name)) else {
+        return Err(fail(ApiError::stream_not_found()));
+    };
     Ok(stream_created(srv, s, false))
 }
 
@@ -956,6 +968,8 @@ fn consumer_create(
         }
     }
     let dir = if s.cfg.file && !cfg.mem_storage { stream_dir.map(|d| consumer_dir(&d, &name)) } else { None };
+    // What an earlier consumer's deletion left for nobody goes first.
+    s.finish_sweep();
     let mut c = Consumer::new(name.clone(), cfg, durable, &s.store, dir);
     if !c.cfg.is_pull() {
         c.push_bound = srv.js_has_interest(acc, c.cfg.deliver_subject.as_bytes());
@@ -1035,16 +1049,34 @@ fn consumer_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, stream: &st
     if !is_empty(body) {
         return Err(fail(ApiError::new(400, 10038, "expected an empty request payload")));
     }
-    if js.account(acc).and_then(|a| a.streams.get(stream)).is_none() {
-        return Err(fail(ApiError::stream_not_found()));
+    let resumed = js.resume.take().is_some_and(|r| r.sweeping);
+    if !resumed {
+        if js.account(acc).and_then(|a| a.streams.get(stream)).is_none() {
+            return Err(fail(ApiError::stream_not_found()));
+        }
+        if !consumer::delete_consumer(srv, js, acc, stream, name) {
+            return Err(fail(ApiError::consumer_not_found()));
+        }
     }
-    if !consumer::delete_consumer(srv, js, acc, stream, name) {
-        return Err(fail(ApiError::consumer_not_found()));
+    if !sweep_slice(js, acc, stream, resumed) {
+        return Ok(Value::Null);
     }
     let mut o = Obj::default();
     o.put("type", typ("consumer_delete_response"));
     o.put("success", Value::Bool(true));
     Ok(o.done())
+}
+
+/// Steps the interest sweep of a stream a request started (`step`: one
+/// slice now; the first one ran with the request's change); false while
+/// more is left, the request then waiting at the head of the queue.
+fn sweep_slice(js: &mut JetStream, acc: AccId, stream: &str, step: bool) -> bool {
+    let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(stream)) else { return true };
+    if s.sweep.is_none() || (step && s.sweep_step()) {
+        return true;
+    }
+    js.resume = Some(Resume { sweeping: true, ..Resume::default() });
+    false
 }
 
 /// Standard base64 with padding.

@@ -897,7 +897,7 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
         None => (body, &b""[..]),
     };
     let mut next: Option<Vec<u8>> = None;
-    let mut acked = false;
+    let mut acked = None;
     let mut wants = Vec::new();
     // Go answers an ack of something not delivered yet (and an ack that
     // asks for more) with nothing, and any other ack payload.
@@ -960,8 +960,8 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
     for w in wants {
         js.want(w);
     }
-    if acked {
-        after_ack(js, acc, stream, sseq);
+    if let Some(lo) = acked {
+        after_ack(js, acc, stream, lo, sseq);
     }
     if let Some(reply) = m.reply.as_deref() {
         if let Some(req) = next {
@@ -987,18 +987,19 @@ fn parse_delay(rest: &[u8]) -> Option<Duration> {
     crate::config::file::parse_go_duration(std::str::from_utf8(t).ok()?)
 }
 
-/// Applies an ack of delivery (`dseq`, `sseq`) as Go does; true if it
-/// settled something pending.
-fn ack(c: &mut Consumer, sseq: u64, dseq: u64) -> bool {
+/// Applies an ack of delivery (`dseq`, `sseq`) as Go does; when it
+/// settled something pending, the lowest stream sequence it settled
+/// (`sseq` but for an ack of all below).
+fn ack(c: &mut Consumer, sseq: u64, dseq: u64) -> Option<u64> {
     if sseq > c.sseq {
         // Not delivered yet: ignored.
-        return false;
+        return None;
     }
     match c.cfg.ack_policy {
-        AckPolicy::None => false,
+        AckPolicy::None => None,
         AckPolicy::All => {
             if dseq <= c.ack_floor_c || sseq <= c.ack_floor_s {
-                return false;
+                return None;
             }
             c.ack_floor_c = dseq;
             c.ack_floor_s = sseq;
@@ -1010,31 +1011,36 @@ fn ack(c: &mut Consumer, sseq: u64, dseq: u64) -> bool {
             }
             c.ack_last_active = now_nanos();
             c.dirty = true;
-            !below.is_empty()
+            below.first().copied()
         }
         AckPolicy::Explicit => {
             let hit = c.settle(sseq);
             c.rdc.remove(&sseq);
             c.ack_last_active = now_nanos();
-            hit
+            hit.then_some(sseq)
         }
     }
 }
 
-/// Retention after an ack: a work queue forgets the message, interest
-/// retention once every consumer that takes it is done with it.
-fn after_ack(js: &mut JetStream, acc: AccId, stream: &str, sseq: u64) {
+/// Retention after an ack of `lo..=sseq`: a work queue forgets the
+/// message, interest retention once every consumer that takes it is done
+/// with it.
+fn after_ack(js: &mut JetStream, acc: AccId, stream: &str, lo: u64, sseq: u64) {
     let Some(s) = js.account_mut(acc).and_then(|a| a.streams.get_mut(stream)) else { return };
     match s.cfg.retention {
         Retention::Limits => {}
         Retention::WorkQueue => {
             s.remove_msg(sseq);
         }
-        Retention::Interest => {
+        Retention::Interest if lo == sseq => {
             let Some((subj, ..)) = s.store.meta(sseq) else { return };
             if s.consumers.values().filter(|c| c.takes(&subj)).all(|c| c.is_done_with(sseq)) {
                 s.remove_msg(sseq);
             }
+        }
+        Retention::Interest => {
+            let seqs: Vec<u64> = s.store.seqs_from(lo).take_while(|x| *x <= sseq).collect();
+            s.drop_unneeded(&seqs);
         }
     }
 }
@@ -1214,9 +1220,12 @@ pub fn delete_consumer(srv: &mut Server, js: &mut JetStream, acc: AccId, stream:
         send_status(srv, acc, &r.reply, "409 Consumer Deleted", &[]);
     }
     if retention == Retention::Interest {
-        // Messages nobody is interested in any more go.
-        let seqs: Vec<u64> = s.store.seqs_from(0).collect();
-        s.drop_unneeded(&seqs);
+        // Messages nobody is interested in any more go, a slice now and
+        // the rest in later passes.
+        // Without consumers left the stream is purged (its first sequence
+        // then follows its last, even when it was empty), as Go's.
+        s.start_sweep(c.ack_floor_s + 1, true);
+        s.sweep_step();
     }
     srv.js_advisory(js, acc, stream, Some(name), super::Action::Delete);
     true

@@ -144,6 +144,9 @@ pub struct Resume {
     /// A stream update turning to interest retention: afterwards, what
     /// nobody is interested in goes.
     pub to_interest: bool,
+    /// The request's own change is made: what is left is the stream's
+    /// interest sweep.
+    pub sweeping: bool,
 }
 
 impl JetStream {

@@ -35,6 +35,20 @@ pub struct Stream {
     dedupe_order: VecDeque<(i64, Box<[u8]>)>,
     /// `Nats-Msg-Id` of the last stored message.
     last_msg_id: Vec<u8>,
+    /// Interest retention: messages still to look at after a consumer
+    /// went or the stream turned to interest retention.
+    pub sweep: Option<Sweep>,
+}
+
+/// The sequences `next..=upto` are checked for remaining interest, a
+/// slice a pass ([`Stream::sweep_step`]).
+/// With `purge`, a stream left without consumers is purged instead (a
+/// consumer's deletion, as Go's).
+#[derive(Clone, Copy)]
+pub struct Sweep {
+    next: u64,
+    upto: u64,
+    purge: bool,
 }
 
 /// The directory of stream `name` in account directory `acc_dir`.
@@ -69,6 +83,7 @@ impl Stream {
             dedupe: HashMap::new(),
             dedupe_order: VecDeque::new(),
             last_msg_id: Vec::new(),
+            sweep: None,
         };
         if s.cfg.first_seq > 1 && s.store.last_seq == 0 {
             s.store.purge_to(s.cfg.first_seq)?;
@@ -317,6 +332,55 @@ impl Stream {
         self.remove_msgs(&done);
     }
 
+    /// Interest retention: from `from` on, what nobody is interested in
+    /// any more is to go (a sweep, run by [`Stream::sweep_step`]).
+    pub fn start_sweep(&mut self, from: u64, purge: bool) {
+        if self.cfg.retention != Retention::Interest {
+            return;
+        }
+        let upto = self.store.last_seq;
+        self.sweep = Some(match self.sweep {
+            Some(w) => Sweep { next: w.next.min(from), upto: w.upto.max(upto), purge: w.purge || purge },
+            None => Sweep { next: from, upto, purge },
+        });
+    }
+
+    /// One slice of the sweep: erases at most [`ERASE_PER_PASS`] messages;
+    /// true when the sweep is over.
+    pub fn sweep_step(&mut self) -> bool {
+        let Some(w) = self.sweep.take() else { return true };
+        if self.cfg.retention != Retention::Interest {
+            return true;
+        }
+        if w.purge && self.consumers.is_empty() {
+            return match self.purge(None, None, None, &mut Resume::default()) {
+                Ok(true) => true,
+                Ok(false) => {
+                    self.sweep = Some(w);
+                    false
+                }
+                Err(e) => {
+                    log::error!("JetStream stream '{}' could not erase messages: {e}", self.cfg.name);
+                    true
+                }
+            };
+        }
+        let seqs: Vec<u64> = self.store.seqs_from(w.next).take_while(|x| *x <= w.upto).take(ERASE_PER_PASS).collect();
+        self.drop_unneeded(&seqs);
+        match seqs.last() {
+            Some(&last) if seqs.len() == ERASE_PER_PASS && last < w.upto => {
+                self.sweep = Some(Sweep { next: last + 1, ..w });
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Runs the whole sweep now (before a consumer is added).
+    pub fn finish_sweep(&mut self) {
+        while !self.sweep_step() {}
+    }
+
     fn has_consumer_for(&self, subject: &[u8]) -> bool {
         self.consumers.values().any(|c| c.takes(subject))
     }
@@ -401,7 +465,9 @@ impl Stream {
             );
             return Err(ApiError::new(503, 10023, "insufficient resources"));
         }
-        if self.cfg.discard_new {
+        // Interest retention keeps nothing nobody takes: no limit refuses it.
+        let kept = self.cfg.retention != Retention::Interest || self.has_consumer_for(&m.subject);
+        if self.cfg.discard_new && kept {
             // At its subject's limit the message replaces the subject's
             // oldest, so the stream's limits only refuse it if that does not
             // make room; discard_new_per_subject refuses it unless it is a
@@ -423,7 +489,7 @@ impl Stream {
                 }
             }
         }
-        let seq = if self.cfg.retention == Retention::Interest && !self.has_consumer_for(&m.subject) {
+        let seq = if !kept {
             self.store.skip(now).map_err(store_error)?
         } else {
             self.store.append(now, &m.subject, hdr, data).map_err(store_error)?
@@ -551,8 +617,16 @@ pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
     let wall = now_nanos();
     let mut wants = Vec::new();
     let mut touched = Vec::new();
+    // A request being answered in slices runs its own sweep.
+    let busy = js.resume.is_some();
     for a in &mut js.accounts {
         for s in a.streams.values_mut() {
+            if s.sweep.is_some() && !busy {
+                if !s.sweep_step() {
+                    wants.push(now);
+                }
+                touched.push((a.acc, s.cfg.name.clone()));
+            }
             if s.cfg.max_age > 0 {
                 let before = s.store.msgs();
                 if !s.expire(wall, ERASE_PER_PASS) {
@@ -643,10 +717,17 @@ pub fn recover_account(srv: &mut Server, js: &mut JetStream, acc: AccId) {
             dedupe: HashMap::new(),
             dedupe_order: VecDeque::new(),
             last_msg_id: Vec::new(),
+            sweep: None,
         };
         s.rebuild_dedupe();
         s.enforce_limits(now_nanos());
         super::consumer::recover(&mut s, &d.join("obs"));
+        if s.consumers.is_empty() && s.store.msgs() > 0 {
+            // An interest stream without consumers keeps nothing (what a
+            // sweep cut short by the stop left goes now).
+            s.start_sweep(0, false);
+            js.want(Instant::now());
+        }
         let sname = s.cfg.name.clone();
         s.subs = subscribe_stream(srv, acc, &s.cfg);
         if let Some(a) = js.account_mut(acc) {

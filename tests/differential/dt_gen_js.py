@@ -194,8 +194,6 @@ class JsScenarioBuilder:
             cfg["retention"] = "workqueue"
         elif r < 0.38:
             cfg["retention"] = "interest"
-            if masked("interest-retention-removal"):
-                cfg["retention"] = "limits"
         elif r < 0.6:
             cfg["retention"] = "limits"
         if rng.random() < 0.35:
@@ -339,7 +337,8 @@ class JsScenarioBuilder:
             cfg["storage"] = rng.choice(["file", "memory"])
         elif change == "retention":
             cfg["retention"] = rng.choice(["limits", "interest", "workqueue"])
-            if cfg["retention"] == "interest" and masked("retention-update-interest"):
+            if (cfg["retention"] == "interest" and masked("retention-update-interest")
+                    and any(k[0] == name for k in self.m.consumers)):
                 cfg["retention"] = "limits"
         elif change == "deny_delete":
             cfg["deny_delete"] = rng.random() < 0.5
@@ -351,11 +350,6 @@ class JsScenarioBuilder:
             cfg["discard"] = rng.choice(["old", "new"])
         elif change == "rollup":
             cfg["allow_rollup_hdrs"] = rng.random() < 0.7
-        old = self.m.streams.get(name, {})
-        old_retention = old.get("retention", "limits")
-        if (cfg.get("retention") == "interest" and old_retention != "interest"
-                and masked("retention-update-interest")):
-            cfg["retention"] = old_retention
         if name in self.m.streams and rng.random() < 0.7:
             self.m.streams[name] = cfg
         return self.api("STREAM.UPDATE." + name, jdump(cfg))
@@ -504,6 +498,8 @@ class JsScenarioBuilder:
             cfg["ack_policy"] = "none" if not wq or rng.random() < 0.2 else "explicit"
         elif r < 0.92:
             cfg["ack_policy"] = "all"
+            if scfg.get("retention") == "interest" and masked("interest-retention-removal"):
+                cfg["ack_policy"] = "explicit"
         r = rng.random()
         if wq and rng.random() < 0.8:
             pass

@@ -38,16 +38,18 @@ OPEN = {
         "Go's floor depends on whether its consumer purge or its asynchronous acks of "
         "the removed deliveries run first",
     "interest-retention-removal":
-        "Interest retention: both remove what every interested consumer is done with "
-        "(acked, or delivered to an ack-none consumer), but states still differ after "
-        "purges of interest streams (first_seq of a stream that never held a message)",
+        "Interest retention with an ack-all consumer whose pending deliveries limits "
+        "remove: both move its ack floor past a delivery still pending; Go then drops "
+        "that message from the stream, rnats keeps it until it is acked",
     "consumer-update-filter-pending":
         "An update that changes a consumer's filter is not fully applied by rnats: "
         "num_pending is not recomputed, and pulls may still deliver what only the old "
         "filter matched",
     "retention-update-interest":
-        "STREAM.UPDATE to interest retention: both drop what the stream holds when it "
-        "has no consumers; the states that follow can still differ (first_seq)",
+        "STREAM.UPDATE to interest retention of a stream with consumers: Go removes "
+        "what lies below an ack floor it works out from its consumers (some messages "
+        "no consumer takes go, others stay), rnats keeps everything; without consumers "
+        "both drop what the stream holds",
     "ack-pending-token":
         "Pending counts (a delivery's ack subject token; num_pending of by_start_sequence "
         "consumers): Go's running estimate can be larger than the matching messages "
