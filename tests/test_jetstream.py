@@ -427,6 +427,23 @@ def test_interest_stream_losing_consumers_drops_what_nobody_wants(js):
     assert (st["messages"], st["first_seq"], st["last_seq"]) == (0, n + 1, n), st
 
 
+@pytest.mark.against_go("under-test")
+def test_turning_to_interest_retention_applies_it_to_what_is_held(js):
+    # What no consumer takes, or every consumer taking it is done with,
+    # goes; the rest stays (Go keeps more: docs/compatibility.md,
+    # retention-update-interest).
+    cfg = js.add_stream("L", subjects=["l.>"])["config"]
+    js.add_consumer("L", "A", ack_policy="explicit", filter_subject="l.a")
+    js.add_consumer("L", "B", ack_policy="none", filter_subject="l.b", deliver_subject="dl.b")
+    sid = js.sub("dl.b")
+    publish_many(js, lambda i: "l.%s" % "abc"[i % 3], 9000)
+    assert len(js.msgs(sid, count=3000, timeout=10)) == 3000
+    cfg["retention"] = "interest"
+    st = js.api_ok("STREAM.UPDATE.L", cfg)["state"]
+    assert (st["messages"], st["first_seq"], st["last_seq"]) == (3000, 1, 9000), st
+    assert js.api("STREAM.INFO.L", {"subjects_filter": ">"})["state"]["subjects"] == {"l.a": 3000}
+
+
 @ALL
 def test_stream_info_subjects_filter_and_deleted_details(js):
     js.add_stream("S", subjects=["s.>"])

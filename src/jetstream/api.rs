@@ -451,9 +451,9 @@ fn stream_update_limits(srv: &mut Server, js: &mut JetStream, acc: AccId, name: 
         js.resume = Some(r);
         return Ok(Value::Null);
     }
-    if r.to_interest && s.consumers.is_empty() {
-        // Nothing is kept for nobody (with consumers, Go's choice of what
-        // goes follows their ack floors: kept).
+    if r.to_interest {
+        // What no consumer takes, or every consumer taking it is done
+        // with, goes.
         s.start_sweep(0, false);
     }
     if !sweep_slice(js, acc, name, true) {

@@ -3,8 +3,8 @@
 on rnats, compared byte for byte (see docs/testing.md, "Differential testing
 against Go").  JetStream scenarios (js:N, dt_gen_js/dt_js) run against a Go
 2.10+ binary instead, with API answers compared as parsed JSON, and step
-around the open differences listed in dt_js_open.py unless
-DIFFTEST_JS_STRICT=1.
+around the differences of dt_js_masks.py (allowlist entries with rule
+js-mask) unless DIFFTEST_JS_STRICT=1.
 
     difftest.py ROUNDS SEED                 scenarios 0..ROUNDS-1 (1 in 3 is a
                                             route scenario), leaf scenarios
@@ -51,7 +51,7 @@ def parse_args(argv):
         description="Differential test of rnats against Go nats-server 2.9.10, and of its "
                     "JetStream against Go 2.10+ (docs/testing.md, \"Differential testing "
                     "against Go\"). DIFFTEST_JS_STRICT=1: JetStream scenarios without "
-                    "stepping around the open differences of dt_js_open.py.",
+                    "stepping around the differences of dt_js_masks.py.",
         epilog="Binaries: DIFFTEST_GO_BIN (default /usr/sbin/nats-server), "
                "DIFFTEST_GO_JS_BIN (Go 2.10+ for JetStream scenarios; default the "
                "newest found), DIFFTEST_RNATS_BIN or NATS_SERVER_BIN (default "

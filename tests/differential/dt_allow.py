@@ -16,7 +16,7 @@ DOC_SECTION = "## Known differences from the Go server"
 DOC_ID_RE = re.compile(r"\(difftest allowlist: `([a-z0-9-]+)`\)")
 DOC_NAME = "docs/compatibility.md"
 
-RULES = ("drop-ops", "collapse-repeats", "none")
+RULES = ("drop-ops", "collapse-repeats", "none", "js-mask")
 
 # Server ids are 56 characters: what a ``{{SELF_ID}}`` placeholder becomes.
 SELF_ID_STAND_IN = b"N" * 56

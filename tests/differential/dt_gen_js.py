@@ -36,13 +36,13 @@ placeholders (``{{ACK:k}}``: the reply subject of the k-th latest delivery;
 in, in subjects only (sizes stay right).  ``{{ACK:k:S.C,...}}`` picks among
 the deliveries of those consumers only (``*``: of the pull consumers with
 an ack policy that the server's answers so far show), and the runner leaves
-the op out when there is none (see dt_js_open, ``ack-no-responders``).
+the op out when there is none.
 """
 
 import json
 
 from dt_gen import Op, Step, weighted
-from dt_js_open import masked
+from dt_js_masks import masked
 
 SEC = 1_000_000_000
 MS = 1_000_000

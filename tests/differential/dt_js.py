@@ -36,8 +36,8 @@ What the normaliser (``normalise_ops``) changes, and why (nothing else):
   messages but fewer than asked: Go 2.10 ends it with ``408 Request Timeout``
   and pending counts, Go 2.11.11+ with ``404 No Messages``; either becomes
   ``NATS/1.0 <no_wait end after messages>``.
-* While they are open, what the differences of dt_js_open concern (each
-  named there; ``DIFFTEST_JS_STRICT=1`` keeps everything): fields dropped
+* What the differences of dt_js_masks concern (allowlist entries with rule
+  ``js-mask``; ``DIFFTEST_JS_STRICT=1`` keeps everything): fields dropped
   here (``open_masks``), or, where only the pair of answers tells, the
   candidate's answer taken as the reference's in ``pair_masks`` (two error
   codes of ``ERROR_CODE_PAIRS``, the fields of ``FIELD_PAIRS``, the pending
@@ -65,7 +65,7 @@ import time
 
 from dt_core import HERE, REPO_ROOT, Player, pump, split_ops
 from dt_gen import Step
-from dt_js_open import masked
+from dt_js_masks import masked
 
 TIME_KEYS = ("created", "ts", "last_active", "first_ts", "last_ts", "time")
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -370,8 +370,8 @@ def _walk_dicts(v):
 
 
 def open_masks(doc):
-    """Drop, on both sides, what the open differences of dt_js_open concern
-    (each only while it is open)."""
+    """Drop, on both sides, what the differences of dt_js_masks concern
+    (each only while masked)."""
     if not isinstance(doc, dict):
         return doc
     for d in _walk_dicts(doc):
@@ -550,16 +550,16 @@ def hunk_signature(oa, ob):
     return "js: reference %s / candidate %s" % (sa, sb)
 
 
-# Open differences in which both servers refuse a request, with other error
-# codes: (id, response type, Go's err_code, rnats' err_code).  While open,
-# the candidate's answer is taken as the reference's (dt_js_open).
+# Differences in which both servers refuse a request, with other error
+# codes: (id, response type, Go's err_code, rnats' err_code).  While masked,
+# the candidate's answer is taken as the reference's (dt_js_masks).
 ERROR_CODE_PAIRS = [
 ]
 
-# Open differences confined to a few fields of one answer: (id, response
+# Differences confined to a few fields of one answer: (id, response
 # type, the JSON paths, as hunk_signature writes them, that may differ[, a
 # deliver policy the reference answer must mention]).
-# While open, a candidate answer differing from the reference's in those
+# While masked, a candidate answer differing from the reference's in those
 # paths only is taken as the reference's.
 FIELD_PAIRS = [
     ("ack-floor-stream-seq-pending", "consumer_info_response", {"ack_floor.stream_seq"}),
@@ -596,7 +596,7 @@ def _json_of(op):
 
 
 def pair_masks(na, nb):
-    """Answers to one request that differ only as an open difference of
+    """Answers to one request that differ only as a masked difference of
     ERROR_CODE_PAIRS or FIELD_PAIRS describes: the candidate's replaced by
     the reference's."""
     pairs = [(t, a, b) for ident, t, a, b in ERROR_CODE_PAIRS if masked(ident)]

@@ -3,8 +3,8 @@
 NATS_SERVER_BIN) as the candidate.  Any difference not in allowlist.toml
 fails, with a reproduction per kind of difference.  JetStream scenarios
 (js:N) take a Go 2.10+ binary as the reference (DIFFTEST_GO_JS_BIN, else the
-nats-server-bin package's; skipped without one) and step around the open
-differences of dt_js_open.py (DIFFTEST_JS_STRICT=1: not).
+nats-server-bin package's; skipped without one) and step around the
+differences of dt_js_masks.py (DIFFTEST_JS_STRICT=1: not).
 
 Sizes can be changed with DIFFTEST_CI_ROUNDS (scenario indices, 1 in 3 a
 route scenario; default 750 = 500 client + 250 route), DIFFTEST_CI_LEAF_ROUNDS
@@ -27,7 +27,7 @@ if HERE not in sys.path:
 import dt_allow  # noqa: E402
 import dt_cluster  # noqa: E402
 import dt_js  # noqa: E402
-import dt_js_open  # noqa: E402
+import dt_js_masks  # noqa: E402
 import dt_run  # noqa: E402
 from dt_core import GO_BIN, RNATS_BIN  # noqa: E402
 from dt_gen import scenario_kind  # noqa: E402
@@ -89,10 +89,10 @@ def test_readme_known_differences_match_allowlist():
     assert dt_allow.check_readme() == []
 
 
-def test_js_open_differences_are_all_used():
-    """Every open JetStream difference is stepped around somewhere, and
-    nothing refers to one that is not listed (a fixed one whose entry was
-    deleted must lose its masks too)."""
+def test_js_masks_are_all_used():
+    """Every js-mask entry of the allowlist is stepped around somewhere, and
+    nothing refers to one that is not listed (an entry deleted once its
+    difference is fixed must lose its masks too)."""
     import re
     used = set()
     for name in os.listdir(HERE):
@@ -101,8 +101,8 @@ def test_js_open_differences_are_all_used():
                 text = f.read()
             used |= set(re.findall(r'masked\("([a-z0-9-]+)"\)', text))
             used |= set(re.findall(r'\("([a-z0-9-]+)", "[a-z_]+_response"', text))
-    assert sorted(used - set(dt_js_open.OPEN)) == []
-    assert sorted(set(dt_js_open.OPEN) - used) == []
+    assert sorted(used - set(dt_js_masks.MASKS)) == []
+    assert sorted(set(dt_js_masks.MASKS) - used) == []
 
 
 def _report(pair, seed, failing, counts, calibrate=False):
@@ -165,9 +165,9 @@ def test_leaf_scenarios(pair, record_property):
 
 def test_js_scenarios(js_pair, record_property):
     counts, elapsed = _run_kind(js_pair, "js", rounds=CI_JS_ROUNDS)
-    record_property("measured", "%d JetStream scenarios in %.1f s (%d open differences "
-                    "stepped around%s)" % (counts["js"], elapsed, len(dt_js_open.OPEN),
-                                            ", strict" if dt_js_open.strict() else ""))
+    record_property("measured", "%d JetStream scenarios in %.1f s (%d differences "
+                    "stepped around%s)" % (counts["js"], elapsed, len(dt_js_masks.MASKS),
+                                            ", strict" if dt_js_masks.strict() else ""))
 
 
 def test_js_calibration_go_against_go(go_js_bin):
