@@ -129,11 +129,11 @@ def proc_cpu_fine(pid):
     return total / 1e9
 
 
-def proc_rss_kib(pid):
+def proc_rss_kib(pid, field="VmRSS:"):
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -972,7 +972,54 @@ def scen_storm(n, tls):
     return run
 
 
-# name -> (description, runner, tls server?, [(key, label, digits), ...])
+def create_streams(port, n, timeout):
+    """Creates file streams M0..M<n-1> over one connection, pipelined;
+    returns once every answer arrived (each must be a success)."""
+    s = socket.create_connection((HOST, port), timeout)
+    try:
+        s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.jsmem 1\r\n')
+        out = []
+        for i in range(n):
+            body = json.dumps({"name": f"M{i}", "subjects": [f"m{i}.>"], "storage": "file"}).encode()
+            out.append(b"PUB $JS.API.STREAM.CREATE.M%d _INBOX.jsmem %d\r\n%s\r\n" % (i, len(body), body))
+        s.sendall(b"".join(out))
+        buf = b""
+        while buf.count(b"stream_create_response") < n:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                raise ValueError("connection closed while creating streams")
+            buf += chunk
+        if b'"error"' in buf:
+            raise ValueError("a stream create request failed")
+    finally:
+        s.close()
+
+
+def scen_jsmem(msgs, streams):
+    def run(ctx, servers, lg, opts):
+        [s] = servers
+        pid = s.proc.pid
+        time.sleep(opts.settle)
+        anon0 = proc_rss_kib(pid, "RssAnon:")
+        w = Window([s])
+        fill, lg_cpu = run_loadgen(lg, ["jsfill", "--host", HOST, "--port", str(s.port),
+                                        "--msgs", str(msgs), "--size", "16",
+                                        "--timeout", str(opts.timeout)], opts.timeout + 30)
+        if fill.get("ok") != "1":
+            raise ValueError("filling the stream: " + fill.get("error", "?"))
+        time.sleep(opts.settle)
+        anon1 = proc_rss_kib(pid, "RssAnon:")
+        create_streams(s.port, streams, opts.timeout)
+        time.sleep(opts.settle)
+        anon2 = proc_rss_kib(pid, "RssAnon:")
+        _, other = w.close(lg_cpu)
+        return {"idle_anon_kib": anon0, "per_msg_b": (anon1 - anon0) * 1024 / msgs,
+                "per_stream_kib": (anon2 - anon1) / streams, "other_cores": other}
+    return run
+
+
+# name -> (description, runner, server: False (plain), True (TLS) or "js"
+# (JetStream on a fresh store directory), [(key, label, digits), ...])
 NEW_SCENARIOS = {
     "subjects100k": (
         "1 subscriber on 100 000 literal subjects `telemetry.dev<i>.temp` + 1 000 "
@@ -1037,6 +1084,14 @@ NEW_SCENARIOS = {
         [("connect_s", "time until all connected (s)", 3),
          ("srv_cpu_ms", "server CPU until then (ms)", 0),
          ("rss_per_conn_kib", "RSS per connection (KiB)", 1)]),
+    "jsmem": (
+        "JetStream's anonymous memory (RssAnon): idle with JetStream on, growth per "
+        "message after 200 000 16 B messages in one file stream (`loadgen jsfill`), "
+        "growth per stream after 500 more file streams",
+        scen_jsmem(200_000, 500), "js",
+        [("idle_anon_kib", "anonymous memory idle, JetStream on (KiB)", 0),
+         ("per_msg_b", "per stored message (B)", 0),
+         ("per_stream_kib", "per stream (KiB)", 1)]),
 }
 SCENARIO_GROUPS = {
     "scale": ["subjects100k", "subjects1m", "conns10k", "idle10k", "churn"],
@@ -1046,10 +1101,14 @@ SCENARIO_GROUPS = {
 
 def measure_new(kind, binary, scen, opts, lg, ctx):
     """One run of a scale/TLS scenario against a fresh server."""
-    _, runner, tls, _ = NEW_SCENARIOS[scen]
-    if tls and ctx.get("certs") is None:
+    _, runner, server, _ = NEW_SCENARIOS[scen]
+    if server is True and ctx.get("certs") is None:
         return {"ok": False, "error": ctx.get("certs_error", "no certificates")}
-    extra = tls_server_args(ctx) if tls else None
+    extra = None
+    if server is True:
+        extra = tls_server_args(ctx)
+    elif server == "js":
+        extra = ["-js", "-sd", tempfile.mkdtemp(prefix=f"{kind}-{scen}-", dir=ctx["logdir"])]
     try:
         servers = start_servers(binary, ctx["logdir"], f"{kind}-{scen}-", 1, extra=extra)
     except StartError as e:
@@ -1592,7 +1651,7 @@ def main():
     unavailable = set()
     t_start = time.time()
     ctx = {"logdir": logdir, "certs": None}
-    if any(NEW_SCENARIOS[x][2] for x in new_scens):
+    if any(NEW_SCENARIOS[x][2] is True for x in new_scens):
         try:
             ctx["certs"] = make_certs(tempfile.mkdtemp(prefix="certs-", dir=logdir))
         except (OSError, subprocess.SubprocessError) as e:
