@@ -380,6 +380,17 @@ def test_purges_and_limits_erasing_many_messages(js):
     assert js.api("STREAM.PURGE.T")["purged"] == 1000
     assert js.consumer_info("T", "C")["num_pending"] == 0
 
+    # A rollup replacing thousands: its PubAck follows the whole purge.
+    js.add_stream("R", subjects=["r.>"], allow_rollup_hdrs=True)
+    publish_many(js, lambda i: "r.%s" % ("a" if i % 10 else "b"), 10_000)
+    a = js.publish_ok("r.a", b"last", headers=header_block({"Nats-Rollup": "sub"}))
+    st = js.state("R")
+    assert (a["seq"], st["messages"], st["last_seq"]) == (10_001, 1001, 10_001), (a, st)
+    assert js.api("STREAM.INFO.R", {"subjects_filter": ">"})["state"]["subjects"] == {"r.a": 1, "r.b": 1000}
+    a = js.publish_ok("r.b", b"all", headers=header_block({"Nats-Rollup": "all"}))
+    st = js.state("R")
+    assert (a["seq"], st["messages"], st["first_seq"]) == (10_002, 1, 10_002), (a, st)
+
     # max_age expiring them all at once.
     js.add_stream("A", subjects=["a.>"], max_age=SEC)
     publish_many(js, lambda i: "a.%d" % (i % 7), 6000)

@@ -147,6 +147,19 @@ pub struct Resume {
     /// The request's own change is made: what is left is the stream's
     /// interest sweep.
     pub sweeping: bool,
+    /// A message with `Nats-Rollup` is stored: what is left is its purge,
+    /// then its PubAck.
+    pub rollup: Option<Rollup>,
+}
+
+/// The purge a rollup message asks for (Go's purge options) and the
+/// message's sequence.
+#[derive(Debug)]
+pub struct Rollup {
+    pub filter: Option<String>,
+    pub seq: Option<u64>,
+    pub keep: Option<u64>,
+    pub stored: u64,
 }
 
 impl JetStream {

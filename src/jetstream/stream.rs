@@ -13,7 +13,7 @@ use rnats_protocol::json::{self, Value};
 use super::config::{self, Obj, Retention, StreamConfig};
 use super::consumer::Consumer;
 use super::store::{msg_size, Store};
-use super::{header, now_nanos, time_text, ApiError, Inbound, JetStream, Resume, ERASE_PER_PASS};
+use super::{header, now_nanos, time_text, ApiError, Inbound, JetStream, Resume, Rollup, ERASE_PER_PASS};
 use crate::routing::accounts::AccId;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
@@ -38,6 +38,8 @@ pub struct Stream {
     /// Interest retention: messages still to look at after a consumer
     /// went or the stream turned to interest retention.
     pub sweep: Option<Sweep>,
+    /// The rest of the purge of a rollup message just stored.
+    rollup: Option<(Rollup, Resume)>,
 }
 
 /// The sequences `next..=upto` are checked for remaining interest, a
@@ -84,6 +86,7 @@ impl Stream {
             dedupe_order: VecDeque::new(),
             last_msg_id: Vec::new(),
             sweep: None,
+            rollup: None,
         };
         if s.cfg.first_seq > 1 && s.store.last_seq == 0 {
             s.store.purge_to(s.cfg.first_seq)?;
@@ -201,14 +204,6 @@ impl Stream {
                 0
             }
         }
-    }
-
-    /// Purges with Go's options, all at once (a rollup); returns how many
-    /// went.
-    pub fn purge_now(&mut self, filter: Option<&str>, seq: Option<u64>, keep: Option<u64>) -> std::io::Result<u64> {
-        let mut r = Resume::default();
-        while !self.purge(filter, seq, keep, &mut r)? {}
-        Ok(r.erased)
     }
 
     /// Purges with Go's options, erasing at most [`ERASE_PER_PASS`]
@@ -516,21 +511,35 @@ impl Stream {
         self.enforce_limits(now);
         // The rollup follows the limits, which the store applies as it
         // stores the message (Go).
-        match rollup {
-            Some(b"sub") => {
-                // Go purges by the subject as a filter (a subject with
-                // wildcard tokens takes every subject they match), keeping
-                // the newest message.
-                if let Ok(subject) = std::str::from_utf8(&m.subject) {
-                    let _ = self.purge_now(Some(subject), None, Some(1));
-                }
+        let purge = match rollup {
+            // Go purges by the subject as a filter (a subject with wildcard
+            // tokens takes every subject they match), keeping the newest
+            // message.
+            Some(b"sub") => std::str::from_utf8(&m.subject).ok().map(|f| Rollup {
+                filter: Some(f.to_string()),
+                seq: None,
+                keep: Some(1),
+                stored: seq,
+            }),
+            Some(b"all") => Some(Rollup { filter: None, seq: Some(seq), keep: None, stored: seq }),
+            _ => None,
+        };
+        if let Some(p) = purge {
+            let mut r = Resume::default();
+            if !self.rollup_slice(&p, &mut r) {
+                self.rollup = Some((p, r));
             }
-            Some(b"all") => {
-                let _ = self.purge_now(None, Some(seq), None);
-            }
-            _ => {}
         }
         Ok((seq, false))
+    }
+
+    /// One slice of a rollup's purge; true when it is over (or failed:
+    /// the message is stored, the error logged).
+    fn rollup_slice(&mut self, p: &Rollup, r: &mut Resume) -> bool {
+        self.purge(p.filter.as_deref(), p.seq, p.keep, r).unwrap_or_else(|e| {
+            log::error!("JetStream stream '{}' could not erase messages: {e}", self.cfg.name);
+            true
+        })
     }
 
     /// Rebuilds the duplicate window from stored `Nats-Msg-Id` headers.
@@ -568,6 +577,19 @@ fn store_error(e: std::io::Error) -> ApiError {
 
 /// A message published on a stream's subjects.
 pub fn handle_publish(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
+    if let Some(mut r) = js.resume.take() {
+        // The rest of this rollup message's purge, then its PubAck.
+        let Some(p) = r.rollup.take() else { return };
+        let Some(s) = js.account_mut(m.acc).and_then(|a| a.streams.get_mut(&*m.stream)) else { return };
+        if !s.rollup_slice(&p, &mut r) {
+            r.rollup = Some(p);
+            js.resume = Some(r);
+            return;
+        }
+        let (name, no_ack) = (s.cfg.name.clone(), s.cfg.no_ack);
+        publish_answer(srv, js, m, &name, no_ack, Ok((p.stored, false)));
+        return;
+    }
     let server_limit = |file: bool| if file { js.max_store } else { js.max_memory };
     let Some(a) = js.accounts.iter().find(|a| a.acc == m.acc) else { return };
     let Some(s) = a.streams.get(&*m.stream) else { return };
@@ -576,7 +598,6 @@ pub fn handle_publish(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
     let acc_used = a.usage(file);
     let used = js.usage(file);
     let limit = server_limit(file);
-    let domain = js.opts.domain.clone();
     let Some(a) = js.account_mut(m.acc) else { return };
     let Some(s) = a.streams.get_mut(&*m.stream) else { return };
     let r = if acc_limit >= 0
@@ -588,11 +609,30 @@ pub fn handle_publish(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
     };
     let name = s.cfg.name.clone();
     let no_ack = s.cfg.no_ack;
+    if let Some((p, mut r)) = s.rollup.take() {
+        // Answered once the last slice of its purge is done.
+        r.rollup = Some(p);
+        js.resume = Some(r);
+        return;
+    }
+    publish_answer(srv, js, m, &name, no_ack, r);
+}
+
+/// The PubAck (or error) of a published message, then deliveries.
+fn publish_answer(
+    srv: &mut Server,
+    js: &mut JetStream,
+    m: &Inbound,
+    name: &str,
+    no_ack: bool,
+    r: Result<(u64, bool), ApiError>,
+) {
+    let domain = js.opts.domain.clone();
     if let Some(reply) = m.reply.as_deref().filter(|_| !no_ack) {
         let mut o = Obj::default();
         match r {
             Ok((seq, dup)) => {
-                o.put("stream", config::s(&name));
+                o.put("stream", config::s(name));
                 if let Some(d) = &domain {
                     o.put("domain", config::s(d));
                 }
@@ -603,7 +643,7 @@ pub fn handle_publish(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
             }
             Err(e) => {
                 o.put("error", e.to_value());
-                o.put("stream", config::s(&name));
+                o.put("stream", config::s(name));
                 o.put("seq", config::n(0));
             }
         }
@@ -718,6 +758,7 @@ pub fn recover_account(srv: &mut Server, js: &mut JetStream, acc: AccId) {
             dedupe_order: VecDeque::new(),
             last_msg_id: Vec::new(),
             sweep: None,
+            rollup: None,
         };
         s.rebuild_dedupe();
         s.enforce_limits(now_nanos());
