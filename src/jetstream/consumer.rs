@@ -549,6 +549,50 @@ fn pending_hdrs(r: &PullReq) -> [(&'static str, String); 2] {
     [("Nats-Pending-Messages", r.batch.to_string()), ("Nats-Pending-Bytes", r.bytes_left.max(0).to_string())]
 }
 
+/// Decimal digits of `n`.
+fn dec_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// Appends `n` in decimal.
+fn push_dec(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// `$JS.ACK.<stream>.<consumer>` and a `.<n>` for each of `nums`.
+fn ack_subject(out: &mut Vec<u8>, stream: &str, consumer: &str, nums: &[u64]) {
+    out.clear();
+    out.extend_from_slice(b"$JS.ACK.");
+    out.extend_from_slice(stream.as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(consumer.as_bytes());
+    for n in nums {
+        out.push(b'.');
+        push_dec(out, *n);
+    }
+}
+
+/// The length [`ack_subject`] makes.
+fn ack_subject_len(stream: &str, consumer: &str, nums: &[u64]) -> usize {
+    b"$JS.ACK..".len() + stream.len() + consumer.len() + nums.iter().map(|n| 1 + dec_len(*n)).sum::<usize>()
+}
+
 /// Hands out what a consumer can deliver now; deliveries that count as
 /// acks (ack none on an interest stream) are added to `acked_by_delivery`.
 #[allow(clippy::too_many_arguments)]
@@ -566,6 +610,7 @@ fn pump(
         return;
     }
     let now = Instant::now();
+    let mut ack = Vec::new();
     loop {
         let push = !c.cfg.is_pull();
         if push {
@@ -602,7 +647,7 @@ fn pump(
         let dc_next = if redelivery { c.rdc.get(&sseq).copied().unwrap_or(1) + 1 } else { 1 };
         let pending_after = if redelivery { c.num_pending } else { c.num_pending.saturating_sub(1) };
         let reply_len =
-            format!("$JS.ACK.{stream}.{}.{dc_next}.{sseq}.{}.{}.{pending_after}", c.name, c.dseq + 1, msg.ts).len();
+            ack_subject_len(stream, &c.name, &[dc_next, sseq, c.dseq + 1, msg.ts.max(0) as u64, pending_after]);
         let (hdr, data) = if c.cfg.headers_only {
             let mut h = if msg.hdr.is_empty() { b"NATS/1.0\r\n\r\n".to_vec() } else { msg.hdr.clone() };
             h.truncate(h.len().saturating_sub(2));
@@ -646,7 +691,7 @@ fn pump(
         let wall = now_nanos();
         c.last_active = wall;
         c.idle_since = now;
-        let ack = format!("$JS.ACK.{stream}.{}.{dc}.{sseq}.{cseq}.{}.{}", c.name, msg.ts, c.num_pending);
+        ack_subject(&mut ack, stream, &c.name, &[dc, sseq, cseq, msg.ts.max(0) as u64, c.num_pending]);
         if c.cfg.ack_policy == AckPolicy::None {
             c.ack_floor_c = cseq;
             c.ack_floor_s = sseq;
@@ -660,12 +705,9 @@ fn pump(
             c.pending.insert(sseq, Pending { cseq, ts: wall, deadline: dl, queued: false });
         }
         c.dirty = true;
-        let to: Vec<u8> = if push {
-            c.cfg.deliver_subject.clone().into_bytes()
-        } else {
-            c.waiting.front().map(|r| r.reply.clone()).unwrap_or_default()
-        };
-        srv.js_deliver(acc, &to, &msg.subject, ack.as_bytes(), &hdr, &data);
+        let to: &[u8] =
+            if push { c.cfg.deliver_subject.as_bytes() } else { c.waiting.front().map_or(&[][..], |r| &r.reply[..]) };
+        srv.js_deliver(acc, to, &msg.subject, &ack, &hdr, &data);
         if push {
             if c.cfg.idle_heartbeat > 0 {
                 c.hb_next = Some(now + Duration::from_nanos(c.cfg.idle_heartbeat as u64));
@@ -1229,4 +1271,20 @@ pub fn delete_consumer(srv: &mut Server, js: &mut JetStream, acc: AccId, stream:
     }
     srv.js_advisory(js, acc, stream, Some(name), super::Action::Delete);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ack_subject, ack_subject_len};
+
+    #[test]
+    fn ack_subjects_and_their_lengths() {
+        let mut out = Vec::new();
+        for nums in [[1u64, 2, 3, 1_765_000_000_123_456_789, 0], [10, 99, 100, 9, u64::MAX]] {
+            ack_subject(&mut out, "ORDERS", "c1", &nums);
+            let want = format!("$JS.ACK.ORDERS.c1.{}.{}.{}.{}.{}", nums[0], nums[1], nums[2], nums[3], nums[4]);
+            assert_eq!(out, want.as_bytes());
+            assert_eq!(ack_subject_len("ORDERS", "c1", &nums), want.len());
+        }
+    }
 }
