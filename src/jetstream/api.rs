@@ -547,6 +547,9 @@ fn stream_delete(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, b
         }
     }
     srv.js_advisory(js, acc, name, None, Action::Delete);
+    // A large index is freed in slices, in later passes.
+    js.discarded.push(std::mem::replace(&mut s.store, super::store::Store::memory()));
+    js.want(std::time::Instant::now());
     if let Some(d) = s.dir.take() {
         drop(s);
         if let Err(e) = std::fs::remove_dir_all(&d) {

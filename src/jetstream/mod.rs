@@ -119,6 +119,8 @@ pub struct JetStream {
     /// A request done in slices: it stays at the head of the queue and
     /// runs again each pass until done, nothing behind it running first.
     pub resume: Option<Resume>,
+    /// The indexes of deleted streams, freed a slice a pass.
+    pub discarded: Vec<store::Store>,
 }
 
 /// What an action advisory tells of a stream or consumer.
@@ -238,6 +240,7 @@ impl Server {
         let mut js = JetStream {
             next_sync: Instant::now() + opts.sync_interval,
             resume: None,
+            discarded: Vec::new(),
             opts,
             root,
             max_memory,
@@ -395,6 +398,14 @@ impl Server {
         if js.resume.is_none() {
             // A block a purge is emptying is better left to the purge.
             tidy_one_block(&mut js);
+        }
+        if let Some(st) = js.discarded.last_mut() {
+            if st.shed(4 * ERASE_PER_PASS) {
+                js.discarded.pop();
+            }
+        }
+        if !js.discarded.is_empty() {
+            js.want(now);
         }
         stream::tick(self, &mut js, now);
         consumer::tick(self, &mut js, now);

@@ -415,6 +415,27 @@ impl Store {
         self.msgs.len() as u64
     }
 
+    /// Frees at most `n` entries of the index of a store no longer used
+    /// (its files are gone); true once nothing is left.
+    pub fn shed(&mut self, n: usize) -> bool {
+        for _ in 0..n {
+            if self.msgs.pop_first().is_none() {
+                break;
+            }
+        }
+        if self.msgs.is_empty() {
+            let mut left = n;
+            self.subjects.retain(|_, _| {
+                if left == 0 {
+                    return true;
+                }
+                left -= 1;
+                false
+            });
+        }
+        self.msgs.is_empty() && self.subjects.is_empty()
+    }
+
     pub fn num_subjects(&self) -> usize {
         self.subjects.len()
     }
@@ -1229,5 +1250,21 @@ mod tests {
         assert!(s.subject_state(b"e").is_none());
         assert_eq!(s.seqs_matching(b"*"), (2..=n).step_by(2).collect::<Vec<_>>());
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_discarded_index_is_freed_in_slices() {
+        let mut s = Store::memory();
+        for i in 0..1000u64 {
+            s.append(i as i64, format!("s.{}", i % 300).as_bytes(), b"", b"x").unwrap();
+        }
+        let mut passes = 0;
+        while !s.shed(128) {
+            passes += 1;
+            assert!(s.msgs() >= 1000u64.saturating_sub(128 * passes));
+            assert!(passes < 20);
+        }
+        // 1000 entries 128 a pass, then the 300 subjects.
+        assert_eq!((passes, s.msgs(), s.num_subjects()), (9, 0, 0));
     }
 }
