@@ -143,6 +143,8 @@ pub struct Resume {
     pub erased: u64,
     /// The sequences still to erase, when worked out on the first pass.
     pub plan: Option<Vec<u64>>,
+    /// A purge by subject: where to look next, and the end of its range.
+    pub range: Option<(u64, u64)>,
     /// A stream update turning to interest retention: afterwards, what
     /// nobody is interested in goes.
     pub to_interest: bool,

@@ -203,6 +203,11 @@ pub fn msg_size(file: bool, subject: usize, hdr: usize, data: usize) -> u64 {
     }
 }
 
+/// Whether a subject filter has no wildcard token.
+fn is_literal(filter: &[u8]) -> bool {
+    !filter.split(|b| *b == b'.').any(|t| t == b"*" || t == b">")
+}
+
 fn block_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n}.blk"))
 }
@@ -940,6 +945,7 @@ impl Store {
 
     /// Sequences of the messages whose subject matches `filter`, in
     /// order: found through the subjects, not by walking the messages.
+    #[cfg(test)]
     pub fn seqs_matching(&self, filter: &[u8]) -> Vec<u64> {
         let mut out = Vec::new();
         self.each_subject_matching(filter, |st| out.extend(st.seqs.iter().copied()));
@@ -965,9 +971,52 @@ impl Store {
         last
     }
 
+    /// The messages matching `filter` in `from..upto`, oldest first: at
+    /// most `max` of them, looking at most at `scan` messages of the index
+    /// (a literal filter takes them from its subject's list). Returns them
+    /// and where to go on from (`upto` once the range is done).
+    pub fn matching_in(&self, filter: &[u8], from: u64, upto: u64, max: usize, scan: usize) -> (Vec<u64>, u64) {
+        let mut out = Vec::new();
+        if is_literal(filter) {
+            let Some(st) = self.subjects.get(filter) else { return (out, upto) };
+            let i = st.seqs.partition_point(|s| *s < from);
+            out.extend(st.seqs.range(i..).take_while(|s| **s < upto).take(max));
+            let next = match out.last() {
+                Some(&last) if out.len() == max => last + 1,
+                _ => upto,
+            };
+            return (out, next);
+        }
+        let mut next = upto;
+        for (n, (&seq, e)) in self.msgs.range(from..upto).enumerate() {
+            if n == scan || out.len() == max {
+                next = seq;
+                break;
+            }
+            if rnats_protocol::jetstream::config::subject_matches(filter, &e.subject) {
+                out.push(seq);
+            }
+        }
+        (out, next)
+    }
+
+    /// The `k`-th newest message below `upto` matching `filter`.
+    pub fn kth_newest_matching(&self, filter: &[u8], upto: u64, k: u64) -> Option<u64> {
+        if is_literal(filter) {
+            let st = self.subjects.get(filter)?;
+            let below = st.seqs.partition_point(|s| *s < upto);
+            return (k as usize <= below).then(|| st.seqs[below - k as usize]);
+        }
+        self.msgs
+            .range(..upto)
+            .rev()
+            .filter(|(_, e)| rnats_protocol::jetstream::config::subject_matches(filter, &e.subject))
+            .nth((k as usize).checked_sub(1)?)
+            .map(|(s, _)| *s)
+    }
+
     fn each_subject_matching(&self, filter: &[u8], mut each: impl FnMut(&Subj)) {
-        let literal = !filter.split(|b| *b == b'.').any(|t| t == b"*" || t == b">");
-        if literal {
+        if is_literal(filter) {
             if let Some(st) = self.subjects.get(filter) {
                 each(st);
             }
@@ -1266,5 +1315,25 @@ mod tests {
         }
         // 1000 entries 128 a pass, then the 300 subjects.
         assert_eq!((passes, s.msgs(), s.num_subjects()), (9, 0, 0));
+    }
+
+    #[test]
+    fn purge_ranges_are_found_in_bounded_steps() {
+        let mut s = Store::memory();
+        for i in 0..100u64 {
+            s.append(i as i64, format!("s.{}", ["a", "b", "c"][(i % 3) as usize]).as_bytes(), b"", b"x").unwrap();
+        }
+        // s.a holds 1, 4, ..., 100; s.b 2, 5, ..., 98.
+        assert_eq!(s.kth_newest_matching(b"s.a", 101, 1), Some(100));
+        assert_eq!(s.kth_newest_matching(b"s.a", 100, 2), Some(94));
+        assert_eq!(s.kth_newest_matching(b"s.*", 101, 3), Some(98));
+        assert_eq!(s.kth_newest_matching(b"s.a", 101, 35), None);
+        assert_eq!(s.matching_in(b"s.a", 0, 20, 3, 1000), (vec![1, 4, 7], 8));
+        assert_eq!(s.matching_in(b"s.a", 8, 20, 10, 1000), (vec![10, 13, 16, 19], 20));
+        // A wildcard walks the index: at most `scan` messages a step.
+        assert_eq!(s.matching_in(b"s.b", 0, 101, 100, 1000).0.len(), 33);
+        assert_eq!(s.matching_in(b"*.b", 0, 101, 100, 10), (vec![2, 5, 8], 11));
+        assert_eq!(s.matching_in(b"*.b", 11, 101, 2, 1000), (vec![11, 14], 15));
+        assert_eq!(s.matching_in(b"x.>", 0, 101, 100, 1000), (vec![], 101));
     }
 }

@@ -18,6 +18,9 @@ use crate::routing::accounts::AccId;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
 
+/// Messages of the index a purge by a wildcard filter looks at in one pass.
+const SCAN_PER_PASS: usize = 32 * 1024;
+
 /// Most subjects one stream info answer lists (Go's `JSMaxSubjectDetails`).
 pub const SUBJECT_DETAILS_LIMIT: usize = 100_000;
 
@@ -241,24 +244,22 @@ impl Stream {
                 }
             }
             Some(f) => {
-                let mut plan = match r.plan.take() {
-                    Some(p) => p,
+                // Matching messages below `upto` go: below `seq`, and below
+                // the newest `keep` of them.
+                let (from, upto) = match r.range {
+                    Some(x) => x,
                     None => {
-                        let mut seqs = self.store.seqs_matching(f.as_bytes());
-                        if let Some(s) = seq {
-                            seqs.retain(|x| *x < s);
-                        }
+                        let mut upto = seq.unwrap_or(u64::MAX).min(self.store.last_seq + 1);
                         if let Some(k) = keep {
-                            let k = k as usize;
-                            seqs.truncate(seqs.len().saturating_sub(k));
+                            upto = self.store.kth_newest_matching(f.as_bytes(), upto, k).unwrap_or(0);
                         }
-                        seqs
+                        (0, upto)
                     }
                 };
-                let now: Vec<u64> = plan.drain(..plan.len().min(ERASE_PER_PASS)).collect();
+                let (now, next) = self.store.matching_in(f.as_bytes(), from, upto, ERASE_PER_PASS, SCAN_PER_PASS);
                 r.erased += self.store.remove_many(&now, |_, _| {})?;
-                if !plan.is_empty() {
-                    r.plan = Some(plan);
+                if next < upto {
+                    r.range = Some((next, upto));
                     return Ok(false);
                 }
             }
