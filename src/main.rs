@@ -16,8 +16,6 @@ mod route;
 mod routing;
 mod server;
 mod sys;
-#[cfg(test)]
-mod testkit;
 #[cfg(feature = "tls")]
 mod tls;
 

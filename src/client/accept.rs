@@ -9,9 +9,10 @@ use mio::net::TcpStream;
 use rnats_protocol::client::ClientParser;
 
 use crate::client::state::{ClientState, ConnectCreds};
-use crate::conn::{CloseReason, Conn, Plain, Role};
+use crate::conn::{CloseReason, Plain};
 use crate::server::timer::TimerKind;
 use crate::server::Server;
+use crate::server::{Conn, Role};
 
 /// First server PING on a new client connection.
 const FIRST_PING: Duration = Duration::from_secs(2);
@@ -102,14 +103,14 @@ impl Server {
             };
             if !over_limit && (t.handshake_first_fallback.is_some() || self.opts.allow_non_tls) {
                 let mixed = match (t.handshake_first, t.handshake_first_fallback) {
-                    (true, Some(_)) => crate::tls::TlsOrPlain::first(
+                    (true, Some(_)) => crate::conn::transport::tls::TlsOrPlain::first(
                         sock,
                         cfg.clone(),
                         tls_first_info(&info),
                         info,
                         self.opts.allow_non_tls,
                     ),
-                    (false, _) => crate::tls::TlsOrPlain::sniff(sock, cfg.clone(), info),
+                    (false, _) => crate::conn::transport::tls::TlsOrPlain::sniff(sock, cfg.clone(), info),
                     // handshake_first without fallback requires TLS first,
                     // allow_non_tls or not.
                     (true, None) => {
@@ -151,7 +152,7 @@ fn tls_conn(
     clear: Vec<u8>,
     out: Vec<u8>,
 ) -> Option<Conn> {
-    let transport = match crate::tls::Tls::new(sock, cfg, clear) {
+    let transport = match crate::conn::transport::tls::Tls::new(sock, cfg, clear) {
         Ok(t) => t,
         Err(e) => {
             log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));

@@ -20,13 +20,14 @@ use crate::auth::nkeys;
 use crate::auth::{password_matches, Permissions};
 use crate::client::state::{ClientState, ConnectCreds};
 use crate::conn::handshake_fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
-use crate::conn::lifecycle::Protocol;
-use crate::conn::{CloseReason, Conn, Kind, Role};
+use crate::conn::{CloseReason, Kind};
 use crate::logging::{go_quote, redact, trace_enabled, trim};
 use crate::routing::accounts::{AccId, GLOBAL};
-use crate::routing::deliver::{Msg, Origin};
 use crate::routing::sublist::{has_line_break, Subscription};
+use crate::server::deliver::{Msg, Origin};
+use crate::server::lifecycle::Protocol;
 use crate::server::Server;
+use crate::server::{Conn, Role};
 
 /// Reply prefixes reserved for the server's own use.
 const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];

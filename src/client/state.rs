@@ -95,7 +95,7 @@ impl ClientState {
     }
 }
 
-impl crate::conn::Conn {
+impl crate::server::Conn {
     /// Adds the client's identity to the log prefix, as Go does after CONNECT:
     /// `"v<version>:<lang>:<name>"` with missing parts left out.
     pub fn set_identity(&mut self) {

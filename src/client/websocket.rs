@@ -4,7 +4,7 @@
 //! authentication, which
 //! `websocket { authorization { user | token }, no_auth_user }` replaces
 //! for these clients, as in Go. The connection itself is an ordinary
-//! client over the WebSocket transport (`conn::websocket`).
+//! client over the WebSocket transport (`conn::transport::websocket`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -18,9 +18,10 @@ use rnats_protocol::websocket::OriginPolicy;
 use crate::auth::{password_matches, Permissions};
 use crate::client::state::{ClientState, ConnectCreds};
 use crate::config::options::COMPAT_VERSION;
-use crate::conn::websocket::{WebSocket, WsSettings};
-use crate::conn::{Conn, Plain, Role, Transport};
+use crate::conn::transport::websocket::{WebSocket, WsSettings};
+use crate::conn::{Plain, Transport};
 use crate::server::timer::TimerKind;
+use crate::server::{Conn, Role};
 use crate::server::{Server, WS_LISTENER};
 use crate::sys::netaddr::display_host_port;
 
@@ -133,7 +134,7 @@ impl Server {
     fn ws_inner(&self, sock: TcpStream, peer: SocketAddr) -> Option<Box<dyn Transport>> {
         #[cfg(feature = "tls")]
         if let Some(cfg) = &self.tls.websocket {
-            return match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
+            return match crate::conn::transport::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
                 Ok(t) => Some(Box::new(t)),
                 Err(e) => {
                     log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));

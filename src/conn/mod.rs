@@ -1,5 +1,5 @@
 //! What every connection has: its transport, buffers, ping and close state,
-//! and its role (`roles`), whose state lives in the role's own module.
+//! and its role (`crate::server::roles`), whose state lives in the role's own module.
 //!
 //! Buffers: `inb` holds only the unfinished op left over from the previous
 //! read (whole ops are parsed straight out of the server's shared read
@@ -9,17 +9,15 @@
 //! end of the loop pass.
 
 pub mod handshake_fields;
-pub mod lifecycle;
-pub mod roles;
+pub mod kind;
 pub mod transport;
-pub mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rnats_protocol::ParseError;
 
-pub use roles::{Kind, Role};
+pub use kind::{Kind, SlowConsumers};
 #[cfg(feature = "tls")]
 pub use transport::Detached;
 pub use transport::{HandshakeFailed, Plain, Transport};
@@ -106,9 +104,9 @@ pub struct ConnCounters {
     pub out_bytes: u64,
 }
 
-pub struct Conn {
+pub struct Conn<R> {
     pub cid: u64,
-    pub role: Role,
+    pub role: R,
     pub sock: Box<dyn Transport>,
     /// The transport holds output of its own (TLS) that a flush must
     /// write after `out` is empty.
@@ -145,9 +143,9 @@ pub struct Conn {
     pub start: std::time::SystemTime,
 }
 
-impl Conn {
-    pub fn new(cid: u64, role: Role, sock: Box<dyn Transport>, peer: SocketAddr) -> Conn {
-        let id = role.log_id();
+impl<R> Conn<R> {
+    /// A connection of `role`, whose log prefix names it `id:cid`.
+    pub fn with_role(cid: u64, role: R, id: &str, sock: Box<dyn Transport>, peer: SocketAddr) -> Conn<R> {
         let peer = crate::sys::netaddr::canonical_peer(peer);
         Conn {
             cid,

@@ -26,7 +26,7 @@ pub fn no_responders(srv: &mut Server, m: &Inbound) {
     let Some(reply) = m.reply.as_deref() else { return };
     let ok = srv.conns.get(m.from).is_some_and(|c| {
         c.cid == m.from_cid
-            && matches!(&c.role, crate::conn::Role::Client(cl) if cl.opts.no_responders && cl.opts.headers)
+            && matches!(&c.role, crate::server::Role::Client(cl) if cl.opts.no_responders && cl.opts.headers)
     });
     if ok {
         srv.send_no_responders(m.from, m.acc, reply);

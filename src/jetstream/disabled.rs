@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 pub use crate::config::options::JsOpts;
 use crate::monitor::go_format::{Document, JsonOut};
 use crate::routing::accounts::AccId;
-use crate::routing::deliver::Msg;
 use crate::routing::sublist::Subscription;
+use crate::server::deliver::Msg;
 use crate::server::Server;
 
 /// Never built in this configuration.

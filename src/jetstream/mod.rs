@@ -26,8 +26,8 @@ use rnats_protocol::json::{self, Value};
 
 use crate::conn::Kind;
 use crate::routing::accounts::AccId;
-use crate::routing::deliver::{Msg, Origin};
 use crate::routing::sublist::Subscription;
+use crate::server::deliver::{Msg, Origin};
 use crate::server::timer::TimerKind;
 use crate::server::Server;
 

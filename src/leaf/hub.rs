@@ -21,11 +21,12 @@ use rnats_protocol::route::RouteParser;
 
 use crate::client::state::ConnectCreds;
 use crate::config::options::COMPAT_VERSION;
-use crate::conn::{CloseReason, Conn, Plain, Role};
+use crate::conn::{CloseReason, Plain};
 use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::{AccId, GLOBAL};
 use crate::server::timer::TimerKind;
+use crate::server::{Conn, Role};
 use crate::server::{Server, LEAF_LISTENER};
 use crate::sys::netaddr::{display_host_port, is_unspecified};
 
@@ -116,7 +117,7 @@ impl Server {
             log::trace!("{} - ->> [INFO {}]", c.prefix, String::from_utf8_lossy(info));
         }
         let sock = std::mem::replace(&mut c.sock, Box::new(crate::conn::Detached));
-        match sock.into_socket().map(|s| crate::tls::Tls::new(s, config, preamble)) {
+        match sock.into_socket().map(|s| crate::conn::transport::tls::Tls::new(s, config, preamble)) {
             Some(Ok(t)) => {
                 c.sock = Box::new(t);
                 c.holds_output = true;

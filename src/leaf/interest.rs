@@ -17,13 +17,13 @@
 
 use rnats_protocol::encode;
 
-use crate::conn::{Conn, Role};
 use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
 use crate::routing::interest_key;
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
+use crate::server::{Conn, Role};
 
 /// Where an interest change comes from.
 #[derive(Clone, Copy)]

@@ -11,7 +11,7 @@
 //! counts). The peer's `LS+` become subscriptions owned by the connection;
 //! a matching message goes out once as `LMSG` (or `HMSG`), naming the
 //! queue groups picked over there. Which messages from a leaf link go on
-//! to routes and other links is decided in `routing::deliver`. Receiving
+//! to routes and other links is decided in `server::deliver`. Receiving
 //! our own `$LDS.` subject means a loop: we say so and close (a spoke
 //! dials again only after 30 s).
 
@@ -29,16 +29,17 @@ use rnats_protocol::route::{RouteMsg, RouteOp};
 use rnats_protocol::ParseError;
 
 use crate::config::options::COMPAT_VERSION;
-use crate::conn::lifecycle::Protocol;
-use crate::conn::{CloseReason, Conn, Kind};
+use crate::conn::{CloseReason, Kind};
 use crate::leaf::interest::Source;
 use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
-use crate::routing::deliver::{Msg, Origin};
 use crate::routing::sublist::Subscription;
+use crate::server::deliver::{Msg, Origin};
+use crate::server::lifecycle::Protocol;
 #[cfg(feature = "tls")]
 use crate::server::timer::TimerKind;
+use crate::server::Conn;
 use crate::server::Server;
 
 /// A spoke that found a loop waits this long before dialing again.
@@ -233,7 +234,7 @@ impl Server {
             let timeout = r.opts.tls.as_ref().and_then(|t| t.timeout).unwrap_or(self.opts.tls_timeout);
             let c = &mut self.conns[slot];
             let sock = std::mem::replace(&mut c.sock, Box::new(crate::conn::Detached));
-            let session = sock.into_socket().map(|s| crate::tls::Tls::client(s, config, &host));
+            let session = sock.into_socket().map(|s| crate::conn::transport::tls::Tls::client(s, config, &host));
             match session {
                 Some(Ok(t)) => {
                     c.sock = Box::new(t);

@@ -10,11 +10,12 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use rnats_protocol::route::RouteParser;
 
-use crate::conn::{CloseReason, Conn, Plain, Role};
+use crate::conn::{CloseReason, Plain};
 use crate::leaf::state::LeafState;
 use crate::routing::accounts::AccId;
 use crate::server::timer::TimerKind;
 use crate::server::Server;
+use crate::server::{Conn, Role};
 use crate::sys::netaddr::{leaf_url, RouteUrl};
 
 /// A dial that has not connected by then failed.
@@ -347,7 +348,7 @@ impl Server {
                 };
                 let host = crate::sys::netaddr::display_host_port(&url.host, url.port.max(0) as u16);
                 let label = format!("{peer} - lid_ws:{cid}");
-                Box::new(crate::conn::websocket::WebSocket::dial(inner, &host, &path, no_masking, label))
+                Box::new(crate::conn::transport::websocket::WebSocket::dial(inner, &host, &path, no_masking, label))
             }
         };
         let mut conn = Conn::new(cid, Role::Leaf(Box::new(state)), transport, peer);
@@ -379,7 +380,9 @@ impl Server {
             None => crate::tls::config::leaf_client_config(&Default::default()).ok()?,
         };
         let name = r.opts.tls.as_ref().and_then(|t| t.server_name.clone()).unwrap_or_else(|| host.to_string());
-        crate::tls::Tls::client(sock, config, &name).ok().map(|t| Box::new(t) as Box<dyn crate::conn::Transport>)
+        crate::conn::transport::tls::Tls::client(sock, config, &name)
+            .ok()
+            .map(|t| Box::new(t) as Box<dyn crate::conn::Transport>)
     }
 
     #[cfg(not(feature = "tls"))]

@@ -3,9 +3,10 @@
 
 use std::time::{Instant, SystemTime};
 
-use crate::conn::{Conn, Kind};
+use crate::conn::Kind;
 use crate::monitor::go_format::JsonOut;
 use crate::routing::sublist::Subscription;
+use crate::server::Conn;
 use crate::server::Server;
 use rnats_protocol::gotime::{go_duration, rfc3339, uptime};
 

@@ -4,10 +4,10 @@
 
 use std::time::SystemTime;
 
-use crate::conn::Conn;
 use crate::leaf::state::LeafState;
 use crate::monitor::connz::Query;
 use crate::monitor::go_format::JsonOut;
+use crate::server::Conn;
 use crate::server::Server;
 use rnats_protocol::gotime::{go_duration, rfc3339};
 

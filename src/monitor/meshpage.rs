@@ -465,7 +465,7 @@ pub fn index_page(m: &Mesh) -> String {
 /// A link's message rates: since the previous load (`earlier` counts,
 /// `window` ago), or over its life when it has no earlier counts.
 fn rates_of(
-    c: &crate::conn::Conn,
+    c: &crate::server::Conn,
     earlier: Option<&(u64, u64, u64)>,
     window: Option<Duration>,
     wall: SystemTime,

@@ -486,7 +486,7 @@ impl Server {
             &[("server_id", id)],
             &leafs.len(),
         );
-        type Field = fn(&crate::conn::Conn, &crate::leaf::state::LeafState) -> f64;
+        type Field = fn(&crate::server::Conn, &crate::leaf::state::LeafState) -> f64;
         let fields: [(&str, &str, Field); 7] = [
             ("gnatsd_leafz_info", "A leaf node connection (/leafz)", |_, _| 1.0),
             ("gnatsd_leafz_conn_rtt", "Round trip in seconds (/leafz rtt)", |_, l| {

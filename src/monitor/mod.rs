@@ -23,9 +23,10 @@ use rnats_protocol::framing::Status;
 use rnats_protocol::http::HttpError;
 
 use crate::config::options::{COMPAT_VERSION, RNATS_VERSION};
-use crate::conn::{CloseReason, Conn, Plain, Role};
+use crate::conn::{CloseReason, Plain};
 use crate::monitor::go_format::{Document, JsonOut};
 use crate::server::Server;
+use crate::server::{Conn, Role};
 use rnats_protocol::gotime::uptime;
 
 const MAX_REQUEST: usize = 16 * 1024;
@@ -58,7 +59,7 @@ impl Server {
     pub fn http_conn(&self, cid: u64, sock: mio::net::TcpStream, peer: std::net::SocketAddr) -> Option<Conn> {
         #[cfg(feature = "tls")]
         if let Some(cfg) = &self.tls.https {
-            let t = match crate::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
+            let t = match crate::conn::transport::tls::Tls::new(sock, cfg.clone(), Vec::new()) {
                 Ok(t) => t,
                 Err(e) => {
                     log::error!("{} - TLS session: {e}", crate::sys::netaddr::canonical_peer(peer));

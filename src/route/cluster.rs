@@ -31,12 +31,13 @@ use mio::net::{TcpListener, TcpStream};
 use rnats_protocol::json::{self, Value};
 use slab::Slab;
 
-use crate::conn::{CloseReason, Conn, Plain, Role, Transport};
+use crate::conn::{CloseReason, Plain, Transport};
 use crate::logging::trace_enabled;
 use crate::route::state::RouteState;
 use crate::routing::fxhash::FxHashMap;
 use crate::server::timer::TimerKind;
 use crate::server::Server;
+use crate::server::{Conn, Role};
 use crate::sys::netaddr::{display_host_port, is_unspecified, RouteUrl};
 
 /// Wait before dialing an explicit route again (Go's DEFAULT_ROUTE_CONNECT).
@@ -416,8 +417,8 @@ impl Server {
         #[cfg(feature = "tls")]
         if let (Some(server), Some(client)) = (&self.tls.route_server, &self.tls.route_client) {
             let session = match host {
-                Some(h) => crate::tls::Tls::client(sock, client.clone(), h),
-                None => crate::tls::Tls::new(sock, server.clone(), Vec::new()),
+                Some(h) => crate::conn::transport::tls::Tls::client(sock, client.clone(), h),
+                None => crate::conn::transport::tls::Tls::new(sock, server.clone(), Vec::new()),
             };
             return match session {
                 Ok(t) => Some((Box::new(t), true)),

@@ -19,15 +19,16 @@ use rnats_protocol::ParseError;
 
 use crate::config::options::COMPAT_VERSION;
 use crate::config::options::SYSTEM_ACCOUNT;
-use crate::conn::lifecycle::Protocol;
+use crate::conn::CloseReason;
 use crate::conn::Kind;
-use crate::conn::{CloseReason, Conn};
 use crate::leaf::interest::Source;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
-use crate::routing::deliver::{Msg, Origin};
 use crate::routing::interest_key;
 use crate::routing::sublist::Subscription;
+use crate::server::deliver::{Msg, Origin};
+use crate::server::lifecycle::Protocol;
+use crate::server::Conn;
 use crate::server::Server;
 use crate::sys::netaddr::{display_host_port, RouteUrl};
 
@@ -851,7 +852,7 @@ impl Server {
 mod tests {
     use crate::config::options::Options;
     use crate::conn::CloseReason;
-    use crate::testkit::{client, cluster_server, output, route, route_handshake, send};
+    use crate::server::testkit::{client, cluster_server, output, route, route_handshake, send};
 
     const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 

@@ -1,9 +1,8 @@
-//! Where a message goes: the subscription index (`sublist`), the accounts
-//! that separate subject spaces, and the one delivery path every message
-//! takes, whoever sent it (`deliver`).
+//! Where a message goes: the subscription index (`sublist`) and the
+//! accounts that separate subject spaces. The delivery path that walks
+//! them is the reactor's (`crate::server::deliver`).
 
 pub mod accounts;
-pub mod deliver;
 pub mod fxhash;
 pub mod sublist;
 

@@ -15,11 +15,18 @@
 //! pending-flush list; writes happen once per pass per connection, and only
 //! a short write waits for the WRITABLE edge.
 
+pub mod deliver;
 pub mod lameduck;
+pub mod lifecycle;
 pub mod portsfile;
 pub mod reload;
+pub mod roles;
 pub mod signals;
+#[cfg(test)]
+pub mod testkit;
 pub mod timer;
+
+pub use roles::{Conn, Role};
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,10 +38,10 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::options::{Options, COMPAT_VERSION};
-use crate::conn::lifecycle::READ_CHUNK;
-use crate::conn::{CloseReason, Conn, Kind};
+use crate::conn::{CloseReason, Kind};
 use crate::route::cluster::Cluster;
 use crate::routing::sublist::Sublist;
+use crate::server::lifecycle::READ_CHUNK;
 use crate::server::signals::SignalPipe;
 use crate::server::timer::{TimerKind, Timers};
 use crate::sys::netaddr::{display_host_port, listen, RouteUrl};
@@ -63,7 +70,7 @@ pub struct ServerCounters {
     pub out_bytes: u64,
     pub slow_consumers: u64,
     /// `slow_consumers` by the kind of connection cut.
-    pub slow_consumers_by_kind: crate::conn::roles::SlowConsumers,
+    pub slow_consumers_by_kind: crate::conn::SlowConsumers,
     pub total_connections: u64,
 }
 
@@ -130,7 +137,7 @@ pub struct Server {
     /// connections share.
     pub ws_listener: Option<TcpListener>,
     pub ws_addr: Option<SocketAddr>,
-    pub ws_settings: Option<std::rc::Rc<crate::conn::websocket::WsSettings>>,
+    pub ws_settings: Option<std::rc::Rc<crate::conn::transport::websocket::WsSettings>>,
     /// The cluster's leaf URLs as our leaf nodes last heard them.
     pub leaf_urls_sent: Vec<String>,
     /// Per-message scratch: routes to forward to, and the queue members

@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use rnats_protocol::encode;
 
+use crate::conn::CloseReason;
 use crate::conn::Kind;
-use crate::conn::{CloseReason, Conn, Role};
 use crate::logging::trace_enabled;
 use crate::routing::accounts::{AccId, GLOBAL};
 use crate::routing::sublist::Subscription;
+use crate::server::{Conn, Role};
 use crate::server::{Server, ServerCounters};
 
 /// Go answers a request nobody listens to with this status-only header.
@@ -610,7 +611,7 @@ mod tests {
         use crate::auth::{Permissions, SubjectPerms, User};
         use crate::config::options::Options;
         use crate::conn::CloseReason;
-        use crate::testkit::{client, output, send, server};
+        use crate::server::testkit::{client, output, send, server};
 
         const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 
@@ -715,6 +716,119 @@ mod tests {
             send(&mut s, c, "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n");
             send(&mut s, c, "SUB _INBOX.1 9\r\nPUB nobody _INBOX.1 0\r\n\r\n");
             assert_eq!(output(&mut s, c), "HMSG _INBOX.1 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n");
+        }
+    }
+
+    /// Delivery keeps accounts apart, on this server and over routes.
+    mod accounts {
+        use crate::auth::User;
+        use crate::config::options::Options;
+        use crate::server::testkit::{client, cluster_server, output, route, route_handshake, send, server};
+
+        fn user(name: &str, account: Option<&str>) -> User {
+            User { name: name.into(), password: "p".into(), permissions: None, account: account.map(String::from) }
+        }
+
+        /// Users `a` (account A), `b` (account B) and `g` (`$G`).
+        fn opts() -> Options {
+            Options {
+                accounts: vec!["A".into(), "B".into()],
+                users: vec![user("a", Some("A")), user("b", Some("B")), user("g", None)],
+                ..Options::default()
+            }
+        }
+
+        fn login(name: &str) -> String {
+            format!("CONNECT {{\"verbose\":false,\"user\":\"{name}\",\"pass\":\"p\"}}\r\n")
+        }
+
+        #[test]
+        fn a_message_reaches_only_subscriptions_of_its_account() {
+            let mut s = server(opts());
+            let (a1, a2, b, g) = (client(&mut s), client(&mut s), client(&mut s), client(&mut s));
+            for (slot, name) in [(a1, "a"), (a2, "a"), (b, "b"), (g, "g")] {
+                send(&mut s, slot, &format!("{}SUB x.* 1\r\n", login(name)));
+                assert_eq!(output(&mut s, slot), "");
+            }
+            send(&mut s, a2, "PUB x.1 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, a1), "MSG x.1 1 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, a2), "MSG x.1 1 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, b), "");
+            assert_eq!(output(&mut s, g), "");
+            send(&mut s, g, "PUB x.2 1\r\ng\r\n");
+            assert_eq!((output(&mut s, a1), output(&mut s, b)), (String::new(), String::new()));
+            assert_eq!(output(&mut s, g), "MSG x.2 1 1\r\ng\r\n");
+            assert_eq!((s.sublist.count(), s.sub_count()), (1, 4));
+            // A closing client's subscriptions leave its account's sublist.
+            s.client_count = 4; // the test kit adds clients without counting them
+            s.mark_close(a1, crate::conn::CloseReason::ClientClosed);
+            s.close_marked();
+            assert_eq!(s.sub_count(), 3);
+        }
+
+        #[test]
+        fn no_auth_user_may_be_an_account_user() {
+            let mut s = server(Options { no_auth_user: Some("b".into()), ..opts() });
+            let (anon, b) = (client(&mut s), client(&mut s));
+            send(&mut s, anon, "CONNECT {\"verbose\":false}\r\nSUB q 1\r\n");
+            send(&mut s, b, &format!("{}PUB q 1\r\nx\r\n", login("b")));
+            assert_eq!(output(&mut s, anon), "MSG q 1 1\r\nx\r\n");
+            assert_eq!(s.conns[anon].client().map(|c| c.account), Some(2));
+        }
+
+        #[test]
+        fn routes_carry_the_account_name_both_ways() {
+            let mut s = cluster_server(opts());
+            let (a, g) = (client(&mut s), client(&mut s));
+            send(&mut s, a, &format!("{}SUB before 1\r\n", login("a")));
+            send(&mut s, g, &format!("{}SUB before 1\r\n", login("g")));
+            let r = route(&mut s);
+            route_handshake(&mut s, r, "NPEER1", false);
+            let got = output(&mut s, r);
+            assert!(got.contains("RS+ A before\r\n") && got.contains("RS+ $G before\r\n"), "{got}");
+            send(&mut s, a, "SUB q.x grp 2\r\nUNSUB 1\r\n");
+            assert_eq!(output(&mut s, r), "RS+ A q.x grp 1\r\nRS- A before\r\n");
+            // Interest of account B: only B's messages go to the peer.
+            send(&mut s, r, "RS+ B foo\r\n");
+            let b = client(&mut s);
+            send(&mut s, b, &format!("{}PUB foo 1\r\nb\r\n", login("b")));
+            send(&mut s, a, "PUB foo 1\r\na\r\n");
+            send(&mut s, g, "PUB foo 1\r\ng\r\n");
+            assert_eq!(output(&mut s, r), "RMSG B foo 1\r\nb\r\n");
+            // A routed message is delivered in the account it names.
+            send(&mut s, b, "SUB z 5\r\n");
+            send(&mut s, g, "SUB z 5\r\n");
+            output(&mut s, r);
+            send(&mut s, r, "RMSG B z 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, b), "MSG z 5 2\r\nhi\r\n");
+            assert_eq!(output(&mut s, g), "");
+            send(&mut s, r, "RMSG $G z 1\r\ng\r\n");
+            assert_eq!(output(&mut s, g), "MSG z 5 1\r\ng\r\n");
+            assert_eq!(output(&mut s, b), "");
+            // The route's interest leaves with it.
+            s.mark_close(r, crate::conn::CloseReason::ClientClosed);
+            s.close_marked();
+            assert_eq!(s.accounts.sublists().map(|l| l.count()).sum::<usize>(), 2);
+        }
+
+        #[test]
+        fn unknown_accounts_on_a_route_are_ignored() {
+            let mut s = cluster_server(opts());
+            let r = route(&mut s);
+            route_handshake(&mut s, r, "NPEER1", true);
+            output(&mut s, r);
+            send(&mut s, r, "RS+ C foo\r\nRS+ $SYS bar\r\nRS- C foo\r\n");
+            assert_eq!(output(&mut s, r), "", "no +OK for interest not taken");
+            assert_eq!(s.sub_count(), 0);
+            let c = client(&mut s);
+            send(&mut s, c, &format!("{}SUB foo 1\r\n", login("a")));
+            assert_eq!(output(&mut s, r), "RS+ A foo\r\n");
+            send(&mut s, r, "RMSG C foo 1\r\nx\r\n");
+            assert_eq!(output(&mut s, c), "");
+            assert!(s.conns[r].closing.is_none(), "the route stays");
+            assert_eq!(output(&mut s, r), "+OK\r\n", "a message is acknowledged whatever its account");
+            send(&mut s, r, "RS+ A foo\r\nRS- A foo\r\n");
+            assert_eq!(output(&mut s, r), "+OK\r\n+OK\r\n");
         }
     }
 }

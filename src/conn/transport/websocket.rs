@@ -29,7 +29,8 @@ use rnats_protocol::websocket::{
     MAX_HEAD,
 };
 
-use crate::conn::{CloseReason, Transport};
+use super::Transport;
+use crate::conn::CloseReason;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;

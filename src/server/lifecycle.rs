@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use rnats_protocol::ParseError;
 
-use crate::conn::{CloseReason, Conn};
+use crate::conn::CloseReason;
 use crate::logging::trace_enabled;
 use crate::server::timer::TimerKind;
+use crate::server::Conn;
 use crate::server::Server;
 
 /// Shared read buffer size: one read never takes more than this. Large,

@@ -6,25 +6,17 @@
 //! branching on the role itself. Adding a role is a module plus a variant
 //! and its arms here.
 
+use std::net::SocketAddr;
+
 use crate::client::state::ClientState;
-use crate::conn::{CloseReason, Conn};
+use crate::conn::{CloseReason, Kind, Transport};
 use crate::leaf::state::LeafState;
 use crate::route::state::RouteState;
 use crate::server::Server;
 
-/// What kind of peer a connection serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Client,
-    /// A connection to another server of the cluster.
-    Route,
-    /// A leaf node connection (to a hub of ours or from a leaf of ours).
-    Leaf,
-    /// A request to the HTTP monitoring port.
-    Http,
-    /// The server itself (JetStream's subscriptions); no connection.
-    Internal,
-}
+/// A connection as the reactor holds it: the common part (`crate::conn`)
+/// with this role.
+pub type Conn = crate::conn::Conn<Role>;
 
 /// A connection's role, owning the state only that role has. A client's
 /// state sits inline: clients are most connections, and their state is
@@ -37,41 +29,6 @@ pub enum Role {
     Leaf(Box<LeafState>),
     /// A request to the HTTP monitoring port.
     Http,
-}
-
-/// Connections cut as slow consumers, one count per kind of connection.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SlowConsumers {
-    pub clients: u64,
-    pub routes: u64,
-    pub leafs: u64,
-    pub http: u64,
-}
-
-impl SlowConsumers {
-    pub fn of(&self, kind: Kind) -> u64 {
-        match kind {
-            Kind::Client => self.clients,
-            Kind::Route => self.routes,
-            Kind::Leaf => self.leafs,
-            Kind::Http | Kind::Internal => self.http,
-        }
-    }
-
-    pub fn of_mut(&mut self, kind: Kind) -> &mut u64 {
-        match kind {
-            Kind::Client => &mut self.clients,
-            Kind::Route => &mut self.routes,
-            Kind::Leaf => &mut self.leafs,
-            Kind::Http | Kind::Internal => &mut self.http,
-        }
-    }
-}
-
-impl Kind {
-    /// Every kind, with its label in `/metrics`.
-    pub const ALL: [(Kind, &'static str); 4] =
-        [(Kind::Client, "client"), (Kind::Route, "route"), (Kind::Leaf, "leaf"), (Kind::Http, "http")];
 }
 
 impl Role {
@@ -172,6 +129,11 @@ impl Role {
 }
 
 impl Conn {
+    pub fn new(cid: u64, role: Role, sock: Box<dyn Transport>, peer: SocketAddr) -> Conn {
+        let id = role.log_id();
+        crate::server::Conn::with_role(cid, role, id, sock, peer)
+    }
+
     pub fn kind(&self) -> Kind {
         match self.role {
             Role::Client(_) => Kind::Client,

@@ -1,13 +1,17 @@
-//! The byte streams under a connection: plaintext TCP here, TLS in
-//! `crate::tls`. Everything above a transport (parsers, roles, flushing)
-//! sees only the [`Transport`] trait.
+//! The byte streams under a connection: plaintext TCP here, a TLS session
+//! (`tls`) and WebSocket framing (`websocket`) beside it. Everything above
+//! a transport (parsers, roles, flushing) sees only the [`Transport`] trait.
+
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod websocket;
 
 use std::io;
 use std::time::Instant;
 
 /// The byte stream under a connection. The reactor, the parsers and the
 /// flush logic see only this: plaintext TCP implements it here, and a TLS
-/// session over the same socket (`crate::tls`) the same way.
+/// session over the same socket (`tls`) the same way.
 pub trait Transport {
     /// Reads decrypted (or plain) bytes; `WouldBlock` when none are ready.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;

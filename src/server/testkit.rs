@@ -10,9 +10,10 @@ use rnats_protocol::route::RouteParser;
 
 use crate::client::state::ClientState;
 use crate::config::options::Options;
-use crate::conn::{Conn, Role, Transport};
+use crate::conn::Transport;
 use crate::route::state::RouteState;
 use crate::server::Server;
+use crate::server::{Conn, Role};
 
 /// A stream with nothing to read that drops what is written.
 pub struct Memory;
