@@ -1,4 +1,5 @@
-//! Users and their publish/subscribe permissions.
+//! Users, their publish/subscribe permissions, and the identity a CONNECT
+//! presents.
 //!
 //! A permission list is an allow list and a deny list of subject patterns.
 //! An empty allow list allows everything not denied. Publish checks the
@@ -14,6 +15,21 @@ pub mod nkeys;
 use std::rc::Rc;
 
 use rnats_protocol::subject;
+
+/// The identity fields of a CONNECT (client or leaf node).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectCreds {
+    pub user: String,
+    pub pass: String,
+    pub token: String,
+    pub account: String,
+    pub new_account: bool,
+    /// The public key and its signature of `nonce` (nkey users).
+    pub nkey: String,
+    pub sig: String,
+    /// The nonce this connection's INFO carried (empty: none).
+    pub nonce: String,
+}
 
 /// Allow and deny lists for one direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use rnats_protocol::client::ClientParser;
 
-use crate::client::state::{ClientState, ConnectCreds};
+use crate::auth::ConnectCreds;
+use crate::client::state::ClientState;
 use crate::conn::{CloseReason, Plain};
 use crate::server::timer::TimerKind;
 use crate::server::Server;

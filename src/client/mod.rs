@@ -17,8 +17,9 @@ use rnats_protocol::subject;
 use rnats_protocol::ParseError;
 
 use crate::auth::nkeys;
+use crate::auth::ConnectCreds;
 use crate::auth::{password_matches, Permissions};
-use crate::client::state::{ClientState, ConnectCreds};
+use crate::client::state::ClientState;
 use crate::conn::handshake_fields::{types_ok, CONNECT_FIELDS, INFO_FIELDS};
 use crate::conn::{CloseReason, Kind};
 use crate::logging::{go_quote, redact, trace_enabled, trim};
@@ -700,13 +701,7 @@ impl Server {
     /// interest it held withdrawn from routes.
     pub fn client_closed(&mut self, c: &mut Conn, reason: CloseReason) {
         self.client_count -= 1;
-        // Kept for /connz?state=closed, oldest dropped first.
-        let mut row = crate::monitor::connz::ConnRow::open(c, true, &self.accounts);
-        row.stop = Some(std::time::SystemTime::now());
-        row.reason = Some(reason.as_str());
-        // Go lists a client's certificates for open connections only.
-        row.peer_certs = Vec::new();
-        self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
+        self.remember_closed(c, reason);
         let Role::Client(cl) = &mut c.role else { return };
         // Interest leaves per subject and queue in one step.
         let mut gone: Vec<Rc<crate::routing::sublist::Subscription>> = Vec::with_capacity(cl.subs.len());

@@ -7,21 +7,6 @@ use rnats_protocol::client::ClientParser;
 
 use crate::routing::sublist::SidIndex;
 
-/// Identity fields of CONNECT.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectCreds {
-    pub user: String,
-    pub pass: String,
-    pub token: String,
-    pub account: String,
-    pub new_account: bool,
-    /// The public key and its signature of `nonce` (nkey users).
-    pub nkey: String,
-    pub sig: String,
-    /// The nonce this connection's INFO carried (empty: none).
-    pub nonce: String,
-}
-
 /// Options a client chose in CONNECT. The defaults are the Go server's,
 /// which also apply to a client that never sends CONNECT.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +44,7 @@ pub struct ClientState {
     pub account: crate::routing::accounts::AccId,
     /// What CONNECT said about identity, kept so a later CONNECT that
     /// leaves a key out keeps its value (as Go merges CONNECTs).
-    pub creds: Option<Box<ConnectCreds>>,
+    pub creds: Option<Box<crate::auth::ConnectCreds>>,
     /// Became `no_auth_user` by a first op other than CONNECT.
     pub implicit_user: bool,
     /// Reply subjects this client may answer (`allow_responses`).

@@ -15,8 +15,9 @@ use mio::net::TcpStream;
 use rnats_protocol::client::ClientParser;
 use rnats_protocol::websocket::OriginPolicy;
 
+use crate::auth::ConnectCreds;
 use crate::auth::{password_matches, Permissions};
-use crate::client::state::{ClientState, ConnectCreds};
+use crate::client::state::ClientState;
 use crate::config::options::COMPAT_VERSION;
 use crate::conn::transport::websocket::{WebSocket, WsSettings};
 use crate::conn::{Plain, Transport};

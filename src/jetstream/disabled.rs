@@ -1,11 +1,11 @@
 //! A build without the `jetstream` feature: JetStream is refused at start
 //! (never ignored), `$JS.API` requests get the core no-responders status
-//! as from a Go server without JetStream, and `/jsz` says it is disabled.
+//! as from a Go server without JetStream (`/jsz` says it is disabled:
+//! `crate::monitor::jsz_disabled`).
 
 use std::collections::VecDeque;
 
 pub use crate::config::options::JsOpts;
-use crate::monitor::go_format::{Document, JsonOut};
 use crate::routing::accounts::AccId;
 use crate::routing::sublist::Subscription;
 use crate::server::deliver::Msg;
@@ -41,18 +41,4 @@ impl Server {
     pub fn js_enqueue(&mut self, _from: usize, _acc: AccId, _sub: &Subscription, _m: Msg<'_>) {}
 
     pub fn js_interest_added(&mut self, _acc: AccId, _subject: &[u8]) {}
-
-    pub fn write_varz_jetstream(&self, j: &mut dyn Document) {
-        j.empty_obj("jetstream");
-    }
-
-    pub fn jsz(&self, _query: &str) -> Result<Vec<u8>, String> {
-        let mut j = JsonOut::new();
-        j.open(None, b'{');
-        j.str("server_id", &self.server_id);
-        j.str("now", &rnats_protocol::gotime::rfc3339(std::time::SystemTime::now()));
-        j.bool("disabled", true);
-        j.close(b'}');
-        Ok(j.buf)
-    }
 }

@@ -19,7 +19,7 @@ use mio::net::TcpStream;
 use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::RouteParser;
 
-use crate::client::state::ConnectCreds;
+use crate::auth::ConnectCreds;
 use crate::config::options::COMPAT_VERSION;
 use crate::conn::{CloseReason, Plain};
 use crate::leaf::state::LeafState;

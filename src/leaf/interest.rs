@@ -20,43 +20,21 @@ use rnats_protocol::encode;
 use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
-use crate::routing::interest_key;
+use crate::routing::interest::{interest_key, Source};
 use crate::routing::sublist::Subscription;
 use crate::server::Server;
 use crate::server::{Conn, Role};
 
-/// Where an interest change comes from.
-#[derive(Clone, Copy)]
-pub enum Source<'a> {
-    Local,
-    /// A route peer; `cluster` is the origin of interest that a leaf node
-    /// over there has (empty for plain interest).
-    Route {
-        cluster: &'a [u8],
-    },
-    /// A leaf link: `hub_side` when the peer is a leaf node of ours,
-    /// `cluster` the peer's cluster.
-    Leaf {
-        slot: usize,
-        hub_side: bool,
-        cluster: &'a str,
-    },
-}
-
-impl Source<'_> {
-    /// Whether leaf link `slot` (`l`) hears of interest from here.
-    fn reaches(&self, slot: usize, subject: &[u8], l: &LeafState) -> bool {
-        let lds = subject.starts_with(b"$LDS.");
-        match *self {
-            Source::Local => true,
-            Source::Route { cluster } => {
-                (lds || l.is_hub_side()) && (cluster.is_empty() || cluster != l.remote_cluster.as_bytes())
-            }
-            Source::Leaf { slot: from, hub_side, cluster } => {
-                from != slot
-                    && (cluster.is_empty() || cluster != l.remote_cluster)
-                    && (lds || hub_side || l.is_hub_side())
-            }
+/// Whether leaf link `slot` (`l`) hears of interest from `src`.
+fn reaches(src: &Source, slot: usize, subject: &[u8], l: &LeafState) -> bool {
+    let lds = subject.starts_with(b"$LDS.");
+    match *src {
+        Source::Local => true,
+        Source::Route { cluster } => {
+            (lds || l.is_hub_side()) && (cluster.is_empty() || cluster != l.remote_cluster.as_bytes())
+        }
+        Source::Leaf { slot: from, hub_side, cluster } => {
+            from != slot && (cluster.is_empty() || cluster != l.remote_cluster) && (lds || hub_side || l.is_hub_side())
         }
     }
 }
@@ -106,7 +84,7 @@ impl Server {
         let mut line = Vec::new();
         for (slot, c) in self.conns.iter_mut() {
             let Conn { role: Role::Leaf(l), .. } = c else { continue };
-            if !l.established || l.account != acc || c.closing.is_some() || !src.reaches(slot, subject, l) {
+            if !l.established || l.account != acc || c.closing.is_some() || !reaches(&src, slot, subject, l) {
                 continue;
             }
             if !l.deny_imports.is_empty() && LeafState::denied(&l.deny_imports, subject) {
@@ -163,10 +141,10 @@ impl Server {
             let Some(l) = self.conns[slot].leaf() else { break };
             for sub in subs.values().filter(|sub| sub.account == acc) {
                 let src = match src {
-                    Source::Route { .. } => Source::Route { cluster: crate::route::key_origin(sub.sid()) },
+                    Source::Route { .. } => Source::Route { cluster: crate::routing::interest::key_origin(sub.sid()) },
                     other => other,
                 };
-                if src.reaches(slot, sub.subject(), l) {
+                if reaches(&src, slot, sub.subject(), l) {
                     // A queue member's weight counts here, where changes
                     // count a member one (as Go announces them).
                     let n = if sub.queue().is_some() { i64::from(sub.weight.get()) } else { 1 };

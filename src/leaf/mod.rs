@@ -30,10 +30,10 @@ use rnats_protocol::ParseError;
 
 use crate::config::options::COMPAT_VERSION;
 use crate::conn::{CloseReason, Kind};
-use crate::leaf::interest::Source;
 use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
+use crate::routing::interest::Source;
 use crate::routing::sublist::Subscription;
 use crate::server::deliver::{Msg, Origin};
 use crate::server::lifecycle::Protocol;

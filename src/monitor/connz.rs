@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use crate::conn::Kind;
+use crate::conn::{CloseReason, Kind};
 use crate::monitor::go_format::JsonOut;
 use crate::routing::sublist::Subscription;
 use crate::server::Conn;
@@ -293,6 +293,17 @@ pub struct RouteRow<'a> {
 }
 
 impl Server {
+    /// Keeps a closed client's row for `/connz?state=closed`, the oldest
+    /// dropped first.
+    pub fn remember_closed(&mut self, c: &Conn, reason: CloseReason) {
+        let mut row = ConnRow::open(c, true, &self.accounts);
+        row.stop = Some(SystemTime::now());
+        row.reason = Some(reason.as_str());
+        // Go lists a client's certificates for open connections only.
+        row.peer_certs = Vec::new();
+        self.closed.push(row, self.opts.max_closed_clients, self.opts.closed_clients_memory);
+    }
+
     /// Runs a `/connz` query: selection, sorting and paging. An `Err` is
     /// the text of Go's 400 answer for a bad parameter.
     pub fn connz_page(&self, query: &str) -> Result<ConnzPage, String> {

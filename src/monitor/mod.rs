@@ -13,6 +13,8 @@ pub mod connz;
 pub mod go_format;
 #[cfg(feature = "jetstream")]
 pub mod jsz;
+#[cfg(not(feature = "jetstream"))]
+pub mod jsz_disabled;
 pub mod leafz;
 pub mod meshpage;
 pub mod metrics;

@@ -718,8 +718,8 @@ impl Server {
         let Role::Route(r) = &mut c.role else { return };
         for sub in r.remote_subs.drain() {
             self.sublist_mut(sub.account).remove(&sub);
-            let cluster = crate::route::key_origin(sub.sid());
-            self.peer_interest_changed(&sub, -1, crate::leaf::interest::Source::Route { cluster });
+            let cluster = crate::routing::interest::key_origin(sub.sid());
+            self.peer_interest_changed(&sub, -1, crate::routing::interest::Source::Route { cluster });
         }
         if !c.quiet_close {
             if r.remote_name.is_empty() {

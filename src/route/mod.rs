@@ -21,10 +21,9 @@ use crate::config::options::COMPAT_VERSION;
 use crate::config::options::SYSTEM_ACCOUNT;
 use crate::conn::CloseReason;
 use crate::conn::Kind;
-use crate::leaf::interest::Source;
 use crate::logging::trace_enabled;
 use crate::routing::accounts::AccId;
-use crate::routing::interest_key;
+use crate::routing::interest::{interest_key, key_origin, origin_key, split_key, Source};
 use crate::routing::sublist::Subscription;
 use crate::server::deliver::{Msg, Origin};
 use crate::server::lifecycle::Protocol;
@@ -40,33 +39,6 @@ const ROUTE_CONNECT_FIELDS: &[(&str, crate::conn::handshake_fields::JsonType)] =
     ("gateway", crate::conn::handshake_fields::JsonType::Str),
 ];
 
-/// The key of a peer's interest: as sent (Go's key), or, for interest of
-/// a leaf node over there from a peer that names origins in LS- too
-/// (`lnocu`), NUL, the origin cluster and a blank before it, so that it
-/// is apart from plain interest in the same subject and from another
-/// origin's (Go keys them apart the same way).
-fn origin_key<'a>(origin: Option<&[u8]>, key: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-    match origin {
-        None => std::borrow::Cow::Borrowed(key),
-        Some(o) => {
-            let mut k = Vec::with_capacity(o.len() + key.len() + 2);
-            k.push(0);
-            k.extend_from_slice(o);
-            k.push(b' ');
-            k.extend_from_slice(key);
-            std::borrow::Cow::Owned(k)
-        }
-    }
-}
-
-/// The subject and queue of an interest key (`subject[ queue]`).
-fn split_key(key: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match key.iter().position(|b| *b == b' ') {
-        None => (key, None),
-        Some(i) => (&key[..i], Some(&key[i + 1..])),
-    }
-}
-
 /// What a route hears when a count of interest goes from `before` to
 /// `after`: `write(out, Some(weight))` when it appears (and, for a queue
 /// group, on every change of its weight), `write(out, None)` when it drops
@@ -79,15 +51,6 @@ fn interest_line(out: &mut Vec<u8>, queued: bool, before: u32, after: u32, write
         write(out, None);
     } else if before == 0 || queued {
         write(out, Some(after));
-    }
-}
-
-/// The origin cluster in a key made by [`origin_key`] (empty for plain
-/// interest).
-pub fn key_origin(key: &[u8]) -> &[u8] {
-    match key.split_first() {
-        Some((0, rest)) => rest.split(|b| *b == b' ').next().unwrap_or_default(),
-        _ => b"",
     }
 }
 
