@@ -19,34 +19,48 @@ use crate::server::{Conn, Role};
 const FIRST_PING: Duration = Duration::from_secs(2);
 
 impl Server {
+    /// A new client's state: its parser, and the nonce its INFO carries
+    /// when NKey users must sign one (a fresh one, sent in this first INFO
+    /// only).
+    pub fn new_client_state(&self, info_version: u64) -> ClientState {
+        let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
+        parser.set_headers(false);
+        let mut state = ClientState::new(parser);
+        state.info_version = info_version;
+        let nonce = if self.opts.nonce_required() { crate::auth::nkeys::new_nonce() } else { None };
+        if let Some(nonce) = nonce {
+            state.creds = Some(Box::new(ConnectCreds { nonce, ..Default::default() }));
+        }
+        state
+    }
+
+    /// Puts a new client connection on the reactor; `None` (and the
+    /// connection dropped) when the poll refuses its socket.
+    pub fn insert_client(&mut self, conn: Conn, what: &str) -> Option<usize> {
+        let slot = self.conns.insert(conn);
+        if let Err(e) = self.register(slot) {
+            log::error!("Error registering {what} connection: {e}");
+            self.conns.remove(slot);
+            return None;
+        }
+        self.client_count += 1;
+        log::debug!("{} - Client connection created", self.conns[slot].prefix);
+        Some(slot)
+    }
+
     /// A client connection accepted: INFO (with a nonce for NKey users),
     /// the connection limit, TLS, auth and ping timers.
     pub fn accept_client(&mut self, sock: TcpStream, peer: SocketAddr) {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
         self.stats.total_connections += 1;
-        let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
-        parser.set_headers(false);
-        let mut state = ClientState::new(parser);
-        state.info_version = self.urls_version();
+        let state = self.new_client_state(self.urls_version());
         let mut info = Vec::new();
-        // Nkey users sign a fresh nonce, sent in this first INFO only.
-        let nonce = if self.opts.nonce_required() { crate::auth::nkeys::new_nonce() } else { None };
-        self.write_client_info(&mut info, cid, peer.ip(), nonce.as_deref());
-        if let Some(nonce) = nonce {
-            state.creds = Some(Box::new(ConnectCreds { nonce, ..Default::default() }));
-        }
+        self.write_client_info(&mut info, cid, peer.ip(), state.nonce());
         let over_limit = self.client_count + 1 > self.opts.max_connections;
         let Some(conn) = self.client_conn(cid, state, sock, peer, info, over_limit) else { return };
         let tls = conn.holds_output;
-        let slot = self.conns.insert(conn);
-        if let Err(e) = self.register(slot) {
-            log::error!("Error registering client connection: {e}");
-            self.conns.remove(slot);
-            return;
-        }
-        self.client_count += 1;
-        log::debug!("{} - Client connection created", self.conns[slot].prefix);
+        let Some(slot) = self.insert_client(conn, "client") else { return };
         if tls && !over_limit {
             log::debug!("{} - Starting TLS client connection handshake", self.conns[slot].prefix);
             // With a handshake_first fallback delay the handshake (or the

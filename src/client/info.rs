@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use crate::config::options::COMPAT_VERSION;
 use crate::server::Server;
 
 impl Server {
@@ -103,13 +102,8 @@ impl Server {
         use rnats_protocol::json::write_str;
         let (host, port) = self.info_host_port();
         let mut v = Vec::with_capacity(512);
-        v.extend_from_slice(b"INFO {\"server_id\":");
-        write_str(&mut v, self.server_id.as_bytes());
-        v.extend_from_slice(b",\"server_name\":");
-        write_str(&mut v, self.server_name.as_bytes());
-        v.extend_from_slice(b",\"version\":");
-        write_str(&mut v, COMPAT_VERSION.as_bytes());
-        v.extend_from_slice(b",\"proto\":1,\"go\":\"rnats\",\"host\":");
+        v.extend_from_slice(b"INFO ");
+        self.info_start(&mut v, 1);
         write_str(&mut v, host.as_bytes());
         v.extend_from_slice(format!(",\"port\":{port},\"headers\":true").as_bytes());
         if self.auth_enforced() {

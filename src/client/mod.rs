@@ -93,10 +93,6 @@ impl Protocol for ClientProtocol {
             }
         }
     }
-
-    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.parse_error(slot, e);
-    }
 }
 
 impl Server {

@@ -80,6 +80,13 @@ impl ClientState {
     }
 }
 
+impl ClientState {
+    /// The nonce of the client's first INFO, if it got one.
+    pub fn nonce(&self) -> Option<&str> {
+        self.creds.as_ref().map(|c| c.nonce.as_str()).filter(|n| !n.is_empty())
+    }
+}
+
 impl crate::server::Conn {
     /// Adds the client's identity to the log prefix, as Go does after CONNECT:
     /// `"v<version>:<lang>:<name>"` with missing parts left out.

@@ -12,12 +12,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use rnats_protocol::client::ClientParser;
 use rnats_protocol::websocket::OriginPolicy;
 
 use crate::auth::ConnectCreds;
 use crate::auth::{password_matches, Permissions};
-use crate::client::state::ClientState;
 use crate::config::options::COMPAT_VERSION;
 use crate::conn::transport::websocket::{WebSocket, WsSettings};
 use crate::conn::{Plain, Transport};
@@ -86,16 +84,9 @@ impl Server {
         let _ = sock.set_nodelay(true);
         let cid = self.next_cid();
         self.stats.total_connections += 1;
-        let mut parser = ClientParser::new(self.opts.max_control_line, self.opts.max_payload);
-        parser.set_headers(false);
-        let mut state = ClientState::new(parser);
-        state.info_version = self.cluster.as_ref().map_or(0, |c| c.ws_urls_version);
-        let nonce = if self.opts.nonce_required() { crate::auth::nkeys::new_nonce() } else { None };
+        let state = self.new_client_state(self.cluster.as_ref().map_or(0, |c| c.ws_urls_version));
         let mut info = Vec::new();
-        self.write_ws_client_info(&mut info, cid, peer.ip(), nonce.as_deref());
-        if let Some(nonce) = nonce {
-            state.creds = Some(Box::new(ConnectCreds { nonce, ..Default::default() }));
-        }
+        self.write_ws_client_info(&mut info, cid, peer.ip(), state.nonce());
         let inner: Box<dyn Transport> = match self.ws_inner(sock, peer) {
             Some(t) => t,
             None => return,
@@ -105,14 +96,7 @@ impl Server {
         conn.holds_output = true;
         conn.out = info;
         conn.prefix = format!("{peer} - wid:{cid}");
-        let slot = self.conns.insert(conn);
-        if let Err(e) = self.register(slot) {
-            log::error!("Error registering websocket connection: {e}");
-            self.conns.remove(slot);
-            return;
-        }
-        self.client_count += 1;
-        log::debug!("{} - Client connection created", self.conns[slot].prefix);
+        let Some(slot) = self.insert_client(conn, "websocket") else { return };
         if self.client_count > self.opts.max_connections {
             self.send_err(slot, "maximum connections exceeded");
             self.close_after_flush(slot, crate::conn::CloseReason::MaxConnectionsExceeded);

@@ -69,16 +69,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Stream {
-    pub fn new(cfg: StreamConfig, dir: Option<PathBuf>, sync_always: bool) -> std::io::Result<Stream> {
-        let created = now_nanos();
-        let store = match &dir {
-            Some(d) => {
-                std::fs::create_dir_all(d)?;
-                Store::open(&d.join("msgs"), sync_always)?.0
-            }
-            None => Store::memory(),
-        };
-        let mut s = Stream {
+    /// A stream over `store`, with no consumer and nothing remembered yet.
+    fn holding(cfg: StreamConfig, created: i64, store: Store, dir: Option<PathBuf>) -> Stream {
+        Stream {
             cfg,
             created,
             store,
@@ -90,7 +83,19 @@ impl Stream {
             last_msg_id: Vec::new(),
             sweep: None,
             rollup: None,
+        }
+    }
+
+    pub fn new(cfg: StreamConfig, dir: Option<PathBuf>, sync_always: bool) -> std::io::Result<Stream> {
+        let created = now_nanos();
+        let store = match &dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                Store::open(&d.join("msgs"), sync_always)?.0
+            }
+            None => Store::memory(),
         };
+        let mut s = Stream::holding(cfg, created, store, dir);
         if s.cfg.first_seq > 1 && s.store.last_seq == 0 {
             s.store.purge_to(s.cfg.first_seq)?;
         }
@@ -748,19 +753,7 @@ pub fn recover_account(srv: &mut Server, js: &mut JetStream, acc: AccId) {
             );
         }
         log::info!("  Restored {} messages for stream '{} > {}'", store.msgs(), name, cfg.name);
-        let mut s = Stream {
-            cfg,
-            created,
-            store,
-            dir: Some(d.clone()),
-            consumers: BTreeMap::new(),
-            subs: Vec::new(),
-            dedupe: HashMap::new(),
-            dedupe_order: VecDeque::new(),
-            last_msg_id: Vec::new(),
-            sweep: None,
-            rollup: None,
-        };
+        let mut s = Stream::holding(cfg, created, store, Some(d.clone()));
         s.rebuild_dedupe();
         s.enforce_limits(now_nanos());
         super::consumer::recover(&mut s, &d.join("obs"));

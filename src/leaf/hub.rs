@@ -20,7 +20,6 @@ use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::RouteParser;
 
 use crate::auth::ConnectCreds;
-use crate::config::options::COMPAT_VERSION;
 use crate::conn::{CloseReason, Plain};
 use crate::leaf::state::LeafState;
 use crate::logging::trace_enabled;
@@ -202,13 +201,7 @@ impl Server {
     fn leaf_hub_info(&self, slot: usize, reply: bool) -> Vec<u8> {
         let first = !reply && self.conns[slot].leaf().is_some_and(|l| !l.info_seen);
         let mut v = Vec::with_capacity(512);
-        v.extend_from_slice(b"{\"server_id\":");
-        json::write_str(&mut v, self.server_id.as_bytes());
-        v.extend_from_slice(b",\"server_name\":");
-        json::write_str(&mut v, self.server_name.as_bytes());
-        v.extend_from_slice(b",\"version\":");
-        json::write_str(&mut v, COMPAT_VERSION.as_bytes());
-        v.extend_from_slice(b",\"proto\":1,\"go\":\"rnats\",\"host\":");
+        self.info_start(&mut v, 1);
         let own = self.own_leaf_urls();
         let ip = own.first().cloned().unwrap_or_default();
         let (host, port) = match ip.rsplit_once(':') {

@@ -63,9 +63,6 @@ impl Protocol for LeafProtocol {
             Status::Partial => Ok(None),
         }
     }
-    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.parse_error(slot, e);
-    }
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -102,11 +99,7 @@ impl Server {
             RouteOp::Pong => {
                 let c = &mut self.conns[slot];
                 c.pings_out = 0;
-                if let Some(l) = c.leaf_mut() {
-                    if let Some(sent) = l.ping_sent.take() {
-                        l.rtt = Some(sent.elapsed().max(Duration::from_nanos(1)));
-                    }
-                }
+                c.role.pong_received();
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,

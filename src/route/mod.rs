@@ -8,7 +8,6 @@ pub mod cluster;
 pub mod state;
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use rnats_protocol::client::Frame;
 use rnats_protocol::encode;
@@ -17,7 +16,6 @@ use rnats_protocol::json::{self, Value};
 use rnats_protocol::route::{RouteMsg, RouteOp};
 use rnats_protocol::ParseError;
 
-use crate::config::options::COMPAT_VERSION;
 use crate::config::options::SYSTEM_ACCOUNT;
 use crate::conn::CloseReason;
 use crate::conn::Kind;
@@ -103,9 +101,6 @@ impl Protocol for RouteProtocol {
             Status::Partial => Ok(None),
         }
     }
-    fn on_error(server: &mut Server, slot: usize, e: ParseError) {
-        server.parse_error(slot, e);
-    }
 }
 
 impl Server {
@@ -150,13 +145,7 @@ impl Server {
     pub fn route_info_json(&self) -> Vec<u8> {
         let c = self.cluster.as_ref().expect("cluster configured");
         let mut v = Vec::with_capacity(512);
-        v.extend_from_slice(b"{\"server_id\":");
-        json::write_str(&mut v, self.server_id.as_bytes());
-        v.extend_from_slice(b",\"server_name\":");
-        json::write_str(&mut v, self.server_name.as_bytes());
-        v.extend_from_slice(b",\"version\":");
-        json::write_str(&mut v, COMPAT_VERSION.as_bytes());
-        v.extend_from_slice(b",\"proto\":2,\"go\":\"rnats\",\"host\":");
+        self.info_start(&mut v, 2);
         let (host, port) = match &self.opts.cluster_advertise {
             Some(a) => match RouteUrl::parse(a) {
                 Ok(u) => (u.host, u.port.max(0) as u16),
@@ -272,12 +261,7 @@ impl Server {
             RouteOp::Pong => {
                 let c = &mut self.conns[slot];
                 c.pings_out = 0;
-                if let Some(r) = c.route_mut() {
-                    if let Some(sent) = r.ping_sent.take() {
-                        // At least a nanosecond, as Go counts a measured RTT.
-                        r.rtt = Some(sent.elapsed().max(Duration::from_nanos(1)));
-                    }
-                }
+                c.role.pong_received();
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,

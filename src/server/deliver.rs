@@ -62,7 +62,7 @@ pub enum Origin<'a> {
 /// the output dropped (a peer that stopped reading must not take the
 /// server's memory). Returns true when the caller must close `slot`.
 #[inline(always)]
-fn account(
+fn after_append(
     c: &mut Conn,
     slot: usize,
     before: usize,
@@ -431,7 +431,7 @@ impl Server {
             encode::write_rmsg(&mut c.out, self.accounts.name(acc), m.subject, m.reply, &mut queues, hdr, body);
         }
         let max_pending = self.opts.max_pending;
-        if account(c, slot, before, body.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
+        if after_append(c, slot, before, body.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
             self.mark_close(slot, CloseReason::SlowConsumerPendingBytes);
         }
         true
@@ -483,7 +483,15 @@ impl Server {
             expired.push(sub.clone());
         }
         let max_pending = self.opts.max_pending;
-        if account(c, sub.slot, before, m.payload.len() as u64, &mut self.stats, &mut self.pending_flush, max_pending) {
+        if after_append(
+            c,
+            sub.slot,
+            before,
+            m.payload.len() as u64,
+            &mut self.stats,
+            &mut self.pending_flush,
+            max_pending,
+        ) {
             self.mark_close(sub.slot, CloseReason::SlowConsumerPendingBytes);
         }
         true

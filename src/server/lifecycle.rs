@@ -47,8 +47,6 @@ pub trait Protocol {
     /// op is incomplete; `Ok(Some((len, go_on)))`: it spanned `len` bytes and
     /// `go_on` is false when the connection's remaining input must be dropped.
     fn step(server: &mut Server, slot: usize, buf: &[u8]) -> Result<Option<(usize, bool)>, ParseError>;
-    /// Answers a parse error (and closes the connection).
-    fn on_error(server: &mut Server, slot: usize, e: ParseError);
 }
 
 impl Server {
@@ -454,7 +452,7 @@ impl Server {
                         }
                     }
                     Err(e) => {
-                        P::on_error(self, slot, e);
+                        self.parse_error(slot, e);
                         return;
                     }
                 }
@@ -478,7 +476,7 @@ impl Server {
                     return;
                 }
                 Err(e) => {
-                    P::on_error(self, slot, e);
+                    self.parse_error(slot, e);
                     return;
                 }
             }

@@ -196,6 +196,22 @@ impl Server {
         Ok(server)
     }
 
+    /// The start of every INFO this server sends (clients, routes, leaf
+    /// links): id, name, version, `proto`, and the `host` key, whose value
+    /// the caller writes next.
+    pub fn info_start(&self, v: &mut Vec<u8>, proto: u8) {
+        use rnats_protocol::json::write_str;
+        v.extend_from_slice(b"{\"server_id\":");
+        write_str(v, self.server_id.as_bytes());
+        v.extend_from_slice(b",\"server_name\":");
+        write_str(v, self.server_name.as_bytes());
+        v.extend_from_slice(b",\"version\":");
+        write_str(v, COMPAT_VERSION.as_bytes());
+        v.extend_from_slice(b",\"proto\":");
+        v.push(b'0' + proto % 10);
+        v.extend_from_slice(b",\"go\":\"rnats\",\"host\":");
+    }
+
     /// A server that has installed no signal handlers (and opened no
     /// socket): what `new` builds on, and what unit tests drive directly.
     pub fn without_signals(opts: Options) -> io::Result<Server> {

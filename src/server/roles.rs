@@ -78,6 +78,19 @@ impl Role {
         }
     }
 
+    /// A PONG arrived: a role that measures round trips takes the time
+    /// since its PING (at least a nanosecond, as Go counts a measured RTT).
+    pub fn pong_received(&mut self) {
+        let (sent, rtt) = match self {
+            Role::Route(r) => (&mut r.ping_sent, &mut r.rtt),
+            Role::Leaf(l) => (&mut l.ping_sent, &mut l.rtt),
+            _ => return,
+        };
+        if let Some(at) = sent.take() {
+            *rtt = Some(at.elapsed().max(std::time::Duration::from_nanos(1)));
+        }
+    }
+
     /// Dialed and not connected yet: nothing may be written.
     #[inline]
     pub fn connecting(&self) -> bool {
