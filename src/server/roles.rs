@@ -3,8 +3,9 @@
 //! `crate::route`, `crate::leaf`, the monitoring port's requests in
 //! `crate::monitor`);
 //! the connection lifecycle calls them through the hooks here instead of
-//! branching on the role itself. Adding a role is a module plus a variant
-//! and its arms here.
+//! branching on the role itself. Adding a role is a folder, a variant here
+//! and its arms, and a `Kind` (`crate::conn::kind`) if subscriptions or
+//! counters tell it apart.
 
 use std::net::SocketAddr;
 

@@ -74,25 +74,8 @@ fi
 
 PY=${PY:-python3}
 WORK=${SUITE_WORK:-$ROOT/target/client-suites}
-SERVER=${SUITE_SERVER_BIN:-$ROOT/target/release/rnats-server}
-if [ -z "${SUITE_SERVER_BIN:-}" ] && [ ! -x "$SERVER" ]; then
-  flock "$LOCK" cargo build --release --quiet
-fi
-ORACLE=${SUITE_ORACLE_BIN:-$(cd tests && NATS_SERVER_BIN="$SERVER" "$PY" -c \
-  'import harness; print(harness.go_server_binary("2.10+") or "")')}
-for b in "$SERVER" "$ORACLE"; do
-  if [ -z "$b" ] || [ ! -x "$b" ]; then
-    echo "client_suites.sh: server binary ${b:-(Go 2.10+ not found)} is not executable" >&2
-    exit 2
-  fi
-done
-# Absolute, for the symbolic links below.
-SERVER=$(realpath "$SERVER")
-ORACLE=$(realpath "$ORACLE")
-echo "client_suites.sh: server under test: $SERVER ($("$SERVER" --version 2>&1 | head -1))"
-echo "client_suites.sh: oracle: $ORACLE ($("$ORACLE" --version 2>&1 | head -1))"
-mkdir -p "$WORK"
-WORK=$(realpath "$WORK")
+NAME=client_suites.sh
+. "$ROOT/tests/interop/suite_binaries.sh"
 
 # --- async-nats from crates.io --------------------------------------------
 # A throwaway package that depends on the pinned crate makes cargo download
@@ -230,111 +213,10 @@ run() {
 }
 mkdir -p "$WORK/tmp"
 # --- comparison --------------------------------------------------------------
-# "compare.py retry" writes $WORK/retry.ids, the tests that passed against
-# the oracle but not against the server under test and are not in
-# client_suites.known (when there are at most RETRY_MAX of them);
-# "compare.py table" prints the results and exits 1 for a regression not in
+# compare_suites.py: "retry" writes $WORK/retry.ids, the tests to run once
+# more; "table" prints the results and exits 1 for a regression not in
 # client_suites.known.
-cat >"$WORK/compare.py" <<'EOF'
-import os, sys
-
-mode, work, known_path, retry_max = sys.argv[1:5]
-JS = ("jetstream_tests::", "kv_tests::", "object_store::")
-
-
-def load(label):
-    out, secs = {}, {}
-    p = os.path.join(work, label + ".results")
-    if os.path.exists(p):
-        for line in open(p):
-            parts = line.split()
-            if len(parts) == 3:
-                out[parts[0]], secs[parts[0]] = parts[1], int(parts[2])
-    return out, secs
-
-
-oracle, osecs = load("oracle")
-server, ssecs = load("server")
-known = {}
-if os.path.exists(known_path):
-    for line in open(known_path):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        node, _, reason = line.partition(" # ")
-        known[node.strip()] = reason.strip()
-if mode == "retry":
-    # Known differences are not retried: they fail for a known reason.
-    bad = [n for n, v in oracle.items() if v == "ok" and server.get(n) != "ok" and n not in known]
-    ids = bad if len(bad) <= int(retry_max) else []
-    with open(os.path.join(work, "retry.ids"), "w") as f:
-        f.writelines(i + "\n" for i in ids)
-    print(len(ids))
-    sys.exit(0)
-retry, _ = load("retry")
-names = sorted(set(oracle) | set(server))
-if not names:
-    print("client_suites.sh: no test ran")
-    sys.exit(2)
-if not any(v == "ok" for v in oracle.values()):
-    print("client_suites.sh: no test passed against the oracle; see %s/oracle.log" % work)
-    sys.exit(2)
-for n, v in retry.items():
-    if v == "ok" and server.get(n) != "ok":
-        server[n] = "flaky"
-w = max(len(n) for n in names)
-print("%-*s  %-8s  %s" % (w, "async-nats test", "Go", "server under test"))
-diffs = []
-for n in names:
-    o, s = oracle.get(n, "-"), server.get(n, "-")
-    mark = ""
-    if o == "ok" and s == "flaky":
-        mark = "   (failed, then passed on a second run)"
-        diffs.append((n, o, s, "flaky"))
-    elif o == "ok" and s != "ok":
-        if n in known:
-            mark = "   <-- known: " + known[n]
-            diffs.append((n, o, s, "known"))
-        else:
-            mark = "   <-- fails only against the server under test"
-            diffs.append((n, o, s, "regression"))
-    elif o != s:
-        mark = "   (differs)"
-        diffs.append((n, o, s, "other"))
-    print("%-*s  %-8s  %s%s" % (w, n, o, s, mark))
-
-
-def totals(res, secs):
-    c = {}
-    for v in res.values():
-        c[v] = c.get(v, 0) + 1
-    order = ["ok", "flaky", "FAILED", "TIMEOUT", "ignored"]
-    base = sum(t for n, t in secs.items() if not n.startswith(JS))
-    js = sum(t for n, t in secs.items() if n.startswith(JS))
-    counts = ", ".join("%d %s" % (c[k], k) for k in order if c.get(k))
-    if not any(n.startswith(JS) for n in res):
-        return "%s (%d s)" % (counts, base)
-    return "%s (%d s: TLS/NKey/WebSocket %d s, JetStream/KV/object store %d s)" % (counts, base + js, base, js)
-
-
-print()
-print("oracle (Go):       %s" % totals(oracle, osecs))
-print("server under test: %s" % totals(server, ssecs))
-if diffs:
-    print("tests whose outcome differs (Go -> server under test):")
-    for n, o, s, tag in diffs:
-        print("  %-10s %s: %s -> %s" % (tag, n, o, s))
-stale = sorted(n for n in known if n in oracle and not (oracle[n] == "ok" and server.get(n) not in ("ok", "flaky")))
-if stale:
-    print("client_suites.known entries that did not fail in this run (stale, if this server is rnats):")
-    for n in stale:
-        print("  " + n)
-passed = sum(1 for v in server.values() if v in ("ok", "flaky"))
-failed = sum(1 for v in server.values() if v in ("FAILED", "TIMEOUT"))
-print("client-suites: %d passed, %d failed, %d ignored" % (passed, failed, len(server) - passed - failed))
-sys.exit(1 if any(d[3] == "regression" for d in diffs) else 0)
-EOF
-compare() { "$PY" "$WORK/compare.py" "$1" "$WORK" "$KNOWN" "$RETRY_MAX"; }
+compare() { "$PY" "$ROOT/tests/interop/compare_suites.py" async-nats "$1" "$WORK" "$KNOWN" "$RETRY_MAX"; }
 
 rm -f "$WORK/retry.results" "$WORK/retry.ids"
 echo "client_suites.sh: running against the oracle"

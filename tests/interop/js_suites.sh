@@ -105,23 +105,8 @@ fi
 WORK=${SUITE_WORK:-$ROOT/target/js-suites}
 TEST_TIMEOUT=${SUITE_TEST_TIMEOUT:-120}
 RUN_TIMEOUT=${SUITE_RUN_TIMEOUT:-1500}
-SERVER=${SUITE_SERVER_BIN:-$ROOT/target/release/rnats-server}
-if [ -z "${SUITE_SERVER_BIN:-}" ] && [ ! -x "$SERVER" ]; then
-  flock "$LOCK" cargo build --release --quiet
-fi
-ORACLE=${SUITE_ORACLE_BIN:-$(cd tests && NATS_SERVER_BIN="$SERVER" "$PY" -c \
-  'import harness; print(harness.go_server_binary("2.10+") or "")' 2>/dev/null || true)}
-for b in "$SERVER" "$ORACLE"; do
-  if [ -z "$b" ] || [ ! -x "$b" ]; then
-    die "server binary ${b:-(Go 2.10+ not found)} is not executable"
-  fi
-done
-SERVER=$(realpath "$SERVER")
-ORACLE=$(realpath "$ORACLE")
-say "server under test: $SERVER ($("$SERVER" --version 2>&1 | head -1))"
-say "oracle: $ORACLE ($("$ORACLE" --version 2>&1 | head -1))"
-mkdir -p "$WORK"
-WORK=$(realpath "$WORK")
+NAME=js_suites.sh
+. "$ROOT/tests/interop/suite_binaries.sh"
 
 # --- network namespace --------------------------------------------------------
 if [ "$(id -u)" = 0 ]; then NSFLAGS=(-n); else NSFLAGS=(-r -n); fi
@@ -578,133 +563,9 @@ EOF
   done
 }
 
-# The comparison: "compare.py retry" writes $WORK/retry.SUITE.ids, the tests
-# that passed against the oracle but not against the server under test (if
-# at most $SUITE_RETRY_MAX in a suite), to run once more; "compare.py table"
-# prints the results and exits 1 for a regression not in js_suites.known (a
-# test that passes on its second run counts as flaky, not as a regression).
-cat >"$WORK/plugin/compare.py" <<'EOF'
-import glob, os, sys
-
-mode, work, known_path, oracle_bin, server_bin, retry_max = sys.argv[1:7]
-prefixes = dict(a.split("=", 1) for a in sys.argv[7:])
-
-
-def load(label, suite=None):
-    """node id -> passed | failed | error | skipped | xfail | not run"""
-    seen, out = {}, {}
-    for path in sorted(glob.glob(os.path.join(work, "%s.%s.report" % (label, suite or "*")))):
-        for line in open(path):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 2:
-                seen.setdefault(parts[0], [])
-            elif len(parts) == 3:
-                seen.setdefault(parts[0], []).append((parts[1], parts[2]))
-    for node, reports in seen.items():
-        v = "not run"
-        for when, outcome in reports:
-            if outcome == "failed":
-                v = "failed" if when == "call" else "error"
-                break
-            if outcome in ("skipped", "xfail"):
-                v = outcome
-            elif when == "call" and outcome == "passed" and v == "not run":
-                v = "passed"
-        out[node] = v
-    return out
-
-
-if mode == "retry":
-    for suite, prefix in prefixes.items():
-        oracle, server = load("oracle", suite), load("server", suite)
-        bad = [n for n in oracle
-               if oracle[n] == "passed" and server.get(n) in ("failed", "error", "not run", None)]
-        ids = [n[len(prefix):] for n in bad] if len(bad) <= int(retry_max) else []
-        with open(os.path.join(work, "retry.%s.ids" % suite), "w") as f:
-            f.writelines(i + "\n" for i in ids)
-        print(len(ids))
-    sys.exit(0)
-
-
-def times(label):
-    p = os.path.join(work, label + ".times")
-    return sum(int(l.split()[1]) for l in open(p)) if os.path.exists(p) else 0
-
-
-known = {}
-if os.path.exists(known_path):
-    for line in open(known_path):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        node, _, reason = line.partition(" # ")
-        known[node.strip()] = reason.strip()
-
-oracle, server, retry = load("oracle"), load("server"), load("retry")
-if not oracle:
-    print("js_suites.sh: no test was collected against the oracle; see %s/oracle.log" % work)
-    sys.exit(2)
-if not any(v == "passed" for v in oracle.values()):
-    print("js_suites.sh: no test passed against the oracle; see %s/oracle.log" % work)
-    sys.exit(2)
-for n, v in retry.items():
-    if v == "passed" and server.get(n) != "passed":
-        server[n] = "flaky"
-
-names = sorted(set(oracle) | set(server))
-w = max(len(n) for n in names)
-print()
-print("%-*s  %-8s  %s" % (w, "nats.py test", "Go", "server under test"))
-diffs = []
-for n in names:
-    o, s = oracle.get(n, "-"), server.get(n, "-")
-    mark = ""
-    if o == "passed" and s == "flaky":
-        mark = "   (failed, then passed on a second run)"
-        diffs.append((n, o, s, "flaky"))
-    elif o == "passed" and s != "passed":
-        if n in known:
-            mark = "   <-- known: " + known[n]
-            diffs.append((n, o, s, "known"))
-        else:
-            mark = "   <-- fails only against the server under test"
-            diffs.append((n, o, s, "regression"))
-    elif o != s:
-        mark = "   (differs)"
-        diffs.append((n, o, s, "other"))
-    print("%-*s  %-8s  %s%s" % (w, n, o, s, mark))
-
-
-def totals(res):
-    c = {}
-    for v in res.values():
-        c[v] = c.get(v, 0) + 1
-    order = ["passed", "flaky", "failed", "error", "skipped", "xfail", "not run"]
-    return ", ".join("%d %s" % (c[k], k) for k in order if c.get(k)) or "no test"
-
-
-print()
-print("oracle            %s: %s (%d s)" % (oracle_bin, totals(oracle), times("oracle")))
-print("server under test %s: %s (%d s)" % (server_bin, totals(server), times("server")))
-print()
-if diffs:
-    print("tests whose outcome differs (Go -> server under test):")
-    for n, o, s, tag in diffs:
-        print("  %-10s %s: %s -> %s" % (tag, n, o, s))
-else:
-    print("no test's outcome differs")
-stale = sorted(n for n in known
-               if n in oracle and not (oracle[n] == "passed" and server.get(n) not in ("passed", "flaky")))
-if stale:
-    print("js_suites.known entries that did not fail in this run (stale, if this server is rnats):")
-    for n in stale:
-        print("  " + n)
-passed = sum(1 for v in server.values() if v in ("passed", "flaky"))
-failed = sum(1 for v in server.values() if v in ("failed", "error", "not run"))
-skipped = sum(1 for v in server.values() if v in ("skipped", "xfail"))
-print("js-suites: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if any(d[3] == "regression" for d in diffs) else 0)
-EOF
+# The comparison (compare_suites.py): "retry" writes $WORK/retry.SUITE.ids,
+# the tests to run once more; "table" prints the results and exits 1 for a
+# regression not in js_suites.known.
 
 PREFIXES=()
 for spec in "${SUITES[@]}"; do
@@ -712,8 +573,8 @@ for spec in "${SUITES[@]}"; do
   PREFIXES+=("${f[0]}=${f[4]}")
 done
 compare() {
-  "$PY" "$WORK/plugin/compare.py" "$1" "$WORK" "$KNOWN" "$ORACLE" "$SERVER" \
-    "${SUITE_RETRY_MAX:-25}" "${PREFIXES[@]}"
+  "$PY" "$ROOT/tests/interop/compare_suites.py" nats.py "$1" "$WORK" "$KNOWN" \
+    "${SUITE_RETRY_MAX:-25}" "$ORACLE" "$SERVER" "${PREFIXES[@]}"
 }
 
 rm -f "$WORK"/retry.*

@@ -114,24 +114,8 @@ if [ -z "$SRC" ] || [ ! -f "$SRC/deno.json" ] || [ ! -d "$SRC/jetstream/tests" ]
     "(the repository's root, with deno.json and jetstream/tests)" >&2
   exit 2
 fi
-SERVER=${SUITE_SERVER_BIN:-$ROOT/target/release/rnats-server}
-if [ -z "${SUITE_SERVER_BIN:-}" ] && [ ! -x "$SERVER" ]; then
-  flock "$LOCK" cargo build --release --quiet
-fi
-ORACLE=${SUITE_ORACLE_BIN:-$(cd tests && NATS_SERVER_BIN="$SERVER" "$PY" -c \
-  'import harness; print(harness.go_server_binary("2.10+") or "")')}
-for b in "$SERVER" "$ORACLE"; do
-  if [ -z "$b" ] || [ ! -x "$b" ]; then
-    echo "natsjs_suites.sh: server binary ${b:-(Go 2.10+ not found)} is not executable" >&2
-    exit 2
-  fi
-done
-SERVER=$(realpath "$SERVER")
-ORACLE=$(realpath "$ORACLE")
-echo "natsjs_suites.sh: server under test: $SERVER ($("$SERVER" --version 2>&1 | head -1))"
-echo "natsjs_suites.sh: oracle: $ORACLE ($("$ORACLE" --version 2>&1 | head -1))"
-mkdir -p "$WORK"
-WORK=$(realpath "$WORK")
+NAME=natsjs_suites.sh
+. "$ROOT/tests/interop/suite_binaries.sh"
 SRC=$(realpath "$SRC")
 
 # --- Deno from the npm registry -----------------------------------------------
@@ -666,109 +650,7 @@ run() {
 }
 
 # --- comparison --------------------------------------------------------------
-cat >"$WORK/compare.py" <<'EOF'
-import os, sys
-
-mode, work, known_path, retry_max = sys.argv[1:5]
-PASS = ("ok", "flaky")
-
-
-def load(label):
-    out = {}
-    p = os.path.join(work, label + ".results")
-    if os.path.exists(p):
-        for line in open(p):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 3:
-                out[parts[0]] = (parts[1], parts[3] if len(parts) > 3 else "")
-    return out
-
-
-oracle = load("oracle")
-server = load("server")
-# Only the files run against the server under test (the oracle's results
-# may be from an earlier, larger run: SUITE_SKIP_ORACLE).
-ran = {n.split("::", 1)[0] for n in server}
-oracle = {n: v for n, v in oracle.items() if n.split("::", 1)[0] in ran}
-known = {}
-if os.path.exists(known_path):
-    for line in open(known_path):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        node, _, reason = line.partition(" # ")
-        known[node.strip()] = reason.strip()
-if mode == "retry":
-    # Known differences and version-gated tests are not retried.
-    bad = [n for n, v in oracle.items() if v[0] == "ok" and server.get(n, ("-",))[0] not in ("ok", "gated") and n not in known]
-    ids = bad if len(bad) <= int(retry_max) else []
-    with open(os.path.join(work, "retry.ids"), "w") as f:
-        f.writelines(i + "\n" for i in ids)
-    print(len(ids))
-    sys.exit(0)
-retry = load("retry")
-for n, v in retry.items():
-    if v[0] == "ok" and server.get(n, ("-",))[0] != "ok":
-        server[n] = ("flaky", "")
-names = sorted(set(oracle) | set(server))
-if not names:
-    print("natsjs_suites.sh: no test ran")
-    sys.exit(2)
-if not any(v[0] == "ok" for v in oracle.values()):
-    print("natsjs_suites.sh: no test passed against the oracle; see %s/oracle.log" % work)
-    sys.exit(2)
-print("%-8s %-8s %s" % ("Go", "server", "nats.js test"))
-diffs = []
-for n in names:
-    o, s = oracle.get(n, ("-", ""))[0], server.get(n, ("-", ""))[0]
-    tag = ""
-    if o == "ok" and s not in PASS:
-        tag = "known" if n in known else "regression"
-    elif o == "ok" and s == "flaky":
-        tag = "flaky"
-    elif o != s:
-        tag = "other"
-    if tag:
-        diffs.append((n, o, s, tag))
-    print("%-8s %-8s %s" % (o, s, n))
-
-
-def totals(res):
-    c = {}
-    for v, _ in res.values():
-        c[v] = c.get(v, 0) + 1
-    order = ["ok", "flaky", "gated", "FAILED", "TIMEOUT", "ignored"]
-    return ", ".join("%d %s" % (c[k], k) for k in order if c.get(k))
-
-
-print()
-print("per file (Go | server under test):")
-for f in sorted({n.split("::", 1)[0] for n in names}):
-    sub = lambda r: {n: v for n, v in r.items() if n.startswith(f + "::")}
-    print("  %-45s %s | %s" % (f, totals(sub(oracle)), totals(sub(server))))
-print("oracle (Go):       %s" % totals(oracle))
-print("server under test: %s" % totals(server))
-if diffs:
-    print("tests whose outcome differs (Go -> server under test):")
-    for n, o, s, tag in diffs:
-        why = known.get(n) if tag == "known" else server.get(n, ("", ""))[1]
-        print("  %-10s %s: %s -> %s%s" % (tag, n, o, s, ("   " + why) if why else ""))
-both = [n for n in names if oracle.get(n, ("-",))[0] in ("FAILED", "TIMEOUT") and server.get(n, ("-",))[0] in ("FAILED", "TIMEOUT")]
-if both:
-    print("tests failing against both:")
-    for n in both:
-        print("  %s   Go: %s" % (n, oracle[n][1]))
-stale = sorted(n for n in known if n in oracle and not (oracle[n][0] == "ok" and server.get(n, ("-",))[0] not in PASS))
-if stale:
-    print("natsjs_suites.known entries that did not fail in this run (stale, if this server is rnats):")
-    for n in stale:
-        print("  " + n)
-passed = sum(1 for v, _ in server.values() if v in PASS)
-failed = sum(1 for v, _ in server.values() if v in ("FAILED", "TIMEOUT"))
-print("natsjs-suites: %d passed, %d failed, %d ignored or gated" % (passed, failed, len(server) - passed - failed))
-sys.exit(1 if any(d[3] == "regression" for d in diffs) else 0)
-EOF
-compare() { "$PY" "$WORK/compare.py" "$1" "$WORK" "$KNOWN" "$RETRY_MAX"; }
+compare() { "$PY" "$ROOT/tests/interop/compare_suites.py" nats.js "$1" "$WORK" "$KNOWN" "$RETRY_MAX"; }
 
 rm -f "$WORK/retry.results" "$WORK/retry.ids"
 if [ "${SUITE_SKIP_ORACLE:-0}" != 1 ] || [ ! -s "$WORK/oracle.results" ]; then
