@@ -95,6 +95,27 @@ impl Protocol for ClientProtocol {
     }
 }
 
+impl Conn {
+    /// Adds the client's identity to the log prefix, as Go does after CONNECT:
+    /// `"v<version>:<lang>:<name>"` with missing parts left out.
+    pub fn set_identity(&mut self) {
+        let Some(c) = self.client() else { return };
+        let mut parts = Vec::new();
+        if !c.version.is_empty() {
+            parts.push(format!("v{}", c.version));
+        }
+        if !c.lang.is_empty() {
+            parts.push(c.lang.clone());
+        }
+        if !c.name.is_empty() {
+            parts.push(c.name.clone());
+        }
+        let id = if self.sock.websocket() { "wid" } else { "cid" };
+        let base = format!("{} - {id}:{}", self.peer, self.cid);
+        self.prefix = if parts.is_empty() { base } else { format!("{base} - \"{}\"", parts.join(":")) };
+    }
+}
+
 impl Server {
     /// A first op other than CONNECT where authorization is configured:
     /// refused at its first byte, as Go does, unless `no_auth_user` lets

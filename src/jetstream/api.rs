@@ -5,8 +5,9 @@
 use rnats_protocol::json::{self, Value};
 
 use super::config::{self, Obj, Retention, StreamConfig};
-use super::consumer::{self, consumer_dir, Consumer};
-use super::stream::{self, Stream};
+use super::consumer::{self, consumer_dir};
+use super::state::{Consumer, Stream};
+use super::stream;
 use super::{now_nanos, time_text, Action, ApiError, Inbound, JetStream, Resume, ERASE_PER_PASS};
 use crate::routing::accounts::AccId;
 use crate::server::Server;
@@ -18,19 +19,6 @@ const LIST_LIMIT: usize = 256;
 
 fn typ(name: &str) -> Value {
     config::s(&format!("io.nats.jetstream.api.v1.{name}"))
-}
-
-/// The 503 no-responders status, as the core server sends it to a
-/// requester that asked for it (DIRECT.GET and MSG.NEXT with nobody there).
-pub fn no_responders(srv: &mut Server, m: &Inbound) {
-    let Some(reply) = m.reply.as_deref() else { return };
-    let ok = srv.conns.get(m.from).is_some_and(|c| {
-        c.cid == m.from_cid
-            && matches!(&c.role, crate::server::Role::Client(cl) if cl.opts.no_responders && cl.opts.headers)
-    });
-    if ok {
-        srv.send_no_responders(m.from, m.acc, reply);
-    }
 }
 
 /// An empty request as Go's `isEmptyRequest` sees it.
@@ -757,7 +745,7 @@ fn direct_get(srv: &mut Server, js: &mut JetStream, m: &Inbound, toks: &[&str]) 
     let acc = m.acc;
     let name = toks[0];
     let Some(s) = js.account(acc).and_then(|a| a.streams.get(name)).filter(|s| s.cfg.allow_direct) else {
-        no_responders(srv, m);
+        consumer::no_responders(srv, m);
         return;
     };
     let body = m.data();

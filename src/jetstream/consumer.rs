@@ -12,70 +12,27 @@ use rnats_protocol::jetstream::next;
 use rnats_protocol::json::{self, Value};
 
 use super::config::{self, AckPolicy, ConsumerConfig, DeliverPolicy, Obj, Retention};
+use super::state::{Consumer, Pending, PullReq, Stream};
+use super::store::write_atomic;
 use super::store::Store;
-use super::stream::{write_atomic, Stream};
 use super::{now_nanos, time_text, Inbound, JetStream};
 use crate::routing::accounts::AccId;
 use crate::server::Server;
 
-/// A delivered message awaiting its ack.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    pub cseq: u64,
-    /// Delivery time, Unix nanoseconds.
-    pub ts: i64,
-    pub deadline: Instant,
-    /// Queued for redelivery already.
-    pub queued: bool,
-}
-
-/// A pull request waiting for messages.
-#[derive(Debug)]
-pub struct PullReq {
-    pub reply: Vec<u8>,
-    pub batch: i64,
-    pub max_bytes: i64,
-    pub bytes_left: i64,
-    pub expires: Option<Instant>,
-    pub no_wait: bool,
-    pub hb: Option<Duration>,
-    pub hb_next: Option<Instant>,
-    pub delivered: i64,
-}
-
-pub struct Consumer {
-    pub name: String,
-    pub cfg: ConsumerConfig,
-    pub created: i64,
-    pub durable: bool,
-    filters: Vec<Vec<u8>>,
-    /// Last consumer sequence given out, last stream sequence passed.
-    pub dseq: u64,
-    pub sseq: u64,
-    pub ack_floor_c: u64,
-    pub ack_floor_s: u64,
-    pub pending: BTreeMap<u64, Pending>,
-    /// Delivery counts above 1, by stream sequence.
-    pub rdc: BTreeMap<u64, u64>,
-    rdq: VecDeque<u64>,
-    /// `last_per_subject`: the messages still to hand out first.
-    lps: BTreeSet<u64>,
-    pub waiting: VecDeque<PullReq>,
-    pub num_pending: u64,
-    pub last_active: i64,
-    /// When an ack was last applied (Go's ack_floor.last_active).
-    pub ack_last_active: i64,
-    pub push_bound: bool,
-    idle_since: Instant,
-    hb_next: Option<Instant>,
-    fc_out: Option<Vec<u8>>,
-    fc_bytes: u64,
-    dir: Option<PathBuf>,
-    dirty: bool,
-    pub deleted: bool,
-}
-
 const FC_WINDOW: u64 = 1 << 20;
+
+/// The 503 no-responders status, as the core server sends it to a
+/// requester that asked for it (DIRECT.GET and MSG.NEXT with nobody there).
+pub fn no_responders(srv: &mut Server, m: &Inbound) {
+    let Some(reply) = m.reply.as_deref() else { return };
+    let ok = srv.conns.get(m.from).is_some_and(|c| {
+        c.cid == m.from_cid
+            && matches!(&c.role, crate::server::Role::Client(cl) if cl.opts.no_responders && cl.opts.headers)
+    });
+    if ok {
+        srv.send_no_responders(m.from, m.acc, reply);
+    }
+}
 
 impl Consumer {
     pub fn new(name: String, cfg: ConsumerConfig, durable: bool, store: &Store, dir: Option<PathBuf>) -> Consumer {
@@ -793,7 +750,7 @@ fn pump_some(srv: &mut Server, js: &mut JetStream, acc: AccId, name: &str, only:
         // A delivery to an ack-none consumer is its ack.
         s.drop_unneeded(&delivered);
     }
-    super::stream::want_expiry(js, acc, name);
+    super::state::want_expiry(js, acc, name);
     for w in wants {
         js.want(w);
     }
@@ -834,7 +791,7 @@ pub fn next_request(
     let acc = m.acc;
     let Some(c) = js.account_mut(acc).and_then(|a| a.streams.get_mut(stream)).and_then(|s| s.consumers.get_mut(name))
     else {
-        super::api::no_responders(srv, m);
+        no_responders(srv, m);
         return;
     };
     if !c.cfg.is_pull() {
@@ -926,7 +883,7 @@ pub fn handle_ack(srv: &mut Server, js: &mut JetStream, m: &Inbound) {
         (c.cfg.ack_policy != AckPolicy::None).then(|| (stream.to_string(), name.to_string()))
     };
     let Some((stream, name)) = listening(js) else {
-        super::api::no_responders(srv, m);
+        no_responders(srv, m);
         return;
     };
     let (stream, name) = (stream.as_str(), name.as_str());

@@ -11,13 +11,16 @@ use crate::routing::sublist::Subscription;
 use crate::server::deliver::Msg;
 use crate::server::Server;
 
-/// Never built in this configuration.
-pub struct JetStream {
-    pub opts: JsOpts,
-}
+/// What JetStream holds: nothing in this configuration.
+pub mod state {
+    /// Never built in this configuration.
+    pub struct JetStream {
+        pub opts: super::JsOpts,
+    }
 
-/// Never built in this configuration.
-pub struct Inbound;
+    /// Never built in this configuration.
+    pub struct Inbound;
+}
 
 impl Server {
     pub fn start_jetstream(&mut self) -> Result<(), String> {

@@ -13,14 +13,20 @@
 //! consumer state) runs from one timer set to the nearest deadline.
 
 pub mod api;
+pub mod clock;
 pub mod consumer;
+pub mod state;
 pub mod store;
 pub mod stream;
+
+pub use clock::{now_nanos, time_text};
+use state::Target;
+pub use state::{Action, Inbound, JetStream, JsAccount, Resume, Rollup};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use rnats_protocol::json::{self, Value};
 
@@ -31,50 +37,12 @@ use crate::server::deliver::{Msg, Origin};
 use crate::server::timer::TimerKind;
 use crate::server::Server;
 
-pub use crate::config::options::{JsLimits, JsOpts};
+pub use crate::config::options::JsLimits;
 pub use rnats_protocol::gotime::parse_rfc3339;
 pub use rnats_protocol::jetstream::{config, ApiError};
-use stream::Stream;
 
 /// The slot internal subscriptions name (no connection has it).
 pub const INTERNAL_SLOT: usize = usize::MAX - 1;
-
-/// Unix nanoseconds now.
-pub fn now_nanos() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// Go's RFC 3339 text of Unix nanoseconds (the zero time for 0).
-pub fn time_text(ns: i64) -> String {
-    if ns <= 0 {
-        return "0001-01-01T00:00:00Z".to_string();
-    }
-    rnats_protocol::gotime::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns as u64))
-}
-
-/// What an internal subscription is for, from its sid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Api,
-    Ack,
-    FlowControl,
-    Stream,
-}
-
-/// A message for JetStream, copied out of the read buffer.
-pub struct Inbound {
-    pub acc: AccId,
-    /// The publisher's slot and connection id (no-responders answers).
-    pub from: usize,
-    pub from_cid: u64,
-    target: Target,
-    /// For a stream's subscription: the stream's name.
-    stream: Rc<str>,
-    pub subject: Box<[u8]>,
-    pub reply: Option<Box<[u8]>>,
-    pub hdr_len: usize,
-    pub payload: Box<[u8]>,
-}
 
 impl Inbound {
     pub fn hdr(&self) -> &[u8] {
@@ -83,17 +51,6 @@ impl Inbound {
     pub fn data(&self) -> &[u8] {
         &self.payload[self.hdr_len.min(self.payload.len())..]
     }
-}
-
-/// JetStream of one account.
-pub struct JsAccount {
-    pub acc: AccId,
-    pub name: String,
-    pub limits: JsLimits,
-    pub streams: BTreeMap<String, Stream>,
-    subs: Vec<Rc<Subscription>>,
-    pub api_total: u64,
-    pub api_errors: u64,
 }
 
 impl JsAccount {
@@ -105,66 +62,10 @@ impl JsAccount {
     }
 }
 
-pub struct JetStream {
-    pub opts: JsOpts,
-    /// `<store_dir>/jetstream`.
-    pub root: PathBuf,
-    pub max_memory: i64,
-    pub max_store: i64,
-    pub accounts: Vec<JsAccount>,
-    /// The timer set for the nearest deadline, and the nearest wanted.
-    wake_at: Option<Instant>,
-    want_at: Option<Instant>,
-    next_sync: Instant,
-    /// A request done in slices: it stays at the head of the queue and
-    /// runs again each pass until done, nothing behind it running first.
-    pub resume: Option<Resume>,
-    /// The indexes of deleted streams, freed a slice a pass.
-    pub discarded: Vec<store::Store>,
-}
-
-/// What an action advisory tells of a stream or consumer.
-#[derive(Debug, Clone, Copy)]
-pub enum Action {
-    Create,
-    Modify,
-    Delete,
-}
-
 /// Messages a request erases in one pass of the event loop; a purge that
 /// erases more goes on in the next passes, so other connections are
 /// served between slices.
 pub const ERASE_PER_PASS: usize = 4096;
-
-/// What a request done in slices did so far.
-#[derive(Debug, Default)]
-pub struct Resume {
-    /// Messages erased in earlier passes.
-    pub erased: u64,
-    /// The sequences still to erase, when worked out on the first pass.
-    pub plan: Option<Vec<u64>>,
-    /// A purge by subject: where to look next, and the end of its range.
-    pub range: Option<(u64, u64)>,
-    /// A stream update turning to interest retention: afterwards, what
-    /// nobody is interested in goes.
-    pub to_interest: bool,
-    /// The request's own change is made: what is left is the stream's
-    /// interest sweep.
-    pub sweeping: bool,
-    /// A message with `Nats-Rollup` is stored: what is left is its purge,
-    /// then its PubAck.
-    pub rollup: Option<Rollup>,
-}
-
-/// The purge a rollup message asks for (Go's purge options) and the
-/// message's sequence.
-#[derive(Debug)]
-pub struct Rollup {
-    pub filter: Option<String>,
-    pub seq: Option<u64>,
-    pub keep: Option<u64>,
-    pub stored: u64,
-}
 
 impl JetStream {
     /// Asks for the tick at `at` (or earlier).

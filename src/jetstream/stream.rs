@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rnats_protocol::json::{self, Value};
 
 use super::config::{self, Obj, Retention, StreamConfig};
-use super::consumer::Consumer;
-use super::store::{msg_size, Store};
+use super::state::{want_expiry, Stream, Sweep};
+use super::store::{msg_size, write_atomic, Store};
 use super::{header, now_nanos, time_text, ApiError, Inbound, JetStream, Resume, Rollup, ERASE_PER_PASS};
 use crate::routing::accounts::AccId;
 use crate::routing::sublist::Subscription;
@@ -24,48 +24,9 @@ const SCAN_PER_PASS: usize = 32 * 1024;
 /// Most subjects one stream info answer lists (Go's `JSMaxSubjectDetails`).
 pub const SUBJECT_DETAILS_LIMIT: usize = 100_000;
 
-pub struct Stream {
-    pub cfg: StreamConfig,
-    /// Creation time, Unix nanoseconds.
-    pub created: i64,
-    pub store: Store,
-    /// The stream's directory (file streams).
-    pub dir: Option<PathBuf>,
-    pub consumers: BTreeMap<String, Consumer>,
-    pub subs: Vec<Rc<Subscription>>,
-    /// `Nats-Msg-Id` → (sequence, time) within the duplicate window.
-    dedupe: HashMap<Box<[u8]>, u64>,
-    dedupe_order: VecDeque<(i64, Box<[u8]>)>,
-    /// `Nats-Msg-Id` of the last stored message.
-    last_msg_id: Vec<u8>,
-    /// Interest retention: messages still to look at after a consumer
-    /// went or the stream turned to interest retention.
-    pub sweep: Option<Sweep>,
-    /// The rest of the purge of a rollup message just stored.
-    rollup: Option<(Rollup, Resume)>,
-}
-
-/// The sequences `next..=upto` are checked for remaining interest, a
-/// slice a pass ([`Stream::sweep_step`]).
-/// With `purge`, a stream left without consumers is purged instead (a
-/// consumer's deletion, as Go's).
-#[derive(Clone, Copy)]
-pub struct Sweep {
-    next: u64,
-    upto: u64,
-    purge: bool,
-}
-
 /// The directory of stream `name` in account directory `acc_dir`.
 fn stream_dir(acc_dir: &Path, name: &str) -> PathBuf {
     acc_dir.join("streams").join(name)
-}
-
-/// Writes `bytes` to `path` through a temporary file renamed over it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 impl Stream {
@@ -696,17 +657,6 @@ pub fn tick(srv: &mut Server, js: &mut JetStream, now: Instant) {
     }
     for (acc, name) in touched {
         super::consumer::pump_stream(srv, js, acc, &name);
-    }
-}
-
-/// Asks for the next max_age check of a stream that just stored.
-pub fn want_expiry(js: &mut JetStream, acc: AccId, name: &str) {
-    let Some(s) = js.account(acc).and_then(|a| a.streams.get(name)) else { return };
-    if s.cfg.max_age > 0 {
-        if let Some((_, ts)) = s.store.oldest() {
-            let left = (ts + s.cfg.max_age - now_nanos()).max(0) as u64;
-            js.want(Instant::now() + Duration::from_nanos(left));
-        }
     }
 }
 

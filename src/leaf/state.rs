@@ -1,6 +1,7 @@
-//! What a leaf node connection holds beyond the connection itself: its
-//! parser, which side of the link we are, the bound account, the handshake,
-//! the peer's interest and what we announced to it.
+//! What leaf node links hold: each configured remote (its URLs, the one
+//! dialed, the connection serving it) and, per leaf connection, its parser,
+//! which side of the link we are, the bound account, the handshake, the
+//! peer's interest and what we announced to it.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use rnats_protocol::route::RouteParser;
 use crate::routing::accounts::AccId;
 use crate::routing::fxhash::FxHashMap;
 use crate::routing::sublist::SidIndex;
+use crate::sys::netaddr::{leaf_url, RouteUrl};
 
 pub struct LeafState {
     pub parser: RouteParser,
@@ -132,5 +134,86 @@ impl LeafState {
     #[inline]
     pub fn accepted(&self) -> bool {
         self.remote.is_none()
+    }
+}
+
+/// One configured remote and the connection serving it.
+pub struct LeafRemote {
+    pub urls: Vec<RouteUrl>,
+    /// URLs the hub's cluster announced (`leafnode_urls`), tried after ours.
+    pub learned: Vec<RouteUrl>,
+    /// The URL dialed last (and the next to try after a failure), an index
+    /// into `urls` followed by `learned`.
+    pub current: usize,
+    pub account: AccId,
+    pub slot: Option<usize>,
+    pub cid: u64,
+    /// Dials that failed in a row (to log the first one only).
+    pub failures: u64,
+    /// Credentials, TLS and deny lists from the configuration.
+    pub opts: crate::config::options::LeafRemoteOpts,
+    /// Taken out by a reload: its connection closed, never dialed again.
+    pub removed: bool,
+    /// The TLS client configuration, when the remote has `tls {}`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl LeafRemote {
+    pub fn url(&self) -> &RouteUrl {
+        let n = self.urls.len() + self.learned.len();
+        let i = self.current % n.max(1);
+        self.urls.get(i).or_else(|| self.learned.get(i - self.urls.len())).unwrap_or(&self.urls[0])
+    }
+
+    /// The remote dials WebSocket ports.
+    pub fn is_ws(&self) -> bool {
+        self.opts.urls.first().is_some_and(|u| crate::sys::netaddr::is_ws_url(u))
+    }
+
+    /// For a WebSocket remote: whether the current URL is `wss`, and the
+    /// path to upgrade on.
+    pub fn ws_target(&self) -> Option<(bool, String)> {
+        if !self.is_ws() {
+            return None;
+        }
+        let i = self.current % self.opts.urls.len().max(1);
+        let (_, wss, path) = crate::sys::netaddr::leaf_ws_url(self.opts.urls.get(i)?).ok()?;
+        Some((wss, path))
+    }
+
+    /// The user and password to send: the current URL's, else those of the
+    /// first configured URL that has any (as Go reuses them for URLs the
+    /// hub announced).
+    pub fn userinfo(&self) -> (Option<String>, Option<String>) {
+        let u = self.url();
+        if u.user.is_some() {
+            return (u.user.clone(), u.pass.clone());
+        }
+        self.urls.iter().find(|u| u.user.is_some()).map_or((None, None), |u| (u.user.clone(), u.pass.clone()))
+    }
+
+    /// The hub's cluster announced its leaf URLs (its WebSocket URLs, for
+    /// a remote that dials WebSocket, taken with the scheme of ours): those
+    /// not configured are kept to try after ours.
+    pub fn learn_urls(&mut self, urls: &[String]) {
+        let current = self.url().clone();
+        self.learned.clear();
+        for u in urls {
+            let url = if self.is_ws() { leaf_url(&format!("nats://{u}")) } else { leaf_url(u) };
+            let Ok(url) = url else { continue };
+            let known = |x: &RouteUrl| x.host == url.host && x.port == url.port;
+            if !self.urls.iter().any(known) && !self.learned.iter().any(known) {
+                self.learned.push(url);
+            }
+        }
+        // Keep pointing at the URL in use.
+        let n = self.urls.len() + self.learned.len();
+        self.current = (0..n)
+            .find(|i| {
+                let u = self.urls.get(*i).or_else(|| self.learned.get(*i - self.urls.len()));
+                u.is_some_and(|u| u.host == current.host && u.port == current.port)
+            })
+            .unwrap_or(0);
     }
 }

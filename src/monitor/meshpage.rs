@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::options::{COMPAT_VERSION, RNATS_VERSION};
+use crate::monitor::state::RateSnapshot;
 use crate::server::Server;
 use rnats_protocol::gotime::{go_duration, rfc3339};
 
@@ -43,14 +44,6 @@ const NAME_CHARS: usize = 26;
 
 const SOLICITED_COLOUR: &str = "#1f6feb";
 const ACCEPTED_COLOUR: &str = "#1a7f37";
-
-/// Message counts of every route at one page load.
-#[derive(Debug, Clone)]
-pub struct RateSnapshot {
-    pub at: Instant,
-    /// (route connection id, in_msgs, out_msgs)
-    pub rows: Vec<(u64, u64, u64)>,
-}
 
 /// Messages per second in each direction of one route.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -34,8 +34,9 @@ use std::fmt::{Display, Write as _};
 use std::time::SystemTime;
 
 use crate::conn::Kind;
-use crate::monitor::connz::{ConnRow, Query, RouteRow, CLIENT_KIND};
+use crate::monitor::connz::{Query, RouteRow};
 use crate::monitor::go_format::Document;
+use crate::monitor::state::{ConnRow, CLIENT_KIND};
 use crate::server::Server;
 
 /// Content type of the text format, version 0.0.4.

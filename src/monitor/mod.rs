@@ -18,6 +18,7 @@ pub mod jsz_disabled;
 pub mod leafz;
 pub mod meshpage;
 pub mod metrics;
+pub mod state;
 
 use std::time::SystemTime;
 
@@ -396,17 +397,4 @@ impl Server {
         j.time("config_load_time", self.start);
         j.close(b'}');
     }
-}
-
-/// Go's refusal of https monitoring without a `tls {}` block or beside
-/// http monitoring (the server does not start).
-pub fn https_refusal(o: &crate::config::options::Options) -> Option<String> {
-    let port = o.https_port?;
-    if let Some(http) = o.http_port {
-        return Some(format!("can't specify both HTTP ({http}) and HTTPs ({port}) ports"));
-    }
-    if o.tls.is_none() {
-        return Some("TLS cert and key required for HTTPS".into());
-    }
-    None
 }

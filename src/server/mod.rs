@@ -39,7 +39,7 @@ use slab::Slab;
 
 use crate::config::options::{Options, COMPAT_VERSION};
 use crate::conn::{CloseReason, Kind};
-use crate::route::cluster::Cluster;
+use crate::route::state::Cluster;
 use crate::routing::sublist::Sublist;
 use crate::server::lifecycle::READ_CHUNK;
 use crate::server::signals::SignalPipe;
@@ -125,7 +125,7 @@ pub struct Server {
     /// While a route's LMSG is delivered: the origin cluster it names.
     pub lmsg_origin: Vec<u8>,
     /// The hubs of `leafnodes { remotes }` and the connection of each.
-    pub leaf_remotes: Vec<crate::leaf::remote::LeafRemote>,
+    pub leaf_remotes: Vec<crate::leaf::state::LeafRemote>,
     /// Each account's loop-detection subject, once a leaf connection used it.
     pub leaf_lds: Vec<(crate::routing::accounts::AccId, Box<[u8]>)>,
     /// Leaf connections past their handshake.
@@ -154,7 +154,7 @@ pub struct Server {
     pub shutdown: bool,
     pub lame_duck: bool,
     /// Recently closed clients, for `/connz?state=closed`.
-    pub closed: crate::monitor::connz::ClosedConns,
+    pub closed: crate::monitor::state::ClosedConns,
     /// Clients present when lame duck closing began.
     pub lame_duck_closing_started: Option<usize>,
     last_accept_error: Option<Instant>,
@@ -162,10 +162,10 @@ pub struct Server {
     /// The ports file written at start, removed at shutdown.
     ports_file: Option<std::path::PathBuf>,
     /// Route message counts at the previous load of the mesh page.
-    pub mesh_prev: Option<crate::monitor::meshpage::RateSnapshot>,
+    pub mesh_prev: Option<crate::monitor::state::RateSnapshot>,
     /// JetStream, when enabled; its received messages; its output buffer.
-    pub jetstream: Option<Box<crate::jetstream::JetStream>>,
-    pub js_inbox: std::collections::VecDeque<crate::jetstream::Inbound>,
+    pub jetstream: Option<Box<crate::jetstream::state::JetStream>>,
+    pub js_inbox: std::collections::VecDeque<crate::jetstream::state::Inbound>,
     #[cfg_attr(not(feature = "jetstream"), allow(dead_code))]
     pub js_out: Vec<u8>,
 }
@@ -229,7 +229,7 @@ impl Server {
             }
             None => None,
         };
-        if let Some(e) = crate::monitor::https_refusal(&opts) {
+        if let Some(e) = crate::monitor::state::https_refusal(&opts) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         #[cfg(feature = "tls")]
