@@ -202,7 +202,7 @@ impl Server {
                 true
             }
             ClientOp::Pong => {
-                self.conns[slot].pings_out = 0;
+                self.pong_received(slot);
                 true
             }
             ClientOp::Ok => true,

@@ -97,9 +97,7 @@ impl Server {
                 true
             }
             RouteOp::Pong => {
-                let c = &mut self.conns[slot];
-                c.pings_out = 0;
-                c.role.pong_received();
+                self.pong_received(slot);
                 true
             }
             RouteOp::Ok | RouteOp::Ignored => true,

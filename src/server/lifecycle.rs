@@ -50,6 +50,14 @@ pub trait Protocol {
 }
 
 impl Server {
+    /// A PONG arrived: no ping is outstanding any more, and a role that
+    /// measures round trips takes the time since its PING.
+    pub fn pong_received(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        c.pings_out = 0;
+        c.role.pong_received();
+    }
+
     /// Appends a one-line protocol message (`PONG\r\n`, `+OK\r\n`, ...) to a
     /// connection's output, traced as Go traces it.
     pub fn send_proto(&mut self, slot: usize, line: &[u8]) {
